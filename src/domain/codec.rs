@@ -1,0 +1,232 @@
+//! Event types, their explicit versioned type names, and encoding with upcasting.
+//!
+//! The stored type name is written here by hand, never derived from a Rust type name. When a
+//! payload schema changes incompatibly, the old message moves to `proto/.../legacy.proto`, the
+//! type name's version goes up, and `decode` gains an upcaster from the old version, so every
+//! event ever written still decodes to the current shape.
+
+use prost::Message;
+
+use crate::proto::events as ev;
+
+/// Errors decoding a stored event.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The type name is not one this ledger has ever written.
+    #[error("unknown event type `{0}`")]
+    UnknownType(String),
+    /// The payload does not decode as its type.
+    #[error("payload of `{event_type}` does not decode: {source}")]
+    Malformed {
+        /// The stored type name.
+        event_type: String,
+        /// The protobuf error.
+        source: prost::DecodeError,
+    },
+    /// An old version could not be upcast.
+    #[error("cannot upcast `{event_type}`: {reason}")]
+    Upcast {
+        /// The stored type name.
+        event_type: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+macro_rules! domain_events {
+    ($($variant:ident => $name:literal),+ $(,)?) => {
+        /// Every event of the ledger, in its current version.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum DomainEvent {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                $variant(ev::$variant),
+            )+
+        }
+
+        impl DomainEvent {
+            /// The explicit, versioned type name stored with the event.
+            pub fn event_type(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => $name,)+
+                }
+            }
+
+            /// The protobuf encoding of the payload.
+            pub fn encode(&self) -> Vec<u8> {
+                match self {
+                    $(Self::$variant(e) => e.encode_to_vec(),)+
+                }
+            }
+
+            /// Every current type name.
+            pub const CURRENT_TYPES: &'static [&'static str] = &[$($name),+];
+
+            /// Decodes a stored event of a current type name.
+            fn decode_current(event_type: &str, payload: &[u8]) -> Option<Result<Self, prost::DecodeError>> {
+                match event_type {
+                    $($name => Some(ev::$variant::decode(payload).map(Self::$variant)),)+
+                    _ => None,
+                }
+            }
+        }
+
+        $(
+            impl From<ev::$variant> for DomainEvent {
+                fn from(e: ev::$variant) -> Self {
+                    Self::$variant(e)
+                }
+            }
+        )+
+    };
+}
+
+domain_events! {
+    DonationCreated => "DonationCreated.v2",
+    DonorUpdated => "DonorUpdated.v1",
+    CommentAdded => "CommentAdded.v1",
+    CommentPublished => "CommentPublished.v1",
+    CommentRetracted => "CommentRetracted.v1",
+    FollowUpDonationCreated => "FollowUpDonationCreated.v1",
+    PaymentInitiated => "PaymentInitiated.v1",
+    PaymentBooked => "PaymentBooked.v1",
+    PaymentFailed => "PaymentFailed.v1",
+    PaymentCancelled => "PaymentCancelled.v1",
+    PaymentRestored => "PaymentRestored.v1",
+    FollowUpPaymentBooked => "FollowUpPaymentBooked.v1",
+    PaymentRefunded => "PaymentRefunded.v1",
+    ChargebackReceived => "ChargebackReceived.v1",
+    ModerationReasonsRaised => "ModerationReasonsRaised.v1",
+    ModerationApproved => "ModerationApproved.v1",
+    ManuallyFlagged => "ManuallyFlagged.v1",
+    DonationCancelled => "DonationCancelled.v1",
+    DonationDeleted => "DonationDeleted.v1",
+    DonationRestored => "DonationRestored.v1",
+    DonationExported => "DonationExported.v1",
+    PersonalDataScrubbed => "PersonalDataScrubbed.v1",
+    ContributionTrackingRecorded => "ContributionTrackingRecorded.v1",
+    ContributionLinked => "ContributionLinked.v1",
+}
+
+/// Type names of older versions that `decode` upcasts.
+pub const LEGACY_TYPES: &[&str] = &["DonationCreated.v1"];
+
+impl DomainEvent {
+    /// Decodes a stored event, upcasting older versions to the current one.
+    pub fn decode(event_type: &str, payload: &[u8]) -> Result<Self, CodecError> {
+        let malformed = |source| CodecError::Malformed {
+            event_type: event_type.to_owned(),
+            source,
+        };
+        if let Some(decoded) = Self::decode_current(event_type, payload) {
+            return decoded.map_err(malformed);
+        }
+        match event_type {
+            "DonationCreated.v1" => {
+                let old = ev::DonationCreatedV1::decode(payload).map_err(malformed)?;
+                upcast_donation_created_v1(old).map(Self::DonationCreated)
+            }
+            other => Err(CodecError::UnknownType(other.to_owned())),
+        }
+    }
+}
+
+/// `DonationCreated.v1` → `.v2`: EUR cents become `Money`, legacy codes become enums, the
+/// legacy `campaign/keyword` string becomes structured tracking.
+fn upcast_donation_created_v1(
+    old: ev::DonationCreatedV1,
+) -> Result<ev::DonationCreated, CodecError> {
+    let fail = |reason: String| CodecError::Upcast {
+        event_type: "DonationCreated.v1".into(),
+        reason,
+    };
+    let payment_method = match old.payment_type.as_str() {
+        "BEZ" => ev::PaymentMethod::DirectDebit,
+        "UEB" => ev::PaymentMethod::BankTransfer,
+        "MCP" | "MBK" => ev::PaymentMethod::CreditCard,
+        "PPL" => ev::PaymentMethod::Paypal,
+        "SUB" => ev::PaymentMethod::Sofort,
+        other => return Err(fail(format!("unknown legacy payment type {other:?}"))),
+    };
+    let kind = match old.address_type.as_str() {
+        "person" => ev::DonorKind::Person,
+        "firma" | "company" => ev::DonorKind::Company,
+        "email" => ev::DonorKind::EmailOnly,
+        "anonym" | "anonymous" => ev::DonorKind::Anonymous,
+        other => return Err(fail(format!("unknown legacy address type {other:?}"))),
+    };
+    let (campaign, keyword) = match old.tracking.split_once('/') {
+        Some((c, k)) => (c.to_owned(), k.to_owned()),
+        None => (old.tracking.clone(), String::new()),
+    };
+    Ok(ev::DonationCreated {
+        donation_id: old.donation_id,
+        created_at: old.created_at,
+        amount: Some(ev::Money {
+            cents: old.amount_cents,
+            currency: "EUR".into(),
+        }),
+        interval_months: old.interval_months,
+        payment_id: old.payment_id,
+        payment_method: payment_method as i32,
+        donor: Some(ev::DonorPublic {
+            kind: kind as i32,
+            salutation: old.salutation,
+            wants_newsletter: old.wants_newsletter,
+            wants_receipt: old.wants_receipt,
+        }),
+        personal: old.personal,
+        personal_sealed: old.personal_sealed,
+        tracking: Some(ev::Tracking {
+            campaign,
+            keyword,
+            impression_count: old.impression_count,
+            banner_impression_count: old.banner_impression_count,
+            contribution_tracking_id: 0,
+        }),
+        comment: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_current_type_round_trips() {
+        let events: Vec<DomainEvent> = vec![
+            ev::DonationCreated {
+                donation_id: 1,
+                ..Default::default()
+            }
+            .into(),
+            ev::PaymentBooked::default().into(),
+            ev::ModerationApproved { as_anonymous: true }.into(),
+            ev::ContributionLinked { contribution_id: 9 }.into(),
+        ];
+        for e in events {
+            let back = DomainEvent::decode(e.event_type(), &e.encode()).unwrap();
+            assert_eq!(back, e);
+        }
+    }
+
+    #[test]
+    fn type_names_are_unique_and_versioned() {
+        let mut names: Vec<&str> = DomainEvent::CURRENT_TYPES.to_vec();
+        names.extend(LEGACY_TYPES);
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count, "duplicate type name");
+        for n in names {
+            let (_, v) = n.rsplit_once(".v").expect("versioned");
+            assert!(v.parse::<u32>().is_ok(), "{n}");
+        }
+    }
+
+    #[test]
+    fn unknown_type_is_an_error_naming_it() {
+        let err = DomainEvent::decode("DonationVanished.v1", &[]).unwrap_err();
+        assert!(err.to_string().contains("DonationVanished.v1"));
+    }
+}

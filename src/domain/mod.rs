@@ -1,0 +1,5 @@
+//! The domain: event types, stream names, pure folds and rules. No I/O.
+pub mod codec;
+pub mod streams;
+
+pub use codec::{CodecError, DomainEvent};
