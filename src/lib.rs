@@ -1,5 +1,8 @@
 //! The fundraising ledger: an event-sourced donation ledger with gRPC intake, separate event
 //! streams per concern, and relational read models.
+pub mod config;
 pub mod domain;
+pub mod privacy;
 pub mod proto;
 pub mod store;
+pub mod telemetry;

@@ -1,0 +1,268 @@
+//! The key store: one random 256-bit key per donation, in its own database (a SQLite file by
+//! default, a PostgreSQL table in production), never in the log. Destroying a key is the
+//! scrub: afterwards nothing can decrypt that donation's personal data.
+//!
+//! SQLite: `secure_delete` overwrites deleted rows with zeros, and every destroy ends with a
+//! `wal_checkpoint(TRUNCATE)`, so no copy stays in free pages or in the WAL file.
+//! PostgreSQL: the deleted rows are removed with `VACUUM FULL`, which rewrites the table file.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rand::RngCore;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Row, SqlitePool};
+use zeroize::Zeroizing;
+
+use super::PrivacyError;
+
+/// A donation's data key. Zeroed when dropped.
+#[derive(Clone)]
+pub struct DataKey(pub(crate) Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(..)")
+    }
+}
+
+impl DataKey {
+    /// A fresh random key.
+    pub fn random() -> Self {
+        let mut k = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(k.as_mut());
+        Self(k)
+    }
+
+    /// The raw key bytes, for tests that search files for them.
+    #[doc(hidden)]
+    pub fn expose_for_tests(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    fn from_slice(bytes: &[u8]) -> Result<Self, PrivacyError> {
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| PrivacyError::CorruptKey)?;
+        Ok(Self(Zeroizing::new(arr)))
+    }
+}
+
+/// Where keys live.
+#[derive(Clone, Debug)]
+pub enum KeyStore {
+    /// The embedded default: a SQLite file.
+    Sqlite(SqlitePool),
+    /// A PostgreSQL table.
+    Postgres(PgPool),
+}
+
+const LOOKUP_CHUNK: usize = 900;
+
+impl KeyStore {
+    /// Opens the key store in the SQLite file at `path`.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, PrivacyError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .pragma("secure_delete", "ON");
+        Self::sqlite_with(options).await
+    }
+
+    async fn sqlite_with(options: SqliteConnectOptions) -> Result<Self, PrivacyError> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite/keys")
+            .run(&pool)
+            .await?;
+        Ok(Self::Sqlite(pool))
+    }
+
+    /// Opens the key store at a URL: `sqlite://…` or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Self, PrivacyError> {
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new().max_connections(4).connect(url).await?;
+            sqlx::migrate!("./migrations/postgres/keys")
+                .run(&pool)
+                .await?;
+            return Ok(Self::Postgres(pool));
+        }
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .pragma("secure_delete", "ON");
+        Self::sqlite_with(options).await
+    }
+
+    /// The key of `key_id`, created on first use. Refused once the key was destroyed: a
+    /// scrubbed donation takes no new personal data.
+    pub async fn get_or_create(&self, key_id: u64) -> Result<DataKey, PrivacyError> {
+        if let Some(k) = self.get_many(&[key_id]).await?.remove(&key_id) {
+            return Ok(k);
+        }
+        let fresh = DataKey::random();
+        let id = i64::try_from(key_id).map_err(|_| PrivacyError::KeyIdOutOfRange(key_id))?;
+        match self {
+            Self::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                let destroyed: Option<i64> =
+                    sqlx::query_scalar("SELECT key_id FROM destroyed_key WHERE key_id = ?")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if destroyed.is_some() {
+                    return Err(PrivacyError::KeyDestroyed(key_id));
+                }
+                sqlx::query("INSERT INTO data_key (key_id, key, created_at) VALUES (?, ?, ?) ON CONFLICT (key_id) DO NOTHING")
+                    .bind(id)
+                    .bind(fresh.0.as_slice())
+                    .bind(chrono::Utc::now().timestamp())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            Self::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let destroyed: Option<i64> =
+                    sqlx::query_scalar("SELECT key_id FROM destroyed_key WHERE key_id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if destroyed.is_some() {
+                    return Err(PrivacyError::KeyDestroyed(key_id));
+                }
+                sqlx::query("INSERT INTO data_key (key_id, key) VALUES ($1, $2) ON CONFLICT (key_id) DO NOTHING")
+                    .bind(id)
+                    .bind(fresh.0.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+        }
+        // Another caller may have won the insert race: read back whichever key is stored.
+        self.get_many(&[key_id])
+            .await?
+            .remove(&key_id)
+            .ok_or(PrivacyError::KeyDestroyed(key_id))
+    }
+
+    /// The keys that exist among `ids` (destroyed or never created ones are absent).
+    pub async fn get_many(&self, ids: &[u64]) -> Result<HashMap<u64, DataKey>, PrivacyError> {
+        let mut out = HashMap::with_capacity(ids.len());
+        let ids: Vec<i64> = ids.iter().filter_map(|&i| i64::try_from(i).ok()).collect();
+        match self {
+            Self::Sqlite(pool) => {
+                for chunk in ids.chunks(LOOKUP_CHUNK) {
+                    let marks = vec!["?"; chunk.len()].join(",");
+                    let sql = format!("SELECT key_id, key FROM data_key WHERE key_id IN ({marks})");
+                    let mut q = sqlx::query(&sql);
+                    for id in chunk {
+                        q = q.bind(*id);
+                    }
+                    for row in q.persistent(false).fetch_all(pool).await? {
+                        out.insert(
+                            row.get::<i64, _>(0) as u64,
+                            DataKey::from_slice(row.get::<&[u8], _>(1))?,
+                        );
+                    }
+                }
+            }
+            Self::Postgres(pool) => {
+                let rows = sqlx::query("SELECT key_id, key FROM data_key WHERE key_id = ANY($1)")
+                    .bind(&ids)
+                    .fetch_all(pool)
+                    .await?;
+                for row in rows {
+                    out.insert(
+                        row.get::<i64, _>(0) as u64,
+                        DataKey::from_slice(row.get::<&[u8], _>(1))?,
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Destroys the keys of `ids` and purges every residue the database keeps of them.
+    pub async fn destroy(&self, ids: &[u64]) -> Result<(), PrivacyError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = ids.iter().filter_map(|&i| i64::try_from(i).ok()).collect();
+        match self {
+            Self::Sqlite(pool) => {
+                let now = chrono::Utc::now().timestamp();
+                let mut tx = pool.begin().await?;
+                for chunk in ids.chunks(LOOKUP_CHUNK) {
+                    let marks = vec!["?"; chunk.len()].join(",");
+                    let del = format!("DELETE FROM data_key WHERE key_id IN ({marks})");
+                    let mut q = sqlx::query(&del);
+                    for id in chunk {
+                        q = q.bind(*id);
+                    }
+                    q.persistent(false).execute(&mut *tx).await?;
+                    let values = vec!["(?, ?)"; chunk.len()].join(",");
+                    let sql = format!(
+                        "INSERT INTO destroyed_key (key_id, destroyed_at) VALUES {values} ON CONFLICT (key_id) DO NOTHING"
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for id in chunk {
+                        q = q.bind(*id).bind(now);
+                    }
+                    q.persistent(false).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                // Move the zeroed pages into the main file and empty the WAL, which still holds
+                // the frames written when the keys were created.
+                let (busy, _, _): (i64, i64, i64) =
+                    sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .fetch_one(pool)
+                        .await?;
+                if busy != 0 {
+                    tracing::warn!("key-store WAL checkpoint was blocked by a reader; it will be retried on the next destroy");
+                }
+            }
+            Self::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("DELETE FROM data_key WHERE key_id = ANY($1)")
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO destroyed_key (key_id) SELECT * FROM UNNEST($1::bigint[]) ON CONFLICT (key_id) DO NOTHING")
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                sqlx::query("VACUUM FULL data_key").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the key of `key_id` was destroyed.
+    pub async fn is_destroyed(&self, key_id: u64) -> Result<bool, PrivacyError> {
+        let id = i64::try_from(key_id).map_err(|_| PrivacyError::KeyIdOutOfRange(key_id))?;
+        let found: Option<i64> = match self {
+            Self::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT key_id FROM destroyed_key WHERE key_id = ?")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?
+            }
+            Self::Postgres(pool) => {
+                sqlx::query_scalar("SELECT key_id FROM destroyed_key WHERE key_id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
+        Ok(found.is_some())
+    }
+}

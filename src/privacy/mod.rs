@@ -1,0 +1,324 @@
+//! Personal data in the log: sealing (XChaCha20-Poly1305 with a per-donation key) before an
+//! event is appended, unsealing when it is read, and crypto-shredding by destroying the key.
+//!
+//! Each personal unit is encrypted on its own with a fresh random 192-bit nonce; the unit's
+//! label and key id are bound in as associated data, so a ciphertext cannot be moved to another
+//! donation or another field. Once a donation's key is destroyed, unsealing leaves the clear
+//! field empty: every read path then sees the scrubbed donor.
+
+pub mod keys;
+
+use std::collections::{BTreeSet, HashMap};
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use prost::Message;
+use rand::RngCore;
+
+use crate::domain::personal::UnitMut;
+use crate::domain::DomainEvent;
+use crate::proto::events as ev;
+
+pub use keys::{DataKey, KeyStore};
+
+/// Version of the sealing scheme, stored in every `Sealed`.
+const KEY_VERSION: u32 = 1;
+
+/// Errors of the privacy layer.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivacyError {
+    /// The donation was scrubbed: its key is gone and no new personal data may be sealed.
+    #[error("the key of donation {0} was destroyed (the donation is scrubbed)")]
+    KeyDestroyed(u64),
+    /// A key id does not fit the key store.
+    #[error("key id {0} is out of range")]
+    KeyIdOutOfRange(u64),
+    /// A stored key is not 32 bytes.
+    #[error("a stored key is corrupt")]
+    CorruptKey,
+    /// A ciphertext did not authenticate with its key: the log was altered.
+    #[error("sealed {label} of key {key_id} does not authenticate")]
+    Tampered {
+        /// The unit.
+        label: &'static str,
+        /// The key id.
+        key_id: u64,
+    },
+    /// A decrypted unit does not decode.
+    #[error("sealed {0} does not decode after decryption")]
+    Malformed(&'static str),
+    /// The key store's database failed.
+    #[error("key store database error")]
+    Database(#[from] sqlx::Error),
+    /// The key store's schema could not be migrated.
+    #[error("key store migration error")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+fn aad(label: &str, key_id: u64) -> Vec<u8> {
+    format!("ledger:{label}:{key_id}:v{KEY_VERSION}").into_bytes()
+}
+
+fn seal_unit<M: Message>(
+    clear: &mut Option<M>,
+    sealed: &mut Option<ev::Sealed>,
+    label: &'static str,
+    key_id: u64,
+    key: &DataKey,
+) {
+    let Some(unit) = clear.take() else { return };
+    let cipher = XChaCha20Poly1305::new(key.0.as_ref().into());
+    let mut nonce = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let plain = zeroize::Zeroizing::new(unit.encode_to_vec());
+    let ciphertext = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: &plain,
+                aad: &aad(label, key_id),
+            },
+        )
+        .expect("XChaCha20-Poly1305 encryption does not fail for in-memory buffers");
+    *sealed = Some(ev::Sealed {
+        key_id,
+        key_version: KEY_VERSION,
+        nonce: nonce.to_vec(),
+        ciphertext,
+    });
+}
+
+fn unseal_unit<M: Message + Default>(
+    clear: &mut Option<M>,
+    sealed: &Option<ev::Sealed>,
+    label: &'static str,
+    keys: &HashMap<u64, DataKey>,
+) -> Result<(), PrivacyError> {
+    let Some(s) = sealed else { return Ok(()) };
+    let Some(key) = keys.get(&s.key_id) else {
+        // Key destroyed: the unit stays unreadable, which is what a scrub means.
+        *clear = None;
+        return Ok(());
+    };
+    if s.nonce.len() != 24 {
+        return Err(PrivacyError::Tampered {
+            label,
+            key_id: s.key_id,
+        });
+    }
+    let cipher = XChaCha20Poly1305::new(key.0.as_ref().into());
+    let plain = cipher
+        .decrypt(
+            XNonce::from_slice(&s.nonce),
+            Payload {
+                msg: &s.ciphertext,
+                aad: &aad(label, s.key_id),
+            },
+        )
+        .map_err(|_| PrivacyError::Tampered {
+            label,
+            key_id: s.key_id,
+        })?;
+    let plain = zeroize::Zeroizing::new(plain);
+    *clear = Some(M::decode(plain.as_slice()).map_err(|_| PrivacyError::Malformed(label))?);
+    Ok(())
+}
+
+/// Encrypts every clear personal unit of `events` with `key`, the key of donation `key_id`.
+/// Afterwards no event holds personal data in clear.
+pub fn seal_with(events: &mut [DomainEvent], key_id: u64, key: &DataKey) {
+    for event in events {
+        for unit in event.personal_units_mut() {
+            let label = unit.label();
+            match unit {
+                UnitMut::Personal(c, s) => seal_unit(c, s, label, key_id, key),
+                UnitMut::Bank(c, s) => seal_unit(c, s, label, key_id, key),
+                UnitMut::Provider(c, s) => seal_unit(c, s, label, key_id, key),
+                UnitMut::Comment(c, s) => seal_unit(c, s, label, key_id, key),
+            }
+        }
+    }
+}
+
+/// The key ids that the sealed units of `events` need.
+pub fn key_ids(events: &mut [DomainEvent]) -> BTreeSet<u64> {
+    let mut ids = BTreeSet::new();
+    for event in events {
+        for unit in event.personal_units_mut() {
+            let sealed = match unit {
+                UnitMut::Personal(_, s)
+                | UnitMut::Bank(_, s)
+                | UnitMut::Provider(_, s)
+                | UnitMut::Comment(_, s) => s,
+            };
+            if let Some(s) = sealed {
+                ids.insert(s.key_id);
+            }
+        }
+    }
+    ids
+}
+
+/// Decrypts every sealed unit of `events` whose key is in `keys`; units whose key is missing
+/// (destroyed) are left without clear data.
+pub fn unseal_with(
+    events: &mut [DomainEvent],
+    keys: &HashMap<u64, DataKey>,
+) -> Result<(), PrivacyError> {
+    for event in events {
+        for unit in event.personal_units_mut() {
+            let label = unit.label();
+            match unit {
+                UnitMut::Personal(c, s) => unseal_unit(c, s, label, keys)?,
+                UnitMut::Bank(c, s) => unseal_unit(c, s, label, keys)?,
+                UnitMut::Provider(c, s) => unseal_unit(c, s, label, keys)?,
+                UnitMut::Comment(c, s) => unseal_unit(c, s, label, keys)?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Seals events before they are appended and unseals them after they are read, with keys from
+/// a key store.
+#[derive(Clone, Debug)]
+pub struct Vault {
+    keys: KeyStore,
+}
+
+impl Vault {
+    /// A vault over `keys`.
+    pub fn new(keys: KeyStore) -> Self {
+        Self { keys }
+    }
+
+    /// The key store.
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
+    }
+
+    /// Seals the personal units of events that belong to donation `donation_id`.
+    pub async fn seal(
+        &self,
+        donation_id: u64,
+        events: &mut [DomainEvent],
+    ) -> Result<(), PrivacyError> {
+        let needs_key = events.iter_mut().any(|e| e.has_clear_personal_data());
+        if !needs_key {
+            return Ok(());
+        }
+        let key = self.keys.get_or_create(donation_id).await?;
+        seal_with(events, donation_id, &key);
+        Ok(())
+    }
+
+    /// Unseals every event of a batch with one key lookup.
+    pub async fn unseal(&self, events: &mut [DomainEvent]) -> Result<(), PrivacyError> {
+        let ids: Vec<u64> = key_ids(events).into_iter().collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let keys = self.keys.get_many(&ids).await?;
+        unseal_with(events, &keys)
+    }
+
+    /// Crypto-shreds the personal data of these donations.
+    pub async fn destroy(&self, donation_ids: &[u64]) -> Result<(), PrivacyError> {
+        self.keys.destroy(donation_ids).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created_with_personal_data() -> DomainEvent {
+        ev::DonationCreated {
+            donation_id: 7,
+            personal: Some(ev::PersonalData {
+                first_name: "Ada".into(),
+                last_name: "Lovelace".into(),
+                email: "ada@example.org".into(),
+                ..Default::default()
+            }),
+            comment: Some(ev::Comment {
+                is_public: false,
+                private_text: Some(ev::CommentText {
+                    text: "for the servers".into(),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .into()
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn sealing_leaves_no_personal_data_in_the_encoded_event() {
+        let key = DataKey::random();
+        let mut events = vec![created_with_personal_data()];
+        seal_with(&mut events, 7, &key);
+        let bytes = events[0].encode();
+        for needle in ["Lovelace", "ada@example.org", "for the servers"] {
+            assert!(!contains(&bytes, needle.as_bytes()), "{needle} in clear");
+        }
+        assert!(!events[0].has_clear_personal_data());
+    }
+
+    #[test]
+    fn unsealing_with_the_key_restores_the_units() {
+        let key = DataKey::random();
+        let original = created_with_personal_data();
+        let mut events = vec![original.clone()];
+        seal_with(&mut events, 7, &key);
+        let mut read =
+            vec![DomainEvent::decode(events[0].event_type(), &events[0].encode()).unwrap()];
+        unseal_with(&mut read, &HashMap::from([(7, key)])).unwrap();
+        let DomainEvent::DonationCreated(e) = &read[0] else {
+            panic!()
+        };
+        assert_eq!(e.personal.as_ref().unwrap().last_name, "Lovelace");
+        assert_eq!(
+            e.comment
+                .as_ref()
+                .unwrap()
+                .private_text
+                .as_ref()
+                .unwrap()
+                .text,
+            "for the servers"
+        );
+    }
+
+    #[test]
+    fn without_the_key_the_units_stay_empty() {
+        let key = DataKey::random();
+        let mut events = vec![created_with_personal_data()];
+        seal_with(&mut events, 7, &key);
+        unseal_with(&mut events, &HashMap::new()).unwrap();
+        let DomainEvent::DonationCreated(e) = &events[0] else {
+            panic!()
+        };
+        assert!(e.personal.is_none());
+    }
+
+    #[test]
+    fn a_ciphertext_moved_to_another_donation_does_not_authenticate() {
+        let key = DataKey::random();
+        let mut events = vec![created_with_personal_data()];
+        seal_with(&mut events, 7, &key);
+        let DomainEvent::DonationCreated(e) = &mut events[0] else {
+            panic!()
+        };
+        e.personal_sealed.as_mut().unwrap().key_id = 8;
+        let err = unseal_with(&mut events, &HashMap::from([(8, key)])).unwrap_err();
+        assert!(
+            matches!(err, PrivacyError::Tampered { key_id: 8, .. }),
+            "{err}"
+        );
+    }
+}
