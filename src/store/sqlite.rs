@@ -273,27 +273,6 @@ async fn write_batch(
             .execute(&mut *conn)
             .await?;
     }
-    // One upsert per touched stream, with its final revision.
-    let mut last_revision: HashMap<&str, u64> = HashMap::new();
-    for row in &rows {
-        last_revision.insert(row.stream, row.revision);
-    }
-    let touched: Vec<(&str, u64)> = last_revision.into_iter().collect();
-    for chunk in touched.chunks(INSERT_CHUNK) {
-        let mut sql = String::from("INSERT INTO streams (stream_name, revision) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str("(?,?)");
-        }
-        sql.push_str(" ON CONFLICT (stream_name) DO UPDATE SET revision = excluded.revision");
-        let mut q = sqlx::query(&sql);
-        for (stream, rev) in chunk {
-            q = q.bind(*stream).bind(*rev as i64);
-        }
-        q.persistent(false).execute(&mut *conn).await?;
-    }
     sqlx::query("COMMIT").execute(&mut *conn).await?;
     Ok((outcomes, Some(next_position - 1)))
 }
@@ -389,7 +368,7 @@ async fn lookup_revisions(
     let mut out = HashMap::with_capacity(streams.len());
     for chunk in streams.chunks(LOOKUP_CHUNK) {
         let sql = format!(
-            "SELECT stream_name, revision FROM streams WHERE stream_name IN ({})",
+            "SELECT stream_name, MAX(revision) FROM events WHERE stream_name IN ({}) GROUP BY stream_name",
             placeholders(chunk.len())
         );
         let mut q = sqlx::query(&sql);
@@ -562,9 +541,9 @@ impl EventLog for SqliteEventLog {
     async fn stream_revision(&self, stream: &str) -> Result<CurrentRevision, StoreError> {
         validate_stream_name(stream)?;
         let rev: Option<i64> =
-            sqlx::query_scalar("SELECT revision FROM streams WHERE stream_name = ?")
+            sqlx::query_scalar("SELECT MAX(revision) FROM events WHERE stream_name = ?")
                 .bind(stream)
-                .fetch_optional(&self.inner.pool)
+                .fetch_one(&self.inner.pool)
                 .await?;
         Ok(rev.map_or(CurrentRevision::NoStream, |r| CurrentRevision::At(r as u64)))
     }

@@ -13,9 +13,3 @@ CREATE TABLE IF NOT EXISTS events (
 );
 
 CREATE INDEX IF NOT EXISTS events_by_category ON events (category, position);
-
--- Current revision per stream, so an append checks its expected revision with one lookup.
-CREATE TABLE IF NOT EXISTS streams (
-    stream_name   TEXT    PRIMARY KEY,
-    revision      INTEGER NOT NULL
-) WITHOUT ROWID;
