@@ -39,6 +39,7 @@ async fn run(
     total_appends: usize,
     events_per_append: usize,
 ) -> Duration {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let per_writer = total_appends.div_ceil(writers);
     let start = Instant::now();
     let tasks: Vec<_> = (0..writers)
