@@ -2,6 +2,7 @@
 //! streams per concern, and relational read models.
 pub mod config;
 pub mod domain;
+pub mod metrics;
 pub mod privacy;
 pub mod proto;
 pub mod store;
