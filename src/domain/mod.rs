@@ -6,6 +6,8 @@ pub mod deletion;
 pub mod donation;
 pub mod error;
 pub mod export;
+#[cfg(test)]
+mod fixtures;
 pub mod moderation;
 pub mod payment;
 pub mod policy;
