@@ -610,3 +610,637 @@ pub fn link_contribution(
         )]),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::deletion::DeletionState;
+    use crate::domain::donation::DonorKind;
+    use crate::domain::fixtures::*;
+    use crate::domain::moderation::ModerationIdentifier;
+    use crate::domain::DomainEvent;
+    use PaymentMethod::*;
+
+    fn given(method: PaymentMethod) -> DonationView {
+        view(method, DonorKind::Person, 0)
+    }
+
+    /// Decides on the current view, then applies the accepted events to it.
+    macro_rules! when {
+        ($v:ident, $decision:expr) => {{
+            let events = $decision.expect("decision accepted");
+            apply_all(&mut $v, &events);
+            events
+        }};
+    }
+
+    fn types(events: &[StreamEvent]) -> Vec<(&str, &str)> {
+        events
+            .iter()
+            .map(|e| (e.stream.as_str(), e.event.event_type()))
+            .collect()
+    }
+
+    fn booking(txn: &str) -> BookPayment {
+        BookPayment {
+            transaction_id: txn.into(),
+            valuation_date: t0(),
+            amount: None,
+            provider: ev::ProviderData::default(),
+            follow_up: Some(FollowUpIds {
+                child_payment_id: 71,
+                child_donation_id: 8,
+            }),
+        }
+    }
+
+    // ---- payments ----
+
+    #[test]
+    fn booking_a_pending_paypal_payment_books_it() {
+        let mut v = given(PayPal);
+        let events = when!(v, book_payment(&v.payment, &booking("T1")));
+        assert_eq!(types(&events), [("payment-70", "PaymentBooked.v1")]);
+        assert_eq!(v.payment.status, PaymentStatus::Booked);
+        assert_eq!(v.payment.transaction_id.as_deref(), Some("T1"));
+        assert_eq!(v.legacy_status(), 'B');
+    }
+
+    #[test]
+    fn booking_again_with_the_same_transaction_id_is_a_no_op() {
+        let mut v = given(CreditCard);
+        when!(v, book_payment(&v.payment, &booking("T1")));
+        assert_eq!(book_payment(&v.payment, &booking("T1")), Ok(vec![]));
+    }
+
+    #[test]
+    fn booking_a_booked_payment_with_another_transaction_id_is_refused() {
+        let mut v = given(Sofort);
+        when!(v, book_payment(&v.payment, &booking("T1")));
+        let err = book_payment(&v.payment, &booking("T2")).unwrap_err();
+        assert!(matches!(err, DomainError::AlreadyBooked { .. }));
+        assert!(err.to_string().contains("different transaction id"));
+    }
+
+    #[test]
+    fn rebooking_a_recurring_paypal_payment_creates_a_follow_up() {
+        let mut v = view(PayPal, DonorKind::Person, 1);
+        when!(v, book_payment(&v.payment, &booking("T1")));
+        let events = book_payment(&v.payment, &booking("T2")).unwrap();
+        assert_eq!(
+            types(&events),
+            [
+                ("payment-70", "FollowUpPaymentBooked.v1"),
+                ("payment-71", "PaymentInitiated.v1"),
+                ("payment-71", "PaymentBooked.v1"),
+            ]
+        );
+        apply_all(&mut v, &events);
+        assert_eq!(v.payment.follow_ups.len(), 1);
+        // The follow-up's transaction is known now: a repeat is a no-op.
+        assert_eq!(book_payment(&v.payment, &booking("T2")), Ok(vec![]));
+        let DomainEvent::PaymentInitiated(child) = &events[1].event else {
+            panic!("child payment")
+        };
+        assert_eq!(child.parent_payment_id, 70);
+    }
+
+    #[test]
+    fn a_follow_up_without_new_ids_is_refused() {
+        let mut v = view(PayPal, DonorKind::Person, 1);
+        when!(v, book_payment(&v.payment, &booking("T1")));
+        let cmd = BookPayment {
+            follow_up: None,
+            ..booking("T2")
+        };
+        assert_eq!(
+            book_payment(&v.payment, &cmd),
+            Err(DomainError::MissingFollowUpIds)
+        );
+    }
+
+    #[test]
+    fn the_follow_up_donation_is_a_recurring_donor_without_comment() {
+        let v = given(PayPal);
+        let ids = FollowUpIds {
+            child_payment_id: 71,
+            child_donation_id: 8,
+        };
+        let events = follow_up_donation(&v.donation, ids, t0()).unwrap();
+        let child = crate::domain::donation::DonationState::fold(events.iter().map(|e| &e.event));
+        assert_eq!(events[0].stream, "donation-8");
+        assert_eq!(child.parent_donation_id, Some(ID));
+        assert_eq!(child.donor.salutation, "Frau");
+        assert!(child.personal.is_none() && child.comment.is_none());
+        assert_eq!(child.tracking, v.donation.tracking);
+    }
+
+    #[test]
+    fn booking_a_direct_debit_is_refused_because_it_is_complete_at_creation() {
+        let v = given(DirectDebit);
+        let err = book_payment(&v.payment, &booking("T1")).unwrap_err();
+        assert_eq!(err, DomainError::NotBookable { method: DirectDebit });
+        assert!(v.payment.is_complete());
+    }
+
+    #[test]
+    fn booking_without_a_transaction_id_is_refused() {
+        let v = given(PayPal);
+        assert_eq!(
+            book_payment(&v.payment, &booking(" ")),
+            Err(DomainError::MissingTransactionId)
+        );
+    }
+
+    #[test]
+    fn booking_a_credit_card_payment_with_another_amount_is_refused() {
+        let v = given(CreditCard);
+        let cmd = BookPayment {
+            amount: Some(Money::eur(1)),
+            ..booking("T1")
+        };
+        assert_eq!(
+            book_payment(&v.payment, &cmd),
+            Err(DomainError::AmountMismatch {
+                expected: 1337,
+                got: 1
+            })
+        );
+    }
+
+    #[test]
+    fn booking_a_failed_payment_is_refused() {
+        let mut v = given(PayPal);
+        when!(v, fail_payment(&v.payment, "declined"));
+        assert_eq!(v.payment.status, PaymentStatus::Failed);
+        assert!(matches!(
+            book_payment(&v.payment, &booking("T1")),
+            Err(DomainError::WrongPaymentStatus { .. })
+        ));
+    }
+
+    #[test]
+    fn failing_a_failed_payment_is_a_no_op_and_a_booked_one_is_refused() {
+        let mut v = given(PayPal);
+        when!(v, fail_payment(&v.payment, "x"));
+        assert_eq!(fail_payment(&v.payment, "x"), Ok(vec![]));
+        let mut w = given(PayPal);
+        when!(w, book_payment(&w.payment, &booking("T1")));
+        assert!(fail_payment(&w.payment, "x").is_err());
+        assert_eq!(
+            fail_payment(&PaymentState::default(), "x"),
+            Err(DomainError::UnknownPayment)
+        );
+    }
+
+    // ---- deletion ----
+
+    #[test]
+    fn cancelling_a_direct_debit_donation_cancels_donation_and_payment() {
+        let mut v = given(DirectDebit);
+        let events = when!(v, cancel_by_donor(&v, "changed my mind"));
+        assert_eq!(
+            types(&events),
+            [
+                ("deletion-7", "DonationCancelled.v1"),
+                ("payment-70", "PaymentCancelled.v1")
+            ]
+        );
+        assert_eq!(v.deletion, DeletionState::CancelledByDonor);
+        assert_eq!(v.legacy_status(), 'D');
+    }
+
+    #[test]
+    fn cancelling_a_paypal_donation_is_refused() {
+        let v = given(PayPal);
+        let err = cancel_by_donor(&v, "").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "only direct debit and bank transfer payments can be cancelled, this one is PayPal"
+        );
+    }
+
+    #[test]
+    fn cancelling_a_credit_card_donation_names_the_method() {
+        let err = cancel_by_donor(&given(CreditCard), "").unwrap_err();
+        assert!(err.to_string().ends_with("this one is credit card"));
+    }
+
+    #[test]
+    fn cancelling_twice_is_refused() {
+        let mut v = given(BankTransfer);
+        when!(v, cancel_by_donor(&v, ""));
+        assert!(matches!(
+            cancel_by_donor(&v, ""),
+            Err(DomainError::Inactive { .. })
+        ));
+    }
+
+    #[test]
+    fn cancelling_an_unknown_donation_is_refused() {
+        assert_eq!(
+            cancel_by_donor(&DonationView::default(), ""),
+            Err(DomainError::UnknownDonation)
+        );
+    }
+
+    #[test]
+    fn an_admin_can_delete_a_paypal_donation_without_touching_its_payment() {
+        let mut v = given(PayPal);
+        let events = when!(v, delete_by_admin(&v, "fraud"));
+        assert_eq!(types(&events), [("deletion-7", "DonationDeleted.v1")]);
+        assert_eq!(v.deletion, DeletionState::DeletedByAdmin);
+        assert!(delete_by_admin(&v, "again").is_err());
+    }
+
+    #[test]
+    fn restoring_a_cancelled_bank_transfer_restores_the_payment_status() {
+        let mut v = given(BankTransfer);
+        when!(v, cancel_by_donor(&v, ""));
+        let events = when!(v, restore(&v, "mistake"));
+        assert_eq!(events.len(), 2);
+        assert_eq!(v.deletion, DeletionState::Active);
+        assert_eq!(v.payment.status, PaymentStatus::Pending);
+        assert_eq!(v.legacy_status(), 'Z');
+    }
+
+    #[test]
+    fn restoring_an_active_or_scrubbed_donation_is_refused() {
+        let mut v = given(DirectDebit);
+        assert_eq!(restore(&v, ""), Err(DomainError::NotCancelledOrDeleted));
+        when!(v, cancel_by_donor(&v, ""));
+        v.apply("scrub-7", &scrubbed());
+        assert!(matches!(restore(&v, ""), Err(DomainError::Scrubbed { .. })));
+    }
+
+    // ---- moderation ----
+
+    #[test]
+    fn a_manual_flag_opens_moderation_and_cannot_be_repeated() {
+        let mut v = given(DirectDebit);
+        when!(v, flag_manually(&v, "looks odd"));
+        assert_eq!(v.legacy_status(), 'P');
+        assert_eq!(
+            flag_manually(&v, ""),
+            Err(DomainError::AlreadyUnderModeration)
+        );
+    }
+
+    #[test]
+    fn approving_needs_open_reasons() {
+        let mut v = given(DirectDebit);
+        assert_eq!(approve(&v, false), Err(DomainError::NotUnderModeration));
+        apply_all(
+            &mut v,
+            &raise_reasons(
+                ID,
+                &[ModerationReason::new(
+                    ModerationIdentifier::AmountTooHigh,
+                    "amount",
+                )],
+            ),
+        );
+        when!(v, approve(&v, true));
+        assert!(v.moderation.approved_as_anonymous);
+        assert_eq!(v.legacy_status(), 'N');
+    }
+
+    #[test]
+    fn raising_no_reasons_appends_nothing() {
+        assert!(raise_reasons(ID, &[]).is_empty());
+    }
+
+    // ---- comments ----
+
+    fn comment(text: &str, is_public: bool) -> NewComment {
+        NewComment {
+            text: text.into(),
+            is_public,
+            display_name: "Ada".into(),
+        }
+    }
+
+    fn strict() -> ModerationPolicy {
+        ModerationPolicy {
+            deny_words: vec!["badword".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn adding_a_public_comment_shows_it_publicly() {
+        let mut v = given(BankTransfer);
+        when!(v, add_comment(&v, &strict(), &comment("Good luck", true)));
+        let c = v.donation.comment.clone().unwrap();
+        assert!(c.is_public);
+        assert_eq!(c.public_text, "Good luck");
+    }
+
+    #[test]
+    fn a_comment_failing_the_text_policy_is_forced_private_and_moderated() {
+        let mut v = given(BankTransfer);
+        let events = when!(v, add_comment(&v, &strict(), &comment("badword", true)));
+        assert_eq!(
+            types(&events),
+            [
+                ("donation-7", "CommentAdded.v1"),
+                ("moderation-7", "ModerationReasonsRaised.v1")
+            ]
+        );
+        let c = v.donation.comment.clone().unwrap();
+        assert!(!c.is_public && c.public_text.is_empty());
+        assert_eq!(c.private_text.as_deref(), Some("badword"));
+        assert_eq!(v.legacy_status(), 'P');
+        assert_eq!(
+            publish_comment(&v, &strict()),
+            Err(DomainError::CommentViolatesPolicy)
+        );
+    }
+
+    #[test]
+    fn a_donation_has_only_one_comment() {
+        let mut v = given(BankTransfer);
+        when!(v, add_comment(&v, &strict(), &comment("one", false)));
+        assert_eq!(
+            add_comment(&v, &strict(), &comment("two", false)),
+            Err(DomainError::CommentExists)
+        );
+    }
+
+    #[test]
+    fn commenting_on_a_cancelled_donation_is_refused() {
+        let mut v = given(DirectDebit);
+        when!(v, cancel_by_donor(&v, ""));
+        assert!(matches!(
+            add_comment(&v, &strict(), &comment("hi", true)),
+            Err(DomainError::Inactive { .. })
+        ));
+    }
+
+    #[test]
+    fn empty_comments_and_comments_on_follow_ups_are_refused() {
+        let v = given(PayPal);
+        assert_eq!(
+            add_comment(&v, &strict(), &comment("  ", true)),
+            Err(DomainError::EmptyComment)
+        );
+        let mut child = DonationView::default();
+        apply_all(
+            &mut child,
+            &follow_up_donation(
+                &v.donation,
+                FollowUpIds {
+                    child_payment_id: 71,
+                    child_donation_id: 8,
+                },
+                t0(),
+            )
+            .unwrap(),
+        );
+        assert_eq!(
+            add_comment(&child, &strict(), &comment("hi", true)),
+            Err(DomainError::CommentOnFollowUp)
+        );
+    }
+
+    #[test]
+    fn a_private_comment_is_published_and_retracted() {
+        let mut v = given(BankTransfer);
+        when!(v, add_comment(&v, &strict(), &comment("Thanks", false)));
+        when!(v, publish_comment(&v, &strict()));
+        assert!(v.donation.comment.as_ref().unwrap().is_public);
+        assert_eq!(publish_comment(&v, &strict()), Ok(vec![]));
+        when!(v, retract_comment(&v, "asked by donor"));
+        assert!(!v.donation.comment.as_ref().unwrap().is_public);
+        assert_eq!(retract_comment(&v, ""), Ok(vec![]));
+    }
+
+    #[test]
+    fn publishing_or_retracting_without_a_comment_is_refused() {
+        let v = given(BankTransfer);
+        assert_eq!(publish_comment(&v, &strict()), Err(DomainError::NoComment));
+        assert_eq!(retract_comment(&v, ""), Err(DomainError::NoComment));
+    }
+
+    #[test]
+    fn publishing_after_a_scrub_is_refused() {
+        let mut v = given(BankTransfer);
+        when!(v, add_comment(&v, &strict(), &comment("Thanks", false)));
+        v.apply("scrub-7", &scrubbed());
+        assert!(matches!(
+            publish_comment(&v, &strict()),
+            Err(DomainError::Scrubbed { .. })
+        ));
+    }
+
+    // ---- donor ----
+
+    fn new_donor() -> (ev::DonorPublic, PersonalData) {
+        (
+            ev::DonorPublic {
+                kind: DonorKind::Person as i32,
+                salutation: "Herr".into(),
+                ..Default::default()
+            },
+            PersonalData {
+                last_name: "Babbage".into(),
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn updating_the_donor_replaces_it() {
+        let mut v = given(BankTransfer);
+        let (d, p) = new_donor();
+        when!(v, update_donor(&v, d, p));
+        assert_eq!(v.donation.personal.as_ref().unwrap().last_name, "Babbage");
+    }
+
+    #[test]
+    fn updating_the_donor_is_refused_when_exported_scrubbed_or_cancelled() {
+        let (d, p) = new_donor();
+        let mut exported = given(BankTransfer);
+        when!(exported, mark_exported(&exported, "b1", t0()));
+        assert!(matches!(
+            update_donor(&exported, d.clone(), p.clone()),
+            Err(DomainError::Exported { .. })
+        ));
+        let mut gone = given(BankTransfer);
+        gone.apply("scrub-7", &scrubbed());
+        assert!(matches!(
+            update_donor(&gone, d.clone(), p.clone()),
+            Err(DomainError::Scrubbed { .. })
+        ));
+        let mut cancelled = given(BankTransfer);
+        when!(cancelled, cancel_by_donor(&cancelled, ""));
+        assert!(matches!(
+            update_donor(&cancelled, d, p),
+            Err(DomainError::Inactive { .. })
+        ));
+    }
+
+    // ---- export ----
+
+    #[test]
+    fn exporting_records_the_batch_once() {
+        let mut v = given(DirectDebit);
+        when!(v, mark_exported(&v, "batch-1", t0()));
+        assert_eq!(v.export.batch_id.as_deref(), Some("batch-1"));
+        assert_eq!(v.legacy_status(), 'N');
+        assert_eq!(
+            mark_exported(&v, "batch-2", t0()),
+            Err(DomainError::AlreadyExported {
+                batch_id: Some("batch-1".into())
+            })
+        );
+    }
+
+    #[test]
+    fn exporting_is_refused_when_cancelled_moderated_scrubbed_or_without_batch() {
+        let v = given(DirectDebit);
+        assert_eq!(
+            mark_exported(&v, "", t0()),
+            Err(DomainError::MissingBatchId)
+        );
+        let mut c = v.clone();
+        when!(c, cancel_by_donor(&c, ""));
+        assert!(matches!(
+            mark_exported(&c, "b", t0()),
+            Err(DomainError::Inactive { .. })
+        ));
+        let mut m = v.clone();
+        when!(m, flag_manually(&m, ""));
+        assert!(matches!(
+            mark_exported(&m, "b", t0()),
+            Err(DomainError::UnderModeration { .. })
+        ));
+        let mut s = v;
+        s.apply("scrub-7", &scrubbed());
+        assert!(matches!(
+            mark_exported(&s, "b", t0()),
+            Err(DomainError::Scrubbed { .. })
+        ));
+    }
+
+    // ---- scrub ----
+
+    fn rule_of(events: &[StreamEvent]) -> i32 {
+        match &events[0].event {
+            DomainEvent::PersonalDataScrubbed(e) => e.rule,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_exported_donation_may_be_scrubbed() {
+        let mut v = given(DirectDebit);
+        when!(v, mark_exported(&v, "b", t0()));
+        let events = when!(v, scrub(&v, t0(), &ScrubPolicy::default()));
+        assert_eq!(rule_of(&events), ScrubRule::Exported as i32);
+        assert!(v.is_scrubbed());
+        assert_eq!(v.legacy_status(), 'N');
+        assert_eq!(
+            scrub(&v, t0(), &ScrubPolicy::default()),
+            Err(DomainError::AlreadyScrubbed)
+        );
+    }
+
+    #[test]
+    fn a_cancelled_donation_may_be_scrubbed_even_while_moderated() {
+        let mut v = given(BankTransfer);
+        when!(v, flag_manually(&v, ""));
+        when!(v, cancel_by_donor(&v, ""));
+        let events = scrub(&v, t0(), &ScrubPolicy::default()).unwrap();
+        assert_eq!(rule_of(&events), ScrubRule::CancelledOrDeleted as i32);
+    }
+
+    #[test]
+    fn scrub_skips_pending_paypal_inside_grace_period() {
+        let v = given(PayPal);
+        let now = t0() + Duration::days(2) - Duration::seconds(1);
+        assert_eq!(
+            scrub(&v, now, &ScrubPolicy::default()),
+            Err(DomainError::NotScrubbable)
+        );
+    }
+
+    #[test]
+    fn an_abandoned_external_payment_may_be_scrubbed_after_the_grace_period() {
+        for m in [PayPal, CreditCard, Sofort] {
+            let v = given(m);
+            let events = scrub(&v, t0() + Duration::days(2), &ScrubPolicy::default()).unwrap();
+            assert_eq!(rule_of(&events), ScrubRule::Abandoned as i32, "{m}");
+        }
+    }
+
+    #[test]
+    fn a_booked_external_or_a_direct_debit_donation_is_not_abandoned() {
+        let mut booked_v = given(PayPal);
+        when!(booked_v, book_payment(&booked_v.payment, &booking("T")));
+        let later = t0() + Duration::days(30);
+        for v in [booked_v, given(DirectDebit), given(BankTransfer)] {
+            assert_eq!(
+                scrub(&v, later, &ScrubPolicy::default()),
+                Err(DomainError::NotScrubbable)
+            );
+        }
+    }
+
+    #[test]
+    fn stale_moderation_is_scrubbed_only_when_the_rule_is_on() {
+        let mut v = given(DirectDebit);
+        when!(v, flag_manually(&v, ""));
+        let later = t0() + Duration::days(40);
+        assert_eq!(scrub_rule(&v, later, &ScrubPolicy::default()), None);
+        let on = ScrubPolicy {
+            stale_moderation_after: Some(Duration::days(30)),
+            ..Default::default()
+        };
+        assert_eq!(scrub_rule(&v, later, &on), Some(ScrubRule::StaleModeration));
+        assert_eq!(scrub_rule(&v, t0() + Duration::days(29), &on), None);
+    }
+
+    // ---- contribution tracking ----
+
+    #[test]
+    fn repeated_tracking_with_the_same_allocation_is_recorded() {
+        let mut s = ContributionTrackingState::default();
+        for _ in 0..2 {
+            let events = record_contribution_tracking(&s, 3, "alloc-a", Default::default()).unwrap();
+            assert_eq!(events[0].stream, "contribution_tracking-3");
+            for e in &events {
+                s.apply(&e.event);
+            }
+        }
+        assert_eq!(s.records, 2);
+    }
+
+    #[test]
+    fn tracking_from_a_second_allocation_of_the_same_id_is_refused() {
+        let mut s = ContributionTrackingState::default();
+        for e in record_contribution_tracking(&s, 3, "alloc-a", Default::default()).unwrap() {
+            s.apply(&e.event);
+        }
+        let err = record_contribution_tracking(&s, 3, "alloc-b", Default::default()).unwrap_err();
+        assert!(matches!(err, DomainError::DoubleAllocation { .. }));
+        assert!(err.to_string().contains("allocated twice"));
+    }
+
+    #[test]
+    fn the_first_contribution_link_wins() {
+        let mut s = ContributionTrackingState::default();
+        for e in link_contribution(&s, 3, 900).unwrap() {
+            s.apply(&e.event);
+        }
+        assert_eq!(link_contribution(&s, 3, 900), Ok(vec![]));
+        assert_eq!(
+            link_contribution(&s, 3, 901),
+            Err(DomainError::ContributionAlreadyLinked {
+                contribution_tracking_id: 3,
+                existing: 900,
+                attempted: 901
+            })
+        );
+    }
+}
