@@ -249,7 +249,9 @@ pub fn cancel_by_donor(view: &DonationView, reason: &str) -> Decision {
 }
 
 fn cancel_payment(view: &DonationView, reason: &str) -> Option<StreamEvent> {
-    let cancellable = view.payment_method().is_some_and(PaymentMethod::is_cancellable);
+    let cancellable = view
+        .payment_method()
+        .is_some_and(PaymentMethod::is_cancellable);
     (cancellable && view.payment.status != PaymentStatus::Cancelled).then(|| {
         StreamEvent::new(
             streams::payment(view.donation.payment_id),
@@ -402,7 +404,11 @@ pub fn add_comment(view: &DonationView, policy: &ModerationPolicy, cmd: &NewComm
 /// public is a no-op.
 pub fn publish_comment(view: &DonationView, policy: &ModerationPolicy) -> Decision {
     let id = existing(view)?;
-    let comment = view.donation.comment.as_ref().ok_or(DomainError::NoComment)?;
+    let comment = view
+        .donation
+        .comment
+        .as_ref()
+        .ok_or(DomainError::NoComment)?;
     active(view, "publish a comment")?;
     not_scrubbed(view, "publish a comment")?;
     if comment.is_public {
@@ -424,7 +430,11 @@ pub fn publish_comment(view: &DonationView, policy: &ModerationPolicy) -> Decisi
 /// Makes the comment private again; a private one is a no-op.
 pub fn retract_comment(view: &DonationView, reason: &str) -> Decision {
     let id = existing(view)?;
-    let comment = view.donation.comment.as_ref().ok_or(DomainError::NoComment)?;
+    let comment = view
+        .donation
+        .comment
+        .as_ref()
+        .ok_or(DomainError::NoComment)?;
     if !comment.is_public {
         return Ok(Vec::new());
     }
@@ -514,7 +524,11 @@ impl Default for ScrubPolicy {
 /// Moderation is otherwise ignored. Abandoned means: external method (PPL, MCP, SUB), never
 /// booked (pending, or failed, which is never going to be booked either), and created at least
 /// the grace period before `now`.
-pub fn scrub_rule(view: &DonationView, now: DateTime<Utc>, policy: &ScrubPolicy) -> Option<ScrubRule> {
+pub fn scrub_rule(
+    view: &DonationView,
+    now: DateTime<Utc>,
+    policy: &ScrubPolicy,
+) -> Option<ScrubRule> {
     if view.is_scrubbed() {
         return None;
     }
@@ -530,7 +544,9 @@ pub fn scrub_rule(view: &DonationView, now: DateTime<Utc>, policy: &ScrubPolicy)
             view.payment.status,
             PaymentStatus::Pending | PaymentStatus::Failed
         );
-    if view.payment_method().is_some_and(PaymentMethod::is_external)
+    if view
+        .payment_method()
+        .is_some_and(PaymentMethod::is_external)
         && unbooked
         && older_than(policy.grace_period)
     {
@@ -739,7 +755,12 @@ mod tests {
     fn booking_a_direct_debit_is_refused_because_it_is_complete_at_creation() {
         let v = given(DirectDebit);
         let err = book_payment(&v.payment, &booking("T1")).unwrap_err();
-        assert_eq!(err, DomainError::NotBookable { method: DirectDebit });
+        assert_eq!(
+            err,
+            DomainError::NotBookable {
+                method: DirectDebit
+            }
+        );
         assert!(v.payment.is_complete());
     }
 
@@ -1207,7 +1228,8 @@ mod tests {
     fn repeated_tracking_with_the_same_allocation_is_recorded() {
         let mut s = ContributionTrackingState::default();
         for _ in 0..2 {
-            let events = record_contribution_tracking(&s, 3, "alloc-a", Default::default()).unwrap();
+            let events =
+                record_contribution_tracking(&s, 3, "alloc-a", Default::default()).unwrap();
             assert_eq!(events[0].stream, "contribution_tracking-3");
             for e in &events {
                 s.apply(&e.event);

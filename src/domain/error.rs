@@ -64,7 +64,9 @@ pub enum DomainError {
         got: i64,
     },
     /// A recurring PayPal follow-up needs ids for the child payment and donation.
-    #[error("a follow-up booking of a recurring PayPal payment needs a new payment id and donation id")]
+    #[error(
+        "a follow-up booking of a recurring PayPal payment needs a new payment id and donation id"
+    )]
     MissingFollowUpIds,
     /// Flagging a donation that is already under moderation.
     #[error("the donation is already under moderation")]

@@ -175,10 +175,7 @@ mod tests {
         let s = ModerationState::fold(&[
             raised(ModerationIdentifier::AmountTooHigh, "amount"),
             ev::ManuallyFlagged::default().into(),
-            ev::ModerationApproved {
-                as_anonymous: true,
-            }
-            .into(),
+            ev::ModerationApproved { as_anonymous: true }.into(),
         ]);
         assert_eq!(s.status(), ModerationStatus::Approved);
         assert_eq!(s.status().as_str(), "approved");

@@ -155,16 +155,13 @@ impl PaymentState {
             DomainEvent::PaymentFailed(_) => {
                 self.status = PaymentStatus::Failed;
             }
-            DomainEvent::PaymentCancelled(_) => {
-                if self.status != PaymentStatus::Cancelled {
-                    self.status_before_cancellation = Some(self.status);
-                    self.status = PaymentStatus::Cancelled;
-                }
+            // A repeated cancellation keeps the status from before the first one.
+            DomainEvent::PaymentCancelled(_) if self.status != PaymentStatus::Cancelled => {
+                self.status_before_cancellation = Some(self.status);
+                self.status = PaymentStatus::Cancelled;
             }
-            DomainEvent::PaymentRestored(_) => {
-                if self.status == PaymentStatus::Cancelled {
-                    self.status = self.status_before_cancellation.take().unwrap_or_default();
-                }
+            DomainEvent::PaymentRestored(_) if self.status == PaymentStatus::Cancelled => {
+                self.status = self.status_before_cancellation.take().unwrap_or_default();
             }
             DomainEvent::FollowUpPaymentBooked(e) => self.follow_ups.push(FollowUp {
                 child_payment_id: e.child_payment_id,
@@ -338,7 +335,14 @@ mod tests {
         let names: Vec<_> = all.iter().map(|s| s.as_str()).collect();
         assert_eq!(
             names,
-            ["pending", "booked", "failed", "cancelled", "refunded", "charged_back"]
+            [
+                "pending",
+                "booked",
+                "failed",
+                "cancelled",
+                "refunded",
+                "charged_back"
+            ]
         );
     }
 }

@@ -120,11 +120,17 @@ pub fn validate_new_donation(r: &NewDonationRequest) -> Vec<FieldError> {
     if r.amount_cents < MIN_AMOUNT_CENTS {
         err("amount_cents", "must be at least 100 cents (1 EUR)");
     } else if r.amount_cents >= MAX_AMOUNT_CENTS_EXCLUSIVE {
-        err("amount_cents", "must be below 10,000,000 cents (100,000 EUR)");
+        err(
+            "amount_cents",
+            "must be below 10,000,000 cents (100,000 EUR)",
+        );
     }
     let currency = r.currency_or_default();
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        err("currency", "must be an ISO 4217 code of 3 uppercase letters");
+        err(
+            "currency",
+            "must be an ISO 4217 code of 3 uppercase letters",
+        );
     }
     if !INTERVALS.contains(&r.interval_months) {
         err("interval_months", "must be one of 0, 1, 3, 6, 12");
@@ -362,7 +368,11 @@ mod tests {
                 amount_cents: cents,
                 ..valid_person()
             };
-            assert_eq!(fields(&validate_new_donation(&r)), ["amount_cents"], "{cents}");
+            assert_eq!(
+                fields(&validate_new_donation(&r)),
+                ["amount_cents"],
+                "{cents}"
+            );
         }
         for cents in [100, 9_999_999] {
             let r = NewDonationRequest {
@@ -470,10 +480,23 @@ mod tests {
 
     #[test]
     fn email_syntax_is_checked() {
-        for good in ["a@example.org", "first.last+tag@sub.example.de", "x@bücher.de"] {
+        for good in [
+            "a@example.org",
+            "first.last+tag@sub.example.de",
+            "x@bücher.de",
+        ] {
             assert!(email_is_valid(good), "{good}");
         }
-        for bad in ["", "a@", "@example.org", "a b@example.org", "a@example", "a@-x.org", "a@x..org", "a@x.o1"] {
+        for bad in [
+            "",
+            "a@",
+            "@example.org",
+            "a b@example.org",
+            "a@example",
+            "a@-x.org",
+            "a@x..org",
+            "a@x.o1",
+        ] {
             assert!(!email_is_valid(bad), "{bad}");
         }
     }

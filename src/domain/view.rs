@@ -204,7 +204,11 @@ mod tests {
     }
 
     fn cancelled(v: DonationView) -> DonationView {
-        with(v, streams::deletion(ID), ev::DonationCancelled::default().into())
+        with(
+            v,
+            streams::deletion(ID),
+            ev::DonationCancelled::default().into(),
+        )
     }
 
     fn moderated(v: DonationView) -> DonationView {
@@ -395,8 +399,13 @@ mod tests {
         }
 
         fn donation_stream() -> impl Strategy<Value = Vec<DomainEvent>> {
-            (method(), kind(), prop::sample::select(vec![0u32, 1, 3, 6, 12]), prop::collection::vec(0u8..4, 0..5)).prop_map(
-                |(m, k, interval, ops)| {
+            (
+                method(),
+                kind(),
+                prop::sample::select(vec![0u32, 1, 3, 6, 12]),
+                prop::collection::vec(0u8..4, 0..5),
+            )
+                .prop_map(|(m, k, interval, ops)| {
                     let mut events = vec![created(m, k, interval)];
                     for op in ops {
                         events.push(match op {
@@ -424,8 +433,7 @@ mod tests {
                         });
                     }
                     events
-                },
-            )
+                })
         }
 
         fn payment_stream() -> impl Strategy<Value = Vec<DomainEvent>> {
@@ -456,7 +464,10 @@ mod tests {
                     .map(|op| match op {
                         0 => raised(ModerationIdentifier::AmountTooHigh, "amount"),
                         1 => raised(ModerationIdentifier::EmailBlocked, "email"),
-                        2 => ev::ModerationApproved { as_anonymous: false }.into(),
+                        2 => ev::ModerationApproved {
+                            as_anonymous: false,
+                        }
+                        .into(),
                         3 => ev::ModerationApproved { as_anonymous: true }.into(),
                         _ => ev::ManuallyFlagged::default().into(),
                     })
