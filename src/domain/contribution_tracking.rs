@@ -1,0 +1,187 @@
+//! The contribution-tracking fold: `ContributionTrackingState` from the events of one
+//! `contribution_tracking-{ct id}` stream.
+
+use std::collections::BTreeSet;
+
+use crate::domain::DomainEvent;
+
+pub use crate::proto::events::ContributionTrackingFields;
+
+/// Copies every set field of `from` into `into`; unset fields leave `into` unchanged.
+macro_rules! merge_set_fields {
+    ($into:expr, $from:expr, $($field:ident),+ $(,)?) => {
+        $(
+            if $from.$field.is_some() {
+                $into.$field = $from.$field.clone();
+            }
+        )+
+    };
+}
+
+/// Overwrites the set fields of `into` with those of `from`.
+pub fn merge_fields(into: &mut ContributionTrackingFields, from: &ContributionTrackingFields) {
+    merge_set_fields!(
+        into,
+        from,
+        amount,
+        currency,
+        usd_amount,
+        is_recurring,
+        referrer,
+        utm_medium,
+        utm_campaign,
+        utm_key,
+        gateway,
+        appeal,
+        payments_form_variant,
+        banner,
+        landing_page,
+        payment_method_id,
+        payment_submethod_id,
+        language,
+        country,
+        tracking_date,
+        os,
+        os_version,
+        browser,
+        browser_version,
+        recurring_choice_id,
+        device_type_id,
+        banner_size_id,
+        is_test_variant,
+        banner_variant,
+        is_pay_fee,
+        mailing_identifier,
+        utm_source,
+        banner_history_log_id,
+        screen_width,
+        screen_height,
+        app_install_id,
+    );
+}
+
+/// One `contribution_tracking` row, folded from its own stream only.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ContributionTrackingState {
+    /// The contribution-tracking id; `None` until a record was seen.
+    pub id: Option<u64>,
+    /// The tracking fields, merged: later records complete or overwrite set fields.
+    pub fields: ContributionTrackingFields,
+    /// How many records were applied (legitimate repeats included).
+    pub records: u32,
+    /// Every non-empty allocation token seen. More than one means the sequence generator
+    /// handed this id out twice.
+    pub allocation_tokens: BTreeSet<String>,
+    /// The linked contribution id; the first one wins.
+    pub contribution_id: Option<u64>,
+    /// Links to a different contribution id that reached the log (for instance through a
+    /// race between two linkers) and were refused by the fold.
+    pub refused_links: u32,
+}
+
+impl ContributionTrackingState {
+    /// Folds a whole stream.
+    pub fn fold<'a>(events: impl IntoIterator<Item = &'a DomainEvent>) -> Self {
+        let mut s = Self::default();
+        for e in events {
+            s.apply(e);
+        }
+        s
+    }
+
+    /// Whether the id was allocated more than once (two different allocation tokens).
+    pub fn is_double_allocation(&self) -> bool {
+        self.allocation_tokens.len() > 1
+    }
+
+    /// Applies one event; events of other streams are ignored. Never fails.
+    pub fn apply(&mut self, event: &DomainEvent) {
+        match event {
+            DomainEvent::ContributionTrackingRecorded(e) => {
+                self.id.get_or_insert(e.contribution_tracking_id);
+                if let Some(f) = &e.fields {
+                    merge_fields(&mut self.fields, f);
+                }
+                self.records = self.records.saturating_add(1);
+                if !e.allocation_token.is_empty() {
+                    self.allocation_tokens.insert(e.allocation_token.clone());
+                }
+            }
+            DomainEvent::ContributionLinked(e) => match self.contribution_id {
+                None => self.contribution_id = Some(e.contribution_id),
+                Some(existing) if existing == e.contribution_id => {}
+                Some(_) => self.refused_links = self.refused_links.saturating_add(1),
+            },
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::events as ev;
+
+    fn recorded(token: &str, fields: ContributionTrackingFields) -> DomainEvent {
+        ev::ContributionTrackingRecorded {
+            contribution_tracking_id: 3,
+            allocation_token: token.into(),
+            fields: Some(fields),
+        }
+        .into()
+    }
+
+    #[test]
+    fn later_records_complete_and_overwrite_set_fields() {
+        let s = ContributionTrackingState::fold(&[
+            recorded(
+                "a",
+                ContributionTrackingFields {
+                    amount: Some("10".into()),
+                    utm_source: Some("banner".into()),
+                    ..Default::default()
+                },
+            ),
+            recorded(
+                "a",
+                ContributionTrackingFields {
+                    amount: Some("20".into()),
+                    country: Some("DE".into()),
+                    ..Default::default()
+                },
+            ),
+        ]);
+        assert_eq!(s.id, Some(3));
+        assert_eq!(s.fields.amount.as_deref(), Some("20"));
+        assert_eq!(s.fields.utm_source.as_deref(), Some("banner"));
+        assert_eq!(s.fields.country.as_deref(), Some("DE"));
+        assert_eq!(s.records, 2);
+        assert!(!s.is_double_allocation());
+    }
+
+    #[test]
+    fn a_second_allocation_token_reveals_a_double_allocation() {
+        let s = ContributionTrackingState::fold(&[
+            recorded("a", Default::default()),
+            recorded("b", Default::default()),
+        ]);
+        assert!(s.is_double_allocation());
+    }
+
+    #[test]
+    fn the_first_contribution_id_wins_and_later_different_ones_are_counted() {
+        let s = ContributionTrackingState::fold(&[
+            ev::ContributionLinked { contribution_id: 1 }.into(),
+            ev::ContributionLinked { contribution_id: 1 }.into(),
+            ev::ContributionLinked { contribution_id: 2 }.into(),
+        ]);
+        assert_eq!(s.contribution_id, Some(1));
+        assert_eq!(s.refused_links, 1);
+    }
+
+    #[test]
+    fn events_of_other_streams_change_nothing() {
+        let s = ContributionTrackingState::fold(&[ev::DonationCreated::default().into()]);
+        assert_eq!(s, ContributionTrackingState::default());
+    }
+}

@@ -1,0 +1,146 @@
+//! `DomainError`: every business rule a decision can refuse, each message naming the rule.
+
+use crate::domain::deletion::DeletionState;
+use crate::domain::payment::PaymentStatus;
+use crate::domain::types::PaymentMethod;
+
+/// A broken business rule. Nothing is appended when a decision returns one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// The donation stream has no `DonationCreated` yet.
+    #[error("the donation does not exist")]
+    UnknownDonation,
+    /// The payment stream has no `PaymentInitiated` yet, or its method is unknown.
+    #[error("the payment does not exist or has an unknown payment method")]
+    UnknownPayment,
+    /// Only BEZ and UEB payments can be cancelled.
+    #[error("only direct debit and bank transfer payments can be cancelled, this one is {method}")]
+    NotCancellable {
+        /// The donation's payment method.
+        method: PaymentMethod,
+    },
+    /// Cancelling, deleting or changing a donation that is already cancelled or deleted.
+    #[error("cannot {action}: the donation is already {}", state.as_str())]
+    Inactive {
+        /// What was attempted.
+        action: &'static str,
+        /// The deletion state.
+        state: DeletionState,
+    },
+    /// Restoring an active donation.
+    #[error("only a cancelled or deleted donation can be restored, this one is active")]
+    NotCancelledOrDeleted,
+    /// BEZ and UEB are complete at creation and never booked by a provider.
+    #[error("only external payments (credit card, PayPal, Sofort) are booked by a provider, this one is {method}")]
+    NotBookable {
+        /// The payment method.
+        method: PaymentMethod,
+    },
+    /// Booking needs the provider's transaction id.
+    #[error("a booking needs the provider's transaction id")]
+    MissingTransactionId,
+    /// A booked payment cannot be booked again with another transaction id.
+    #[error("a booked payment cannot be booked again with a different transaction id (booked as {existing:?}, now {attempted:?}); only an initial recurring PayPal payment takes follow-up bookings")]
+    AlreadyBooked {
+        /// The transaction id it was booked with, if readable.
+        existing: Option<String>,
+        /// The new transaction id.
+        attempted: String,
+    },
+    /// The payment's status does not allow the action.
+    #[error("cannot {action} a payment that is {}", status.as_str())]
+    WrongPaymentStatus {
+        /// What was attempted.
+        action: &'static str,
+        /// The current status.
+        status: PaymentStatus,
+    },
+    /// Credit-card bookings must match the payment amount.
+    #[error("the booked amount {got} cents differs from the payment amount {expected} cents")]
+    AmountMismatch {
+        /// The payment's amount.
+        expected: i64,
+        /// The provider's amount.
+        got: i64,
+    },
+    /// A recurring PayPal follow-up needs ids for the child payment and donation.
+    #[error(
+        "a follow-up booking of a recurring PayPal payment needs a new payment id and donation id"
+    )]
+    MissingFollowUpIds,
+    /// Flagging a donation that is already under moderation.
+    #[error("the donation is already under moderation")]
+    AlreadyUnderModeration,
+    /// Approving a donation without open moderation reasons.
+    #[error("only a donation with open moderation reasons can be approved")]
+    NotUnderModeration,
+    /// Exporting a donation with open moderation reasons.
+    #[error("cannot {action}: the donation has open moderation reasons")]
+    UnderModeration {
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// One comment per donation.
+    #[error("a donation can have only one comment")]
+    CommentExists,
+    /// Follow-up donations get no comment.
+    #[error("a follow-up donation of a recurring payment cannot have a comment")]
+    CommentOnFollowUp,
+    /// The comment text is empty.
+    #[error("a comment needs a text")]
+    EmptyComment,
+    /// Publishing or retracting without a comment.
+    #[error("the donation has no comment")]
+    NoComment,
+    /// A comment may be public only if it passes the text policy.
+    #[error("a comment may be public only if it passes the text policy")]
+    CommentViolatesPolicy,
+    /// The private text cannot be read (sealed and not decrypted, or scrubbed).
+    #[error("the comment's private text is not readable, so it cannot be published")]
+    CommentTextUnavailable,
+    /// The personal data was scrubbed.
+    #[error("cannot {action}: the donation's personal data was scrubbed")]
+    Scrubbed {
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// Exported donations cannot have donor data updated.
+    #[error("cannot {action}: the donation was already exported")]
+    Exported {
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// A donation is exported once.
+    #[error("the donation was already exported in batch {batch_id:?}")]
+    AlreadyExported {
+        /// The earlier batch.
+        batch_id: Option<String>,
+    },
+    /// An export needs a batch id.
+    #[error("an export needs a batch id")]
+    MissingBatchId,
+    /// A donation is scrubbed once.
+    #[error("the donation's personal data was already scrubbed")]
+    AlreadyScrubbed,
+    /// No scrub rule allows it.
+    #[error("the donation may not be scrubbed yet: it is not exported, not cancelled or deleted, and not an external payment left pending past the grace period")]
+    NotScrubbable,
+    /// The first contribution id wins.
+    #[error("contribution tracking {contribution_tracking_id} is already linked to contribution {existing}, not {attempted}")]
+    ContributionAlreadyLinked {
+        /// The tracking id.
+        contribution_tracking_id: u64,
+        /// The linked contribution.
+        existing: u64,
+        /// The refused one.
+        attempted: u64,
+    },
+    /// The sequence generator handed out this id twice.
+    #[error("contribution tracking id {contribution_tracking_id} was allocated twice (allocation token {token:?} is new); ask for a fresh id")]
+    DoubleAllocation {
+        /// The tracking id.
+        contribution_tracking_id: u64,
+        /// The new allocation token.
+        token: String,
+    },
+}
