@@ -2,4 +2,5 @@
 //! streams per concern, and relational read models.
 pub mod domain;
 pub mod proto;
+pub mod sequence;
 pub mod store;
