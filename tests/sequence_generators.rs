@@ -90,12 +90,29 @@ fn unique_suffix() -> String {
 
 /// Skips loudly, or fails under `CI=true`.
 fn unreachable(what: &str, url: &str, error: &dyn std::fmt::Display) -> Option<Backend> {
-    let message = format!("SKIPPED: {what} not reachable at {url}: {error}");
+    let message = format!(
+        "SKIPPED: {what} not reachable at {}: {error}",
+        redact_password(url)
+    );
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{message} (CI=true: a missing server is a failure)");
     }
     eprintln!("\n!!!!!!!!!! {message} !!!!!!!!!!\n");
     None
+}
+
+/// The URL with any password replaced, so that skip messages never print a secret.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
 }
 
 async fn sqlite() -> Option<Backend> {

@@ -7,7 +7,7 @@
 //! mode with `synchronous=FULL`, so a returned id survives `kill -9` and a power cut: after a
 //! restart the sequence continues above it.
 //!
-//! Use a file of its own (default `sequences.db` in the data directory): the table is created
+//! Give it a file of its own (e.g. `sequences.db` in the data directory): the table is created
 //! with `CREATE TABLE IF NOT EXISTS` rather than through a migrator so that it cannot disturb
 //! another component's migration history.
 
