@@ -5,5 +5,6 @@ pub mod domain;
 pub mod metrics;
 pub mod privacy;
 pub mod proto;
+pub mod sequence;
 pub mod store;
 pub mod telemetry;

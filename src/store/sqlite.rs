@@ -304,11 +304,11 @@ fn stage_request<'a>(
                 actual: current,
             });
         }
-        let mut revision = match current {
+        let first_revision = match current {
             CurrentRevision::NoStream => 0,
             CurrentRevision::At(r) => r + 1,
         };
-        for event in &part.events {
+        for (revision, event) in (first_revision..).zip(&part.events) {
             rows.push(Row9 {
                 position: *next_position,
                 id: event.id,
@@ -317,7 +317,6 @@ fn stage_request<'a>(
                 event,
             });
             *next_position += 1;
-            revision += 1;
         }
         let last = rows.last().expect("a part has events");
         staged_revisions.push((part.stream.clone(), CurrentRevision::At(last.revision)));
