@@ -26,12 +26,81 @@ pub struct StorageArgs {
         global = true
     )]
     pub event_log_url: SecretString,
+
+    /// Read-model URL (`sqlite://…` or `postgres://…`). Empty: `<data-dir>/readmodel.sqlite`.
+    #[arg(
+        long,
+        env = "LEDGER_READ_MODEL_URL",
+        default_value = "",
+        hide_default_value = true,
+        global = true
+    )]
+    pub read_model_url: SecretString,
+
+    /// Key-store URL (`sqlite://…` or `postgres://…`). Empty: `<data-dir>/keys.sqlite`.
+    #[arg(
+        long,
+        env = "LEDGER_KEY_STORE_URL",
+        default_value = "",
+        hide_default_value = true,
+        global = true
+    )]
+    pub key_store_url: SecretString,
+
+    /// Sequence-generator URL (`sqlite://…`, `postgres://…`, `redis://…`). Empty:
+    /// `<data-dir>/sequences.sqlite`.
+    #[arg(
+        long,
+        env = "LEDGER_SEQUENCE_URL",
+        default_value = "",
+        hide_default_value = true,
+        global = true
+    )]
+    pub sequence_url: SecretString,
 }
 
 impl StorageArgs {
     /// Creates the data directory if needed.
     pub fn ensure_data_dir(&self) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.data_dir)
+    }
+
+    /// `url`, or the SQLite file `file` in the data directory when `url` is empty.
+    fn url_or_file(&self, url: &SecretString, file: &str) -> std::io::Result<String> {
+        let url = url.expose_secret();
+        if !url.is_empty() {
+            return Ok(url.to_owned());
+        }
+        self.ensure_data_dir()?;
+        Ok(format!("sqlite://{}", self.data_dir.join(file).display()))
+    }
+
+    /// The read-model URL.
+    pub fn read_model_url(&self) -> std::io::Result<String> {
+        self.url_or_file(&self.read_model_url, "readmodel.sqlite")
+    }
+
+    /// The key-store URL.
+    pub fn key_store_url(&self) -> std::io::Result<String> {
+        self.url_or_file(&self.key_store_url, "keys.sqlite")
+    }
+
+    /// The sequence-generator URL.
+    pub fn sequence_url(&self) -> std::io::Result<String> {
+        self.url_or_file(&self.sequence_url, "sequences.sqlite")
+    }
+
+    /// Opens the key store and wraps it in a vault.
+    pub async fn open_vault(&self) -> anyhow::Result<crate::privacy::Vault> {
+        let keys = crate::privacy::KeyStore::connect(&self.key_store_url()?).await?;
+        Ok(crate::privacy::Vault::new(keys))
+    }
+
+    /// Connects the sequence generator.
+    pub async fn open_sequences(
+        &self,
+    ) -> anyhow::Result<Arc<dyn crate::sequence::SequenceGenerator>> {
+        Ok(crate::sequence::connect(&self.sequence_url()?).await?)
     }
 
     /// Opens the configured event log.

@@ -1,5 +1,7 @@
 //! The fundraising ledger: an event-sourced donation ledger with gRPC intake, separate event
 //! streams per concern, and relational read models.
+pub mod api;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod metrics;

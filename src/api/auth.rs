@@ -12,7 +12,9 @@ use tonic::{Request, Status};
 use crate::store::ActorKind;
 
 /// What a call needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, Deserialize,
+)]
 pub enum Scope {
     /// AddDonation.
     #[serde(rename = "donations:add")]
@@ -129,7 +131,11 @@ impl Authenticator {
             .map(|e| {
                 (
                     e.sha256.to_ascii_lowercase(),
-                    Principal { name: e.name, scopes: e.scopes, actor_kinds: e.actor_kinds },
+                    Principal {
+                        name: e.name,
+                        scopes: e.scopes,
+                        actor_kinds: e.actor_kinds,
+                    },
                 )
             })
             .collect();
@@ -147,7 +153,11 @@ impl Authenticator {
     pub fn with_token(mut self, name: &str, token: &str, scopes: BTreeSet<Scope>) -> Self {
         self.by_hash.insert(
             token_hash(token),
-            Principal { name: name.to_owned(), scopes, actor_kinds: BTreeSet::new() },
+            Principal {
+                name: name.to_owned(),
+                scopes,
+                actor_kinds: BTreeSet::new(),
+            },
         );
         self
     }
@@ -163,12 +173,23 @@ impl Authenticator {
     }
 
     /// Checks the request's token and that it grants `scope`. Refusals are logged.
-    pub fn authorize<T>(&self, request: &Request<T>, scope: Scope, method: &str) -> Result<Principal, Status> {
+    pub fn authorize<T>(
+        &self,
+        request: &Request<T>,
+        scope: Scope,
+        method: &str,
+    ) -> Result<Principal, Status> {
         let Some(value) = request.metadata().get("authorization") else {
             tracing::warn!(method, "refused: no token");
-            return Err(Status::unauthenticated("missing `authorization: Bearer <token>` metadata"));
+            return Err(Status::unauthenticated(
+                "missing `authorization: Bearer <token>` metadata",
+            ));
         };
-        let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
         let Some(principal) = token.and_then(|t| self.by_hash.get(&token_hash(t))) else {
             tracing::warn!(method, "refused: unknown token");
             return Err(Status::unauthenticated("unknown token"));
@@ -192,7 +213,8 @@ mod tests {
     fn request(token: Option<&str>) -> Request<()> {
         let mut r = Request::new(());
         if let Some(t) = token {
-            r.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+            r.metadata_mut()
+                .insert("authorization", format!("Bearer {t}").parse().unwrap());
         }
         r
     }
@@ -209,11 +231,23 @@ mod tests {
     #[test]
     fn a_form_token_may_add_donations_but_not_export() {
         let a = auth();
-        let p = a.authorize(&request(Some("form-secret")), Scope::DonationsAdd, "AddDonation").unwrap();
+        let p = a
+            .authorize(
+                &request(Some("form-secret")),
+                Scope::DonationsAdd,
+                "AddDonation",
+            )
+            .unwrap();
         assert_eq!(p.name, "form");
         assert!(p.may_act_as(ActorKind::Frontend));
         assert!(!p.may_act_as(ActorKind::FocUser));
-        let err = a.authorize(&request(Some("form-secret")), Scope::DonationsExport, "MarkExported").unwrap_err();
+        let err = a
+            .authorize(
+                &request(Some("form-secret")),
+                Scope::DonationsExport,
+                "MarkExported",
+            )
+            .unwrap_err();
         assert_eq!(err.code(), tonic::Code::PermissionDenied);
     }
 
@@ -221,7 +255,12 @@ mod tests {
     fn missing_or_unknown_tokens_are_unauthenticated() {
         let a = auth();
         for r in [request(None), request(Some("guess"))] {
-            assert_eq!(a.authorize(&r, Scope::DonationsAdd, "AddDonation").unwrap_err().code(), tonic::Code::Unauthenticated);
+            assert_eq!(
+                a.authorize(&r, Scope::DonationsAdd, "AddDonation")
+                    .unwrap_err()
+                    .code(),
+                tonic::Code::Unauthenticated
+            );
         }
     }
 }
