@@ -1,6 +1,7 @@
 //! The fundraising ledger: an event-sourced donation ledger with gRPC intake, separate event
 //! streams per concern, and relational read models.
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::StorageArgs;
 
+pub mod audit;
 pub mod sequence;
 
 /// An event-sourced fundraising ledger.
@@ -22,6 +23,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The full timeline of a donation, payment or contribution-tracking record.
+    History(audit::HistoryArgs),
+    /// A donation as it was at a time or log position.
+    State(audit::StateArgs),
     /// Operate the named sequence generators.
     #[command(subcommand)]
     Sequence(sequence::SequenceCommand),
@@ -30,6 +35,8 @@ pub enum Command {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::History(args) => audit::history(&cli.storage, args).await,
+        Command::State(args) => audit::state(&cli.storage, args).await,
         Command::Sequence(cmd) => sequence::run(&cli.storage, cmd).await,
     }
 }

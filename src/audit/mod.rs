@@ -1,0 +1,304 @@
+//! Audit: the full timeline of a donation across its streams, what each event changed, and the
+//! donation's state as of a time or a log position.
+//!
+//! Personal data is decrypted with the keys that exist now: after a scrub, every step of the
+//! history shows the donor as scrubbed, because nothing can read the sealed units any more.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::view::DonationView;
+use crate::domain::{streams, DomainEvent};
+use crate::privacy::Vault;
+use crate::store::{Direction, EventLog, Position, RecordedEvent, StreamStart};
+
+/// What shows in place of personal data that can no longer be decrypted.
+pub const SCRUBBED: &str = "<scrubbed>";
+
+/// Errors of audit reads.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// No such donation in the log.
+    #[error("donation {0} not found")]
+    NotFound(u64),
+    /// The log failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A stored event does not decode.
+    #[error("event at position {position} ({event_type} in {stream}) does not decode: {source}")]
+    Decode {
+        /// Where.
+        position: Position,
+        /// Its type.
+        event_type: String,
+        /// Its stream.
+        stream: String,
+        /// Why.
+        source: crate::domain::CodecError,
+    },
+    /// Decryption failed.
+    #[error(transparent)]
+    Privacy(#[from] crate::privacy::PrivacyError),
+}
+
+/// One event of a donation's history.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The event as recorded.
+    pub recorded: RecordedEvent,
+    /// The decoded, decrypted event.
+    pub event: DomainEvent,
+}
+
+/// A field that an event changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// Field name.
+    pub field: String,
+    /// Value before (empty when unset).
+    pub before: String,
+    /// Value after.
+    pub after: String,
+}
+
+/// One line of the timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Global log position.
+    pub position: Position,
+    /// Stream.
+    pub stream: String,
+    /// Versioned event type.
+    pub event_type: String,
+    /// Actor kind.
+    pub actor_kind: String,
+    /// Actor id.
+    pub actor: String,
+    /// Source.
+    pub source: String,
+    /// What changed.
+    pub changes: Vec<Change>,
+}
+
+const PAGE: usize = 4096;
+
+async fn read_whole_stream(
+    log: &dyn EventLog,
+    stream: &str,
+) -> Result<Vec<RecordedEvent>, AuditError> {
+    let mut out = Vec::new();
+    let mut from = 0u64;
+    loop {
+        let page = log
+            .read_stream(
+                stream,
+                Direction::Forwards,
+                StreamStart::Revision(from),
+                PAGE,
+            )
+            .await?;
+        let done = page.len() < PAGE;
+        if let Some(last) = page.last() {
+            from = last.revision + 1;
+        }
+        out.extend(page);
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
+fn decode(recorded: RecordedEvent) -> Result<Step, AuditError> {
+    let event = DomainEvent::decode(&recorded.event_type, &recorded.payload).map_err(|source| {
+        AuditError::Decode {
+            position: recorded.position,
+            event_type: recorded.event_type.clone(),
+            stream: recorded.stream.clone(),
+            source,
+        }
+    })?;
+    Ok(Step { recorded, event })
+}
+
+/// Reads every event of a donation's streams (donation, its payment, moderation, deletion,
+/// export, scrub), decrypts what can still be decrypted, in global commit order.
+pub async fn load_donation(
+    log: &dyn EventLog,
+    vault: &Vault,
+    donation_id: u64,
+) -> Result<Vec<Step>, AuditError> {
+    let donation = read_whole_stream(log, &streams::donation(donation_id)).await?;
+    if donation.is_empty() {
+        return Err(AuditError::NotFound(donation_id));
+    }
+    let mut steps: Vec<Step> = donation.into_iter().map(decode).collect::<Result<_, _>>()?;
+    let payment_id = steps.iter().find_map(|s| match &s.event {
+        DomainEvent::DonationCreated(e) => Some(e.payment_id),
+        DomainEvent::FollowUpDonationCreated(e) => Some(e.payment_id),
+        _ => None,
+    });
+    let mut names = vec![
+        streams::moderation(donation_id),
+        streams::deletion(donation_id),
+        streams::export(donation_id),
+        streams::scrub(donation_id),
+    ];
+    if let Some(p) = payment_id.filter(|p| *p > 0) {
+        names.push(streams::payment(p));
+    }
+    for name in names {
+        for recorded in read_whole_stream(log, &name).await? {
+            steps.push(decode(recorded)?);
+        }
+    }
+    steps.sort_by_key(|s| s.recorded.position);
+    let mut events: Vec<DomainEvent> = steps.iter().map(|s| s.event.clone()).collect();
+    vault.unseal(&mut events).await?;
+    for (step, event) in steps.iter_mut().zip(events) {
+        step.event = event;
+    }
+    Ok(steps)
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// The fields of a combined view, flattened for display and diffing.
+pub fn fields(view: &DonationView) -> BTreeMap<&'static str, String> {
+    let d = &view.donation;
+    let mut f = BTreeMap::new();
+    f.insert("amount_cents", opt(d.amount.as_ref().map(|m| m.cents)));
+    f.insert(
+        "currency",
+        opt(d.amount.as_ref().map(|m| m.currency.clone())),
+    );
+    f.insert("interval_months", d.interval_months.to_string());
+    f.insert("payment_method", opt(d.payment_method.map(|m| m.code())));
+    f.insert("payment_id", d.payment_id.to_string());
+    f.insert("payment_state", view.payment.status.as_str().to_owned());
+    f.insert(
+        "valuation_date",
+        opt(view.payment.valuation_date.map(|t| t.to_rfc3339())),
+    );
+    f.insert("deletion_state", view.deletion.as_str().to_owned());
+    f.insert(
+        "moderation_state",
+        view.moderation.status().as_str().to_owned(),
+    );
+    f.insert(
+        "moderation_reasons",
+        view.moderation
+            .open_reasons
+            .iter()
+            .map(|r| format!("{}({})", r.identifier_name(), r.source))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    f.insert("is_exported", view.is_exported().to_string());
+    f.insert(
+        "exported_at",
+        opt(view.export.exported_at.map(|t| t.to_rfc3339())),
+    );
+    f.insert(
+        "export_batch",
+        view.export.batch_id.clone().unwrap_or_default(),
+    );
+    f.insert("is_scrubbed", view.is_scrubbed().to_string());
+    f.insert("donor_kind", format!("{:?}", d.donor.kind).to_lowercase());
+    f.insert("donor", view.donor_display().as_str().to_owned());
+    f.insert("salutation", d.donor.salutation.clone());
+    f.insert("wants_newsletter", d.donor.wants_newsletter.to_string());
+    f.insert("wants_receipt", d.donor.wants_receipt.to_string());
+    let scrubbed = view.is_scrubbed() && d.personal.is_none();
+    let personal = |get: fn(&crate::proto::events::PersonalData) -> &String| -> String {
+        match &d.personal {
+            Some(p) => get(p).clone(),
+            None if scrubbed => SCRUBBED.to_owned(),
+            None => String::new(),
+        }
+    };
+    f.insert("first_name", personal(|p| &p.first_name));
+    f.insert("last_name", personal(|p| &p.last_name));
+    f.insert("company_name", personal(|p| &p.company_name));
+    f.insert("street", personal(|p| &p.street));
+    f.insert("postcode", personal(|p| &p.postcode));
+    f.insert("city", personal(|p| &p.city));
+    f.insert("email", personal(|p| &p.email));
+    if let Some(c) = &d.comment {
+        let text = match c.text() {
+            Some(t) => t.to_owned(),
+            None if scrubbed => SCRUBBED.to_owned(),
+            None => String::new(),
+        };
+        f.insert("comment", text);
+        f.insert("comment_is_public", c.is_public.to_string());
+    }
+    if let Some(t) = &d.tracking {
+        f.insert("campaign", t.campaign.clone());
+        f.insert("keyword", t.keyword.clone());
+    }
+    f.insert("legacy_status", view.legacy_status().to_string());
+    f
+}
+
+/// The timeline with what each step changed.
+pub fn timeline(steps: &[Step]) -> Vec<HistoryEntry> {
+    let mut view = DonationView::default();
+    let mut before = fields(&view);
+    let mut out = Vec::with_capacity(steps.len());
+    for step in steps {
+        view.apply(&step.recorded.stream, &step.event);
+        let after = fields(&view);
+        let changes = after
+            .iter()
+            .filter(|(k, v)| before.get(*k).map(String::as_str).unwrap_or("") != v.as_str())
+            .map(|(k, v)| Change {
+                field: (*k).to_owned(),
+                before: before.get(k).cloned().unwrap_or_default(),
+                after: v.clone(),
+            })
+            .collect();
+        let m = &step.recorded.metadata;
+        out.push(HistoryEntry {
+            occurred_at: m.occurred_at,
+            position: step.recorded.position,
+            stream: step.recorded.stream.clone(),
+            event_type: step.recorded.event_type.clone(),
+            actor_kind: m.actor.kind.as_str().to_owned(),
+            actor: m.actor.id.clone(),
+            source: m.source.clone(),
+            changes,
+        });
+        before = after;
+    }
+    out
+}
+
+/// Where to stop folding for a state-as-of query.
+#[derive(Debug, Clone, Copy)]
+pub enum AsOf {
+    /// Events that happened at or before this time.
+    Time(DateTime<Utc>),
+    /// Events at or before this global position.
+    Position(Position),
+}
+
+/// The combined view folded from the steps up to `as_of`.
+pub fn state_as_of(steps: &[Step], as_of: AsOf) -> DonationView {
+    let mut view = DonationView::default();
+    for step in steps {
+        let include = match as_of {
+            AsOf::Time(t) => step.recorded.metadata.occurred_at <= t,
+            AsOf::Position(p) => step.recorded.position <= p,
+        };
+        if include {
+            view.apply(&step.recorded.stream, &step.event);
+        }
+    }
+    view
+}

@@ -1,0 +1,201 @@
+//! `ledger history` and `ledger state`: who changed what and when, and a donation as of a time.
+use std::io::Write;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+
+use crate::audit::{self, AsOf, HistoryEntry};
+use crate::config::StorageArgs;
+use crate::domain::contribution_tracking::ContributionTrackingState;
+use crate::domain::{streams, DomainEvent};
+use crate::store::{Direction, StreamStart};
+
+/// What to show the history of.
+#[derive(Debug, Subcommand)]
+pub enum HistoryTarget {
+    /// Every stream of a donation: donation, payment, moderation, deletion, export, scrub.
+    Donation {
+        /// Donation id.
+        id: u64,
+    },
+    /// The donation a payment belongs to.
+    Payment {
+        /// Payment id.
+        id: u64,
+    },
+    /// A contribution-tracking record.
+    ContributionTracking {
+        /// Contribution-tracking id.
+        id: u64,
+    },
+}
+
+/// `ledger history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// What to show.
+    #[command(subcommand)]
+    pub target: HistoryTarget,
+    /// JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `ledger state donation <id>`.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// Only `donation` is supported.
+    #[arg(value_parser = ["donation"])]
+    pub kind: String,
+    /// Donation id.
+    pub id: u64,
+    /// Fold the events that happened at or before this time (RFC 3339).
+    #[arg(long, conflicts_with = "at_position")]
+    pub as_of: Option<DateTime<Utc>>,
+    /// Fold the events at or before this global log position.
+    #[arg(long)]
+    pub at_position: Option<u64>,
+    /// JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn print_entries(entries: &[HistoryEntry], json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, entries)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    for e in entries {
+        writeln!(
+            out,
+            "{}  #{:<6} {:<28} {:<30} {}:{} ({})",
+            e.occurred_at.format("%Y-%m-%d %H:%M:%S%.3fZ"),
+            e.position,
+            e.stream,
+            e.event_type,
+            e.actor_kind,
+            e.actor,
+            e.source
+        )?;
+        for c in &e.changes {
+            writeln!(out, "      {:<20} {:?} → {:?}", c.field, c.before, c.after)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `ledger history`.
+pub async fn history(storage: &StorageArgs, args: HistoryArgs) -> anyhow::Result<()> {
+    let log = storage.open_event_log().await?;
+    let vault = storage.open_vault().await?;
+    let donation_id = match args.target {
+        HistoryTarget::Donation { id } => id,
+        HistoryTarget::Payment { id } => {
+            let events = log
+                .read_stream(
+                    &streams::payment(id),
+                    Direction::Forwards,
+                    StreamStart::Beginning,
+                    1,
+                )
+                .await?;
+            let first = events
+                .first()
+                .ok_or_else(|| anyhow::anyhow!("payment {id} not found"))?;
+            match DomainEvent::decode(&first.event_type, &first.payload)? {
+                DomainEvent::PaymentInitiated(p) => p.donation_id,
+                other => anyhow::bail!(
+                    "payment {id} starts with {} instead of PaymentInitiated",
+                    other.event_type()
+                ),
+            }
+        }
+        HistoryTarget::ContributionTracking { id } => {
+            return contribution_tracking(storage, id, args.json).await
+        }
+    };
+    let steps = audit::load_donation(&*log, &vault, donation_id).await?;
+    print_entries(&audit::timeline(&steps), args.json)
+}
+
+async fn contribution_tracking(storage: &StorageArgs, id: u64, json: bool) -> anyhow::Result<()> {
+    let log = storage.open_event_log().await?;
+    let recorded = log
+        .read_stream(
+            &streams::contribution_tracking(id),
+            Direction::Forwards,
+            StreamStart::Beginning,
+            usize::MAX,
+        )
+        .await?;
+    if recorded.is_empty() {
+        anyhow::bail!("contribution tracking {id} not found");
+    }
+    let mut state = ContributionTrackingState::default();
+    let mut entries = Vec::new();
+    for r in recorded {
+        let event = DomainEvent::decode(&r.event_type, &r.payload)?;
+        let before = format!("{:?}", state.fields);
+        let before_cid = state.contribution_id;
+        state.apply(&event);
+        let mut changes = Vec::new();
+        let after = format!("{:?}", state.fields);
+        if after != before {
+            changes.push(audit::Change {
+                field: "fields".into(),
+                before,
+                after,
+            });
+        }
+        if state.contribution_id != before_cid {
+            changes.push(audit::Change {
+                field: "contribution_id".into(),
+                before: before_cid.map(|v| v.to_string()).unwrap_or_default(),
+                after: state
+                    .contribution_id
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+            });
+        }
+        entries.push(HistoryEntry {
+            occurred_at: r.metadata.occurred_at,
+            position: r.position,
+            stream: r.stream.clone(),
+            event_type: r.event_type.clone(),
+            actor_kind: r.metadata.actor.kind.as_str().to_owned(),
+            actor: r.metadata.actor.id.clone(),
+            source: r.metadata.source.clone(),
+            changes,
+        });
+    }
+    print_entries(&entries, json)
+}
+
+/// Runs `ledger state`.
+pub async fn state(storage: &StorageArgs, args: StateArgs) -> anyhow::Result<()> {
+    let log = storage.open_event_log().await?;
+    let vault = storage.open_vault().await?;
+    let steps = audit::load_donation(&*log, &vault, args.id).await?;
+    let as_of = match (args.as_of, args.at_position) {
+        (_, Some(p)) => AsOf::Position(p),
+        (Some(t), None) => AsOf::Time(t),
+        (None, None) => AsOf::Time(Utc::now()),
+    };
+    let view = audit::state_as_of(&steps, as_of);
+    let fields = audit::fields(&view);
+    let mut out = std::io::stdout().lock();
+    if view.donation.id.is_none() {
+        anyhow::bail!("donation {} did not exist yet at that point", args.id);
+    }
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &fields)?;
+        writeln!(out)?;
+    } else {
+        for (k, v) in &fields {
+            writeln!(out, "{k:<20} {v}")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! Audit: a donation that went through creation, moderation, approval, booking, export and
+//! scrub shows every step with its actor; the state as of each step is what it was then; after
+//! the scrub no output shows the donor's personal data.
+mod support;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use chrono::{DateTime, Duration, Utc};
+use ledger::audit::{self, AsOf};
+use ledger::domain::{streams, DomainEvent};
+use ledger::privacy::{KeyStore, Vault};
+use ledger::proto::events as ev;
+use ledger::store::sqlite::SqliteEventLog;
+use ledger::store::{Actor, ActorKind, EventData, EventLog, ExpectedRevision, Metadata};
+use uuid::Uuid;
+
+const T0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+fn at(minutes: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(T0, 0).unwrap() + Duration::minutes(minutes)
+}
+
+async fn append(
+    log: &SqliteEventLog,
+    vault: &Vault,
+    stream: &str,
+    minutes: i64,
+    actor: (ActorKind, &str),
+    event: DomainEvent,
+) {
+    let mut events = vec![event];
+    vault.seal(1, &mut events).await.unwrap();
+    let e = &events[0];
+    let mut metadata = Metadata::new(
+        Actor {
+            kind: actor.0,
+            id: actor.1.into(),
+        },
+        "audit-test",
+        Uuid::new_v4(),
+    );
+    metadata.occurred_at = at(minutes);
+    log.append(
+        stream,
+        ExpectedRevision::Any,
+        vec![EventData {
+            id: Uuid::now_v7(),
+            event_type: e.event_type().into(),
+            payload: e.encode(),
+            metadata,
+        }],
+    )
+    .await
+    .unwrap();
+}
+
+/// Writes the life of donation 1 (PayPal, 1500 EUR, moderated, approved, booked, exported,
+/// scrubbed) into the data directory, as the intake would.
+async fn write_life(dir: &Path, scrub: bool) {
+    let log = SqliteEventLog::open(&dir.join("events.sqlite"))
+        .await
+        .unwrap();
+    let vault = Vault::new(
+        KeyStore::open_sqlite(&dir.join("keys.sqlite"))
+            .await
+            .unwrap(),
+    );
+    let form = (ActorKind::Frontend, "spenden.example.org");
+    let foc = (ActorKind::FocUser, "foc:alice");
+    let paypal = (ActorKind::Provider, "paypal");
+    let created = ev::DonationCreated {
+        donation_id: 1,
+        created_at: Some(ledger::domain::types::to_timestamp(at(0))),
+        amount: Some(ev::Money {
+            cents: 150_000,
+            currency: "EUR".into(),
+        }),
+        interval_months: 0,
+        payment_id: 11,
+        payment_method: ev::PaymentMethod::DirectDebit as i32,
+        donor: Some(ev::DonorPublic {
+            kind: ev::DonorKind::Person as i32,
+            salutation: "Frau".into(),
+            wants_newsletter: true,
+            wants_receipt: true,
+        }),
+        personal: Some(ev::PersonalData {
+            first_name: "Hedwig".into(),
+            last_name: "Quastenflosser".into(),
+            email: "hedwig.quastenflosser@example.org".into(),
+            street: "Tulpenweg 7".into(),
+            postcode: "12345".into(),
+            city: "Berlin".into(),
+            ..Default::default()
+        }),
+        tracking: Some(ev::Tracking {
+            campaign: "c1".into(),
+            keyword: "k1".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    append(&log, &vault, &streams::donation(1), 0, form, created.into()).await;
+    let initiated = ev::PaymentInitiated {
+        payment_id: 11,
+        donation_id: 1,
+        method: ev::PaymentMethod::DirectDebit as i32,
+        amount: Some(ev::Money {
+            cents: 150_000,
+            currency: "EUR".into(),
+        }),
+        bank: Some(ev::BankData {
+            iban: "DE02120300000000202051".into(),
+            bic: "BYLADEM1001".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    append(
+        &log,
+        &vault,
+        &streams::payment(11),
+        0,
+        form,
+        initiated.into(),
+    )
+    .await;
+    let reasons = ev::ModerationReasonsRaised {
+        reasons: vec![ev::ModerationReason {
+            identifier: ev::ModerationIdentifier::AmountTooHigh as i32,
+            source: "amount".into(),
+        }],
+    };
+    append(
+        &log,
+        &vault,
+        &streams::moderation(1),
+        0,
+        (ActorKind::System, "moderation-policy"),
+        reasons.into(),
+    )
+    .await;
+    append(
+        &log,
+        &vault,
+        &streams::moderation(1),
+        10,
+        foc,
+        ev::ModerationApproved {
+            as_anonymous: false,
+        }
+        .into(),
+    )
+    .await;
+    let _ = paypal;
+    append(
+        &log,
+        &vault,
+        &streams::export(1),
+        30,
+        (ActorKind::System, "export-batch"),
+        ev::DonationExported {
+            batch_id: "2026-01-01".into(),
+            exported_at: Some(ledger::domain::types::to_timestamp(at(30))),
+        }
+        .into(),
+    )
+    .await;
+    if scrub {
+        append(
+            &log,
+            &vault,
+            &streams::scrub(1),
+            40,
+            (ActorKind::System, "scrub"),
+            ev::PersonalDataScrubbed {
+                rule: ev::ScrubRule::Exported as i32,
+                scrubbed_at: Some(ledger::domain::types::to_timestamp(at(40))),
+            }
+            .into(),
+        )
+        .await;
+        vault.destroy(&[1]).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_history_shows_every_step_with_its_actor_and_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_life(dir.path(), false).await;
+    let log = SqliteEventLog::open(&dir.path().join("events.sqlite"))
+        .await
+        .unwrap();
+    let vault = Vault::new(
+        KeyStore::open_sqlite(&dir.path().join("keys.sqlite"))
+            .await
+            .unwrap(),
+    );
+    let steps = audit::load_donation(&log, &vault, 1).await.unwrap();
+    let timeline = audit::timeline(&steps);
+    let kinds: Vec<(&str, &str)> = timeline
+        .iter()
+        .map(|e| (e.event_type.as_str(), e.actor.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("DonationCreated.v2", "spenden.example.org"),
+            ("PaymentInitiated.v1", "spenden.example.org"),
+            ("ModerationReasonsRaised.v1", "moderation-policy"),
+            ("ModerationApproved.v1", "foc:alice"),
+            ("DonationExported.v1", "export-batch"),
+        ]
+    );
+    let change = |i: usize, field: &str| {
+        timeline[i]
+            .changes
+            .iter()
+            .find(|c| c.field == field)
+            .cloned()
+    };
+    assert_eq!(change(0, "last_name").unwrap().after, "Quastenflosser");
+    assert_eq!(change(2, "moderation_state").unwrap().after, "open");
+    assert_eq!(change(2, "legacy_status").unwrap().after, "P");
+    let approved = change(3, "moderation_state").unwrap();
+    assert_eq!(
+        (approved.before.as_str(), approved.after.as_str()),
+        ("open", "approved")
+    );
+    assert_eq!(change(3, "legacy_status").unwrap().after, "N");
+    assert_eq!(change(4, "is_exported").unwrap().after, "true");
+    assert!(
+        change(4, "last_name").is_none(),
+        "export changes no donor field"
+    );
+}
+
+#[tokio::test]
+async fn the_state_as_of_each_step_is_what_it_was_then() {
+    let dir = tempfile::tempdir().unwrap();
+    write_life(dir.path(), true).await;
+    let log = SqliteEventLog::open(&dir.path().join("events.sqlite"))
+        .await
+        .unwrap();
+    let vault = Vault::new(
+        KeyStore::open_sqlite(&dir.path().join("keys.sqlite"))
+            .await
+            .unwrap(),
+    );
+    let steps = audit::load_donation(&log, &vault, 1).await.unwrap();
+    let state = |m: i64| audit::fields(&audit::state_as_of(&steps, AsOf::Time(at(m))));
+    assert_eq!(state(5)["moderation_state"], "open");
+    assert_eq!(state(5)["legacy_status"], "P");
+    assert_eq!(state(15)["moderation_state"], "approved");
+    assert_eq!(state(15)["is_exported"], "false");
+    assert_eq!(state(35)["is_exported"], "true");
+    assert_eq!(state(35)["is_scrubbed"], "false");
+    assert_eq!(state(45)["is_scrubbed"], "true");
+    assert_eq!(
+        state(45)["salutation"],
+        "Frau",
+        "salutation survives a scrub"
+    );
+    assert_eq!(state(45)["last_name"], audit::SCRUBBED);
+    let before_anything = audit::state_as_of(&steps, AsOf::Time(at(-1)));
+    assert!(before_anything.donation.id.is_none());
+    let by_position = audit::fields(&audit::state_as_of(
+        &steps,
+        AsOf::Position(steps[2].recorded.position),
+    ));
+    assert_eq!(by_position["moderation_state"], "open");
+}
+
+#[tokio::test]
+async fn after_a_scrub_no_history_or_state_output_shows_personal_data() {
+    let dir = tempfile::tempdir().unwrap();
+    write_life(dir.path(), true).await;
+    let data_dir = dir.path().to_str().unwrap();
+    let mut outputs = Vec::new();
+    for args in [
+        vec!["history", "donation", "1"],
+        vec!["history", "donation", "1", "--json"],
+        vec!["history", "payment", "11"],
+        vec!["state", "donation", "1"],
+        vec![
+            "state",
+            "donation",
+            "1",
+            "--json",
+            "--as-of",
+            "2026-01-01T00:05:00Z",
+        ],
+    ] {
+        let out = Command::cargo_bin("ledger")
+            .unwrap()
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        outputs.push((args, out.stdout, out.stderr));
+    }
+    for (args, stdout, stderr) in &outputs {
+        for needle in [
+            "Quastenflosser",
+            "hedwig.quastenflosser@example.org",
+            "DE02120300000000202051",
+            "Tulpenweg",
+        ] {
+            assert!(
+                !support::contains(stdout, needle.as_bytes()),
+                "{needle} in stdout of {args:?}"
+            );
+            assert!(
+                !support::contains(stderr, needle.as_bytes()),
+                "{needle} in stderr of {args:?}"
+            );
+        }
+    }
+    let history = String::from_utf8_lossy(&outputs[0].1);
+    assert!(history.contains("PersonalDataScrubbed.v1"));
+    assert!(history.contains(audit::SCRUBBED));
+    assert!(history.contains("foc:alice"));
+}
