@@ -835,7 +835,7 @@ pub struct RebuildReport {
 /// Rebuilds the read model at `url` from position 0 into fresh tables while the old ones keep
 /// serving, then switches atomically. PostgreSQL: fills schema `<schema>_new` and renames it
 /// over the live schema in one transaction. SQLite: fills `<file>.rebuild` and copies it into
-/// the live file in one `BEGIN IMMEDIATE` transaction. Operator skips carry over.
+/// the live file in one write transaction. Operator skips carry over.
 #[tracing::instrument(skip_all, err)]
 pub async fn rebuild(
     log: Arc<dyn EventLog>,

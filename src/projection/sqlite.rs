@@ -1,5 +1,6 @@
 //! The SQLite read-model writer: statements from `projections/sqlite/`, multi-row
-//! `INSERT ... ON CONFLICT DO UPDATE`, and `BEGIN IMMEDIATE` transactions.
+//! `INSERT ... ON CONFLICT DO UPDATE`, and transactions that write first (so they hold the write
+//! lock from their first statement).
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -107,9 +108,12 @@ pub(crate) async fn migrate(pool: &SqlitePool) -> Result<(), ProjectionError> {
     Ok(())
 }
 
-/// Starts a batch transaction holding the write lock from the start.
+/// Starts a batch transaction. Its first statement (the checkpoint row's `INSERT`) is a write,
+/// so it takes the write lock before reading anything, as `BEGIN IMMEDIATE` would. (sqlx's
+/// `begin_with` is avoided: cancelled at the wrong moment it leaves the pooled connection
+/// inside a transaction, and a projector task may be aborted at any point.)
 pub(crate) async fn begin(pool: &SqlitePool) -> Result<Box<dyn Session>, ProjectionError> {
-    let tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+    let tx = pool.begin().await.map_err(db_error)?;
     Ok(Box::new(SqliteSession { tx }))
 }
 
@@ -295,7 +299,7 @@ pub(crate) async fn dump(
 }
 
 /// Replaces every table of the live file at `pool` with the tables of the rebuilt file at
-/// `rebuilt`, in one `BEGIN IMMEDIATE` transaction: readers keep their snapshot of the old
+/// `rebuilt`, in one write transaction: readers keep their snapshot of the old
 /// rows until it commits and then see the new ones. (A file rename is not safe: another
 /// process may hold the live file's WAL and shared-memory files.)
 pub(crate) async fn swap_in(
@@ -309,7 +313,8 @@ pub(crate) async fn swap_in(
         .await
         .map_err(db_error)?;
     let result = async {
-        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+        // The first statement is a write: the write lock is taken before anything is read.
+        let mut tx = sqlx::Connection::begin(&mut *conn)
             .await
             .map_err(db_error)?;
         for layout in rows::TABLES.iter().rev() {
