@@ -546,14 +546,14 @@ impl State {
                 existing.into_iter().map(|(i, c, k)| ((c, k), i)).collect();
             let mut new_rows = Vec::new();
             for key in pairs {
-                if !ids.contains_key(&key) {
+                if let std::collections::btree_map::Entry::Vacant(slot) = ids.entry(key) {
                     max_id += 1;
                     new_rows.push(vec![
                         Value::int(max_id),
-                        Value::text(&key.0),
-                        Value::text(&key.1),
+                        Value::text(&slot.key().0),
+                        Value::text(&slot.key().1),
                     ]);
-                    ids.insert(key, max_id);
+                    slot.insert(max_id);
                 }
             }
             session.write(Write::DonationTracking, &new_rows).await?;

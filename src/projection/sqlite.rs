@@ -92,12 +92,12 @@ pub(crate) async fn connect(url: &str) -> Result<SqlitePool, ProjectionError> {
         // lose whole batches, which the projector applies again.
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(30));
-    Ok(SqlitePoolOptions::new()
+    SqlitePoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options)
         .await
-        .map_err(db_error)?)
+        .map_err(db_error)
 }
 
 /// Brings the schema up to date. Tolerates the event log's migrations in the same file.

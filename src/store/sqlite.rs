@@ -329,6 +329,7 @@ fn stage_request<'a>(
             CurrentRevision::NoStream => 0,
             CurrentRevision::At(r) => r + 1,
         };
+        #[allow(clippy::explicit_counter_loop)] // revision continues from the stream's current one
         for event in &part.events {
             rows.push(Row9 {
                 position: *next_position,
