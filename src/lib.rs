@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod metrics;
 pub mod privacy;
+pub mod projection;
 pub mod proto;
 pub mod sequence;
 pub mod store;

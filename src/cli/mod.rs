@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use crate::config::StorageArgs;
 
 pub mod audit;
+pub mod project;
 pub mod sequence;
 
 /// An event-sourced fundraising ledger.
@@ -27,6 +28,10 @@ pub enum Command {
     History(audit::HistoryArgs),
     /// A donation as it was at a time or log position.
     State(audit::StateArgs),
+    /// Run the projectors: follow the log into the read models (`--once`: catch up and exit).
+    Project(project::ProjectArgs),
+    /// Rebuild the read models from position 0 into new tables, then switch to them.
+    Rebuild(project::RebuildArgs),
     /// Operate the named sequence generators.
     #[command(subcommand)]
     Sequence(sequence::SequenceCommand),
@@ -37,6 +42,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::History(args) => audit::history(&cli.storage, args).await,
         Command::State(args) => audit::state(&cli.storage, args).await,
+        Command::Project(args) => project::project(&cli.storage, args).await,
+        Command::Rebuild(args) => project::rebuild(&cli.storage, args).await,
         Command::Sequence(cmd) => sequence::run(&cli.storage, cmd).await,
     }
 }

@@ -1,0 +1,22 @@
+-- Appends the change log: one row per event and donation it touched. No ON CONFLICT: a
+-- position applied twice is a bug and must fail loudly.
+-- One statement per batch: every column is bound as an array ($1 = all ids, ...) and
+-- UNNEST turns the arrays back into rows.
+INSERT INTO donation_event (
+    donation_id, position, stream, event_type, actor_kind, actor_id, occurred_at
+)
+SELECT
+    u.donation_id, u.position, u.stream, u.event_type, u.actor_kind, u.actor_id,
+    u.occurred_at
+FROM UNNEST(
+    $1::BIGINT[],
+    $2::BIGINT[],
+    $3::TEXT[],
+    $4::TEXT[],
+    $5::TEXT[],
+    $6::TEXT[],
+    $7::TIMESTAMPTZ[]
+) AS u (
+    donation_id, position, stream, event_type, actor_kind, actor_id, occurred_at
+)
+;

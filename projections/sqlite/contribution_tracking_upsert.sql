@@ -1,0 +1,50 @@
+-- Writes the merged contribution_tracking rows of a batch (upsert by id).
+-- The projector repeats the VALUES tuple once per row (multi-row insert, one statement
+-- per chunk of rows), binding the columns in the order listed.
+INSERT INTO contribution_tracking (
+    id, contribution_id, allocation_token, amount, currency, usd_amount, is_recurring,
+    referrer, utm_medium, utm_campaign, utm_key, gateway, appeal, payments_form_variant,
+    banner, landing_page, payment_method_id, payment_submethod_id, language, country,
+    tracking_date, os, os_version, browser, browser_version, recurring_choice_id,
+    device_type_id, banner_size_id, is_test_variant, banner_variant, is_pay_fee,
+    mailing_identifier, utm_source, banner_history_log_id, screen_width, screen_height,
+    app_install_id
+)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    contribution_id = excluded.contribution_id,
+    allocation_token = excluded.allocation_token,
+    amount = excluded.amount,
+    currency = excluded.currency,
+    usd_amount = excluded.usd_amount,
+    is_recurring = excluded.is_recurring,
+    referrer = excluded.referrer,
+    utm_medium = excluded.utm_medium,
+    utm_campaign = excluded.utm_campaign,
+    utm_key = excluded.utm_key,
+    gateway = excluded.gateway,
+    appeal = excluded.appeal,
+    payments_form_variant = excluded.payments_form_variant,
+    banner = excluded.banner,
+    landing_page = excluded.landing_page,
+    payment_method_id = excluded.payment_method_id,
+    payment_submethod_id = excluded.payment_submethod_id,
+    language = excluded.language,
+    country = excluded.country,
+    tracking_date = excluded.tracking_date,
+    os = excluded.os,
+    os_version = excluded.os_version,
+    browser = excluded.browser,
+    browser_version = excluded.browser_version,
+    recurring_choice_id = excluded.recurring_choice_id,
+    device_type_id = excluded.device_type_id,
+    banner_size_id = excluded.banner_size_id,
+    is_test_variant = excluded.is_test_variant,
+    banner_variant = excluded.banner_variant,
+    is_pay_fee = excluded.is_pay_fee,
+    mailing_identifier = excluded.mailing_identifier,
+    utm_source = excluded.utm_source,
+    banner_history_log_id = excluded.banner_history_log_id,
+    screen_width = excluded.screen_width,
+    screen_height = excluded.screen_height,
+    app_install_id = excluded.app_install_id;

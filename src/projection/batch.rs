@@ -1,0 +1,605 @@
+//! One batch of the projector: load the rows the batch touches, fold the events into them in
+//! memory, and write the changed rows and the checkpoint back in the same transaction.
+//!
+//! The dialects differ only in how a `Session` loads and writes rows (see `sqlite.rs`,
+//! `postgres.rs`); everything decided here is dialect-neutral, so both databases end up with
+//! the same rows.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
+use super::contribution_tracking::{Conflict, ContributionTrackingRow, Outcome};
+use super::donation::{self, id, moderation_identifier, DonationRow, PaymentRow, Rejection};
+use super::rows::Value;
+use super::{DecodeError, ProjectionError};
+use crate::domain::{streams, DomainEvent};
+use crate::store::{Position, RecordedEvent};
+
+/// The row sets a `Session` loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Load {
+    Donation,
+    Payment,
+    ContributionTracking,
+    ModerationReason,
+}
+
+/// The statements a `Session` writes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Write {
+    DonationTracking,
+    Donation,
+    Payment,
+    ModerationReason,
+    DonationEvent,
+    ContributionTracking,
+    Conflict,
+}
+
+/// One read-model transaction, in one dialect.
+#[async_trait::async_trait]
+pub(crate) trait Session: Send {
+    /// The projector's checkpoint (creating its row), locked until commit.
+    async fn checkpoint(&mut self, projector: &str) -> Result<Option<i64>, ProjectionError>;
+    /// Positions an operator skipped, between `from` and `to` inclusive.
+    async fn skipped(
+        &mut self,
+        projector: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<HashSet<i64>, ProjectionError>;
+    /// Rows of `what` whose key is one of `ids`, as values in layout order.
+    async fn load(&mut self, what: Load, ids: &[i64]) -> Result<Vec<Vec<Value>>, ProjectionError>;
+    /// Existing `donation_tracking` rows of `pairs`, and the highest id.
+    async fn tracking(
+        &mut self,
+        pairs: &[(String, String)],
+    ) -> Result<(Vec<(i64, String, String)>, i64), ProjectionError>;
+    /// Writes rows with one of the projection statements (multi-row).
+    async fn write(&mut self, what: Write, rows: &[Vec<Value>]) -> Result<(), ProjectionError>;
+    /// Deletes the moderation reasons of `donation_ids`.
+    async fn delete_reasons(&mut self, donation_ids: &[i64]) -> Result<(), ProjectionError>;
+    /// Stores the checkpoint.
+    async fn set_checkpoint(
+        &mut self,
+        projector: &str,
+        position: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), ProjectionError>;
+    /// Commits the transaction.
+    async fn commit(self: Box<Self>) -> Result<(), ProjectionError>;
+}
+
+/// An event read from the log with its decoding.
+pub(crate) struct Decoded {
+    pub record: RecordedEvent,
+    pub event: Result<DomainEvent, DecodeError>,
+}
+
+/// What a batch did.
+#[derive(Debug, Default)]
+pub(crate) struct BatchOutcome {
+    /// Another projector moved the checkpoint first; nothing was written.
+    pub raced: bool,
+    /// Events applied or passed over as skipped.
+    pub processed: usize,
+    /// Of those, events an operator skipped.
+    pub skipped: usize,
+    /// The new checkpoint.
+    pub checkpoint: Option<Position>,
+    /// Refused contribution-tracking changes written in this batch.
+    pub conflicts: Vec<Conflict>,
+    /// The event the batch stopped at, if any (everything before it was committed).
+    pub error: Option<ProjectionError>,
+}
+
+/// The rows of one batch, in memory.
+#[derive(Default)]
+struct State {
+    donations: HashMap<i64, DonationRow>,
+    dirty_donations: BTreeSet<i64>,
+    created: Vec<i64>,
+    payments: HashMap<i64, PaymentRow>,
+    dirty_payments: BTreeSet<i64>,
+    reasons: HashMap<i64, BTreeSet<(String, String)>>,
+    dirty_reasons: BTreeSet<i64>,
+    cts: HashMap<i64, ContributionTrackingRow>,
+    dirty_cts: BTreeSet<i64>,
+    conflicts: Vec<Conflict>,
+    log: Vec<Vec<Value>>,
+}
+
+/// The ids a batch needs loaded, collected from its decoded events.
+#[derive(Default)]
+struct Wanted {
+    donations: BTreeSet<i64>,
+    payments: BTreeSet<i64>,
+    reasons: BTreeSet<i64>,
+    cts: BTreeSet<i64>,
+}
+
+fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    let nanos = t.timestamp_subsec_nanos() / 1000 * 1000;
+    DateTime::from_timestamp(t.timestamp(), nanos).unwrap_or(t)
+}
+
+impl Wanted {
+    fn collect(events: &[Decoded]) -> Self {
+        use DomainEvent as E;
+        let mut w = Self::default();
+        let as_id = |v: u64| i64::try_from(v).ok();
+        for d in events {
+            let (Some((category, sid)), Ok(event)) = (streams::parse(&d.record.stream), &d.event)
+            else {
+                continue;
+            };
+            let Some(sid) = as_id(sid) else { continue };
+            match category {
+                streams::category::PAYMENT => {
+                    w.payments.insert(sid);
+                }
+                streams::category::CONTRIBUTION_TRACKING => {
+                    w.cts.insert(sid);
+                }
+                streams::category::MODERATION => {
+                    w.donations.insert(sid);
+                    w.reasons.insert(sid);
+                }
+                _ => {
+                    w.donations.insert(sid);
+                }
+            }
+            let extra = match event {
+                E::DonationCreated(e) => (Some(e.payment_id), None),
+                E::FollowUpDonationCreated(e) => (Some(e.payment_id), None),
+                E::PaymentInitiated(e) => (None, Some(e.donation_id)),
+                E::FollowUpPaymentBooked(e) => {
+                    (Some(e.child_payment_id), Some(e.child_donation_id))
+                }
+                _ => (None, None),
+            };
+            w.payments
+                .extend(extra.0.and_then(as_id).filter(|&i| i != 0));
+            w.donations
+                .extend(extra.1.and_then(as_id).filter(|&i| i != 0));
+        }
+        w
+    }
+}
+
+/// Loads, folds and writes one batch. `expected` is the checkpoint the events were read after.
+pub(crate) async fn apply(
+    session: &mut dyn Session,
+    projector: &str,
+    expected: Option<Position>,
+    events: &[Decoded],
+) -> Result<BatchOutcome, ProjectionError> {
+    let mut outcome = BatchOutcome::default();
+    let current = session.checkpoint(projector).await?;
+    if current.map(|p| p as Position) != expected {
+        outcome.raced = true;
+        return Ok(outcome);
+    }
+    let (Some(first), Some(last)) = (events.first(), events.last()) else {
+        return Ok(outcome);
+    };
+    let pos = |p: Position| i64::try_from(p).unwrap_or(i64::MAX);
+    let skipped = session
+        .skipped(
+            projector,
+            pos(first.record.position),
+            pos(last.record.position),
+        )
+        .await?;
+
+    let wanted = Wanted::collect(events);
+    let mut state = State::default();
+    load(session, &wanted, &mut state).await?;
+
+    let mut last_applied = None;
+    for d in events {
+        let rec = &d.record;
+        let position = pos(rec.position);
+        if skipped.contains(&position) {
+            outcome.skipped += 1;
+        } else {
+            let applied = match &d.event {
+                Ok(event) => state.apply(rec, position, event),
+                Err(e) => Err(format!("cannot decode: {e}")),
+            };
+            if let Err(reason) = applied {
+                outcome.error = Some(ProjectionError::EventRejected {
+                    projector: projector.to_owned(),
+                    position: rec.position,
+                    stream: rec.stream.clone(),
+                    event_type: rec.event_type.clone(),
+                    reason,
+                });
+                break;
+            }
+        }
+        outcome.processed += 1;
+        last_applied = Some(rec.position);
+    }
+
+    if let Some(position) = last_applied {
+        state.finish(session).await?;
+        session
+            .set_checkpoint(projector, pos(position), micros(Utc::now()))
+            .await?;
+    }
+    outcome.checkpoint = last_applied.or(expected);
+    outcome.conflicts = std::mem::take(&mut state.conflicts);
+    Ok(outcome)
+}
+
+async fn load(
+    session: &mut dyn Session,
+    wanted: &Wanted,
+    state: &mut State,
+) -> Result<(), ProjectionError> {
+    let ids = |set: &BTreeSet<i64>| set.iter().copied().collect::<Vec<_>>();
+    let mut donation_ids = wanted.donations.clone();
+    if !wanted.payments.is_empty() {
+        for v in session.load(Load::Payment, &ids(&wanted.payments)).await? {
+            let p = PaymentRow::from_values(&v);
+            donation_ids.insert(p.donation_id);
+            state.payments.insert(p.id, p);
+        }
+    }
+    if !donation_ids.is_empty() {
+        for v in session.load(Load::Donation, &ids(&donation_ids)).await? {
+            let d = DonationRow::from_values(&v);
+            state.donations.insert(d.id, d);
+        }
+    }
+    // The payments of loaded donations (a scrub blanks them, a sync reads them).
+    let more: BTreeSet<i64> = state
+        .donations
+        .values()
+        .map(|d| d.payment_id)
+        .filter(|id| *id != 0 && !state.payments.contains_key(id))
+        .collect();
+    if !more.is_empty() {
+        for v in session.load(Load::Payment, &ids(&more)).await? {
+            let p = PaymentRow::from_values(&v);
+            state.payments.insert(p.id, p);
+        }
+    }
+    if !wanted.reasons.is_empty() {
+        for v in session
+            .load(Load::ModerationReason, &ids(&wanted.reasons))
+            .await?
+        {
+            let donation = v[0].as_i64().unwrap_or_default();
+            let identifier = v[1].as_text().unwrap_or_default().to_owned();
+            let source = v[2].as_text().unwrap_or_default().to_owned();
+            state
+                .reasons
+                .entry(donation)
+                .or_default()
+                .insert((identifier, source));
+        }
+    }
+    if !wanted.cts.is_empty() {
+        for v in session
+            .load(Load::ContributionTracking, &ids(&wanted.cts))
+            .await?
+        {
+            let row = ContributionTrackingRow::from_values(v);
+            state.cts.insert(row.id, row);
+        }
+    }
+    Ok(())
+}
+
+/// The stream category an event belongs in.
+fn category_of(event: &DomainEvent) -> &'static str {
+    use streams::category as c;
+    use DomainEvent as E;
+    match event {
+        E::DonationCreated(_)
+        | E::DonorUpdated(_)
+        | E::CommentAdded(_)
+        | E::CommentPublished(_)
+        | E::CommentRetracted(_)
+        | E::FollowUpDonationCreated(_) => c::DONATION,
+        E::PaymentInitiated(_)
+        | E::PaymentBooked(_)
+        | E::PaymentFailed(_)
+        | E::PaymentCancelled(_)
+        | E::PaymentRestored(_)
+        | E::FollowUpPaymentBooked(_)
+        | E::PaymentRefunded(_)
+        | E::ChargebackReceived(_) => c::PAYMENT,
+        E::ModerationReasonsRaised(_) | E::ModerationApproved(_) | E::ManuallyFlagged(_) => {
+            c::MODERATION
+        }
+        E::DonationCancelled(_) | E::DonationDeleted(_) | E::DonationRestored(_) => c::DELETION,
+        E::DonationExported(_) => c::EXPORT,
+        E::PersonalDataScrubbed(_) => c::SCRUB,
+        E::ContributionTrackingRecorded(_) | E::ContributionLinked(_) => c::CONTRIBUTION_TRACKING,
+    }
+}
+
+impl State {
+    /// Applies one event; on a rejection nothing was changed.
+    fn apply(
+        &mut self,
+        rec: &RecordedEvent,
+        position: i64,
+        event: &DomainEvent,
+    ) -> Result<(), Rejection> {
+        use DomainEvent as E;
+        let (category, sid) = streams::parse(&rec.stream)
+            .ok_or_else(|| "the stream name has no `category-id` form".to_owned())?;
+        let sid = id(sid, "stream id")?;
+        let expected = category_of(event);
+        if category != expected {
+            return Err(format!(
+                "a `{category}` stream cannot hold this event (it belongs in `{expected}`)"
+            ));
+        }
+        let at = micros(rec.metadata.occurred_at);
+        match event {
+            E::DonationCreated(e) => {
+                check_same(e.donation_id, sid, "donation_id")?;
+                if self.donations.contains_key(&sid) {
+                    return Err(format!("donation {sid} was already created"));
+                }
+                let row = DonationRow::created(sid, e, at)?;
+                self.insert_donation(row, rec, position, at);
+            }
+            E::FollowUpDonationCreated(e) => {
+                check_same(e.donation_id, sid, "donation_id")?;
+                if self.donations.contains_key(&sid) {
+                    return Err(format!("donation {sid} was already created"));
+                }
+                let row = DonationRow::follow_up(sid, e, at)?;
+                self.insert_donation(row, rec, position, at);
+            }
+            E::PaymentInitiated(e) => {
+                check_same(e.payment_id, sid, "payment_id")?;
+                if self.payments.contains_key(&sid) {
+                    return Err(format!("payment {sid} was already initiated"));
+                }
+                let row = PaymentRow::initiated(sid, e, at)?;
+                let donation = row.donation_id;
+                self.payments.insert(sid, row);
+                self.dirty_payments.insert(sid);
+                self.touch_donation(donation, rec, position, at);
+            }
+            E::FollowUpPaymentBooked(e) => {
+                let parent = self
+                    .payments
+                    .get(&sid)
+                    .ok_or_else(|| format!("unknown payment {sid}"))?;
+                let child = PaymentRow::follow_up(parent, e, at)?;
+                if self.payments.contains_key(&child.id) {
+                    return Err(format!("payment {} already exists", child.id));
+                }
+                let donation = parent.donation_id;
+                self.dirty_payments.insert(child.id);
+                self.payments.insert(child.id, child);
+                self.touch_donation(donation, rec, position, at);
+            }
+            E::ContributionTrackingRecorded(e) => {
+                check_same(e.contribution_tracking_id, sid, "contribution_tracking_id")?;
+                let mut row = self
+                    .cts
+                    .get(&sid)
+                    .cloned()
+                    .unwrap_or_else(|| ContributionTrackingRow::new(sid));
+                let outcome = row.record(e, position, at)?;
+                self.ct_outcome(row, outcome);
+            }
+            E::ContributionLinked(e) => {
+                if e.contribution_id == 0 {
+                    return Err("contribution_id is 0".into());
+                }
+                let contribution_id = id(e.contribution_id, "contribution id")?;
+                let mut row = self
+                    .cts
+                    .get(&sid)
+                    .cloned()
+                    .unwrap_or_else(|| ContributionTrackingRow::new(sid));
+                let outcome = row.link(contribution_id, position, at);
+                self.ct_outcome(row, outcome);
+            }
+            _ if expected == streams::category::PAYMENT => {
+                let payment = self
+                    .payments
+                    .get_mut(&sid)
+                    .ok_or_else(|| format!("unknown payment {sid}"))?;
+                payment.apply(event, at)?;
+                let donation = payment.donation_id;
+                self.dirty_payments.insert(sid);
+                self.touch_donation(donation, rec, position, at);
+            }
+            _ => {
+                // Checked before anything changes: moderation identifiers.
+                let raised = match event {
+                    E::ModerationReasonsRaised(e) => e
+                        .reasons
+                        .iter()
+                        .map(|r| {
+                            Ok((
+                                moderation_identifier(r.identifier)?.to_owned(),
+                                r.source.clone(),
+                            ))
+                        })
+                        .collect::<Result<Vec<_>, Rejection>>()?,
+                    E::ManuallyFlagged(_) => {
+                        vec![("MANUALLY_FLAGGED_BY_ADMIN".to_owned(), String::new())]
+                    }
+                    _ => Vec::new(),
+                };
+                let row = self
+                    .donations
+                    .get_mut(&sid)
+                    .ok_or_else(|| format!("unknown donation {sid}"))?;
+                row.apply(event, at)?;
+                let payment_id = row.payment_id;
+                self.dirty_donations.insert(sid);
+                if category == streams::category::MODERATION {
+                    let reasons = self.reasons.entry(sid).or_default();
+                    if matches!(event, E::ModerationApproved(_)) {
+                        reasons.clear();
+                    }
+                    reasons.extend(raised);
+                    self.dirty_reasons.insert(sid);
+                }
+                if matches!(event, E::PersonalDataScrubbed(_)) {
+                    if let Some(p) = self.payments.get_mut(&payment_id) {
+                        p.blank_personal(at);
+                        self.dirty_payments.insert(payment_id);
+                    }
+                }
+                self.log(sid, rec, position, at);
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_donation(
+        &mut self,
+        row: DonationRow,
+        rec: &RecordedEvent,
+        position: i64,
+        at: DateTime<Utc>,
+    ) {
+        let id = row.id;
+        self.donations.insert(id, row);
+        self.dirty_donations.insert(id);
+        self.created.push(id);
+        self.log(id, rec, position, at);
+    }
+
+    /// Records that a payment event changed donation `id` (if its row exists yet).
+    fn touch_donation(&mut self, id: i64, rec: &RecordedEvent, position: i64, at: DateTime<Utc>) {
+        if let Some(row) = self.donations.get_mut(&id) {
+            row.touch(at);
+            self.dirty_donations.insert(id);
+        }
+        self.log(id, rec, position, at);
+    }
+
+    fn ct_outcome(&mut self, row: ContributionTrackingRow, outcome: Outcome) {
+        match outcome {
+            Outcome::Changed => {
+                self.dirty_cts.insert(row.id);
+                self.cts.insert(row.id, row);
+            }
+            Outcome::Unchanged => {}
+            Outcome::Refused(conflict) => self.conflicts.push(conflict),
+        }
+    }
+
+    fn log(&mut self, donation_id: i64, rec: &RecordedEvent, position: i64, at: DateTime<Utc>) {
+        self.log.push(vec![
+            Value::int(donation_id),
+            Value::int(position),
+            Value::text(&rec.stream),
+            Value::text(&rec.event_type),
+            Value::text(rec.metadata.actor.kind.as_str()),
+            Value::text(&rec.metadata.actor.id),
+            Value::Time(Some(at)),
+        ]);
+    }
+
+    /// Mirrors payment states into donations, numbers new tracking pairs, and writes every
+    /// changed row.
+    async fn finish(&mut self, session: &mut dyn Session) -> Result<(), ProjectionError> {
+        for pid in &self.dirty_payments {
+            let p = &self.payments[pid];
+            if self
+                .donations
+                .get(&p.donation_id)
+                .is_some_and(|d| d.payment_id == p.id)
+            {
+                self.dirty_donations.insert(p.donation_id);
+            }
+        }
+        for did in &self.dirty_donations {
+            let d = self
+                .donations
+                .get_mut(did)
+                .expect("dirty donations are loaded");
+            if let Some(p) = self.payments.get(&d.payment_id) {
+                d.sync_payment(p);
+            }
+        }
+
+        // donation_tracking: ids continue from the highest, in order of first appearance.
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for did in &self.created {
+            if let Some(key) = self.donations[did].tracking_key() {
+                if !pairs.contains(&key) {
+                    pairs.push(key);
+                }
+            }
+        }
+        if !pairs.is_empty() {
+            let (existing, mut max_id) = session.tracking(&pairs).await?;
+            let mut ids: BTreeMap<(String, String), i64> =
+                existing.into_iter().map(|(i, c, k)| ((c, k), i)).collect();
+            let mut new_rows = Vec::new();
+            for key in pairs {
+                if let std::collections::btree_map::Entry::Vacant(slot) = ids.entry(key) {
+                    max_id += 1;
+                    new_rows.push(vec![
+                        Value::int(max_id),
+                        Value::text(&slot.key().0),
+                        Value::text(&slot.key().1),
+                    ]);
+                    slot.insert(max_id);
+                }
+            }
+            session.write(Write::DonationTracking, &new_rows).await?;
+            for did in &self.created {
+                let d = self
+                    .donations
+                    .get_mut(did)
+                    .expect("created donations are loaded");
+                d.tracking_id = d.tracking_key().and_then(|k| ids.get(&k).copied());
+            }
+        }
+
+        let rows = |set: &BTreeSet<i64>, f: &dyn Fn(i64) -> Vec<Value>| -> Vec<Vec<Value>> {
+            set.iter().map(|id| f(*id)).collect()
+        };
+        let donations = rows(&self.dirty_donations, &|id| self.donations[&id].to_values());
+        session.write(Write::Donation, &donations).await?;
+        let payments = rows(&self.dirty_payments, &|id| self.payments[&id].to_values());
+        session.write(Write::Payment, &payments).await?;
+        if !self.dirty_reasons.is_empty() {
+            let ids: Vec<i64> = self.dirty_reasons.iter().copied().collect();
+            session.delete_reasons(&ids).await?;
+            let reasons: Vec<Vec<Value>> = ids
+                .iter()
+                .flat_map(|id| {
+                    self.reasons[id]
+                        .iter()
+                        .map(move |(i, s)| vec![Value::int(*id), Value::text(i), Value::text(s)])
+                })
+                .collect();
+            session.write(Write::ModerationReason, &reasons).await?;
+        }
+        let cts = rows(&self.dirty_cts, &|id| self.cts[&id].to_values());
+        session.write(Write::ContributionTracking, &cts).await?;
+        let conflicts: Vec<Vec<Value>> = self.conflicts.iter().map(Conflict::to_values).collect();
+        session.write(Write::Conflict, &conflicts).await?;
+        session.write(Write::DonationEvent, &self.log).await?;
+        Ok(())
+    }
+}
+
+fn check_same(payload_id: u64, stream_id: i64, field: &str) -> Result<(), Rejection> {
+    if payload_id != 0 && donation::id(payload_id, field)? != stream_id {
+        return Err(format!(
+            "{field} {payload_id} in the payload differs from the stream's id {stream_id}"
+        ));
+    }
+    Ok(())
+}

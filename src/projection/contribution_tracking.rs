@@ -1,0 +1,299 @@
+//! Row logic of `contribution_tracking`: an upsert keyed on a pre-allocated id, as WMF's
+//! `ContributionTrackingQueueConsumer` does it.
+//!
+//! * `ContributionTrackingRecorded` completes or overwrites the row with the fields it sets.
+//!   Repeats are legitimate. A recording with a *different* non-empty allocation token than the
+//!   row's first one means the sequence generator handed the id out twice: its fields are not
+//!   merged and an `allocation_collision` conflict is recorded.
+//! * `ContributionLinked` sets the contribution id. It may arrive before any tracking data (a
+//!   thin row, filled later). The first contribution id wins; a different one is refused and
+//!   recorded as a `contribution_id_change` conflict.
+
+use chrono::{DateTime, Utc};
+
+use super::donation::{timestamp, Rejection};
+use super::rows::{Value, CONTRIBUTION_TRACKING_COLUMNS};
+use crate::proto::events as ev;
+
+/// Columns before the tracked fields: id, contribution_id, allocation_token.
+const KEY_COLUMNS: usize = 3;
+
+/// One row of `contribution_tracking`; `fields` are the WMF columns after the first three, in
+/// the order of `CONTRIBUTION_TRACKING_COLUMNS`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ContributionTrackingRow {
+    pub id: i64,
+    pub contribution_id: Option<i64>,
+    pub allocation_token: String,
+    pub fields: Vec<Value>,
+}
+
+/// A refused change, one row of `contribution_tracking_conflict`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Conflict {
+    pub position: i64,
+    pub contribution_tracking_id: i64,
+    pub kind: &'static str,
+    pub existing: String,
+    pub attempted: String,
+    pub at: DateTime<Utc>,
+}
+
+impl Conflict {
+    /// The row as column values, in the order of `CONFLICT_COLUMNS`.
+    pub(crate) fn to_values(&self) -> Vec<Value> {
+        vec![
+            Value::int(self.position),
+            Value::int(self.contribution_tracking_id),
+            Value::text(self.kind),
+            Value::text(&self.existing),
+            Value::text(&self.attempted),
+            Value::Time(Some(self.at)),
+        ]
+    }
+}
+
+/// What an event did to a row.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    /// The row changed (or was created).
+    Changed,
+    /// Nothing to change (a repeated link).
+    Unchanged,
+    /// The change was refused.
+    Refused(Conflict),
+}
+
+impl ContributionTrackingRow {
+    /// An empty row: every tracked field NULL.
+    pub(crate) fn new(id: i64) -> Self {
+        let fields = CONTRIBUTION_TRACKING_COLUMNS[KEY_COLUMNS..]
+            .iter()
+            .map(|(_, t)| match t {
+                super::rows::ColType::I64 => Value::I64(None),
+                super::rows::ColType::Text => Value::Text(None),
+                super::rows::ColType::Bool => Value::Bool(None),
+                super::rows::ColType::Time => Value::Time(None),
+            })
+            .collect();
+        Self {
+            id,
+            contribution_id: None,
+            allocation_token: String::new(),
+            fields,
+        }
+    }
+
+    /// The row as column values, in the order of `CONTRIBUTION_TRACKING_COLUMNS`.
+    pub(crate) fn to_values(&self) -> Vec<Value> {
+        let mut v = vec![
+            Value::int(self.id),
+            Value::I64(self.contribution_id),
+            Value::text(&self.allocation_token),
+        ];
+        v.extend(self.fields.iter().cloned());
+        v
+    }
+
+    /// A loaded row.
+    pub(crate) fn from_values(mut v: Vec<Value>) -> Self {
+        let fields = v.split_off(KEY_COLUMNS);
+        Self {
+            id: v[0].as_i64().unwrap_or_default(),
+            contribution_id: v[1].as_i64(),
+            allocation_token: v[2].as_text().unwrap_or_default().to_owned(),
+            fields,
+        }
+    }
+
+    fn set(&mut self, column: &str, value: Value) {
+        let i = CONTRIBUTION_TRACKING_COLUMNS
+            .iter()
+            .position(|(c, _)| *c == column)
+            .expect("known column");
+        self.fields[i - KEY_COLUMNS] = value;
+    }
+
+    /// Applies `ContributionTrackingRecorded`.
+    pub(crate) fn record(
+        &mut self,
+        e: &ev::ContributionTrackingRecorded,
+        position: i64,
+        at: DateTime<Utc>,
+    ) -> Result<Outcome, Rejection> {
+        if !self.allocation_token.is_empty()
+            && !e.allocation_token.is_empty()
+            && self.allocation_token != e.allocation_token
+        {
+            return Ok(Outcome::Refused(Conflict {
+                position,
+                contribution_tracking_id: self.id,
+                kind: "allocation_collision",
+                existing: self.allocation_token.clone(),
+                attempted: e.allocation_token.clone(),
+                at,
+            }));
+        }
+        let f = e.fields.clone().unwrap_or_default();
+        // Validate before changing anything.
+        for (name, value, max_int) in [("amount", &f.amount, 17), ("usd_amount", &f.usd_amount, 18)]
+        {
+            if let Some(v) = value {
+                if !is_decimal(v, max_int, if name == "amount" { 3 } else { 2 }) {
+                    return Err(format!(
+                        "{name} {v:?} is not a decimal that fits the column"
+                    ));
+                }
+            }
+        }
+        if self.allocation_token.is_empty() {
+            self.allocation_token = e.allocation_token.clone();
+        }
+        let text = |s: &Option<String>| s.clone().map(|s| Value::Text(Some(s)));
+        let int = |i: Option<i32>| i.map(|i| Value::I64(Some(i64::from(i))));
+        let uint = |i: Option<u32>| i.map(|i| Value::I64(Some(i64::from(i))));
+        let flag = |b: Option<bool>| b.map(|b| Value::Bool(Some(b)));
+        let updates: Vec<(&str, Option<Value>)> = vec![
+            ("amount", text(&f.amount)),
+            ("currency", text(&f.currency)),
+            ("usd_amount", text(&f.usd_amount)),
+            ("is_recurring", flag(f.is_recurring)),
+            ("referrer", text(&f.referrer)),
+            ("utm_medium", text(&f.utm_medium)),
+            ("utm_campaign", text(&f.utm_campaign)),
+            ("utm_key", text(&f.utm_key)),
+            ("gateway", text(&f.gateway)),
+            ("appeal", text(&f.appeal)),
+            ("payments_form_variant", text(&f.payments_form_variant)),
+            ("banner", text(&f.banner)),
+            ("landing_page", text(&f.landing_page)),
+            ("payment_method_id", int(f.payment_method_id)),
+            ("payment_submethod_id", int(f.payment_submethod_id)),
+            ("language", text(&f.language)),
+            ("country", text(&f.country)),
+            (
+                "tracking_date",
+                timestamp(f.tracking_date.as_ref()).map(|t| Value::Time(Some(t))),
+            ),
+            ("os", text(&f.os)),
+            ("os_version", text(&f.os_version)),
+            ("browser", text(&f.browser)),
+            ("browser_version", text(&f.browser_version)),
+            ("recurring_choice_id", int(f.recurring_choice_id)),
+            ("device_type_id", int(f.device_type_id)),
+            ("banner_size_id", int(f.banner_size_id)),
+            ("is_test_variant", flag(f.is_test_variant)),
+            ("banner_variant", text(&f.banner_variant)),
+            ("is_pay_fee", flag(f.is_pay_fee)),
+            ("mailing_identifier", text(&f.mailing_identifier)),
+            ("utm_source", text(&f.utm_source)),
+            ("banner_history_log_id", text(&f.banner_history_log_id)),
+            ("screen_width", uint(f.screen_width)),
+            ("screen_height", uint(f.screen_height)),
+            ("app_install_id", text(&f.app_install_id)),
+        ];
+        for (column, value) in updates {
+            if let Some(value) = value {
+                self.set(column, value);
+            }
+        }
+        Ok(Outcome::Changed)
+    }
+
+    /// Applies `ContributionLinked`.
+    pub(crate) fn link(
+        &mut self,
+        contribution_id: i64,
+        position: i64,
+        at: DateTime<Utc>,
+    ) -> Outcome {
+        match self.contribution_id {
+            Some(existing) if existing == contribution_id => Outcome::Unchanged,
+            Some(existing) => Outcome::Refused(Conflict {
+                position,
+                contribution_tracking_id: self.id,
+                kind: "contribution_id_change",
+                existing: existing.to_string(),
+                attempted: contribution_id.to_string(),
+                at,
+            }),
+            None => {
+                self.contribution_id = Some(contribution_id);
+                Outcome::Changed
+            }
+        }
+    }
+}
+
+/// Whether `s` is a plain decimal with at most `int_digits` digits before the point and
+/// `frac_digits` after it (what NUMERIC(p, s) accepts without rounding).
+fn is_decimal(s: &str, int_digits: usize, frac_digits: usize) -> bool {
+    let s = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    !int.is_empty()
+        && int.len() <= int_digits
+        && frac.len() <= frac_digits
+        && digits(int)
+        && digits(frac)
+        && (!s.contains('.') || !frac.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+    }
+
+    #[test]
+    fn first_contribution_id_wins() {
+        let mut row = ContributionTrackingRow::new(7);
+        assert_eq!(row.link(100, 1, at()), Outcome::Changed);
+        assert_eq!(row.link(100, 2, at()), Outcome::Unchanged);
+        match row.link(200, 3, at()) {
+            Outcome::Refused(c) => {
+                assert_eq!(c.kind, "contribution_id_change");
+                assert_eq!((c.existing.as_str(), c.attempted.as_str()), ("100", "200"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(row.contribution_id, Some(100));
+    }
+
+    #[test]
+    fn a_second_allocation_is_not_merged() {
+        let mut row = ContributionTrackingRow::new(7);
+        let rec = |token: &str, banner: &str| ev::ContributionTrackingRecorded {
+            contribution_tracking_id: 7,
+            allocation_token: token.into(),
+            fields: Some(ev::ContributionTrackingFields {
+                banner: Some(banner.into()),
+                ..Default::default()
+            }),
+        };
+        row.record(&rec("a", "B1"), 1, at()).unwrap();
+        row.record(&rec("a", "B2"), 2, at()).unwrap();
+        let before = row.clone();
+        assert!(matches!(
+            row.record(&rec("b", "B3"), 3, at()).unwrap(),
+            Outcome::Refused(Conflict {
+                kind: "allocation_collision",
+                ..
+            })
+        ));
+        assert_eq!(row, before);
+    }
+
+    #[test]
+    fn decimals_are_checked_against_the_column() {
+        assert!(is_decimal("35", 17, 3));
+        assert!(is_decimal("35.125", 17, 3));
+        assert!(is_decimal("-1.5", 17, 3));
+        assert!(!is_decimal("35.1255", 17, 3));
+        assert!(!is_decimal("3e5", 17, 3));
+        assert!(!is_decimal("1.", 17, 3));
+        assert!(!is_decimal("", 17, 3));
+    }
+}

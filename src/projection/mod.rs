@@ -1,0 +1,1094 @@
+//! The projector runtime: reads the log from a checkpoint, folds each batch in memory into
+//! read-model rows, and writes the rows and the new checkpoint in one transaction.
+//!
+//! * One function, [`decode`], turns a recorded event into a [`DomainEvent`]; decryption of the
+//!   personal-data units will hook in there.
+//! * A batch loads the rows it touches with one `SELECT ... WHERE id IN (...)` per table,
+//!   applies its events to row structs (`donation.rs`, `contribution_tracking.rs`) and writes
+//!   them back with one multi-row upsert per table (SQLite: expanded `VALUES`; PostgreSQL:
+//!   `UNNEST` of column arrays), plus the checkpoint, in the same transaction. The statements
+//!   are the files in `projections/{sqlite,postgres}/`.
+//! * An event that cannot be applied stops the projector with [`ProjectionError::EventRejected`]
+//!   naming it; everything before it is committed. [`Projector::skip_event`] records an
+//!   operator's decision to pass over it.
+//! * Database outages are retried with capped exponential back-off; since rows and checkpoint
+//!   commit together, a retry neither loses nor doubles anything.
+//! * Positions are opaque: lag is reported in positions (head minus checkpoint) and, on
+//!   request, as a capped count of events read from the log ([`Projector::lag`]).
+
+mod batch;
+mod contribution_tracking;
+mod donation;
+mod postgres;
+mod rows;
+mod sqlite;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::{CodecError, DomainEvent};
+use crate::store::{EventLog, Position, RecordedEvent, StoreError};
+
+use batch::Decoded;
+
+/// The default projector name (its checkpoint row).
+pub const DEFAULT_PROJECTOR: &str = "readmodel";
+/// The default PostgreSQL schema of the read model.
+pub const DEFAULT_SCHEMA: &str = "readmodel";
+
+/// Errors of the projection layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// The read-model database failed. `transient` failures (connection lost, server shutting
+    /// down, lock contention) are retried; others are not.
+    #[error("read-model database error (transient: {transient})")]
+    Database {
+        /// Whether retrying may succeed.
+        transient: bool,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The read-model schema could not be brought up to date.
+    #[error("read-model migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Reading the event log failed.
+    #[error("event log error (transient: {transient})")]
+    Store {
+        /// Whether retrying may succeed.
+        transient: bool,
+        /// The log's error.
+        #[source]
+        source: StoreError,
+    },
+    /// An event cannot be applied; the projector stops before it until it is fixed or skipped.
+    #[error(
+        "projector `{projector}` stopped at position {position} (stream `{stream}`, event type \
+         `{event_type}`): {reason}"
+    )]
+    EventRejected {
+        /// The projector.
+        projector: String,
+        /// The event's position.
+        position: Position,
+        /// The event's stream.
+        stream: String,
+        /// The event's stored type name.
+        event_type: String,
+        /// Why it cannot be applied.
+        reason: String,
+    },
+    /// The read-model URL is not usable.
+    #[error("invalid read-model URL: {0}")]
+    InvalidUrl(String),
+    /// An operator's skip was refused.
+    #[error("cannot skip position {position}: {reason}")]
+    SkipRefused {
+        /// The position asked for.
+        position: Position,
+        /// Why not.
+        reason: String,
+    },
+    /// The key store failed while unsealing personal data (a database failure is transient;
+    /// a ciphertext that does not authenticate is not).
+    #[error("unsealing personal data failed")]
+    Privacy(#[from] crate::privacy::PrivacyError),
+    /// A rebuild could not prepare or switch its tables.
+    #[error("rebuild failed: {0}")]
+    Rebuild(String),
+    /// A transient failure persisted through every retry.
+    #[error("gave up after {attempts} attempts")]
+    RetriesExhausted {
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        #[source]
+        last: Box<ProjectionError>,
+    },
+}
+
+impl ProjectionError {
+    /// Whether retrying the same step may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Database { transient, .. } | Self::Store { transient, .. } => *transient,
+            Self::Privacy(crate::privacy::PrivacyError::Database(e)) => is_transient(e),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a driver error is worth retrying, classified by error kind and SQLSTATE/SQLite
+/// code, never by message text.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: connection exceptions (08), insufficient resources (53), operator
+            // intervention such as pg_terminate_backend (57P01..57P03), serialization failure
+            // and deadlock (40001, 40P01), lock not available (55P03). SQLite: BUSY (5) and
+            // LOCKED (6) with their extended codes.
+            code.starts_with("08")
+                || code.starts_with("53")
+                || matches!(
+                    code.as_ref(),
+                    "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03"
+                )
+                || code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+        }),
+        _ => false,
+    }
+}
+
+/// Classifies a read-model driver error where it happens.
+pub(crate) fn db_error(source: sqlx::Error) -> ProjectionError {
+    ProjectionError::Database {
+        transient: is_transient(&source),
+        source,
+    }
+}
+
+fn store_error(source: StoreError) -> ProjectionError {
+    let transient = match &source {
+        StoreError::Database(e) => is_transient(e),
+        _ => false,
+    };
+    ProjectionError::Store { transient, source }
+}
+
+/// Errors turning a recorded event into a domain event.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The type name or payload is not understood.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+/// Decrypts the personal units of a decoded batch with one key-store lookup (the batch-level
+/// half of `decode`: keys are fetched for the whole batch at once).
+async fn unseal_batch(
+    vault: &crate::privacy::Vault,
+    events: &mut [Decoded],
+) -> Result<(), ProjectionError> {
+    let placeholder = || DomainEvent::ContributionLinked(Default::default());
+    let mut taken: Vec<DomainEvent> = events
+        .iter_mut()
+        .filter_map(|d| {
+            d.event
+                .as_mut()
+                .ok()
+                .map(|e| std::mem::replace(e, placeholder()))
+        })
+        .collect();
+    let result = vault.unseal(&mut taken).await;
+    let mut back = taken.into_iter();
+    for d in events.iter_mut() {
+        if let Ok(e) = d.event.as_mut() {
+            *e = back.next().expect("one event per slot");
+        }
+    }
+    Ok(result?)
+}
+
+/// Decodes a recorded event. The one place every projector turns stored bytes into a domain
+/// event; `unseal_batch` then decrypts the personal units of the whole batch.
+pub fn decode(event: &RecordedEvent) -> Result<DomainEvent, DecodeError> {
+    Ok(DomainEvent::decode(&event.event_type, &event.payload)?)
+}
+
+/// Which SQL dialect a read model speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// An SQLite file.
+    Sqlite,
+    /// A PostgreSQL schema.
+    Postgres,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite {
+        pool: sqlx::SqlitePool,
+        path: PathBuf,
+    },
+    Postgres {
+        pool: sqlx::PgPool,
+        url: String,
+        schema: String,
+    },
+}
+
+/// A connection to the relational read model: an SQLite file or a PostgreSQL schema.
+#[derive(Clone)]
+pub struct ReadModel {
+    backend: Backend,
+}
+
+impl std::fmt::Debug for ReadModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: never printed.
+        f.debug_struct("ReadModel")
+            .field("dialect", &self.dialect())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every table of a read model rendered as text rows ordered by key, for comparisons.
+pub type TableDump = BTreeMap<String, Vec<String>>;
+
+impl ReadModel {
+    /// Connects to `sqlite://path` (created if missing) or `postgres://...` (schema
+    /// [`DEFAULT_SCHEMA`]). PostgreSQL connects lazily, so this succeeds while it is down.
+    pub async fn connect(url: &str) -> Result<Self, ProjectionError> {
+        Self::connect_with_schema(url, DEFAULT_SCHEMA).await
+    }
+
+    /// Like [`ReadModel::connect`], with the PostgreSQL schema named (ignored for SQLite).
+    pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self, ProjectionError> {
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres {
+                pool: postgres::connect(url, schema)?,
+                url: url.to_owned(),
+                schema: schema.to_owned(),
+            }
+        } else if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or(path);
+            Backend::Sqlite {
+                pool: sqlite::connect(url).await?,
+                path: PathBuf::from(path),
+            }
+        } else {
+            return Err(ProjectionError::InvalidUrl(
+                "expected a sqlite:// or postgres:// URL".into(),
+            ));
+        };
+        Ok(Self { backend })
+    }
+
+    /// The dialect.
+    pub fn dialect(&self) -> Dialect {
+        match self.backend {
+            Backend::Sqlite { .. } => Dialect::Sqlite,
+            Backend::Postgres { .. } => Dialect::Postgres,
+        }
+    }
+
+    /// Creates or updates the tables (embedded migrations).
+    pub async fn migrate(&self) -> Result<(), ProjectionError> {
+        match &self.backend {
+            Backend::Sqlite { pool, .. } => sqlite::migrate(pool).await,
+            Backend::Postgres { pool, schema, .. } => postgres::migrate(pool, schema).await,
+        }
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite { pool, .. } => pool.close().await,
+            Backend::Postgres { pool, .. } => pool.close().await,
+        }
+    }
+
+    /// The last position `projector` applied, or `None` before its first event.
+    pub async fn checkpoint(&self, projector: &str) -> Result<Option<Position>, ProjectionError> {
+        const SQL_SQLITE: &str = "SELECT position FROM projector_checkpoint WHERE projector = ?1";
+        const SQL_PG: &str = "SELECT position FROM projector_checkpoint WHERE projector = $1";
+        let position: Option<Option<i64>> = match &self.backend {
+            Backend::Sqlite { pool, .. } => sqlx::query_scalar(SQL_SQLITE)
+                .bind(projector)
+                .fetch_optional(pool)
+                .await
+                .map_err(db_error)?,
+            Backend::Postgres { pool, .. } => sqlx::query_scalar(SQL_PG)
+                .bind(projector)
+                .fetch_optional(pool)
+                .await
+                .map_err(db_error)?,
+        };
+        Ok(position.flatten().map(|p| p as Position))
+    }
+
+    /// Every table and the `legacy_spenden` view, rendered dialect-neutrally and ordered by
+    /// key (`projector_checkpoint` without its wall-clock column).
+    pub async fn dump(&self) -> Result<TableDump, ProjectionError> {
+        let mut out = TableDump::new();
+        for layout in rows::TABLES.iter().chain([&rows::LEGACY_SPENDEN]) {
+            let rows = match &self.backend {
+                Backend::Sqlite { pool, .. } => sqlite::dump(pool, layout).await?,
+                Backend::Postgres { pool, .. } => postgres::dump(pool, layout).await?,
+            };
+            out.insert(layout.name.to_owned(), rows);
+        }
+        Ok(out)
+    }
+
+    /// One row of a table or of `legacy_spenden` as column name → rendered value, found by
+    /// its first column (`id` or `donation_id`). For tests and diagnostics.
+    pub async fn row(
+        &self,
+        table: &str,
+        key: i64,
+    ) -> Result<Option<BTreeMap<String, String>>, ProjectionError> {
+        let layout = rows::TABLES
+            .iter()
+            .chain([&rows::LEGACY_SPENDEN])
+            .find(|l| l.name == table)
+            .ok_or_else(|| ProjectionError::InvalidUrl(format!("unknown table {table}")))?;
+        let dump = match &self.backend {
+            Backend::Sqlite { pool, .. } => sqlite::dump(pool, layout).await?,
+            Backend::Postgres { pool, .. } => postgres::dump(pool, layout).await?,
+        };
+        let prefix = format!("{key} |");
+        Ok(dump.iter().find(|r| r.starts_with(&prefix)).map(|r| {
+            layout
+                .columns
+                .iter()
+                .map(|(c, _)| (*c).to_owned())
+                .zip(r.split(" | ").map(str::to_owned))
+                .collect()
+        }))
+    }
+
+    async fn begin(&self) -> Result<Box<dyn batch::Session>, ProjectionError> {
+        match &self.backend {
+            Backend::Sqlite { pool, .. } => sqlite::begin(pool).await,
+            Backend::Postgres { pool, .. } => postgres::begin(pool).await,
+        }
+    }
+
+    async fn insert_skipped(
+        &self,
+        projector: &str,
+        event: &RecordedEvent,
+        reason: &str,
+        operator: &str,
+    ) -> Result<(), ProjectionError> {
+        let position = i64::try_from(event.position).unwrap_or(i64::MAX);
+        let now = Utc::now();
+        let result = match &self.backend {
+            Backend::Sqlite { pool, .. } => sqlx::query(sqlite::SKIPPED_EVENT_INSERT)
+                .bind(projector)
+                .bind(position)
+                .bind(&event.stream)
+                .bind(&event.event_type)
+                .bind(reason)
+                .bind(operator)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|_| ()),
+            Backend::Postgres { pool, .. } => sqlx::query(postgres::SKIPPED_EVENT_INSERT)
+                .bind(projector)
+                .bind(position)
+                .bind(&event.stream)
+                .bind(&event.event_type)
+                .bind(reason)
+                .bind(operator)
+                .bind(now)
+                .execute(pool)
+                .await
+                .map(|_| ()),
+        };
+        match result {
+            Err(sqlx::Error::Database(e))
+                if e.kind() == sqlx::error::ErrorKind::UniqueViolation =>
+            {
+                Err(ProjectionError::SkipRefused {
+                    position: event.position,
+                    reason: "already skipped".into(),
+                })
+            }
+            other => other.map_err(db_error),
+        }
+    }
+}
+
+/// How a projector retries transient failures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// The first back-off.
+    pub initial: Duration,
+    /// The longest back-off.
+    pub max: Duration,
+    /// Attempts per step before giving up in [`Projector::run_once`]; `None` retries forever.
+    /// [`Projector::run_until_stopped`] always retries until stopped.
+    pub max_attempts: Option<u32>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(30),
+            max_attempts: Some(20),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The back-off before retry number `attempt` (from 1): doubling, capped.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(20));
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// Settings of a projector.
+#[derive(Debug, Clone)]
+pub struct ProjectorConfig {
+    /// Its name, the key of its checkpoint.
+    pub name: String,
+    /// Events per batch (one transaction).
+    pub batch_size: usize,
+    /// Retries of transient failures.
+    pub retry: RetryPolicy,
+    /// How long a live projector waits for a new event before looking again anyway.
+    pub idle_poll: Duration,
+    /// Decrypts personal data before it is projected; without it personal columns stay empty.
+    pub vault: Option<crate::privacy::Vault>,
+}
+
+impl Default for ProjectorConfig {
+    fn default() -> Self {
+        Self {
+            name: DEFAULT_PROJECTOR.to_owned(),
+            batch_size: 1000,
+            retry: RetryPolicy::default(),
+            idle_poll: Duration::from_secs(1),
+            vault: None,
+        }
+    }
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// A batch was committed.
+    Processed {
+        /// Events applied or skipped.
+        events: usize,
+        /// The checkpoint after it.
+        checkpoint: Option<Position>,
+    },
+    /// Nothing left to read.
+    CaughtUp,
+}
+
+/// What a catch-up did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CatchUpOutcome {
+    /// Events applied or skipped.
+    pub events: u64,
+    /// Batches committed.
+    pub batches: u64,
+    /// Transient failures retried.
+    pub retries: u64,
+    /// The checkpoint at the end.
+    pub checkpoint: Option<Position>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// A projector's counters, for a metrics endpoint.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProjectorStats {
+    /// The projector's name.
+    pub projector: String,
+    /// The last applied position.
+    pub checkpoint: Option<Position>,
+    /// The log's head when last looked at.
+    pub head_position: Option<Position>,
+    /// Head minus checkpoint, in (opaque, non-contiguous) positions: zero means caught up.
+    pub lag_positions: u64,
+    /// Events applied or skipped since start.
+    pub events_total: u64,
+    /// Events passed over because an operator skipped them.
+    pub skipped_total: u64,
+    /// Batches committed.
+    pub batches_total: u64,
+    /// Transient failures retried.
+    pub retries_total: u64,
+    /// `contribution_id_change` conflicts recorded (`change_cid_errors` at WMF).
+    pub contribution_id_conflicts_total: u64,
+    /// `allocation_collision` conflicts recorded.
+    pub allocation_collisions_total: u64,
+    /// Events of the last catch-up run.
+    pub last_run_events: u64,
+    /// Duration of the last catch-up run, in seconds.
+    pub last_run_seconds: f64,
+    /// Throughput of the last catch-up run.
+    pub last_run_events_per_second: f64,
+    /// The last error, if the projector is stopped or retrying.
+    pub last_error: Option<String>,
+}
+
+/// A shared handle on a projector's stats; clone it into a metrics endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct StatsHandle(Arc<Mutex<ProjectorStats>>);
+
+impl StatsHandle {
+    /// A copy of the current counters.
+    pub fn snapshot(&self) -> ProjectorStats {
+        self.0.lock().expect("stats lock").clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut ProjectorStats)) {
+        f(&mut self.0.lock().expect("stats lock"));
+    }
+}
+
+/// Lag of a projector behind the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lag {
+    /// Head minus checkpoint, in positions.
+    pub positions: u64,
+    /// Events behind, counted by reading the log up to `cap` events.
+    pub events: u64,
+    /// Whether the count stopped at the cap.
+    pub capped: bool,
+}
+
+/// A projector: folds the log into one read model.
+pub struct Projector {
+    log: Arc<dyn EventLog>,
+    read_model: ReadModel,
+    config: ProjectorConfig,
+    stats: StatsHandle,
+}
+
+impl Projector {
+    /// A projector with the default configuration.
+    pub fn new(log: Arc<dyn EventLog>, read_model: ReadModel) -> Self {
+        Self::with_config(log, read_model, ProjectorConfig::default())
+    }
+
+    /// A projector with `config`.
+    pub fn with_config(
+        log: Arc<dyn EventLog>,
+        read_model: ReadModel,
+        config: ProjectorConfig,
+    ) -> Self {
+        let stats = StatsHandle::default();
+        stats.update(|s| s.projector = config.name.clone());
+        Self {
+            log,
+            read_model,
+            config,
+            stats,
+        }
+    }
+
+    /// The shared stats handle.
+    pub fn stats(&self) -> StatsHandle {
+        self.stats.clone()
+    }
+
+    /// The read model it writes.
+    pub fn read_model(&self) -> &ReadModel {
+        &self.read_model
+    }
+
+    /// Reads one batch after the checkpoint and applies it. Errors are not retried here.
+    #[tracing::instrument(skip_all, err, fields(projector = %self.config.name))]
+    pub async fn try_step(&self) -> Result<StepOutcome, ProjectionError> {
+        let name = &self.config.name;
+        let checkpoint = self.read_model.checkpoint(name).await?;
+        let from = checkpoint.map_or(0, |p| p + 1);
+        let records = self
+            .log
+            .read_all(from, self.config.batch_size.max(1))
+            .await
+            .map_err(store_error)?;
+        if records.is_empty() {
+            self.stats.update(|s| {
+                s.checkpoint = checkpoint;
+                s.lag_positions = s
+                    .head_position
+                    .unwrap_or(0)
+                    .saturating_sub(checkpoint.unwrap_or(0));
+            });
+            return Ok(StepOutcome::CaughtUp);
+        }
+        let mut events: Vec<Decoded> = records
+            .into_iter()
+            .map(|record| Decoded {
+                event: decode(&record),
+                record,
+            })
+            .collect();
+        if let Some(vault) = &self.config.vault {
+            unseal_batch(vault, &mut events).await?;
+        }
+        let mut session = self.read_model.begin().await?;
+        let outcome = batch::apply(session.as_mut(), name, checkpoint, &events).await?;
+        if outcome.raced {
+            tracing::info!(projector = %name, "another projector advanced the checkpoint; re-reading");
+            return Ok(StepOutcome::Processed {
+                events: 0,
+                checkpoint: None,
+            });
+        }
+        session.commit().await?;
+
+        let head = self.log.head_position().await.map_err(store_error)?;
+        let (mut cid, mut alloc) = (0, 0);
+        for c in &outcome.conflicts {
+            if c.kind == "allocation_collision" {
+                alloc += 1;
+            } else {
+                cid += 1;
+            }
+            tracing::warn!(
+                projector = %name,
+                contribution_tracking_id = c.contribution_tracking_id,
+                kind = c.kind,
+                existing = %c.existing,
+                attempted = %c.attempted,
+                position = c.position,
+                "contribution_tracking change refused"
+            );
+        }
+        self.stats.update(|s| {
+            s.checkpoint = outcome.checkpoint;
+            s.head_position = head;
+            s.lag_positions = head
+                .unwrap_or(0)
+                .saturating_sub(outcome.checkpoint.unwrap_or(0));
+            s.events_total += outcome.processed as u64;
+            s.skipped_total += outcome.skipped as u64;
+            s.batches_total += 1;
+            s.contribution_id_conflicts_total += cid;
+            s.allocation_collisions_total += alloc;
+        });
+        tracing::debug!(projector = %name, events = outcome.processed, checkpoint = ?outcome.checkpoint, "batch committed");
+        if let Some(error) = outcome.error {
+            tracing::error!(projector = %name, error = %error, "projector stopped at an event it cannot apply");
+            self.stats
+                .update(|s| s.last_error = Some(error.to_string()));
+            return Err(error);
+        }
+        Ok(StepOutcome::Processed {
+            events: outcome.processed,
+            checkpoint: outcome.checkpoint,
+        })
+    }
+
+    /// Catches up to the head and returns, retrying transient failures with back-off (up to
+    /// the policy's attempts per step).
+    #[tracing::instrument(skip_all, err, fields(projector = %self.config.name))]
+    pub async fn run_once(&self) -> Result<CatchUpOutcome, ProjectionError> {
+        self.catch_up(None).await
+    }
+
+    async fn catch_up(
+        &self,
+        shutdown: Option<&CancellationToken>,
+    ) -> Result<CatchUpOutcome, ProjectionError> {
+        let started = Instant::now();
+        let (mut events, mut batches, mut retries, mut attempt) = (0u64, 0u64, 0u64, 0u32);
+        let mut checkpoint = None;
+        loop {
+            if shutdown.is_some_and(CancellationToken::is_cancelled) {
+                break;
+            }
+            match self.try_step().await {
+                Ok(StepOutcome::Processed {
+                    events: n,
+                    checkpoint: c,
+                }) => {
+                    attempt = 0;
+                    events += n as u64;
+                    batches += 1;
+                    checkpoint = c.or(checkpoint);
+                }
+                Ok(StepOutcome::CaughtUp) => break,
+                Err(e) if e.is_transient() => {
+                    attempt += 1;
+                    retries += 1;
+                    self.stats.update(|s| {
+                        s.retries_total += 1;
+                        s.last_error = Some(e.to_string());
+                    });
+                    let limited = shutdown.is_none();
+                    if limited && self.config.retry.max_attempts.is_some_and(|m| attempt >= m) {
+                        return Err(ProjectionError::RetriesExhausted {
+                            attempts: attempt,
+                            last: Box::new(e),
+                        });
+                    }
+                    let delay = self.config.retry.delay(attempt);
+                    tracing::warn!(projector = %self.config.name, error = %e, attempt, delay_ms = delay.as_millis() as u64, "transient failure; backing off");
+                    match shutdown {
+                        Some(token) => {
+                            tokio::select! {
+                                () = token.cancelled() => break,
+                                () = tokio::time::sleep(delay) => {}
+                            }
+                        }
+                        None => tokio::time::sleep(delay).await,
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let elapsed = started.elapsed();
+        let checkpoint = match checkpoint {
+            Some(c) => Some(c),
+            None => self.stats.snapshot().checkpoint,
+        };
+        self.stats.update(|s| {
+            s.last_run_events = events;
+            s.last_run_seconds = elapsed.as_secs_f64();
+            s.last_run_events_per_second = if elapsed.as_secs_f64() > 0.0 {
+                events as f64 / elapsed.as_secs_f64()
+            } else {
+                0.0
+            };
+            if events > 0 || retries == 0 {
+                s.last_error = None;
+            }
+        });
+        Ok(CatchUpOutcome {
+            events,
+            batches,
+            retries,
+            checkpoint,
+            elapsed,
+        })
+    }
+
+    /// Catches up, then follows the log live until `shutdown` is cancelled. Transient
+    /// failures are retried forever; an event it cannot apply ends it with an error.
+    #[tracing::instrument(skip_all, err, fields(projector = %self.config.name))]
+    pub async fn run_until_stopped(
+        &self,
+        shutdown: CancellationToken,
+    ) -> Result<(), ProjectionError> {
+        while !shutdown.is_cancelled() {
+            let outcome = self.catch_up(Some(&shutdown)).await?;
+            if outcome.events > 0 {
+                tracing::info!(projector = %self.config.name, events = outcome.events, checkpoint = ?outcome.checkpoint, "caught up");
+            }
+            // Wait for the next event: a subscription from just after the checkpoint wakes
+            // us as soon as one is committed; the poll interval bounds the wait regardless.
+            let from = self.stats.snapshot().checkpoint.map_or(0, |p| p + 1);
+            let mut subscription = self.log.subscribe_all(from);
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = subscription.next() => {}
+                () = tokio::time::sleep(self.config.idle_poll) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// How far behind the log the projector is: positions, and events counted by reading up
+    /// to `cap` of them.
+    pub async fn lag(&self, cap: usize) -> Result<Lag, ProjectionError> {
+        let checkpoint = self.read_model.checkpoint(&self.config.name).await?;
+        let head = self.log.head_position().await.map_err(store_error)?;
+        let from = checkpoint.map_or(0, |p| p + 1);
+        let behind = self
+            .log
+            .read_all(from, cap)
+            .await
+            .map_err(store_error)?
+            .len();
+        Ok(Lag {
+            positions: head.unwrap_or(0).saturating_sub(checkpoint.unwrap_or(0)),
+            events: behind as u64,
+            capped: behind >= cap,
+        })
+    }
+
+    /// Records that `operator` told this projector to pass over the event at `position`
+    /// (typically the one it stopped at) because of `reason`. The projector then treats it
+    /// as applied without changing any row.
+    pub async fn skip_event(
+        &self,
+        position: Position,
+        reason: &str,
+        operator: &str,
+    ) -> Result<(), ProjectionError> {
+        let refuse = |reason: &str| ProjectionError::SkipRefused {
+            position,
+            reason: reason.to_owned(),
+        };
+        if reason.trim().is_empty() || operator.trim().is_empty() {
+            return Err(refuse("a reason and an operator are required"));
+        }
+        let checkpoint = self.read_model.checkpoint(&self.config.name).await?;
+        if checkpoint.is_some_and(|c| position <= c) {
+            return Err(refuse("the projector is already past it"));
+        }
+        let events = self.log.read_all(position, 1).await.map_err(store_error)?;
+        let event = events
+            .into_iter()
+            .next()
+            .filter(|e| e.position == position)
+            .ok_or_else(|| refuse("no event at this position"))?;
+        self.read_model
+            .insert_skipped(&self.config.name, &event, reason, operator)
+            .await?;
+        tracing::warn!(
+            projector = %self.config.name,
+            position,
+            stream = %event.stream,
+            event_type = %event.event_type,
+            reason,
+            operator,
+            "event skipped by operator"
+        );
+        Ok(())
+    }
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RebuildReport {
+    /// Events applied (or skipped) into the fresh tables.
+    pub events: u64,
+    /// Wall time of the projection, without the switch.
+    pub projection: Duration,
+    /// Wall time of the switch.
+    pub switch: Duration,
+    /// Throughput of the projection.
+    pub events_per_second: f64,
+    /// The checkpoint the rebuilt tables start from.
+    pub checkpoint: Option<Position>,
+}
+
+/// Rebuilds the read model at `url` from position 0 into fresh tables while the old ones keep
+/// serving, then switches atomically. PostgreSQL: fills schema `<schema>_new` and renames it
+/// over the live schema in one transaction. SQLite: fills `<file>.rebuild` and copies it into
+/// the live file in one write transaction. Operator skips carry over.
+#[tracing::instrument(skip_all, err)]
+pub async fn rebuild(
+    log: Arc<dyn EventLog>,
+    url: &str,
+    config: ProjectorConfig,
+) -> Result<RebuildReport, ProjectionError> {
+    let live = ReadModel::connect(url).await?;
+    live.migrate().await?;
+    let (fresh, cleanup): (ReadModel, Option<PathBuf>) = match &live.backend {
+        Backend::Sqlite { path, .. } => {
+            let fresh_path = rebuild_path(path);
+            remove_sqlite_files(&fresh_path)?;
+            let fresh_url = format!("sqlite://{}", fresh_path.display());
+            (ReadModel::connect(&fresh_url).await?, Some(fresh_path))
+        }
+        Backend::Postgres { pool, url, schema } => {
+            let fresh_schema = format!("{schema}_new");
+            postgres::check_schema(&fresh_schema)?;
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS {fresh_schema} CASCADE"))
+                .execute(pool)
+                .await
+                .map_err(db_error)?;
+            (
+                ReadModel::connect_with_schema(url, &fresh_schema).await?,
+                None,
+            )
+        }
+    };
+    fresh.migrate().await?;
+    copy_skipped(&live, &fresh).await?;
+
+    let projector = Projector::with_config(log, fresh.clone(), config);
+    let started = Instant::now();
+    let outcome = projector.run_once().await?;
+    let projection = started.elapsed();
+    fresh.close().await;
+
+    let started = Instant::now();
+    match (&live.backend, &fresh.backend) {
+        (Backend::Sqlite { pool, .. }, _) => {
+            let fresh_path = cleanup.as_ref().expect("sqlite rebuild has a file");
+            sqlite::swap_in(pool, fresh_path).await?;
+            remove_sqlite_files(fresh_path)?;
+        }
+        (
+            Backend::Postgres { pool, schema, .. },
+            Backend::Postgres {
+                schema: fresh_schema,
+                ..
+            },
+        ) => {
+            postgres::swap_schemas(pool, schema, fresh_schema).await?;
+        }
+        _ => unreachable!("a rebuild stays in its dialect"),
+    }
+    let switch = started.elapsed();
+    tracing::info!(
+        events = outcome.events,
+        ?projection,
+        ?switch,
+        "read model rebuilt and switched"
+    );
+    Ok(RebuildReport {
+        events: outcome.events,
+        projection,
+        switch,
+        events_per_second: if projection.as_secs_f64() > 0.0 {
+            outcome.events as f64 / projection.as_secs_f64()
+        } else {
+            0.0
+        },
+        checkpoint: outcome.checkpoint,
+    })
+}
+
+fn rebuild_path(live: &Path) -> PathBuf {
+    let mut name = live.as_os_str().to_owned();
+    name.push(".rebuild");
+    PathBuf::from(name)
+}
+
+fn remove_sqlite_files(path: &Path) -> Result<(), ProjectionError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::remove_file(PathBuf::from(name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(ProjectionError::Rebuild(format!(
+                    "cannot remove {}: {e}",
+                    path.display()
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Copies the operators' skips from the live read model into the fresh one.
+async fn copy_skipped(live: &ReadModel, fresh: &ReadModel) -> Result<(), ProjectionError> {
+    let layout = rows::TABLES
+        .iter()
+        .find(|l| l.name == "projector_skipped_event")
+        .expect("layout");
+    let rows: Vec<Vec<rows::Value>> = match &live.backend {
+        Backend::Sqlite { pool, .. } => {
+            let r = sqlx::query(
+                "SELECT projector, position, stream, event_type, reason, skipped_by, at \
+                 FROM projector_skipped_event",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(db_error)?;
+            r.iter()
+                .map(|r| sqlite::read(r, layout.columns))
+                .collect::<Result<_, _>>()?
+        }
+        Backend::Postgres { pool, .. } => {
+            let r = sqlx::query(
+                "SELECT projector, position, stream, event_type, reason, skipped_by, at \
+                 FROM projector_skipped_event",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(db_error)?;
+            r.iter()
+                .map(|r| postgres::read(r, layout.columns))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    for row in rows {
+        let get = |i: usize| row[i].clone();
+        let text = |i: usize| get(i).as_text().unwrap_or_default().to_owned();
+        let event = RecordedEvent {
+            stream: text(2),
+            revision: 0,
+            position: get(1).as_i64().unwrap_or_default() as Position,
+            id: uuid::Uuid::nil(),
+            event_type: text(3),
+            payload: Vec::new(),
+            metadata: crate::store::Metadata::new(
+                crate::store::Actor::system("rebuild"),
+                "rebuild",
+                uuid::Uuid::nil(),
+            ),
+            recorded_at: Utc::now(),
+        };
+        fresh
+            .insert_skipped(&text(0), &event, &text(4), &text(5))
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rows::{statement_columns, TABLES};
+    use super::*;
+
+    #[test]
+    fn every_statement_lists_the_columns_of_its_layout() {
+        use batch::Write;
+        for what in [
+            Write::DonationTracking,
+            Write::Donation,
+            Write::Payment,
+            Write::ModerationReason,
+            Write::DonationEvent,
+            Write::ContributionTracking,
+            Write::Conflict,
+        ] {
+            for (sql, columns) in [
+                sqlite::write_statement(what),
+                postgres::write_statement(what),
+            ] {
+                let expected: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
+                assert_eq!(statement_columns(sql), expected, "{what:?}");
+            }
+        }
+        assert!(TABLES.iter().any(|t| t.name == "donation"));
+    }
+
+    #[test]
+    fn back_off_doubles_and_is_capped() {
+        let p = RetryPolicy {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            max_attempts: None,
+        };
+        assert_eq!(p.delay(1), Duration::from_millis(100));
+        assert_eq!(p.delay(2), Duration::from_millis(200));
+        assert_eq!(p.delay(4), Duration::from_millis(800));
+        assert_eq!(p.delay(5), Duration::from_secs(1));
+        assert_eq!(p.delay(60), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn decode_errors_name_the_type() {
+        let event = RecordedEvent {
+            stream: "donation-1".into(),
+            revision: 0,
+            position: 1,
+            id: uuid::Uuid::new_v4(),
+            event_type: "DonationVanished.v1".into(),
+            payload: vec![],
+            metadata: crate::store::Metadata::new(
+                crate::store::Actor::system("t"),
+                "t",
+                uuid::Uuid::nil(),
+            ),
+            recorded_at: Utc::now(),
+        };
+        assert!(decode(&event)
+            .unwrap_err()
+            .to_string()
+            .contains("DonationVanished.v1"));
+    }
+}

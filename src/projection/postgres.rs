@@ -1,0 +1,327 @@
+//! The PostgreSQL read-model writer: statements from `projections/postgres/`, one
+//! `INSERT ... SELECT FROM UNNEST(arrays) ON CONFLICT` per table and batch, tables in a schema
+//! of their own so a rebuild can fill a fresh schema and rename it into place.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Postgres, Row, Transaction};
+
+use super::batch::{Load, Session, Write};
+use super::rows::{self, ColType, Layout, Value};
+use super::{db_error, ProjectionError};
+
+const DONATION_SELECT: &str = include_str!("../../projections/postgres/donation_select.sql");
+const PAYMENT_SELECT: &str = include_str!("../../projections/postgres/payment_select.sql");
+const CONTRIBUTION_TRACKING_SELECT: &str =
+    include_str!("../../projections/postgres/contribution_tracking_select.sql");
+const MODERATION_REASON_SELECT: &str =
+    include_str!("../../projections/postgres/moderation_reason_select.sql");
+const MODERATION_REASON_DELETE: &str =
+    include_str!("../../projections/postgres/moderation_reason_delete.sql");
+const DONATION_TRACKING_SELECT: &str =
+    include_str!("../../projections/postgres/donation_tracking_select.sql");
+const DONATION_TRACKING_MAX_ID: &str =
+    include_str!("../../projections/postgres/donation_tracking_max_id.sql");
+pub(crate) const DONATION_UPSERT: &str =
+    include_str!("../../projections/postgres/donation_upsert.sql");
+pub(crate) const PAYMENT_UPSERT: &str =
+    include_str!("../../projections/postgres/payment_upsert.sql");
+pub(crate) const CONTRIBUTION_TRACKING_UPSERT: &str =
+    include_str!("../../projections/postgres/contribution_tracking_upsert.sql");
+const CONFLICT_INSERT: &str =
+    include_str!("../../projections/postgres/contribution_tracking_conflict_insert.sql");
+const DONATION_EVENT_INSERT: &str =
+    include_str!("../../projections/postgres/donation_event_insert.sql");
+const DONATION_TRACKING_INSERT: &str =
+    include_str!("../../projections/postgres/donation_tracking_insert.sql");
+const MODERATION_REASON_INSERT: &str =
+    include_str!("../../projections/postgres/moderation_reason_insert.sql");
+const CHECKPOINT_ENSURE: &str = include_str!("../../projections/postgres/checkpoint_ensure.sql");
+const CHECKPOINT_SELECT: &str = include_str!("../../projections/postgres/checkpoint_select.sql");
+const CHECKPOINT_ADVANCE: &str = include_str!("../../projections/postgres/checkpoint_advance.sql");
+pub(crate) const SKIPPED_EVENT_INSERT: &str =
+    include_str!("../../projections/postgres/skipped_event_insert.sql");
+const SKIPPED_EVENT_SELECT: &str =
+    include_str!("../../projections/postgres/skipped_event_select.sql");
+
+/// The statement and layout of each write.
+pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static str, ColType)]) {
+    match what {
+        Write::DonationTracking => (DONATION_TRACKING_INSERT, rows::TRACKING_COLUMNS),
+        Write::Donation => (DONATION_UPSERT, rows::DONATION_COLUMNS),
+        Write::Payment => (PAYMENT_UPSERT, rows::PAYMENT_COLUMNS),
+        Write::ModerationReason => (MODERATION_REASON_INSERT, rows::REASON_COLUMNS),
+        Write::DonationEvent => (DONATION_EVENT_INSERT, rows::DONATION_EVENT_COLUMNS),
+        Write::ContributionTracking => (
+            CONTRIBUTION_TRACKING_UPSERT,
+            rows::CONTRIBUTION_TRACKING_COLUMNS,
+        ),
+        Write::Conflict => (CONFLICT_INSERT, rows::CONFLICT_COLUMNS),
+    }
+}
+
+fn load_statement(what: Load) -> (&'static str, &'static [(&'static str, ColType)]) {
+    match what {
+        Load::Donation => (DONATION_SELECT, rows::DONATION_COLUMNS),
+        Load::Payment => (PAYMENT_SELECT, rows::PAYMENT_COLUMNS),
+        Load::ContributionTracking => (
+            CONTRIBUTION_TRACKING_SELECT,
+            rows::CONTRIBUTION_TRACKING_COLUMNS,
+        ),
+        Load::ModerationReason => (MODERATION_REASON_SELECT, rows::REASON_COLUMNS),
+    }
+}
+
+/// Checks a schema name (it is spliced into DDL): lower-case letters, digits, underscores.
+pub(crate) fn check_schema(schema: &str) -> Result<(), ProjectionError> {
+    let ok = !schema.is_empty()
+        && schema.len() <= 48
+        && schema.starts_with(|c: char| c.is_ascii_lowercase())
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ProjectionError::InvalidUrl(format!(
+            "schema name {schema:?} must be lower-case letters, digits and underscores"
+        )))
+    }
+}
+
+/// A lazily connecting pool whose connections resolve names in `schema`.
+pub(crate) fn connect(url: &str, schema: &str) -> Result<PgPool, ProjectionError> {
+    check_schema(schema)?;
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| ProjectionError::InvalidUrl(e.to_string()))?
+        .options([("search_path", schema)]);
+    Ok(PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(options))
+}
+
+/// Creates the schema if needed and brings it up to date.
+pub(crate) async fn migrate(pool: &PgPool, schema: &str) -> Result<(), ProjectionError> {
+    check_schema(schema)?;
+    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        .execute(pool)
+        .await
+        .map_err(db_error)?;
+    sqlx::migrate!("./migrations/postgres/readmodel")
+        .run(pool)
+        .await?;
+    Ok(())
+}
+
+/// Starts a batch transaction.
+pub(crate) async fn begin(pool: &PgPool) -> Result<Box<dyn Session>, ProjectionError> {
+    let tx = pool.begin().await.map_err(db_error)?;
+    Ok(Box::new(PgSession { tx }))
+}
+
+/// Reads a row into values of `columns`' types.
+pub(crate) fn read(
+    row: &PgRow,
+    columns: &[(&str, ColType)],
+) -> Result<Vec<Value>, ProjectionError> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, (_, t))| {
+            Ok(match t {
+                ColType::I64 => Value::I64(row.try_get(i).map_err(db_error)?),
+                ColType::Text => Value::Text(row.try_get(i).map_err(db_error)?),
+                ColType::Bool => Value::Bool(row.try_get(i).map_err(db_error)?),
+                ColType::Time => Value::Time(row.try_get(i).map_err(db_error)?),
+            })
+        })
+        .collect()
+}
+
+/// Binds `rows` column by column as arrays (the `$n::TYPE[]` parameters of the statement).
+pub(crate) fn bind_columns<'q>(
+    mut q: sqlx::query::Query<'q, Postgres, PgArguments>,
+    columns: &[(&str, ColType)],
+    rows: &[Vec<Value>],
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    for (i, (_, t)) in columns.iter().enumerate() {
+        q = match t {
+            ColType::I64 => q.bind(rows.iter().map(|r| r[i].as_i64()).collect::<Vec<_>>()),
+            ColType::Text => q.bind(
+                rows.iter()
+                    .map(|r| r[i].as_text().map(str::to_owned))
+                    .collect::<Vec<_>>(),
+            ),
+            ColType::Bool => q.bind(rows.iter().map(|r| r[i].as_bool()).collect::<Vec<_>>()),
+            ColType::Time => q.bind(rows.iter().map(|r| r[i].as_time()).collect::<Vec<_>>()),
+        };
+    }
+    q
+}
+
+struct PgSession {
+    tx: Transaction<'static, Postgres>,
+}
+
+#[async_trait::async_trait]
+impl Session for PgSession {
+    async fn checkpoint(&mut self, projector: &str) -> Result<Option<i64>, ProjectionError> {
+        sqlx::query(CHECKPOINT_ENSURE)
+            .bind(projector)
+            .bind(Utc::now())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_error)?;
+        sqlx::query_scalar(CHECKPOINT_SELECT)
+            .bind(projector)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(db_error)
+    }
+
+    async fn skipped(
+        &mut self,
+        projector: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<HashSet<i64>, ProjectionError> {
+        let rows: Vec<i64> = sqlx::query_scalar(SKIPPED_EVENT_SELECT)
+            .bind(projector)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().collect())
+    }
+
+    async fn load(&mut self, what: Load, ids: &[i64]) -> Result<Vec<Vec<Value>>, ProjectionError> {
+        let (sql, columns) = load_statement(what);
+        let rows = sqlx::query(sql)
+            .bind(ids)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(|r| read(r, columns)).collect()
+    }
+
+    async fn tracking(
+        &mut self,
+        pairs: &[(String, String)],
+    ) -> Result<(Vec<(i64, String, String)>, i64), ProjectionError> {
+        let campaigns: Vec<&str> = pairs.iter().map(|p| p.0.as_str()).collect();
+        let keywords: Vec<&str> = pairs.iter().map(|p| p.1.as_str()).collect();
+        let existing: Vec<(i64, String, String)> = sqlx::query_as(DONATION_TRACKING_SELECT)
+            .bind(campaigns)
+            .bind(keywords)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(db_error)?;
+        let max: i64 = sqlx::query_scalar(DONATION_TRACKING_MAX_ID)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok((existing, max))
+    }
+
+    async fn write(&mut self, what: Write, rows: &[Vec<Value>]) -> Result<(), ProjectionError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let (sql, columns) = write_statement(what);
+        bind_columns(sqlx::query(sql), columns, rows)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn delete_reasons(&mut self, donation_ids: &[i64]) -> Result<(), ProjectionError> {
+        sqlx::query(MODERATION_REASON_DELETE)
+            .bind(donation_ids)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn set_checkpoint(
+        &mut self,
+        projector: &str,
+        position: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), ProjectionError> {
+        sqlx::query(CHECKPOINT_ADVANCE)
+            .bind(position)
+            .bind(at)
+            .bind(projector)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), ProjectionError> {
+        self.tx.commit().await.map_err(db_error)
+    }
+}
+
+/// A dump of `layout`: every row rendered dialect-neutrally, ordered by its key.
+pub(crate) async fn dump(pool: &PgPool, layout: &Layout) -> Result<Vec<String>, ProjectionError> {
+    let columns: Vec<String> = layout
+        .columns
+        .iter()
+        .map(|(c, t)| match t {
+            ColType::I64 => format!("{c}::BIGINT"),
+            ColType::Text => format!("{c}::TEXT"),
+            ColType::Bool | ColType::Time => (*c).to_owned(),
+        })
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {} ORDER BY {}",
+        columns.join(", "),
+        layout.name,
+        layout.order_by
+    );
+    let rows = sqlx::query(&sql).fetch_all(pool).await.map_err(db_error)?;
+    rows.iter()
+        .map(|r| {
+            let values = read(r, layout.columns)?;
+            Ok(values
+                .iter()
+                .map(Value::render)
+                .collect::<Vec<_>>()
+                .join(" | "))
+        })
+        .collect()
+}
+
+/// Switches `fresh` into the place of `live` in one transaction: the old schema is renamed
+/// away and dropped, so cached plans of other sessions re-resolve to the new tables.
+pub(crate) async fn swap_schemas(
+    pool: &PgPool,
+    live: &str,
+    fresh: &str,
+) -> Result<(), ProjectionError> {
+    check_schema(live)?;
+    check_schema(fresh)?;
+    let old = format!("{live}_old");
+    let mut tx = pool.begin().await.map_err(db_error)?;
+    for sql in [
+        format!("DROP SCHEMA IF EXISTS {old} CASCADE"),
+        format!("ALTER SCHEMA {live} RENAME TO {old}"),
+        format!("ALTER SCHEMA {fresh} RENAME TO {live}"),
+        format!("DROP SCHEMA {old} CASCADE"),
+    ] {
+        sqlx::query(&sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+    }
+    tx.commit().await.map_err(db_error)
+}

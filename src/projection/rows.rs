@@ -1,0 +1,365 @@
+//! Column values and table layouts shared by both SQL dialects.
+//!
+//! The projector folds rows as plain structs; to load and write them it turns each row into a
+//! `Vec<Value>` in the column order of the table layouts below, which is also the column order
+//! of the statements in `projections/{sqlite,postgres}/*.sql` (a unit test checks that).
+
+use chrono::{DateTime, Utc};
+
+/// The storage class of a column, as the projector binds and reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ColType {
+    /// An integer (ids, cents, counts), bound as `i64`.
+    I64,
+    /// Text (also exact decimals, which PostgreSQL stores as NUMERIC).
+    Text,
+    /// A boolean (INTEGER 0/1 in SQLite).
+    Bool,
+    /// A UTC timestamp (RFC 3339 text in SQLite, TIMESTAMPTZ in PostgreSQL).
+    Time,
+}
+
+/// One column value; `None` is SQL NULL.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    I64(Option<i64>),
+    Text(Option<String>),
+    Bool(Option<bool>),
+    Time(Option<DateTime<Utc>>),
+}
+
+impl Value {
+    pub(crate) fn int(v: i64) -> Self {
+        Self::I64(Some(v))
+    }
+    pub(crate) fn text(v: &str) -> Self {
+        Self::Text(Some(v.to_owned()))
+    }
+    pub(crate) fn as_i64(&self) -> Option<i64> {
+        match self {
+            Self::I64(v) => *v,
+            _ => None,
+        }
+    }
+    pub(crate) fn as_text(&self) -> Option<&str> {
+        match self {
+            Self::Text(v) => v.as_deref(),
+            _ => None,
+        }
+    }
+    pub(crate) fn as_bool(&self) -> Option<bool> {
+        match self {
+            Self::Bool(v) => *v,
+            _ => None,
+        }
+    }
+    pub(crate) fn as_time(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Time(v) => *v,
+            _ => None,
+        }
+    }
+    /// A dialect-neutral rendering, for table dumps.
+    pub(crate) fn render(&self) -> String {
+        match self {
+            Self::I64(Some(v)) => v.to_string(),
+            Self::Text(Some(v)) => v.clone(),
+            Self::Bool(Some(v)) => v.to_string(),
+            Self::Time(Some(v)) => v.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            _ => "NULL".to_owned(),
+        }
+    }
+}
+
+/// A table or view: its name, the key its dump is ordered by, and its columns.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout {
+    pub(crate) name: &'static str,
+    pub(crate) order_by: &'static str,
+    pub(crate) columns: &'static [(&'static str, ColType)],
+}
+
+pub(crate) const DONATION_COLUMNS: &[(&str, ColType)] = &[
+    ("id", ColType::I64),
+    ("created_at", ColType::Time),
+    ("updated_at", ColType::Time),
+    ("amount_cents", ColType::I64),
+    ("currency", ColType::Text),
+    ("interval_months", ColType::I64),
+    ("payment_id", ColType::I64),
+    ("payment_method", ColType::Text),
+    ("payment_state", ColType::Text),
+    ("payment_booked_at", ColType::Time),
+    ("deletion_state", ColType::Text),
+    ("moderation_state", ColType::Text),
+    ("is_exported", ColType::Bool),
+    ("exported_at", ColType::Time),
+    ("export_batch", ColType::Text),
+    ("is_scrubbed", ColType::Bool),
+    ("scrubbed_at", ColType::Time),
+    ("scrub_rule", ColType::Text),
+    ("donor_kind", ColType::Text),
+    ("salutation", ColType::Text),
+    ("title", ColType::Text),
+    ("first_name", ColType::Text),
+    ("last_name", ColType::Text),
+    ("company_name", ColType::Text),
+    ("street", ColType::Text),
+    ("postcode", ColType::Text),
+    ("city", ColType::Text),
+    ("country", ColType::Text),
+    ("email", ColType::Text),
+    ("wants_newsletter", ColType::Bool),
+    ("wants_receipt", ColType::Bool),
+    ("comment", ColType::Text),
+    ("comment_is_public", ColType::Bool),
+    ("comment_display_name", ColType::Text),
+    ("tracking_id", ColType::I64),
+    ("campaign", ColType::Text),
+    ("keyword", ColType::Text),
+    ("impression_count", ColType::I64),
+    ("banner_impression_count", ColType::I64),
+    ("contribution_tracking_id", ColType::I64),
+    ("parent_donation_id", ColType::I64),
+];
+pub(crate) const PAYMENT_COLUMNS: &[(&str, ColType)] = &[
+    ("id", ColType::I64),
+    ("donation_id", ColType::I64),
+    ("method", ColType::Text),
+    ("amount_cents", ColType::I64),
+    ("currency", ColType::Text),
+    ("interval_months", ColType::I64),
+    ("state", ColType::Text),
+    ("state_before_cancellation", ColType::Text),
+    ("valuation_date", ColType::Time),
+    ("parent_payment_id", ColType::I64),
+    ("refunded_cents", ColType::I64),
+    ("charged_back_cents", ColType::I64),
+    ("iban", ColType::Text),
+    ("bic", ColType::Text),
+    ("payment_reference_code", ColType::Text),
+    ("transaction_id", ColType::Text),
+    ("payer_id", ColType::Text),
+    ("subscription_id", ColType::Text),
+    ("payer_status", ColType::Text),
+    ("provider_payment_status", ColType::Text),
+    ("created_at", ColType::Time),
+    ("updated_at", ColType::Time),
+];
+pub(crate) const CONTRIBUTION_TRACKING_COLUMNS: &[(&str, ColType)] = &[
+    ("id", ColType::I64),
+    ("contribution_id", ColType::I64),
+    ("allocation_token", ColType::Text),
+    ("amount", ColType::Text),
+    ("currency", ColType::Text),
+    ("usd_amount", ColType::Text),
+    ("is_recurring", ColType::Bool),
+    ("referrer", ColType::Text),
+    ("utm_medium", ColType::Text),
+    ("utm_campaign", ColType::Text),
+    ("utm_key", ColType::Text),
+    ("gateway", ColType::Text),
+    ("appeal", ColType::Text),
+    ("payments_form_variant", ColType::Text),
+    ("banner", ColType::Text),
+    ("landing_page", ColType::Text),
+    ("payment_method_id", ColType::I64),
+    ("payment_submethod_id", ColType::I64),
+    ("language", ColType::Text),
+    ("country", ColType::Text),
+    ("tracking_date", ColType::Time),
+    ("os", ColType::Text),
+    ("os_version", ColType::Text),
+    ("browser", ColType::Text),
+    ("browser_version", ColType::Text),
+    ("recurring_choice_id", ColType::I64),
+    ("device_type_id", ColType::I64),
+    ("banner_size_id", ColType::I64),
+    ("is_test_variant", ColType::Bool),
+    ("banner_variant", ColType::Text),
+    ("is_pay_fee", ColType::Bool),
+    ("mailing_identifier", ColType::Text),
+    ("utm_source", ColType::Text),
+    ("banner_history_log_id", ColType::Text),
+    ("screen_width", ColType::I64),
+    ("screen_height", ColType::I64),
+    ("app_install_id", ColType::Text),
+];
+pub(crate) const DONATION_EVENT_COLUMNS: &[(&str, ColType)] = &[
+    ("donation_id", ColType::I64),
+    ("position", ColType::I64),
+    ("stream", ColType::Text),
+    ("event_type", ColType::Text),
+    ("actor_kind", ColType::Text),
+    ("actor_id", ColType::Text),
+    ("occurred_at", ColType::Time),
+];
+pub(crate) const CONFLICT_COLUMNS: &[(&str, ColType)] = &[
+    ("position", ColType::I64),
+    ("contribution_tracking_id", ColType::I64),
+    ("kind", ColType::Text),
+    ("existing", ColType::Text),
+    ("attempted", ColType::Text),
+    ("at", ColType::Time),
+];
+pub(crate) const TRACKING_COLUMNS: &[(&str, ColType)] = &[
+    ("id", ColType::I64),
+    ("campaign", ColType::Text),
+    ("keyword", ColType::Text),
+];
+pub(crate) const REASON_COLUMNS: &[(&str, ColType)] = &[
+    ("donation_id", ColType::I64),
+    ("moderation_identifier", ColType::Text),
+    ("source", ColType::Text),
+];
+pub(crate) const PROJECTOR_CHECKPOINT_COLUMNS: &[(&str, ColType)] =
+    &[("projector", ColType::Text), ("position", ColType::I64)];
+pub(crate) const SKIPPED_EVENT_COLUMNS: &[(&str, ColType)] = &[
+    ("projector", ColType::Text),
+    ("position", ColType::I64),
+    ("stream", ColType::Text),
+    ("event_type", ColType::Text),
+    ("reason", ColType::Text),
+    ("skipped_by", ColType::Text),
+    ("at", ColType::Time),
+];
+pub(crate) const LEGACY_SPENDEN_COLUMNS: &[(&str, ColType)] = &[
+    ("id", ColType::I64),
+    ("status", ColType::Text),
+    ("name", ColType::Text),
+    ("ort", ColType::Text),
+    ("email", ColType::Text),
+    ("info", ColType::I64),
+    ("bescheinigung", ColType::I64),
+    ("eintrag", ColType::Text),
+    ("betrag", ColType::Text),
+    ("periode", ColType::I64),
+    ("zahlweise", ColType::Text),
+    ("kommentar", ColType::Text),
+    ("ueb_code", ColType::Text),
+    ("adresstyp", ColType::Text),
+    ("is_public", ColType::I64),
+    ("is_scrubbed", ColType::Bool),
+    ("dt_new", ColType::Text),
+    ("dt_gruen", ColType::Text),
+    ("payment_id", ColType::I64),
+    ("tracking_id", ColType::I64),
+    ("impression_count", ColType::I64),
+    ("banner_impression_count", ColType::I64),
+];
+
+/// Every table of the read model in dependency order (a referenced table before the tables
+/// that reference it), then the legacy view. `projector_checkpoint` and
+/// `projector_skipped_event` come last because they describe the projection, not the data.
+pub(crate) const TABLES: &[Layout] = &[
+    Layout {
+        name: "donation_tracking",
+        order_by: "id",
+        columns: TRACKING_COLUMNS,
+    },
+    Layout {
+        name: "donation",
+        order_by: "id",
+        columns: DONATION_COLUMNS,
+    },
+    Layout {
+        name: "donation_moderation_reason",
+        order_by: "donation_id, moderation_identifier, source",
+        columns: REASON_COLUMNS,
+    },
+    Layout {
+        name: "payment",
+        order_by: "id",
+        columns: PAYMENT_COLUMNS,
+    },
+    Layout {
+        name: "donation_event",
+        order_by: "donation_id, position",
+        columns: DONATION_EVENT_COLUMNS,
+    },
+    Layout {
+        name: "contribution_tracking",
+        order_by: "id",
+        columns: CONTRIBUTION_TRACKING_COLUMNS,
+    },
+    Layout {
+        name: "contribution_tracking_conflict",
+        order_by: "position",
+        columns: CONFLICT_COLUMNS,
+    },
+    Layout {
+        name: "projector_checkpoint",
+        order_by: "projector",
+        columns: PROJECTOR_CHECKPOINT_COLUMNS,
+    },
+    Layout {
+        name: "projector_skipped_event",
+        order_by: "projector, position",
+        columns: SKIPPED_EVENT_COLUMNS,
+    },
+];
+
+/// The legacy strangler view.
+pub(crate) const LEGACY_SPENDEN: Layout = Layout {
+    name: "legacy_spenden",
+    order_by: "id",
+    columns: LEGACY_SPENDEN_COLUMNS,
+};
+
+/// Repeats the parenthesised tuple after `VALUES` in `sql` `rows` times (SQLite multi-row
+/// insert from the one-row statement in `projections/sqlite/`).
+pub(crate) fn expand_values(sql: &str, rows: usize) -> String {
+    let start = sql.find("VALUES (").expect("statement has a VALUES tuple") + "VALUES ".len();
+    let end = start + sql[start..].find(')').expect("tuple is closed") + 1;
+    let tuple = &sql[start..end];
+    let mut out = String::with_capacity(sql.len() + tuple.len() * rows);
+    out.push_str(&sql[..start]);
+    for i in 0..rows {
+        if i > 0 {
+            out.push_str(",\n       ");
+        }
+        out.push_str(tuple);
+    }
+    out.push_str(&sql[end..]);
+    out
+}
+
+/// The column names listed between `INSERT INTO table (` and `)` (or after `SELECT` up to
+/// `FROM`), for checking a statement against its layout.
+#[cfg(test)]
+pub(crate) fn statement_columns(sql: &str) -> Vec<String> {
+    let body: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let list = if let Some(i) = body.find("INSERT INTO") {
+        let open = i + body[i..].find('(').unwrap() + 1;
+        let close = open + body[open..].find(')').unwrap();
+        body[open..close].to_owned()
+    } else {
+        let s = body.find("SELECT").unwrap() + "SELECT".len();
+        let e = body.find("FROM").unwrap();
+        body[s..e].to_owned()
+    };
+    list.split(',')
+        .map(|c| {
+            let c = c.trim();
+            let c = c.rsplit(" AS ").next().unwrap_or(c);
+            c.split("::").next().unwrap().trim().to_owned()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expand_values_repeats_the_tuple() {
+        let sql = "INSERT INTO t (a, b)\nVALUES (?, ?)\nON CONFLICT (a) DO NOTHING;";
+        let out = expand_values(sql, 3);
+        assert_eq!(out.matches("(?, ?)").count(), 3);
+        assert!(out.ends_with("ON CONFLICT (a) DO NOTHING;"));
+    }
+}

@@ -1,0 +1,356 @@
+//! The SQLite read-model writer: statements from `projections/sqlite/`, multi-row
+//! `INSERT ... ON CONFLICT DO UPDATE`, and transactions that write first (so they hold the write
+//! lock from their first statement).
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+use super::batch::{Load, Session, Write};
+use super::rows::{self, expand_values, ColType, Layout, Value};
+use super::{db_error, ProjectionError};
+
+/// SQLite's limit on bound variables per statement.
+const MAX_VARIABLES: usize = 32_766;
+/// Rows per multi-row statement at most.
+const MAX_ROWS_PER_STATEMENT: usize = 500;
+
+const DONATION_SELECT: &str = include_str!("../../projections/sqlite/donation_select.sql");
+const PAYMENT_SELECT: &str = include_str!("../../projections/sqlite/payment_select.sql");
+const CONTRIBUTION_TRACKING_SELECT: &str =
+    include_str!("../../projections/sqlite/contribution_tracking_select.sql");
+const MODERATION_REASON_SELECT: &str =
+    include_str!("../../projections/sqlite/moderation_reason_select.sql");
+const MODERATION_REASON_DELETE: &str =
+    include_str!("../../projections/sqlite/moderation_reason_delete.sql");
+const DONATION_TRACKING_SELECT: &str =
+    include_str!("../../projections/sqlite/donation_tracking_select.sql");
+const DONATION_TRACKING_MAX_ID: &str =
+    include_str!("../../projections/sqlite/donation_tracking_max_id.sql");
+pub(crate) const DONATION_UPSERT: &str =
+    include_str!("../../projections/sqlite/donation_upsert.sql");
+pub(crate) const PAYMENT_UPSERT: &str = include_str!("../../projections/sqlite/payment_upsert.sql");
+pub(crate) const CONTRIBUTION_TRACKING_UPSERT: &str =
+    include_str!("../../projections/sqlite/contribution_tracking_upsert.sql");
+const CONFLICT_INSERT: &str =
+    include_str!("../../projections/sqlite/contribution_tracking_conflict_insert.sql");
+const DONATION_EVENT_INSERT: &str =
+    include_str!("../../projections/sqlite/donation_event_insert.sql");
+const DONATION_TRACKING_INSERT: &str =
+    include_str!("../../projections/sqlite/donation_tracking_insert.sql");
+const MODERATION_REASON_INSERT: &str =
+    include_str!("../../projections/sqlite/moderation_reason_insert.sql");
+const CHECKPOINT_ENSURE: &str = include_str!("../../projections/sqlite/checkpoint_ensure.sql");
+const CHECKPOINT_SELECT: &str = include_str!("../../projections/sqlite/checkpoint_select.sql");
+const CHECKPOINT_ADVANCE: &str = include_str!("../../projections/sqlite/checkpoint_advance.sql");
+pub(crate) const SKIPPED_EVENT_INSERT: &str =
+    include_str!("../../projections/sqlite/skipped_event_insert.sql");
+const SKIPPED_EVENT_SELECT: &str =
+    include_str!("../../projections/sqlite/skipped_event_select.sql");
+
+/// The statement and layout of each write.
+pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static str, ColType)]) {
+    match what {
+        Write::DonationTracking => (DONATION_TRACKING_INSERT, rows::TRACKING_COLUMNS),
+        Write::Donation => (DONATION_UPSERT, rows::DONATION_COLUMNS),
+        Write::Payment => (PAYMENT_UPSERT, rows::PAYMENT_COLUMNS),
+        Write::ModerationReason => (MODERATION_REASON_INSERT, rows::REASON_COLUMNS),
+        Write::DonationEvent => (DONATION_EVENT_INSERT, rows::DONATION_EVENT_COLUMNS),
+        Write::ContributionTracking => (
+            CONTRIBUTION_TRACKING_UPSERT,
+            rows::CONTRIBUTION_TRACKING_COLUMNS,
+        ),
+        Write::Conflict => (CONFLICT_INSERT, rows::CONFLICT_COLUMNS),
+    }
+}
+
+fn load_statement(what: Load) -> (&'static str, &'static [(&'static str, ColType)]) {
+    match what {
+        Load::Donation => (DONATION_SELECT, rows::DONATION_COLUMNS),
+        Load::Payment => (PAYMENT_SELECT, rows::PAYMENT_COLUMNS),
+        Load::ContributionTracking => (
+            CONTRIBUTION_TRACKING_SELECT,
+            rows::CONTRIBUTION_TRACKING_COLUMNS,
+        ),
+        Load::ModerationReason => (MODERATION_REASON_SELECT, rows::REASON_COLUMNS),
+    }
+}
+
+/// Opens a pool on a `sqlite://` URL, creating the file if needed.
+pub(crate) async fn connect(url: &str) -> Result<SqlitePool, ProjectionError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| ProjectionError::InvalidUrl(e.to_string()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // The read model is disposable and consistent per transaction; a power cut can only
+        // lose whole batches, which the projector applies again.
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(30));
+    SqlitePoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await
+        .map_err(db_error)
+}
+
+/// Brings the schema up to date. Tolerates the event log's migrations in the same file.
+pub(crate) async fn migrate(pool: &SqlitePool) -> Result<(), ProjectionError> {
+    let mut migrator = sqlx::migrate!("./migrations/sqlite/readmodel");
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await?;
+    Ok(())
+}
+
+/// Starts a batch transaction. Its first statement (the checkpoint row's `INSERT`) is a write,
+/// so it takes the write lock before reading anything, as `BEGIN IMMEDIATE` would. (sqlx's
+/// `begin_with` is avoided: cancelled at the wrong moment it leaves the pooled connection
+/// inside a transaction, and a projector task may be aborted at any point.)
+pub(crate) async fn begin(pool: &SqlitePool) -> Result<Box<dyn Session>, ProjectionError> {
+    let tx = pool.begin().await.map_err(db_error)?;
+    Ok(Box::new(SqliteSession { tx }))
+}
+
+/// Binds one value.
+fn bind<'q>(
+    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    v: &Value,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    match v {
+        Value::I64(v) => q.bind(*v),
+        Value::Text(v) => q.bind(v.clone()),
+        Value::Bool(v) => q.bind(*v),
+        Value::Time(v) => q.bind(*v),
+    }
+}
+
+/// Reads a row into values of `columns`' types.
+pub(crate) fn read(
+    row: &SqliteRow,
+    columns: &[(&str, ColType)],
+) -> Result<Vec<Value>, ProjectionError> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, (_, t))| {
+            Ok(match t {
+                ColType::I64 => Value::I64(row.try_get(i).map_err(db_error)?),
+                ColType::Text => Value::Text(row.try_get(i).map_err(db_error)?),
+                ColType::Bool => Value::Bool(row.try_get(i).map_err(db_error)?),
+                ColType::Time => Value::Time(row.try_get(i).map_err(db_error)?),
+            })
+        })
+        .collect()
+}
+
+fn json_ids(ids: &[i64]) -> String {
+    serde_json::to_string(ids).expect("ids serialise")
+}
+
+/// Runs `statement` (a one-row `INSERT ... VALUES (...)`) for `rows`, as multi-row
+/// statements of as many rows as SQLite's variable limit allows.
+pub(crate) async fn write_rows(
+    conn: &mut sqlx::SqliteConnection,
+    statement: &str,
+    columns: usize,
+    rows: &[Vec<Value>],
+) -> Result<(), ProjectionError> {
+    let per_statement = (MAX_VARIABLES / columns).min(MAX_ROWS_PER_STATEMENT);
+    for chunk in rows.chunks(per_statement) {
+        let sql = expand_values(statement, chunk.len());
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            for v in row {
+                q = bind(q, v);
+            }
+        }
+        q.execute(&mut *conn).await.map_err(db_error)?;
+    }
+    Ok(())
+}
+
+struct SqliteSession {
+    tx: Transaction<'static, Sqlite>,
+}
+
+#[async_trait::async_trait]
+impl Session for SqliteSession {
+    async fn checkpoint(&mut self, projector: &str) -> Result<Option<i64>, ProjectionError> {
+        sqlx::query(CHECKPOINT_ENSURE)
+            .bind(projector)
+            .bind(Utc::now())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_error)?;
+        sqlx::query_scalar(CHECKPOINT_SELECT)
+            .bind(projector)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(db_error)
+    }
+
+    async fn skipped(
+        &mut self,
+        projector: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<HashSet<i64>, ProjectionError> {
+        let rows: Vec<i64> = sqlx::query_scalar(SKIPPED_EVENT_SELECT)
+            .bind(projector)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(rows.into_iter().collect())
+    }
+
+    async fn load(&mut self, what: Load, ids: &[i64]) -> Result<Vec<Vec<Value>>, ProjectionError> {
+        let (sql, columns) = load_statement(what);
+        let rows = sqlx::query(sql)
+            .bind(json_ids(ids))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(|r| read(r, columns)).collect()
+    }
+
+    async fn tracking(
+        &mut self,
+        pairs: &[(String, String)],
+    ) -> Result<(Vec<(i64, String, String)>, i64), ProjectionError> {
+        let json = serde_json::to_string(pairs).expect("pairs serialise");
+        let existing: Vec<(i64, String, String)> = sqlx::query_as(DONATION_TRACKING_SELECT)
+            .bind(json)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(db_error)?;
+        let max: i64 = sqlx::query_scalar(DONATION_TRACKING_MAX_ID)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok((existing, max))
+    }
+
+    async fn write(&mut self, what: Write, rows: &[Vec<Value>]) -> Result<(), ProjectionError> {
+        let (sql, columns) = write_statement(what);
+        write_rows(&mut self.tx, sql, columns.len(), rows).await
+    }
+
+    async fn delete_reasons(&mut self, donation_ids: &[i64]) -> Result<(), ProjectionError> {
+        sqlx::query(MODERATION_REASON_DELETE)
+            .bind(json_ids(donation_ids))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn set_checkpoint(
+        &mut self,
+        projector: &str,
+        position: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), ProjectionError> {
+        sqlx::query(CHECKPOINT_ADVANCE)
+            .bind(position)
+            .bind(at)
+            .bind(projector)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), ProjectionError> {
+        self.tx.commit().await.map_err(db_error)
+    }
+}
+
+/// A dump of `layout`: every row rendered dialect-neutrally, ordered by its key.
+pub(crate) async fn dump(
+    pool: &SqlitePool,
+    layout: &Layout,
+) -> Result<Vec<String>, ProjectionError> {
+    let columns: Vec<&str> = layout.columns.iter().map(|(c, _)| *c).collect();
+    let sql = format!(
+        "SELECT {} FROM {} ORDER BY {}",
+        columns.join(", "),
+        layout.name,
+        layout.order_by
+    );
+    let rows = sqlx::query(&sql).fetch_all(pool).await.map_err(db_error)?;
+    rows.iter()
+        .map(|r| {
+            let values = read(r, layout.columns)?;
+            Ok(values
+                .iter()
+                .map(Value::render)
+                .collect::<Vec<_>>()
+                .join(" | "))
+        })
+        .collect()
+}
+
+/// Replaces every table of the live file at `pool` with the tables of the rebuilt file at
+/// `rebuilt`, in one write transaction: readers keep their snapshot of the old
+/// rows until it commits and then see the new ones. (A file rename is not safe: another
+/// process may hold the live file's WAL and shared-memory files.)
+pub(crate) async fn swap_in(
+    pool: &SqlitePool,
+    rebuilt: &std::path::Path,
+) -> Result<(), ProjectionError> {
+    let mut conn = pool.acquire().await.map_err(db_error)?;
+    sqlx::query("ATTACH DATABASE ?1 AS rebuilt")
+        .bind(rebuilt.to_string_lossy().into_owned())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let result = async {
+        // The first statement is a write: the write lock is taken before anything is read.
+        let mut tx = sqlx::Connection::begin(&mut *conn)
+            .await
+            .map_err(db_error)?;
+        for layout in rows::TABLES.iter().rev() {
+            sqlx::query(&format!("DELETE FROM main.{}", layout.name))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        for layout in rows::TABLES {
+            let columns: Vec<&str> = layout.columns.iter().map(|(c, _)| *c).collect();
+            let columns = columns.join(", ");
+            let all = full_columns(layout.name);
+            let list = all.as_deref().unwrap_or(&columns);
+            sqlx::query(&format!(
+                "INSERT INTO main.{t} ({list}) SELECT {list} FROM rebuilt.{t}",
+                t = layout.name
+            ))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+    .await;
+    sqlx::query("DETACH DATABASE rebuilt")
+        .execute(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    result
+}
+
+/// Tables whose layout lists fewer columns than the table has (only what the projector
+/// binds); the swap copies every column of them.
+fn full_columns(table: &str) -> Option<String> {
+    match table {
+        "projector_checkpoint" => Some("projector, position, updated_at".into()),
+        _ => None,
+    }
+}

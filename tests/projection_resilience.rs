@@ -1,0 +1,265 @@
+//! The projector under failure, on SQLite and PostgreSQL: a database outage mid catch-up, a
+//! projector killed at random points, a rebuild from scratch, and concurrent writers while it
+//! runs live. Each ends with exactly the rows of an undisturbed run.
+
+mod projection_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ledger::projection::{rebuild, Projector, ReadModel, TableDump};
+use ledger::proto::events as ev;
+use ledger::store::EventLog;
+use projection_support::*;
+use rand::{Rng, SeedableRng};
+use sqlx::Connection;
+
+both_dialects!(
+    a_database_outage_mid_catch_up_ends_with_the_rows_of_an_uninterrupted_run,
+    a_projector_killed_at_random_points_resumes_without_loss_or_duplicates,
+    a_rebuild_from_scratch_produces_exactly_the_rows_of_the_incremental_build,
+    concurrent_writers_while_projecting_live_project_every_event_exactly_once,
+);
+
+/// Projects the whole log into a separate read model with big batches: the reference rows.
+async fn baseline(env: &Env) -> TableDump {
+    let rm = env.other_read_model("baseline").await;
+    Projector::with_config(env.log(), rm.clone(), config(1000))
+        .run_once()
+        .await
+        .unwrap();
+    let dump = rm.dump().await.unwrap();
+    rm.close().await;
+    dump
+}
+
+fn assert_same(actual: &TableDump, expected: &TableDump) {
+    for (table, rows) in expected {
+        assert_eq!(actual[table].len(), rows.len(), "row count of {table}");
+        assert_eq!(&actual[table], rows, "rows of {table}");
+    }
+    assert!(
+        expected["donation"].len() > 10,
+        "the workload produced donations"
+    );
+}
+
+async fn a_database_outage_mid_catch_up_ends_with_the_rows_of_an_uninterrupted_run(env: Env) {
+    workload(&env, 1, 300, 7).await;
+    let expected = baseline(&env).await;
+    let rm = env.read_model().await;
+    let projector = Projector::with_config(env.log(), rm.clone(), config(10));
+    let done = tokio_util::sync::CancellationToken::new();
+
+    let outage = {
+        let done = done.clone();
+        let db = env.db;
+        let url = env.url.clone();
+        let name = env.pg.as_ref().map(|p| p.name.clone());
+        tokio::spawn(async move {
+            let mut outages = 0u32;
+            match db {
+                // Terminate every backend of the test database (never the server) while the
+                // projector catches up, five times.
+                Db::Postgres => {
+                    let mut admin = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+                    while outages < 5 && !done.is_cancelled() {
+                        tokio::time::sleep(Duration::from_millis(40)).await;
+                        let killed: i64 = sqlx::query_scalar(
+                            "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                             WHERE datname = $1 AND pid <> pg_backend_pid()) AS t",
+                        )
+                        .bind(name.as_deref().unwrap())
+                        .fetch_one(&mut admin)
+                        .await
+                        .unwrap();
+                        if killed > 0 {
+                            outages += 1;
+                        }
+                    }
+                }
+                // SQLite has no server to lose: another process takes the file's exclusive
+                // lock for a while, three times.
+                Db::Sqlite => {
+                    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                    while outages < 3 && !done.is_cancelled() {
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                        sqlx::query("BEGIN EXCLUSIVE")
+                            .execute(&mut other)
+                            .await
+                            .unwrap();
+                        tokio::time::sleep(Duration::from_millis(150)).await;
+                        sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+                        outages += 1;
+                    }
+                }
+            }
+            outages
+        })
+    };
+    let outcome = projector.run_once().await.unwrap();
+    done.cancel();
+    let outages = outage.await.unwrap();
+    assert!(outages > 0, "the outage happened during the catch-up");
+    if env.db == Db::Postgres {
+        assert!(
+            outcome.retries > 0,
+            "the projector retried after losing its connections"
+        );
+        assert_eq!(projector.stats().snapshot().retries_total, outcome.retries);
+    }
+    // Whatever remains after the outage (if it outlasted the run), then compare.
+    projector.run_once().await.unwrap();
+    assert_same(&rm.dump().await.unwrap(), &expected);
+}
+
+async fn a_projector_killed_at_random_points_resumes_without_loss_or_duplicates(env: Env) {
+    workload(&env, 1, 300, 11).await;
+    let expected = baseline(&env).await;
+    let rm = env.read_model().await;
+    let head = env.log.head_position().await.unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let mut kills = 0;
+    for _ in 0..60 {
+        if rm.checkpoint("readmodel").await.unwrap() == head {
+            break;
+        }
+        // A new projector each time, as after a process restart.
+        let projector = Projector::with_config(env.log(), rm.clone(), config(9));
+        let task = tokio::spawn(async move { projector.run_once().await });
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(1..20))).await;
+        task.abort();
+        match task.await {
+            Err(_) => kills += 1,
+            Ok(Err(e)) => panic!(
+                "the projector failed: {e}: {:?}",
+                std::error::Error::source(&e)
+            ),
+            Ok(Ok(_)) => {}
+        }
+    }
+    assert!(
+        kills > 3,
+        "the projector was killed mid-run ({kills} times)"
+    );
+    Projector::with_config(env.log(), rm.clone(), config(9))
+        .run_once()
+        .await
+        .unwrap();
+    assert_same(&rm.dump().await.unwrap(), &expected);
+}
+
+async fn a_rebuild_from_scratch_produces_exactly_the_rows_of_the_incremental_build(env: Env) {
+    let rm = env.read_model().await;
+    let projector = Projector::with_config(env.log(), rm.clone(), config(7));
+    let mut total = workload(&env, 1, 150, 5).await;
+    projector.run_once().await.unwrap();
+    total += workload(&env, 151, 150, 6).await;
+    // Later events for donations projected in the first run.
+    for id in 1..=20u64 {
+        env.append(
+            &format!("deletion-{id}"),
+            ev::DonationDeleted {
+                reason: "admin".into(),
+            },
+        )
+        .await;
+    }
+    total += 20;
+    projector.run_once().await.unwrap();
+    let incremental = rm.dump().await.unwrap();
+
+    let report = rebuild(env.log(), &env.url, config(500)).await.unwrap();
+    assert_eq!(report.events as usize, total);
+    assert_eq!(report.checkpoint, env.log.head_position().await.unwrap());
+    assert!(report.events_per_second > 0.0);
+    // The connections that served before the switch now read the rebuilt tables.
+    assert_same(&rm.dump().await.unwrap(), &incremental);
+    let fresh = ReadModel::connect(&env.url).await.unwrap();
+    assert_same(&fresh.dump().await.unwrap(), &incremental);
+    // And the live projector continues from the rebuilt checkpoint.
+    workload(&env, 301, 10, 9).await;
+    projector.run_once().await.unwrap();
+    assert_eq!(
+        rm.checkpoint("readmodel").await.unwrap(),
+        env.log.head_position().await.unwrap()
+    );
+}
+
+async fn concurrent_writers_while_projecting_live_project_every_event_exactly_once(env: Env) {
+    let env = Arc::new(env);
+    let rm = env.read_model().await;
+    let projector = Arc::new(Projector::with_config(env.log(), rm.clone(), config(50)));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let live = {
+        let projector = projector.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move { projector.run_until_stopped(shutdown).await })
+    };
+    let writers: Vec<_> = (0..8u64)
+        .map(|w| {
+            let env = env.clone();
+            tokio::spawn(async move {
+                for i in 0..40u64 {
+                    let id = w * 1000 + i + 1;
+                    create_donation(
+                        &env,
+                        id,
+                        ["BEZ", "UEB", "MCP", "PPL", "SUB"][(i % 5) as usize],
+                    )
+                    .await;
+                    if i % 3 == 0 {
+                        env.append(
+                            &format!("export-{id}"),
+                            ev::DonationExported {
+                                batch_id: "b".into(),
+                                exported_at: None,
+                            },
+                        )
+                        .await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let head = env.log.head_position().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rm.checkpoint("readmodel").await.unwrap() != head {
+        assert!(
+            Instant::now() < deadline,
+            "the live projector did not catch up in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    live.await.unwrap().unwrap();
+
+    let positions: BTreeSet<u64> = env
+        .log
+        .read_all(0, 100_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
+    for row in &rm.dump().await.unwrap()["donation_event"] {
+        let position: u64 = row.split(" | ").nth(1).unwrap().parse().unwrap();
+        *seen.entry(position).or_default() += 1;
+    }
+    assert!(
+        seen.values().all(|&n| n == 1),
+        "a position was projected twice"
+    );
+    assert_eq!(
+        seen.keys().copied().collect::<BTreeSet<_>>(),
+        positions,
+        "every position is present"
+    );
+    assert_eq!(rm.dump().await.unwrap()["donation"].len(), 320);
+    assert_eq!(projector.stats().snapshot().lag_positions, 0);
+}

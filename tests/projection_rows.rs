@@ -1,0 +1,836 @@
+//! The read model's rows after realistic event sequences, on SQLite and PostgreSQL: every
+//! payment method's columns, the legacy status letter of every row of the derivation table,
+//! scrubbing, contribution tracking upserts and conflicts, and stopping at bad events.
+
+mod projection_support;
+
+use std::collections::BTreeMap;
+
+use ledger::projection::{ProjectionError, Projector, ReadModel};
+use ledger::proto::events as ev;
+use projection_support::*;
+
+both_dialects!(
+    every_payment_method_projects_its_columns,
+    later_events_change_only_their_own_columns,
+    legacy_letter_follows_every_row_of_the_derivation_table,
+    scrub_blanks_personal_columns_and_keeps_the_rest,
+    contribution_tracking_is_upserted_by_id_with_refused_changes_counted,
+    an_event_that_cannot_be_applied_stops_the_projector_until_skipped,
+    a_payment_event_for_an_unknown_payment_stops_the_projector,
+);
+
+async fn row(rm: &ReadModel, table: &str, id: u64) -> BTreeMap<String, String> {
+    rm.row(table, id as i64)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {table} row {id}"))
+}
+
+fn check(row: &BTreeMap<String, String>, expected: &[(&str, &str)]) {
+    for (column, value) in expected {
+        assert_eq!(
+            row.get(*column).map(String::as_str),
+            Some(*value),
+            "column {column} of {row:?}"
+        );
+    }
+}
+
+async fn project(env: &Env) -> (Projector, ReadModel) {
+    let rm = env.read_model().await;
+    let p = Projector::with_config(env.log(), rm.clone(), config(7));
+    p.run_once().await.unwrap();
+    (p, rm)
+}
+
+async fn every_payment_method_projects_its_columns(env: Env) {
+    for (i, code) in ["BEZ", "UEB", "MCP", "PPL", "SUB"].iter().enumerate() {
+        let id = 1 + i as u64;
+        create_donation(&env, id, code).await;
+        if matches!(*code, "MCP" | "PPL" | "SUB") {
+            env.append(
+                &format!("payment-{}", id + 100_000),
+                booked(base_time(), &format!("TXN-{id}")),
+            )
+            .await;
+        }
+    }
+    let (_p, rm) = project(&env).await;
+    let t0 = "2026-11-01T10:00:00.000000Z";
+    let expected_state = |code: &str| {
+        if matches!(code, "BEZ" | "UEB") {
+            "pending"
+        } else {
+            "booked"
+        }
+    };
+    for (i, code) in ["BEZ", "UEB", "MCP", "PPL", "SUB"].iter().enumerate() {
+        let id = 1 + i as u64;
+        let d = row(&rm, "donation", id).await;
+        check(
+            &d,
+            &[
+                ("amount_cents", "1337"),
+                ("currency", "EUR"),
+                ("interval_months", if *code == "SUB" { "0" } else { "3" }),
+                ("payment_id", &(id + 100_000).to_string()),
+                ("payment_method", code),
+                ("payment_state", expected_state(code)),
+                (
+                    "payment_booked_at",
+                    if matches!(*code, "BEZ" | "UEB") {
+                        "NULL"
+                    } else {
+                        t0
+                    },
+                ),
+                ("deletion_state", "active"),
+                ("moderation_state", "none"),
+                ("is_exported", "false"),
+                ("exported_at", "NULL"),
+                ("export_batch", ""),
+                ("is_scrubbed", "false"),
+                ("scrubbed_at", "NULL"),
+                ("scrub_rule", ""),
+                ("donor_kind", "person"),
+                ("salutation", "Herr"),
+                ("title", "Dr."),
+                ("first_name", "Jeroen"),
+                ("last_name", "De Dauw"),
+                ("company_name", ""),
+                ("street", "Zollstraße 3"),
+                ("postcode", "12345"),
+                ("city", "Berlin"),
+                ("country", "DE"),
+                ("email", "jeroen@example.org"),
+                ("wants_newsletter", "true"),
+                ("wants_receipt", "true"),
+                ("comment", "for the wiki"),
+                ("comment_is_public", "false"),
+                ("comment_display_name", ""),
+                ("tracking_id", "1"),
+                ("campaign", "Test"),
+                ("keyword", "Gelb"),
+                ("impression_count", "3"),
+                ("banner_impression_count", "1"),
+                ("contribution_tracking_id", "0"),
+                ("parent_donation_id", "0"),
+            ],
+        );
+        let p = row(&rm, "payment", id + 100_000).await;
+        check(
+            &p,
+            &[
+                ("donation_id", &id.to_string()),
+                ("method", code),
+                ("amount_cents", "1337"),
+                ("state", expected_state(code)),
+                (
+                    "iban",
+                    if *code == "BEZ" {
+                        "DE02120300000000202051"
+                    } else {
+                        ""
+                    },
+                ),
+                ("bic", if *code == "BEZ" { "BYLADEM1001" } else { "" }),
+                (
+                    "payment_reference_code",
+                    if matches!(*code, "UEB" | "SUB") {
+                        "XW-DAR-E99-X"
+                    } else {
+                        ""
+                    },
+                ),
+                (
+                    "transaction_id",
+                    &if matches!(*code, "BEZ" | "UEB") {
+                        String::new()
+                    } else {
+                        format!("TXN-{id}")
+                    },
+                ),
+                (
+                    "payer_id",
+                    if matches!(*code, "BEZ" | "UEB") {
+                        ""
+                    } else {
+                        "PAYER-1"
+                    },
+                ),
+                ("parent_payment_id", "0"),
+            ],
+        );
+        let legacy = row(&rm, "legacy_spenden", id).await;
+        check(
+            &legacy,
+            &[
+                ("name", "Dr. Jeroen De Dauw"),
+                ("ort", "Berlin"),
+                ("betrag", "13.37"),
+                ("zahlweise", code),
+                ("periode", if *code == "SUB" { "0" } else { "3" }),
+                ("info", "1"),
+                ("bescheinigung", "1"),
+                ("adresstyp", "person"),
+                (
+                    "ueb_code",
+                    if matches!(*code, "UEB" | "SUB") {
+                        "XW-DAR-E99-X"
+                    } else {
+                        ""
+                    },
+                ),
+                ("is_scrubbed", "false"),
+                ("dt_gruen", "NULL"),
+            ],
+        );
+    }
+    let dump = rm.dump().await.unwrap();
+    // One normalised tracking row shared by every donation.
+    assert_eq!(
+        dump["donation_tracking"],
+        vec!["1 | test | gelb".to_owned()]
+    );
+    // The change log names every event, its stream and its actor.
+    assert_eq!(dump["donation_event"].len(), 13);
+    assert!(dump["donation_event"][0]
+        .starts_with("1 | 1 | payment-100001 | PaymentInitiated.v1 | system | test | "));
+}
+
+async fn later_events_change_only_their_own_columns(env: Env) {
+    create_donation(&env, 1, "BEZ").await;
+    env.append(
+        "donation-1",
+        ev::DonorUpdated {
+            donor: Some(ev::DonorPublic {
+                kind: ev::DonorKind::Company as i32,
+                salutation: "Divers".into(),
+                wants_newsletter: false,
+                wants_receipt: true,
+            }),
+            personal: Some(ev::PersonalData {
+                company_name: "ACME GmbH".into(),
+                city: "Hamburg".into(),
+                email: "info@acme.example".into(),
+                ..Default::default()
+            }),
+            personal_sealed: None,
+        },
+    )
+    .await;
+    env.append_as(
+        "donation-1",
+        ev::CommentPublished {
+            public_text: "Go Wikipedia".into(),
+            display_name: "ACME".into(),
+        },
+        foc("bob"),
+    )
+    .await;
+    env.append_as(
+        "moderation-1",
+        ev::ManuallyFlagged {
+            note: "check".into(),
+        },
+        foc("alice"),
+    )
+    .await;
+    env.append(
+        "export-1",
+        ev::DonationExported {
+            batch_id: "2026-11".into(),
+            exported_at: Some(ts(base_time())),
+        },
+    )
+    .await;
+    let (_p, rm) = project(&env).await;
+    let d = row(&rm, "donation", 1).await;
+    check(
+        &d,
+        &[
+            ("donor_kind", "company"),
+            ("salutation", "Divers"),
+            ("company_name", "ACME GmbH"),
+            ("first_name", ""),
+            ("city", "Hamburg"),
+            ("wants_newsletter", "false"),
+            ("comment", "Go Wikipedia"),
+            ("comment_is_public", "true"),
+            ("comment_display_name", "ACME"),
+            ("moderation_state", "open"),
+            ("is_exported", "true"),
+            ("exported_at", "2026-11-01T10:00:00.000000Z"),
+            ("export_batch", "2026-11"),
+            ("payment_state", "pending"),
+            ("deletion_state", "active"),
+        ],
+    );
+    let dump = rm.dump().await.unwrap();
+    assert_eq!(
+        dump["donation_moderation_reason"],
+        vec!["1 | MANUALLY_FLAGGED_BY_ADMIN | ".to_owned()]
+    );
+    assert!(dump["donation_event"]
+        .iter()
+        .any(|r| r.contains("| CommentPublished.v1 | foc_user | bob |")));
+    check(
+        &row(&rm, "legacy_spenden", 1).await,
+        &[
+            ("status", "P"),
+            ("name", "ACME GmbH"),
+            ("adresstyp", "firma"),
+            ("is_public", "1"),
+            ("eintrag", "ACME"),
+        ],
+    );
+}
+
+/// One donation per row of the derivation table in domain/wmde.md (and the transitions in
+/// its notes), with the letter expected.
+async fn legacy_letter_follows_every_row_of_the_derivation_table(env: Env) {
+    let scrub = |rule: ev::ScrubRule| ev::PersonalDataScrubbed {
+        rule: rule as i32,
+        scrubbed_at: Some(ts(base_time())),
+    };
+    let raise = || ev::ModerationReasonsRaised {
+        reasons: vec![ev::ModerationReason {
+            identifier: ev::ModerationIdentifier::AmountTooHigh as i32,
+            source: "amount".into(),
+        }],
+    };
+    let book = |id: u64| {
+        (
+            format!("payment-{}", id + 100_000),
+            booked(base_time(), "T"),
+        )
+    };
+    // 1: cancelled (also while moderated) -> D
+    create_donation(&env, 1, "BEZ").await;
+    env.append(
+        "deletion-1",
+        ev::DonationCancelled {
+            reason: "donor".into(),
+        },
+    )
+    .await;
+    create_donation(&env, 2, "UEB").await;
+    env.append("moderation-2", raise()).await;
+    env.append(
+        "deletion-2",
+        ev::DonationDeleted {
+            reason: "admin".into(),
+        },
+    )
+    .await;
+    // 2: moderated -> P
+    create_donation(&env, 3, "UEB").await;
+    env.append("moderation-3", raise()).await;
+    // 3: scrubbed keeps its letter (N, B, X)
+    create_donation(&env, 4, "BEZ").await;
+    env.append(
+        "export-4",
+        ev::DonationExported {
+            batch_id: "b".into(),
+            exported_at: None,
+        },
+    )
+    .await;
+    env.append("scrub-4", scrub(ev::ScrubRule::Exported)).await;
+    create_donation(&env, 5, "PPL").await;
+    let (s, e) = book(5);
+    env.append(&s, e).await;
+    env.append("scrub-5", scrub(ev::ScrubRule::Exported)).await;
+    create_donation(&env, 6, "SUB").await;
+    env.append("scrub-6", scrub(ev::ScrubRule::Abandoned)).await;
+    // 4, 5: BEZ -> N, UEB -> Z
+    create_donation(&env, 7, "BEZ").await;
+    create_donation(&env, 8, "UEB").await;
+    // 6, 7: SUB not booked -> X, booked -> Z
+    create_donation(&env, 9, "SUB").await;
+    create_donation(&env, 10, "SUB").await;
+    let (s, e) = book(10);
+    env.append(&s, e).await;
+    // 8: MCP/PPL booked -> B
+    create_donation(&env, 11, "MCP").await;
+    let (s, e) = book(11);
+    env.append(&s, e).await;
+    create_donation(&env, 12, "PPL").await;
+    let (s, e) = book(12);
+    env.append(&s, e).await;
+    // 9: MCP/PPL not booked -> X
+    create_donation(&env, 13, "MCP").await;
+    create_donation(&env, 14, "PPL").await;
+    // Notes: approval turns P into the payment letter; restoring turns D back (into P while
+    // reasons are open); a refund after booking keeps B.
+    create_donation(&env, 15, "BEZ").await;
+    env.append("moderation-15", raise()).await;
+    env.append(
+        "moderation-15",
+        ev::ModerationApproved {
+            as_anonymous: false,
+        },
+    )
+    .await;
+    create_donation(&env, 16, "UEB").await;
+    env.append(
+        "deletion-16",
+        ev::DonationCancelled {
+            reason: "donor".into(),
+        },
+    )
+    .await;
+    env.append(
+        "deletion-16",
+        ev::DonationRestored {
+            reason: "mistake".into(),
+        },
+    )
+    .await;
+    create_donation(&env, 17, "BEZ").await;
+    env.append("moderation-17", raise()).await;
+    env.append(
+        "deletion-17",
+        ev::DonationCancelled {
+            reason: "donor".into(),
+        },
+    )
+    .await;
+    env.append(
+        "deletion-17",
+        ev::DonationRestored {
+            reason: "mistake".into(),
+        },
+    )
+    .await;
+    create_donation(&env, 18, "PPL").await;
+    let (s, e) = book(18);
+    env.append(&s, e).await;
+    env.append(
+        &s,
+        ev::PaymentRefunded {
+            amount: None,
+            reason: "asked".into(),
+        },
+    )
+    .await;
+
+    let (_p, rm) = project(&env).await;
+    let expected = [
+        (1, "D"),
+        (2, "D"),
+        (3, "P"),
+        (4, "N"),
+        (5, "B"),
+        (6, "X"),
+        (7, "N"),
+        (8, "Z"),
+        (9, "X"),
+        (10, "Z"),
+        (11, "B"),
+        (12, "B"),
+        (13, "X"),
+        (14, "X"),
+        (15, "N"),
+        (16, "Z"),
+        (17, "P"),
+        (18, "B"),
+    ];
+    for (id, letter) in expected {
+        assert_eq!(
+            row(&rm, "legacy_spenden", id).await["status"],
+            letter,
+            "donation {id}"
+        );
+    }
+    check(
+        &row(&rm, "donation", 2).await,
+        &[
+            ("deletion_state", "deleted_by_admin"),
+            ("moderation_state", "open"),
+        ],
+    );
+    check(
+        &row(&rm, "donation", 18).await,
+        &[("payment_state", "refunded")],
+    );
+}
+
+async fn scrub_blanks_personal_columns_and_keeps_the_rest(env: Env) {
+    create_donation(&env, 1, "PPL").await;
+    env.append("payment-100001", booked(base_time(), "TXN-1"))
+        .await;
+    create_donation(&env, 2, "BEZ").await;
+    env.append(
+        "donation-2",
+        ev::CommentPublished {
+            public_text: "Danke!".into(),
+            display_name: "Jeroen".into(),
+        },
+    )
+    .await;
+    for id in [1, 2] {
+        env.append(
+            &format!("export-{id}"),
+            ev::DonationExported {
+                batch_id: "b1".into(),
+                exported_at: Some(ts(base_time())),
+            },
+        )
+        .await;
+        env.append(
+            &format!("scrub-{id}"),
+            ev::PersonalDataScrubbed {
+                rule: ev::ScrubRule::Exported as i32,
+                scrubbed_at: Some(ts(base_time())),
+            },
+        )
+        .await;
+    }
+    let (_p, rm) = project(&env).await;
+    let blank = [
+        "title",
+        "first_name",
+        "last_name",
+        "company_name",
+        "street",
+        "postcode",
+        "city",
+        "country",
+        "email",
+    ];
+    for id in [1u64, 2] {
+        let d = row(&rm, "donation", id).await;
+        for c in blank {
+            assert_eq!(d[c], "", "{c} of donation {id}");
+        }
+        check(
+            &d,
+            &[
+                ("is_scrubbed", "true"),
+                ("scrub_rule", "exported"),
+                ("scrubbed_at", "2026-11-01T10:00:00.000000Z"),
+                ("salutation", "Herr"),
+                ("donor_kind", "person"),
+                ("wants_newsletter", "true"),
+                ("wants_receipt", "true"),
+                ("amount_cents", "1337"),
+                ("campaign", "Test"),
+                ("impression_count", "3"),
+                ("is_exported", "true"),
+            ],
+        );
+        let legacy = row(&rm, "legacy_spenden", id).await;
+        check(
+            &legacy,
+            &[
+                ("name", ""),
+                ("email", ""),
+                ("ort", ""),
+                ("ueb_code", ""),
+                ("is_scrubbed", "true"),
+            ],
+        );
+    }
+    // The private comment is gone, the public one stays.
+    check(
+        &row(&rm, "donation", 1).await,
+        &[("comment", ""), ("payment_state", "booked")],
+    );
+    check(
+        &row(&rm, "donation", 2).await,
+        &[
+            ("comment", "Danke!"),
+            ("comment_is_public", "true"),
+            ("comment_display_name", "Jeroen"),
+        ],
+    );
+    check(
+        &row(&rm, "payment", 100_001).await,
+        &[
+            ("transaction_id", ""),
+            ("payer_id", ""),
+            ("valuation_date", "2026-11-01T10:00:00.000000Z"),
+            ("state", "booked"),
+        ],
+    );
+    check(
+        &row(&rm, "payment", 100_002).await,
+        &[("iban", ""), ("bic", "")],
+    );
+    check(&row(&rm, "legacy_spenden", 1).await, &[("status", "B")]);
+    check(&row(&rm, "legacy_spenden", 2).await, &[("status", "N")]);
+}
+
+async fn contribution_tracking_is_upserted_by_id_with_refused_changes_counted(env: Env) {
+    let recorded = |id: u64, token: &str, fields: ev::ContributionTrackingFields| {
+        ev::ContributionTrackingRecorded {
+            contribution_tracking_id: id,
+            allocation_token: token.into(),
+            fields: Some(fields),
+        }
+    };
+    // Repeated messages complete the row; a later value overwrites an earlier one.
+    env.append(
+        "contribution_tracking-10",
+        recorded(
+            10,
+            "a1",
+            ev::ContributionTrackingFields {
+                amount: Some("35".into()),
+                currency: Some("GBP".into()),
+                utm_source: Some("B26_x.lp.dsk".into()),
+                tracking_date: Some(ts(base_time())),
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    env.append(
+        "contribution_tracking-10",
+        recorded(
+            10,
+            "a1",
+            ev::ContributionTrackingFields {
+                gateway: Some("adyen".into()),
+                is_recurring: Some(true),
+                screen_width: Some(1920),
+                payment_method_id: Some(3),
+                currency: Some("EUR".into()),
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    // A link before any data: a thin row, filled later; the first contribution id wins.
+    env.append(
+        "contribution_tracking-11",
+        ev::ContributionLinked {
+            contribution_id: 500,
+        },
+    )
+    .await;
+    let first_pass_end = env
+        .append(
+            "contribution_tracking-11",
+            recorded(
+                11,
+                "a2",
+                ev::ContributionTrackingFields {
+                    banner: Some("B26_banner".into()),
+                    ..Default::default()
+                },
+            ),
+        )
+        .await;
+    let rm = env.read_model().await;
+    let p = Projector::with_config(env.log(), rm.clone(), config(2));
+    p.run_once().await.unwrap();
+    assert_eq!(
+        rm.checkpoint("readmodel").await.unwrap(),
+        Some(first_pass_end)
+    );
+    check(
+        &row(&rm, "contribution_tracking", 11).await,
+        &[
+            ("contribution_id", "500"),
+            ("banner", "B26_banner"),
+            ("allocation_token", "a2"),
+            ("gateway", "NULL"),
+        ],
+    );
+
+    let change = env
+        .append(
+            "contribution_tracking-11",
+            ev::ContributionLinked {
+                contribution_id: 501,
+            },
+        )
+        .await;
+    env.append(
+        "contribution_tracking-11",
+        ev::ContributionLinked {
+            contribution_id: 500,
+        },
+    )
+    .await;
+    // A second allocation of id 10 (different token): not merged, recorded.
+    let collision = env
+        .append(
+            "contribution_tracking-10",
+            recorded(
+                10,
+                "b9",
+                ev::ContributionTrackingFields {
+                    gateway: Some("paypal_ec".into()),
+                    ..Default::default()
+                },
+            ),
+        )
+        .await;
+    // A repeat without token is a legitimate repeat.
+    env.append(
+        "contribution_tracking-10",
+        recorded(
+            10,
+            "",
+            ev::ContributionTrackingFields {
+                appeal: Some("JimmyQuote".into()),
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    p.run_once().await.unwrap();
+
+    let ct10 = row(&rm, "contribution_tracking", 10).await;
+    let amount = if env.db == Db::Postgres {
+        "35.000"
+    } else {
+        "35"
+    };
+    check(
+        &ct10,
+        &[
+            ("contribution_id", "NULL"),
+            ("allocation_token", "a1"),
+            ("amount", amount),
+            ("currency", "EUR"),
+            ("utm_source", "B26_x.lp.dsk"),
+            ("gateway", "adyen"),
+            ("appeal", "JimmyQuote"),
+            ("is_recurring", "true"),
+            ("screen_width", "1920"),
+            ("payment_method_id", "3"),
+            ("tracking_date", "2026-11-01T10:00:00.000000Z"),
+            ("banner", "NULL"),
+        ],
+    );
+    check(
+        &row(&rm, "contribution_tracking", 11).await,
+        &[("contribution_id", "500")],
+    );
+    let dump = rm.dump().await.unwrap();
+    let conflicts = &dump["contribution_tracking_conflict"];
+    assert_eq!(conflicts.len(), 2, "{conflicts:?}");
+    assert!(
+        conflicts[0].starts_with(&format!(
+            "{change} | 11 | contribution_id_change | 500 | 501 | "
+        )),
+        "{conflicts:?}"
+    );
+    assert!(
+        conflicts[1].starts_with(&format!(
+            "{collision} | 10 | allocation_collision | a1 | b9 | "
+        )),
+        "{conflicts:?}"
+    );
+    let stats = p.stats().snapshot();
+    assert_eq!(stats.contribution_id_conflicts_total, 1);
+    assert_eq!(stats.allocation_collisions_total, 1);
+    assert_eq!(stats.lag_positions, 0);
+}
+
+async fn an_event_that_cannot_be_applied_stops_the_projector_until_skipped(env: Env) {
+    create_donation(&env, 1, "BEZ").await;
+    let bad = env
+        .append_raw("donation-1", "DonationVanished.v1", vec![1, 2, 3])
+        .await;
+    env.append(
+        "export-1",
+        ev::DonationExported {
+            batch_id: "b".into(),
+            exported_at: None,
+        },
+    )
+    .await;
+    let rm = env.read_model().await;
+    let p = Projector::with_config(env.log(), rm.clone(), config(100));
+    let err = p.run_once().await.unwrap_err();
+    match &err {
+        ProjectionError::EventRejected {
+            position,
+            stream,
+            event_type,
+            ..
+        } => {
+            assert_eq!(
+                (*position, stream.as_str(), event_type.as_str()),
+                (bad, "donation-1", "DonationVanished.v1")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("position {bad}")) && message.contains("DonationVanished.v1"),
+        "{message}"
+    );
+    // Everything before the bad event was committed; nothing after it.
+    assert_eq!(rm.checkpoint("readmodel").await.unwrap(), Some(bad - 1));
+    check(&row(&rm, "donation", 1).await, &[("is_exported", "false")]);
+    // Still stuck on a second run: never a silent skip.
+    assert!(p.run_once().await.is_err());
+
+    assert!(matches!(
+        p.skip_event(bad, "", "alice").await,
+        Err(ProjectionError::SkipRefused { .. })
+    ));
+    assert!(matches!(
+        p.skip_event(bad + 100, "typo", "alice").await,
+        Err(ProjectionError::SkipRefused { .. })
+    ));
+    p.skip_event(bad, "test event written by mistake", "alice")
+        .await
+        .unwrap();
+    assert!(matches!(
+        p.skip_event(bad, "again", "alice").await,
+        Err(ProjectionError::SkipRefused { .. })
+    ));
+    p.run_once().await.unwrap();
+    check(&row(&rm, "donation", 1).await, &[("is_exported", "true")]);
+    let dump = rm.dump().await.unwrap();
+    let skipped = &dump["projector_skipped_event"];
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0].starts_with(&format!("readmodel | {bad} | donation-1 | DonationVanished.v1 | test event written by mistake | alice | ")));
+    assert_eq!(p.stats().snapshot().skipped_total, 1);
+    // A rebuild honours the skip.
+    let report = ledger::projection::rebuild(env.log(), &env.url, config(100))
+        .await
+        .unwrap();
+    assert_eq!(report.checkpoint, rm.checkpoint("readmodel").await.unwrap());
+    let rm = ReadModel::connect(&env.url).await.unwrap();
+    check(&row(&rm, "donation", 1).await, &[("is_exported", "true")]);
+}
+
+async fn a_payment_event_for_an_unknown_payment_stops_the_projector(env: Env) {
+    create_donation(&env, 1, "MCP").await;
+    let bad = env.append("payment-999", booked(base_time(), "T")).await;
+    let rm = env.read_model().await;
+    let p = Projector::with_config(env.log(), rm.clone(), config(100));
+    match p.run_once().await.unwrap_err() {
+        ProjectionError::EventRejected {
+            position,
+            stream,
+            event_type,
+            reason,
+            ..
+        } => {
+            assert_eq!(
+                (position, stream.as_str(), event_type.as_str()),
+                (bad, "payment-999", "PaymentBooked.v1")
+            );
+            assert!(reason.contains("unknown payment 999"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(rm.checkpoint("readmodel").await.unwrap(), Some(bad - 1));
+    assert!(p
+        .stats()
+        .snapshot()
+        .last_error
+        .unwrap()
+        .contains("payment-999"));
+}

@@ -1,0 +1,504 @@
+//! Shared harness of the projection tests: a real `SqliteEventLog` in a tempdir, a read model
+//! on SQLite or on a throw-away PostgreSQL database, and event builders.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use ledger::domain::DomainEvent;
+use ledger::projection::{ProjectorConfig, ReadModel, RetryPolicy};
+use ledger::proto::events as ev;
+use ledger::store::sqlite::SqliteEventLog;
+use ledger::store::{Actor, ActorKind, EventData, EventLog, ExpectedRevision, Metadata, Position};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sqlx::Connection;
+use uuid::Uuid;
+
+/// Which read-model database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs one async test body against SQLite and against PostgreSQL.
+#[macro_export]
+macro_rules! both_dialects {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    if let Some(env) = $crate::projection_support::Env::new($crate::projection_support::Db::Sqlite).await {
+                        super::$name(env).await;
+                    }
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    if let Some(env) = $crate::projection_support::Env::new($crate::projection_support::Db::Postgres).await {
+                        super::$name(env).await;
+                    }
+                }
+            )+
+        }
+    };
+}
+
+/// The administrative PostgreSQL URL (a database the tests may create databases from).
+pub fn admin_url() -> String {
+    std::env::var("LEDGER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn url_with_database(url: &str, database: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let slash = base.rfind('/').expect("URL has a path");
+    let mut out = format!("{}/{}", &base[..slash], database);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// A throw-away PostgreSQL database, dropped (even after a panic) with the guard.
+pub struct PgDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let admin = admin_url();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// One test's world: an event log and a read-model URL.
+pub struct Env {
+    pub db: Db,
+    pub dir: tempfile::TempDir,
+    pub log: SqliteEventLog,
+    pub url: String,
+    pub pg: Option<PgDatabase>,
+    clock: std::sync::atomic::AtomicI64,
+}
+
+impl Env {
+    /// A fresh world, or `None` (after a loud SKIPPED line) when PostgreSQL is unreachable
+    /// outside CI. Under `CI=true` an unreachable PostgreSQL fails the test.
+    pub async fn new(db: Db) -> Option<Self> {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn")
+            .with_test_writer()
+            .try_init();
+        let dir = tempfile::tempdir().unwrap();
+        let log = SqliteEventLog::open(&dir.path().join("events.db"))
+            .await
+            .unwrap();
+        let (url, pg) = match db {
+            Db::Sqlite => (
+                format!("sqlite://{}", dir.path().join("readmodel.db").display()),
+                None,
+            ),
+            Db::Postgres => {
+                let admin = admin_url();
+                let mut conn = match sqlx::PgConnection::connect(&admin).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        if std::env::var("CI").as_deref() == Ok("true") {
+                            panic!("PostgreSQL at {admin} is unreachable under CI=true: {e}");
+                        }
+                        eprintln!("\n*** SKIPPED: PostgreSQL at {admin} is unreachable ({e}); set LEDGER_TEST_POSTGRES_URL ***\n");
+                        return None;
+                    }
+                };
+                let name = format!("ledger_test_{}", Uuid::new_v4().simple());
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                let url = url_with_database(&admin, &name);
+                (url.clone(), Some(PgDatabase { name, url }))
+            }
+        };
+        Some(Self {
+            db,
+            dir,
+            log,
+            url,
+            pg,
+            clock: std::sync::atomic::AtomicI64::new(0),
+        })
+    }
+
+    pub fn log(&self) -> Arc<dyn EventLog> {
+        Arc::new(self.log.clone())
+    }
+
+    /// The test's read model, migrated.
+    pub async fn read_model(&self) -> ReadModel {
+        let rm = ReadModel::connect(&self.url).await.unwrap();
+        rm.migrate().await.unwrap();
+        rm
+    }
+
+    /// A second, independent read model of the same dialect (another SQLite file or another
+    /// PostgreSQL schema), for comparing runs.
+    pub async fn other_read_model(&self, name: &str) -> ReadModel {
+        let rm = match self.db {
+            Db::Sqlite => {
+                let url = format!(
+                    "sqlite://{}",
+                    self.dir.path().join(format!("{name}.db")).display()
+                );
+                ReadModel::connect(&url).await.unwrap()
+            }
+            Db::Postgres => ReadModel::connect_with_schema(&self.url, name)
+                .await
+                .unwrap(),
+        };
+        rm.migrate().await.unwrap();
+        rm
+    }
+
+    /// A deterministic, increasing "occurred at" time.
+    pub fn next_time(&self) -> DateTime<Utc> {
+        let n = self.clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        base_time() + chrono::Duration::seconds(n)
+    }
+
+    /// Appends one event by `actor` and returns its position.
+    pub async fn append_as(
+        &self,
+        stream: &str,
+        event: impl Into<DomainEvent>,
+        actor: Actor,
+    ) -> Position {
+        let event = event.into();
+        let mut metadata = Metadata::new(actor, "test", Uuid::new_v4());
+        metadata.occurred_at = self.next_time();
+        self.log
+            .append(
+                stream,
+                ExpectedRevision::Any,
+                vec![EventData {
+                    id: Uuid::new_v4(),
+                    event_type: event.event_type().to_owned(),
+                    payload: event.encode(),
+                    metadata,
+                }],
+            )
+            .await
+            .unwrap()
+            .position
+    }
+
+    /// Appends one event by the system actor.
+    pub async fn append(&self, stream: &str, event: impl Into<DomainEvent>) -> Position {
+        self.append_as(stream, event, Actor::system("test")).await
+    }
+
+    /// Appends raw bytes under any type name.
+    pub async fn append_raw(&self, stream: &str, event_type: &str, payload: Vec<u8>) -> Position {
+        self.log
+            .append(
+                stream,
+                ExpectedRevision::Any,
+                vec![EventData {
+                    id: Uuid::new_v4(),
+                    event_type: event_type.to_owned(),
+                    payload,
+                    metadata: Metadata::new(Actor::system("test"), "test", Uuid::new_v4()),
+                }],
+            )
+            .await
+            .unwrap()
+            .position
+    }
+}
+
+pub fn base_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap()
+}
+
+pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// A fast-retrying projector configuration.
+pub fn config(batch_size: usize) -> ProjectorConfig {
+    ProjectorConfig {
+        batch_size,
+        retry: RetryPolicy {
+            initial: std::time::Duration::from_millis(10),
+            max: std::time::Duration::from_millis(200),
+            max_attempts: None,
+        },
+        idle_poll: std::time::Duration::from_millis(50),
+        ..ProjectorConfig::default()
+    }
+}
+
+pub fn foc(user: &str) -> Actor {
+    Actor {
+        kind: ActorKind::FocUser,
+        id: user.to_owned(),
+    }
+}
+
+pub fn method(code: &str) -> ev::PaymentMethod {
+    match code {
+        "BEZ" => ev::PaymentMethod::DirectDebit,
+        "UEB" => ev::PaymentMethod::BankTransfer,
+        "MCP" => ev::PaymentMethod::CreditCard,
+        "PPL" => ev::PaymentMethod::Paypal,
+        "SUB" => ev::PaymentMethod::Sofort,
+        other => panic!("{other}"),
+    }
+}
+
+pub fn person() -> ev::PersonalData {
+    ev::PersonalData {
+        title: "Dr.".into(),
+        first_name: "Jeroen".into(),
+        last_name: "De Dauw".into(),
+        company_name: String::new(),
+        street: "Zollstraße 3".into(),
+        postcode: "12345".into(),
+        city: "Berlin".into(),
+        country: "DE".into(),
+        email: "jeroen@example.org".into(),
+    }
+}
+
+/// `DonationCreated` of the WMDE fixture donor: 13.37 EUR every 3 months, tracking test/gelb.
+pub fn donation_created(
+    id: u64,
+    payment_id: u64,
+    code: &str,
+    created: DateTime<Utc>,
+) -> ev::DonationCreated {
+    ev::DonationCreated {
+        donation_id: id,
+        created_at: Some(ts(created)),
+        amount: Some(ev::Money {
+            cents: 1337,
+            currency: "EUR".into(),
+        }),
+        interval_months: if code == "SUB" { 0 } else { 3 },
+        payment_id,
+        payment_method: method(code) as i32,
+        donor: Some(ev::DonorPublic {
+            kind: ev::DonorKind::Person as i32,
+            salutation: "Herr".into(),
+            wants_newsletter: true,
+            wants_receipt: true,
+        }),
+        personal: Some(person()),
+        personal_sealed: None,
+        tracking: Some(ev::Tracking {
+            campaign: "Test".into(),
+            keyword: "Gelb".into(),
+            impression_count: 3,
+            banner_impression_count: 1,
+            contribution_tracking_id: 0,
+        }),
+        comment: Some(ev::Comment {
+            is_public: false,
+            display_name: String::new(),
+            public_text: String::new(),
+            private_text: Some(ev::CommentText {
+                text: "for the wiki".into(),
+            }),
+            private_text_sealed: None,
+        }),
+    }
+}
+
+pub fn payment_initiated(id: u64, donation_id: u64, code: &str) -> ev::PaymentInitiated {
+    let bank = match code {
+        "BEZ" => Some(ev::BankData {
+            iban: "DE02120300000000202051".into(),
+            bic: "BYLADEM1001".into(),
+            payment_reference_code: String::new(),
+        }),
+        "UEB" | "SUB" => Some(ev::BankData {
+            iban: String::new(),
+            bic: String::new(),
+            payment_reference_code: "XW-DAR-E99-X".into(),
+        }),
+        _ => None,
+    };
+    ev::PaymentInitiated {
+        payment_id: id,
+        donation_id,
+        method: method(code) as i32,
+        amount: Some(ev::Money {
+            cents: 1337,
+            currency: "EUR".into(),
+        }),
+        interval_months: if code == "SUB" { 0 } else { 3 },
+        bank,
+        bank_sealed: None,
+        parent_payment_id: 0,
+    }
+}
+
+pub fn booked(at: DateTime<Utc>, txn: &str) -> ev::PaymentBooked {
+    ev::PaymentBooked {
+        valuation_date: Some(ts(at)),
+        amount: Some(ev::Money {
+            cents: 1337,
+            currency: "EUR".into(),
+        }),
+        provider: Some(ev::ProviderData {
+            transaction_id: txn.into(),
+            payer_id: "PAYER-1".into(),
+            payment_status: "Completed".into(),
+            ..Default::default()
+        }),
+        provider_sealed: None,
+    }
+}
+
+/// Creates donation `id` with payment `id + 100_000` of method `code`.
+pub async fn create_donation(env: &Env, id: u64, code: &str) {
+    let pid = id + 100_000;
+    let created = env.next_time();
+    env.append(&format!("payment-{pid}"), payment_initiated(pid, id, code))
+        .await;
+    env.append(
+        &format!("donation-{id}"),
+        donation_created(id, pid, code, created),
+    )
+    .await;
+}
+
+/// Appends a realistic random mix of events for `donations` donations (ids from `first`),
+/// including contribution tracking, and returns how many events it appended.
+pub async fn workload(env: &Env, first: u64, donations: u64, seed: u64) -> usize {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let codes = ["BEZ", "UEB", "MCP", "PPL", "SUB"];
+    let mut appended = 0;
+    for id in first..first + donations {
+        let code = codes[rng.gen_range(0..codes.len())];
+        create_donation(env, id, code).await;
+        appended += 2;
+        let pid = id + 100_000;
+        if matches!(code, "MCP" | "PPL" | "SUB") && rng.gen_bool(0.7) {
+            env.append(
+                &format!("payment-{pid}"),
+                booked(env.next_time(), &format!("TXN-{id}")),
+            )
+            .await;
+            appended += 1;
+        }
+        if rng.gen_bool(0.2) {
+            env.append(
+                &format!("moderation-{id}"),
+                ev::ModerationReasonsRaised {
+                    reasons: vec![ev::ModerationReason {
+                        identifier: ev::ModerationIdentifier::AmountTooHigh as i32,
+                        source: "amount".into(),
+                    }],
+                },
+            )
+            .await;
+            appended += 1;
+            if rng.gen_bool(0.5) {
+                env.append_as(
+                    &format!("moderation-{id}"),
+                    ev::ModerationApproved {
+                        as_anonymous: false,
+                    },
+                    foc("alice"),
+                )
+                .await;
+                appended += 1;
+            }
+        }
+        if matches!(code, "BEZ" | "UEB") && rng.gen_bool(0.1) {
+            env.append(
+                &format!("deletion-{id}"),
+                ev::DonationCancelled {
+                    reason: "donor".into(),
+                },
+            )
+            .await;
+            appended += 1;
+        }
+        if rng.gen_bool(0.4) {
+            env.append(
+                &format!("export-{id}"),
+                ev::DonationExported {
+                    batch_id: format!("batch-{}", id / 10),
+                    exported_at: Some(ts(env.next_time())),
+                },
+            )
+            .await;
+            appended += 1;
+            if rng.gen_bool(0.5) {
+                env.append(
+                    &format!("scrub-{id}"),
+                    ev::PersonalDataScrubbed {
+                        rule: ev::ScrubRule::Exported as i32,
+                        scrubbed_at: Some(ts(env.next_time())),
+                    },
+                )
+                .await;
+                appended += 1;
+            }
+        }
+        if rng.gen_bool(0.3) {
+            let ct = id + 500_000;
+            env.append(
+                &format!("contribution_tracking-{ct}"),
+                ev::ContributionTrackingRecorded {
+                    contribution_tracking_id: ct,
+                    allocation_token: format!("alloc-{ct}"),
+                    fields: Some(ev::ContributionTrackingFields {
+                        amount: Some("13.37".into()),
+                        currency: Some("EUR".into()),
+                        utm_source: Some("B26_WMDE.lp1.dsk".into()),
+                        ..Default::default()
+                    }),
+                },
+            )
+            .await;
+            env.append(
+                &format!("contribution_tracking-{ct}"),
+                ev::ContributionLinked {
+                    contribution_id: id,
+                },
+            )
+            .await;
+            appended += 2;
+        }
+    }
+    appended
+}
