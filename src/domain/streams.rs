@@ -47,6 +47,13 @@ pub fn contribution_tracking(id: u64) -> String {
     format!("{}-{id}", category::CONTRIBUTION_TRACKING)
 }
 
+/// Whether a stream belongs to one of the seven domain categories above.
+pub fn is_domain_stream(stream: &str) -> bool {
+    use category::*;
+    let cat = stream.split_once('-').map_or(stream, |(c, _)| c);
+    [DONATION, PAYMENT, MODERATION, DELETION, EXPORT, SCRUB, CONTRIBUTION_TRACKING].contains(&cat)
+}
+
 /// Splits a stream name into its category and numeric id.
 pub fn parse(stream: &str) -> Option<(&str, u64)> {
     let (cat, id) = stream.split_once('-')?;
@@ -63,5 +70,7 @@ mod tests {
             Some(("contribution_tracking", 7))
         );
         assert_eq!(super::parse("donation-x"), None);
+        assert!(super::is_domain_stream("scrub-3"));
+        assert!(!super::is_domain_stream("request-abc"));
     }
 }

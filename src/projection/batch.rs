@@ -203,6 +203,10 @@ pub(crate) async fn apply(
         let position = pos(rec.position);
         if skipped.contains(&position) {
             outcome.skipped += 1;
+        } else if !streams::is_domain_stream(&rec.stream) {
+            // Streams outside the seven domain categories (e.g. `request-*` idempotency
+            // records of the intake) belong to other consumers; the read model has no rows
+            // for them.
         } else {
             let applied = match &d.event {
                 Ok(event) => state.apply(rec, position, event),
