@@ -131,6 +131,20 @@ pub async fn load_donation(
     vault: &Vault,
     donation_id: u64,
 ) -> Result<Vec<Step>, AuditError> {
+    let mut steps = load_donation_sealed(log, donation_id).await?;
+    let mut events: Vec<DomainEvent> = steps.iter().map(|s| s.event.clone()).collect();
+    vault.unseal(&mut events).await?;
+    for (step, event) in steps.iter_mut().zip(events) {
+        step.event = event;
+    }
+    Ok(steps)
+}
+
+/// Like [`load_donation`] but leaves personal data sealed (for decisions that need states only).
+pub async fn load_donation_sealed(
+    log: &dyn EventLog,
+    donation_id: u64,
+) -> Result<Vec<Step>, AuditError> {
     let donation = read_whole_stream(log, &streams::donation(donation_id)).await?;
     if donation.is_empty() {
         return Err(AuditError::NotFound(donation_id));
@@ -156,11 +170,6 @@ pub async fn load_donation(
         }
     }
     steps.sort_by_key(|s| s.recorded.position);
-    let mut events: Vec<DomainEvent> = steps.iter().map(|s| s.event.clone()).collect();
-    vault.unseal(&mut events).await?;
-    for (step, event) in steps.iter_mut().zip(events) {
-        step.event = event;
-    }
     Ok(steps)
 }
 
@@ -286,6 +295,15 @@ pub enum AsOf {
     Time(DateTime<Utc>),
     /// Events at or before this global position.
     Position(Position),
+}
+
+/// The combined view folded from all steps.
+pub fn view(steps: &[Step]) -> DonationView {
+    let mut view = DonationView::default();
+    for step in steps {
+        view.apply(&step.recorded.stream, &step.event);
+    }
+    view
 }
 
 /// The combined view folded from the steps up to `as_of`.

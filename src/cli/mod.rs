@@ -6,6 +6,7 @@ use crate::config::StorageArgs;
 
 pub mod audit;
 pub mod project;
+pub mod scrub;
 pub mod sequence;
 
 /// An event-sourced fundraising ledger.
@@ -32,6 +33,8 @@ pub enum Command {
     Project(project::ProjectArgs),
     /// Rebuild the read models from position 0 into new tables, then switch to them.
     Rebuild(project::RebuildArgs),
+    /// Scrub personal data the policy no longer allows to keep (`--dry-run` to list only).
+    Scrub(scrub::ScrubArgs),
     /// Operate the named sequence generators.
     #[command(subcommand)]
     Sequence(sequence::SequenceCommand),
@@ -44,6 +47,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::State(args) => audit::state(&cli.storage, args).await,
         Command::Project(args) => project::project(&cli.storage, args).await,
         Command::Rebuild(args) => project::rebuild(&cli.storage, args).await,
+        Command::Scrub(args) => scrub::run(&cli.storage, args).await,
         Command::Sequence(cmd) => sequence::run(&cli.storage, cmd).await,
     }
 }

@@ -521,9 +521,9 @@ impl Default for ScrubPolicy {
 /// The first rule that allows scrubbing `view` at `now`, in the order exported, cancelled or
 /// deleted, abandoned, stale moderation; `None` when none does or it is already scrubbed.
 ///
-/// Moderation is otherwise ignored. Abandoned means: external method (PPL, MCP, SUB), never
-/// booked (pending, or failed, which is never going to be booked either), and created at least
-/// the grace period before `now`.
+/// Moderation is otherwise ignored. Abandoned means exactly what the policy says: an external
+/// method (PPL, MCP, SUB) whose payment is still pending, created at least the grace period
+/// before `now`. A failed payment is not pending and does not make a donation abandoned.
 pub fn scrub_rule(
     view: &DonationView,
     now: DateTime<Utc>,
@@ -539,11 +539,7 @@ pub fn scrub_rule(
         return Some(ScrubRule::CancelledOrDeleted);
     }
     let older_than = |d: Duration| view.donation.created_at.is_some_and(|c| c <= now - d);
-    let unbooked = !view.payment.was_booked()
-        && matches!(
-            view.payment.status,
-            PaymentStatus::Pending | PaymentStatus::Failed
-        );
+    let unbooked = view.payment.status == PaymentStatus::Pending;
     if view
         .payment_method()
         .is_some_and(PaymentMethod::is_external)
@@ -1193,6 +1189,16 @@ mod tests {
             let events = scrub(&v, t0() + Duration::days(2), &ScrubPolicy::default()).unwrap();
             assert_eq!(rule_of(&events), ScrubRule::Abandoned as i32, "{m}");
         }
+    }
+
+    #[test]
+    fn a_failed_paypal_payment_does_not_make_a_donation_abandoned() {
+        let mut v = given(PayPal);
+        when!(v, fail_payment(&v.payment, "declined"));
+        assert_eq!(
+            scrub(&v, t0() + Duration::days(30), &ScrubPolicy::default()),
+            Err(DomainError::NotScrubbable)
+        );
     }
 
     #[test]

@@ -51,7 +51,16 @@ pub fn contribution_tracking(id: u64) -> String {
 pub fn is_domain_stream(stream: &str) -> bool {
     use category::*;
     let cat = stream.split_once('-').map_or(stream, |(c, _)| c);
-    [DONATION, PAYMENT, MODERATION, DELETION, EXPORT, SCRUB, CONTRIBUTION_TRACKING].contains(&cat)
+    [
+        DONATION,
+        PAYMENT,
+        MODERATION,
+        DELETION,
+        EXPORT,
+        SCRUB,
+        CONTRIBUTION_TRACKING,
+    ]
+    .contains(&cat)
 }
 
 /// Splits a stream name into its category and numeric id.

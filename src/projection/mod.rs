@@ -21,6 +21,7 @@ mod contribution_tracking;
 mod donation;
 mod postgres;
 mod rows;
+pub mod scrub_selection;
 mod sqlite;
 
 use std::collections::BTreeMap;

@@ -91,6 +91,8 @@ pub(crate) async fn connect(url: &str) -> Result<SqlitePool, ProjectionError> {
         // The read model is disposable and consistent per transaction; a power cut can only
         // lose whole batches, which the projector applies again.
         .synchronous(SqliteSynchronous::Normal)
+        // Personal columns blanked by a scrub must not survive in free pages.
+        .pragma("secure_delete", "ON")
         .busy_timeout(Duration::from_secs(30));
     SqlitePoolOptions::new()
         .max_connections(4)

@@ -1,0 +1,9 @@
+-- The optional rule (off by default): donations still under moderation, created before $1.
+-- Reads the partial index `donation_open_moderation`.
+SELECT id, created_at, 'stale_moderation' AS rule
+FROM donation
+WHERE moderation_state = 'open'
+  AND NOT is_scrubbed
+  AND created_at <= $1
+ORDER BY created_at
+LIMIT $2

@@ -1,0 +1,144 @@
+//! `ledger scrub`: purge donors' personal data the policy no longer allows to keep.
+use std::io::Write;
+
+use anyhow::Context;
+use chrono::{Duration, Utc};
+use clap::{Args, Subcommand};
+
+use crate::config::StorageArgs;
+use crate::domain::commands::ScrubPolicy;
+use crate::metrics::Metrics;
+use crate::privacy::scrub::Scrubber;
+use crate::projection::{Projector, ProjectorConfig, ReadModel};
+
+/// The scrub policy's periods.
+#[derive(Debug, Clone, Args)]
+pub struct ScrubPolicyArgs {
+    /// An external payment (PayPal, credit card, Sofort) still pending this many hours after the
+    /// donation counts as abandoned.
+    #[arg(long, env = "LEDGER_SCRUB_GRACE_HOURS", default_value_t = 48)]
+    pub scrub_grace_hours: i64,
+    /// Off unless set: also scrub donations still under moderation after this many days.
+    #[arg(long, env = "LEDGER_SCRUB_STALE_MODERATION_DAYS")]
+    pub scrub_stale_moderation_days: Option<i64>,
+}
+
+impl ScrubPolicyArgs {
+    /// The domain policy.
+    pub fn policy(&self) -> ScrubPolicy {
+        ScrubPolicy {
+            grace_period: Duration::hours(self.scrub_grace_hours.max(0)),
+            stale_moderation_after: self
+                .scrub_stale_moderation_days
+                .map(|d| Duration::days(d.max(0))),
+        }
+    }
+}
+
+/// `ledger scrub`.
+#[derive(Debug, Args)]
+pub struct ScrubArgs {
+    /// Only `status`: report how many donations are eligible and the oldest.
+    #[command(subcommand)]
+    pub action: Option<ScrubAction>,
+    /// List what would be scrubbed and why; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The policy.
+    #[command(flatten)]
+    pub policy: ScrubPolicyArgs,
+}
+
+/// Sub-actions of `ledger scrub`.
+#[derive(Debug, Subcommand)]
+pub enum ScrubAction {
+    /// How many donations are eligible but not yet scrubbed, and the oldest of them.
+    Status,
+}
+
+/// Builds the scrubber and a projector over the configured stores.
+pub async fn open(
+    storage: &StorageArgs,
+    policy: ScrubPolicy,
+    metrics: Metrics,
+) -> anyhow::Result<(Scrubber, Projector)> {
+    let log = storage.open_event_log().await?;
+    let vault = storage.open_vault().await?;
+    let read_model = ReadModel::connect(&storage.read_model_url()?)
+        .await
+        .context("connecting to the read model")?;
+    read_model.migrate().await?;
+    let config = ProjectorConfig {
+        vault: Some(vault.clone()),
+        ..ProjectorConfig::default()
+    };
+    let projector = Projector::with_config(log.clone(), read_model.clone(), config);
+    Ok((
+        Scrubber::new(log, vault, read_model, policy, metrics),
+        projector,
+    ))
+}
+
+/// Runs `ledger scrub`.
+pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
+    let (scrubber, projector) = open(storage, args.policy.policy(), Metrics::new()).await?;
+    // Select from an up-to-date read model, then confirm each candidate against the log.
+    projector
+        .run_once()
+        .await
+        .context("catching up the read model")?;
+    let mut out = std::io::stdout().lock();
+    if let Some(ScrubAction::Status) = args.action {
+        let status = scrubber.status(Utc::now()).await?;
+        if args.json {
+            serde_json::to_writer_pretty(&mut out, &status)?;
+            writeln!(out)?;
+        } else {
+            let oldest = status.oldest.map_or("-".to_owned(), |t| t.to_rfc3339());
+            writeln!(
+                out,
+                "eligible, not yet scrubbed: {}\noldest: {oldest}",
+                status.eligible
+            )?;
+        }
+        return Ok(());
+    }
+    let report = scrubber.run(Utc::now(), args.dry_run).await?;
+    if !args.dry_run {
+        projector
+            .run_once()
+            .await
+            .context("projecting the scrubs")?;
+        projector.read_model().purge_residue().await?;
+    }
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        let verb = if args.dry_run {
+            "would scrub"
+        } else {
+            "scrubbed"
+        };
+        for s in &report.scrubbed {
+            writeln!(
+                out,
+                "{verb} donation {:<10} created {}  rule {}",
+                s.donation_id,
+                s.created_at.to_rfc3339(),
+                s.rule
+            )?;
+        }
+        writeln!(
+            out,
+            "{verb} {} donation(s); {} candidate(s) not confirmed by the log; selection took {:.1} ms",
+            report.scrubbed.len(),
+            report.not_confirmed.len(),
+            report.selection_time.as_secs_f64() * 1000.0
+        )?;
+    }
+    Ok(())
+}

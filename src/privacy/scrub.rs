@@ -1,0 +1,239 @@
+//! The scrub job: select donations the policy allows to scrub, confirm each against the log,
+//! destroy their keys, append `PersonalDataScrubbed`, and let the read model catch up.
+//!
+//! Order matters for crash safety: the key is destroyed first, then the event appended. A crash
+//! in between leaves a donation whose data is already unreadable but not yet marked; it is still
+//! eligible, so the next run appends the event (destroying a destroyed key is a no-op). The
+//! other order could leave a donation marked scrubbed whose key survives.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::audit;
+use crate::domain::commands::{self, ScrubPolicy};
+use crate::metrics::Metrics;
+use crate::projection::scrub_selection::ScrubCandidate;
+use crate::projection::ReadModel;
+use crate::proto::events::ScrubRule;
+use crate::store::{
+    Actor, EventData, EventLog, ExpectedRevision, Metadata, StoreError, StreamAppend,
+};
+
+use super::Vault;
+
+/// Donations handled per round (one key-store purge, one group of appends).
+const ROUND: usize = 500;
+
+/// Errors of a scrub run.
+#[derive(Debug, thiserror::Error)]
+pub enum ScrubError {
+    /// The read model failed.
+    #[error(transparent)]
+    ReadModel(#[from] crate::projection::ProjectionError),
+    /// Reading the log failed.
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
+    /// Appending failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The key store failed.
+    #[error(transparent)]
+    Privacy(#[from] super::PrivacyError),
+}
+
+/// One donation scrubbed (or, in a dry run, that would be).
+#[derive(Debug, Clone, Serialize)]
+pub struct Scrubbed {
+    /// The donation.
+    pub donation_id: u64,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// The rule that allowed it: `exported`, `cancelled_or_deleted`, `abandoned`, `stale_moderation`.
+    pub rule: &'static str,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScrubReport {
+    /// Scrubbed (or would be, in a dry run).
+    pub scrubbed: Vec<Scrubbed>,
+    /// Candidates of the read model that the log does not confirm (the read model lags).
+    pub not_confirmed: Vec<u64>,
+    /// Time spent selecting candidates in the read model.
+    #[serde(serialize_with = "as_millis")]
+    pub selection_time: Duration,
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+/// How many donations are eligible but not yet scrubbed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScrubStatus {
+    /// Eligible, not yet scrubbed (per the read model).
+    pub eligible: usize,
+    /// The oldest of them.
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+fn rule_name(rule: ScrubRule) -> &'static str {
+    match rule {
+        ScrubRule::Exported => "exported",
+        ScrubRule::CancelledOrDeleted => "cancelled_or_deleted",
+        ScrubRule::Abandoned => "abandoned",
+        ScrubRule::StaleModeration => "stale_moderation",
+        ScrubRule::Unspecified => "unspecified",
+    }
+}
+
+/// The scrub job.
+#[derive(Clone)]
+pub struct Scrubber {
+    log: Arc<dyn EventLog>,
+    vault: Vault,
+    read_model: ReadModel,
+    policy: ScrubPolicy,
+    metrics: Metrics,
+}
+
+impl Scrubber {
+    /// A scrubber over these stores.
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        vault: Vault,
+        read_model: ReadModel,
+        policy: ScrubPolicy,
+        metrics: Metrics,
+    ) -> Self {
+        metrics.describe(
+            "ledger_scrub_eligible",
+            "Donations eligible for scrubbing but not yet scrubbed.",
+        );
+        metrics.describe(
+            "ledger_scrub_oldest_eligible_age_seconds",
+            "Age of the oldest eligible, unscrubbed donation.",
+        );
+        metrics.describe("ledger_scrubbed_total", "Donations scrubbed, by rule.");
+        Self {
+            log,
+            vault,
+            read_model,
+            policy,
+            metrics,
+        }
+    }
+
+    async fn candidates(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ScrubCandidate>, ScrubError> {
+        let abandoned_before = now - self.policy.grace_period;
+        let stale = self.policy.stale_moderation_after.map(|d| now - d);
+        Ok(self
+            .read_model
+            .scrub_candidates(abandoned_before, stale, limit)
+            .await?)
+    }
+
+    /// Counts eligible donations and the oldest one, and publishes both as metrics.
+    pub async fn status(&self, now: DateTime<Utc>) -> Result<ScrubStatus, ScrubError> {
+        let all = self.candidates(now, usize::MAX).await?;
+        let oldest = all.iter().map(|c| c.created_at).min();
+        self.metrics
+            .gauge("ledger_scrub_eligible", &[], all.len() as f64);
+        self.metrics.gauge(
+            "ledger_scrub_oldest_eligible_age_seconds",
+            &[],
+            oldest.map_or(0.0, |o| (now - o).num_seconds().max(0) as f64),
+        );
+        Ok(ScrubStatus {
+            eligible: all.len(),
+            oldest,
+        })
+    }
+
+    /// Scrubs every eligible donation (or, with `dry_run`, only reports them). Each candidate
+    /// of the read model is confirmed against the log with the domain's rule first.
+    #[tracing::instrument(skip_all, err, fields(dry_run))]
+    pub async fn run(&self, now: DateTime<Utc>, dry_run: bool) -> Result<ScrubReport, ScrubError> {
+        let mut report = ScrubReport::default();
+        let started = Instant::now();
+        let candidates = self.candidates(now, usize::MAX).await?;
+        report.selection_time = started.elapsed();
+        for round in candidates.chunks(ROUND) {
+            let mut confirmed = Vec::with_capacity(round.len());
+            for c in round {
+                let steps = audit::load_donation_sealed(&*self.log, c.donation_id).await?;
+                let view = audit::view(&steps);
+                match commands::scrub(&view, now, &self.policy) {
+                    Ok(events) => {
+                        let rule = commands::scrub_rule(&view, now, &self.policy)
+                            .map_or("unspecified", rule_name);
+                        confirmed.push((c, events, rule));
+                    }
+                    Err(e) => {
+                        tracing::info!(donation_id = c.donation_id, reason = %e, "read-model candidate not confirmed by the log");
+                        report.not_confirmed.push(c.donation_id);
+                    }
+                }
+            }
+            if dry_run {
+                for (c, _, rule) in &confirmed {
+                    report.scrubbed.push(Scrubbed {
+                        donation_id: c.donation_id,
+                        created_at: c.created_at,
+                        rule,
+                    });
+                }
+                continue;
+            }
+            let ids: Vec<u64> = confirmed.iter().map(|(c, _, _)| c.donation_id).collect();
+            self.vault.destroy(&ids).await?;
+            let request = Uuid::now_v7();
+            for (c, events, rule) in confirmed {
+                let mut parts = Vec::new();
+                for se in events {
+                    parts.push(StreamAppend {
+                        stream: se.stream,
+                        expected: ExpectedRevision::NoStream,
+                        events: vec![EventData {
+                            id: Uuid::now_v7(),
+                            event_type: se.event.event_type().to_owned(),
+                            payload: se.event.encode(),
+                            metadata: Metadata::new(
+                                Actor::system("scrub"),
+                                "ledger scrub",
+                                request,
+                            ),
+                        }],
+                    });
+                }
+                match self.log.append_atomic(parts).await {
+                    Ok(_) | Err(StoreError::Conflict { .. }) => {
+                        self.metrics
+                            .count("ledger_scrubbed_total", &[("rule", rule)], 1);
+                        report.scrubbed.push(Scrubbed {
+                            donation_id: c.donation_id,
+                            created_at: c.created_at,
+                            rule,
+                        });
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        tracing::info!(
+            scrubbed = report.scrubbed.len(),
+            not_confirmed = report.not_confirmed.len(),
+            dry_run,
+            "scrub run finished"
+        );
+        Ok(report)
+    }
+}
