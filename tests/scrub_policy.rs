@@ -305,7 +305,7 @@ async fn the_scrub_policy_matrix_holds_and_no_personal_data_survives_anywhere() 
         expected.len()
     );
 
-    let outputs = vec![ledger(data, &["scrub"]), ledger(data, &["scrub", "status"])];
+    let outputs = [ledger(data, &["scrub"]), ledger(data, &["scrub", "status"])];
     let status: serde_json::Value =
         serde_json::from_slice(&ledger(data, &["scrub", "status", "--json"]).stdout).unwrap();
     assert_eq!(status["eligible"], 0);
