@@ -117,3 +117,15 @@ impl ReadModel {
         Ok(())
     }
 }
+
+impl ReadModel {
+    /// Runs one statement; for benchmarks that fill the read model directly.
+    #[doc(hidden)]
+    pub async fn execute_for_bench(&self, sql: &str) -> Result<(), ProjectionError> {
+        match &self.backend {
+            Backend::Sqlite { pool, .. } => sqlx::query(sql).execute(pool).await.map(|_| ()),
+            Backend::Postgres { pool, .. } => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        }
+        .map_err(db_error)
+    }
+}
