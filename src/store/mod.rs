@@ -401,8 +401,9 @@ pub fn validate_stream_name(stream: &str) -> Result<(), StoreError> {
 }
 
 /// Checks one append part: a valid stream name, at least one event, bounded sizes, event ids
-/// unique within the part, and valid event types.
-pub fn validate_append(part: &StreamAppend) -> Result<usize, StoreError> {
+/// unique within the part, and valid event types. Returns the part's size and each event's
+/// serialised metadata (so a backend serialises it once).
+pub fn validate_append(part: &StreamAppend) -> Result<(usize, Vec<Vec<u8>>), StoreError> {
     validate_stream_name(&part.stream)?;
     if part.events.is_empty() {
         return Err(StoreError::InvalidInput {
@@ -411,6 +412,7 @@ pub fn validate_append(part: &StreamAppend) -> Result<usize, StoreError> {
         });
     }
     let mut total = 0usize;
+    let mut metadata = Vec::with_capacity(part.events.len());
     let mut seen = std::collections::HashSet::with_capacity(part.events.len());
     for event in &part.events {
         if event.event_type.is_empty() || event.event_type.len() > MAX_EVENT_TYPE_LEN {
@@ -441,7 +443,9 @@ pub fn validate_append(part: &StreamAppend) -> Result<usize, StoreError> {
                 rule: format!("{} appears twice in one append", event.id),
             });
         }
-        let size = event.payload.len() + event.metadata.to_bytes().len();
+        let meta = event.metadata.to_bytes();
+        let size = event.payload.len() + meta.len();
+        metadata.push(meta);
         if size > MAX_EVENT_BYTES {
             return Err(StoreError::InvalidInput {
                 field: "payload",
@@ -453,11 +457,12 @@ pub fn validate_append(part: &StreamAppend) -> Result<usize, StoreError> {
         }
         total += size;
     }
-    Ok(total)
+    Ok((total, metadata))
 }
 
 /// Checks a whole atomic append: each part valid, no stream twice, bounded total size.
-pub fn validate_atomic(parts: &[StreamAppend]) -> Result<(), StoreError> {
+/// Returns the serialised metadata of every event, per part.
+pub fn validate_atomic(parts: &[StreamAppend]) -> Result<Vec<Vec<Vec<u8>>>, StoreError> {
     if parts.is_empty() {
         return Err(StoreError::InvalidInput {
             field: "streams",
@@ -465,9 +470,12 @@ pub fn validate_atomic(parts: &[StreamAppend]) -> Result<(), StoreError> {
         });
     }
     let mut total = 0usize;
+    let mut metadata = Vec::with_capacity(parts.len());
     let mut streams = std::collections::HashSet::new();
     for part in parts {
-        total += validate_append(part)?;
+        let (size, meta) = validate_append(part)?;
+        total += size;
+        metadata.push(meta);
         if !streams.insert(part.stream.as_str()) {
             return Err(StoreError::InvalidInput {
                 field: "stream",
@@ -481,7 +489,7 @@ pub fn validate_atomic(parts: &[StreamAppend]) -> Result<(), StoreError> {
             rule: format!("append is {total} bytes, more than {MAX_APPEND_BYTES}"),
         });
     }
-    Ok(())
+    Ok(metadata)
 }
 
 #[cfg(test)]

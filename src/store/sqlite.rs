@@ -40,6 +40,8 @@ const SUBSCRIPTION_PAGE: usize = 1024;
 
 struct WriteRequest {
     parts: Vec<StreamAppend>,
+    /// Each event's serialised metadata, per part (serialised once, during validation).
+    metadata: Vec<Vec<Vec<u8>>>,
     reply: oneshot::Sender<Result<Vec<AppendResult>, StoreError>>,
 }
 
@@ -63,8 +65,7 @@ impl SqliteEventLog {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(30))
-            .pragma("wal_autocheckpoint", "4000");
+            .busy_timeout(Duration::from_secs(30));
         Self::open_with(options).await
     }
 
@@ -79,6 +80,11 @@ impl SqliteEventLog {
     }
 
     async fn open_with(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        // Checkpoints run in their own task (see `run_checkpointer`), not inside the commit
+        // that crosses the threshold, so the writer's critical path is one WAL append + fsync.
+        let options = options
+            .pragma("wal_autocheckpoint", "0")
+            .statement_cache_capacity(512);
         let mut conn = SqliteConnection::connect_with(&options).await?;
         sqlx::migrate!("./migrations/sqlite/eventlog")
             .run(&mut conn)
@@ -92,6 +98,7 @@ impl SqliteEventLog {
             .await?;
         let (head_tx, head_rx) = watch::channel(head as Position);
         let (tx, rx) = mpsc::channel(8192);
+        tokio::spawn(run_checkpointer(pool.clone(), head_rx.clone()));
         tokio::spawn(run_writer(conn, rx, head_tx));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -105,6 +112,43 @@ impl SqliteEventLog {
     /// The pool readers use (for tools that inspect the file).
     pub fn pool(&self) -> &SqlitePool {
         &self.inner.pool
+    }
+}
+
+/// How often the checkpointer copies committed WAL frames into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// WAL pages beyond which the checkpointer waits for writers to finish the WAL (RESTART)
+/// instead of copying what it can (PASSIVE), so the WAL cannot grow without bound.
+const WAL_RESTART_PAGES: i64 = 32_768;
+
+/// Copies WAL frames into the database file off the writer's path; ends with the log.
+async fn run_checkpointer(pool: SqlitePool, mut head: watch::Receiver<Position>) {
+    let mut last_head = *head.borrow();
+    loop {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if head.has_changed().is_err() {
+            return;
+        }
+        let now = *head.borrow_and_update();
+        if now == last_head {
+            continue;
+        }
+        last_head = now;
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
+            .await
+        {
+            Ok((_, log_pages, _)) if log_pages > WAL_RESTART_PAGES => {
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                    .execute(&pool)
+                    .await
+                {
+                    tracing::warn!(error = %e, "event-log WAL restart checkpoint failed");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "event-log checkpoint failed"),
+        }
     }
 }
 
@@ -126,7 +170,10 @@ async fn run_writer(
                 Err(_) => break,
             }
         }
-        let requests: Vec<&[StreamAppend]> = batch.iter().map(|r| r.parts.as_slice()).collect();
+        let requests: Vec<Request<'_>> = batch
+            .iter()
+            .map(|r| (r.parts.as_slice(), r.metadata.as_slice()))
+            .collect();
         match write_batch(&mut conn, &requests).await {
             Ok((outcomes, new_head)) => {
                 if let Some(p) = new_head {
@@ -166,7 +213,11 @@ struct Row9<'a> {
     stream: &'a str,
     revision: u64,
     event: &'a super::EventData,
+    metadata: &'a [u8],
 }
+
+/// One queued request: its parts and their events' serialised metadata.
+type Request<'a> = (&'a [StreamAppend], &'a [Vec<Vec<u8>>]);
 
 type BatchOutcome = (Vec<Result<Vec<AppendResult>, StoreError>>, Option<Position>);
 
@@ -174,7 +225,7 @@ type BatchOutcome = (Vec<Result<Vec<AppendResult>, StoreError>>, Option<Position
 /// returned in the outcome; an `Err` means the transaction failed as a whole.
 async fn write_batch(
     conn: &mut SqliteConnection,
-    requests: &[&[StreamAppend]],
+    requests: &[Request<'_>],
 ) -> Result<BatchOutcome, sqlx::Error> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     // Read the head inside the write lock, so another process appending to the same file
@@ -187,7 +238,7 @@ async fn write_batch(
     let stream_names: Vec<&str> = {
         let mut v: Vec<&str> = requests
             .iter()
-            .flat_map(|r| r.iter().map(|p| p.stream.as_str()))
+            .flat_map(|(r, _)| r.iter().map(|p| p.stream.as_str()))
             .collect();
         v.sort_unstable();
         v.dedup();
@@ -197,19 +248,20 @@ async fn write_batch(
         lookup_revisions(conn, &stream_names).await?;
     let ids: Vec<Uuid> = requests
         .iter()
-        .flat_map(|r| r.iter().flat_map(|p| p.events.iter().map(|e| e.id)))
+        .flat_map(|(r, _)| r.iter().flat_map(|p| p.events.iter().map(|e| e.id)))
         .collect();
     let mut written: HashMap<Uuid, Written> = lookup_ids(conn, &ids).await?;
 
     let recorded_at = Utc::now().timestamp_micros();
     let mut rows: Vec<Row9<'_>> = Vec::new();
     let mut outcomes = Vec::with_capacity(requests.len());
-    for parts in requests {
+    for &(parts, metadata) in requests {
         let rows_before = rows.len();
         let position_before = next_position;
         let mut staged_revisions: Vec<(String, CurrentRevision)> = Vec::new();
         let result = stage_request(
             parts,
+            metadata,
             &revisions,
             &written,
             &mut next_position,
@@ -266,10 +318,10 @@ async fn write_batch(
                 .bind(row.revision as i64)
                 .bind(row.event.event_type.as_str())
                 .bind(row.event.payload.as_slice())
-                .bind(row.event.metadata.to_bytes())
+                .bind(row.metadata)
                 .bind(recorded_at);
         }
-        q.persistent(chunk.len() == INSERT_CHUNK)
+        q.persistent(cacheable(chunk.len()))
             .execute(&mut *conn)
             .await?;
     }
@@ -281,6 +333,7 @@ async fn write_batch(
 /// stages its rows. Either every part is staged or the request fails.
 fn stage_request<'a>(
     parts: &'a [StreamAppend],
+    metadata: &'a [Vec<Vec<u8>>],
     revisions: &HashMap<String, CurrentRevision>,
     written: &HashMap<Uuid, Written>,
     next_position: &mut Position,
@@ -288,7 +341,7 @@ fn stage_request<'a>(
     staged_revisions: &mut Vec<(String, CurrentRevision)>,
 ) -> Result<Vec<AppendResult>, StoreError> {
     let mut results = Vec::with_capacity(parts.len());
-    for part in parts {
+    for (part, part_metadata) in parts.iter().zip(metadata) {
         let current = revisions
             .get(&part.stream)
             .copied()
@@ -308,13 +361,15 @@ fn stage_request<'a>(
             CurrentRevision::NoStream => 0,
             CurrentRevision::At(r) => r + 1,
         };
-        for (revision, event) in (first_revision..).zip(&part.events) {
+        for ((revision, event), metadata) in (first_revision..).zip(&part.events).zip(part_metadata)
+        {
             rows.push(Row9 {
                 position: *next_position,
                 id: event.id,
                 stream: &part.stream,
                 revision,
                 event,
+                metadata,
             });
             *next_position += 1;
         }
@@ -374,7 +429,11 @@ async fn lookup_revisions(
         for s in chunk {
             q = q.bind(*s);
         }
-        for row in q.persistent(false).fetch_all(&mut *conn).await? {
+        for row in q
+            .persistent(cacheable(chunk.len()))
+            .fetch_all(&mut *conn)
+            .await?
+        {
             let rev: i64 = row.get(1);
             out.insert(row.get::<String, _>(0), CurrentRevision::At(rev as u64));
         }
@@ -396,7 +455,11 @@ async fn lookup_ids(
         for id in chunk {
             q = q.bind(id.as_bytes().as_slice());
         }
-        for row in q.persistent(false).fetch_all(&mut *conn).await? {
+        for row in q
+            .persistent(cacheable(chunk.len()))
+            .fetch_all(&mut *conn)
+            .await?
+        {
             let id = Uuid::from_slice(row.get::<&[u8], _>(0)).unwrap_or_default();
             out.insert(
                 id,
@@ -409,6 +472,13 @@ async fn lookup_ids(
         }
     }
     Ok(out)
+}
+
+/// Whether a statement with `n` rows or ids is worth keeping prepared. Group-commit batches
+/// repeat the same few sizes (up to the number of concurrent appenders), so caching them saves
+/// SQLite re-parsing the statement on every batch; odd large sizes are not kept.
+fn cacheable(n: usize) -> bool {
+    n <= 128 || n == INSERT_CHUNK || n == LOOKUP_CHUNK
 }
 
 fn placeholders(n: usize) -> String {
@@ -471,11 +541,15 @@ impl EventLog for SqliteEventLog {
         &self,
         parts: Vec<StreamAppend>,
     ) -> Result<Vec<AppendResult>, StoreError> {
-        validate_atomic(&parts)?;
+        let metadata = validate_atomic(&parts)?;
         let (reply, rx) = oneshot::channel();
         self.inner
             .writer
-            .send(WriteRequest { parts, reply })
+            .send(WriteRequest {
+                parts,
+                metadata,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
