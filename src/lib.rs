@@ -12,3 +12,4 @@ pub mod proto;
 pub mod sequence;
 pub mod store;
 pub mod telemetry;
+pub mod workload;
