@@ -2,6 +2,7 @@
 //! streams per concern, and relational read models.
 pub mod api;
 pub mod audit;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use crate::config::StorageArgs;
 
 pub mod audit;
+pub mod bench;
 pub mod project;
 pub mod scrub;
 pub mod sequence;
@@ -33,6 +34,8 @@ pub enum Command {
     Project(project::ProjectArgs),
     /// Rebuild the read models from position 0 into new tables, then switch to them.
     Rebuild(project::RebuildArgs),
+    /// Measure the hot paths with a realistic workload, in scratch files.
+    Bench(bench::BenchArgs),
     /// Scrub personal data the policy no longer allows to keep (`--dry-run` to list only).
     Scrub(scrub::ScrubArgs),
     /// Operate the named sequence generators.
@@ -47,6 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::State(args) => audit::state(&cli.storage, args).await,
         Command::Project(args) => project::project(&cli.storage, args).await,
         Command::Rebuild(args) => project::rebuild(&cli.storage, args).await,
+        Command::Bench(args) => bench::run(args).await,
         Command::Scrub(args) => scrub::run(&cli.storage, args).await,
         Command::Sequence(cmd) => sequence::run(&cli.storage, cmd).await,
     }
