@@ -6,6 +6,7 @@ use crate::config::StorageArgs;
 
 pub mod audit;
 pub mod bench;
+pub mod jobs;
 pub mod project;
 pub mod scrub;
 pub mod sequence;

@@ -560,7 +560,8 @@ pub struct Lag {
     pub capped: bool,
 }
 
-/// A projector: folds the log into one read model.
+/// A projector: folds the log into one read model. Clones share the stats handle.
+#[derive(Clone)]
 pub struct Projector {
     log: Arc<dyn EventLog>,
     read_model: ReadModel,

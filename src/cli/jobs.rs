@@ -1,0 +1,192 @@
+//! The background jobs of `ledger serve`: the live projector (which survives its database being
+//! away at start-up or later), its metrics, and the scheduled scrub.
+use std::time::Duration;
+
+use chrono::Utc;
+use clap::Args;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::scrub::ScrubPolicyArgs;
+use crate::config::StorageArgs;
+use crate::metrics::Metrics;
+use crate::privacy::scrub::Scrubber;
+use crate::projection::{Projector, ProjectorConfig, ReadModel, StatsHandle};
+
+/// Flags of the background jobs.
+#[derive(Debug, Clone, Args)]
+pub struct JobArgs {
+    /// Run the projectors inside `serve` (turn off to run `ledger project` separately).
+    #[arg(long, env = "LEDGER_SERVE_PROJECTORS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub projectors: bool,
+    /// Minutes between scheduled scrub runs; 0 turns the schedule off.
+    #[arg(long, env = "LEDGER_SCRUB_INTERVAL_MINUTES", default_value_t = 60)]
+    pub scrub_interval_minutes: u64,
+    /// The scrub policy.
+    #[command(flatten)]
+    pub scrub: ScrubPolicyArgs,
+}
+
+/// Running background jobs.
+pub struct Jobs {
+    /// The tasks; each ends when the shutdown token is cancelled.
+    pub handles: Vec<JoinHandle<()>>,
+}
+
+const RETRY: Duration = Duration::from_secs(5);
+
+/// Connects the read model, retrying until it answers or shutdown.
+async fn connect_read_model(url: &str, shutdown: &CancellationToken) -> Option<ReadModel> {
+    loop {
+        let attempt = async {
+            let rm = ReadModel::connect(url).await?;
+            rm.migrate().await?;
+            Ok::<_, crate::projection::ProjectionError>(rm)
+        };
+        match attempt.await {
+            Ok(rm) => return Some(rm),
+            Err(e) => {
+                tracing::warn!(error = %e, "read model unreachable; intake goes on, projectors retry")
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(RETRY) => {}
+        }
+    }
+}
+
+fn publish(metrics: &Metrics, stats: &StatsHandle) {
+    let s = stats.snapshot();
+    let p = [("projector", s.projector.as_str())];
+    metrics.gauge("ledger_projector_lag_positions", &p, s.lag_positions as f64);
+    metrics.gauge(
+        "ledger_projector_checkpoint",
+        &p,
+        s.checkpoint.unwrap_or(0) as f64,
+    );
+    metrics.gauge("ledger_projector_events_total", &p, s.events_total as f64);
+    metrics.gauge("ledger_projector_retries_total", &p, s.retries_total as f64);
+    metrics.gauge(
+        "ledger_projector_last_run_events_per_second",
+        &p,
+        s.last_run_events_per_second,
+    );
+    metrics.gauge(
+        "ledger_contribution_tracking_conflicts_total",
+        &[("kind", "contribution_id_change")],
+        s.contribution_id_conflicts_total as f64,
+    );
+    metrics.gauge(
+        "ledger_contribution_tracking_conflicts_total",
+        &[("kind", "allocation_collision")],
+        s.allocation_collisions_total as f64,
+    );
+    metrics.gauge(
+        "ledger_projector_stopped",
+        &p,
+        if s.last_error.is_some() { 1.0 } else { 0.0 },
+    );
+}
+
+/// Starts the projector and the scrub schedule.
+pub async fn start(
+    storage: &StorageArgs,
+    args: &JobArgs,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Jobs> {
+    let mut handles = Vec::new();
+    if !args.projectors {
+        return Ok(Jobs { handles });
+    }
+    let log = storage.open_event_log().await?;
+    let vault = storage.open_vault().await?;
+    let url = storage.read_model_url()?;
+    metrics.describe(
+        "ledger_projector_lag_positions",
+        "Log positions between the projector's checkpoint and the head.",
+    );
+    metrics.describe(
+        "ledger_projector_last_run_events_per_second",
+        "Projection throughput of the last catch-up.",
+    );
+    let (ready_tx, ready_rx) = tokio::sync::watch::channel::<Option<Projector>>(None);
+    {
+        let (log, vault, url, metrics, shutdown) = (
+            log.clone(),
+            vault.clone(),
+            url.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            let Some(rm) = connect_read_model(&url, &shutdown).await else { return };
+            let config = ProjectorConfig { vault: Some(vault), ..ProjectorConfig::default() };
+            let projector = Projector::with_config(log, rm, config);
+            let stats = projector.stats();
+            let _ = ready_tx.send(Some(projector.clone()));
+            let reporter = {
+                let (metrics, shutdown) = (metrics.clone(), shutdown.clone());
+                tokio::spawn(async move {
+                    while !shutdown.is_cancelled() {
+                        publish(&metrics, &stats);
+                        tokio::select! { _ = shutdown.cancelled() => {}, _ = tokio::time::sleep(Duration::from_secs(2)) => {} }
+                    }
+                })
+            };
+            // A stopped projector (an event it cannot apply) stays stopped until an operator
+            // skips the event; retrying a database outage happens inside the projector.
+            while !shutdown.is_cancelled() {
+                match projector.run_until_stopped(shutdown.clone()).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "projector stopped; fix or `ledger project --skip-position`, retrying in 30 s");
+                        tokio::select! { _ = shutdown.cancelled() => {}, _ = tokio::time::sleep(Duration::from_secs(30)) => {} }
+                    }
+                }
+            }
+            let _ = reporter.await;
+        }));
+    }
+    if args.scrub_interval_minutes > 0 {
+        let interval = Duration::from_secs(args.scrub_interval_minutes * 60);
+        let policy = args.scrub.policy();
+        let mut ready = ready_rx;
+        handles.push(tokio::spawn(async move {
+            let projector = loop {
+                if let Some(p) = ready.borrow_and_update().clone() {
+                    break p;
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    r = ready.changed() => if r.is_err() { return },
+                }
+            };
+            let scrubber = Scrubber::new(log.clone(), vault, projector.read_model().clone(), policy, metrics);
+            loop {
+                let now = Utc::now();
+                match scrubber.run(now, false).await {
+                    Ok(report) if !report.scrubbed.is_empty() => {
+                        // Purge the read model's residue once the live projector has blanked
+                        // the scrubbed rows.
+                        let head = log.head_position().await.ok().flatten().unwrap_or(0);
+                        while projector.stats().snapshot().checkpoint.unwrap_or(0) < head && !shutdown.is_cancelled() {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        if let Err(e) = projector.read_model().purge_residue().await {
+                            tracing::warn!(error = %e, "purging read-model residue failed");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "scheduled scrub failed"),
+                }
+                if let Err(e) = scrubber.status(Utc::now()).await {
+                    tracing::warn!(error = %e, "scrub status failed");
+                }
+                tokio::select! { _ = shutdown.cancelled() => return, _ = tokio::time::sleep(interval) => {} }
+            }
+        }));
+    }
+    Ok(Jobs { handles })
+}
