@@ -4,6 +4,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod intake;
 pub mod metrics;
 pub mod privacy;
 pub mod proto;

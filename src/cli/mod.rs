@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use crate::config::StorageArgs;
 
 pub mod sequence;
+pub mod serve;
 
 /// An event-sourced fundraising ledger.
 #[derive(Debug, Parser)]
@@ -25,11 +26,14 @@ pub enum Command {
     /// Operate the named sequence generators.
     #[command(subcommand)]
     Sequence(sequence::SequenceCommand),
+    /// Run the gRPC intake (and `/metrics`) until SIGINT or SIGTERM.
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Sequence(cmd) => sequence::run(&cli.storage, cmd).await,
+        Command::Serve(args) => serve::run(&cli.storage, args).await,
     }
 }
