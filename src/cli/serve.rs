@@ -27,66 +27,37 @@ pub struct ServeArgs {
     pub metrics_listen: SocketAddr,
 
     /// Client tokens (JSON, `{"tokens": [{"name", "sha256", "scopes", "actor_kinds"}]}`).
-    /// Empty: an admin token with every scope is generated once and written to
+    /// Absent: an admin token with every scope is generated once and written to
     /// `<data-dir>/admin.token` (mode 0600).
-    #[arg(
-        long,
-        env = "LEDGER_TOKENS_FILE",
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub tokens_file: PathBuf,
+    #[arg(long, env = "LEDGER_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
 
-    /// TLS certificate chain (PEM); needs `--tls-key`. Empty: plain HTTP/2.
-    #[arg(
-        long,
-        env = "LEDGER_TLS_CERT",
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub tls_cert: PathBuf,
+    /// TLS certificate chain (PEM); needs `--tls-key`. Absent: plain HTTP/2.
+    #[arg(long, env = "LEDGER_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
 
     /// TLS private key (PEM); needs `--tls-cert`.
-    #[arg(
-        long,
-        env = "LEDGER_TLS_KEY",
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub tls_key: PathBuf,
+    #[arg(long, env = "LEDGER_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 
     /// Words (one per line, `#` comments) that make names, addresses and comments moderated.
-    #[arg(
-        long,
-        env = "LEDGER_DENY_WORDS_FILE",
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub deny_words_file: PathBuf,
+    #[arg(long, env = "LEDGER_DENY_WORDS_FILE")]
+    pub deny_words_file: Option<PathBuf>,
 
     /// Blocked emails (one per line; `@domain` blocks a domain) that make donations moderated.
-    #[arg(
-        long,
-        env = "LEDGER_BLOCKED_EMAILS_FILE",
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub blocked_emails_file: PathBuf,
+    #[arg(long, env = "LEDGER_BLOCKED_EMAILS_FILE")]
+    pub blocked_emails_file: Option<PathBuf>,
 
     /// Ids the intake reserves per sequence-generator call (gaps after a restart are fine).
     #[arg(long, env = "LEDGER_ID_BLOCK", default_value_t = DEFAULT_BLOCK)]
     pub id_block: u64,
 }
 
-fn is_set(p: &Path) -> bool {
-    !p.as_os_str().is_empty()
-}
-
 /// Non-empty, non-comment lines of a list file; an empty path is an empty list.
-fn read_list(path: &Path) -> anyhow::Result<Vec<String>> {
-    if !is_set(path) {
+fn read_list(path: Option<&Path>) -> anyhow::Result<Vec<String>> {
+    let Some(path) = path else {
         return Ok(Vec::new());
-    }
+    };
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(text
@@ -99,9 +70,9 @@ fn read_list(path: &Path) -> anyhow::Result<Vec<String>> {
 
 /// The configured clients, or the embedded default's admin token (created once, mode 0600).
 fn authenticator(args: &ServeArgs, storage: &StorageArgs) -> anyhow::Result<Authenticator> {
-    if is_set(&args.tokens_file) {
-        let auth = Authenticator::from_file(&args.tokens_file)
-            .with_context(|| format!("reading tokens from {}", args.tokens_file.display()))?;
+    if let Some(file) = &args.tokens_file {
+        let auth = Authenticator::from_file(file)
+            .with_context(|| format!("reading tokens from {}", file.display()))?;
         tracing::info!(clients = auth.len(), "tokens loaded");
         return Ok(auth);
     }
@@ -157,17 +128,17 @@ fn start_workers(
 
 /// Runs `ledger serve`.
 pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
-    let tls = match (is_set(&args.tls_cert), is_set(&args.tls_key)) {
-        (true, true) => Some(TlsFiles {
-            cert: args.tls_cert.clone(),
-            key: args.tls_key.clone(),
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
         }),
-        (false, false) => None,
+        (None, None) => None,
         _ => anyhow::bail!("--tls-cert and --tls-key go together"),
     };
     let policy = ModerationPolicy {
-        deny_words: read_list(&args.deny_words_file)?,
-        blocked_emails: read_list(&args.blocked_emails_file)?,
+        deny_words: read_list(args.deny_words_file.as_deref())?,
+        blocked_emails: read_list(args.blocked_emails_file.as_deref())?,
         ..ModerationPolicy::default()
     };
     let metrics = Metrics::new();

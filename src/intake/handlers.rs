@@ -216,7 +216,7 @@ impl Intake {
 
     /// A new donation with its payment and, when the policy says so, moderation reasons, in one
     /// atomic append.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn add_donation(
         &self,
         meta: &RequestMeta,
@@ -241,8 +241,10 @@ impl Intake {
         }
         invalid_if_any(errors)?;
         let supplied = cmd.donation_id;
-        let result = self.run(meta, "AddDonation", self.plan_donation(cmd)).await;
-        let mut response = match (result, supplied) {
+        let result = self
+            .run_flagged(meta, "AddDonation", self.plan_donation(cmd))
+            .await;
+        let response = match (result, supplied) {
             (
                 Err(IntakeError::Store(crate::store::StoreError::Conflict { stream, .. })),
                 Some(id),
@@ -254,7 +256,8 @@ impl Intake {
             }
             (result, _) => result?,
         };
-        if response.payment_reference_code.is_empty() {
+        let (mut response, replayed) = response;
+        if replayed {
             // An answer from the idempotency record: the code is personal (sealed in the
             // payment stream), so it is read back from there.
             if let Ok((payment, _)) = self.load_payment(response.payment_id).await {
@@ -390,7 +393,7 @@ impl Intake {
 
     /// A provider booked a payment; booking an initial recurring PayPal payment again creates
     /// a follow-up payment and donation.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn book_payment(
         &self,
         meta: &RequestMeta,
@@ -500,7 +503,7 @@ impl Intake {
     }
 
     /// A provider reported a failed payment.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn fail_payment(
         &self,
         meta: &RequestMeta,
@@ -515,7 +518,7 @@ impl Intake {
     }
 
     /// A provider refunded (part of) a payment.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn refund_payment(
         &self,
         meta: &RequestMeta,
@@ -529,7 +532,7 @@ impl Intake {
     }
 
     /// The payer's bank reversed a payment.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn report_chargeback(
         &self,
         meta: &RequestMeta,
@@ -571,7 +574,7 @@ impl Intake {
     }
 
     /// The donor cancels (direct debit and bank transfer only).
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn cancel_donation(
         &self,
         meta: &RequestMeta,
@@ -586,7 +589,7 @@ impl Intake {
     }
 
     /// An administrator deletes a donation.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn delete_donation(
         &self,
         meta: &RequestMeta,
@@ -601,7 +604,7 @@ impl Intake {
     }
 
     /// An administrator restores a cancelled or deleted donation.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn restore_donation(
         &self,
         meta: &RequestMeta,
@@ -616,7 +619,7 @@ impl Intake {
     }
 
     /// An administrator flags a donation for moderation.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn flag_donation(
         &self,
         meta: &RequestMeta,
@@ -631,7 +634,7 @@ impl Intake {
     }
 
     /// A moderator approves a donation, optionally as anonymous.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn approve_donation(
         &self,
         meta: &RequestMeta,
@@ -645,7 +648,7 @@ impl Intake {
     }
 
     /// The donor adds the donation's one comment; the text policy may force it private.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn add_comment(
         &self,
         meta: &RequestMeta,
@@ -677,7 +680,7 @@ impl Intake {
     }
 
     /// A moderator publishes the comment (its private text is read, so the view is unsealed).
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn publish_comment(
         &self,
         meta: &RequestMeta,
@@ -691,7 +694,7 @@ impl Intake {
     }
 
     /// A moderator retracts a published comment.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn retract_comment(
         &self,
         meta: &RequestMeta,
@@ -706,7 +709,7 @@ impl Intake {
     }
 
     /// The donor's data changes.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn update_donor(
         &self,
         meta: &RequestMeta,
@@ -750,7 +753,7 @@ impl Intake {
 
     /// The export batch exported these donations. Already exported ones are reported, not
     /// refused; any other refusal refuses the whole batch (nothing is appended).
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn mark_exported(
         &self,
         meta: &RequestMeta,
@@ -825,7 +828,7 @@ impl Intake {
     /// Tracking data for a contribution-tracking id. A second allocation of the id (another
     /// allocation token) is refused, counted and logged: the sequence generator handed it out
     /// twice.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn record_contribution_tracking(
         &self,
         meta: &RequestMeta,
@@ -889,7 +892,7 @@ impl Intake {
     }
 
     /// Links a contribution to a tracking id; the first contribution id wins.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn link_contribution(
         &self,
         meta: &RequestMeta,
@@ -935,7 +938,7 @@ impl Intake {
 
     /// The combined view of a donation folded from the log and decrypted: a confirmation page
     /// sees its own write even while projectors lag.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn get_donation(&self, donation_id: u64) -> Result<api::Donation, IntakeError> {
         check_id("donation_id", donation_id)?;
         let load = self.load_view(donation_id, true).await?;
@@ -943,7 +946,7 @@ impl Intake {
     }
 
     /// A block of ids from a named sequence, with a fresh allocation token.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn next_id(
         &self,
         sequence: &str,

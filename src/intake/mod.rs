@@ -294,8 +294,23 @@ impl Intake {
         R: Positioned,
         F: std::future::Future<Output = Result<Plan<R>, IntakeError>>,
     {
+        Ok(self.run_flagged(meta, method, plan).await?.0)
+    }
+
+    /// [`Intake::run`], also telling whether the answer came from the record of an earlier
+    /// call (and so lacks what the record leaves out).
+    async fn run_flagged<R, F>(
+        &self,
+        meta: &RequestMeta,
+        method: &'static str,
+        plan: F,
+    ) -> Result<(R, bool), IntakeError>
+    where
+        R: Positioned,
+        F: std::future::Future<Output = Result<Plan<R>, IntakeError>>,
+    {
         if let Some(answer) = self.replay(meta, method).await? {
-            return Ok(answer);
+            return Ok((answer, true));
         }
         let plan = plan.await?;
         self.commit(meta, method, plan).await
@@ -307,7 +322,7 @@ impl Intake {
         meta: &RequestMeta,
         method: &'static str,
         plan: Plan<R>,
-    ) -> Result<R, IntakeError> {
+    ) -> Result<(R, bool), IntakeError> {
         let Plan {
             events,
             read,
@@ -361,7 +376,7 @@ impl Intake {
             Ok(results) => {
                 let position = results.last().map_or(0, |r| r.position);
                 response.set_position(position);
-                Ok(response)
+                Ok((response, false))
             }
             Err(StoreError::Conflict {
                 stream,
@@ -370,7 +385,7 @@ impl Intake {
             }) => {
                 // Maybe an identical request won the race: then its answer is ours.
                 if let Some(answer) = self.replay(meta, method).await? {
-                    return Ok(answer);
+                    return Ok((answer, true));
                 }
                 Err(IntakeError::Store(StoreError::Conflict {
                     stream,
