@@ -60,6 +60,17 @@ pub struct StorageArgs {
 }
 
 impl StorageArgs {
+    /// The embedded default in `data_dir`: every store a SQLite file there.
+    pub fn in_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            event_log_url: SecretString::from(""),
+            read_model_url: SecretString::from(""),
+            key_store_url: SecretString::from(""),
+            sequence_url: SecretString::from(""),
+        }
+    }
+
     /// Creates the data directory if needed.
     pub fn ensure_data_dir(&self) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.data_dir)

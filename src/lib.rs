@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod intake;
 pub mod metrics;
 pub mod privacy;
 pub mod projection;

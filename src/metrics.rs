@@ -66,6 +66,17 @@ impl Metrics {
             .insert(key(name, labels), value);
     }
 
+    /// Adds `by` to a gauge (for sums of floating-point measurements such as seconds).
+    pub fn gauge_add(&self, name: &str, labels: &[(&str, &str)], by: f64) {
+        *self
+            .inner
+            .lock()
+            .expect("metrics lock")
+            .gauges
+            .entry(key(name, labels))
+            .or_default() += by;
+    }
+
     /// A counter's current value (0 when never counted).
     pub fn counter_value(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
         self.inner

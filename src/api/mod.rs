@@ -1,3 +1,195 @@
 //! The gRPC intake: translation between the `ledger.api.v1` messages and the ledger's intake
-//! commands, authentication, and error mapping.
+//! commands, authentication, error mapping, and the server harness (`Application`).
 pub mod auth;
+pub mod error;
+pub mod service;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+use crate::config::StorageArgs;
+use crate::domain::policy::ModerationPolicy;
+use crate::intake::{ids::DEFAULT_BLOCK, sequence_check, Intake};
+use crate::metrics::Metrics;
+use crate::proto::api::ledger_server::LedgerServer;
+use auth::Authenticator;
+use service::LedgerService;
+
+/// A PEM certificate chain and its private key.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain (PEM).
+    pub cert: PathBuf,
+    /// The private key (PEM).
+    pub key: PathBuf,
+}
+
+/// What the gRPC intake needs to start.
+pub struct Settings {
+    /// Where the stores live.
+    pub storage: StorageArgs,
+    /// The address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Serve TLS with these files; plain HTTP/2 when `None`.
+    pub tls: Option<TlsFiles>,
+    /// The admitted clients.
+    pub auth: Authenticator,
+    /// What raises moderation reasons.
+    pub policy: ModerationPolicy,
+    /// The metrics registry.
+    pub metrics: Metrics,
+    /// Ids reserved per sequence-generator call.
+    pub id_block: u64,
+}
+
+impl Settings {
+    /// The embedded default in `data_dir` on `127.0.0.1:0`, with these clients.
+    pub fn for_tests(data_dir: impl Into<PathBuf>, auth: Authenticator) -> Self {
+        Self {
+            storage: StorageArgs::in_dir(data_dir),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: None,
+            auth,
+            policy: ModerationPolicy::default(),
+            metrics: Metrics::new(),
+            id_block: DEFAULT_BLOCK,
+        }
+    }
+}
+
+/// The gRPC intake with its listener bound.
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    intake: Arc<Intake>,
+    service: LedgerService,
+    tls: Option<ServerTlsConfig>,
+}
+
+impl Application {
+    /// Opens the stores, checks the sequences against the log, and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let log = settings
+            .storage
+            .open_event_log()
+            .await
+            .context("opening the event log")?;
+        let vault = settings
+            .storage
+            .open_vault()
+            .await
+            .context("opening the key store")?;
+        let sequences = settings
+            .storage
+            .open_sequences()
+            .await
+            .context("connecting the sequence generator")?;
+        // A sequence behind the log is logged loudly; the intake still starts, since ids it
+        // takes from a stale sequence are refused by the log (`NoStream` on new streams).
+        sequence_check::check_sequences(log.as_ref(), sequences.as_ref())
+            .await
+            .context("checking the sequences against the log")?;
+        let intake = Arc::new(Intake::new(
+            log,
+            vault,
+            sequences,
+            settings.policy,
+            settings.metrics.clone(),
+            settings.id_block,
+        ));
+        let tls = match &settings.tls {
+            None => None,
+            Some(files) => {
+                let cert = std::fs::read(&files.cert)
+                    .with_context(|| format!("reading {}", files.cert.display()))?;
+                let key = std::fs::read(&files.key)
+                    .with_context(|| format!("reading {}", files.key.display()))?;
+                Some(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
+            }
+        };
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let service = LedgerService::new(intake.clone(), Arc::new(settings.auth), settings.metrics);
+        Ok(Self {
+            listener,
+            port,
+            intake,
+            service,
+            tls,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The intake behind the service (tests read its log).
+    pub fn intake(&self) -> &Arc<Intake> {
+        &self.intake
+    }
+
+    /// Serves the ledger, health and reflection until `shutdown` resolves, then drains.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (health_reporter, health) = tonic_health::server::health_reporter();
+        health_reporter
+            .set_serving::<LedgerServer<LedgerService>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("building the reflection service")?;
+        let mut builder = Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder.tls_config(tls).context("configuring TLS")?;
+        }
+        let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
+        tracing::info!(port = self.port, "gRPC intake listening");
+        builder
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(LedgerServer::new(self.service))
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+            .context("serving gRPC")?;
+        tracing::info!("gRPC intake stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT: shutting down"),
+        () = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}

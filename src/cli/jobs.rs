@@ -11,7 +11,7 @@ use crate::cli::scrub::ScrubPolicyArgs;
 use crate::config::StorageArgs;
 use crate::metrics::Metrics;
 use crate::privacy::scrub::Scrubber;
-use crate::projection::{Projector, ProjectorConfig, ReadModel, StatsHandle};
+use crate::projection::{Projector, ProjectorConfig, ReadModel, RetryPolicy, StatsHandle};
 
 /// Flags of the background jobs.
 #[derive(Debug, Clone, Args)]
@@ -122,7 +122,10 @@ pub async fn start(
         );
         handles.push(tokio::spawn(async move {
             let Some(rm) = connect_read_model(&url, &shutdown).await else { return };
-            let config = ProjectorConfig { vault: Some(vault), ..ProjectorConfig::default() };
+            // Inside serve the projector never gives up on an unreachable database: intake
+            // goes on, and the projector catches up whenever the database is back.
+            let retry = RetryPolicy { max_attempts: None, max: Duration::from_secs(10), ..RetryPolicy::default() };
+            let config = ProjectorConfig { vault: Some(vault), retry, ..ProjectorConfig::default() };
             let projector = Projector::with_config(log, rm, config);
             let stats = projector.stats();
             let _ = ready_tx.send(Some(projector.clone()));

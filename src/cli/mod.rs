@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod project;
 pub mod scrub;
 pub mod sequence;
+pub mod serve;
 
 /// An event-sourced fundraising ledger.
 #[derive(Debug, Parser)]
@@ -42,6 +43,8 @@ pub enum Command {
     /// Operate the named sequence generators.
     #[command(subcommand)]
     Sequence(sequence::SequenceCommand),
+    /// Run the gRPC intake (and `/metrics`) until SIGINT or SIGTERM.
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the parsed command line.
@@ -54,5 +57,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args).await,
         Command::Scrub(args) => scrub::run(&cli.storage, args).await,
         Command::Sequence(cmd) => sequence::run(&cli.storage, cmd).await,
+        Command::Serve(args) => serve::run(&cli.storage, args).await,
     }
 }

@@ -2,6 +2,7 @@
 use clap::Subcommand;
 
 use crate::config::StorageArgs;
+use crate::intake::sequence_check::check_sequences;
 use crate::sequence::{InitializeMode, SequenceName};
 
 /// Sequence operations.
@@ -30,12 +31,36 @@ pub enum SequenceCommand {
         #[arg(long, default_value_t = 1)]
         count: u64,
     },
+    /// Compare every sequence with the highest id in the event log; fails when one is behind
+    /// (it would hand out ids already in use, e.g. after a Redis failover).
+    Check,
 }
 
 /// Runs a sequence command.
 pub async fn run(storage: &StorageArgs, cmd: SequenceCommand) -> anyhow::Result<()> {
     let seq = storage.open_sequences().await?;
     match cmd {
+        SequenceCommand::Check => {
+            let log = storage.open_event_log().await?;
+            let checks = check_sequences(log.as_ref(), seq.as_ref()).await?;
+            let mut behind = Vec::new();
+            for c in &checks {
+                let show = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+                let verdict = if c.is_ahead() { "ok" } else { "BEHIND" };
+                println!(
+                    "{}: sequence {} log {} {verdict}",
+                    c.name,
+                    show(c.current),
+                    show(c.highest_in_log)
+                );
+                if !c.is_ahead() {
+                    behind.push(c.name.as_str());
+                }
+            }
+            if !behind.is_empty() {
+                anyhow::bail!("sequences behind the event log: {}", behind.join(", "));
+            }
+        }
         SequenceCommand::Init { name, start, force } => {
             let mode = if force {
                 InitializeMode::AllowBackwards

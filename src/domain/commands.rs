@@ -5,7 +5,8 @@
 //! (`personal`, `provider`, `private_text`); the privacy layer seals it before appending.
 //!
 //! Where each rule lives:
-//! * payments: [`book_payment`], [`fail_payment`], [`follow_up_donation`];
+//! * payments: [`book_payment`], [`fail_payment`], [`refund_payment`], [`report_chargeback`],
+//!   [`follow_up_donation`];
 //! * deletion: [`cancel_by_donor`], [`delete_by_admin`], [`restore`];
 //! * moderation: [`flag_manually`], [`approve`];
 //! * comments: [`add_comment`], [`publish_comment`], [`retract_comment`];
@@ -196,6 +197,68 @@ pub fn fail_payment(payment: &PaymentState, reason: &str) -> Decision {
             status,
         }),
     }
+}
+
+/// Money leaving a payment again (a refund or a charge-back) is checked the same way: the
+/// payment must be complete (BEZ/UEB from creation, external ones once booked), not failed,
+/// cancelled or charged back, and the amount (default: what is still held) must be positive
+/// and at most what is still held.
+fn money_back(
+    payment: &PaymentState,
+    action: &'static str,
+    amount: Option<&Money>,
+) -> Result<Money, DomainError> {
+    if !payment.initiated {
+        return Err(DomainError::UnknownPayment);
+    }
+    let blocked = matches!(
+        payment.status,
+        PaymentStatus::Failed | PaymentStatus::Cancelled | PaymentStatus::ChargedBack
+    );
+    if blocked || !payment.is_complete() {
+        return Err(DomainError::WrongPaymentStatus {
+            action,
+            status: payment.status,
+        });
+    }
+    let total = payment.amount.clone().unwrap_or_else(|| Money::eur(0));
+    let available = total.cents - payment.refunded_cents - payment.charged_back_cents;
+    let requested = amount.map_or(available, |m| m.cents);
+    if requested <= 0 || requested > available {
+        return Err(DomainError::ExceedsAmount {
+            action,
+            available,
+            requested,
+        });
+    }
+    Ok(Money {
+        cents: requested,
+        currency: total.currency,
+    })
+}
+
+/// Records a refund (partial refunds add up; the status becomes refunded).
+pub fn refund_payment(payment: &PaymentState, amount: Option<&Money>, reason: &str) -> Decision {
+    let money = money_back(payment, "refund", amount)?;
+    Ok(vec![StreamEvent::new(
+        streams::payment(payment.payment_id),
+        ev::PaymentRefunded {
+            amount: Some(money.to_proto()),
+            reason: reason.to_owned(),
+        },
+    )])
+}
+
+/// Records a charge-back by the payer's bank; a charged-back payment takes no further one.
+pub fn report_chargeback(payment: &PaymentState, amount: Option<&Money>, reason: &str) -> Decision {
+    let money = money_back(payment, "chargeback", amount)?;
+    Ok(vec![StreamEvent::new(
+        streams::payment(payment.payment_id),
+        ev::ChargebackReceived {
+            amount: Some(money.to_proto()),
+            reason: reason.to_owned(),
+        },
+    )])
 }
 
 /// Creates the child donation of a recurring follow-up booking: same amount, interval,
@@ -676,6 +739,27 @@ mod tests {
         assert_eq!(v.payment.status, PaymentStatus::Booked);
         assert_eq!(v.payment.transaction_id.as_deref(), Some("T1"));
         assert_eq!(v.legacy_status(), 'B');
+    }
+
+    #[test]
+    fn a_booked_payment_is_refunded_in_parts_up_to_its_amount() {
+        let mut v = given(PayPal);
+        assert!(matches!(
+            refund_payment(&v.payment, None, "r"),
+            Err(DomainError::WrongPaymentStatus { .. })
+        ));
+        when!(v, book_payment(&v.payment, &booking("T1")));
+        let half = Money::eur(v.payment.amount.as_ref().unwrap().cents / 2);
+        when!(v, refund_payment(&v.payment, Some(&half), "r"));
+        assert_eq!(v.payment.status, PaymentStatus::Refunded);
+        let too_much = Money::eur(v.payment.amount.as_ref().unwrap().cents);
+        assert!(matches!(
+            refund_payment(&v.payment, Some(&too_much), "r"),
+            Err(DomainError::ExceedsAmount { .. })
+        ));
+        when!(v, report_chargeback(&v.payment, None, "bank"));
+        assert_eq!(v.payment.status, PaymentStatus::ChargedBack);
+        assert!(report_chargeback(&v.payment, None, "bank").is_err());
     }
 
     #[test]

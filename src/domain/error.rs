@@ -63,6 +63,18 @@ pub enum DomainError {
         /// The provider's amount.
         got: i64,
     },
+    /// Refunds or charge-backs may not exceed the payment's amount.
+    #[error(
+        "{action} of {requested} cents exceeds the {available} cents still held on this payment"
+    )]
+    ExceedsAmount {
+        /// `refund` or `chargeback`.
+        action: &'static str,
+        /// Cents still held (amount minus earlier refunds and charge-backs).
+        available: i64,
+        /// Cents asked for.
+        requested: i64,
+    },
     /// A recurring PayPal follow-up needs ids for the child payment and donation.
     #[error(
         "a follow-up booking of a recurring PayPal payment needs a new payment id and donation id"

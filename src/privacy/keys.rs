@@ -5,8 +5,12 @@
 //! SQLite: `secure_delete` overwrites deleted rows with zeros, and every destroy ends with a
 //! `wal_checkpoint(TRUNCATE)`, so no copy stays in free pages or in the WAL file.
 //! PostgreSQL: the deleted rows are removed with `VACUUM FULL`, which rewrites the table file.
+//!
+//! Key creation is group-committed: `get_or_create` hands its id to one writer task, which
+//! takes every id waiting in its queue and creates them in one transaction (one fsync for the
+//! whole batch), so many concurrent intake calls share one commit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,7 +18,8 @@ use std::time::Duration;
 use rand::RngCore;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Row, SqlitePool};
+use sqlx::{Acquire, PgPool, Row, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
 use zeroize::Zeroizing;
 
 use super::PrivacyError;
@@ -51,16 +56,38 @@ impl DataKey {
 
 /// Where keys live.
 #[derive(Clone, Debug)]
-pub enum KeyStore {
+enum Backend {
     /// The embedded default: a SQLite file.
     Sqlite(SqlitePool),
     /// A PostgreSQL table.
     Postgres(PgPool),
 }
 
+/// The key store. Cheap to clone; clones share the pool and the key-creating writer task.
+#[derive(Clone, Debug)]
+pub struct KeyStore {
+    backend: Backend,
+    creator: mpsc::Sender<CreateRequest>,
+}
+
+/// One waiting `get_or_create`.
+#[derive(Debug)]
+struct CreateRequest {
+    key_id: u64,
+    reply: oneshot::Sender<Result<DataKey, PrivacyError>>,
+}
+
 const LOOKUP_CHUNK: usize = 900;
+/// Keys the writer creates in one transaction at most.
+const MAX_CREATE_BATCH: usize = 900;
 
 impl KeyStore {
+    fn with_backend(backend: Backend) -> Self {
+        let (creator, rx) = mpsc::channel(8192);
+        tokio::spawn(run_creator(backend.clone(), rx));
+        Self { backend, creator }
+    }
+
     /// Opens the key store in the SQLite file at `path`.
     pub async fn open_sqlite(path: &Path) -> Result<Self, PrivacyError> {
         let options = SqliteConnectOptions::new()
@@ -81,7 +108,7 @@ impl KeyStore {
         sqlx::migrate!("./migrations/sqlite/keys")
             .run(&pool)
             .await?;
-        Ok(Self::Sqlite(pool))
+        Ok(Self::with_backend(Backend::Sqlite(pool)))
     }
 
     /// Opens the key store at a URL: `sqlite://…` or `postgres://…`.
@@ -91,7 +118,7 @@ impl KeyStore {
             sqlx::migrate!("./migrations/postgres/keys")
                 .run(&pool)
                 .await?;
-            return Ok(Self::Postgres(pool));
+            return Ok(Self::with_backend(Backend::Postgres(pool)));
         }
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -102,63 +129,26 @@ impl KeyStore {
     }
 
     /// The key of `key_id`, created on first use. Refused once the key was destroyed: a
-    /// scrubbed donation takes no new personal data.
+    /// scrubbed donation takes no new personal data. Concurrent calls are group-committed.
     pub async fn get_or_create(&self, key_id: u64) -> Result<DataKey, PrivacyError> {
-        if let Some(k) = self.get_many(&[key_id]).await?.remove(&key_id) {
-            return Ok(k);
+        if i64::try_from(key_id).is_err() {
+            return Err(PrivacyError::KeyIdOutOfRange(key_id));
         }
-        let fresh = DataKey::random();
-        let id = i64::try_from(key_id).map_err(|_| PrivacyError::KeyIdOutOfRange(key_id))?;
-        match self {
-            Self::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                let destroyed: Option<i64> =
-                    sqlx::query_scalar("SELECT key_id FROM destroyed_key WHERE key_id = ?")
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if destroyed.is_some() {
-                    return Err(PrivacyError::KeyDestroyed(key_id));
-                }
-                sqlx::query("INSERT INTO data_key (key_id, key, created_at) VALUES (?, ?, ?) ON CONFLICT (key_id) DO NOTHING")
-                    .bind(id)
-                    .bind(fresh.0.as_slice())
-                    .bind(chrono::Utc::now().timestamp())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-            }
-            Self::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                let destroyed: Option<i64> =
-                    sqlx::query_scalar("SELECT key_id FROM destroyed_key WHERE key_id = $1")
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if destroyed.is_some() {
-                    return Err(PrivacyError::KeyDestroyed(key_id));
-                }
-                sqlx::query("INSERT INTO data_key (key_id, key) VALUES ($1, $2) ON CONFLICT (key_id) DO NOTHING")
-                    .bind(id)
-                    .bind(fresh.0.as_slice())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-            }
-        }
-        // Another caller may have won the insert race: read back whichever key is stored.
-        self.get_many(&[key_id])
-            .await?
-            .remove(&key_id)
-            .ok_or(PrivacyError::KeyDestroyed(key_id))
+        let (reply, rx) = oneshot::channel();
+        self.creator
+            .send(CreateRequest { key_id, reply })
+            .await
+            .map_err(|_| PrivacyError::WriteFailed("the key writer stopped".into()))?;
+        rx.await
+            .map_err(|_| PrivacyError::WriteFailed("the key writer stopped".into()))?
     }
 
     /// The keys that exist among `ids` (destroyed or never created ones are absent).
     pub async fn get_many(&self, ids: &[u64]) -> Result<HashMap<u64, DataKey>, PrivacyError> {
         let mut out = HashMap::with_capacity(ids.len());
         let ids: Vec<i64> = ids.iter().filter_map(|&i| i64::try_from(i).ok()).collect();
-        match self {
-            Self::Sqlite(pool) => {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
                 for chunk in ids.chunks(LOOKUP_CHUNK) {
                     let marks = vec!["?"; chunk.len()].join(",");
                     let sql = format!("SELECT key_id, key FROM data_key WHERE key_id IN ({marks})");
@@ -174,7 +164,7 @@ impl KeyStore {
                     }
                 }
             }
-            Self::Postgres(pool) => {
+            Backend::Postgres(pool) => {
                 let rows = sqlx::query("SELECT key_id, key FROM data_key WHERE key_id = ANY($1)")
                     .bind(&ids)
                     .fetch_all(pool)
@@ -196,8 +186,8 @@ impl KeyStore {
             return Ok(());
         }
         let ids: Vec<i64> = ids.iter().filter_map(|&i| i64::try_from(i).ok()).collect();
-        match self {
-            Self::Sqlite(pool) => {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
                 let now = chrono::Utc::now().timestamp();
                 let mut tx = pool.begin().await?;
                 for chunk in ids.chunks(LOOKUP_CHUNK) {
@@ -229,7 +219,7 @@ impl KeyStore {
                     tracing::warn!("key-store WAL checkpoint was blocked by a reader; it will be retried on the next destroy");
                 }
             }
-            Self::Postgres(pool) => {
+            Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 sqlx::query("DELETE FROM data_key WHERE key_id = ANY($1)")
                     .bind(&ids)
@@ -249,14 +239,14 @@ impl KeyStore {
     /// Whether the key of `key_id` was destroyed.
     pub async fn is_destroyed(&self, key_id: u64) -> Result<bool, PrivacyError> {
         let id = i64::try_from(key_id).map_err(|_| PrivacyError::KeyIdOutOfRange(key_id))?;
-        let found: Option<i64> = match self {
-            Self::Sqlite(pool) => {
+        let found: Option<i64> = match &self.backend {
+            Backend::Sqlite(pool) => {
                 sqlx::query_scalar("SELECT key_id FROM destroyed_key WHERE key_id = ?")
                     .bind(id)
                     .fetch_optional(pool)
                     .await?
             }
-            Self::Postgres(pool) => {
+            Backend::Postgres(pool) => {
                 sqlx::query_scalar("SELECT key_id FROM destroyed_key WHERE key_id = $1")
                     .bind(id)
                     .fetch_optional(pool)
@@ -265,4 +255,139 @@ impl KeyStore {
         };
         Ok(found.is_some())
     }
+}
+
+/// The key-creating writer: takes every waiting request, creates the keys in one transaction,
+/// answers each. Ends when every `KeyStore` clone is dropped.
+async fn run_creator(backend: Backend, mut rx: mpsc::Receiver<CreateRequest>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_CREATE_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let mut ids: Vec<u64> = batch.iter().map(|r| r.key_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        match create_many(&backend, &ids).await {
+            Ok(mut keys) => {
+                for r in batch {
+                    let key = keys
+                        .get(&r.key_id)
+                        .cloned()
+                        .ok_or(PrivacyError::KeyDestroyed(r.key_id));
+                    let _ = r.reply.send(key);
+                }
+                keys.clear();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, keys = ids.len(), "key creation batch failed");
+                let msg = e.to_string();
+                for r in batch {
+                    let _ = r.reply.send(Err(PrivacyError::WriteFailed(msg.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Creates the missing keys among `ids` (at most [`LOOKUP_CHUNK`]) in one transaction and
+/// returns the stored key of every id that is not destroyed.
+async fn create_many(
+    backend: &Backend,
+    ids: &[u64],
+) -> Result<HashMap<u64, DataKey>, PrivacyError> {
+    let ids: Vec<i64> = ids.iter().filter_map(|&i| i64::try_from(i).ok()).collect();
+    let mut out = HashMap::with_capacity(ids.len());
+    match backend {
+        Backend::Sqlite(pool) => {
+            let mut conn = pool.acquire().await?;
+            let conn = conn.acquire().await?;
+            // IMMEDIATE: take the write lock before reading, so a concurrent destroy cannot
+            // slip between the check and the insert.
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+            let result: Result<(), PrivacyError> = async {
+                let marks = vec!["?"; ids.len()].join(",");
+                let sql = format!("SELECT key_id FROM destroyed_key WHERE key_id IN ({marks})");
+                let mut q = sqlx::query_scalar::<_, i64>(&sql);
+                for id in &ids {
+                    q = q.bind(*id);
+                }
+                let destroyed: HashSet<i64> =
+                    q.persistent(false).fetch_all(&mut *conn).await?.into_iter().collect();
+                let fresh: Vec<i64> = ids.iter().copied().filter(|i| !destroyed.contains(i)).collect();
+                if !fresh.is_empty() {
+                    let now = chrono::Utc::now().timestamp();
+                    let values = vec!["(?, ?, ?)"; fresh.len()].join(",");
+                    let sql = format!(
+                        "INSERT INTO data_key (key_id, key, created_at) VALUES {values} ON CONFLICT (key_id) DO NOTHING"
+                    );
+                    let keys: Vec<DataKey> = fresh.iter().map(|_| DataKey::random()).collect();
+                    let mut q = sqlx::query(&sql);
+                    for (id, key) in fresh.iter().zip(&keys) {
+                        q = q.bind(*id).bind(key.0.as_slice()).bind(now);
+                    }
+                    q.persistent(false).execute(&mut *conn).await?;
+                    let sql = format!("SELECT key_id, key FROM data_key WHERE key_id IN ({})", vec!["?"; fresh.len()].join(","));
+                    let mut q = sqlx::query(&sql);
+                    for id in &fresh {
+                        q = q.bind(*id);
+                    }
+                    for row in q.persistent(false).fetch_all(&mut *conn).await? {
+                        out.insert(
+                            row.get::<i64, _>(0) as u64,
+                            DataKey::from_slice(row.get::<&[u8], _>(1))?,
+                        );
+                    }
+                }
+                Ok(())
+            }
+            .await;
+            match result {
+                Ok(()) => {
+                    sqlx::query("COMMIT").execute(&mut *conn).await?;
+                }
+                Err(e) => {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    return Err(e);
+                }
+            }
+        }
+        Backend::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            let destroyed: HashSet<i64> =
+                sqlx::query_scalar("SELECT key_id FROM destroyed_key WHERE key_id = ANY($1)")
+                    .bind(&ids)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .collect();
+            let fresh: Vec<i64> = ids
+                .iter()
+                .copied()
+                .filter(|i| !destroyed.contains(i))
+                .collect();
+            let keys: Zeroizing<Vec<Vec<u8>>> =
+                Zeroizing::new(fresh.iter().map(|_| DataKey::random().0.to_vec()).collect());
+            sqlx::query("INSERT INTO data_key (key_id, key) SELECT * FROM UNNEST($1::bigint[], $2::bytea[]) ON CONFLICT (key_id) DO NOTHING")
+                .bind(&fresh)
+                .bind(&*keys)
+                .execute(&mut *tx)
+                .await?;
+            let rows = sqlx::query("SELECT key_id, key FROM data_key WHERE key_id = ANY($1)")
+                .bind(&fresh)
+                .fetch_all(&mut *tx)
+                .await?;
+            for row in rows {
+                out.insert(
+                    row.get::<i64, _>(0) as u64,
+                    DataKey::from_slice(row.get::<&[u8], _>(1))?,
+                );
+            }
+            tx.commit().await?;
+        }
+    }
+    Ok(out)
 }

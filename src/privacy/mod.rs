@@ -48,6 +48,9 @@ pub enum PrivacyError {
     /// A decrypted unit does not decode.
     #[error("sealed {0} does not decode after decryption")]
     Malformed(&'static str),
+    /// The key store's writer failed to create a batch of keys.
+    #[error("key creation failed: {0}")]
+    WriteFailed(String),
     /// The key store's database failed.
     #[error("key store database error")]
     Database(#[from] sqlx::Error),

@@ -370,6 +370,11 @@ pub trait EventLog: Send + Sync + 'static {
     /// The position of the newest event, or `None` for an empty log.
     async fn head_position(&self) -> Result<Option<Position>, StoreError>;
 
+    /// The highest numeric id among the streams `category-{id}` of one category, or `None`
+    /// when the category has no stream with a numeric id. Used to check that a sequence
+    /// generator is ahead of every id the log already holds.
+    async fn highest_stream_number(&self, category: &str) -> Result<Option<u64>, StoreError>;
+
     /// Every event from `from` inclusive, then live events as they are committed.
     fn subscribe_all(&self, from: Position) -> Subscription;
 }

@@ -628,6 +628,26 @@ impl EventLog for SqliteEventLog {
         Ok((head > 0).then_some(head as Position))
     }
 
+    async fn highest_stream_number(&self, category: &str) -> Result<Option<u64>, StoreError> {
+        if category.is_empty() || category.contains('-') {
+            return Err(StoreError::InvalidInput {
+                field: "category",
+                rule: "must be non-empty and contain no `-`".into(),
+            });
+        }
+        // The category index bounds the scan; ids that are not all digits are skipped.
+        let highest: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(CAST(SUBSTR(stream_name, ?1) AS INTEGER)) FROM events \
+             WHERE category = ?2 AND SUBSTR(stream_name, ?1) NOT GLOB '*[^0-9]*' \
+             AND SUBSTR(stream_name, ?1) <> ''",
+        )
+        .bind(category.len() as i64 + 2)
+        .bind(category)
+        .fetch_one(&self.inner.pool)
+        .await?;
+        Ok(highest.and_then(|h| u64::try_from(h).ok()))
+    }
+
     fn subscribe_all(&self, from: Position) -> Subscription {
         struct State {
             inner: Arc<Inner>,

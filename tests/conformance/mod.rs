@@ -679,6 +679,33 @@ pub async fn a_subscription_catches_up_then_turns_live_with_no_gap_and_no_duplic
     );
 }
 
+pub async fn the_highest_stream_number_of_a_category_ignores_other_categories_and_non_numbers(
+    log: Arc<dyn EventLog>,
+) {
+    assert_eq!(log.highest_stream_number("donation").await.unwrap(), None);
+    for stream in [
+        "donation-9",
+        "donation-10",
+        "donation-x",
+        "payment-500",
+        "donation-2",
+    ] {
+        log.append(stream, ExpectedRevision::Any, events(1, stream))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        log.highest_stream_number("donation").await.unwrap(),
+        Some(10)
+    );
+    assert_eq!(
+        log.highest_stream_number("payment").await.unwrap(),
+        Some(500)
+    );
+    assert_eq!(log.highest_stream_number("export").await.unwrap(), None);
+    assert!(log.highest_stream_number("bad-category").await.is_err());
+}
+
 /// Generates one `#[tokio::test]` per conformance check for a backend.
 #[macro_export]
 macro_rules! event_log_conformance {
@@ -710,6 +737,7 @@ macro_rules! event_log_conformance {
             concurrent_writers_with_exact_revisions_never_both_win,
             concurrent_appenders_all_land_with_unique_positions,
             a_subscription_catches_up_then_turns_live_with_no_gap_and_no_duplicate,
+            the_highest_stream_number_of_a_category_ignores_other_categories_and_non_numbers,
         );
     };
 }

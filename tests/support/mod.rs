@@ -1,6 +1,7 @@
 //! Helpers shared by integration tests: real PostgreSQL databases per test, raw file scans.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod postgres;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,151 @@
+//! The one mapping from intake errors to gRPC statuses. Exhaustive on purpose: a new error
+//! variant does not compile until someone decides its status.
+
+use tonic::{Code, Status};
+
+use crate::domain::DomainError;
+use crate::intake::IntakeError;
+use crate::privacy::PrivacyError;
+use crate::sequence::SequenceError;
+use crate::store::StoreError;
+
+/// The status a client sees for `error`. Validation lists every bad field and its rule;
+/// internal failures are logged with their cause chain and answered opaquely.
+pub fn to_status(error: &IntakeError) -> Status {
+    let code = code_of(error);
+    if code == Code::Internal {
+        let mut chain = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        tracing::error!(error = %chain, "internal error");
+        return Status::internal("internal error; the ledger logged the cause");
+    }
+    Status::new(code, error.to_string())
+}
+
+fn code_of(error: &IntakeError) -> Code {
+    match error {
+        IntakeError::Invalid(_)
+        | IntakeError::RequestIdReused { .. }
+        | IntakeError::RequestIdReusedWithOtherContent(_) => Code::InvalidArgument,
+        IntakeError::NotFound { .. } => Code::NotFound,
+        IntakeError::AlreadyExists { .. } => Code::AlreadyExists,
+        IntakeError::Rule(rule) => rule_code(rule),
+        IntakeError::InBatch { source, .. } => code_of(source),
+        IntakeError::Store(e) => store_code(e),
+        IntakeError::Privacy(e) => match e {
+            PrivacyError::KeyDestroyed(_) => Code::FailedPrecondition,
+            PrivacyError::KeyIdOutOfRange(_) => Code::InvalidArgument,
+            PrivacyError::CorruptKey
+            | PrivacyError::Tampered { .. }
+            | PrivacyError::Malformed(_)
+            | PrivacyError::WriteFailed(_)
+            | PrivacyError::Database(_)
+            | PrivacyError::Migrate(_) => Code::Internal,
+        },
+        IntakeError::Sequence(e) => match e {
+            SequenceError::InvalidName { .. } | SequenceError::InvalidCount { .. } => {
+                Code::InvalidArgument
+            }
+            SequenceError::Exhausted { .. } => Code::ResourceExhausted,
+            SequenceError::InvalidStart { .. }
+            | SequenceError::Backwards { .. }
+            | SequenceError::Corrupt { .. }
+            | SequenceError::InvalidUrl { .. } => Code::Internal,
+            SequenceError::Backend(_) => Code::Unavailable,
+        },
+        IntakeError::Codec(_)
+        | IntakeError::CorruptRecord(_)
+        | IntakeError::ClearPersonalData(_) => Code::Internal,
+    }
+}
+
+fn store_code(error: &StoreError) -> Code {
+    match error {
+        StoreError::Conflict { .. } => Code::Aborted,
+        StoreError::DuplicateEventId { .. } => Code::AlreadyExists,
+        StoreError::InvalidInput { .. } => Code::InvalidArgument,
+        StoreError::Closed => Code::Unavailable,
+        StoreError::Corrupt(_) | StoreError::Database(_) | StoreError::Migrate(_) => Code::Internal,
+    }
+}
+
+fn rule_code(rule: &DomainError) -> Code {
+    match rule {
+        DomainError::UnknownDonation | DomainError::UnknownPayment => Code::NotFound,
+        // The id was handed out twice: the caller must take a fresh one.
+        DomainError::DoubleAllocation { .. } => Code::AlreadyExists,
+        DomainError::MissingTransactionId
+        | DomainError::EmptyComment
+        | DomainError::MissingBatchId => Code::InvalidArgument,
+        DomainError::NotCancellable { .. }
+        | DomainError::Inactive { .. }
+        | DomainError::NotCancelledOrDeleted
+        | DomainError::NotBookable { .. }
+        | DomainError::AlreadyBooked { .. }
+        | DomainError::WrongPaymentStatus { .. }
+        | DomainError::AmountMismatch { .. }
+        | DomainError::ExceedsAmount { .. }
+        | DomainError::MissingFollowUpIds
+        | DomainError::AlreadyUnderModeration
+        | DomainError::NotUnderModeration
+        | DomainError::UnderModeration { .. }
+        | DomainError::CommentExists
+        | DomainError::CommentOnFollowUp
+        | DomainError::NoComment
+        | DomainError::CommentViolatesPolicy
+        | DomainError::CommentTextUnavailable
+        | DomainError::Scrubbed { .. }
+        | DomainError::Exported { .. }
+        | DomainError::AlreadyExported { .. }
+        | DomainError::AlreadyScrubbed
+        | DomainError::NotScrubbable
+        | DomainError::ContributionAlreadyLinked { .. } => Code::FailedPrecondition,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::validation::FieldError;
+
+    #[test]
+    fn validation_names_every_field_and_rule() {
+        let status = to_status(&IntakeError::Invalid(vec![
+            FieldError {
+                field: "payment.amount_cents".into(),
+                rule: "must be at least 100 cents (1 EUR)".into(),
+            },
+            FieldError {
+                field: "donor.email".into(),
+                rule: "must be a valid email address".into(),
+            },
+        ]));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status
+            .message()
+            .contains("payment.amount_cents: must be at least"));
+        assert!(status.message().contains("donor.email: must be a valid"));
+    }
+
+    #[test]
+    fn conflicts_abort_and_internal_errors_are_opaque() {
+        let conflict = IntakeError::Store(StoreError::Conflict {
+            stream: "donation-1".into(),
+            expected: crate::store::ExpectedRevision::Exact(0),
+            actual: crate::store::CurrentRevision::At(1),
+        });
+        assert_eq!(to_status(&conflict).code(), Code::Aborted);
+        let internal = to_status(&IntakeError::Store(StoreError::Corrupt(
+            "secret detail".into(),
+        )));
+        assert_eq!(internal.code(), Code::Internal);
+        assert!(!internal.message().contains("secret detail"));
+        let rule = to_status(&IntakeError::Rule(DomainError::CommentExists));
+        assert_eq!(rule.code(), Code::FailedPrecondition);
+    }
+}

@@ -1,0 +1,675 @@
+//! `LedgerService`: the generated `ledger.api.v1.Ledger` trait, translating messages to intake
+//! commands and intake answers back. No business rule lives here.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use super::auth::{Authenticator, Principal, Scope};
+use super::error::to_status;
+use crate::domain::commands::NewComment;
+use crate::domain::types::{to_datetime, Money, PaymentMethod};
+use crate::domain::validation::{FieldError, NewDonationRequest};
+use crate::intake::{
+    BookPaymentCommand, DonorUpdate, Intake, IntakeError, MoneyBack, NewDonation, RequestMeta,
+};
+use crate::metrics::Metrics;
+use crate::proto::api::{self, ledger_server::Ledger};
+use crate::proto::events as ev;
+use crate::store::{Actor, ActorKind};
+
+/// The gRPC service over an intake.
+#[derive(Clone)]
+pub struct LedgerService {
+    intake: Arc<Intake>,
+    auth: Arc<Authenticator>,
+    metrics: Metrics,
+}
+
+impl LedgerService {
+    /// A service answering with `intake`, admitting the clients of `auth`.
+    pub fn new(intake: Arc<Intake>, auth: Arc<Authenticator>, metrics: Metrics) -> Self {
+        metrics.describe(
+            "ledger_grpc_requests_total",
+            "gRPC calls by method and status code.",
+        );
+        metrics.describe(
+            "ledger_grpc_request_seconds_sum",
+            "Total seconds spent in gRPC calls, by method.",
+        );
+        Self {
+            intake,
+            auth,
+            metrics,
+        }
+    }
+
+    /// Authorises, runs `f`, counts the call by method and code.
+    async fn call<Req, Resp, F, Fut>(
+        &self,
+        method: &'static str,
+        scope: Scope,
+        request: Request<Req>,
+        f: F,
+    ) -> Result<Response<Resp>, Status>
+    where
+        F: FnOnce(Principal, Req) -> Fut,
+        Fut: Future<Output = Result<Resp, Status>>,
+    {
+        let started = Instant::now();
+        let result = match self.auth.authorize(&request, scope, method) {
+            Ok(principal) => f(principal, request.into_inner()).await,
+            Err(status) => Err(status),
+        };
+        let code = match &result {
+            Ok(_) => tonic::Code::Ok,
+            Err(s) => s.code(),
+        };
+        let code = format!("{code:?}");
+        self.metrics.count(
+            "ledger_grpc_requests_total",
+            &[("method", method), ("code", &code)],
+            1,
+        );
+        self.metrics.gauge_add(
+            "ledger_grpc_request_seconds_sum",
+            &[("method", method)],
+            started.elapsed().as_secs_f64(),
+        );
+        result.map(Response::new)
+    }
+}
+
+fn invalid(field: &str, rule: &str) -> Status {
+    to_status(&IntakeError::field(field, rule))
+}
+
+/// The request context as intake metadata; the actor kind must be one the client may act as.
+fn meta<M: Message>(
+    principal: &Principal,
+    context: Option<&api::RequestContext>,
+    request: &M,
+) -> Result<RequestMeta, Status> {
+    let context =
+        context.ok_or_else(|| invalid("context", "is required (request_id, actor, source)"))?;
+    let actor = context
+        .actor
+        .as_ref()
+        .ok_or_else(|| invalid("context.actor", "is required"))?;
+    let kind = match api::ActorKind::try_from(actor.kind) {
+        Ok(api::ActorKind::Frontend) => ActorKind::Frontend,
+        Ok(api::ActorKind::FocUser) => ActorKind::FocUser,
+        Ok(api::ActorKind::Provider) => ActorKind::Provider,
+        Ok(api::ActorKind::System) => ActorKind::System,
+        Ok(api::ActorKind::Unspecified) | Err(_) => {
+            return Err(invalid(
+                "context.actor.kind",
+                "must be FRONTEND, FOC_USER, PROVIDER or SYSTEM",
+            ))
+        }
+    };
+    if !principal.may_act_as(kind) {
+        tracing::warn!(client = %principal.name, actor_kind = kind.as_str(), "refused: actor kind not allowed");
+        return Err(Status::permission_denied(format!(
+            "client `{}` may not act as {}",
+            principal.name,
+            kind.as_str()
+        )));
+    }
+    let id = if actor.id.is_empty() {
+        principal.name.clone()
+    } else {
+        actor.id.clone()
+    };
+    RequestMeta::new(
+        &context.request_id,
+        Actor { kind, id },
+        &context.source,
+        &request.encode_to_vec(),
+    )
+    .map_err(|e| to_status(&e))
+}
+
+/// The proto path of a field the domain validation names.
+fn proto_path(field: &str) -> String {
+    match field {
+        "amount_cents" | "currency" | "interval_months" | "iban" | "bic" => {
+            format!("payment.{field}")
+        }
+        "payment_method" => "payment.method".into(),
+        "donor_kind" => "donor.kind".into(),
+        "comment" => "comment.text".into(),
+        "comment_display_name" => "comment.display_name".into(),
+        f if f.contains('.') || f == "donation_id" => f.into(),
+        f => format!("donor.{f}"),
+    }
+}
+
+/// Renames validated fields to their proto paths.
+fn with_proto_paths(error: IntakeError) -> IntakeError {
+    match error {
+        IntakeError::Invalid(errors) => IntakeError::Invalid(
+            errors
+                .into_iter()
+                .map(|e| FieldError {
+                    field: proto_path(&e.field),
+                    rule: e.rule,
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn method_code(value: i32) -> String {
+    PaymentMethod::from_proto(value)
+        .map(|m| m.code().to_owned())
+        .unwrap_or_default()
+}
+
+fn kind_code(value: i32) -> String {
+    match ev::DonorKind::try_from(value) {
+        Ok(ev::DonorKind::Person) => "person",
+        Ok(ev::DonorKind::Company) => "company",
+        Ok(ev::DonorKind::EmailOnly) => "email",
+        Ok(ev::DonorKind::Anonymous) => "anonymous",
+        Ok(ev::DonorKind::Unspecified) | Err(_) => "",
+    }
+    .to_owned()
+}
+
+/// The donor fields of a validation request.
+fn donor_request(d: &api::DonorInput) -> NewDonationRequest {
+    NewDonationRequest {
+        donor_kind: kind_code(d.kind),
+        salutation: d.salutation.clone(),
+        title: d.title.clone(),
+        first_name: d.first_name.clone(),
+        last_name: d.last_name.clone(),
+        company_name: d.company_name.clone(),
+        street: d.street.clone(),
+        postcode: d.postcode.clone(),
+        city: d.city.clone(),
+        country: d.country.clone(),
+        email: d.email.clone(),
+        ..Default::default()
+    }
+}
+
+/// An amount given as cents and currency; 0 cents means "not given".
+fn optional_money(cents: i64, currency: &str) -> Result<Option<Money>, Status> {
+    if cents < 0 {
+        return Err(invalid("amount_cents", "must not be negative"));
+    }
+    if currency.len() > 3 {
+        return Err(invalid("currency", "must be an ISO 4217 code"));
+    }
+    Ok((cents > 0).then(|| Money {
+        cents,
+        currency: if currency.is_empty() {
+            "EUR".into()
+        } else {
+            currency.to_owned()
+        },
+    }))
+}
+
+fn status(e: IntakeError) -> Status {
+    to_status(&e)
+}
+
+#[tonic::async_trait]
+impl Ledger for LedgerService {
+    #[tracing::instrument(skip_all, err)]
+    async fn add_donation(
+        &self,
+        request: Request<api::AddDonationRequest>,
+    ) -> Result<Response<api::AddDonationResponse>, Status> {
+        self.call(
+            "AddDonation",
+            Scope::DonationsAdd,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                let donor = req.donor.unwrap_or_default();
+                let payment = req.payment.unwrap_or_default();
+                let tracking = req.tracking.unwrap_or_default();
+                let comment = req.comment.unwrap_or_default();
+                let cmd = NewDonation {
+                    request: NewDonationRequest {
+                        amount_cents: payment.amount_cents,
+                        currency: payment.currency,
+                        interval_months: payment.interval_months,
+                        payment_method: method_code(payment.method),
+                        iban: payment.iban,
+                        bic: payment.bic,
+                        comment: comment.text,
+                        ..donor_request(&donor)
+                    },
+                    wants_newsletter: donor.wants_newsletter,
+                    wants_receipt: donor.wants_receipt,
+                    comment_is_public: comment.is_public,
+                    comment_display_name: comment.display_name,
+                    tracking: ev::Tracking {
+                        campaign: tracking.campaign,
+                        keyword: tracking.keyword,
+                        impression_count: tracking.impression_count,
+                        banner_impression_count: tracking.banner_impression_count,
+                        contribution_tracking_id: tracking.contribution_tracking_id,
+                    },
+                    donation_id: (req.donation_id != 0).then_some(req.donation_id),
+                };
+                self.intake
+                    .add_donation(&meta, cmd)
+                    .await
+                    .map_err(|e| status(with_proto_paths(e)))
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn book_payment(
+        &self,
+        request: Request<api::BookPaymentRequest>,
+    ) -> Result<Response<api::PaymentResponse>, Status> {
+        self.call(
+            "BookPayment",
+            Scope::PaymentsNotify,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                let valuation_date =
+                    match &req.valuation_date {
+                        None => None,
+                        Some(ts) => Some(to_datetime(ts).ok_or_else(|| {
+                            invalid("valuation_date", "must be a valid timestamp")
+                        })?),
+                    };
+                let cmd = BookPaymentCommand {
+                    payment_id: req.payment_id,
+                    valuation_date,
+                    amount: optional_money(req.amount_cents, &req.currency)?,
+                    provider: ev::ProviderData {
+                        transaction_id: req.transaction_id.clone(),
+                        payer_id: req.payer_id,
+                        subscription_id: req.subscription_id,
+                        payer_status: req.payer_status,
+                        payment_status: req.payment_status,
+                        ..Default::default()
+                    },
+                    transaction_id: req.transaction_id,
+                };
+                self.intake.book_payment(&meta, cmd).await.map_err(status)
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn fail_payment(
+        &self,
+        request: Request<api::FailPaymentRequest>,
+    ) -> Result<Response<api::PaymentResponse>, Status> {
+        self.call(
+            "FailPayment",
+            Scope::PaymentsNotify,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                self.intake
+                    .fail_payment(&meta, req.payment_id, &req.reason)
+                    .await
+                    .map_err(status)
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn refund_payment(
+        &self,
+        request: Request<api::RefundPaymentRequest>,
+    ) -> Result<Response<api::PaymentResponse>, Status> {
+        self.call(
+            "RefundPayment",
+            Scope::PaymentsNotify,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                let cmd = MoneyBack {
+                    payment_id: req.payment_id,
+                    amount: optional_money(req.amount_cents, &req.currency)?,
+                    reason: req.reason,
+                };
+                self.intake.refund_payment(&meta, cmd).await.map_err(status)
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn report_chargeback(
+        &self,
+        request: Request<api::RefundPaymentRequest>,
+    ) -> Result<Response<api::PaymentResponse>, Status> {
+        self.call(
+            "ReportChargeback",
+            Scope::PaymentsNotify,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                let cmd = MoneyBack {
+                    payment_id: req.payment_id,
+                    amount: optional_money(req.amount_cents, &req.currency)?,
+                    reason: req.reason,
+                };
+                self.intake
+                    .report_chargeback(&meta, cmd)
+                    .await
+                    .map_err(status)
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn cancel_donation(
+        &self,
+        request: Request<api::DonationActionRequest>,
+    ) -> Result<Response<api::DonationResponse>, Status> {
+        self.call(
+            "CancelDonation",
+            Scope::DonationsCancel,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                self.intake
+                    .cancel_donation(&meta, req.donation_id, &req.reason)
+                    .await
+                    .map_err(status)
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn delete_donation(
+        &self,
+        request: Request<api::DonationActionRequest>,
+    ) -> Result<Response<api::DonationResponse>, Status> {
+        self.call(
+            "DeleteDonation",
+            Scope::DonationsDelete,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                self.intake
+                    .delete_donation(&meta, req.donation_id, &req.reason)
+                    .await
+                    .map_err(status)
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn restore_donation(
+        &self,
+        request: Request<api::DonationActionRequest>,
+    ) -> Result<Response<api::DonationResponse>, Status> {
+        self.call(
+            "RestoreDonation",
+            Scope::DonationsDelete,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                self.intake
+                    .restore_donation(&meta, req.donation_id, &req.reason)
+                    .await
+                    .map_err(status)
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn flag_donation(
+        &self,
+        request: Request<api::DonationActionRequest>,
+    ) -> Result<Response<api::DonationResponse>, Status> {
+        self.call(
+            "FlagDonation",
+            Scope::DonationsModerate,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                self.intake
+                    .flag_donation(&meta, req.donation_id, &req.reason)
+                    .await
+                    .map_err(status)
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn approve_donation(
+        &self,
+        request: Request<api::ApproveDonationRequest>,
+    ) -> Result<Response<api::DonationResponse>, Status> {
+        self.call(
+            "ApproveDonation",
+            Scope::DonationsModerate,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                self.intake
+                    .approve_donation(&meta, req.donation_id, req.as_anonymous)
+                    .await
+                    .map_err(status)
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn add_comment(
+        &self,
+        request: Request<api::AddCommentRequest>,
+    ) -> Result<Response<api::DonationResponse>, Status> {
+        self.call(
+            "AddComment",
+            Scope::CommentsAdd,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                let c = req
+                    .comment
+                    .ok_or_else(|| invalid("comment", "is required"))?;
+                let comment = NewComment {
+                    text: c.text,
+                    is_public: c.is_public,
+                    display_name: c.display_name,
+                };
+                self.intake
+                    .add_comment(&meta, req.donation_id, comment)
+                    .await
+                    .map_err(status)
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn publish_comment(
+        &self,
+        request: Request<api::DonationActionRequest>,
+    ) -> Result<Response<api::DonationResponse>, Status> {
+        self.call(
+            "PublishComment",
+            Scope::DonationsModerate,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                self.intake
+                    .publish_comment(&meta, req.donation_id)
+                    .await
+                    .map_err(status)
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn retract_comment(
+        &self,
+        request: Request<api::DonationActionRequest>,
+    ) -> Result<Response<api::DonationResponse>, Status> {
+        self.call(
+            "RetractComment",
+            Scope::DonationsModerate,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                self.intake
+                    .retract_comment(&meta, req.donation_id, &req.reason)
+                    .await
+                    .map_err(status)
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn update_donor(
+        &self,
+        request: Request<api::UpdateDonorRequest>,
+    ) -> Result<Response<api::DonationResponse>, Status> {
+        self.call(
+            "UpdateDonor",
+            Scope::DonorsUpdate,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                let donor = req.donor.ok_or_else(|| invalid("donor", "is required"))?;
+                let update = DonorUpdate {
+                    request: donor_request(&donor),
+                    wants_newsletter: donor.wants_newsletter,
+                    wants_receipt: donor.wants_receipt,
+                };
+                self.intake
+                    .update_donor(&meta, req.donation_id, update)
+                    .await
+                    .map_err(|e| status(with_proto_paths(e)))
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn mark_exported(
+        &self,
+        request: Request<api::MarkExportedRequest>,
+    ) -> Result<Response<api::MarkExportedResponse>, Status> {
+        self.call(
+            "MarkExported",
+            Scope::DonationsExport,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                self.intake
+                    .mark_exported(&meta, &req.donation_ids, &req.batch_id)
+                    .await
+                    .map_err(status)
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn record_contribution_tracking(
+        &self,
+        request: Request<api::RecordContributionTrackingRequest>,
+    ) -> Result<Response<api::ContributionTrackingResponse>, Status> {
+        self.call(
+            "RecordContributionTracking",
+            Scope::TrackingWrite,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                self.intake
+                    .record_contribution_tracking(
+                        &meta,
+                        req.contribution_tracking_id,
+                        &req.allocation_token,
+                        req.fields.unwrap_or_default(),
+                    )
+                    .await
+                    .map_err(status)
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn link_contribution(
+        &self,
+        request: Request<api::LinkContributionRequest>,
+    ) -> Result<Response<api::ContributionTrackingResponse>, Status> {
+        self.call(
+            "LinkContribution",
+            Scope::TrackingWrite,
+            request,
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
+                self.intake
+                    .link_contribution(&meta, req.contribution_tracking_id, req.contribution_id)
+                    .await
+                    .map_err(status)
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn get_donation(
+        &self,
+        request: Request<api::GetDonationRequest>,
+    ) -> Result<Response<api::Donation>, Status> {
+        self.call(
+            "GetDonation",
+            Scope::DonationsRead,
+            request,
+            |_, req| async move {
+                self.intake
+                    .get_donation(req.donation_id)
+                    .await
+                    .map_err(status)
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn next_id(
+        &self,
+        request: Request<api::NextIdRequest>,
+    ) -> Result<Response<api::NextIdResponse>, Status> {
+        self.call(
+            "NextId",
+            Scope::SequenceNext,
+            request,
+            |_, req| async move {
+                self.intake
+                    .next_id(&req.sequence, req.count)
+                    .await
+                    .map_err(status)
+            },
+        )
+        .await
+    }
+}

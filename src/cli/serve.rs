@@ -1,0 +1,172 @@
+//! `ledger serve`: the gRPC intake and `/metrics`, until SIGINT or SIGTERM.
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::auth::{Authenticator, Scope};
+use crate::api::{shutdown_signal, Application, Settings, TlsFiles};
+use crate::cli::jobs::{self, JobArgs};
+use crate::config::StorageArgs;
+use crate::domain::policy::ModerationPolicy;
+use crate::intake::ids::DEFAULT_BLOCK;
+use crate::metrics::Metrics;
+
+/// Flags of `ledger serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address of the gRPC intake.
+    #[arg(long, env = "LEDGER_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    /// Address of the Prometheus `/metrics` endpoint.
+    #[arg(long, env = "LEDGER_METRICS_LISTEN", default_value = "127.0.0.1:9184")]
+    pub metrics_listen: SocketAddr,
+
+    /// Client tokens (JSON, `{"tokens": [{"name", "sha256", "scopes", "actor_kinds"}]}`).
+    /// Absent: an admin token with every scope is generated once and written to
+    /// `<data-dir>/admin.token` (mode 0600).
+    #[arg(long, env = "LEDGER_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
+
+    /// TLS certificate chain (PEM); needs `--tls-key`. Absent: plain HTTP/2.
+    #[arg(long, env = "LEDGER_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM); needs `--tls-cert`.
+    #[arg(long, env = "LEDGER_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Words (one per line, `#` comments) that make names, addresses and comments moderated.
+    #[arg(long, env = "LEDGER_DENY_WORDS_FILE")]
+    pub deny_words_file: Option<PathBuf>,
+
+    /// Blocked emails (one per line; `@domain` blocks a domain) that make donations moderated.
+    #[arg(long, env = "LEDGER_BLOCKED_EMAILS_FILE")]
+    pub blocked_emails_file: Option<PathBuf>,
+
+    /// Ids the intake reserves per sequence-generator call (gaps after a restart are fine).
+    #[arg(long, env = "LEDGER_ID_BLOCK", default_value_t = DEFAULT_BLOCK)]
+    pub id_block: u64,
+
+    /// The projectors and the scrub schedule that run beside the intake.
+    #[command(flatten)]
+    pub jobs: JobArgs,
+}
+
+/// Non-empty, non-comment lines of a list file; an empty path is an empty list.
+fn read_list(path: Option<&Path>) -> anyhow::Result<Vec<String>> {
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The configured clients, or the embedded default's admin token (created once, mode 0600).
+fn authenticator(args: &ServeArgs, storage: &StorageArgs) -> anyhow::Result<Authenticator> {
+    if let Some(file) = &args.tokens_file {
+        let auth = Authenticator::from_file(file)
+            .with_context(|| format!("reading tokens from {}", file.display()))?;
+        tracing::info!(clients = auth.len(), "tokens loaded");
+        return Ok(auth);
+    }
+    storage.ensure_data_dir()?;
+    let path = storage.data_dir.join("admin.token");
+    let token = match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
+        _ => {
+            // 256 random bits as hex.
+            let token = format!(
+                "{:032x}{:032x}",
+                rand::random::<u128>(),
+                rand::random::<u128>()
+            );
+            write_private(&path, &token)?;
+            token
+        }
+    };
+    tracing::warn!(path = %path.display(), "no --tokens-file: admin token with every scope is in this file");
+    Ok(Authenticator::default().with_token("admin", &token, BTreeSet::from([Scope::All])))
+}
+
+/// Writes `content` to a new file readable by its owner only.
+fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(content.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (None, None) => None,
+        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+    };
+    let policy = ModerationPolicy {
+        deny_words: read_list(args.deny_words_file.as_deref())?,
+        blocked_emails: read_list(args.blocked_emails_file.as_deref())?,
+        ..ModerationPolicy::default()
+    };
+    let metrics = Metrics::new();
+    let settings = Settings {
+        storage: storage.clone(),
+        listen: args.listen,
+        tls,
+        auth: authenticator(&args, storage)?,
+        policy,
+        metrics: metrics.clone(),
+        id_block: args.id_block,
+    };
+    let app = Application::build(settings).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut metrics_stop = stop_rx;
+    let (metrics_addr, metrics_task) = metrics
+        .serve(args.metrics_listen, async move {
+            let _ = metrics_stop.wait_for(|s| *s).await;
+        })
+        .await
+        .with_context(|| format!("binding {}", args.metrics_listen))?;
+    tracing::info!(%metrics_addr, "metrics listening");
+    // The projectors never block intake: they connect (and reconnect) to the read model in
+    // their own tasks while the gRPC server already accepts donations.
+    let shutdown = CancellationToken::new();
+    let workers = jobs::start(storage, &args.jobs, metrics.clone(), shutdown.clone()).await?;
+    let served = app
+        .run_until_stopped(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+            shutdown.cancel();
+        })
+        .await;
+    let _ = metrics_task.await;
+    for worker in workers.handles {
+        if let Err(e) = worker.await {
+            tracing::error!(error = %e, "background job panicked");
+        }
+    }
+    served
+}

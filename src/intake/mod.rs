@@ -1,0 +1,399 @@
+//! The intake: the application service behind the gRPC API (which only translates). One
+//! async method per command: load the streams it needs, fold, let the domain decide, seal
+//! personal data, append everything in one atomic append.
+//!
+//! Idempotency without a separate store: every mutating call appends, in the same atomic
+//! append as its events, a `RequestHandled.v1` event to stream `request-{request_id}` with
+//! expected revision `NoStream`, holding the encoded response (ids and states only). A call
+//! first reads that stream and, when present, answers from it. Two identical requests racing:
+//! the loser's append conflicts on `request-…` (nothing of it is written), it reads the
+//! winner's record and answers with it. A crash before the commit leaves nothing; after it,
+//! the record is there.
+
+pub mod error;
+mod handlers;
+pub mod ids;
+pub mod reference;
+pub mod sequence_check;
+mod view;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::domain::policy::ModerationPolicy;
+use crate::domain::{DomainEvent, StreamEvent};
+use crate::metrics::Metrics;
+use crate::privacy::{seal_with, Vault};
+use crate::proto::api;
+use crate::sequence::SequenceGenerator;
+use crate::store::{
+    Actor, CurrentRevision, Direction, EventData, EventLog, ExpectedRevision, Metadata, StoreError,
+    StreamAppend, StreamStart,
+};
+
+pub use error::IntakeError;
+pub use handlers::{BookPaymentCommand, DonorUpdate, MoneyBack, NewDonation};
+pub use view::donation_message;
+
+/// Stream category of the idempotency records.
+pub const REQUEST_CATEGORY: &str = "request";
+/// Event type of an idempotency record.
+pub const REQUEST_HANDLED: &str = "RequestHandled.v1";
+/// Longest request id.
+pub const MAX_REQUEST_ID_CHARS: usize = 128;
+/// Longest actor id or source.
+pub const MAX_ACTOR_CHARS: usize = 256;
+/// Namespace of the UUIDv5 correlation ids derived from request ids.
+const REQUEST_NAMESPACE: Uuid = Uuid::from_u128(0x6c65_6467_6572_5f72_6571_7565_7374_5f69);
+
+/// The stream of a request's idempotency record.
+pub fn request_stream(request_id: &str) -> String {
+    format!("{REQUEST_CATEGORY}-{request_id}")
+}
+
+/// Who asks, and the idempotency key of the call.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    request_id: String,
+    actor: Actor,
+    source: String,
+    fingerprint: [u8; 32],
+}
+
+impl RequestMeta {
+    /// Checks the request id (1 to 128 printable ASCII characters, no spaces), the actor id
+    /// and the source. `request_bytes` is the encoded request, fingerprinted so that a
+    /// request id reused with other content is refused.
+    pub fn new(
+        request_id: &str,
+        actor: Actor,
+        source: &str,
+        request_bytes: &[u8],
+    ) -> Result<Self, IntakeError> {
+        let mut errors = Vec::new();
+        let n = request_id.chars().count();
+        if n == 0 || n > MAX_REQUEST_ID_CHARS {
+            errors.push(("context.request_id", "is required: 1 to 128 characters"));
+        } else if !request_id.bytes().all(|b| b.is_ascii_graphic()) {
+            errors.push((
+                "context.request_id",
+                "must be printable ASCII without spaces",
+            ));
+        }
+        if actor.id.chars().count() > MAX_ACTOR_CHARS {
+            errors.push(("context.actor.id", "must be at most 256 characters"));
+        }
+        if source.chars().count() > MAX_ACTOR_CHARS {
+            errors.push(("context.source", "must be at most 256 characters"));
+        }
+        if !errors.is_empty() {
+            return Err(IntakeError::Invalid(
+                errors
+                    .into_iter()
+                    .map(|(f, r)| crate::domain::validation::FieldError {
+                        field: f.into(),
+                        rule: r.into(),
+                    })
+                    .collect(),
+            ));
+        }
+        Ok(Self {
+            request_id: request_id.to_owned(),
+            actor,
+            source: source.to_owned(),
+            fingerprint: Sha256::digest(request_bytes).into(),
+        })
+    }
+
+    /// The client's idempotency key.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    fn metadata(&self) -> Metadata {
+        let id = Uuid::new_v5(&REQUEST_NAMESPACE, self.request_id.as_bytes());
+        Metadata::new(self.actor.clone(), self.source.clone(), id)
+    }
+}
+
+/// Responses that carry the log position of the call's last event.
+pub trait Positioned: Message + Default {
+    /// Sets the position.
+    fn set_position(&mut self, position: u64);
+}
+
+macro_rules! positioned {
+    ($($t:ty),+) => {$(
+        impl Positioned for $t {
+            fn set_position(&mut self, position: u64) {
+                self.position = position;
+            }
+        }
+    )+};
+}
+positioned!(
+    api::AddDonationResponse,
+    api::PaymentResponse,
+    api::DonationResponse,
+    api::MarkExportedResponse,
+    api::ContributionTrackingResponse
+);
+
+/// What a command decided: the events (sealed), the revisions of the streams it read, and the
+/// answer (plus, when it differs, the answer to store, stripped of anything personal).
+struct Plan<R> {
+    events: Vec<StreamEvent>,
+    read: HashMap<String, CurrentRevision>,
+    response: R,
+    stored: Option<R>,
+}
+
+/// Decoded events of one stream and its revision.
+struct Loaded {
+    events: Vec<DomainEvent>,
+    revision: CurrentRevision,
+}
+
+/// The application service.
+pub struct Intake {
+    log: Arc<dyn EventLog>,
+    vault: Vault,
+    sequences: Arc<dyn SequenceGenerator>,
+    ids: ids::IdBlocks,
+    policy: ModerationPolicy,
+    metrics: Metrics,
+}
+
+impl Intake {
+    /// An intake over these stores; ids are reserved `id_block` at a time.
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        vault: Vault,
+        sequences: Arc<dyn SequenceGenerator>,
+        policy: ModerationPolicy,
+        metrics: Metrics,
+        id_block: u64,
+    ) -> Self {
+        metrics.describe(
+            "ledger_sequence_collisions_total",
+            "Ids seen from two different sequence allocations (a sequence generator fault).",
+        );
+        metrics.describe(
+            "ledger_contribution_link_refusals_total",
+            "Refused attempts to change the contribution id linked to a tracking id.",
+        );
+        metrics.describe(
+            "ledger_idempotent_replays_total",
+            "Calls answered from the record of an earlier call with the same request id.",
+        );
+        Self {
+            ids: ids::IdBlocks::new(sequences.clone(), id_block),
+            log,
+            vault,
+            sequences,
+            policy,
+            metrics,
+        }
+    }
+
+    /// The event log.
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+
+    /// The sequence generator.
+    pub fn sequences(&self) -> &Arc<dyn SequenceGenerator> {
+        &self.sequences
+    }
+
+    /// Reads and decodes one stream (personal units stay sealed).
+    async fn load(&self, stream: &str) -> Result<Loaded, IntakeError> {
+        let recorded = self
+            .log
+            .read_stream(
+                stream,
+                Direction::Forwards,
+                StreamStart::Beginning,
+                usize::MAX,
+            )
+            .await?;
+        let revision = recorded.last().map_or(CurrentRevision::NoStream, |e| {
+            CurrentRevision::At(e.revision)
+        });
+        let events = recorded
+            .iter()
+            .map(|r| DomainEvent::decode(&r.event_type, &r.payload))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Loaded { events, revision })
+    }
+
+    /// Seals every clear personal unit of `events` with the key of `donation_id`.
+    async fn seal(&self, donation_id: u64, events: &mut [StreamEvent]) -> Result<(), IntakeError> {
+        if !events.iter_mut().any(|e| e.event.has_clear_personal_data()) {
+            return Ok(());
+        }
+        let key = self.vault.keys().get_or_create(donation_id).await?;
+        for e in events {
+            seal_with(std::slice::from_mut(&mut e.event), donation_id, &key);
+        }
+        Ok(())
+    }
+
+    /// The stored answer to an earlier call with this request id, with its position.
+    async fn replay<R: Positioned>(
+        &self,
+        meta: &RequestMeta,
+        method: &'static str,
+    ) -> Result<Option<R>, IntakeError> {
+        let stream = request_stream(&meta.request_id);
+        let recorded = self
+            .log
+            .read_stream(&stream, Direction::Forwards, StreamStart::Beginning, 1)
+            .await?;
+        let Some(record) = recorded.first() else {
+            return Ok(None);
+        };
+        let corrupt = || IntakeError::CorruptRecord(meta.request_id.clone());
+        if record.event_type != REQUEST_HANDLED {
+            return Err(corrupt());
+        }
+        let handled =
+            api::RequestHandled::decode(record.payload.as_slice()).map_err(|_| corrupt())?;
+        if handled.method != method {
+            return Err(IntakeError::RequestIdReused {
+                request_id: meta.request_id.clone(),
+                used_for: handled.method,
+                method,
+            });
+        }
+        if handled.request_sha256 != meta.fingerprint {
+            return Err(IntakeError::RequestIdReusedWithOtherContent(
+                meta.request_id.clone(),
+            ));
+        }
+        let mut response = R::decode(handled.response.as_slice()).map_err(|_| corrupt())?;
+        response.set_position(record.position);
+        self.metrics
+            .count("ledger_idempotent_replays_total", &[("method", method)], 1);
+        Ok(Some(response))
+    }
+
+    /// Runs a command once per request id: answers from the record when there is one, else
+    /// plans and commits.
+    async fn run<R, F>(
+        &self,
+        meta: &RequestMeta,
+        method: &'static str,
+        plan: F,
+    ) -> Result<R, IntakeError>
+    where
+        R: Positioned,
+        F: std::future::Future<Output = Result<Plan<R>, IntakeError>>,
+    {
+        Ok(self.run_flagged(meta, method, plan).await?.0)
+    }
+
+    /// [`Intake::run`], also telling whether the answer came from the record of an earlier
+    /// call (and so lacks what the record leaves out).
+    async fn run_flagged<R, F>(
+        &self,
+        meta: &RequestMeta,
+        method: &'static str,
+        plan: F,
+    ) -> Result<(R, bool), IntakeError>
+    where
+        R: Positioned,
+        F: std::future::Future<Output = Result<Plan<R>, IntakeError>>,
+    {
+        if let Some(answer) = self.replay(meta, method).await? {
+            return Ok((answer, true));
+        }
+        let plan = plan.await?;
+        self.commit(meta, method, plan).await
+    }
+
+    /// Appends the plan's events and the request record in one atomic append.
+    async fn commit<R: Positioned>(
+        &self,
+        meta: &RequestMeta,
+        method: &'static str,
+        plan: Plan<R>,
+    ) -> Result<(R, bool), IntakeError> {
+        let Plan {
+            events,
+            read,
+            mut response,
+            stored,
+        } = plan;
+        let metadata = meta.metadata();
+        let mut parts: Vec<StreamAppend> = Vec::new();
+        for mut e in events {
+            if e.event.has_clear_personal_data() {
+                return Err(IntakeError::ClearPersonalData(e.stream));
+            }
+            let data = EventData {
+                id: Uuid::now_v7(),
+                event_type: e.event.event_type().to_owned(),
+                payload: e.event.encode(),
+                metadata: metadata.clone(),
+            };
+            match parts.iter_mut().find(|p| p.stream == e.stream) {
+                Some(part) => part.events.push(data),
+                None => {
+                    let expected = match read.get(&e.stream) {
+                        Some(CurrentRevision::At(r)) => ExpectedRevision::Exact(*r),
+                        Some(CurrentRevision::NoStream) | None => ExpectedRevision::NoStream,
+                    };
+                    parts.push(StreamAppend {
+                        stream: e.stream,
+                        expected,
+                        events: vec![data],
+                    });
+                }
+            }
+        }
+        let record = api::RequestHandled {
+            method: method.to_owned(),
+            request_sha256: meta.fingerprint.to_vec(),
+            response: stored.as_ref().unwrap_or(&response).encode_to_vec(),
+        };
+        // Last, so its position is the position of the call's last event.
+        parts.push(StreamAppend {
+            stream: request_stream(&meta.request_id),
+            expected: ExpectedRevision::NoStream,
+            events: vec![EventData {
+                id: Uuid::now_v7(),
+                event_type: REQUEST_HANDLED.to_owned(),
+                payload: record.encode_to_vec(),
+                metadata,
+            }],
+        });
+        match self.log.append_atomic(parts).await {
+            Ok(results) => {
+                let position = results.last().map_or(0, |r| r.position);
+                response.set_position(position);
+                Ok((response, false))
+            }
+            Err(StoreError::Conflict {
+                stream,
+                expected,
+                actual,
+            }) => {
+                // Maybe an identical request won the race: then its answer is ours.
+                if let Some(answer) = self.replay(meta, method).await? {
+                    return Ok((answer, true));
+                }
+                Err(IntakeError::Store(StoreError::Conflict {
+                    stream,
+                    expected,
+                    actual,
+                }))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Every validation rule of the gRPC intake: INVALID_ARGUMENT naming the field and the rule,
+//! and nothing appended to the log.
+mod support;
+
+use ledger::proto::api::{self, ActorKind};
+use ledger::proto::events as ev;
+use support::api::*;
+use tonic::Code;
+
+/// Sends `req`, expects INVALID_ARGUMENT mentioning every `needle`, and an unchanged log.
+async fn refused(app: &mut TestApp, req: api::AddDonationRequest, needles: &[&str]) {
+    let before = head(&app.log).await;
+    let err = app
+        .client
+        .add_donation(with_token(req, ADMIN))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    for needle in needles {
+        assert!(
+            err.message().contains(needle),
+            "{needle:?} not in {:?}",
+            err.message()
+        );
+    }
+    assert_eq!(
+        head(&app.log).await,
+        before,
+        "a rejected call appended events"
+    );
+}
+
+fn with_payment(f: impl FnOnce(&mut api::PaymentInput)) -> api::AddDonationRequest {
+    let mut req = donation(ev::PaymentMethod::DirectDebit, 1_000);
+    f(req.payment.as_mut().unwrap());
+    req
+}
+
+fn with_donor(f: impl FnOnce(&mut api::DonorInput)) -> api::AddDonationRequest {
+    let mut req = donation(ev::PaymentMethod::DirectDebit, 1_000);
+    f(req.donor.as_mut().unwrap());
+    req
+}
+
+#[tokio::test]
+async fn amounts_below_one_euro_or_from_one_hundred_thousand_euros_are_refused() {
+    let mut app = spawn_app().await;
+    refused(
+        &mut app,
+        with_payment(|p| p.amount_cents = 99),
+        &["payment.amount_cents: must be at least 100 cents"],
+    )
+    .await;
+    refused(
+        &mut app,
+        with_payment(|p| p.amount_cents = 10_000_000),
+        &["payment.amount_cents: must be below"],
+    )
+    .await;
+    refused(
+        &mut app,
+        with_payment(|p| p.amount_cents = -5),
+        &["payment.amount_cents"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_methods_intervals_and_donor_kinds_are_refused() {
+    let mut app = spawn_app().await;
+    refused(
+        &mut app,
+        with_payment(|p| p.method = 0),
+        &["payment.method: must be a known payment method"],
+    )
+    .await;
+    refused(
+        &mut app,
+        with_payment(|p| p.method = 42),
+        &["payment.method"],
+    )
+    .await;
+    refused(
+        &mut app,
+        with_payment(|p| p.interval_months = 2),
+        &["payment.interval_months: must be one of 0, 1, 3, 6, 12"],
+    )
+    .await;
+    refused(&mut app, with_donor(|d| d.kind = 0), &["donor.kind"]).await;
+    let mut sofort = donation(ev::PaymentMethod::Sofort, 1_000);
+    sofort.payment.as_mut().unwrap().interval_months = 1;
+    refused(&mut app, sofort, &["Sofort payments are one-time only"]).await;
+}
+
+#[tokio::test]
+async fn an_anonymous_donor_cannot_pay_by_direct_debit() {
+    let mut app = spawn_app().await;
+    let req = with_donor(|d| {
+        *d = api::DonorInput {
+            kind: ev::DonorKind::Anonymous as i32,
+            ..Default::default()
+        }
+    });
+    refused(
+        &mut app,
+        req,
+        &["payment.method: anonymous donors cannot pay by direct debit"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_iban_bic_and_email_are_refused_together() {
+    let mut app = spawn_app().await;
+    let mut req = with_payment(|p| {
+        p.iban = "DE02120300000000202052".into();
+        p.bic = "nope".into();
+    });
+    req.donor.as_mut().unwrap().email = "not-an-email".into();
+    refused(
+        &mut app,
+        req,
+        &[
+            "payment.iban: must be a valid IBAN",
+            "payment.bic",
+            "donor.email: must be a valid email",
+        ],
+    )
+    .await;
+    refused(
+        &mut app,
+        with_payment(|p| p.iban.clear()),
+        &["payment.iban: is required for direct debit"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn oversized_strings_and_missing_required_fields_are_named() {
+    let mut app = spawn_app().await;
+    refused(
+        &mut app,
+        with_donor(|d| d.city = "x".repeat(251)),
+        &["donor.city: must be at most 250 characters"],
+    )
+    .await;
+    refused(
+        &mut app,
+        with_donor(|d| d.last_name.clear()),
+        &["donor.last_name: is required"],
+    )
+    .await;
+    let mut long_comment = donation(ev::PaymentMethod::DirectDebit, 1_000);
+    long_comment.comment = Some(api::CommentInput {
+        text: "y".repeat(3000),
+        ..Default::default()
+    });
+    refused(
+        &mut app,
+        long_comment,
+        &["comment.text: must be at most 2048"],
+    )
+    .await;
+    let mut long_tracking = donation(ev::PaymentMethod::DirectDebit, 1_000);
+    long_tracking.tracking.as_mut().unwrap().campaign = "c".repeat(300);
+    refused(&mut app, long_tracking, &["tracking.campaign"]).await;
+}
+
+#[tokio::test]
+async fn the_request_context_is_required_and_checked() {
+    let mut app = spawn_app().await;
+    let mut no_context = donation(ev::PaymentMethod::DirectDebit, 1_000);
+    no_context.context = None;
+    refused(&mut app, no_context, &["context: is required"]).await;
+    let mut empty_id = donation(ev::PaymentMethod::DirectDebit, 1_000);
+    empty_id.context.as_mut().unwrap().request_id.clear();
+    refused(&mut app, empty_id, &["context.request_id: is required"]).await;
+    let mut long_id = donation(ev::PaymentMethod::DirectDebit, 1_000);
+    long_id.context.as_mut().unwrap().request_id = "r".repeat(129);
+    refused(&mut app, long_id, &["context.request_id"]).await;
+    let mut spaced = donation(ev::PaymentMethod::DirectDebit, 1_000);
+    spaced.context.as_mut().unwrap().request_id = "has space".into();
+    refused(
+        &mut app,
+        spaced,
+        &["context.request_id: must be printable ASCII"],
+    )
+    .await;
+    let mut no_kind = donation(ev::PaymentMethod::DirectDebit, 1_000);
+    no_kind
+        .context
+        .as_mut()
+        .unwrap()
+        .actor
+        .as_mut()
+        .unwrap()
+        .kind = 0;
+    refused(&mut app, no_kind, &["context.actor.kind"]).await;
+}
+
+#[tokio::test]
+async fn missing_ids_are_refused_on_every_call_that_needs_one() {
+    let mut app = spawn_app().await;
+    let before = head(&app.log).await;
+    let c = &mut app.client;
+    let action = api::DonationActionRequest {
+        context: context(ActorKind::FocUser),
+        donation_id: 0,
+        reason: String::new(),
+    };
+    let err = c
+        .cancel_donation(with_token(action.clone(), ADMIN))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("donation_id"), "{err:?}");
+    let err = c
+        .book_payment(with_token(
+            api::BookPaymentRequest {
+                context: context(ActorKind::Provider),
+                transaction_id: "T".into(),
+                ..Default::default()
+            },
+            ADMIN,
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("payment_id"), "{err:?}");
+    let err = c
+        .book_payment(with_token(
+            api::BookPaymentRequest {
+                context: context(ActorKind::Provider),
+                payment_id: 5,
+                ..Default::default()
+            },
+            ADMIN,
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().contains("transaction_id: is required"),
+        "{err:?}"
+    );
+    let err = c
+        .link_contribution(with_token(
+            api::LinkContributionRequest {
+                context: context(ActorKind::System),
+                contribution_tracking_id: 1,
+                contribution_id: 0,
+            },
+            ADMIN,
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("contribution_id"), "{err:?}");
+    let err = c
+        .mark_exported(with_token(
+            api::MarkExportedRequest {
+                context: context(ActorKind::System),
+                donation_ids: vec![],
+                batch_id: String::new(),
+            },
+            ADMIN,
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().contains("donation_ids") && err.message().contains("batch_id"),
+        "{err:?}"
+    );
+    let err = c
+        .next_id(with_token(
+            api::NextIdRequest {
+                sequence: "donations".into(),
+                count: 1,
+            },
+            ADMIN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("sequence"), "{err:?}");
+    assert_eq!(head(&app.log).await, before);
+}
