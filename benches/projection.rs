@@ -12,6 +12,10 @@
 //! and contribution tracking. Personal data is sealed with per-donation keys, so the rebuild
 //! decrypts through the vault like `ledger rebuild` does.
 //!
+//! The raw SQLite file gets the settings of the rebuild's scratch file (in-memory journal, no
+//! fsync, exclusive lock, 64 MiB cache). `LEDGER_BENCH_BATCH_SIZE` overrides the rebuild's
+//! events per transaction.
+//!
 //! `cargo bench --bench projection` (prints a summary with both rates and their ratio).
 
 #[path = "../tests/projection_support/mod.rs"]
@@ -58,7 +62,7 @@ fn batch_size() -> usize {
     std::env::var("LEDGER_BENCH_BATCH_SIZE")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(ProjectorConfig::default().batch_size)
+        .unwrap_or(ProjectorConfig::default().rebuild_batch_size)
 }
 
 fn bench(c: &mut Criterion) {
@@ -72,7 +76,8 @@ fn bench(c: &mut Criterion) {
         let events = events as u64;
         let project_config = || ProjectorConfig {
             vault: Some(vault.clone()),
-            ..config(batch_size())
+            rebuild_batch_size: batch_size(),
+            ..config(1000)
         };
         // One rebuild up front: its tables are the rows the raw insert writes.
         rt.block_on(rebuild(env.log(), &env.url, project_config()))
@@ -458,7 +463,17 @@ impl RawRows {
                 let rm = ReadModel::connect(&url).await.unwrap();
                 rm.migrate().await.unwrap();
                 rm.close().await;
-                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                // The settings the rebuild's scratch file gets (see `sqlite::connect_scratch`).
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(&path)
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Memory)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Off)
+                    .locking_mode(sqlx::sqlite::SqliteLockingMode::Exclusive)
+                    .pragma("cache_size", "-65536")
+                    .pragma("secure_delete", "ON");
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
                 let started = Instant::now();
                 let mut tx = conn.begin().await.unwrap();
                 for (table, columns, rows) in tables {
