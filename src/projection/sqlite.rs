@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqliteLockingMode,
-    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
@@ -111,8 +111,8 @@ pub(crate) async fn connect(url: &str) -> Result<SqlitePool, ProjectionError> {
 
 /// Opens the scratch file a rebuild fills (created fresh, deleted after the switch). Nothing
 /// reads it before the switch and a crash discards it, so it trades durability for speed: an
-/// in-memory rollback journal (a failed batch still rolls back), no fsync, one exclusively
-/// locked connection and a 64 MiB page cache. `secure_delete` stays on, so personal data a
+/// in-memory rollback journal (a failed batch still rolls back), no fsync, one connection
+/// and a 64 MiB page cache. `secure_delete` stays on, so personal data a
 /// later batch blanks does not linger in free pages.
 pub(crate) async fn connect_scratch(path: &Path) -> Result<SqlitePool, ProjectionError> {
     let options = SqliteConnectOptions::new()
@@ -120,7 +120,6 @@ pub(crate) async fn connect_scratch(path: &Path) -> Result<SqlitePool, Projectio
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Memory)
         .synchronous(SqliteSynchronous::Off)
-        .locking_mode(SqliteLockingMode::Exclusive)
         .pragma("cache_size", "-65536")
         .pragma("temp_store", "MEMORY")
         .pragma("secure_delete", "ON")
@@ -431,6 +430,9 @@ mod tests {
             assert_eq!(sizes.iter().sum::<usize>(), rows, "{rows}");
             assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= 256));
         }
-        assert_eq!(chunk_sizes(1000, 256).collect::<Vec<_>>(), [256, 256, 256, 128, 64, 32, 8]);
+        assert_eq!(
+            chunk_sizes(1000, 256).collect::<Vec<_>>(),
+            [256, 256, 256, 128, 64, 32, 8]
+        );
     }
 }
