@@ -42,6 +42,8 @@ use batch::Decoded;
 pub const DEFAULT_PROJECTOR: &str = "readmodel";
 /// The default PostgreSQL schema of the read model.
 pub const DEFAULT_SCHEMA: &str = "readmodel";
+/// The default events per transaction of a rebuild (see [`ProjectorConfig::rebuild_batch_size`]).
+pub const REBUILD_BATCH_SIZE: usize = 10_000;
 
 /// Errors of the projection layer.
 #[derive(Debug, thiserror::Error)]
@@ -452,6 +454,10 @@ pub struct ProjectorConfig {
     pub name: String,
     /// Events per batch (one transaction).
     pub batch_size: usize,
+    /// Events per batch while [`rebuild`] fills fresh tables. Nobody reads those before the
+    /// switch, so larger transactions cost only memory, and more of a donation's events fold
+    /// into one row write.
+    pub rebuild_batch_size: usize,
     /// Retries of transient failures.
     pub retry: RetryPolicy,
     /// How long a live projector waits for a new event before looking again anyway.
@@ -465,6 +471,7 @@ impl Default for ProjectorConfig {
         Self {
             name: DEFAULT_PROJECTOR.to_owned(),
             batch_size: 1000,
+            rebuild_batch_size: REBUILD_BATCH_SIZE,
             retry: RetryPolicy::default(),
             idle_poll: Duration::from_secs(1),
             vault: None,
@@ -887,8 +894,13 @@ pub async fn rebuild(
         Backend::Sqlite { path, .. } => {
             let fresh_path = rebuild_path(path);
             remove_sqlite_files(&fresh_path)?;
-            let fresh_url = format!("sqlite://{}", fresh_path.display());
-            (ReadModel::connect(&fresh_url).await?, Some(fresh_path))
+            let fresh = ReadModel {
+                backend: Backend::Sqlite {
+                    pool: sqlite::connect_scratch(&fresh_path).await?,
+                    path: fresh_path.clone(),
+                },
+            };
+            (fresh, Some(fresh_path))
         }
         Backend::Postgres { pool, url, schema } => {
             let fresh_schema = format!("{schema}_new");
@@ -897,15 +909,23 @@ pub async fn rebuild(
                 .execute(pool)
                 .await
                 .map_err(db_error)?;
-            (
-                ReadModel::connect_with_schema(url, &fresh_schema).await?,
-                None,
-            )
+            let fresh = ReadModel {
+                backend: Backend::Postgres {
+                    pool: postgres::connect_scratch(url, &fresh_schema)?,
+                    url: url.clone(),
+                    schema: fresh_schema,
+                },
+            };
+            (fresh, None)
         }
     };
     fresh.migrate().await?;
     copy_skipped(&live, &fresh).await?;
 
+    let config = ProjectorConfig {
+        batch_size: config.rebuild_batch_size.max(1),
+        ..config
+    };
     let projector = Projector::with_config(log, fresh.clone(), config);
     let started = Instant::now();
     let outcome = projector.run_once().await?;

@@ -105,6 +105,20 @@ pub(crate) fn connect(url: &str, schema: &str) -> Result<PgPool, ProjectionError
         .connect_lazy_with(options))
 }
 
+/// Like [`connect`], for the fresh schema a rebuild fills: nothing reads it before the switch
+/// and a crash discards it, so its commits do not wait for the WAL flush
+/// (`synchronous_commit = off`; the switch itself commits durably on an ordinary connection).
+pub(crate) fn connect_scratch(url: &str, schema: &str) -> Result<PgPool, ProjectionError> {
+    check_schema(schema)?;
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| ProjectionError::InvalidUrl(e.to_string()))?
+        .options([("search_path", schema), ("synchronous_commit", "off")]);
+    Ok(PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(options))
+}
+
 /// Creates the schema if needed and brings it up to date.
 pub(crate) async fn migrate(pool: &PgPool, schema: &str) -> Result<(), ProjectionError> {
     check_schema(schema)?;
@@ -143,20 +157,17 @@ pub(crate) fn read(
         .collect()
 }
 
-/// Binds `rows` column by column as arrays (the `$n::TYPE[]` parameters of the statement).
+/// Binds `rows` column by column as arrays (the `$n::TYPE[]` parameters of the statement);
+/// text is encoded straight from the rows, not copied first.
 pub(crate) fn bind_columns<'q>(
     mut q: sqlx::query::Query<'q, Postgres, PgArguments>,
     columns: &[(&str, ColType)],
-    rows: &[Vec<Value>],
+    rows: &'q [Vec<Value>],
 ) -> sqlx::query::Query<'q, Postgres, PgArguments> {
     for (i, (_, t)) in columns.iter().enumerate() {
         q = match t {
             ColType::I64 => q.bind(rows.iter().map(|r| r[i].as_i64()).collect::<Vec<_>>()),
-            ColType::Text => q.bind(
-                rows.iter()
-                    .map(|r| r[i].as_text().map(str::to_owned))
-                    .collect::<Vec<_>>(),
-            ),
+            ColType::Text => q.bind(rows.iter().map(|r| r[i].as_text()).collect::<Vec<_>>()),
             ColType::Bool => q.bind(rows.iter().map(|r| r[i].as_bool()).collect::<Vec<_>>()),
             ColType::Time => q.bind(rows.iter().map(|r| r[i].as_time()).collect::<Vec<_>>()),
         };

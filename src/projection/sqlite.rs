@@ -2,13 +2,16 @@
 //! `INSERT ... ON CONFLICT DO UPDATE`, and transactions that write first (so they hold the write
 //! lock from their first statement).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
@@ -18,8 +21,11 @@ use super::{db_error, ProjectionError};
 
 /// SQLite's limit on bound variables per statement.
 const MAX_VARIABLES: usize = 32_766;
-/// Rows per multi-row statement at most.
-const MAX_ROWS_PER_STATEMENT: usize = 500;
+/// Rows per multi-row statement at most; a power of two (see `chunk_sizes`).
+const MAX_ROWS_PER_STATEMENT: usize = 256;
+/// Prepared statements kept per connection: every (statement, chunk size) pair of the
+/// projection writes stays cached, with room for the loads and the rest.
+const STATEMENT_CACHE_CAPACITY: usize = 256;
 
 const DONATION_SELECT: &str = include_str!("../../projections/sqlite/donation_select.sql");
 const PAYMENT_SELECT: &str = include_str!("../../projections/sqlite/payment_select.sql");
@@ -93,9 +99,34 @@ pub(crate) async fn connect(url: &str) -> Result<SqlitePool, ProjectionError> {
         .synchronous(SqliteSynchronous::Normal)
         // Personal columns blanked by a scrub must not survive in free pages.
         .pragma("secure_delete", "ON")
-        .busy_timeout(Duration::from_secs(30));
+        .busy_timeout(Duration::from_secs(30))
+        .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     SqlitePoolOptions::new()
         .max_connections(4)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await
+        .map_err(db_error)
+}
+
+/// Opens the scratch file a rebuild fills (created fresh, deleted after the switch). Nothing
+/// reads it before the switch and a crash discards it, so it trades durability for speed: an
+/// in-memory rollback journal (a failed batch still rolls back), no fsync, one connection
+/// and a 64 MiB page cache. `secure_delete` stays on, so personal data a
+/// later batch blanks does not linger in free pages.
+pub(crate) async fn connect_scratch(path: &Path) -> Result<SqlitePool, ProjectionError> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Memory)
+        .synchronous(SqliteSynchronous::Off)
+        .pragma("cache_size", "-65536")
+        .pragma("temp_store", "MEMORY")
+        .pragma("secure_delete", "ON")
+        .busy_timeout(Duration::from_secs(30))
+        .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    SqlitePoolOptions::new()
+        .max_connections(1)
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options)
         .await
@@ -119,14 +150,14 @@ pub(crate) async fn begin(pool: &SqlitePool) -> Result<Box<dyn Session>, Project
     Ok(Box::new(SqliteSession { tx }))
 }
 
-/// Binds one value.
+/// Binds one value (text borrowed, not copied).
 fn bind<'q>(
-    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    v: &Value,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    q: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
+    v: &'q Value,
+) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
     match v {
         Value::I64(v) => q.bind(*v),
-        Value::Text(v) => q.bind(v.clone()),
+        Value::Text(v) => q.bind(v.as_deref()),
         Value::Bool(v) => q.bind(*v),
         Value::Time(v) => q.bind(*v),
     }
@@ -155,17 +186,48 @@ fn json_ids(ids: &[i64]) -> String {
     serde_json::to_string(ids).expect("ids serialise")
 }
 
-/// Runs `statement` (a one-row `INSERT ... VALUES (...)`) for `rows`, as multi-row
-/// statements of as many rows as SQLite's variable limit allows.
+/// The statement sizes `rows` rows are written in: as many full statements of `max` rows as
+/// fit, then the rest as descending powers of two. Only a handful of distinct multi-row
+/// statements exist per table, so each is prepared once per connection and then reused from
+/// the statement cache (an ad-hoc size would be parsed anew for every batch).
+fn chunk_sizes(rows: usize, max: usize) -> impl Iterator<Item = usize> {
+    let full = std::iter::repeat_n(max, rows / max);
+    let rest = rows % max;
+    let bits = (0..usize::BITS)
+        .rev()
+        .map(|b| 1usize << b)
+        .filter(move |size| rest & size != 0);
+    full.chain(bits)
+}
+
+/// The multi-row form of `statement` for `rows` rows, built once per process.
+fn expanded(statement: &'static str, rows: usize) -> Arc<str> {
+    static CACHE: OnceLock<Mutex<HashMap<(usize, usize), Arc<str>>>> = OnceLock::new();
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .expect("statement cache lock");
+    cache
+        .entry((statement.as_ptr() as usize, rows))
+        .or_insert_with(|| expand_values(statement, rows).into())
+        .clone()
+}
+
+/// Runs `statement` (a one-row `INSERT ... VALUES (...)`) for `rows`, as prepared multi-row
+/// statements of the sizes `chunk_sizes` picks.
 pub(crate) async fn write_rows(
     conn: &mut sqlx::SqliteConnection,
-    statement: &str,
+    statement: &'static str,
     columns: usize,
     rows: &[Vec<Value>],
 ) -> Result<(), ProjectionError> {
-    let per_statement = (MAX_VARIABLES / columns).min(MAX_ROWS_PER_STATEMENT);
-    for chunk in rows.chunks(per_statement) {
-        let sql = expand_values(statement, chunk.len());
+    let max = (MAX_VARIABLES / columns).min(MAX_ROWS_PER_STATEMENT);
+    let max = 1 << max.ilog2();
+    let mut rest = rows;
+    for size in chunk_sizes(rows.len(), max) {
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        let sql = expanded(statement, size);
         let mut q = sqlx::query(&sql);
         for row in chunk {
             for v in row {
@@ -354,5 +416,23 @@ fn full_columns(table: &str) -> Option<String> {
     match table {
         "projector_checkpoint" => Some("projector, position, updated_at".into()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_sizes_cover_every_row_with_few_distinct_sizes() {
+        for rows in [0, 1, 7, 256, 257, 1000, 4095] {
+            let sizes: Vec<usize> = chunk_sizes(rows, 256).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), rows, "{rows}");
+            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= 256));
+        }
+        assert_eq!(
+            chunk_sizes(1000, 256).collect::<Vec<_>>(),
+            [256, 256, 256, 128, 64, 32, 8]
+        );
     }
 }
