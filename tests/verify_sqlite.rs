@@ -153,7 +153,13 @@ async fn verify_fails_naming_the_table_and_row_after_a_value_is_altered_by_hand(
     assert_ne!(donation["live_checksum"], donation["rebuilt_checksum"]);
     let d = &donation["differences"][0];
     assert_eq!(
-        (&d["key"], &d["kind"], &d["column"], &d["live"], &d["rebuilt"]),
+        (
+            &d["key"],
+            &d["kind"],
+            &d["column"],
+            &d["live"],
+            &d["rebuilt"]
+        ),
         (
             &Value::from("id=3"),
             &Value::from("changed"),
@@ -180,9 +186,15 @@ async fn verify_fails_naming_the_table_and_row_after_a_row_is_deleted_by_hand() 
         text.contains("id=102  missing from the live read model"),
         "{text}"
     );
-    let report = json(&ledger(dir.path(), &["verify", "--json", "--page-size", "1"]));
+    let report = json(&ledger(
+        dir.path(),
+        &["verify", "--json", "--page-size", "1"],
+    ));
     let payment = table(&report, "payment");
-    assert_eq!((&payment["live_rows"], &payment["rebuilt_rows"]), (&Value::from(3), &Value::from(4)));
+    assert_eq!(
+        (&payment["live_rows"], &payment["rebuilt_rows"]),
+        (&Value::from(3), &Value::from(4))
+    );
     assert_eq!(payment["differences"][0]["kind"], "only_rebuilt");
     assert_eq!(payment["differences"][0]["key"], "id=102");
     no_scratch_left(dir.path());
