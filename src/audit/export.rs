@@ -105,7 +105,7 @@ pub struct AuditWriter<W: Write> {
 }
 
 enum Inner<W: Write> {
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
     Jsonl(W),
 }
 
@@ -116,7 +116,7 @@ impl<W: Write> AuditWriter<W> {
             Format::Csv => {
                 let mut w = csv::Writer::from_writer(out);
                 w.write_record(CSV_HEADER)?;
-                Inner::Csv(w)
+                Inner::Csv(Box::new(w))
             }
             Format::Jsonl => Inner::Jsonl(out),
         };
