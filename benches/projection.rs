@@ -199,7 +199,13 @@ async fn workload(env: &Env, count: u64, seed: u64) -> (usize, Vault) {
                     ..Default::default()
                 }),
             };
-            push(t - secs(60), stream.clone(), recorded.into(), system(), None);
+            push(
+                t - secs(60),
+                stream.clone(),
+                recorded.into(),
+                system(),
+                None,
+            );
             let linked = ev::ContributionLinked {
                 contribution_id: id,
             };
@@ -514,7 +520,10 @@ impl RawRows {
                 rm.migrate().await.unwrap();
                 rm.close().await;
                 let mut conn = sqlx::PgConnection::connect(&env.url).await.unwrap();
-                let names: Vec<String> = DATA_TABLES.iter().map(|t| format!("rawbench.{t}")).collect();
+                let names: Vec<String> = DATA_TABLES
+                    .iter()
+                    .map(|t| format!("rawbench.{t}"))
+                    .collect();
                 sqlx::query(&format!("TRUNCATE {}", names.join(", ")))
                     .execute(&mut conn)
                     .await

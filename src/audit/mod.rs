@@ -4,6 +4,8 @@
 //! Personal data is decrypted with the keys that exist now: after a scrub, every step of the
 //! history shows the donor as scrubbed, because nothing can read the sealed units any more.
 
+pub mod export;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};

@@ -6,11 +6,13 @@ use crate::config::StorageArgs;
 
 pub mod audit;
 pub mod bench;
+pub mod export;
 pub mod jobs;
 pub mod project;
 pub mod scrub;
 pub mod sequence;
 pub mod serve;
+pub mod verify;
 
 /// An event-sourced fundraising ledger.
 #[derive(Debug, Parser)]
@@ -40,6 +42,11 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Scrub personal data the policy no longer allows to keep (`--dry-run` to list only).
     Scrub(scrub::ScrubArgs),
+    /// Rebuild the read model into a scratch database and compare it with the live one,
+    /// table by table; exits non-zero naming the tables and rows that differ.
+    Verify(verify::VerifyArgs),
+    /// The change log of a period for auditors' tools, one line per event (CSV or JSON lines).
+    ExportAudit(export::ExportAuditArgs),
     /// Operate the named sequence generators.
     #[command(subcommand)]
     Sequence(sequence::SequenceCommand),
@@ -56,6 +63,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rebuild(args) => project::rebuild(&cli.storage, args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Scrub(args) => scrub::run(&cli.storage, args).await,
+        Command::Verify(args) => verify::run(&cli.storage, args).await,
+        Command::ExportAudit(args) => export::run(&cli.storage, args).await,
         Command::Sequence(cmd) => sequence::run(&cli.storage, cmd).await,
         Command::Serve(args) => serve::run(&cli.storage, args).await,
     }

@@ -42,7 +42,7 @@ impl ReadModelArgs {
     }
 
     /// Opens the log, the vault and the read model named by the storage flags.
-    async fn open(
+    pub(crate) async fn open(
         &self,
         storage: &StorageArgs,
     ) -> anyhow::Result<(Arc<dyn EventLog>, ProjectorConfig, String)> {

@@ -17,12 +17,14 @@
 //!   request, as a capped count of events read from the log ([`Projector::lag`]).
 
 mod batch;
+pub mod compare;
 mod contribution_tracking;
 mod donation;
 mod postgres;
 mod rows;
 pub mod scrub_selection;
 mod sqlite;
+pub mod verify;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,249 @@
+//! `ledger verify`: rebuild the read model into a scratch database and compare it with the
+//! live one; print a summary (or `--json`) and exit non-zero when anything differs.
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::config::StorageArgs;
+use crate::projection::compare::{CompareOptions, DifferenceKind, TableComparison};
+use crate::projection::verify::{self, VerifyConfig, VerifyProgress, VerifyReport};
+
+use super::project::ReadModelArgs;
+
+/// `ledger verify`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VerifyArgs {
+    /// Which projector and how it batches (the live catch-up and the rebuild use the same).
+    #[command(flatten)]
+    pub read_model: ReadModelArgs,
+    /// Print the report as JSON.
+    #[arg(long, env = "LEDGER_VERIFY_JSON", default_value_t = false)]
+    pub json: bool,
+    /// Do not catch the live read model up first; compare at its checkpoint instead (writes
+    /// nothing to the live read model).
+    #[arg(long, env = "LEDGER_VERIFY_NO_CATCH_UP", default_value_t = false)]
+    pub no_catch_up: bool,
+    /// Rows read per page and side while comparing.
+    #[arg(long, env = "LEDGER_VERIFY_PAGE_SIZE", default_value_t = crate::projection::compare::DEFAULT_PAGE_SIZE)]
+    pub page_size: usize,
+    /// Differences listed per table (all are counted).
+    #[arg(long, env = "LEDGER_VERIFY_MAX_LISTED", default_value_t = crate::projection::compare::DEFAULT_MAX_LISTED)]
+    pub max_listed: usize,
+}
+
+/// Progress on stderr: one rewritten line on a terminal, plain lines (at most every few
+/// seconds, plus one per finished table) otherwise.
+struct ProgressDisplay {
+    terminal: bool,
+    state: Mutex<(Instant, String)>,
+}
+
+impl ProgressDisplay {
+    fn new() -> Self {
+        Self {
+            terminal: std::io::stderr().is_terminal(),
+            state: Mutex::new((Instant::now() - Duration::from_secs(60), String::new())),
+        }
+    }
+
+    fn show(&self, p: VerifyProgress) {
+        let (line, phase, always) = match p {
+            VerifyProgress::CatchingUp { events } => (
+                format!("catching up the live read model: {events} events applied"),
+                "catch-up".to_owned(),
+                false,
+            ),
+            VerifyProgress::Rebuilding { events, target } => (
+                format!(
+                    "rebuilding into scratch: {events} events projected (up to position {})",
+                    target.map_or("-".into(), |t| t.to_string())
+                ),
+                "rebuild".to_owned(),
+                false,
+            ),
+            VerifyProgress::Comparing { table, rows } => (
+                format!("comparing {table}: {rows} rows"),
+                format!("compare {table}"),
+                false,
+            ),
+            VerifyProgress::TableDone(t) => (
+                format!(
+                    "compared {}: {} rows, {}",
+                    t.table,
+                    t.live_rows,
+                    if t.is_identical() {
+                        "identical".to_owned()
+                    } else {
+                        format!("{} rows differ", t.differing_rows)
+                    }
+                ),
+                format!("done {}", t.table),
+                true,
+            ),
+        };
+        let mut state = self.state.lock().expect("progress lock");
+        let mut err = std::io::stderr().lock();
+        if self.terminal {
+            if always {
+                let _ = write!(err, "\r\x1b[2K{line}\n");
+            } else if state.0.elapsed() >= Duration::from_millis(100) {
+                let _ = write!(err, "\r\x1b[2K{line}");
+                state.0 = Instant::now();
+            }
+        } else if always || state.1 != phase || state.0.elapsed() >= Duration::from_secs(5) {
+            let _ = writeln!(err, "{line}");
+            state.0 = Instant::now();
+            state.1 = phase;
+        }
+        let _ = err.flush();
+    }
+
+    fn finish(&self) {
+        if self.terminal {
+            let _ = write!(std::io::stderr(), "\r\x1b[2K");
+        }
+    }
+}
+
+fn print_text(
+    report: &VerifyReport,
+    max_listed: usize,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let at = report
+        .position
+        .map_or("an empty log".to_owned(), |p| format!("log position {p}"));
+    let live = if report.live_caught_up {
+        format!(
+            "live read model caught up first ({} events applied)",
+            report.live_events_applied
+        )
+    } else {
+        let behind = match (report.head_at_start, report.position) {
+            (Some(h), Some(p)) if h > p => format!(", {} positions behind the head {h}", h - p),
+            (Some(h), None) => format!(", behind the head {h}"),
+            _ => String::new(),
+        };
+        format!("compared at the live checkpoint as it is{behind}")
+    };
+    if report.is_identical() {
+        writeln!(
+            out,
+            "read model identical to a rebuild at {at} ({live}; {} events rebuilt in {:.1} s, compared in {:.1} s)",
+            report.rebuilt_events, report.rebuild_seconds, report.compare_seconds
+        )?;
+        writeln!(out, "{:<32} {:>12}  checksum (sha-256)", "table", "rows")?;
+        for t in &report.tables {
+            writeln!(
+                out,
+                "{:<32} {:>12}  {}",
+                t.table, t.live_rows, t.live_checksum
+            )?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "READ MODEL DIFFERS from a rebuild at {at} ({live}); differing: {}",
+        report.differing_tables().join(", ")
+    )?;
+    writeln!(
+        out,
+        "{:<32} {:>12} {:>12} {:>9}  live checksum / rebuilt checksum",
+        "table", "live rows", "rebuilt rows", "differ"
+    )?;
+    for t in &report.tables {
+        let sums = if t.is_identical() {
+            t.live_checksum.clone()
+        } else {
+            format!("{} / {}", t.live_checksum, t.rebuilt_checksum)
+        };
+        writeln!(
+            out,
+            "{:<32} {:>12} {:>12} {:>9}  {sums}",
+            t.table, t.live_rows, t.rebuilt_rows, t.differing_rows
+        )?;
+    }
+    for t in report.tables.iter().filter(|t| !t.is_identical()) {
+        print_differences(t, max_listed, out)?;
+    }
+    Ok(())
+}
+
+fn print_differences(
+    t: &TableComparison,
+    max_listed: usize,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    writeln!(out, "\n{}: {} rows differ", t.table, t.differing_rows)?;
+    for d in &t.differences {
+        let none = || "-".to_owned();
+        match d.kind {
+            DifferenceKind::Changed => writeln!(
+                out,
+                "  {}  {}: live {:?}, rebuilt {:?}",
+                d.key,
+                d.column.clone().unwrap_or_else(none),
+                d.live.clone().unwrap_or_else(none),
+                d.rebuilt.clone().unwrap_or_else(none)
+            )?,
+            DifferenceKind::OnlyLive => writeln!(
+                out,
+                "  {}  only in the live read model: {}",
+                d.key,
+                d.live.clone().unwrap_or_else(none)
+            )?,
+            DifferenceKind::OnlyRebuilt => writeln!(
+                out,
+                "  {}  missing from the live read model (rebuilt: {})",
+                d.key,
+                d.rebuilt.clone().unwrap_or_else(none)
+            )?,
+        }
+    }
+    if t.differences.len() >= max_listed {
+        writeln!(
+            out,
+            "  (at most {max_listed} differences listed per table; see --max-listed)"
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs `ledger verify`.
+pub async fn run(storage: &StorageArgs, args: VerifyArgs) -> anyhow::Result<()> {
+    let (log, projector, url) = args.read_model.open(storage).await?;
+    let config = VerifyConfig {
+        projector,
+        catch_up_live: !args.no_catch_up,
+        compare: CompareOptions {
+            page_size: args.page_size.max(1),
+            max_listed: args.max_listed,
+        },
+    };
+    let display = ProgressDisplay::new();
+    let report = verify::verify(log, &url, config, &|p| display.show(p))
+        .await
+        .context("verifying the read model")?;
+    display.finish();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let mut value = serde_json::to_value(&report)?;
+        value["identical"] = report.is_identical().into();
+        serde_json::to_writer_pretty(&mut out, &value)?;
+        writeln!(out)?;
+    } else {
+        print_text(&report, args.max_listed, &mut out)?;
+    }
+    out.flush()?;
+    if report.is_identical() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "the read model differs from its rebuild in: {}",
+            report.differing_tables().join(", ")
+        )
+    }
+}

@@ -1,0 +1,198 @@
+//! `ledger export-audit`: the events of a period and nothing outside it, with envelope,
+//! donation id and changed fields; CSV that parses back (quotes and commas included); JSON
+//! lines; personal data only as `ledger history` shows it (`<scrubbed>` after a scrub).
+mod verify_support;
+
+use ledger::domain::streams;
+use ledger::proto::events as ev;
+use ledger::store::ActorKind;
+use verify_support::{at, both, correlation, ledger, stdout, write_donations};
+
+fn rfc3339(minutes: i64) -> String {
+    at(minutes).to_rfc3339()
+}
+
+#[tokio::test]
+async fn export_audit_csv_has_the_events_of_the_period_and_nothing_outside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = write_donations(dir.path(), 4).await;
+    // An actor id that needs CSV quoting, inside the period, on another donation.
+    world
+        .append(
+            1,
+            &streams::export(1),
+            25,
+            (ActorKind::System, "export \"nightly\", v2"),
+            ev::DonationExported {
+                batch_id: "b,1".into(),
+                exported_at: Some(ledger::domain::types::to_timestamp(at(25))),
+            },
+        )
+        .await;
+
+    let out = ledger(
+        dir.path(),
+        &["export-audit", "--from", &rfc3339(20), "--to", &rfc3339(30)],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        ledger::audit::export::CSV_HEADER
+    );
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let column = |name: &str| {
+        let i = ledger::audit::export::CSV_HEADER
+            .iter()
+            .position(|h| *h == name)
+            .unwrap();
+        records.iter().map(|r| r[i].to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        column("stream"),
+        [
+            "donation-2",
+            "payment-102",
+            "moderation-2",
+            "moderation-2",
+            "export-1"
+        ]
+    );
+    assert_eq!(
+        column("event_type"),
+        [
+            "DonationCreated.v2",
+            "PaymentInitiated.v1",
+            "ModerationReasonsRaised.v1",
+            "ModerationApproved.v1",
+            "DonationExported.v1"
+        ]
+    );
+    assert_eq!(
+        column("actor_id"),
+        [
+            "spenden.example.org",
+            "spenden.example.org",
+            "moderation-policy",
+            "foc:alice",
+            "export \"nightly\", v2"
+        ]
+    );
+    assert_eq!(
+        column("actor_kind"),
+        ["frontend", "frontend", "system", "foc_user", "system"]
+    );
+    assert_eq!(column("donation_id"), ["2", "2", "2", "2", "1"]);
+    assert_eq!(
+        column("correlation_id"),
+        [20, 21, 22, 23, 25].map(|m| correlation(m).to_string())
+    );
+    assert_eq!(
+        column("occurred_at")[0],
+        at(20).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    );
+    let positions: Vec<u64> = column("position")
+        .iter()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    let changes = column("changes");
+    assert!(
+        changes[0].contains("last_name:  → Quastenflosser2"),
+        "{}",
+        changes[0]
+    );
+    assert!(
+        changes[0].contains("amount_cents:  → 2000"),
+        "{}",
+        changes[0]
+    );
+    assert!(
+        changes[3].contains("moderation_state: open → approved"),
+        "{}",
+        changes[3]
+    );
+    assert!(column("changed_fields")[4]
+        .split(';')
+        .any(|f| f == "is_exported"));
+    let text = stdout(&out);
+    for outside in [
+        "Quastenflosser1",
+        "Quastenflosser3",
+        "donation-3",
+        "payment-101",
+    ] {
+        assert!(!text.contains(outside), "{outside} is outside the period");
+    }
+}
+
+#[tokio::test]
+async fn export_audit_jsonl_to_a_file_shows_scrubbed_donors_as_history_does() {
+    let dir = tempfile::tempdir().unwrap();
+    write_donations(dir.path(), 4).await;
+    let file = dir.path().join("audit.jsonl");
+    let out = ledger(
+        dir.path(),
+        &[
+            "export-audit",
+            "--from",
+            &rfc3339(40),
+            "--to",
+            &rfc3339(60),
+            "--format",
+            "jsonl",
+            "--output",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    assert!(out.stdout.is_empty());
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let types: Vec<&str> = lines
+        .iter()
+        .map(|l| l["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "DonationCreated.v2",
+            "PaymentInitiated.v1",
+            "DonationExported.v1",
+            "PersonalDataScrubbed.v1"
+        ]
+    );
+    assert!(lines.iter().all(|l| l["donation_id"] == 4));
+    // As in `ledger history`: the creation cannot be decrypted any more, and the scrub is
+    // where the donor becomes `<scrubbed>`.
+    let last_name = lines[3]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == "last_name")
+        .unwrap();
+    assert_eq!(last_name["after"], ledger::audit::SCRUBBED);
+    for secret in [
+        "Quastenflosser4",
+        "hedwig4@example.org",
+        "Tulpenweg",
+        "DE0212",
+    ] {
+        assert!(!text.contains(secret), "{secret} in the export");
+    }
+}
+
+#[tokio::test]
+async fn export_audit_refuses_an_empty_period() {
+    let dir = tempfile::tempdir().unwrap();
+    write_donations(dir.path(), 1).await;
+    let out = ledger(
+        dir.path(),
+        &["export-audit", "--from", &rfc3339(30), "--to", &rfc3339(30)],
+    );
+    assert!(!out.status.success(), "{}", both(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid period"));
+}
