@@ -15,7 +15,7 @@ use tonic::Request;
 const TOKEN: &str = "bench-token";
 
 fn request(i: usize) -> Request<api::AddDonationRequest> {
-    let method = if i % 2 == 0 {
+    let method = if i.is_multiple_of(2) {
         ev::PaymentMethod::DirectDebit
     } else {
         ev::PaymentMethod::Paypal
@@ -46,7 +46,7 @@ fn request(i: usize) -> Request<api::AddDonationRequest> {
             amount_cents: 2_500,
             currency: "EUR".into(),
             interval_months: 0,
-            iban: if i % 2 == 0 {
+            iban: if i.is_multiple_of(2) {
                 "DE02120300000000202051".into()
             } else {
                 String::new()
