@@ -242,7 +242,7 @@ impl Intake {
         invalid_if_any(errors)?;
         let supplied = cmd.donation_id;
         let result = self
-            .run_flagged(meta, "AddDonation", self.plan_donation(cmd))
+            .run_flagged(meta, "AddDonation", self.plan_donation(cmd), false)
             .await;
         let response = match (result, supplied) {
             (
@@ -276,7 +276,7 @@ impl Intake {
         let r = &cmd.request;
         let method = r.method().expect("validated");
         let kind = r.kind().expect("validated");
-        let donation_id = match cmd.donation_id {
+        let (donation_id, key) = match cmd.donation_id {
             Some(id) => {
                 let current = self.sequences.current(SequenceName::Donation).await?;
                 if current.is_none_or(|c| id > c) {
@@ -285,11 +285,14 @@ impl Intake {
                         "was not handed out by NextId(donation)",
                     ));
                 }
-                id
+                (id, None)
             }
-            None => self.ids.take(SequenceName::Donation).await?,
+            None => {
+                let r = self.ids.take(SequenceName::Donation).await?;
+                (r.id, r.key)
+            }
         };
-        let payment_id = self.ids.take(SequenceName::Payment).await?;
+        let payment_id = self.ids.take(SequenceName::Payment).await?.id;
         let mut reasons = self.policy.reasons_for(r);
         let amount = Money {
             cents: r.amount_cents,
@@ -369,7 +372,19 @@ impl Intake {
             ),
         ];
         events.extend(commands::raise_reasons(donation_id, &reasons));
-        self.seal(donation_id, &mut events).await?;
+        match key {
+            // The key was created with the id block: no key-store commit on this path.
+            Some(key) => {
+                for e in &mut events {
+                    crate::privacy::seal_with(
+                        std::slice::from_mut(&mut e.event),
+                        donation_id,
+                        &key,
+                    );
+                }
+            }
+            None => self.seal(donation_id, &mut events).await?,
+        }
         let response = api::AddDonationResponse {
             donation_id,
             payment_id,
@@ -424,8 +439,8 @@ impl Intake {
                 && payment.parent_payment_id.is_none()
             {
                 Some(FollowUpIds {
-                    child_payment_id: self.ids.take(SequenceName::Payment).await?,
-                    child_donation_id: self.ids.take(SequenceName::Donation).await?,
+                    child_payment_id: self.ids.take(SequenceName::Payment).await?.id,
+                    child_donation_id: self.ids.take(SequenceName::Donation).await?.id,
                 })
             } else {
                 None

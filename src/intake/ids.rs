@@ -1,60 +1,132 @@
 //! Ids from the sequence generators, reserved in blocks and handed out from memory, so an
 //! intake call does not pay a durable sequence write (one fsync) per id.
 //!
-//! A block is reserved with one `next_block` call; its ids are handed out one by one. Ids left
-//! in a block when the process stops are never used (gaps are fine, duplicates are not: the
-//! generator never hands out a block twice).
+//! A block is reserved with one `next_block` call; donation blocks also get their data keys
+//! created up front, in one key-store transaction, so a new donation pays neither a sequence
+//! nor a key-store commit. When a pool falls below half a block, the next block is reserved in
+//! the background. Ids (and keys) left over when the process stops are never used: gaps are
+//! fine, duplicates are not, and the generator never hands out a block twice.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::Mutex;
-
-use crate::sequence::{SequenceError, SequenceGenerator, SequenceName, MAX_BLOCK};
+use crate::intake::IntakeError;
+use crate::privacy::{DataKey, KeyStore};
+use crate::sequence::{SequenceGenerator, SequenceName, MAX_BLOCK};
 
 /// Default number of ids reserved per sequence call.
-pub const DEFAULT_BLOCK: u64 = 256;
+pub const DEFAULT_BLOCK: u64 = 1024;
 
-/// The unused rest of a reserved block: `next..=last` (empty when `next > last`).
-#[derive(Debug, Default)]
-struct Block {
-    next: u64,
-    last: u64,
+/// An id handed out, with its data key when the pool creates keys.
+#[derive(Debug)]
+pub struct Reserved {
+    /// The id.
+    pub id: u64,
+    /// The data key of the donation with this id, created durably before the id was handed out.
+    pub key: Option<DataKey>,
+}
+
+#[derive(Default)]
+struct Pool {
+    queue: VecDeque<Reserved>,
+    refilling: bool,
+}
+
+/// One sequence's pool with what refilling it needs.
+struct Slot {
+    name: SequenceName,
+    pool: Mutex<Pool>,
+    /// Serialises refills when the pool runs dry, so waiting callers share one block.
+    gate: tokio::sync::Mutex<()>,
+    sequences: Arc<dyn SequenceGenerator>,
+    keys: Option<KeyStore>,
+    block: u64,
+}
+
+impl Slot {
+    async fn reserve(&self) -> Result<Vec<Reserved>, IntakeError> {
+        let block = self.sequences.next_block(self.name, self.block).await?;
+        let ids: Vec<u64> = block.collect();
+        let mut keys = match &self.keys {
+            Some(store) => store.create_many(&ids).await?,
+            None => HashMap::new(),
+        };
+        Ok(ids
+            .into_iter()
+            .map(|id| Reserved {
+                id,
+                key: keys.remove(&id),
+            })
+            .collect())
+    }
+
+    fn pop(self: &Arc<Self>) -> Option<Reserved> {
+        let mut pool = self.pool.lock().expect("id pool lock");
+        let next = pool.queue.pop_front()?;
+        if (pool.queue.len() as u64) < self.block / 2 && !pool.refilling {
+            pool.refilling = true;
+            let slot = self.clone();
+            tokio::spawn(async move {
+                let reserved = slot.reserve().await;
+                let mut pool = slot.pool.lock().expect("id pool lock");
+                pool.refilling = false;
+                match reserved {
+                    Ok(r) => pool.queue.extend(r),
+                    Err(e) => {
+                        tracing::error!(sequence = %slot.name, error = %e, "reserving ids in the background failed")
+                    }
+                }
+            });
+        }
+        Some(next)
+    }
 }
 
 /// Block-reserving id source over a sequence generator.
 pub struct IdBlocks {
-    sequences: Arc<dyn SequenceGenerator>,
-    block: u64,
-    slots: HashMap<SequenceName, Mutex<Block>>,
+    slots: HashMap<SequenceName, Arc<Slot>>,
 }
 
 impl IdBlocks {
-    /// Reserves `block` ids per call (clamped to `1..=MAX_BLOCK`).
-    pub fn new(sequences: Arc<dyn SequenceGenerator>, block: u64) -> Self {
+    /// Reserves `block` ids per call (clamped to `1..=MAX_BLOCK`); donation ids come with
+    /// their keys from `keys`.
+    pub fn new(sequences: Arc<dyn SequenceGenerator>, keys: KeyStore, block: u64) -> Self {
+        let block = block.clamp(1, MAX_BLOCK);
         let slots = SequenceName::ALL
             .into_iter()
-            .map(|n| (n, Mutex::new(Block { next: 1, last: 0 })))
+            .map(|name| {
+                let slot = Slot {
+                    name,
+                    pool: Mutex::new(Pool::default()),
+                    gate: tokio::sync::Mutex::new(()),
+                    sequences: sequences.clone(),
+                    keys: (name == SequenceName::Donation).then(|| keys.clone()),
+                    block,
+                };
+                (name, Arc::new(slot))
+            })
             .collect();
-        Self {
-            sequences,
-            block: block.clamp(1, MAX_BLOCK),
-            slots,
-        }
+        Self { slots }
     }
 
-    /// The next id of `name`. Concurrent callers wait for one refill instead of each
-    /// reserving a block.
-    pub async fn take(&self, name: SequenceName) -> Result<u64, SequenceError> {
-        let mut slot = self.slots[&name].lock().await;
-        if slot.next > slot.last {
-            let block = self.sequences.next_block(name, self.block).await?;
-            slot.next = *block.start();
-            slot.last = *block.end();
+    /// The next id of `name` (with its key for donations).
+    pub async fn take(&self, name: SequenceName) -> Result<Reserved, IntakeError> {
+        let slot = &self.slots[&name];
+        loop {
+            if let Some(r) = slot.pop() {
+                return Ok(r);
+            }
+            let _gate = slot.gate.lock().await;
+            if !slot.pool.lock().expect("id pool lock").queue.is_empty() {
+                continue;
+            }
+            let reserved = slot.reserve().await?;
+            slot.pool
+                .lock()
+                .expect("id pool lock")
+                .queue
+                .extend(reserved);
         }
-        let id = slot.next;
-        slot.next += 1;
-        Ok(id)
     }
 }
 
@@ -64,21 +136,37 @@ mod tests {
     use crate::sequence::sqlite::SqliteSequenceGenerator;
 
     #[tokio::test]
-    async fn ids_are_unique_across_blocks_and_restarts_leave_only_gaps() {
+    async fn ids_are_unique_across_blocks_come_with_keys_and_restarts_leave_only_gaps() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("seq.sqlite");
-        let seq: Arc<dyn SequenceGenerator> =
-            Arc::new(SqliteSequenceGenerator::open(&path).await.unwrap());
-        let ids = IdBlocks::new(seq.clone(), 4);
+        let seq: Arc<dyn SequenceGenerator> = Arc::new(
+            SqliteSequenceGenerator::open(&dir.path().join("seq.sqlite"))
+                .await
+                .unwrap(),
+        );
+        let keys = KeyStore::open_sqlite(&dir.path().join("keys.sqlite"))
+            .await
+            .unwrap();
+        let ids = IdBlocks::new(seq.clone(), keys.clone(), 4);
         let mut seen = Vec::new();
         for _ in 0..10 {
-            seen.push(ids.take(SequenceName::Donation).await.unwrap());
+            let r = ids.take(SequenceName::Donation).await.unwrap();
+            let stored = keys.get_many(&[r.id]).await.unwrap();
+            assert_eq!(
+                stored[&r.id].expose_for_tests(),
+                r.key.unwrap().expose_for_tests(),
+                "the key was stored before the id was handed out"
+            );
+            seen.push(r.id);
         }
-        assert_eq!(seen, (1..=10).collect::<Vec<_>>());
-        assert_eq!(seq.current(SequenceName::Donation).await.unwrap(), Some(12));
-        // A "restart": a new pool starts above everything reserved.
-        let again = IdBlocks::new(seq, 4);
-        assert_eq!(again.take(SequenceName::Donation).await.unwrap(), 13);
-        assert_eq!(again.take(SequenceName::Payment).await.unwrap(), 1);
+        let mut sorted = seen.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 10);
+        let payment = ids.take(SequenceName::Payment).await.unwrap();
+        assert!(payment.key.is_none());
+        // A "restart": a new pool starts above everything reserved so far.
+        let reserved = seq.current(SequenceName::Donation).await.unwrap().unwrap();
+        let again = IdBlocks::new(seq, keys, 4);
+        assert!(again.take(SequenceName::Donation).await.unwrap().id > reserved);
     }
 }

@@ -191,7 +191,7 @@ impl Intake {
             "Calls answered from the record of an earlier call with the same request id.",
         );
         Self {
-            ids: ids::IdBlocks::new(sequences.clone(), id_block),
+            ids: ids::IdBlocks::new(sequences.clone(), vault.keys().clone(), id_block),
             log,
             vault,
             sequences,
@@ -294,23 +294,31 @@ impl Intake {
         R: Positioned,
         F: std::future::Future<Output = Result<Plan<R>, IntakeError>>,
     {
-        Ok(self.run_flagged(meta, method, plan).await?.0)
+        Ok(self.run_flagged(meta, method, plan, true).await?.0)
     }
 
     /// [`Intake::run`], also telling whether the answer came from the record of an earlier
     /// call (and so lacks what the record leaves out).
+    ///
+    /// Without `read_first`, the record is only read when the append conflicts: one read less
+    /// per call, for commands whose plan cannot be refused by state an earlier call of the
+    /// same request created (a new donation: its retry conflicts on `request-…` and answers
+    /// from the record; it only burns a pair of ids and a key).
     async fn run_flagged<R, F>(
         &self,
         meta: &RequestMeta,
         method: &'static str,
         plan: F,
+        read_first: bool,
     ) -> Result<(R, bool), IntakeError>
     where
         R: Positioned,
         F: std::future::Future<Output = Result<Plan<R>, IntakeError>>,
     {
-        if let Some(answer) = self.replay(meta, method).await? {
-            return Ok((answer, true));
+        if read_first {
+            if let Some(answer) = self.replay(meta, method).await? {
+                return Ok((answer, true));
+            }
         }
         let plan = plan.await?;
         self.commit(meta, method, plan).await

@@ -143,6 +143,16 @@ impl KeyStore {
             .map_err(|_| PrivacyError::WriteFailed("the key writer stopped".into()))?
     }
 
+    /// Creates the keys of `ids` ahead of use in as few transactions as possible (one per 900
+    /// ids) and returns every key that is not destroyed. Existing keys are returned as stored.
+    pub async fn create_many(&self, ids: &[u64]) -> Result<HashMap<u64, DataKey>, PrivacyError> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(MAX_CREATE_BATCH) {
+            out.extend(create_many(&self.backend, chunk).await?);
+        }
+        Ok(out)
+    }
+
     /// The keys that exist among `ids` (destroyed or never created ones are absent).
     pub async fn get_many(&self, ids: &[u64]) -> Result<HashMap<u64, DataKey>, PrivacyError> {
         let mut out = HashMap::with_capacity(ids.len());
