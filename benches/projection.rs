@@ -302,44 +302,16 @@ async fn workload(env: &Env, count: u64, seed: u64) -> (usize, Vault) {
     }
     plan.sort_by_key(|p| (p.at, p.seq));
 
-    // Keys: one per donation, stored in bulk (the key store's own API creates them one by one).
+    // Keys: one per donation, created in bulk.
     let keys = match env.db {
         Db::Sqlite => KeyStore::open_sqlite(&env.dir.path().join("keys.db"))
             .await
             .unwrap(),
         Db::Postgres => KeyStore::connect(&env.url).await.unwrap(),
     };
-    let data_keys: Vec<DataKey> = (0..count).map(|_| DataKey::random()).collect();
-    match &keys {
-        KeyStore::Sqlite(pool) => {
-            let mut tx = pool.begin().await.unwrap();
-            for (i, key) in data_keys.iter().enumerate() {
-                sqlx::query("INSERT INTO data_key (key_id, key, created_at) VALUES (?, ?, ?)")
-                    .bind(i as i64 + 1)
-                    .bind(key.expose_for_tests().as_slice())
-                    .bind(0i64)
-                    .execute(&mut *tx)
-                    .await
-                    .unwrap();
-            }
-            tx.commit().await.unwrap();
-        }
-        KeyStore::Postgres(pool) => {
-            let ids: Vec<i64> = (1..=count as i64).collect();
-            let bytes: Vec<Vec<u8>> = data_keys
-                .iter()
-                .map(|k| k.expose_for_tests().to_vec())
-                .collect();
-            sqlx::query(
-                "INSERT INTO data_key (key_id, key) SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[])",
-            )
-            .bind(ids)
-            .bind(bytes)
-            .execute(pool)
-            .await
-            .unwrap();
-        }
-    }
+    let ids: Vec<u64> = (1..=count).collect();
+    let created = keys.create_many(&ids).await.unwrap();
+    let data_keys: Vec<DataKey> = ids.iter().map(|i| created[i].clone()).collect();
 
     // Appended in atomic chunks (a stream at most once per chunk), in time order.
     let total = plan.len();
@@ -386,10 +358,13 @@ enum SqliteValue {
     Blob(Vec<u8>),
 }
 
+/// One SQLite table's name, column names and rows.
+type SqliteTable = (&'static str, Vec<String>, Vec<Vec<SqliteValue>>);
+
 /// The rows of every data table after a rebuild, as each database hands them out.
 enum RawRows {
     /// Per table: column names and rows.
-    Sqlite(Vec<(&'static str, Vec<String>, Vec<Vec<SqliteValue>>)>),
+    Sqlite(Vec<SqliteTable>),
     /// Per table: row count and COPY text.
     Postgres(Vec<(&'static str, usize, Vec<u8>)>),
 }

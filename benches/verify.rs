@@ -286,7 +286,7 @@ async fn generate(dir: &Path, donations: u64) -> u64 {
                 .unwrap();
         }
         tx.commit().await.unwrap();
-        if last % 100_000 == 0 || last == donations {
+        if last.is_multiple_of(100_000) || last == donations {
             eprintln!(
                 "generated {last} donations, {events} events ({:.0} s)",
                 started.elapsed().as_secs_f64()
