@@ -682,3 +682,78 @@ async fn health_and_reflection_are_served() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
 }
+
+#[tokio::test]
+async fn get_history_shows_every_step_with_its_actor_like_the_cli() {
+    let mut app = spawn_app().await;
+    let r = add(&mut app, donation(ev::PaymentMethod::BankTransfer, 150_000)).await;
+    assert_eq!(r.moderation_state, "open");
+    app.client
+        .approve_donation(with_token(
+            api::ApproveDonationRequest {
+                context: context(ActorKind::FocUser),
+                donation_id: r.donation_id,
+                as_anonymous: false,
+            },
+            ADMIN,
+        ))
+        .await
+        .unwrap();
+    let history = app
+        .client
+        .get_history(with_token(
+            api::GetHistoryRequest {
+                donation_id: r.donation_id,
+            },
+            ADMIN,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let types: Vec<&str> = history
+        .entries
+        .iter()
+        .map(|e| e.event_type.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "DonationCreated.v2",
+            "PaymentInitiated.v1",
+            "ModerationReasonsRaised.v1",
+            "ModerationApproved.v1"
+        ]
+    );
+    assert_eq!(history.entries[0].actor_kind, "frontend");
+    assert_eq!(history.entries[3].actor_kind, "foc_user");
+    assert!(history.entries[0]
+        .changes
+        .iter()
+        .any(|c| c.field == "last_name" && c.after == "Zwiebelmeier"));
+    assert!(history.entries[3]
+        .changes
+        .iter()
+        .any(|c| c.field == "moderation_state" && c.before == "open" && c.after == "approved"));
+    let denied = app
+        .client
+        .get_history(with_token(
+            api::GetHistoryRequest {
+                donation_id: r.donation_id,
+            },
+            FORM,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let missing = app
+        .client
+        .get_history(with_token(
+            api::GetHistoryRequest {
+                donation_id: 987_654_321,
+            },
+            ADMIN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+}

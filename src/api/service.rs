@@ -655,6 +655,45 @@ impl Ledger for LedgerService {
     }
 
     #[tracing::instrument(skip_all, err)]
+    async fn get_history(
+        &self,
+        request: Request<api::GetHistoryRequest>,
+    ) -> Result<Response<api::GetHistoryResponse>, Status> {
+        self.call(
+            "GetHistory",
+            Scope::AuditRead,
+            request,
+            |_, req| async move {
+                let entries = self.intake.history(req.donation_id).await.map_err(status)?;
+                Ok(api::GetHistoryResponse {
+                    entries: entries
+                        .into_iter()
+                        .map(|e| api::HistoryEntry {
+                            occurred_at: Some(crate::domain::types::to_timestamp(e.occurred_at)),
+                            position: e.position,
+                            stream: e.stream,
+                            event_type: e.event_type,
+                            actor_kind: e.actor_kind,
+                            actor: e.actor,
+                            source: e.source,
+                            changes: e
+                                .changes
+                                .into_iter()
+                                .map(|c| api::HistoryChange {
+                                    field: c.field,
+                                    before: c.before,
+                                    after: c.after,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                })
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, err)]
     async fn next_id(
         &self,
         request: Request<api::NextIdRequest>,

@@ -205,6 +205,23 @@ impl Intake {
         &self.log
     }
 
+    /// The timeline of a donation across its streams, decrypted while its key exists.
+    pub async fn history(
+        &self,
+        donation_id: u64,
+    ) -> Result<Vec<crate::audit::HistoryEntry>, IntakeError> {
+        match crate::audit::load_donation(&*self.log, &self.vault, donation_id).await {
+            Ok(steps) => Ok(crate::audit::timeline(&steps)),
+            Err(crate::audit::AuditError::NotFound(id)) => Err(IntakeError::NotFound {
+                what: "donation",
+                id,
+            }),
+            Err(crate::audit::AuditError::Store(e)) => Err(e.into()),
+            Err(crate::audit::AuditError::Privacy(e)) => Err(e.into()),
+            Err(crate::audit::AuditError::Decode { source, .. }) => Err(source.into()),
+        }
+    }
+
     /// The sequence generator.
     pub fn sequences(&self) -> &Arc<dyn SequenceGenerator> {
         &self.sequences
