@@ -23,7 +23,9 @@ use ledger::privacy::{seal_with, DataKey, KeyStore, Vault};
 use ledger::projection::{Projector, ProjectorConfig, ReadModel};
 use ledger::proto::events as ev;
 use ledger::store::sqlite::SqliteEventLog;
-use ledger::store::{Actor, ActorKind, EventData, EventLog, ExpectedRevision, Metadata, StreamAppend};
+use ledger::store::{
+    Actor, ActorKind, EventData, EventLog, ExpectedRevision, Metadata, StreamAppend,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sqlx::Connection;
@@ -155,7 +157,13 @@ fn donation_life(id: u64, rng: &mut StdRng, key: &DataKey) -> (Vec<StreamAppend>
         )
     };
     let system = |e: DomainEvent, who: &str, m: i64| {
-        event(e, ActorKind::System, who, at + Duration::minutes(m), Uuid::now_v7())
+        event(
+            e,
+            ActorKind::System,
+            who,
+            at + Duration::minutes(m),
+            Uuid::now_v7(),
+        )
     };
     let part = |stream: String, events: Vec<EventData>| StreamAppend {
         stream,
@@ -236,15 +244,19 @@ fn donation_life(id: u64, rng: &mut StdRng, key: &DataKey) -> (Vec<StreamAppend>
 }
 
 async fn generate(dir: &Path, donations: u64) -> u64 {
-    let log = SqliteEventLog::open(&dir.join("events.sqlite")).await.unwrap();
+    let log = SqliteEventLog::open(&dir.join("events.sqlite"))
+        .await
+        .unwrap();
     // Create the key store's tables, then write the keys in bulk.
-    drop(KeyStore::open_sqlite(&dir.join("keys.sqlite")).await.unwrap());
-    let mut keys = sqlx::SqliteConnection::connect(&format!(
-        "sqlite://{}",
-        dir.join("keys.sqlite").display()
-    ))
-    .await
-    .unwrap();
+    drop(
+        KeyStore::open_sqlite(&dir.join("keys.sqlite"))
+            .await
+            .unwrap(),
+    );
+    let mut keys =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.join("keys.sqlite").display()))
+            .await
+            .unwrap();
     let mut rng = StdRng::seed_from_u64(7);
     let started = Instant::now();
     let mut events = 0u64;
@@ -274,7 +286,7 @@ async fn generate(dir: &Path, donations: u64) -> u64 {
                 .unwrap();
         }
         tx.commit().await.unwrap();
-        if last % 100_000 == 0 || last == donations {
+        if last.is_multiple_of(100_000) || last == donations {
             eprintln!(
                 "generated {last} donations, {events} events ({:.0} s)",
                 started.elapsed().as_secs_f64()
@@ -310,9 +322,16 @@ fn main() {
                 "generated {donations} donations, {events} events in {:.1} s",
                 started.elapsed().as_secs_f64()
             );
-            let log: Arc<dyn EventLog> =
-                Arc::new(SqliteEventLog::open(&dir.join("events.sqlite")).await.unwrap());
-            let vault = Vault::new(KeyStore::open_sqlite(&dir.join("keys.sqlite")).await.unwrap());
+            let log: Arc<dyn EventLog> = Arc::new(
+                SqliteEventLog::open(&dir.join("events.sqlite"))
+                    .await
+                    .unwrap(),
+            );
+            let vault = Vault::new(
+                KeyStore::open_sqlite(&dir.join("keys.sqlite"))
+                    .await
+                    .unwrap(),
+            );
             let rm = ReadModel::connect(&format!(
                 "sqlite://{}",
                 dir.join("readmodel.sqlite").display()
