@@ -70,9 +70,10 @@ impl ProgressDisplay {
             ),
             VerifyProgress::TableDone(t) => (
                 format!(
-                    "compared {}: {} rows, {}",
+                    "compared {}: {} rows in {:.1} s, {}",
                     t.table,
                     t.live_rows,
+                    t.seconds,
                     if t.is_identical() {
                         "identical".to_owned()
                     } else {

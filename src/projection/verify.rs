@@ -397,10 +397,10 @@ pub async fn verify(
         let rebuild_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
-        let mut scratch_snapshot = Snapshot::begin(&scratch).await?;
-        let tables = compare::compare_snapshots(
-            &mut live_snapshot,
-            &mut scratch_snapshot,
+        let scratch_snapshot = Snapshot::begin(&scratch).await?;
+        let (tables, live_snapshot, scratch_snapshot) = compare::compare_snapshots(
+            live_snapshot,
+            scratch_snapshot,
             config.compare,
             &mut |table, rows| {
                 progress(VerifyProgress::Comparing {
@@ -412,10 +412,10 @@ pub async fn verify(
         )
         .await?;
         scratch_snapshot.finish().await?;
+        live_snapshot.finish().await?;
         Ok::<_, ProjectionError>((outcome.events, rebuild_seconds, tables, started.elapsed()))
     }
     .await;
-    let _ = live_snapshot.finish().await;
     scratch.close().await;
     cleanup.remove().await;
     let (rebuilt_events, rebuild_seconds, tables, compare_time) = result?;
