@@ -13,7 +13,7 @@
 //! decrypts through the vault like `ledger rebuild` does.
 //!
 //! The raw SQLite file gets the settings of the rebuild's scratch file (in-memory journal, no
-//! fsync, exclusive lock, 64 MiB cache). `LEDGER_BENCH_BATCH_SIZE` overrides the rebuild's
+//! fsync, 64 MiB cache). `LEDGER_BENCH_BATCH_SIZE` overrides the rebuild's
 //! events per transaction.
 //!
 //! `cargo bench --bench projection` (prints a summary with both rates and their ratio).
@@ -199,7 +199,13 @@ async fn workload(env: &Env, count: u64, seed: u64) -> (usize, Vault) {
                     ..Default::default()
                 }),
             };
-            push(t - secs(60), stream.clone(), recorded.into(), system(), None);
+            push(
+                t - secs(60),
+                stream.clone(),
+                recorded.into(),
+                system(),
+                None,
+            );
             let linked = ev::ContributionLinked {
                 contribution_id: id,
             };
@@ -468,7 +474,6 @@ impl RawRows {
                     .filename(&path)
                     .journal_mode(sqlx::sqlite::SqliteJournalMode::Memory)
                     .synchronous(sqlx::sqlite::SqliteSynchronous::Off)
-                    .locking_mode(sqlx::sqlite::SqliteLockingMode::Exclusive)
                     .pragma("cache_size", "-65536")
                     .pragma("secure_delete", "ON");
                 let mut conn = sqlx::SqliteConnection::connect_with(&options)
@@ -514,7 +519,10 @@ impl RawRows {
                 rm.migrate().await.unwrap();
                 rm.close().await;
                 let mut conn = sqlx::PgConnection::connect(&env.url).await.unwrap();
-                let names: Vec<String> = DATA_TABLES.iter().map(|t| format!("rawbench.{t}")).collect();
+                let names: Vec<String> = DATA_TABLES
+                    .iter()
+                    .map(|t| format!("rawbench.{t}"))
+                    .collect();
                 sqlx::query(&format!("TRUNCATE {}", names.join(", ")))
                     .execute(&mut conn)
                     .await
