@@ -386,10 +386,13 @@ enum SqliteValue {
     Blob(Vec<u8>),
 }
 
+/// One SQLite table's rows: its name, column names and values.
+type SqliteTable = (&'static str, Vec<String>, Vec<Vec<SqliteValue>>);
+
 /// The rows of every data table after a rebuild, as each database hands them out.
 enum RawRows {
     /// Per table: column names and rows.
-    Sqlite(Vec<(&'static str, Vec<String>, Vec<Vec<SqliteValue>>)>),
+    Sqlite(Vec<SqliteTable>),
     /// Per table: row count and COPY text.
     Postgres(Vec<(&'static str, usize, Vec<u8>)>),
 }
