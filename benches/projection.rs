@@ -468,18 +468,20 @@ impl RawRows {
                 for suffix in ["", "-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
-                let url = format!("sqlite://{}", path.display());
-                let rm = ReadModel::connect(&url).await.unwrap();
-                rm.migrate().await.unwrap();
-                rm.close().await;
-                // The settings the rebuild's scratch file gets (see `sqlite::connect_scratch`).
+                // The settings the rebuild's scratch file gets (see `sqlite::connect_scratch`),
+                // and the read model's schema.
                 let options = sqlx::sqlite::SqliteConnectOptions::new()
                     .filename(&path)
+                    .create_if_missing(true)
                     .journal_mode(sqlx::sqlite::SqliteJournalMode::Memory)
                     .synchronous(sqlx::sqlite::SqliteSynchronous::Off)
                     .pragma("cache_size", "-65536")
                     .pragma("secure_delete", "ON");
                 let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
+                sqlx::migrate!("./migrations/sqlite/readmodel")
+                    .run(&mut conn)
                     .await
                     .unwrap();
                 let started = Instant::now();
