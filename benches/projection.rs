@@ -13,7 +13,7 @@
 //! decrypts through the vault like `ledger rebuild` does.
 //!
 //! The raw SQLite file gets the settings of the rebuild's scratch file (in-memory journal, no
-//! fsync, exclusive lock, 64 MiB cache). `LEDGER_BENCH_BATCH_SIZE` overrides the rebuild's
+//! fsync, 64 MiB cache). `LEDGER_BENCH_BATCH_SIZE` overrides the rebuild's
 //! events per transaction.
 //!
 //! `cargo bench --bench projection` (prints a summary with both rates and their ratio).
@@ -302,7 +302,7 @@ async fn workload(env: &Env, count: u64, seed: u64) -> (usize, Vault) {
     }
     plan.sort_by_key(|p| (p.at, p.seq));
 
-    // Keys: one per donation, created in bulk.
+    // Keys: one per donation, stored in bulk (the key store's own API creates them one by one).
     let keys = match env.db {
         Db::Sqlite => KeyStore::open_sqlite(&env.dir.path().join("keys.db"))
             .await
@@ -358,7 +358,7 @@ enum SqliteValue {
     Blob(Vec<u8>),
 }
 
-/// One SQLite table's name, column names and rows.
+/// One SQLite table's rows: its name, column names and values.
 type SqliteTable = (&'static str, Vec<String>, Vec<Vec<SqliteValue>>);
 
 /// The rows of every data table after a rebuild, as each database hands them out.
@@ -440,19 +440,20 @@ impl RawRows {
                 for suffix in ["", "-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
-                let url = format!("sqlite://{}", path.display());
-                let rm = ReadModel::connect(&url).await.unwrap();
-                rm.migrate().await.unwrap();
-                rm.close().await;
-                // The settings the rebuild's scratch file gets (see `sqlite::connect_scratch`).
+                // The settings the rebuild's scratch file gets (see `sqlite::connect_scratch`),
+                // and the read model's schema.
                 let options = sqlx::sqlite::SqliteConnectOptions::new()
                     .filename(&path)
+                    .create_if_missing(true)
                     .journal_mode(sqlx::sqlite::SqliteJournalMode::Memory)
                     .synchronous(sqlx::sqlite::SqliteSynchronous::Off)
-                    .locking_mode(sqlx::sqlite::SqliteLockingMode::Exclusive)
                     .pragma("cache_size", "-65536")
                     .pragma("secure_delete", "ON");
                 let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
+                sqlx::migrate!("./migrations/sqlite/readmodel")
+                    .run(&mut conn)
                     .await
                     .unwrap();
                 let started = Instant::now();

@@ -576,6 +576,47 @@ pub struct Projector {
     read_model: ReadModel,
     config: ProjectorConfig,
     stats: StatsHandle,
+    prefetch: Arc<Mutex<Option<Prefetch>>>,
+}
+
+/// The next batch, read, decoded and unsealed in the background while the current one is
+/// written (after a full batch, the log very likely has more). Used only if the step after
+/// starts exactly where it did; otherwise it is dropped and the batch is read again.
+struct Prefetch {
+    from: Position,
+    task: tokio::task::JoinHandle<Result<Vec<Decoded>, ProjectionError>>,
+}
+
+impl Drop for Projector {
+    fn drop(&mut self) {
+        // Clones share the prefetch; the last one cancels a read still in flight.
+        if Arc::strong_count(&self.prefetch) == 1 {
+            if let Some(p) = self.prefetch.lock().ok().and_then(|mut g| g.take()) {
+                p.task.abort();
+            }
+        }
+    }
+}
+
+/// Reads up to `max` events from `from`, decodes them and unseals their personal data.
+async fn read_batch(
+    log: Arc<dyn EventLog>,
+    vault: Option<crate::privacy::Vault>,
+    from: Position,
+    max: usize,
+) -> Result<Vec<Decoded>, ProjectionError> {
+    let records = log.read_all(from, max).await.map_err(store_error)?;
+    let mut events: Vec<Decoded> = records
+        .into_iter()
+        .map(|record| Decoded {
+            event: decode(&record),
+            record,
+        })
+        .collect();
+    if let Some(vault) = &vault {
+        unseal_batch(vault, &mut events).await?;
+    }
+    Ok(events)
 }
 
 impl Projector {
@@ -597,6 +638,7 @@ impl Projector {
             read_model,
             config,
             stats,
+            prefetch: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -616,12 +658,24 @@ impl Projector {
         let name = &self.config.name;
         let checkpoint = self.read_model.checkpoint(name).await?;
         let from = checkpoint.map_or(0, |p| p + 1);
-        let records = self
-            .log
-            .read_all(from, self.config.batch_size.max(1))
-            .await
-            .map_err(store_error)?;
-        if records.is_empty() {
+        let max = self.config.batch_size.max(1);
+        let prefetched = self.prefetch.lock().expect("prefetch lock").take();
+        let events = match prefetched {
+            Some(p) if p.from == from => match p.task.await {
+                Ok(events) => events?,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => {
+                    read_batch(self.log.clone(), self.config.vault.clone(), from, max).await?
+                }
+            },
+            stale => {
+                if let Some(p) = stale {
+                    p.task.abort();
+                }
+                read_batch(self.log.clone(), self.config.vault.clone(), from, max).await?
+            }
+        };
+        if events.is_empty() {
             self.stats.update(|s| {
                 s.checkpoint = checkpoint;
                 s.lag_positions = s
@@ -631,15 +685,15 @@ impl Projector {
             });
             return Ok(StepOutcome::CaughtUp);
         }
-        let mut events: Vec<Decoded> = records
-            .into_iter()
-            .map(|record| Decoded {
-                event: decode(&record),
-                record,
-            })
-            .collect();
-        if let Some(vault) = &self.config.vault {
-            unseal_batch(vault, &mut events).await?;
+        if events.len() == max {
+            let next = events.last().map_or(from, |d| d.record.position + 1);
+            let task = tokio::spawn(read_batch(
+                self.log.clone(),
+                self.config.vault.clone(),
+                next,
+                max,
+            ));
+            *self.prefetch.lock().expect("prefetch lock") = Some(Prefetch { from: next, task });
         }
         let mut session = self.read_model.begin().await?;
         let outcome = batch::apply(session.as_mut(), name, checkpoint, &events).await?;

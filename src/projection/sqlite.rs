@@ -201,11 +201,11 @@ fn chunk_sizes(rows: usize, max: usize) -> impl Iterator<Item = usize> {
 }
 
 /// Multi-row statements by (address of the one-row statement, rows).
-type StatementCache = Mutex<HashMap<(usize, usize), Arc<str>>>;
+type ExpandedCache = Mutex<HashMap<(usize, usize), Arc<str>>>;
 
 /// The multi-row form of `statement` for `rows` rows, built once per process.
 fn expanded(statement: &'static str, rows: usize) -> Arc<str> {
-    static CACHE: OnceLock<StatementCache> = OnceLock::new();
+    static CACHE: OnceLock<ExpandedCache> = OnceLock::new();
     let mut cache = CACHE
         .get_or_init(Default::default)
         .lock()
