@@ -384,6 +384,9 @@ fn main() {
             || l.starts_with("Exit status")
             || l.contains("compared ")
             || l.contains("ERROR")
+            || l.starts_with("Error")
+            || l.starts_with("Caused by")
+            || l.starts_with(|c: char| c.is_ascii_digit() && l.contains(": "))
         {
             println!("{l}");
         }
