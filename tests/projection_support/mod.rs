@@ -254,6 +254,8 @@ pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
 pub fn config(batch_size: usize) -> ProjectorConfig {
     ProjectorConfig {
         batch_size,
+        // Rebuilds in tests run over several batches too, as small live catch-ups do.
+        rebuild_batch_size: batch_size,
         retry: RetryPolicy {
             initial: std::time::Duration::from_millis(10),
             max: std::time::Duration::from_millis(200),
