@@ -70,7 +70,10 @@ fn store_code(error: &StoreError) -> Code {
         StoreError::DuplicateEventId { .. } => Code::AlreadyExists,
         StoreError::InvalidInput { .. } => Code::InvalidArgument,
         StoreError::Closed => Code::Unavailable,
-        StoreError::Corrupt(_) | StoreError::Database(_) | StoreError::Migrate(_) => Code::Internal,
+        StoreError::Corrupt(_)
+        | StoreError::Database(_)
+        | StoreError::Embedded(_)
+        | StoreError::Migrate(_) => Code::Internal,
     }
 }
 

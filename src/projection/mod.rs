@@ -166,7 +166,7 @@ pub(crate) fn db_error(source: sqlx::Error) -> ProjectionError {
 fn store_error(source: StoreError) -> ProjectionError {
     let transient = match &source {
         StoreError::Database(e) => is_transient(e),
-        _ => false,
+        other => other.is_transient(),
     };
     ProjectionError::Store { transient, source }
 }
