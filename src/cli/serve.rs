@@ -14,6 +14,7 @@ use crate::cli::jobs::{self, JobArgs};
 use crate::config::StorageArgs;
 use crate::domain::policy::ModerationPolicy;
 use crate::intake::ids::DEFAULT_BLOCK;
+use crate::intake::Clock;
 use crate::metrics::Metrics;
 
 /// Flags of `ledger serve`.
@@ -140,6 +141,7 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         policy,
         metrics: metrics.clone(),
         id_block: args.id_block,
+        clock: Clock::System,
     };
     let app = Application::build(settings).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

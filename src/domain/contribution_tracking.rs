@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::domain::types::to_datetime;
 use crate::domain::DomainEvent;
 
 pub use crate::proto::events::ContributionTrackingFields;
@@ -58,6 +59,83 @@ pub fn merge_fields(into: &mut ContributionTrackingFields, from: &ContributionTr
         screen_height,
         app_install_id,
     );
+}
+
+/// One tracked field's value, typed as its `contribution_tracking` column.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TrackedValue<'a> {
+    /// A text (or decimal-as-text) column.
+    Text(&'a str),
+    /// An integer column.
+    Int(i64),
+    /// A boolean column.
+    Flag(bool),
+    /// A timestamp column.
+    Time(&'a prost_types::Timestamp),
+}
+
+impl std::fmt::Display for TrackedValue<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Text(s) => f.write_str(s),
+            Self::Int(i) => write!(f, "{i}"),
+            Self::Flag(b) => write!(f, "{b}"),
+            Self::Time(t) => match to_datetime(t) {
+                Some(t) => f.write_str(&t.to_rfc3339()),
+                None => write!(f, "{}s{}ns", t.seconds, t.nanos),
+            },
+        }
+    }
+}
+
+/// Every tracked field of `f` under its column name, in column order; `None` where unset. The
+/// one list of the fields that the read model and the audit share.
+pub fn tracked_values<'a>(
+    f: &'a ContributionTrackingFields,
+) -> Vec<(&'static str, Option<TrackedValue<'a>>)> {
+    let text = |s: &'a Option<String>| s.as_deref().map(TrackedValue::Text);
+    let int = |i: Option<i32>| i.map(|i| TrackedValue::Int(i64::from(i)));
+    let uint = |i: Option<u32>| i.map(|i| TrackedValue::Int(i64::from(i)));
+    let flag = |b: Option<bool>| b.map(TrackedValue::Flag);
+    vec![
+        ("amount", text(&f.amount)),
+        ("currency", text(&f.currency)),
+        ("usd_amount", text(&f.usd_amount)),
+        ("is_recurring", flag(f.is_recurring)),
+        ("referrer", text(&f.referrer)),
+        ("utm_medium", text(&f.utm_medium)),
+        ("utm_campaign", text(&f.utm_campaign)),
+        ("utm_key", text(&f.utm_key)),
+        ("gateway", text(&f.gateway)),
+        ("appeal", text(&f.appeal)),
+        ("payments_form_variant", text(&f.payments_form_variant)),
+        ("banner", text(&f.banner)),
+        ("landing_page", text(&f.landing_page)),
+        ("payment_method_id", int(f.payment_method_id)),
+        ("payment_submethod_id", int(f.payment_submethod_id)),
+        ("language", text(&f.language)),
+        ("country", text(&f.country)),
+        (
+            "tracking_date",
+            f.tracking_date.as_ref().map(TrackedValue::Time),
+        ),
+        ("os", text(&f.os)),
+        ("os_version", text(&f.os_version)),
+        ("browser", text(&f.browser)),
+        ("browser_version", text(&f.browser_version)),
+        ("recurring_choice_id", int(f.recurring_choice_id)),
+        ("device_type_id", int(f.device_type_id)),
+        ("banner_size_id", int(f.banner_size_id)),
+        ("is_test_variant", flag(f.is_test_variant)),
+        ("banner_variant", text(&f.banner_variant)),
+        ("is_pay_fee", flag(f.is_pay_fee)),
+        ("mailing_identifier", text(&f.mailing_identifier)),
+        ("utm_source", text(&f.utm_source)),
+        ("banner_history_log_id", text(&f.banner_history_log_id)),
+        ("screen_width", uint(f.screen_width)),
+        ("screen_height", uint(f.screen_height)),
+        ("app_install_id", text(&f.app_install_id)),
+    ]
 }
 
 /// One `contribution_tracking` row, folded from its own stream only.
@@ -177,6 +255,35 @@ mod tests {
         ]);
         assert_eq!(s.contribution_id, Some(1));
         assert_eq!(s.refused_links, 1);
+    }
+
+    #[test]
+    fn tracked_values_name_every_set_field_with_its_column_and_leave_the_rest_unset() {
+        let f = ContributionTrackingFields {
+            utm_campaign: Some("spring".into()),
+            payment_method_id: Some(3),
+            is_pay_fee: Some(true),
+            tracking_date: Some(prost_types::Timestamp {
+                seconds: 1_767_225_600,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        let values = tracked_values(&f);
+        let set: Vec<(&str, String)> = values
+            .iter()
+            .filter_map(|(c, v)| v.map(|v| (*c, v.to_string())))
+            .collect();
+        assert_eq!(
+            set,
+            [
+                ("utm_campaign", "spring".to_owned()),
+                ("payment_method_id", "3".to_owned()),
+                ("tracking_date", "2026-01-01T00:00:00+00:00".to_owned()),
+                ("is_pay_fee", "true".to_owned()),
+            ]
+        );
+        assert_eq!(values.len(), 34);
     }
 
     #[test]

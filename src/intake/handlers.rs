@@ -340,7 +340,7 @@ impl Intake {
                 streams::donation(donation_id),
                 ev::DonationCreated {
                     donation_id,
-                    created_at: Some(to_timestamp(Utc::now())),
+                    created_at: Some(to_timestamp(self.clock.now())),
                     amount: Some(amount.to_proto()),
                     interval_months: r.interval_months,
                     payment_id,
@@ -449,7 +449,7 @@ impl Intake {
                 &payment,
                 &commands::BookPayment {
                     transaction_id: txn.to_owned(),
-                    valuation_date: cmd.valuation_date.unwrap_or_else(Utc::now),
+                    valuation_date: cmd.valuation_date.unwrap_or_else(|| self.clock.now()),
                     amount: cmd.amount.clone(),
                     provider: cmd.provider.clone(),
                     follow_up,
@@ -470,7 +470,11 @@ impl Intake {
             if let (Some(ids), false) = (follow_up, child_events.is_empty()) {
                 let parent = self.load(&streams::donation(payment.donation_id)).await?;
                 let parent = DonationState::fold(&parent.events);
-                child_events.extend(commands::follow_up_donation(&parent, ids, Utc::now())?);
+                child_events.extend(commands::follow_up_donation(
+                    &parent,
+                    ids,
+                    self.clock.now(),
+                )?);
                 self.seal(ids.child_donation_id, &mut child_events).await?;
                 response.follow_up_payment_id = ids.child_payment_id;
                 response.follow_up_donation_id = ids.child_donation_id;
@@ -797,7 +801,7 @@ impl Intake {
         ids.sort_unstable();
         ids.dedup();
         self.run(meta, "MarkExported", async {
-            let now = Utc::now();
+            let now = self.clock.now();
             let loads: Vec<(u64, ViewLoad)> = futures::stream::iter(ids.iter().copied())
                 .map(|id| async move {
                     self.load_view(id, false)

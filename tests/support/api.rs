@@ -49,6 +49,11 @@ fn authenticator() -> Authenticator {
 
 /// Starts a server with a policy denying `badword` and blocking `blocked@example.org`.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// [`spawn_app`] with settings changed by `configure` (another clock, say).
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::for_tests(dir.path(), authenticator());
     settings.policy = ModerationPolicy {
@@ -56,6 +61,7 @@ pub async fn spawn_app() -> TestApp {
         blocked_emails: vec!["blocked@example.org".into()],
         ..ModerationPolicy::default()
     };
+    configure(&mut settings);
     let metrics = settings.metrics.clone();
     let app = Application::build(settings).await.unwrap();
     let port = app.port();
