@@ -80,8 +80,6 @@ fn store_code(error: &StoreError) -> Code {
 fn rule_code(rule: &DomainError) -> Code {
     match rule {
         DomainError::UnknownDonation | DomainError::UnknownPayment => Code::NotFound,
-        // The id was handed out twice: the caller must take a fresh one.
-        DomainError::DoubleAllocation { .. } => Code::AlreadyExists,
         DomainError::MissingTransactionId
         | DomainError::EmptyComment
         | DomainError::MissingBatchId => Code::InvalidArgument,

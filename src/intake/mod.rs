@@ -145,7 +145,8 @@ positioned!(
     api::PaymentResponse,
     api::DonationResponse,
     api::MarkExportedResponse,
-    api::ContributionTrackingResponse
+    api::ContributionTrackingResponse,
+    api::NextIdResponse
 );
 
 /// What a command decided: the events (sealed), the revisions of the streams it read, and the

@@ -99,6 +99,15 @@ pub fn context(kind: api::ActorKind) -> Option<api::RequestContext> {
     })
 }
 
+/// `NextId` for `count` ids of `sequence`, with a fresh request id, as a frontend.
+pub fn next_id_request(sequence: &str, count: u32) -> api::NextIdRequest {
+    api::NextIdRequest {
+        sequence: sequence.into(),
+        count,
+        context: context(api::ActorKind::Frontend),
+    }
+}
+
 /// A valid donation by a person.
 pub fn donation(method: ev::PaymentMethod, amount_cents: i64) -> api::AddDonationRequest {
     api::AddDonationRequest {
