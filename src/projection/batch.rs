@@ -791,6 +791,10 @@ impl State {
         session.write(Write::ContributionTracking, &cts).await?;
         let conflicts: Vec<Vec<Value>> = self.conflicts.iter().map(Conflict::to_values).collect();
         session.write(Write::Conflict, &conflicts).await?;
+        // In key order: the change log's primary-key index is filled page by page instead of
+        // at random places (the log itself comes in position order).
+        self.log
+            .sort_unstable_by_key(|r| (r[0].as_i64(), r[1].as_i64()));
         session.write(Write::DonationEvent, &self.log).await?;
         Ok(())
     }
