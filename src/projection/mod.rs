@@ -709,6 +709,13 @@ impl Projector {
             None => None,
         };
         let checkpoint = self.read_model.checkpoint(name).await?;
+        if let Some(cache) = cache.as_deref_mut() {
+            // No checkpoint: nothing was ever applied to these tables, so they are empty
+            // (a write-back projector only fills fresh tables).
+            if checkpoint.is_none() {
+                cache.set_started_empty(true);
+            }
+        }
         let from = checkpoint.map_or(0, |p| p + 1);
         let max = self.config.batch_size.max(1);
         let prefetched = self.prefetch.lock().expect("prefetch lock").take();
