@@ -1,8 +1,8 @@
 //! A deterministic workload shared by benches and tests: donations with a realistic mix of
 //! payment methods, intervals, bookings and failures, moderation with approvals and deletions,
-//! cancellations, exports in batches, comments, and contribution-tracking records with repeats
-//! and links (most tracking attempts never become donations). The same seed gives the same
-//! events, in the same order.
+//! cancellations, exports in batches, scrubs of exported donations, comments, and
+//! contribution-tracking records with repeats and links (most tracking attempts never become
+//! donations). The same seed gives the same events, in the same order.
 
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
@@ -80,6 +80,7 @@ pub fn generate(config: &WorkloadConfig) -> (Vec<Step>, WorkloadSummary) {
     };
     let mut ct_id = 1_000_000u64;
     let mut export_batch: Vec<u64> = Vec::new();
+    let mut exported: Vec<u64> = Vec::new();
     let minutes_per_donation = 2;
     for i in 0..config.donations {
         let id = i as u64 + 1;
@@ -336,6 +337,19 @@ pub fn generate(config: &WorkloadConfig) -> (Vec<Step>, WorkloadSummary) {
             export_batch.push(id);
         }
         if export_batch.len() == 500 || (i + 1 == config.donations && !export_batch.is_empty()) {
+            // The scrub job has meanwhile scrubbed the previous batch, so only the latest
+            // exports (and the cancelled, deleted and abandoned donations) stay candidates.
+            for d in exported.drain(..) {
+                let e = ev::PersonalDataScrubbed {
+                    rule: ev::ScrubRule::Exported as i32,
+                    scrubbed_at: Some(to_timestamp(created)),
+                };
+                steps.push(Step {
+                    donation_id: d,
+                    events: vec![StreamEvent::new(streams::scrub(d), e)],
+                });
+            }
+            exported.extend_from_slice(&export_batch);
             let batch_id = format!("export-{}", id);
             for d in export_batch.drain(..) {
                 let e = ev::DonationExported {
@@ -396,6 +410,7 @@ mod tests {
             "DonationDeleted.v1",
             "DonationCancelled.v1",
             "DonationExported.v1",
+            "PersonalDataScrubbed.v1",
             "ContributionTrackingRecorded.v1",
             "ContributionLinked.v1",
         ] {

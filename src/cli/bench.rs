@@ -1,129 +1,128 @@
 //! `ledger bench`: the workload through every hot path, in one run, printed as a table or JSON.
 use std::io::Write;
+use std::path::PathBuf;
 
-use chrono::Utc;
 use clap::Args;
+use secrecy::SecretString;
 
-use crate::bench::{self, BenchReport};
-use crate::workload::WorkloadConfig;
+use crate::bench::{self, BenchOptions, BenchReport, Part};
 
 /// `ledger bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Donations in the workload (about 8 events each, tracking included).
+    /// Donations in the workload (about 8.6 events each, tracking included).
     #[arg(long, env = "LEDGER_BENCH_DONATIONS", default_value_t = 100_000)]
     pub donations: usize,
     /// Workload seed (the same seed gives the same events).
     #[arg(long, env = "LEDGER_BENCH_SEED", default_value_t = 42)]
     pub seed: u64,
-    /// Parts to run, comma-separated: append, projection, scrub.
-    #[arg(long, value_delimiter = ',', default_value = "append,projection,scrub")]
-    pub parts: Vec<String>,
-    /// Also measure projection into PostgreSQL (a scratch schema of this database).
-    #[arg(long, env = "LEDGER_BENCH_POSTGRES_URL")]
-    pub postgres_url: Option<String>,
+    /// Parts to run, comma-separated. `raw`, `scrub` and `verify` build the read model even
+    /// without `projection`.
+    #[arg(
+        long,
+        env = "LEDGER_BENCH_PARTS",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "append,intake,projection,raw,scrub,verify"
+    )]
+    pub parts: Vec<Part>,
+    /// Also measure the read model on this PostgreSQL server: the bench creates a throw-away
+    /// database there (the role needs CREATEDB) and drops it afterwards.
+    #[arg(
+        long,
+        env = "LEDGER_BENCH_POSTGRES_URL",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub postgres_url: SecretString,
     /// Events appended by the single writer (a sample: one fsync per append).
-    #[arg(long, default_value_t = 5_000)]
+    #[arg(
+        long,
+        env = "LEDGER_BENCH_SINGLE_WRITER_EVENTS",
+        default_value_t = 3_000
+    )]
     pub single_writer_events: usize,
-    /// JSON instead of a table.
-    #[arg(long)]
+    /// `AddDonation` calls measured. 0: as many as donations, at most 30,000.
+    #[arg(long, env = "LEDGER_BENCH_INTAKE_CALLS", default_value_t = 0)]
+    pub intake_calls: usize,
+    /// Where to create the scratch directory; put it on the disk the ledger will use (on a
+    /// tmpfs an fsync costs nothing). Default: the system's temporary directory.
+    #[arg(long, env = "LEDGER_BENCH_SCRATCH_DIR")]
+    pub scratch_dir: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long, env = "LEDGER_BENCH_JSON", default_value_t = false)]
     pub json: bool,
+}
+
+impl BenchArgs {
+    fn options(&self) -> BenchOptions {
+        use secrecy::ExposeSecret;
+        let postgres_url = self.postgres_url.expose_secret();
+        BenchOptions {
+            donations: self.donations,
+            seed: self.seed,
+            parts: self.parts.iter().copied().collect(),
+            postgres_url: (!postgres_url.is_empty()).then(|| postgres_url.into()),
+            single_writer_events: self.single_writer_events,
+            intake_calls: match self.intake_calls {
+                0 => self.donations.clamp(bench::CONCURRENCY, 30_000),
+                n => n,
+            },
+            scratch_dir: self.scratch_dir.clone(),
+        }
+    }
 }
 
 /// Runs `ledger bench`.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let scratch = tempfile::tempdir()?;
-    let dir = scratch.path();
-    let config = WorkloadConfig {
-        donations: args.donations,
-        seed: args.seed,
-        start: Utc::now() - chrono::Duration::days(30),
-    };
-    let (appends, events) = bench::encoded_workload(&config);
-    let mut report = BenchReport {
-        donations: args.donations,
-        events,
-        ..Default::default()
-    };
-    let wants = |p: &str| args.parts.iter().any(|x| x == p);
-
-    let log = bench::fresh_log(dir, "events.sqlite").await?;
-    if wants("append") || wants("projection") || wants("scrub") {
-        if wants("append") {
-            let mut sample = Vec::new();
-            let mut n = 0;
-            for a in &appends {
-                if n >= args.single_writer_events {
-                    break;
-                }
-                n += a.len();
-                sample.push(a.clone());
-            }
-            let single = bench::fresh_log(dir, "single.sqlite").await?;
-            let rate = bench::append_rate(single, sample, 1).await?;
-            report.add("append, 1 writer", rate, "events/s", None);
-        }
-        let rate = bench::append_rate(log.clone(), appends, 64).await?;
-        report.add(
-            "append, 64 writers",
-            rate,
-            "events/s",
-            Some("≥ 50,000".into()),
-        );
-    }
-    let sqlite_rm = format!("sqlite://{}", dir.join("readmodel.sqlite").display());
-    if wants("projection") || wants("scrub") {
-        let (n, took) = bench::projection_rate(log.clone(), &sqlite_rm).await?;
-        report.add(
-            "projection rebuild, SQLite",
-            n as f64 / took.as_secs_f64(),
-            "events/s",
-            None,
-        );
-        if let Some(pg) = &args.postgres_url {
-            let (n, took) = bench::projection_rate(log.clone(), pg).await?;
-            report.add(
-                "projection rebuild, PostgreSQL",
-                n as f64 / took.as_secs_f64(),
-                "events/s",
-                None,
-            );
-        }
-    }
-    if wants("scrub") {
-        let (found, took) = bench::scrub_selection_time(&sqlite_rm).await?;
-        report.add(
-            format!("scrub selection, SQLite ({found} candidates)"),
-            took.as_secs_f64() * 1000.0,
-            "ms",
-            None,
-        );
-    }
-    if let Some(mib) = bench::peak_memory_mib() {
-        report.add("peak memory", mib, "MiB", None);
-    }
+    let report = bench::run(args.options()).await?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else {
+        print_table(&report, &mut out)?;
+    }
+    Ok(())
+}
+
+fn print_table(report: &BenchReport, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "ledger bench: {} donations, {} events, seed {}, {} CPUs, load average {} at start, {} at end, {:.0} s",
+        report.donations,
+        report.events,
+        report.seed,
+        report.cpus,
+        report.load_average.0.as_deref().unwrap_or("-"),
+        report.load_average.1.as_deref().unwrap_or("-"),
+        report.seconds,
+    )?;
+    writeln!(
+        out,
+        "  {:<40} {:>12} {:<9} {:<18} detail",
+        "figure", "value", "unit", "target"
+    )?;
+    for f in &report.figures {
+        let value = if f.value >= 1_000.0 {
+            bench::thousands(f.value)
+        } else {
+            format!("{:.2}", f.value)
+        };
+        let target = match (f.target, f.meets_target) {
+            (Some(t), Some(true)) => format!("{t} met"),
+            (Some(t), _) => format!("{t} MISSED"),
+            (None, _) => String::new(),
+        };
         writeln!(
             out,
-            "ledger bench: {} donations, {} events, seed {}",
-            report.donations, report.events, args.seed
+            "  {:<40} {:>12} {:<9} {:<18} {}",
+            f.label,
+            value,
+            f.unit,
+            target,
+            f.detail.as_deref().unwrap_or("")
         )?;
-        for f in &report.figures {
-            let target = f
-                .target
-                .as_deref()
-                .map(|t| format!("  (target {t})"))
-                .unwrap_or_default();
-            writeln!(
-                out,
-                "  {:<45} {:>14.1} {}{}",
-                f.name, f.value, f.unit, target
-            )?;
-        }
     }
     Ok(())
 }

@@ -1,0 +1,110 @@
+//! `ledger bench --json` on a small workload: every figure the issue asks for is there and
+//! positive, so the command cannot silently lose a part. (No timing is asserted: figures are
+//! for `ledger bench` itself to print.)
+
+use assert_cmd::Command;
+use sqlx::Connection;
+
+/// The figures of every run, and the ones a PostgreSQL URL adds.
+const FIGURES: &[&str] = &[
+    "append_1_writer",
+    "append_64_writers",
+    "add_donation_rate",
+    "add_donation_p50",
+    "add_donation_p99",
+    "rebuild_sqlite",
+    "raw_insert_sqlite",
+    "rebuild_vs_raw_sqlite",
+    "scrub_selection_sqlite",
+    "verify_sqlite",
+    "peak_memory",
+];
+const POSTGRES_FIGURES: &[&str] = &[
+    "rebuild_postgres",
+    "raw_insert_postgres",
+    "rebuild_vs_raw_postgres",
+    "scrub_selection_postgres",
+];
+/// The figures that carry a target.
+const TARGETED: &[&str] = &[
+    "append_64_writers",
+    "add_donation_rate",
+    "add_donation_p99",
+    "rebuild_vs_raw_sqlite",
+];
+
+/// The PostgreSQL URL when the server answers; says so loudly when it does not (and fails
+/// under `CI=true`).
+async fn postgres_url() -> Option<String> {
+    let url = std::env::var("LEDGER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    match sqlx::PgConnection::connect(&url).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            Some(url)
+        }
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("PostgreSQL at {url} is unreachable under CI=true: {e}")
+        }
+        Err(e) => {
+            eprintln!("\n*** SKIPPED the PostgreSQL figures: {url} is unreachable ({e}); set LEDGER_TEST_POSTGRES_URL ***\n");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_json_has_every_figure_and_each_is_positive() {
+    let pg = postgres_url().await;
+    let mut args: Vec<String> = [
+        "bench",
+        "--donations",
+        "300",
+        "--json",
+        "--single-writer-events",
+        "200",
+        "--intake-calls",
+        "128",
+    ]
+    .map(str::to_owned)
+    .into();
+    if let Some(url) = &pg {
+        args.extend(["--postgres-url".to_owned(), url.clone()]);
+    }
+    let output = tokio::task::spawn_blocking(move || {
+        Command::cargo_bin("ledger")
+            .unwrap()
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .env_remove("LEDGER_BENCH_POSTGRES_URL")
+            .env_remove("LEDGER_BENCH_PARTS")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "ledger bench failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["donations"], 300);
+    assert!(report["events"].as_u64().unwrap() > 300);
+    let figures = report["figures"].as_array().unwrap();
+    let expected = FIGURES
+        .iter()
+        .chain(pg.as_ref().map_or(&[][..], |_| POSTGRES_FIGURES));
+    for key in expected {
+        let figure = figures
+            .iter()
+            .find(|f| f["key"] == *key)
+            .unwrap_or_else(|| panic!("figure {key} missing from {report:#}"));
+        let value = figure["value"].as_f64().unwrap();
+        assert!(value.is_finite() && value > 0.0, "{key} = {value}");
+        assert!(!figure["unit"].as_str().unwrap().is_empty(), "{key} unit");
+        if TARGETED.contains(key) {
+            assert!(figure["meets_target"].is_boolean(), "{key} has no target");
+        }
+    }
+}
