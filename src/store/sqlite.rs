@@ -113,6 +113,14 @@ fn open_connection(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
     conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
     conn.set_prepared_statement_cache_capacity(64);
+    // Durability rests on these two: refuse to run without them.
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+    let sync: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") || sync != 2 {
+        return Err(StoreError::Corrupt(format!(
+            "the event log must run with journal_mode=WAL and synchronous=FULL, got {mode} and {sync}"
+        )));
+    }
     Ok(conn)
 }
 
