@@ -500,6 +500,20 @@ pub fn validate_atomic(parts: &[StreamAppend]) -> Result<Vec<Vec<Vec<u8>>>, Stor
     Ok(metadata)
 }
 
+impl StoreError {
+    /// Whether retrying the same call may succeed: the database was busy, locked or
+    /// unreachable, not the request or the data at fault.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Embedded(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+            _ => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,19 +558,5 @@ mod tests {
         assert!(validate_stream_name("$all").is_err());
         assert!(validate_stream_name("a b").is_err());
         assert!(validate_stream_name(&"x".repeat(MAX_STREAM_NAME_LEN + 1)).is_err());
-    }
-}
-
-impl StoreError {
-    /// Whether retrying the same call may succeed: the database was busy, locked or
-    /// unreachable, not the request or the data at fault.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Embedded(e) => matches!(
-                e.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            ),
-            _ => false,
-        }
     }
 }
