@@ -449,7 +449,13 @@ fn write_batch(
             ])?;
         }
     }
+    let commit = Instant::now();
     conn.execute_batch("COMMIT")?;
+    tracing::trace!(
+        rows = rows.len(),
+        commit_micros = commit.elapsed().as_micros() as u64,
+        "event-log commit (WAL write and fsync)"
+    );
     Ok((outcomes, Some(next_position - 1)))
 }
 
