@@ -205,9 +205,13 @@ impl SqliteEventLog {
 
 /// How often the checkpointer copies committed WAL frames into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
-/// WAL pages beyond which the checkpointer waits for writers to finish the WAL (RESTART)
-/// instead of copying what it can (PASSIVE), so the WAL cannot grow without bound.
-const WAL_RESTART_PAGES: i64 = 32_768;
+/// WAL pages (16 MiB) beyond which the checkpointer waits for writers to finish the WAL
+/// (RESTART) instead of copying what it can (PASSIVE), so the next commit rewinds it. This
+/// keeps commits cheap, not only the file small: a commit that extends the WAL file makes its
+/// fsync also flush the file system's metadata. Measured with the commit trace on the
+/// `ledger bench` intake part: 3.3 ms per group commit with a 128 MiB limit, 1.0 ms with this
+/// one (64 writers: 24,600 → 53,200 appends/s).
+const WAL_RESTART_PAGES: i64 = 4_096;
 
 /// Copies WAL frames into the database file off the writer's path; ends with the log.
 async fn run_checkpointer(pool: SqlitePool, mut head: watch::Receiver<Position>) {
