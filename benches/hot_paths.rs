@@ -9,12 +9,6 @@
 //! Short measurement times keep the whole file under a minute.
 //! Run: `cargo bench --bench hot_paths` (or `-- codec`, `-- fold`, `-- batch_sql`).
 
-// The row values, table layouts and `expand_values` the projector uses, compiled in from the
-// crate-private module (its items are not public).
-#[allow(dead_code, unused_imports)]
-#[path = "../src/projection/rows.rs"]
-mod rows;
-
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -23,14 +17,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 use ledger::domain::view::DonationView;
 use ledger::domain::DomainEvent;
 use ledger::privacy::{self, DataKey, KeyStore};
+use ledger::projection::hot_paths;
 use ledger::store::{Metadata, StreamAppend};
 use ledger::workload::WorkloadConfig;
-use rows::{ColType, Value};
-use sqlx::postgres::PgArguments;
-use sqlx::Postgres;
-
-const SQLITE_DONATION_UPSERT: &str = include_str!("../projections/sqlite/donation_upsert.sql");
-const POSTGRES_DONATION_UPSERT: &str = include_str!("../projections/postgres/donation_upsert.sql");
 
 /// The workload as appended (sealed, encoded), and the keys that open it.
 struct Sample {
@@ -147,65 +136,21 @@ fn fold(c: &mut Criterion) {
     group.finish();
 }
 
-/// Builds the `UNNEST` statement's binds the way `projection::postgres::bind_columns` does (one
-/// array per column, text borrowed from the rows); that function is crate-private.
-fn unnest_binds<'q>(
-    mut q: sqlx::query::Query<'q, Postgres, PgArguments>,
-    columns: &[(&str, ColType)],
-    rows: &'q [Vec<Value>],
-) -> sqlx::query::Query<'q, Postgres, PgArguments> {
-    for (i, (_, t)) in columns.iter().enumerate() {
-        q = match t {
-            ColType::I64 => q.bind(rows.iter().map(|r| r[i].as_i64()).collect::<Vec<_>>()),
-            ColType::Text => q.bind(rows.iter().map(|r| r[i].as_text()).collect::<Vec<_>>()),
-            ColType::Bool => q.bind(rows.iter().map(|r| r[i].as_bool()).collect::<Vec<_>>()),
-            ColType::Time => q.bind(rows.iter().map(|r| r[i].as_time()).collect::<Vec<_>>()),
-        };
-    }
-    q
-}
-
-/// `n` donation rows with every column set (the widest table of a batch).
-fn donation_rows(n: usize) -> Vec<Vec<Value>> {
-    let now = Utc::now();
-    (0..n as i64)
-        .map(|i| {
-            rows::DONATION_COLUMNS
-                .iter()
-                .map(|(name, t)| match t {
-                    ColType::I64 => Value::int(i),
-                    ColType::Text => Value::text(&format!("{name}-{i}")),
-                    ColType::Bool => Value::Bool(Some(i % 2 == 0)),
-                    ColType::Time => Value::Time(Some(now)),
-                })
-                .collect()
-        })
-        .collect()
-}
-
 fn batch_sql(c: &mut Criterion) {
     let mut group = c.benchmark_group("batch_sql");
     for n in [1, 64, 500] {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::new("sqlite_expand_values", n), &n, |b, &n| {
-            b.iter(|| rows::expand_values(SQLITE_DONATION_UPSERT, n).len())
+            b.iter(|| hot_paths::sqlite_donation_statement(n))
         });
     }
     for n in [64, 1_000] {
-        let rows = donation_rows(n);
+        let rows = hot_paths::donation_rows(n);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(
             BenchmarkId::new("postgres_unnest_binds", n),
             &rows,
-            |b, rows| {
-                b.iter(|| {
-                    unnest_binds(
-                        sqlx::query(POSTGRES_DONATION_UPSERT),
-                        rows::DONATION_COLUMNS,
-                        rows,
-                    )
-                })
-            },
+            |b, rows| b.iter(|| hot_paths::postgres_donation_binds(rows)),
         );
     }
     group.finish();

@@ -40,6 +40,52 @@ use crate::store::{EventLog, Position, RecordedEvent, StoreError};
 
 use batch::Decoded;
 
+/// The statement building of a projector batch, reachable for `benches/hot_paths.rs` (not a
+/// stable API): the bench measures the real code, not a copy.
+#[doc(hidden)]
+pub mod hot_paths {
+    use super::rows::{self, ColType, Value};
+
+    /// Donation rows with every column set, opaque to callers.
+    pub struct DonationRows(Vec<Vec<Value>>);
+
+    /// `n` donation rows with every column set (the widest table of a batch).
+    pub fn donation_rows(n: usize) -> DonationRows {
+        let now = chrono::Utc::now();
+        DonationRows(
+            (0..n as i64)
+                .map(|i| {
+                    rows::DONATION_COLUMNS
+                        .iter()
+                        .map(|(name, t)| match t {
+                            ColType::I64 => Value::int(i),
+                            ColType::Text => Value::text(&format!("{name}-{i}")),
+                            ColType::Bool => Value::Bool(Some(i % 2 == 0)),
+                            ColType::Time => Value::Time(Some(now)),
+                        })
+                        .collect()
+                })
+                .collect(),
+        )
+    }
+
+    /// Builds SQLite's `rows`-row donation upsert; returns its length.
+    pub fn sqlite_donation_statement(rows: usize) -> usize {
+        rows::expand_values(super::sqlite::DONATION_UPSERT, rows).len()
+    }
+
+    /// Binds `rows` to PostgreSQL's `UNNEST` donation upsert (one array per column), as a
+    /// batch write does before it sends the statement.
+    pub fn postgres_donation_binds(rows: &DonationRows) {
+        let q = super::postgres::bind_columns(
+            sqlx::query(super::postgres::DONATION_UPSERT),
+            rows::DONATION_COLUMNS,
+            &rows.0,
+        );
+        drop(std::hint::black_box(q));
+    }
+}
+
 /// The default projector name (its checkpoint row).
 pub const DEFAULT_PROJECTOR: &str = "readmodel";
 /// The default PostgreSQL schema of the read model.
