@@ -48,9 +48,7 @@ pub const LINGER: Duration = Duration::from_micros(250);
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
 /// Page cache per connection, in KiB.
-const CACHE_KIB: i64 = 32 * 1024;
-/// Bytes of the file each connection maps into memory for reading.
-const MMAP_BYTES: i64 = 256 * 1024 * 1024;
+const CACHE_KIB: i64 = 16 * 1024;
 /// How long a connection waits for SQLite's lock before failing with `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -109,9 +107,9 @@ fn open_connection(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     // crosses the threshold, so the writer's critical path is one WAL append + fsync.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // A page cache big enough for the hot parts of the indexes of a log of millions of
-    // events (the default is 2 MiB), and reads through a memory map instead of copies.
+    // events (the default is 2 MiB). No memory map: its pages would count against the
+    // process's memory while a projector or verify reads the whole log.
     conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
-    conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
     conn.set_prepared_statement_cache_capacity(64);
     // Durability rests on these two: refuse to run without them.
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
