@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::config::StorageArgs;
-use crate::projection::compare::{CompareOptions, DifferenceKind, TableComparison};
+use crate::projection::compare::{
+    CompareMethod, CompareOptions, DifferenceKind, TableComparison,
+};
 use crate::projection::verify::{self, VerifyConfig, VerifyProgress, VerifyReport};
 
 use super::project::ReadModelArgs;
@@ -25,7 +27,8 @@ pub struct VerifyArgs {
     /// nothing to the live read model).
     #[arg(long, env = "LEDGER_VERIFY_NO_CATCH_UP", default_value_t = false)]
     pub no_catch_up: bool,
-    /// Rows read per page and side while comparing.
+    /// Rows per page and side while comparing (each side's database renders a page into one
+    /// text; memory grows with it).
     #[arg(long, env = "LEDGER_VERIFY_PAGE_SIZE", default_value_t = crate::projection::compare::DEFAULT_PAGE_SIZE)]
     pub page_size: usize,
     /// Differences listed per table (all are counted).
@@ -75,7 +78,7 @@ impl ProgressDisplay {
                     t.live_rows,
                     t.seconds,
                     if t.is_identical() {
-                        "identical".to_owned()
+                        format!("identical{}", method_note(&t))
                     } else {
                         format!("{} rows differ", t.differing_rows)
                     }
@@ -104,6 +107,16 @@ impl ProgressDisplay {
     fn finish(&self) {
         if self.terminal {
             let _ = write!(std::io::stderr(), "\r\x1b[2K");
+        }
+    }
+}
+
+/// Says when a view was compared by its definition and inputs instead of row by row.
+fn method_note(t: &TableComparison) -> &'static str {
+    match t.method {
+        CompareMethod::Rows => "",
+        CompareMethod::DefinitionAndInputs => {
+            " (same definition over identical tables; rows not read)"
         }
     }
 }
@@ -139,8 +152,11 @@ fn print_text(
         for t in &report.tables {
             writeln!(
                 out,
-                "{:<32} {:>12}  {}",
-                t.table, t.live_rows, t.live_checksum
+                "{:<32} {:>12}  {}{}",
+                t.table,
+                t.live_rows,
+                t.live_checksum,
+                method_note(t)
             )?;
         }
         return Ok(());
@@ -179,28 +195,30 @@ fn print_differences(
     out: &mut impl Write,
 ) -> std::io::Result<()> {
     writeln!(out, "\n{}: {} rows differ", t.table, t.differing_rows)?;
+    // A changed value prints quoted, SQL NULL bare: the text 'NULL' stays distinguishable.
+    let shown = |v: &Option<String>| v.as_ref().map_or("NULL".to_owned(), |v| format!("{v:?}"));
+    let row = |v: &Option<String>| v.clone().unwrap_or_default();
     for d in &t.differences {
-        let none = || "-".to_owned();
         match d.kind {
             DifferenceKind::Changed => writeln!(
                 out,
-                "  {}  {}: live {:?}, rebuilt {:?}",
+                "  {}  {}: live {}, rebuilt {}",
                 d.key,
-                d.column.clone().unwrap_or_else(none),
-                d.live.clone().unwrap_or_else(none),
-                d.rebuilt.clone().unwrap_or_else(none)
+                d.column.as_deref().unwrap_or("(row shape)"),
+                shown(&d.live),
+                shown(&d.rebuilt)
             )?,
             DifferenceKind::OnlyLive => writeln!(
                 out,
                 "  {}  only in the live read model: {}",
                 d.key,
-                d.live.clone().unwrap_or_else(none)
+                row(&d.live)
             )?,
             DifferenceKind::OnlyRebuilt => writeln!(
                 out,
                 "  {}  missing from the live read model (rebuilt: {})",
                 d.key,
-                d.rebuilt.clone().unwrap_or_else(none)
+                row(&d.rebuilt)
             )?,
         }
     }

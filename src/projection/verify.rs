@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::compare::{self, CompareOptions, Snapshot, TableComparison};
-use super::rows::{self, Value};
+use super::compare::{self, bind_values, CompareOptions, Snapshot, TableComparison};
+use super::rows;
 use super::{
-    db_error, postgres, remove_sqlite_files, store_error, Backend, CatchUpOutcome, ProjectionError,
-    Projector, ProjectorConfig, ReadModel,
+    db_error, postgres, remove_sqlite_files, sqlite, store_error, Backend, CatchUpOutcome,
+    ProjectionError, Projector, ProjectorConfig, ReadModel,
 };
 use crate::store::{
     AppendResult, CurrentRevision, Direction, EventLog, Position, RecordedEvent, StoreError,
@@ -215,6 +215,9 @@ enum Scratch {
 }
 
 impl Scratch {
+    /// Creates an empty scratch database beside the live one, opened as `ledger rebuild` opens
+    /// its fresh tables: nobody else reads them and a crash discards them, so SQLite keeps its
+    /// journal in memory without fsync and PostgreSQL commits without waiting for the WAL.
     async fn create(live: &ReadModel) -> Result<(ReadModel, Scratch), ProjectionError> {
         match &live.backend {
             Backend::Sqlite { path, .. } => {
@@ -222,10 +225,14 @@ impl Scratch {
                 name.push(format!(".verify-{}", std::process::id()));
                 let path = PathBuf::from(name);
                 remove_sqlite_files(&path)?;
-                let url = format!("sqlite://{}", path.display());
-                let scratch = Scratch::Sqlite(path);
-                match ReadModel::connect(&url).await {
-                    Ok(rm) => Ok((rm, scratch)),
+                let scratch = Scratch::Sqlite(path.clone());
+                match sqlite::connect_scratch(&path).await {
+                    Ok(pool) => Ok((
+                        ReadModel {
+                            backend: Backend::Sqlite { pool, path },
+                        },
+                        scratch,
+                    )),
                     Err(e) => {
                         scratch.remove().await;
                         Err(e)
@@ -239,7 +246,13 @@ impl Scratch {
                     .execute(pool)
                     .await
                     .map_err(db_error)?;
-                let rm = ReadModel::connect_with_schema(url, &scratch_schema).await?;
+                let rm = ReadModel {
+                    backend: Backend::Postgres {
+                        pool: postgres::connect_scratch(url, &scratch_schema)?,
+                        url: url.clone(),
+                        schema: scratch_schema.clone(),
+                    },
+                };
                 Ok((
                     rm,
                     Scratch::Postgres {
@@ -302,43 +315,29 @@ async fn copy_skips(live: &mut Snapshot, scratch: &ReadModel) -> Result<(), Proj
         .find(|l| l.name == "projector_skipped_event")
         .expect("layout of projector_skipped_event");
     let columns: Vec<&str> = layout.columns.iter().map(|(c, _)| *c).collect();
+    let insert = |p: fn(usize) -> String| {
+        let params: Vec<String> = (1..=columns.len()).map(p).collect();
+        format!(
+            "INSERT INTO projector_skipped_event ({}) VALUES ({})",
+            columns.join(", "),
+            params.join(", ")
+        )
+    };
     for row in live.all_rows(layout).await? {
         match &scratch.backend {
             Backend::Sqlite { pool, .. } => {
-                let params: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-                let sql = format!(
-                    "INSERT INTO projector_skipped_event ({}) VALUES ({})",
-                    columns.join(", "),
-                    params.join(", ")
-                );
-                let mut q = sqlx::query(&sql);
-                for v in &row {
-                    q = match v {
-                        Value::I64(v) => q.bind(*v),
-                        Value::Text(v) => q.bind(v.clone()),
-                        Value::Bool(v) => q.bind(*v),
-                        Value::Time(v) => q.bind(*v),
-                    };
-                }
-                q.execute(pool).await.map_err(db_error)?;
+                let sql = insert(|i| format!("?{i}"));
+                bind_values!(sqlx::query(&sql), &row)
+                    .execute(pool)
+                    .await
+                    .map_err(db_error)?;
             }
             Backend::Postgres { pool, .. } => {
-                let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
-                let sql = format!(
-                    "INSERT INTO projector_skipped_event ({}) VALUES ({})",
-                    columns.join(", "),
-                    params.join(", ")
-                );
-                let mut q = sqlx::query(&sql);
-                for v in &row {
-                    q = match v {
-                        Value::I64(v) => q.bind(*v),
-                        Value::Text(v) => q.bind(v.clone()),
-                        Value::Bool(v) => q.bind(*v),
-                        Value::Time(v) => q.bind(*v),
-                    };
-                }
-                q.execute(pool).await.map_err(db_error)?;
+                let sql = insert(|i| format!("${i}"));
+                bind_values!(sqlx::query(&sql), &row)
+                    .execute(pool)
+                    .await
+                    .map_err(db_error)?;
             }
         }
     }
@@ -387,7 +386,12 @@ pub async fn verify(
         copy_skips(&mut live_snapshot, &scratch).await?;
         let started = Instant::now();
         let bounded: Arc<dyn EventLog> = Arc::new(BoundedLog::new(log.clone(), position));
-        let projector = Projector::with_config(bounded, scratch.clone(), config.projector.clone());
+        // The scratch rebuild batches as `ledger rebuild` does: nobody reads it meanwhile.
+        let rebuild_config = ProjectorConfig {
+            batch_size: config.projector.rebuild_batch_size.max(1),
+            ..config.projector.clone()
+        };
+        let projector = Projector::with_config(bounded, scratch.clone(), rebuild_config);
         let outcome =
             run_with_progress(&projector, progress, |events| VerifyProgress::Rebuilding {
                 events,
@@ -397,10 +401,10 @@ pub async fn verify(
         let rebuild_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
-        let scratch_snapshot = Snapshot::begin(&scratch).await?;
-        let (tables, live_snapshot, scratch_snapshot) = compare::compare_snapshots(
-            live_snapshot,
-            scratch_snapshot,
+        let mut scratch_snapshot = Snapshot::begin(&scratch).await?;
+        let tables = compare::compare_snapshots(
+            &mut live_snapshot,
+            &mut scratch_snapshot,
             config.compare,
             &mut |table, rows| {
                 progress(VerifyProgress::Comparing {
