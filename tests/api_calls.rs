@@ -154,17 +154,64 @@ async fn identical_requests_racing_get_one_answer_and_one_donation() {
 }
 
 #[tokio::test]
+async fn next_id_repeated_with_its_request_id_returns_the_first_ids_and_takes_none() {
+    let app = spawn_app().await;
+    let request = next_id_request("contribution-tracking", 3);
+    let request_id = request.context.as_ref().unwrap().request_id.clone();
+    let call = |r: api::NextIdRequest| {
+        let mut c = app.client.clone();
+        async move { c.next_id(with_token(r, FORM)).await }
+    };
+    let first = call(request.clone()).await.unwrap().into_inner();
+    assert_eq!(first.last_id - first.first_id, 2);
+    assert_eq!(first.allocation_token.len(), 32);
+    let head_after_first = head(&app.log).await;
+    assert_eq!(first.position, head_after_first);
+    assert_eq!(
+        types(&app.log, &format!("request-{request_id}")).await,
+        ["RequestHandled.v1"]
+    );
+
+    // Repeats, one after the other and racing, get the first answer and append nothing.
+    assert_eq!(call(request.clone()).await.unwrap().into_inner(), first);
+    let racing = (0..6).map(|_| tokio::spawn(call(request.clone())));
+    for answer in futures::future::join_all(racing).await {
+        assert_eq!(answer.unwrap().unwrap().into_inner(), first);
+    }
+    assert_eq!(head(&app.log).await, head_after_first);
+    assert_eq!(
+        app.metrics
+            .counter_value("ledger_idempotent_replays_total", &[("method", "NextId")]),
+        7
+    );
+    // The request id with other content is refused.
+    let mut other = request.clone();
+    other.count = 4;
+    let err = call(other).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("different content"), "{err:?}");
+    // Without a context there is no request id: refused.
+    let mut bare = request.clone();
+    bare.context = None;
+    let err = call(bare).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("context"), "{err:?}");
+
+    // A new request id gets the next id and a new token: the repeats took none.
+    let next = call(next_id_request("contribution-tracking", 1))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(next.allocation_token, first.allocation_token);
+    assert_eq!(next.first_id, first.last_id + 1, "{next:?} {first:?}");
+}
+
+#[tokio::test]
 async fn a_frontend_supplied_donation_id_is_used_once() {
     let mut app = spawn_app().await;
     let ids = app
         .client
-        .next_id(with_token(
-            api::NextIdRequest {
-                sequence: "donation".into(),
-                count: 1,
-            },
-            FORM,
-        ))
+        .next_id(with_token(next_id_request("donation", 1), FORM))
         .await
         .unwrap()
         .into_inner();

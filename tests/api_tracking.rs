@@ -1,10 +1,14 @@
-//! Contribution tracking over gRPC: repeats with one allocation are fine, a second allocation of
-//! the same id is told apart, refused and counted; the first contribution id wins.
+//! Contribution tracking over gRPC: repeats with one allocation are merged; tracking data from
+//! a second allocation of the same id is recorded as evidence, answered as a collision, counted,
+//! and reaches the read model's conflicts table (SQLite and PostgreSQL) without being merged into
+//! the row; the first contribution id wins.
 mod support;
 
+use ledger::projection::{Projector, ReadModel};
 use ledger::proto::api::{self, ActorKind};
 use ledger::proto::events as ev;
-use ledger::sequence::{InitializeMode, SequenceName};
+use ledger::sequence::sqlite::SqliteSequenceGenerator;
+use ledger::sequence::{InitializeMode, SequenceGenerator, SequenceName};
 use support::api::*;
 use tonic::Code;
 
@@ -24,10 +28,7 @@ fn record(id: u64, token: &str, amount: &str) -> api::RecordContributionTracking
 async fn next_ct(app: &mut TestApp) -> api::NextIdResponse {
     app.client
         .next_id(with_token(
-            api::NextIdRequest {
-                sequence: "contribution-tracking".into(),
-                count: 1,
-            },
+            next_id_request("contribution-tracking", 1),
             FORM,
         ))
         .await
@@ -35,61 +36,154 @@ async fn next_ct(app: &mut TestApp) -> api::NextIdResponse {
         .into_inner()
 }
 
+async fn send(
+    app: &mut TestApp,
+    request: api::RecordContributionTrackingRequest,
+) -> api::ContributionTrackingResponse {
+    app.client
+        .record_contribution_tracking(with_token(request, FORM))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Moves the sequence back below `id`, as a Redis failover losing its last `INCR`s does, so
+/// that `id` is handed out again.
+async fn rewind_sequence(app: &TestApp, id: u64) {
+    SqliteSequenceGenerator::open(&app.dir.path().join("sequences.sqlite"))
+        .await
+        .unwrap()
+        .initialize(
+            SequenceName::ContributionTracking,
+            id - 1,
+            InitializeMode::AllowBackwards,
+        )
+        .await
+        .unwrap();
+}
+
+fn collisions(app: &TestApp) -> u64 {
+    app.metrics.counter_value(
+        "ledger_sequence_collisions_total",
+        &[("sequence", "contribution-tracking")],
+    )
+}
+
 #[tokio::test]
 async fn repeats_of_one_allocation_are_recorded_and_a_second_allocation_is_a_collision() {
     let mut app = spawn_app().await;
     let first = next_ct(&mut app).await;
     let id = first.first_id;
-    for amount in ["", "10"] {
-        app.client
-            .record_contribution_tracking(with_token(
-                record(id, &first.allocation_token, amount),
-                FORM,
-            ))
-            .await
-            .unwrap();
+    for amount in ["5", "10"] {
+        let r = send(&mut app, record(id, &first.allocation_token, amount)).await;
+        assert!(!r.allocation_collision, "{r:?}");
     }
-    assert_eq!(
-        types(&app.log, &format!("contribution_tracking-{id}")).await,
-        [
-            "ContributionTrackingRecorded.v1",
-            "ContributionTrackingRecorded.v1"
-        ]
-    );
-    // The sequence is moved back (a Redis failover losing INCRs): the same id comes out again.
-    app.log.head_position().await.unwrap();
-    let seq = ledger::sequence::sqlite::SqliteSequenceGenerator::open(
-        &app.dir.path().join("sequences.sqlite"),
-    )
-    .await
-    .unwrap();
-    use ledger::sequence::SequenceGenerator;
-    seq.initialize(
-        SequenceName::ContributionTracking,
-        id - 1,
-        InitializeMode::AllowBackwards,
-    )
-    .await
-    .unwrap();
+    let stream = format!("contribution_tracking-{id}");
+    assert_eq!(types(&app.log, &stream).await.len(), 2);
+    assert_eq!(collisions(&app), 0);
+
+    rewind_sequence(&app, id).await;
     let second = next_ct(&mut app).await;
     assert_eq!(second.first_id, id);
     assert_ne!(second.allocation_token, first.allocation_token);
+    let colliding = record(id, &second.allocation_token, "20");
+    let answer = send(&mut app, colliding.clone()).await;
+    assert!(answer.allocation_collision, "{answer:?}");
+    assert_eq!(answer.contribution_id, 0);
+    // The data is kept as evidence, under its own token.
+    let recorded = stream_events(&app, &stream).await;
+    assert_eq!(recorded.len(), 3);
+    assert_eq!(recorded[2].allocation_token, second.allocation_token);
+    assert_eq!(collisions(&app), 1);
+
+    // A retry of the colliding call answers the same and appends and counts nothing.
     let before = head(&app.log).await;
-    let err = app
-        .client
-        .record_contribution_tracking(with_token(record(id, &second.allocation_token, "20"), FORM))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
-    assert!(err.message().contains("allocated twice"), "{err:?}");
+    assert_eq!(send(&mut app, colliding).await, answer);
     assert_eq!(head(&app.log).await, before);
-    assert_eq!(
-        app.metrics.counter_value(
-            "ledger_sequence_collisions_total",
-            &[("sequence", "contribution-tracking")]
-        ),
-        1
+    assert_eq!(collisions(&app), 1);
+    // The first allocation goes on merging.
+    let r = send(&mut app, record(id, &first.allocation_token, "11")).await;
+    assert!(!r.allocation_collision);
+    assert_eq!(collisions(&app), 1);
+}
+
+async fn stream_events(app: &TestApp, name: &str) -> Vec<ev::ContributionTrackingRecorded> {
+    use prost::Message;
+    stream(&app.log, name)
+        .await
+        .into_iter()
+        .map(|e| ev::ContributionTrackingRecorded::decode(e.payload.as_slice()).unwrap())
+        .collect()
+}
+
+/// Drives a collision and a legitimate repeat through the API, projects the log into the read
+/// model at `url`, and checks the row and the conflicts table.
+async fn a_collision_reaches_the_conflicts_table_and_stays_out_of_the_row(url: &str) {
+    let mut app = spawn_app().await;
+    let first = next_ct(&mut app).await;
+    let id = first.first_id;
+    send(&mut app, record(id, &first.allocation_token, "10")).await;
+    // A legitimate repeat: same token, completes the row.
+    let mut repeat = record(id, &first.allocation_token, "12.5");
+    repeat.fields.as_mut().unwrap().country = Some("DE".into());
+    assert!(!send(&mut app, repeat).await.allocation_collision);
+
+    rewind_sequence(&app, id).await;
+    let second = next_ct(&mut app).await;
+    assert_eq!(second.first_id, id);
+    let mut colliding = record(id, &second.allocation_token, "99");
+    colliding.fields.as_mut().unwrap().country = Some("FR".into());
+    colliding.fields.as_mut().unwrap().utm_medium = Some("email".into());
+    assert!(send(&mut app, colliding).await.allocation_collision);
+
+    let rm = ReadModel::connect(url).await.unwrap();
+    rm.migrate().await.unwrap();
+    let projector = Projector::new(app.log.clone(), rm.clone());
+    projector.run_once().await.unwrap();
+
+    let row = rm
+        .row("contribution_tracking", id as i64)
+        .await
+        .unwrap()
+        .expect("the tracking row");
+    let amount = match rm.dialect() {
+        ledger::projection::Dialect::Postgres => "12.500",
+        _ => "12.5",
+    };
+    for (column, value) in [
+        ("allocation_token", first.allocation_token.as_str()),
+        ("amount", amount),
+        ("country", "DE"),
+        ("utm_medium", "banner"),
+    ] {
+        assert_eq!(row.get(column).map(String::as_str), Some(value), "{row:?}");
+    }
+    let dump = rm.dump().await.unwrap();
+    let conflicts = &dump["contribution_tracking_conflict"];
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    let expected = format!(
+        " | {id} | allocation_collision | {} | {} | ",
+        first.allocation_token, second.allocation_token
     );
+    assert!(conflicts[0].contains(&expected), "{conflicts:?}");
+    assert_eq!(projector.stats().snapshot().allocation_collisions_total, 1);
+    rm.close().await;
+}
+
+#[tokio::test]
+async fn a_collision_reaches_the_sqlite_conflicts_table_and_stays_out_of_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("readmodel.db").display());
+    a_collision_reaches_the_conflicts_table_and_stays_out_of_the_row(&url).await;
+}
+
+#[tokio::test]
+async fn a_collision_reaches_the_postgres_conflicts_table_and_stays_out_of_the_row() {
+    let Some(db) = support::postgres::fresh_database("tracking").await else {
+        return;
+    };
+    a_collision_reaches_the_conflicts_table_and_stays_out_of_the_row(&db.url).await;
+    db.drop().await;
 }
 
 #[tokio::test]
@@ -116,6 +210,19 @@ async fn tracking_needs_the_allocation_token_and_an_allocated_id() {
         err.message().contains("contribution_tracking_id"),
         "{err:?}"
     );
+    // A decimal the `amount` column cannot hold would stop the projector: refused up front.
+    let before = head(&app.log).await;
+    let err = app
+        .client
+        .record_contribution_tracking(with_token(
+            record(ids.first_id, &ids.allocation_token, "1.2345"),
+            FORM,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("fields.amount"), "{err:?}");
+    assert_eq!(head(&app.log).await, before);
 }
 
 #[tokio::test]

@@ -269,13 +269,7 @@ async fn missing_ids_are_refused_on_every_call_that_needs_one() {
         "{err:?}"
     );
     let err = c
-        .next_id(with_token(
-            api::NextIdRequest {
-                sequence: "donations".into(),
-                count: 1,
-            },
-            ADMIN,
-        ))
+        .next_id(with_token(next_id_request("donations", 1), ADMIN))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);

@@ -1,9 +1,15 @@
 //! `ledger serve` on the built binary: with no tokens file it writes an admin token (mode
-//! 0600) to the data directory, serves gRPC with it, and stops cleanly on SIGTERM.
-use std::process::{Command, Stdio};
+//! 0600) to the data directory, serves gRPC with it, and stops cleanly on SIGTERM; with
+//! `--tls-cert` and `--tls-key` it serves TLS only, and one of the two flags alone is refused.
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ledger::proto::api::{self, ledger_client::LedgerClient};
+use support::api::{next_id_request, with_token};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -13,50 +19,26 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[tokio::test]
-async fn serve_writes_a_private_admin_token_answers_with_it_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let (port, metrics_port) = (free_port(), free_port());
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("ledger"))
+/// Starts `ledger serve` on `port` with a data directory, plus `extra` flags.
+fn spawn_serve(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
+    Command::new(assert_cmd::cargo::cargo_bin("ledger"))
         .args([
             "serve",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--metrics-listen",
-            &format!("127.0.0.1:{metrics_port}"),
+            &format!("127.0.0.1:{}", free_port()),
         ])
-        .env("LEDGER_DATA_DIR", dir.path())
+        .args(extra)
+        .env("LEDGER_DATA_DIR", data_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    let token_path = dir.path().join("admin.token");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut client = loop {
-        if let Ok(c) = LedgerClient::connect(format!("http://127.0.0.1:{port}")).await {
-            break c;
-        }
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let token = std::fs::read_to_string(&token_path).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&token_path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
-    let mut request = tonic::Request::new(api::NextIdRequest {
-        sequence: "donation".into(),
-        count: 3,
-    });
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {}", token.trim()).parse().unwrap(),
-    );
-    let ids = client.next_id(request).await.unwrap().into_inner();
-    assert_eq!(ids.last_id - ids.first_id, 2);
+        .unwrap()
+}
 
+/// Sends SIGTERM and waits for the exit; returns whether it succeeded and its stderr.
+async fn stop(mut child: Child) -> (bool, String) {
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
@@ -73,10 +55,151 @@ async fn serve_writes_a_private_admin_token_answers_with_it_and_stops_on_sigterm
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    assert!(status.success(), "{stderr}");
+    (status.success(), stderr)
+}
+
+/// A `NextId` request for three donation ids with `token`.
+fn next_ids(token: &str) -> tonic::Request<api::NextIdRequest> {
+    with_token(next_id_request("donation", 3), token.trim())
+}
+
+#[tokio::test]
+async fn serve_writes_a_private_admin_token_answers_with_it_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = spawn_serve(dir.path(), port, &[]);
+    let token_path = dir.path().join("admin.token");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut client = loop {
+        if let Ok(c) = LedgerClient::connect(format!("http://127.0.0.1:{port}")).await {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let token = std::fs::read_to_string(&token_path).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let ids = client.next_id(next_ids(&token)).await.unwrap().into_inner();
+    assert_eq!(ids.last_id - ids.first_id, 2);
+
+    let (success, stderr) = stop(child).await;
+    assert!(success, "{stderr}");
     assert!(
         !stderr.contains(token.trim()),
         "the token must never be logged"
     );
     assert!(stderr.contains("admin.token"), "{stderr}");
+}
+
+/// A CA and a `localhost` server certificate it signed, as PEM: (CA cert, server cert, key).
+fn test_pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "ledger test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &ca)
+        .unwrap();
+    (ca.pem(), server.pem(), server_key.serialize_pem())
+}
+
+#[tokio::test]
+async fn serve_with_tls_answers_tls_clients_and_refuses_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = test_pki();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let child = spawn_serve(
+        &data,
+        port,
+        &[
+            "--tls-cert",
+            cert_path.to_str().unwrap(),
+            "--tls-key",
+            key_path.to_str().unwrap(),
+        ],
+    );
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&ca))
+        .domain_name("localhost");
+    let endpoint = Channel::from_shared(format!("https://127.0.0.1:{port}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let channel = loop {
+        if let Ok(c) = endpoint.connect().await {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "TLS server did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let token = std::fs::read_to_string(data.join("admin.token")).unwrap();
+    let ids = LedgerClient::new(channel)
+        .next_id(next_ids(&token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ids.last_id - ids.first_id, 2);
+
+    // A plaintext HTTP/2 client gets no answer from the TLS port.
+    let plaintext = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut client = LedgerClient::connect(format!("http://127.0.0.1:{port}")).await?;
+        client.next_id(next_ids(&token)).await?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })
+    .await;
+    assert!(
+        matches!(plaintext, Ok(Err(_))),
+        "a plaintext call must fail on the TLS port"
+    );
+
+    let (success, stderr) = stop(child).await;
+    assert!(success, "{stderr}");
+}
+
+#[test]
+fn serve_refuses_one_tls_flag_without_the_other_before_opening_anything() {
+    for (given, missing) in [("--tls-cert", "--tls-key"), ("--tls-key", "--tls-cert")] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let output = assert_cmd::Command::cargo_bin("ledger")
+            .unwrap()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+                given,
+                dir.path().join("file.pem").to_str().unwrap(),
+            ])
+            .env("LEDGER_DATA_DIR", &data)
+            .env_remove("LEDGER_TLS_CERT")
+            .env_remove("LEDGER_TLS_KEY")
+            .timeout(Duration::from_secs(30))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{given} alone must be refused");
+        assert!(
+            stderr.contains(&format!("{given} ("))
+                && stderr.contains(&format!("without {missing}")),
+            "{stderr}"
+        );
+        assert!(!data.exists(), "nothing may be created: {stderr}");
+    }
 }

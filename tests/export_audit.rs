@@ -1,6 +1,7 @@
 //! `ledger export-audit`: the events of a period and nothing outside it, with envelope,
 //! donation id and changed fields; CSV that parses back (quotes and commas included); JSON
-//! lines; personal data only as `ledger history` shows it (`<scrubbed>` after a scrub).
+//! lines; personal data only as `ledger history` shows it (`<scrubbed>` after a scrub); the
+//! fields contribution-tracking events changed.
 mod verify_support;
 
 use ledger::domain::streams;
@@ -195,4 +196,85 @@ async fn export_audit_refuses_an_empty_period() {
     );
     assert!(!out.status.success(), "{}", both(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid period"));
+}
+
+#[tokio::test]
+async fn export_audit_shows_what_contribution_tracking_events_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = verify_support::World::open(dir.path()).await;
+    let stream = streams::contribution_tracking(7);
+    let form = (ActorKind::Frontend, "spenden.example.org");
+    let first = ev::ContributionTrackingFields {
+        amount: Some("10.00".into()),
+        utm_campaign: Some("spring".into()),
+        payment_method_id: Some(3),
+        ..Default::default()
+    };
+    let repeat = ev::ContributionTrackingFields {
+        amount: Some("20.00".into()),
+        utm_campaign: Some("spring".into()),
+        country: Some("DE".into()),
+        ..Default::default()
+    };
+    for (minute, fields) in [(5, first), (6, repeat)] {
+        let recorded = ev::ContributionTrackingRecorded {
+            contribution_tracking_id: 7,
+            allocation_token: "alloc-1".into(),
+            fields: Some(fields),
+        };
+        world.append(7, &stream, minute, form, recorded).await;
+    }
+    let pipeline = (ActorKind::System, "donation-pipeline");
+    let link = ev::ContributionLinked {
+        contribution_id: 4711,
+    };
+    world.append(7, &stream, 7, pipeline, link).await;
+    world.append(7, &stream, 8, pipeline, link).await;
+
+    let out = ledger(
+        dir.path(),
+        &["export-audit", "--from", &rfc3339(0), "--to", &rfc3339(30)],
+    );
+    assert!(out.status.success(), "{}", both(&out));
+    let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
+    let header = reader.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 4);
+    assert!(records.iter().all(|r| r[column("stream")] == stream));
+    assert!(records.iter().all(|r| r[column("donation_id")].is_empty()));
+    let changed: Vec<&str> = records
+        .iter()
+        .map(|r| &r[column("changed_fields")])
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "amount;payment_method_id;utm_campaign",
+            "amount;country",
+            "contribution_id",
+            ""
+        ],
+        "a repeated value is no change"
+    );
+    let changes: Vec<&str> = records.iter().map(|r| &r[column("changes")]).collect();
+    assert_eq!(
+        changes[0],
+        "amount:  → 10.00; payment_method_id:  → 3; utm_campaign:  → spring"
+    );
+    assert_eq!(changes[1], "amount: 10.00 → 20.00; country:  → DE");
+    assert_eq!(changes[2], "contribution_id:  → 4711");
+
+    // `ledger history contribution-tracking` shows the same changes.
+    let history = ledger(
+        dir.path(),
+        &["history", "contribution-tracking", "7", "--json"],
+    );
+    assert!(history.status.success(), "{}", both(&history));
+    let entries: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    let second = &entries[1]["changes"];
+    assert_eq!(second[0]["field"], "amount");
+    assert_eq!(second[0]["before"], "10.00");
+    assert_eq!(second[0]["after"], "20.00");
+    assert_eq!(second.as_array().unwrap().len(), 2);
 }

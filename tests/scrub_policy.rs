@@ -1,155 +1,171 @@
-//! The scrub policy's test matrix (from the seed document), end to end on the embedded default:
-//! donations are written as the intake writes them (personal data sealed), projected, then
-//! `ledger scrub` runs. Afterwards the scrubbed donors' names, emails and IBANs occur in no file
-//! of the data directory and in no command output, and a rebuild still shows them scrubbed.
+//! The scrub policy's test matrix (from the seed document), end to end: donations go through
+//! the real gRPC server (its clock set back for the donations that must be older than the test
+//! run), then `ledger scrub` projects and scrubs. Afterwards the scrubbed donors' names, emails
+//! and IBANs occur in no file of the data directory and in no command output, a rebuild still
+//! shows them scrubbed, and `GetDonation` shows a scrubbed donor apart from an anonymous one.
 mod support;
 
 use std::path::Path;
 
 use assert_cmd::Command;
-use chrono::{DateTime, Duration, Utc};
-use ledger::domain::types::to_timestamp;
-use ledger::domain::{streams, DomainEvent};
-use ledger::privacy::{KeyStore, Vault};
+use chrono::{Duration, Utc};
+use ledger::intake::{Clock, ManualClock};
 use ledger::projection::ReadModel;
+use ledger::proto::api::{self, ActorKind};
 use ledger::proto::events as ev;
-use ledger::store::sqlite::SqliteEventLog;
-use ledger::store::{Actor, ActorKind, EventData, EventLog, ExpectedRevision, Metadata};
-use uuid::Uuid;
+use prost::Message;
+use support::api::*;
 
 use ev::PaymentMethod::{
     BankTransfer as Ueb, CreditCard as Mcp, DirectDebit as Bez, Paypal as Ppl, Sofort as Sub,
 };
 
-struct Writer {
-    log: SqliteEventLog,
-    vault: Vault,
+/// What happens to a donation after it is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// The provider books the payment.
+    Book,
+    /// The export batch exports it.
+    Export,
+    /// An administrator deletes it.
+    Delete,
+    /// The donor cancels it.
+    Cancel,
 }
 
-impl Writer {
-    async fn append(&self, donation_id: u64, stream: String, events: Vec<DomainEvent>) {
-        let mut events = events;
-        self.vault.seal(donation_id, &mut events).await.unwrap();
-        let data = events
-            .iter()
-            .map(|e| EventData {
-                id: Uuid::now_v7(),
-                event_type: e.event_type().into(),
-                payload: e.encode(),
-                metadata: Metadata::new(
-                    Actor {
-                        kind: ActorKind::Frontend,
-                        id: "test".into(),
-                    },
-                    "scrub-test",
-                    Uuid::new_v4(),
-                ),
-            })
-            .collect();
-        self.log
-            .append(&stream, ExpectedRevision::Any, data)
-            .await
-            .unwrap();
-    }
+/// A donation made through the API: the donor's data carries `n`, so each donor's personal data
+/// can be searched for on its own.
+struct Made {
+    n: u64,
+    donation_id: u64,
+    payment_reference_code: String,
+}
 
-    /// A donation as AddDonation writes it. The donor's surname and email carry the id, so
-    /// each donation's personal data can be searched for on its own.
-    async fn donation(&self, id: u64, method: ev::PaymentMethod, created_at: DateTime<Utc>) {
-        let created = ev::DonationCreated {
-            donation_id: id,
-            created_at: Some(to_timestamp(created_at)),
-            amount: Some(ev::Money {
-                cents: 2_500,
-                currency: "EUR".into(),
-            }),
-            payment_id: 1000 + id,
-            payment_method: method as i32,
-            donor: Some(ev::DonorPublic {
-                kind: ev::DonorKind::Person as i32,
-                salutation: "Frau".into(),
-                ..Default::default()
-            }),
-            personal: Some(ev::PersonalData {
-                first_name: "Erika".into(),
-                last_name: surname(id),
-                email: email(id),
-                street: "Lindenallee 5".into(),
-                postcode: "10115".into(),
-                city: "Berlin".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        self.append(id, streams::donation(id), vec![created.into()])
-            .await;
-        let bank = (method == Bez).then(|| ev::BankData {
-            iban: iban(id),
-            bic: "INGDDEFFXXX".into(),
-            ..Default::default()
-        });
-        let initiated = ev::PaymentInitiated {
-            payment_id: 1000 + id,
-            donation_id: id,
-            method: method as i32,
-            amount: Some(ev::Money {
-                cents: 2_500,
-                currency: "EUR".into(),
-            }),
-            bank,
-            ..Default::default()
-        };
-        self.append(id, streams::payment(1000 + id), vec![initiated.into()])
-            .await;
-    }
+/// One row of the matrix: n, payment method, days before now it is made, amount in cents, what
+/// happens to it, and the rule that scrubs it (`None`: it is kept).
+type Case = (
+    u64,
+    ev::PaymentMethod,
+    i64,
+    i64,
+    &'static [Step],
+    Option<&'static str>,
+);
 
-    async fn book(&self, id: u64) {
-        let booked = ev::PaymentBooked {
-            valuation_date: Some(to_timestamp(Utc::now())),
-            amount: Some(ev::Money {
-                cents: 2_500,
-                currency: "EUR".into(),
-            }),
-            provider: Some(ev::ProviderData {
-                transaction_id: format!("TX{id}SECRET"),
-                payer_id: format!("PAYER{id}"),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        self.append(id, streams::payment(1000 + id), vec![booked.into()])
-            .await;
-    }
+/// Above the moderation policy's amount limit: the donation is moderated at once.
+const MODERATED_CENTS: i64 = 150_000;
 
-    async fn export(&self, id: u64) {
-        let e = ev::DonationExported {
-            batch_id: "B1".into(),
-            exported_at: Some(to_timestamp(Utc::now())),
-        };
-        self.append(id, streams::export(id), vec![e.into()]).await;
-    }
+fn surname(n: u64) -> String {
+    format!("Mustermann{n:04}x")
+}
+fn email(n: u64) -> String {
+    format!("erika{n:04}@beispiel.example")
+}
+/// A German IBAN with a valid checksum, different for every `n`.
+fn iban(n: u64) -> String {
+    let bban = format!("37040044{:010}", 532_013_000 + n);
+    let rem = format!("{bban}131400")
+        .bytes()
+        .fold(0u64, |r, b| (r * 10 + u64::from(b - b'0')) % 97);
+    format!("DE{:02}{bban}", 98 - rem)
+}
+fn transaction_id(n: u64) -> String {
+    format!("TX{n:04}SECRET")
+}
 
-    async fn moderate(&self, id: u64) {
-        let e = ev::ModerationReasonsRaised {
-            reasons: vec![ev::ModerationReason {
-                identifier: ev::ModerationIdentifier::AmountTooHigh as i32,
-                source: "amount".into(),
-            }],
-        };
-        self.append(id, streams::moderation(id), vec![e.into()])
-            .await;
+/// Makes donation `n` through the API and applies `steps`, each through the API too.
+async fn make(
+    app: &mut TestApp,
+    n: u64,
+    method: ev::PaymentMethod,
+    kind: ev::DonorKind,
+    amount_cents: i64,
+    steps: &[Step],
+) -> Made {
+    let mut req = donation(method, amount_cents);
+    let donor = req.donor.as_mut().unwrap();
+    donor.kind = kind as i32;
+    donor.last_name = surname(n);
+    donor.email = email(n);
+    if method == Bez {
+        req.payment.as_mut().unwrap().iban = iban(n);
+    }
+    let added = app
+        .client
+        .add_donation(with_token(req, ADMIN))
+        .await
+        .unwrap()
+        .into_inner();
+    let moderated = if amount_cents >= MODERATED_CENTS {
+        "open"
+    } else {
+        "none"
+    };
+    assert_eq!(added.moderation_state, moderated, "donation {n}");
+    let id = added.donation_id;
+    let action = |kind: ActorKind| api::DonationActionRequest {
+        context: context(kind),
+        donation_id: id,
+        reason: "test".into(),
+    };
+    for step in steps {
+        match step {
+            Step::Book => {
+                let booked = app
+                    .client
+                    .book_payment(with_token(
+                        api::BookPaymentRequest {
+                            context: context(ActorKind::Provider),
+                            payment_id: added.payment_id,
+                            transaction_id: transaction_id(n),
+                            payer_id: format!("PAYER{n:04}"),
+                            ..Default::default()
+                        },
+                        PROVIDER,
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert_eq!(booked.payment_state, "booked", "donation {n}");
+            }
+            Step::Export => {
+                let exported = app
+                    .client
+                    .mark_exported(with_token(
+                        api::MarkExportedRequest {
+                            context: context(ActorKind::System),
+                            donation_ids: vec![id],
+                            batch_id: "B1".into(),
+                        },
+                        ADMIN,
+                    ))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert_eq!(exported.exported, [id], "donation {n}");
+            }
+            Step::Delete => {
+                app.client
+                    .delete_donation(with_token(action(ActorKind::FocUser), ADMIN))
+                    .await
+                    .unwrap();
+            }
+            Step::Cancel => {
+                app.client
+                    .cancel_donation(with_token(action(ActorKind::Frontend), ADMIN))
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    Made {
+        n,
+        donation_id: id,
+        payment_reference_code: added.payment_reference_code,
     }
 }
 
-fn surname(id: u64) -> String {
-    format!("Mustermann{id:04}x")
-}
-fn email(id: u64) -> String {
-    format!("erika{id:04}@beispiel.example")
-}
-fn iban(id: u64) -> String {
-    format!("DE8937040044053201{id:04}")
-}
-
+/// Runs the built `ledger` on `dir`; it must succeed.
 fn ledger(dir: &Path, args: &[&str]) -> std::process::Output {
     let out = Command::cargo_bin("ledger")
         .unwrap()
@@ -166,120 +182,10 @@ fn ledger(dir: &Path, args: &[&str]) -> std::process::Output {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_scrub_policy_matrix_holds_and_no_personal_data_survives_anywhere() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path();
-    let w = Writer {
-        log: SqliteEventLog::open(&data.join("events.sqlite"))
-            .await
-            .unwrap(),
-        vault: Vault::new(
-            KeyStore::open_sqlite(&data.join("keys.sqlite"))
-                .await
-                .unwrap(),
-        ),
-    };
-    let now = Utc::now();
-    let old = now - Duration::days(3);
-    let fresh = now - Duration::days(1);
-    let mut expect_scrubbed = Vec::new();
-    let mut expect_kept = Vec::new();
-
-    // Scrubbed: abandoned PayPal, credit card and Sofort older than the grace period.
-    for (id, m) in [(1, Ppl), (2, Mcp), (3, Sub)] {
-        w.donation(id, m, old).await;
-        expect_scrubbed.push(id);
-    }
-    // Scrubbed: deleted by an administrator; cancelled by the donor.
-    w.donation(4, Bez, fresh).await;
-    w.append(
-        4,
-        streams::deletion(4),
-        vec![ev::DonationDeleted {
-            reason: "fake".into(),
-        }
-        .into()],
-    )
-    .await;
-    w.donation(5, Ueb, fresh).await;
-    w.append(
-        5,
-        streams::deletion(5),
-        vec![ev::DonationCancelled {
-            reason: "donor".into(),
-        }
-        .into()],
-    )
-    .await;
-    w.append(
-        5,
-        streams::payment(1005),
-        vec![ev::PaymentCancelled {
-            reason: "donor".into(),
-        }
-        .into()],
-    )
-    .await;
-    expect_scrubbed.extend([4, 5]);
-    // Scrubbed: exported donations of every payment method, external ones booked.
-    for (id, m) in [(6, Bez), (7, Ueb), (8, Mcp), (9, Ppl), (10, Sub)] {
-        w.donation(id, m, fresh).await;
-        if m != Bez && m != Ueb {
-            w.book(id).await;
-        }
-        w.export(id).await;
-        expect_scrubbed.push(id);
-    }
-    // Scrubbed: a moderated donation that is deleted.
-    w.donation(11, Bez, fresh).await;
-    w.moderate(11).await;
-    w.append(
-        11,
-        streams::deletion(11),
-        vec![ev::DonationDeleted {
-            reason: "fake".into(),
-        }
-        .into()],
-    )
-    .await;
-    expect_scrubbed.push(11);
-
-    // Kept: pending PayPal and credit card inside the grace period.
-    for (id, m) in [(20, Ppl), (21, Mcp)] {
-        w.donation(id, m, fresh).await;
-        expect_kept.push(id);
-    }
-    // Kept: unexported donations of every payment method (external ones booked), old.
-    for (id, m) in [(22, Bez), (23, Ueb), (24, Mcp), (25, Ppl), (26, Sub)] {
-        w.donation(id, m, old - Duration::days(30)).await;
-        if m != Bez && m != Ueb {
-            w.book(id).await;
-        }
-        expect_kept.push(id);
-    }
-    // Kept: a moderated donation neither exported nor deleted.
-    w.donation(27, Bez, old - Duration::days(60)).await;
-    w.moderate(27).await;
-    expect_kept.push(27);
-    drop(w);
-
-    let dry = ledger(data, &["scrub", "--dry-run", "--json"]);
-    let dry: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
-    let mut would: Vec<u64> = dry["scrubbed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["donation_id"].as_u64().unwrap())
-        .collect();
-    would.sort_unstable();
-    let mut expected = expect_scrubbed.clone();
-    expected.sort_unstable();
-    assert_eq!(
-        would, expected,
-        "dry run lists exactly the matrix's scrubbed donations"
-    );
-    let rules: Vec<(u64, String)> = dry["scrubbed"]
+/// The ids and rules of a `ledger scrub --json` report, by donation id.
+fn report(out: &std::process::Output) -> Vec<(u64, String)> {
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut rules: Vec<(u64, String)> = report["scrubbed"]
         .as_array()
         .unwrap()
         .iter()
@@ -290,48 +196,171 @@ async fn the_scrub_policy_matrix_holds_and_no_personal_data_survives_anywhere() 
             )
         })
         .collect();
-    for (id, rule) in &rules {
-        let want = match id {
-            1..=3 => "abandoned",
-            4 | 5 | 11 => "cancelled_or_deleted",
-            _ => "exported",
-        };
-        assert_eq!(rule, want, "donation {id}");
-    }
-    let status = ledger(data, &["scrub", "status", "--json"]);
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(
-        status["eligible"].as_u64().unwrap() as usize,
-        expected.len()
-    );
+    rules.sort();
+    rules
+}
 
-    let outputs = [ledger(data, &["scrub"]), ledger(data, &["scrub", "status"])];
-    let status: serde_json::Value =
-        serde_json::from_slice(&ledger(data, &["scrub", "status", "--json"]).stdout).unwrap();
-    assert_eq!(status["eligible"], 0);
+/// `ledger scrub [policy] status`: how many donations are eligible.
+fn eligible(dir: &Path, policy: &[&str]) -> u64 {
+    let args = [&["scrub"][..], policy, &["status", "--json"]].concat();
+    let status: serde_json::Value = serde_json::from_slice(&ledger(dir, &args).stdout).unwrap();
+    status["eligible"].as_u64().unwrap()
+}
 
-    // The read model: scrubbed rows keep only what the policy allows.
-    let rm = ReadModel::connect(&format!(
+async fn read_model(dir: &Path) -> ReadModel {
+    ReadModel::connect(&format!(
         "sqlite://{}",
-        data.join("readmodel.sqlite").display()
+        dir.join("readmodel.sqlite").display()
     ))
     .await
-    .unwrap();
-    let dump = rm.dump().await.unwrap();
-    for id in expect_scrubbed.iter().chain(&expect_kept) {
+    .unwrap()
+}
+
+async fn get_donation(app: &mut TestApp, id: u64) -> api::Donation {
+    app.client
+        .get_donation(with_token(
+            api::GetDonationRequest { donation_id: id },
+            ADMIN,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scrub_policy_matrix_holds_through_the_api_and_no_personal_data_survives_anywhere() {
+    let now = Utc::now();
+    let clock = ManualClock::new(now);
+    let mut app = spawn_app_with(|s| s.clock = Clock::Manual(clock.clone())).await;
+    let person = ev::DonorKind::Person;
+    let matrix: Vec<Case> = vec![
+        // Scrubbed: abandoned PayPal, credit card and Sofort older than the grace period.
+        (1, Ppl, 3, 2_500, &[], Some("abandoned")),
+        (2, Mcp, 3, 2_500, &[], Some("abandoned")),
+        (3, Sub, 3, 2_500, &[], Some("abandoned")),
+        // Scrubbed: deleted by an administrator; cancelled by the donor.
+        (
+            4,
+            Bez,
+            1,
+            2_500,
+            &[Step::Delete],
+            Some("cancelled_or_deleted"),
+        ),
+        (
+            5,
+            Ueb,
+            1,
+            2_500,
+            &[Step::Cancel],
+            Some("cancelled_or_deleted"),
+        ),
+        // Scrubbed: exported donations of every payment method, external ones booked first.
+        (6, Bez, 1, 2_500, &[Step::Export], Some("exported")),
+        (7, Ueb, 1, 2_500, &[Step::Export], Some("exported")),
+        (
+            8,
+            Mcp,
+            1,
+            2_500,
+            &[Step::Book, Step::Export],
+            Some("exported"),
+        ),
+        (
+            9,
+            Ppl,
+            1,
+            2_500,
+            &[Step::Book, Step::Export],
+            Some("exported"),
+        ),
+        (
+            10,
+            Sub,
+            1,
+            2_500,
+            &[Step::Book, Step::Export],
+            Some("exported"),
+        ),
+        // Scrubbed: a moderated donation that is deleted.
+        (
+            11,
+            Bez,
+            1,
+            MODERATED_CENTS,
+            &[Step::Delete],
+            Some("cancelled_or_deleted"),
+        ),
+        // Kept: pending PayPal and credit card inside the grace period.
+        (20, Ppl, 1, 2_500, &[], None),
+        (21, Mcp, 1, 2_500, &[], None),
+        // Kept: unexported donations of every payment method (external ones booked), old.
+        (22, Bez, 30, 2_500, &[], None),
+        (23, Ueb, 30, 2_500, &[], None),
+        (24, Mcp, 30, 2_500, &[Step::Book], None),
+        (25, Ppl, 30, 2_500, &[Step::Book], None),
+        (26, Sub, 30, 2_500, &[Step::Book], None),
+        // Kept: a moderated donation neither exported nor deleted.
+        (27, Bez, 60, MODERATED_CENTS, &[], None),
+    ];
+    let mut made = Vec::new();
+    for (n, method, days, cents, steps, rule) in &matrix {
+        clock.set(now - Duration::days(*days));
+        let m = make(&mut app, *n, *method, person, *cents, steps).await;
+        made.push((m, *rule));
+    }
+    clock.set(now);
+    let data = app.dir.path().to_owned();
+    let mut expected: Vec<(u64, String)> = made
+        .iter()
+        .filter_map(|(m, rule)| rule.map(|r| (m.donation_id, r.to_owned())))
+        .collect();
+    expected.sort();
+    let scrubbed = |id: u64| expected.iter().any(|(e, _)| *e == id);
+
+    let mut outputs = Vec::new();
+    let dry = ledger(&data, &["scrub", "--dry-run", "--json"]);
+    assert_eq!(
+        report(&dry),
+        expected,
+        "the dry run lists exactly the matrix's scrubbed donations, with their rules"
+    );
+    outputs.push(dry);
+    assert_eq!(eligible(&data, &[]), expected.len() as u64);
+    // The grace period is the policy's: at 12 hours the pending day-old PayPal and credit-card
+    // donations count as abandoned too.
+    assert_eq!(
+        eligible(&data, &["--scrub-grace-hours", "12"]),
+        expected.len() as u64 + 2
+    );
+
+    let run = ledger(&data, &["scrub", "--json"]);
+    assert_eq!(
+        report(&run),
+        expected,
+        "the run scrubs what the dry run listed"
+    );
+    outputs.push(run);
+    outputs.push(ledger(&data, &["scrub", "status"]));
+    assert_eq!(eligible(&data, &[]), 0);
+
+    // The read model: scrubbed rows keep only what the policy allows.
+    let rm = read_model(&data).await;
+    for (m, _) in &made {
         let row = rm
-            .row("donation", *id as i64)
+            .row("donation", m.donation_id as i64)
             .await
             .unwrap()
-            .unwrap_or_else(|| panic!("row {id}"));
-        let scrubbed = expect_scrubbed.contains(id);
-        assert!(
-            matches!(row["is_scrubbed"].as_str(), "1" | "true") == scrubbed,
-            "donation {id}: {row:?}"
+            .unwrap_or_else(|| panic!("row of donation {}", m.n));
+        assert_eq!(
+            row["is_scrubbed"],
+            scrubbed(m.donation_id).to_string(),
+            "donation {}: {row:?}",
+            m.n
         );
-        assert_eq!(row["salutation"], "Frau", "salutation kept for {id}");
-        assert_eq!(row["donor_kind"], "person", "donor kind kept for {id}");
-        if scrubbed {
+        assert_eq!(row["salutation"], "Frau", "salutation kept for {}", m.n);
+        assert_eq!(row["donor_kind"], "person", "donor kind kept for {}", m.n);
+        if scrubbed(m.donation_id) {
             for c in [
                 "first_name",
                 "last_name",
@@ -340,28 +369,57 @@ async fn the_scrub_policy_matrix_holds_and_no_personal_data_survives_anywhere() 
                 "postcode",
                 "city",
             ] {
-                assert_eq!(row[c], "", "{c} of {id}");
+                assert_eq!(row[c], "", "{c} of {}", m.n);
             }
         } else {
-            assert_eq!(row["last_name"], surname(*id));
+            assert_eq!(row["last_name"], surname(m.n));
         }
     }
-
-    // A rebuild still shows them scrubbed.
-    let rebuilt = ledger(data, &["rebuild"]);
-    let dump2 = rm.dump().await.unwrap();
-    assert_eq!(
-        dump2["donation"], dump["donation"],
-        "a rebuild yields the same donation rows"
-    );
-    rm.purge_residue().await.unwrap();
+    let dump = rm.dump().await.unwrap();
     rm.close().await;
 
-    // No file of the data directory holds a scrubbed donor's surname, email or IBAN; the kept
-    // donors' data is still there (encrypted in the log, clear in the read model).
-    let files = support::read_dir_bytes(data);
-    for id in &expect_scrubbed {
-        for needle in [surname(*id), email(*id), iban(*id), format!("TX{id}SECRET")] {
+    // A rebuild still shows them scrubbed.
+    outputs.push(ledger(&data, &["rebuild"]));
+    let rm = read_model(&data).await;
+    assert_eq!(
+        rm.dump().await.unwrap()["donation"],
+        dump["donation"],
+        "a rebuild yields the same donation rows"
+    );
+    rm.close().await;
+
+    // GetDonation folds the log: the same verdict, with the server's own view of the keys.
+    for (m, _) in &made {
+        let d = get_donation(&mut app, m.donation_id).await;
+        assert_eq!(d.is_scrubbed, scrubbed(m.donation_id), "donation {}", m.n);
+        assert_eq!(
+            d.donor.map(|p| p.last_name),
+            (!scrubbed(m.donation_id)).then(|| surname(m.n)),
+            "donation {}",
+            m.n
+        );
+    }
+    for (m, _) in made.iter().filter(|(m, _)| scrubbed(m.donation_id)).take(2) {
+        let id = m.donation_id.to_string();
+        let history = ledger(&data, &["history", "donation", &id, "--json"]);
+        assert!(support::contains(&history.stdout, b"<scrubbed>"));
+        outputs.push(history);
+    }
+
+    // No file of the data directory holds a scrubbed donor's surname, email, IBAN, provider
+    // transaction id or reference code; the kept donors' data is still there (sealed in the
+    // log, clear in the read model).
+    let needles = |m: &Made| {
+        let mut v = vec![surname(m.n), email(m.n), iban(m.n), transaction_id(m.n)];
+        if !m.payment_reference_code.is_empty() {
+            v.push(m.payment_reference_code.clone());
+            v.push(m.payment_reference_code.replace('-', ""));
+        }
+        v
+    };
+    let files = support::read_dir_bytes(&data);
+    for (m, _) in made.iter().filter(|(m, _)| scrubbed(m.donation_id)) {
+        for needle in needles(m) {
             for (path, bytes) in &files {
                 assert!(
                     !support::contains(bytes, needle.as_bytes()),
@@ -369,27 +427,94 @@ async fn the_scrub_policy_matrix_holds_and_no_personal_data_survives_anywhere() 
                     path.display()
                 );
             }
-        }
-    }
-    assert!(
-        files
-            .iter()
-            .any(|(_, b)| support::contains(b, surname(22).as_bytes())),
-        "kept donors are still readable"
-    );
-    for out in outputs.iter().chain(std::iter::once(&rebuilt)) {
-        for id in &expect_scrubbed {
-            for needle in [surname(*id), email(*id), iban(*id)] {
+            for out in &outputs {
                 assert!(
                     !support::contains(&out.stdout, needle.as_bytes())
-                        && !support::contains(&out.stderr, needle.as_bytes())
+                        && !support::contains(&out.stderr, needle.as_bytes()),
+                    "{needle} in the output of a command"
                 );
             }
         }
     }
-    for id in [1u64, 9] {
-        let history = ledger(data, &["history", "donation", &id.to_string(), "--json"]);
-        assert!(!support::contains(&history.stdout, surname(id).as_bytes()));
-        assert!(support::contains(&history.stdout, b"<scrubbed>"));
+    let kept = made.iter().find(|(m, _)| m.n == 22).unwrap();
+    assert!(
+        files
+            .iter()
+            .any(|(_, b)| support::contains(b, surname(kept.0.n).as_bytes())),
+        "kept donors are still readable"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_donation_after_a_scrub_shows_the_scrubbed_donor_apart_from_an_anonymous_one() {
+    let mut app = spawn_app().await;
+    let (person, anonymous) = (ev::DonorKind::Person, ev::DonorKind::Anonymous);
+    let scrubbed = make(&mut app, 1, Bez, person, 2_500, &[Step::Export]).await;
+    let anonymous_kept = make(&mut app, 2, Ueb, anonymous, 2_500, &[]).await;
+    let anonymous_scrubbed = make(&mut app, 3, Ueb, anonymous, 2_500, &[Step::Export]).await;
+    let before = get_donation(&mut app, scrubbed.donation_id).await;
+    assert_eq!(before.donor.unwrap().last_name, surname(1));
+
+    let data = app.dir.path().to_owned();
+    let run = ledger(&data, &["scrub", "--json"]);
+    assert_eq!(
+        report(&run),
+        [
+            (scrubbed.donation_id, "exported".to_owned()),
+            (anonymous_scrubbed.donation_id, "exported".to_owned())
+        ]
+    );
+
+    // The scrubbed person: salutation and kind kept, personal data gone, marked scrubbed.
+    let d = get_donation(&mut app, scrubbed.donation_id).await;
+    assert!(d.is_scrubbed);
+    assert!(d.scrubbed_at.is_some());
+    assert_eq!(d.donor_kind, "person");
+    assert_eq!(d.salutation, "Frau");
+    assert_eq!(d.donor, None, "names, address and email are gone");
+    assert_eq!(d.amount_cents, 2_500);
+    assert_eq!(d.tracking.as_ref().unwrap().campaign, "spring");
+    let bytes = d.encode_to_vec();
+    for needle in [
+        surname(1),
+        email(1),
+        iban(1),
+        "Adelheid".into(),
+        "Geheimweg".into(),
+    ] {
+        assert!(
+            !support::contains(&bytes, needle.as_bytes()),
+            "{needle} in GetDonation"
+        );
     }
+    // An anonymous donor gave no data: anonymous, not scrubbed, and still so once scrubbed.
+    let a = get_donation(&mut app, anonymous_kept.donation_id).await;
+    assert!(!a.is_scrubbed);
+    assert_eq!(a.donor_kind, "anonymous");
+    assert_eq!(a.donor, None);
+    let s = get_donation(&mut app, anonymous_scrubbed.donation_id).await;
+    assert!(s.is_scrubbed);
+    assert_eq!(s.donor_kind, "anonymous");
+
+    // The read model tells them apart the same way.
+    let rm = read_model(&data).await;
+    let row = rm
+        .row("donation", scrubbed.donation_id as i64)
+        .await
+        .unwrap();
+    assert_eq!(row.unwrap()["salutation"], "Frau");
+    for (id, kind, is_scrubbed) in [
+        (scrubbed.donation_id, "person", "true"),
+        (anonymous_kept.donation_id, "anonymous", "false"),
+        (anonymous_scrubbed.donation_id, "anonymous", "true"),
+    ] {
+        let row = rm.row("donation", id as i64).await.unwrap().unwrap();
+        assert_eq!(
+            (row["donor_kind"].as_str(), row["is_scrubbed"].as_str()),
+            (kind, is_scrubbed),
+            "donation {id}: {row:?}"
+        );
+        assert_eq!(row["last_name"], "", "donation {id}");
+    }
+    rm.close().await;
 }

@@ -70,15 +70,16 @@ fn store_code(error: &StoreError) -> Code {
         StoreError::DuplicateEventId { .. } => Code::AlreadyExists,
         StoreError::InvalidInput { .. } => Code::InvalidArgument,
         StoreError::Closed => Code::Unavailable,
-        StoreError::Corrupt(_) | StoreError::Database(_) | StoreError::Migrate(_) => Code::Internal,
+        StoreError::Corrupt(_)
+        | StoreError::Database(_)
+        | StoreError::Embedded(_)
+        | StoreError::Migrate(_) => Code::Internal,
     }
 }
 
 fn rule_code(rule: &DomainError) -> Code {
     match rule {
         DomainError::UnknownDonation | DomainError::UnknownPayment => Code::NotFound,
-        // The id was handed out twice: the caller must take a fresh one.
-        DomainError::DoubleAllocation { .. } => Code::AlreadyExists,
         DomainError::MissingTransactionId
         | DomainError::EmptyComment
         | DomainError::MissingBatchId => Code::InvalidArgument,

@@ -16,7 +16,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use crate::config::StorageArgs;
 use crate::domain::policy::ModerationPolicy;
-use crate::intake::{ids::DEFAULT_BLOCK, sequence_check, Intake};
+use crate::intake::{ids::DEFAULT_BLOCK, sequence_check, Clock, Intake};
 use crate::metrics::Metrics;
 use crate::proto::api::ledger_server::LedgerServer;
 use auth::Authenticator;
@@ -47,6 +47,9 @@ pub struct Settings {
     pub metrics: Metrics,
     /// Ids reserved per sequence-generator call.
     pub id_block: u64,
+    /// Where the intake takes the time from: the system clock, except in tests that need
+    /// donations older than the test run.
+    pub clock: Clock,
 }
 
 impl Settings {
@@ -60,6 +63,7 @@ impl Settings {
             policy: ModerationPolicy::default(),
             metrics: Metrics::new(),
             id_block: DEFAULT_BLOCK,
+            clock: Clock::System,
         }
     }
 }
@@ -96,14 +100,17 @@ impl Application {
         sequence_check::check_sequences(log.as_ref(), sequences.as_ref())
             .await
             .context("checking the sequences against the log")?;
-        let intake = Arc::new(Intake::new(
-            log,
-            vault,
-            sequences,
-            settings.policy,
-            settings.metrics.clone(),
-            settings.id_block,
-        ));
+        let intake = Arc::new(
+            Intake::new(
+                log,
+                vault,
+                sequences,
+                settings.policy,
+                settings.metrics.clone(),
+                settings.id_block,
+            )
+            .with_clock(settings.clock),
+        );
         let tls = match &settings.tls {
             None => None,
             Some(files) => {

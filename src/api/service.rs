@@ -702,9 +702,10 @@ impl Ledger for LedgerService {
             "NextId",
             Scope::SequenceNext,
             request,
-            |_, req| async move {
+            |p, req| async move {
+                let meta = meta(&p, req.context.as_ref(), &req)?;
                 self.intake
-                    .next_id(&req.sequence, req.count)
+                    .next_id(&meta, &req.sequence, req.count)
                     .await
                     .map_err(status)
             },

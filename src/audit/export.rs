@@ -1,7 +1,8 @@
 //! The change log of a period for auditors' tools: one line per domain event whose
-//! `occurred_at` lies in the period, with its envelope and, for donation-related events, the
-//! donation id and the fields it changed (from [`super::timeline`], so personal data shows
-//! exactly as in `ledger history`: decrypted while the key exists, `<scrubbed>` after).
+//! `occurred_at` lies in the period, with its envelope and the fields it changed: for
+//! donation-related events with the donation id, from [`super::timeline`] (so personal data
+//! shows exactly as in `ledger history`: decrypted while the key exists, `<scrubbed>` after);
+//! for contribution-tracking events from [`super::contribution_tracking::timeline`].
 //!
 //! The log is streamed with `read_all` in pages; the timelines of recently seen donations are
 //! cached (bounded), so memory does not grow with the log.
@@ -20,8 +21,9 @@ use crate::store::{Direction, EventLog, Position, RecordedEvent, StreamStart};
 
 /// Events read from the log per page.
 const PAGE: usize = 1000;
-/// Donations whose timelines are kept at most; the cache is emptied when it is full.
-const CACHED_DONATIONS: usize = 4096;
+/// Donations and contribution-tracking records whose timelines are kept at most; the cache
+/// is emptied when it is full.
+const CACHED_TIMELINES: usize = 4096;
 /// Payment-to-donation links kept at most.
 const CACHED_PAYMENTS: usize = 100_000;
 
@@ -70,7 +72,7 @@ pub struct AuditLine {
     pub causation_id: Uuid,
     /// The donation the event concerns, when it concerns one.
     pub donation_id: Option<u64>,
-    /// What the event changed on the donation (empty for other events).
+    /// What the event changed on its donation or contribution-tracking record.
     pub changes: Vec<Change>,
 }
 
@@ -179,26 +181,35 @@ pub struct ExportSummary {
     pub lines: u64,
 }
 
-/// Resolves donation ids and per-event changes, caching recent donations.
+/// What an event's changes are computed on: a donation (across its streams) or a
+/// contribution-tracking record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Subject {
+    Donation(u64),
+    ContributionTracking(u64),
+}
+
+/// Resolves donation ids and per-event changes, caching recent timelines.
 struct Changes<'a> {
     log: &'a dyn EventLog,
     vault: &'a Vault,
-    timelines: HashMap<u64, HashMap<Position, Vec<Change>>>,
+    timelines: HashMap<Subject, HashMap<Position, Vec<Change>>>,
     payments: HashMap<u64, Option<u64>>,
 }
 
 impl Changes<'_> {
-    /// The donation a domain event concerns.
-    async fn donation_of(&mut self, event: &RecordedEvent) -> Result<Option<u64>, AuditError> {
+    /// The donation or contribution-tracking record a domain event concerns.
+    async fn subject_of(&mut self, event: &RecordedEvent) -> Result<Option<Subject>, AuditError> {
         use streams::category::*;
         let Some((category, id)) = streams::parse(&event.stream) else {
             return Ok(None);
         };
         match category {
-            DONATION | MODERATION | DELETION | EXPORT | SCRUB => Ok(Some(id)),
+            DONATION | MODERATION | DELETION | EXPORT | SCRUB => Ok(Some(Subject::Donation(id))),
+            CONTRIBUTION_TRACKING => Ok(Some(Subject::ContributionTracking(id))),
             PAYMENT => {
                 if let Some(d) = self.payments.get(&id) {
-                    return Ok(*d);
+                    return Ok(d.map(Subject::Donation));
                 }
                 let first = self
                     .log
@@ -219,37 +230,45 @@ impl Changes<'_> {
                     self.payments.clear();
                 }
                 self.payments.insert(id, donation);
-                Ok(donation)
+                Ok(donation.map(Subject::Donation))
             }
             _ => Ok(None),
         }
     }
 
-    /// What the event at `position` changed on `donation`.
+    /// What the event at `position` changed on `subject`.
     async fn changes(
         &mut self,
-        donation: u64,
+        subject: Subject,
         position: Position,
     ) -> Result<Vec<Change>, AuditError> {
-        if !self.timelines.contains_key(&donation) {
-            let entries = match super::load_donation(self.log, self.vault, donation).await {
-                Ok(steps) => super::timeline(&steps)
-                    .into_iter()
-                    .map(|e| (e.position, e.changes))
-                    .collect(),
-                // A moderation or payment stream whose donation stream is missing: the line
-                // is still exported, without changes.
-                Err(AuditError::NotFound(_)) => HashMap::new(),
-                Err(e) => return Err(e),
+        if !self.timelines.contains_key(&subject) {
+            let timeline = match subject {
+                Subject::Donation(id) => match super::load_donation(self.log, self.vault, id).await
+                {
+                    Ok(steps) => super::timeline(&steps),
+                    // A moderation or payment stream whose donation stream is missing: the
+                    // line is still exported, without changes.
+                    Err(AuditError::NotFound(_)) => Vec::new(),
+                    Err(e) => return Err(e),
+                },
+                Subject::ContributionTracking(id) => {
+                    let steps = super::contribution_tracking::load(self.log, id).await?;
+                    super::contribution_tracking::timeline(&steps)
+                }
             };
-            if self.timelines.len() >= CACHED_DONATIONS {
+            if self.timelines.len() >= CACHED_TIMELINES {
                 self.timelines.clear();
             }
-            self.timelines.insert(donation, entries);
+            let entries = timeline
+                .into_iter()
+                .map(|e| (e.position, e.changes))
+                .collect();
+            self.timelines.insert(subject, entries);
         }
         Ok(self
             .timelines
-            .get(&donation)
+            .get(&subject)
             .and_then(|t| t.get(&position))
             .cloned()
             .unwrap_or_default())
@@ -291,10 +310,14 @@ pub async fn export_period(
             {
                 continue;
             }
-            let donation_id = changes.donation_of(&event).await?;
-            let line_changes = match donation_id {
-                Some(d) => changes.changes(d, event.position).await?,
+            let subject = changes.subject_of(&event).await?;
+            let line_changes = match subject {
+                Some(s) => changes.changes(s, event.position).await?,
                 None => Vec::new(),
+            };
+            let donation_id = match subject {
+                Some(Subject::Donation(d)) => Some(d),
+                _ => None,
             };
             emit(AuditLine {
                 occurred_at: m.occurred_at,

@@ -1,9 +1,11 @@
 //! Audit: the full timeline of a donation across its streams, what each event changed, and the
-//! donation's state as of a time or a log position.
+//! donation's state as of a time or a log position. Contribution tracking has its own timeline
+//! in [`contribution_tracking`].
 //!
 //! Personal data is decrypted with the keys that exist now: after a scrub, every step of the
 //! history shows the donor as scrubbed, because nothing can read the sealed units any more.
 
+pub mod contribution_tracking;
 pub mod export;
 
 use std::collections::BTreeMap;
@@ -257,14 +259,19 @@ pub fn fields(view: &DonationView) -> BTreeMap<&'static str, String> {
     f
 }
 
-/// The timeline with what each step changed.
-pub fn timeline(steps: &[Step]) -> Vec<HistoryEntry> {
-    let mut view = DonationView::default();
-    let mut before = fields(&view);
+/// The timeline of `steps`: each folded into `state` with `apply`, with the fields (flattened
+/// by `fields`) it changed. A field missing on one side reads as empty.
+fn timeline_with<S>(
+    steps: &[Step],
+    mut state: S,
+    apply: impl Fn(&mut S, &Step),
+    fields: impl Fn(&S) -> BTreeMap<&'static str, String>,
+) -> Vec<HistoryEntry> {
+    let mut before = fields(&state);
     let mut out = Vec::with_capacity(steps.len());
     for step in steps {
-        view.apply(&step.recorded.stream, &step.event);
-        let after = fields(&view);
+        apply(&mut state, step);
+        let after = fields(&state);
         let changes = after
             .iter()
             .filter(|(k, v)| before.get(*k).map(String::as_str).unwrap_or("") != v.as_str())
@@ -288,6 +295,16 @@ pub fn timeline(steps: &[Step]) -> Vec<HistoryEntry> {
         before = after;
     }
     out
+}
+
+/// The timeline with what each step changed.
+pub fn timeline(steps: &[Step]) -> Vec<HistoryEntry> {
+    timeline_with(
+        steps,
+        DonationView::default(),
+        |view, step| view.apply(&step.recorded.stream, &step.event),
+        fields,
+    )
 }
 
 /// Where to stop folding for a state-as-of query.

@@ -6,7 +6,6 @@ use clap::{Args, Subcommand};
 
 use crate::audit::{self, AsOf, HistoryEntry};
 use crate::config::StorageArgs;
-use crate::domain::contribution_tracking::ContributionTrackingState;
 use crate::domain::{streams, DomainEvent};
 use crate::store::{Direction, StreamStart};
 
@@ -122,55 +121,11 @@ pub async fn history(storage: &StorageArgs, args: HistoryArgs) -> anyhow::Result
 
 async fn contribution_tracking(storage: &StorageArgs, id: u64, json: bool) -> anyhow::Result<()> {
     let log = storage.open_event_log().await?;
-    let recorded = log
-        .read_stream(
-            &streams::contribution_tracking(id),
-            Direction::Forwards,
-            StreamStart::Beginning,
-            usize::MAX,
-        )
-        .await?;
-    if recorded.is_empty() {
+    let steps = audit::contribution_tracking::load(&*log, id).await?;
+    if steps.is_empty() {
         anyhow::bail!("contribution tracking {id} not found");
     }
-    let mut state = ContributionTrackingState::default();
-    let mut entries = Vec::new();
-    for r in recorded {
-        let event = DomainEvent::decode(&r.event_type, &r.payload)?;
-        let before = format!("{:?}", state.fields);
-        let before_cid = state.contribution_id;
-        state.apply(&event);
-        let mut changes = Vec::new();
-        let after = format!("{:?}", state.fields);
-        if after != before {
-            changes.push(audit::Change {
-                field: "fields".into(),
-                before,
-                after,
-            });
-        }
-        if state.contribution_id != before_cid {
-            changes.push(audit::Change {
-                field: "contribution_id".into(),
-                before: before_cid.map(|v| v.to_string()).unwrap_or_default(),
-                after: state
-                    .contribution_id
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
-            });
-        }
-        entries.push(HistoryEntry {
-            occurred_at: r.metadata.occurred_at,
-            position: r.position,
-            stream: r.stream.clone(),
-            event_type: r.event_type.clone(),
-            actor_kind: r.metadata.actor.kind.as_str().to_owned(),
-            actor: r.metadata.actor.id.clone(),
-            source: r.metadata.source.clone(),
-            changes,
-        });
-    }
-    print_entries(&entries, json)
+    print_entries(&audit::contribution_tracking::timeline(&steps), json)
 }
 
 /// Runs `ledger state`.

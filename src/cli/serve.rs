@@ -14,6 +14,7 @@ use crate::cli::jobs::{self, JobArgs};
 use crate::config::StorageArgs;
 use crate::domain::policy::ModerationPolicy;
 use crate::intake::ids::DEFAULT_BLOCK;
+use crate::intake::Clock;
 use crate::metrics::Metrics;
 
 /// Flags of `ledger serve`.
@@ -117,15 +118,29 @@ fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(TlsFiles {
+/// The TLS files, when both flags are given; one without the other is refused before anything
+/// is opened or bound.
+fn tls_files(args: &ServeArgs) -> anyhow::Result<Option<TlsFiles>> {
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
             cert: cert.clone(),
             key: key.clone(),
-        }),
-        (None, None) => None,
-        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
-    };
+        })),
+        (None, None) => Ok(None),
+        (Some(_), None) => anyhow::bail!(
+            "--tls-cert (LEDGER_TLS_CERT) was given without --tls-key (LEDGER_TLS_KEY): TLS needs \
+             the certificate and its private key; give both, or neither for plain HTTP/2"
+        ),
+        (None, Some(_)) => anyhow::bail!(
+            "--tls-key (LEDGER_TLS_KEY) was given without --tls-cert (LEDGER_TLS_CERT): TLS needs \
+             the certificate and its private key; give both, or neither for plain HTTP/2"
+        ),
+    }
+}
+
+/// Runs `ledger serve`.
+pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let tls = tls_files(&args)?;
     let policy = ModerationPolicy {
         deny_words: read_list(args.deny_words_file.as_deref())?,
         blocked_emails: read_list(args.blocked_emails_file.as_deref())?,
@@ -140,6 +155,7 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         policy,
         metrics: metrics.clone(),
         id_block: args.id_block,
+        clock: Clock::System,
     };
     let app = Application::build(settings).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

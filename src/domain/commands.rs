@@ -637,32 +637,37 @@ pub fn scrub(view: &DonationView, now: DateTime<Utc>, policy: &ScrubPolicy) -> D
 
 // ---- contribution tracking ----
 
-/// Records tracking fields. Repeats with the same allocation token are legitimate; a new
-/// token for an id that already has one means the id was allocated twice, which is refused
-/// (`DoubleAllocation`) so that the caller reports it and asks for a fresh id.
+/// Tracking data for an id, decided: the event to append, and whether it comes from another
+/// allocation than the row's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackingDecision {
+    /// The `ContributionTrackingRecorded` event.
+    pub events: Vec<StreamEvent>,
+    /// The id was allocated before under another token (a sequence-generator fault): the event
+    /// is evidence of the collision, and the fold and the projector keep it out of the row.
+    pub collision: bool,
+}
+
+/// Records tracking fields. Repeats with the same allocation token are legitimate; a new token
+/// for an id that already has one means the id was allocated twice. The data is recorded either
+/// way, so the collision is reported from the log, and is never merged into the row.
 pub fn record_contribution_tracking(
     state: &ContributionTrackingState,
     contribution_tracking_id: u64,
     allocation_token: &str,
     fields: ContributionTrackingFields,
-) -> Decision {
-    if !allocation_token.is_empty()
-        && !state.allocation_tokens.is_empty()
-        && !state.allocation_tokens.contains(allocation_token)
-    {
-        return Err(DomainError::DoubleAllocation {
-            contribution_tracking_id,
-            token: allocation_token.to_owned(),
-        });
+) -> TrackingDecision {
+    TrackingDecision {
+        collision: state.collides_with(allocation_token),
+        events: vec![StreamEvent::new(
+            streams::contribution_tracking(contribution_tracking_id),
+            ev::ContributionTrackingRecorded {
+                contribution_tracking_id,
+                allocation_token: allocation_token.to_owned(),
+                fields: Some(fields),
+            },
+        )],
     }
-    Ok(vec![StreamEvent::new(
-        streams::contribution_tracking(contribution_tracking_id),
-        ev::ContributionTrackingRecorded {
-            contribution_tracking_id,
-            allocation_token: allocation_token.to_owned(),
-            fields: Some(fields),
-        },
-    )])
 }
 
 /// Links the contribution id. The first wins: the same id again is a no-op, a different one is
@@ -1318,10 +1323,10 @@ mod tests {
     fn repeated_tracking_with_the_same_allocation_is_recorded() {
         let mut s = ContributionTrackingState::default();
         for _ in 0..2 {
-            let events =
-                record_contribution_tracking(&s, 3, "alloc-a", Default::default()).unwrap();
-            assert_eq!(events[0].stream, "contribution_tracking-3");
-            for e in &events {
+            let decided = record_contribution_tracking(&s, 3, "alloc-a", Default::default());
+            assert!(!decided.collision);
+            assert_eq!(decided.events[0].stream, "contribution_tracking-3");
+            for e in &decided.events {
                 s.apply(&e.event);
             }
         }
@@ -1329,14 +1334,23 @@ mod tests {
     }
 
     #[test]
-    fn tracking_from_a_second_allocation_of_the_same_id_is_refused() {
+    fn tracking_from_a_second_allocation_of_the_same_id_is_recorded_as_a_collision() {
         let mut s = ContributionTrackingState::default();
-        for e in record_contribution_tracking(&s, 3, "alloc-a", Default::default()).unwrap() {
+        let banner = |b: &str| ContributionTrackingFields {
+            banner: Some(b.into()),
+            ..Default::default()
+        };
+        for e in record_contribution_tracking(&s, 3, "alloc-a", banner("B1")).events {
             s.apply(&e.event);
         }
-        let err = record_contribution_tracking(&s, 3, "alloc-b", Default::default()).unwrap_err();
-        assert!(matches!(err, DomainError::DoubleAllocation { .. }));
-        assert!(err.to_string().contains("allocated twice"));
+        let decided = record_contribution_tracking(&s, 3, "alloc-b", banner("B2"));
+        assert!(decided.collision);
+        assert_eq!(decided.events.len(), 1);
+        for e in &decided.events {
+            s.apply(&e.event);
+        }
+        assert_eq!(s.fields.banner.as_deref(), Some("B1"));
+        assert_eq!(s.collisions, 1);
     }
 
     #[test]

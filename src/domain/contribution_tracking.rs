@@ -1,8 +1,12 @@
 //! The contribution-tracking fold: `ContributionTrackingState` from the events of one
-//! `contribution_tracking-{ct id}` stream.
+//! `contribution_tracking-{ct id}` stream, and the rule its decimal fields follow.
+//!
+//! The row belongs to the allocation of its first non-empty token. A record carrying another
+//! token comes from a second allocation of the same id (a sequence-generator fault): it stays in
+//! the log as evidence and is counted, but its fields are not merged. Records with the row's
+//! token, or with none, are legitimate repeats and are merged.
 
-use std::collections::BTreeSet;
-
+use crate::domain::types::to_datetime;
 use crate::domain::DomainEvent;
 
 pub use crate::proto::events::ContributionTrackingFields;
@@ -60,6 +64,83 @@ pub fn merge_fields(into: &mut ContributionTrackingFields, from: &ContributionTr
     );
 }
 
+/// One tracked field's value, typed as its `contribution_tracking` column.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TrackedValue<'a> {
+    /// A text (or decimal-as-text) column.
+    Text(&'a str),
+    /// An integer column.
+    Int(i64),
+    /// A boolean column.
+    Flag(bool),
+    /// A timestamp column.
+    Time(&'a prost_types::Timestamp),
+}
+
+impl std::fmt::Display for TrackedValue<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Text(s) => f.write_str(s),
+            Self::Int(i) => write!(f, "{i}"),
+            Self::Flag(b) => write!(f, "{b}"),
+            Self::Time(t) => match to_datetime(t) {
+                Some(t) => f.write_str(&t.to_rfc3339()),
+                None => write!(f, "{}s{}ns", t.seconds, t.nanos),
+            },
+        }
+    }
+}
+
+/// Every tracked field of `f` under its column name, in column order; `None` where unset. The
+/// one list of the fields that the read model and the audit share.
+pub fn tracked_values<'a>(
+    f: &'a ContributionTrackingFields,
+) -> Vec<(&'static str, Option<TrackedValue<'a>>)> {
+    let text = |s: &'a Option<String>| s.as_deref().map(TrackedValue::Text);
+    let int = |i: Option<i32>| i.map(|i| TrackedValue::Int(i64::from(i)));
+    let uint = |i: Option<u32>| i.map(|i| TrackedValue::Int(i64::from(i)));
+    let flag = |b: Option<bool>| b.map(TrackedValue::Flag);
+    vec![
+        ("amount", text(&f.amount)),
+        ("currency", text(&f.currency)),
+        ("usd_amount", text(&f.usd_amount)),
+        ("is_recurring", flag(f.is_recurring)),
+        ("referrer", text(&f.referrer)),
+        ("utm_medium", text(&f.utm_medium)),
+        ("utm_campaign", text(&f.utm_campaign)),
+        ("utm_key", text(&f.utm_key)),
+        ("gateway", text(&f.gateway)),
+        ("appeal", text(&f.appeal)),
+        ("payments_form_variant", text(&f.payments_form_variant)),
+        ("banner", text(&f.banner)),
+        ("landing_page", text(&f.landing_page)),
+        ("payment_method_id", int(f.payment_method_id)),
+        ("payment_submethod_id", int(f.payment_submethod_id)),
+        ("language", text(&f.language)),
+        ("country", text(&f.country)),
+        (
+            "tracking_date",
+            f.tracking_date.as_ref().map(TrackedValue::Time),
+        ),
+        ("os", text(&f.os)),
+        ("os_version", text(&f.os_version)),
+        ("browser", text(&f.browser)),
+        ("browser_version", text(&f.browser_version)),
+        ("recurring_choice_id", int(f.recurring_choice_id)),
+        ("device_type_id", int(f.device_type_id)),
+        ("banner_size_id", int(f.banner_size_id)),
+        ("is_test_variant", flag(f.is_test_variant)),
+        ("banner_variant", text(&f.banner_variant)),
+        ("is_pay_fee", flag(f.is_pay_fee)),
+        ("mailing_identifier", text(&f.mailing_identifier)),
+        ("utm_source", text(&f.utm_source)),
+        ("banner_history_log_id", text(&f.banner_history_log_id)),
+        ("screen_width", uint(f.screen_width)),
+        ("screen_height", uint(f.screen_height)),
+        ("app_install_id", text(&f.app_install_id)),
+    ]
+}
+
 /// One `contribution_tracking` row, folded from its own stream only.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ContributionTrackingState {
@@ -67,11 +148,12 @@ pub struct ContributionTrackingState {
     pub id: Option<u64>,
     /// The tracking fields, merged: later records complete or overwrite set fields.
     pub fields: ContributionTrackingFields,
-    /// How many records were applied (legitimate repeats included).
+    /// How many records were merged (legitimate repeats included).
     pub records: u32,
-    /// Every non-empty allocation token seen. More than one means the sequence generator
-    /// handed this id out twice.
-    pub allocation_tokens: BTreeSet<String>,
+    /// The allocation the row belongs to: the first non-empty allocation token seen.
+    pub allocation_token: Option<String>,
+    /// Records from other allocations of the same id, kept out of `fields`.
+    pub collisions: u32,
     /// The linked contribution id; the first one wins.
     pub contribution_id: Option<u64>,
     /// Links to a different contribution id that reached the log (for instance through a
@@ -89,9 +171,14 @@ impl ContributionTrackingState {
         s
     }
 
-    /// Whether the id was allocated more than once (two different allocation tokens).
+    /// Whether the id was allocated more than once (records with two different tokens).
     pub fn is_double_allocation(&self) -> bool {
-        self.allocation_tokens.len() > 1
+        self.collisions > 0
+    }
+
+    /// Whether a record with `token` would come from another allocation than the row's.
+    pub fn collides_with(&self, token: &str) -> bool {
+        !token.is_empty() && self.allocation_token.as_ref().is_some_and(|t| t != token)
     }
 
     /// Applies one event; events of other streams are ignored. Never fails.
@@ -99,13 +186,17 @@ impl ContributionTrackingState {
         match event {
             DomainEvent::ContributionTrackingRecorded(e) => {
                 self.id.get_or_insert(e.contribution_tracking_id);
+                if self.collides_with(&e.allocation_token) {
+                    self.collisions = self.collisions.saturating_add(1);
+                    return;
+                }
+                if self.allocation_token.is_none() && !e.allocation_token.is_empty() {
+                    self.allocation_token = Some(e.allocation_token.clone());
+                }
                 if let Some(f) = &e.fields {
                     merge_fields(&mut self.fields, f);
                 }
                 self.records = self.records.saturating_add(1);
-                if !e.allocation_token.is_empty() {
-                    self.allocation_tokens.insert(e.allocation_token.clone());
-                }
             }
             DomainEvent::ContributionLinked(e) => match self.contribution_id {
                 None => self.contribution_id = Some(e.contribution_id),
@@ -115,6 +206,47 @@ impl ContributionTrackingState {
             _ => {}
         }
     }
+}
+
+/// The decimal fields of `f` that do not fit their columns (`amount` decimal(20,3),
+/// `usd_amount` decimal(20,2)), as field name, value and rule.
+pub fn decimal_misfits(f: &ContributionTrackingFields) -> Vec<(&'static str, &str, &'static str)> {
+    [
+        (
+            "amount",
+            &f.amount,
+            17,
+            3,
+            "must be a decimal with at most 17 digits before the point and 3 after it",
+        ),
+        (
+            "usd_amount",
+            &f.usd_amount,
+            18,
+            2,
+            "must be a decimal with at most 18 digits before the point and 2 after it",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, value, int, frac, rule)| {
+        let v = value.as_deref()?;
+        (!is_decimal(v, int, frac)).then_some((name, v, rule))
+    })
+    .collect()
+}
+
+/// Whether `s` is a plain decimal with at most `int_digits` digits before the point and
+/// `frac_digits` after it (what NUMERIC(p, s) accepts without rounding).
+fn is_decimal(s: &str, int_digits: usize, frac_digits: usize) -> bool {
+    let s = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    !int.is_empty()
+        && int.len() <= int_digits
+        && frac.len() <= frac_digits
+        && digits(int)
+        && digits(frac)
+        && (!s.contains('.') || !frac.is_empty())
 }
 
 #[cfg(test)]
@@ -160,12 +292,54 @@ mod tests {
     }
 
     #[test]
-    fn a_second_allocation_token_reveals_a_double_allocation() {
+    fn a_second_allocation_is_counted_and_not_merged_while_tokenless_repeats_are() {
+        let banner = |b: &str| ContributionTrackingFields {
+            banner: Some(b.into()),
+            ..Default::default()
+        };
         let s = ContributionTrackingState::fold(&[
-            recorded("a", Default::default()),
-            recorded("b", Default::default()),
+            recorded("a", banner("B1")),
+            recorded("b", banner("B2")),
+            recorded("", banner("B3")),
         ]);
         assert!(s.is_double_allocation());
+        assert_eq!(s.collisions, 1);
+        assert_eq!(s.records, 2);
+        assert_eq!(s.allocation_token.as_deref(), Some("a"));
+        assert_eq!(s.fields.banner.as_deref(), Some("B3"));
+        assert!(s.collides_with("b"));
+        assert!(!s.collides_with("a"));
+        assert!(!s.collides_with(""));
+    }
+
+    #[test]
+    fn the_first_token_owns_the_row_even_after_tokenless_records() {
+        let s = ContributionTrackingState::fold(&[
+            recorded("", Default::default()),
+            recorded("a", Default::default()),
+        ]);
+        assert_eq!(s.allocation_token.as_deref(), Some("a"));
+        assert!(!s.is_double_allocation());
+        assert!(!ContributionTrackingState::default().collides_with("a"));
+    }
+
+    #[test]
+    fn decimals_are_checked_against_the_column() {
+        assert!(is_decimal("35", 17, 3));
+        assert!(is_decimal("35.125", 17, 3));
+        assert!(is_decimal("-1.5", 17, 3));
+        assert!(!is_decimal("35.1255", 17, 3));
+        assert!(!is_decimal("3e5", 17, 3));
+        assert!(!is_decimal("1.", 17, 3));
+        assert!(!is_decimal("", 17, 3));
+        let f = ContributionTrackingFields {
+            amount: Some("1.2345".into()),
+            usd_amount: Some("1.23".into()),
+            ..Default::default()
+        };
+        let misfits = decimal_misfits(&f);
+        assert_eq!(misfits.len(), 1);
+        assert_eq!(misfits[0].0, "amount");
     }
 
     #[test]
@@ -177,6 +351,35 @@ mod tests {
         ]);
         assert_eq!(s.contribution_id, Some(1));
         assert_eq!(s.refused_links, 1);
+    }
+
+    #[test]
+    fn tracked_values_name_every_set_field_with_its_column_and_leave_the_rest_unset() {
+        let f = ContributionTrackingFields {
+            utm_campaign: Some("spring".into()),
+            payment_method_id: Some(3),
+            is_pay_fee: Some(true),
+            tracking_date: Some(prost_types::Timestamp {
+                seconds: 1_767_225_600,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        let values = tracked_values(&f);
+        let set: Vec<(&str, String)> = values
+            .iter()
+            .filter_map(|(c, v)| v.map(|v| (*c, v.to_string())))
+            .collect();
+        assert_eq!(
+            set,
+            [
+                ("utm_campaign", "spring".to_owned()),
+                ("payment_method_id", "3".to_owned()),
+                ("tracking_date", "2026-01-01T00:00:00+00:00".to_owned()),
+                ("is_pay_fee", "true".to_owned()),
+            ]
+        );
+        assert_eq!(values.len(), 34);
     }
 
     #[test]

@@ -147,12 +147,4 @@ pub enum DomainError {
         /// The refused one.
         attempted: u64,
     },
-    /// The sequence generator handed out this id twice.
-    #[error("contribution tracking id {contribution_tracking_id} was allocated twice (allocation token {token:?} is new); ask for a fresh id")]
-    DoubleAllocation {
-        /// The tracking id.
-        contribution_tracking_id: u64,
-        /// The new allocation token.
-        token: String,
-    },
 }

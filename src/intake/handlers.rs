@@ -8,7 +8,9 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::{donation_message, reference, Intake, IntakeError, Loaded, Plan, RequestMeta};
 use crate::domain::commands::{self, FollowUpIds, NewComment};
-use crate::domain::contribution_tracking::{ContributionTrackingFields, ContributionTrackingState};
+use crate::domain::contribution_tracking::{
+    decimal_misfits, ContributionTrackingFields, ContributionTrackingState,
+};
 use crate::domain::donation::{DonationState, DonorKind, PersonalData};
 use crate::domain::moderation::ModerationReason;
 use crate::domain::payment::{PaymentState, PaymentStatus};
@@ -17,7 +19,7 @@ use crate::domain::types::{to_timestamp, Money, PaymentMethod};
 use crate::domain::validation::{validate_new_donation, FieldError, NewDonationRequest};
 use crate::domain::{DomainError, DonationView, StreamEvent};
 use crate::proto::{api, events as ev};
-use crate::sequence::{SequenceName, MAX_BLOCK};
+use crate::sequence::{new_token, SequenceName, MAX_BLOCK};
 use crate::store::CurrentRevision;
 
 /// Longest free-text reason, batch id or note.
@@ -340,7 +342,7 @@ impl Intake {
                 streams::donation(donation_id),
                 ev::DonationCreated {
                     donation_id,
-                    created_at: Some(to_timestamp(Utc::now())),
+                    created_at: Some(to_timestamp(self.clock.now())),
                     amount: Some(amount.to_proto()),
                     interval_months: r.interval_months,
                     payment_id,
@@ -449,7 +451,7 @@ impl Intake {
                 &payment,
                 &commands::BookPayment {
                     transaction_id: txn.to_owned(),
-                    valuation_date: cmd.valuation_date.unwrap_or_else(Utc::now),
+                    valuation_date: cmd.valuation_date.unwrap_or_else(|| self.clock.now()),
                     amount: cmd.amount.clone(),
                     provider: cmd.provider.clone(),
                     follow_up,
@@ -470,7 +472,11 @@ impl Intake {
             if let (Some(ids), false) = (follow_up, child_events.is_empty()) {
                 let parent = self.load(&streams::donation(payment.donation_id)).await?;
                 let parent = DonationState::fold(&parent.events);
-                child_events.extend(commands::follow_up_donation(&parent, ids, Utc::now())?);
+                child_events.extend(commands::follow_up_donation(
+                    &parent,
+                    ids,
+                    self.clock.now(),
+                )?);
                 self.seal(ids.child_donation_id, &mut child_events).await?;
                 response.follow_up_payment_id = ids.child_payment_id;
                 response.follow_up_donation_id = ids.child_donation_id;
@@ -797,7 +803,7 @@ impl Intake {
         ids.sort_unstable();
         ids.dedup();
         self.run(meta, "MarkExported", async {
-            let now = Utc::now();
+            let now = self.clock.now();
             let loads: Vec<(u64, ViewLoad)> = futures::stream::iter(ids.iter().copied())
                 .map(|id| async move {
                     self.load_view(id, false)
@@ -840,9 +846,10 @@ impl Intake {
         .await
     }
 
-    /// Tracking data for a contribution-tracking id. A second allocation of the id (another
-    /// allocation token) is refused, counted and logged: the sequence generator handed it out
-    /// twice.
+    /// Tracking data for a contribution-tracking id. Tracking data from a second allocation of
+    /// the id (another allocation token: the sequence generator handed it out twice) is
+    /// recorded as evidence, answered with `allocation_collision`, counted and logged; the fold
+    /// and the projector keep it out of the row and the projector reports the conflict.
     #[tracing::instrument(skip_all)]
     pub async fn record_contribution_tracking(
         &self,
@@ -869,6 +876,9 @@ impl Intake {
         for (field, value) in tracking_strings(&fields) {
             check_text(&mut errors, field, value, 255);
         }
+        for (field, _, rule) in decimal_misfits(&fields) {
+            errors.push(bad(&format!("fields.{field}"), rule));
+        }
         invalid_if_any(errors)?;
         let current = self
             .sequences
@@ -880,30 +890,52 @@ impl Intake {
                 "was not handed out by NextId(contribution-tracking)",
             ));
         }
-        self.run(meta, "RecordContributionTracking", async {
+        let plan = async {
             let stream = streams::contribution_tracking(contribution_tracking_id);
             let loaded = self.load(&stream).await?;
             let state = ContributionTrackingState::fold(&loaded.events);
-            let events = match commands::record_contribution_tracking(&state, contribution_tracking_id, allocation_token, fields) {
-                Err(e @ DomainError::DoubleAllocation { .. }) => {
-                    self.metrics.count("ledger_sequence_collisions_total", &[("sequence", SequenceName::ContributionTracking.as_str())], 1);
-                    tracing::warn!(contribution_tracking_id, known_allocations = state.allocation_tokens.len(), "contribution-tracking id allocated twice: the sequence generator handed it out again");
-                    return Err(e.into());
-                }
-                other => other?,
+            let decided = commands::record_contribution_tracking(
+                &state,
+                contribution_tracking_id,
+                allocation_token,
+                fields,
+            );
+            // The row's contribution belongs to the first allocation, not to this caller.
+            let contribution_id = if decided.collision {
+                0
+            } else {
+                state.contribution_id.unwrap_or_default()
             };
             Ok(Plan {
-                events,
+                events: decided.events,
                 read: HashMap::from([(stream, loaded.revision)]),
                 response: api::ContributionTrackingResponse {
                     contribution_tracking_id,
-                    contribution_id: state.contribution_id.unwrap_or_default(),
+                    contribution_id,
                     position: 0,
+                    allocation_collision: decided.collision,
                 },
                 stored: None,
             })
-        })
-        .await
+        };
+        let (response, replayed) = self
+            .run_flagged(meta, "RecordContributionTracking", plan, true)
+            .await?;
+        // Reported once, by the call that appended the evidence.
+        if response.allocation_collision && !replayed {
+            self.metrics.count(
+                "ledger_sequence_collisions_total",
+                &[("sequence", SequenceName::ContributionTracking.as_str())],
+                1,
+            );
+            tracing::warn!(
+                contribution_tracking_id,
+                position = response.position,
+                "contribution-tracking id allocated twice: the sequence generator handed it out \
+                 again; the tracking data was recorded as a collision, not merged"
+            );
+        }
+        Ok(response)
     }
 
     /// Links a contribution to a tracking id; the first contribution id wins.
@@ -944,6 +976,7 @@ impl Intake {
                     contribution_tracking_id,
                     contribution_id,
                     position: 0,
+                    allocation_collision: false,
                 },
                 stored: None,
             })
@@ -960,10 +993,14 @@ impl Intake {
         Ok(donation_message(&load.view, true))
     }
 
-    /// A block of ids from a named sequence, with a fresh allocation token.
+    /// A block of ids from a named sequence, with a fresh allocation token. Idempotent per
+    /// request id: the ids are taken durably first, then the answer is recorded in
+    /// `request-{id}`; a repeat answers from the record and takes nothing. A crash in between
+    /// only leaves a gap (the caller never saw those ids).
     #[tracing::instrument(skip_all)]
     pub async fn next_id(
         &self,
+        meta: &RequestMeta,
         sequence: &str,
         count: u32,
     ) -> Result<api::NextIdResponse, IntakeError> {
@@ -976,12 +1013,21 @@ impl Intake {
                 format!("must be at most {MAX_BLOCK}"),
             ));
         }
-        let block = self.sequences.next_block(name, count).await?;
-        Ok(api::NextIdResponse {
-            first_id: *block.start(),
-            last_id: *block.end(),
-            allocation_token: format!("{:032x}", rand::random::<u128>()),
+        self.run(meta, "NextId", async {
+            let block = self.sequences.next_block(name, count).await?;
+            Ok(Plan {
+                events: Vec::new(),
+                read: HashMap::new(),
+                response: api::NextIdResponse {
+                    first_id: *block.start(),
+                    last_id: *block.end(),
+                    allocation_token: new_token(),
+                    position: 0,
+                },
+                stored: None,
+            })
         })
+        .await
     }
 }
 

@@ -10,6 +10,7 @@
 //! winner's record and answers with it. A crash before the commit leaves nothing; after it,
 //! the record is there.
 
+pub mod clock;
 pub mod error;
 mod handlers;
 pub mod ids;
@@ -20,6 +21,7 @@ mod view;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use prost::Message;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -35,6 +37,7 @@ use crate::store::{
     StreamAppend, StreamStart,
 };
 
+pub use clock::{Clock, ManualClock};
 pub use error::IntakeError;
 pub use handlers::{BookPaymentCommand, DonorUpdate, MoneyBack, NewDonation};
 pub use view::donation_message;
@@ -114,9 +117,11 @@ impl RequestMeta {
         &self.request_id
     }
 
-    fn metadata(&self) -> Metadata {
+    fn metadata(&self, occurred_at: DateTime<Utc>) -> Metadata {
         let id = Uuid::new_v5(&REQUEST_NAMESPACE, self.request_id.as_bytes());
-        Metadata::new(self.actor.clone(), self.source.clone(), id)
+        let mut metadata = Metadata::new(self.actor.clone(), self.source.clone(), id);
+        metadata.occurred_at = occurred_at;
+        metadata
     }
 }
 
@@ -140,7 +145,8 @@ positioned!(
     api::PaymentResponse,
     api::DonationResponse,
     api::MarkExportedResponse,
-    api::ContributionTrackingResponse
+    api::ContributionTrackingResponse,
+    api::NextIdResponse
 );
 
 /// What a command decided: the events (sealed), the revisions of the streams it read, and the
@@ -166,6 +172,7 @@ pub struct Intake {
     ids: ids::IdBlocks,
     policy: ModerationPolicy,
     metrics: Metrics,
+    clock: Clock,
 }
 
 impl Intake {
@@ -197,7 +204,14 @@ impl Intake {
             sequences,
             policy,
             metrics,
+            clock: Clock::System,
         }
+    }
+
+    /// The same intake taking the time from `clock` (the system clock unless set).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The event log.
@@ -354,7 +368,7 @@ impl Intake {
             mut response,
             stored,
         } = plan;
-        let metadata = meta.metadata();
+        let metadata = meta.metadata(self.clock.now());
         let mut parts: Vec<StreamAppend> = Vec::new();
         for mut e in events {
             if e.event.has_clear_personal_data() {

@@ -110,6 +110,143 @@ struct State {
     log: Vec<Vec<Value>>,
 }
 
+/// Donation and payment rows a rebuild keeps in memory between batches (write-back): a row is
+/// written once when it leaves the cache or when the rebuild catches up, not after every
+/// batch that touched it, and a later batch finds it here instead of loading it back.
+///
+/// Only for tables nobody reads before the end (a rebuild's fresh tables, a verify's scratch
+/// database): their checkpoint runs ahead of the rows still held here, and a crash discards
+/// the whole fill anyway. A batch works on copies of cached rows; the cache takes the new
+/// versions only after the batch's transaction committed, so a failed batch can be retried
+/// against the cache as it was. Rows leave it (oldest ids first) only in a committed
+/// transaction that wrote them.
+#[derive(Debug, Default)]
+pub(crate) struct RowCache {
+    capacity: usize,
+    donations: BTreeMap<i64, DonationRow>,
+    payments: BTreeMap<i64, PaymentRow>,
+    dirty_donations: BTreeSet<i64>,
+    dirty_payments: BTreeSet<i64>,
+}
+
+/// What leaves the cache when a batch commits.
+#[derive(Default)]
+struct Eviction {
+    donations: Vec<i64>,
+    payments: Vec<i64>,
+}
+
+impl RowCache {
+    /// A cache of up to `capacity` donations and as many payments.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            ..Self::default()
+        }
+    }
+
+    /// Whether rows are waiting to be written.
+    pub(crate) fn is_dirty(&self) -> bool {
+        !self.dirty_donations.is_empty() || !self.dirty_payments.is_empty()
+    }
+
+    /// Rows over capacity (after this batch's `state` joins the cache), oldest first, that the
+    /// batch did not touch; writes the dirty ones in the batch's transaction.
+    async fn evict(
+        &self,
+        session: &mut dyn Session,
+        state: &State,
+    ) -> Result<Eviction, ProjectionError> {
+        fn victims<R>(
+            cached: &BTreeMap<i64, R>,
+            touched: &HashMap<i64, R>,
+            capacity: usize,
+        ) -> Vec<i64> {
+            let new = touched.keys().filter(|id| !cached.contains_key(id)).count();
+            let total = cached.len() + new;
+            if total <= capacity {
+                return Vec::new();
+            }
+            // Down to three quarters, so eviction happens in bulk every few batches.
+            let excess = total - capacity * 3 / 4;
+            cached
+                .keys()
+                .filter(|id| !touched.contains_key(id))
+                .take(excess)
+                .copied()
+                .collect()
+        }
+        let out = Eviction {
+            donations: victims(&self.donations, &state.donations, self.capacity),
+            payments: victims(&self.payments, &state.payments, self.capacity),
+        };
+        let donations: Vec<Vec<Value>> = out
+            .donations
+            .iter()
+            .filter(|id| self.dirty_donations.contains(id))
+            .map(|id| self.donations[id].to_values())
+            .collect();
+        session.write(Write::Donation, &donations).await?;
+        let payments: Vec<Vec<Value>> = out
+            .payments
+            .iter()
+            .filter(|id| self.dirty_payments.contains(id))
+            .map(|id| self.payments[id].to_values())
+            .collect();
+        session.write(Write::Payment, &payments).await?;
+        Ok(out)
+    }
+
+    /// After the batch committed: drops what was evicted and takes the batch's rows.
+    fn absorb(&mut self, state: &mut State, evicted: Eviction) {
+        for id in evicted.donations {
+            self.donations.remove(&id);
+            self.dirty_donations.remove(&id);
+        }
+        for id in evicted.payments {
+            self.payments.remove(&id);
+            self.dirty_payments.remove(&id);
+        }
+        self.dirty_donations
+            .extend(std::mem::take(&mut state.dirty_donations));
+        self.dirty_payments
+            .extend(std::mem::take(&mut state.dirty_payments));
+        self.donations.extend(state.donations.drain());
+        self.payments.extend(state.payments.drain());
+    }
+
+    /// Writes every row still waiting (when the rebuild has caught up). The caller commits,
+    /// then calls [`RowCache::flushed`].
+    pub(crate) async fn flush(&self, session: &mut dyn Session) -> Result<(), ProjectionError> {
+        let donations: Vec<Vec<Value>> = self
+            .dirty_donations
+            .iter()
+            .map(|id| self.donations[id].to_values())
+            .collect();
+        let payments: Vec<Vec<Value>> = self
+            .dirty_payments
+            .iter()
+            .map(|id| self.payments[id].to_values())
+            .collect();
+        for chunk in donations.chunks(FLUSH_CHUNK) {
+            session.write(Write::Donation, chunk).await?;
+        }
+        for chunk in payments.chunks(FLUSH_CHUNK) {
+            session.write(Write::Payment, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// Marks everything written after a committed [`RowCache::flush`].
+    pub(crate) fn flushed(&mut self) {
+        self.dirty_donations.clear();
+        self.dirty_payments.clear();
+    }
+}
+
+/// Rows per write call when the cache is flushed (bounds the memory of the bound values).
+const FLUSH_CHUNK: usize = 10_000;
+
 /// The ids a batch needs loaded, collected from its decoded events.
 #[derive(Default)]
 struct Wanted {
@@ -169,20 +306,23 @@ impl Wanted {
 }
 
 /// Loads, folds and writes one batch. `expected` is the checkpoint the events were read after.
+/// With a `cache` (a rebuild), donation and payment rows come from and go back to it instead
+/// of the database; the caller commits and then calls [`Committed::finish`].
 pub(crate) async fn apply(
     session: &mut dyn Session,
     projector: &str,
     expected: Option<Position>,
     events: &[Decoded],
-) -> Result<BatchOutcome, ProjectionError> {
+    cache: Option<&RowCache>,
+) -> Result<(BatchOutcome, Committed), ProjectionError> {
     let mut outcome = BatchOutcome::default();
     let current = session.checkpoint(projector).await?;
     if current.map(|p| p as Position) != expected {
         outcome.raced = true;
-        return Ok(outcome);
+        return Ok((outcome, Committed::default()));
     }
     let (Some(first), Some(last)) = (events.first(), events.last()) else {
-        return Ok(outcome);
+        return Ok((outcome, Committed::default()));
     };
     let pos = |p: Position| i64::try_from(p).unwrap_or(i64::MAX);
     let skipped = session
@@ -195,7 +335,7 @@ pub(crate) async fn apply(
 
     let wanted = Wanted::collect(events);
     let mut state = State::default();
-    load(session, &wanted, &mut state).await?;
+    load(session, &wanted, &mut state, cache).await?;
 
     let mut last_applied = None;
     for d in events {
@@ -227,33 +367,82 @@ pub(crate) async fn apply(
         last_applied = Some(rec.position);
     }
 
+    let mut evicted = None;
     if let Some(position) = last_applied {
-        state.finish(session).await?;
+        state.finish(session, cache.is_none()).await?;
+        if let Some(cache) = cache {
+            evicted = Some(cache.evict(session, &state).await?);
+        }
         session
             .set_checkpoint(projector, pos(position), micros(Utc::now()))
             .await?;
     }
     outcome.checkpoint = last_applied.or(expected);
     outcome.conflicts = std::mem::take(&mut state.conflicts);
-    Ok(outcome)
+    Ok((outcome, Committed { state, evicted }))
+}
+
+/// What a batch leaves for the row cache once its transaction has committed.
+#[derive(Default)]
+pub(crate) struct Committed {
+    state: State,
+    evicted: Option<Eviction>,
+}
+
+impl Committed {
+    /// Hands the batch's rows to the cache (call only after the commit succeeded).
+    pub(crate) fn finish(mut self, cache: &mut RowCache) {
+        if let Some(evicted) = self.evicted.take() {
+            cache.absorb(&mut self.state, evicted);
+        }
+    }
+}
+
+/// Copies the cached payments of `ids` into `state` and returns the ids still to load.
+fn payments_from_cache(
+    ids: &BTreeSet<i64>,
+    state: &mut State,
+    cache: Option<&RowCache>,
+) -> Vec<i64> {
+    let mut missing = Vec::new();
+    for &id in ids {
+        match cache.and_then(|c| c.payments.get(&id)) {
+            Some(p) => {
+                state.payments.insert(id, p.clone());
+            }
+            None => missing.push(id),
+        }
+    }
+    missing
 }
 
 async fn load(
     session: &mut dyn Session,
     wanted: &Wanted,
     state: &mut State,
+    cache: Option<&RowCache>,
 ) -> Result<(), ProjectionError> {
     let ids = |set: &BTreeSet<i64>| set.iter().copied().collect::<Vec<_>>();
     let mut donation_ids = wanted.donations.clone();
-    if !wanted.payments.is_empty() {
-        for v in session.load(Load::Payment, &ids(&wanted.payments)).await? {
+    let missing = payments_from_cache(&wanted.payments, state, cache);
+    if !missing.is_empty() {
+        for v in session.load(Load::Payment, &missing).await? {
             let p = PaymentRow::from_values(&v);
-            donation_ids.insert(p.donation_id);
             state.payments.insert(p.id, p);
         }
     }
-    if !donation_ids.is_empty() {
-        for v in session.load(Load::Donation, &ids(&donation_ids)).await? {
+    donation_ids.extend(state.payments.values().map(|p| p.donation_id));
+    let mut missing = Vec::new();
+    for &id in &donation_ids {
+        match cache.and_then(|c| c.donations.get(&id)) {
+            Some(d) => {
+                state.donations.insert(id, d.clone());
+            }
+            None => missing.push(id),
+        }
+    }
+    if !missing.is_empty() {
+        for v in session.load(Load::Donation, &missing).await? {
             let d = DonationRow::from_values(&v);
             state.donations.insert(d.id, d);
         }
@@ -265,8 +454,9 @@ async fn load(
         .map(|d| d.payment_id)
         .filter(|id| *id != 0 && !state.payments.contains_key(id))
         .collect();
-    if !more.is_empty() {
-        for v in session.load(Load::Payment, &ids(&more)).await? {
+    let missing = payments_from_cache(&more, state, cache);
+    if !missing.is_empty() {
+        for v in session.load(Load::Payment, &missing).await? {
             let p = PaymentRow::from_values(&v);
             state.payments.insert(p.id, p);
         }
@@ -513,8 +703,13 @@ impl State {
     }
 
     /// Mirrors payment states into donations, numbers new tracking pairs, and writes every
-    /// changed row.
-    async fn finish(&mut self, session: &mut dyn Session) -> Result<(), ProjectionError> {
+    /// changed row (donations and payments only with `write_rows`; otherwise the row cache
+    /// keeps them).
+    async fn finish(
+        &mut self,
+        session: &mut dyn Session,
+        write_rows: bool,
+    ) -> Result<(), ProjectionError> {
         for pid in &self.dirty_payments {
             let p = &self.payments[pid];
             if self
@@ -573,10 +768,12 @@ impl State {
         let rows = |set: &BTreeSet<i64>, f: &dyn Fn(i64) -> Vec<Value>| -> Vec<Vec<Value>> {
             set.iter().map(|id| f(*id)).collect()
         };
-        let donations = rows(&self.dirty_donations, &|id| self.donations[&id].to_values());
-        session.write(Write::Donation, &donations).await?;
-        let payments = rows(&self.dirty_payments, &|id| self.payments[&id].to_values());
-        session.write(Write::Payment, &payments).await?;
+        if write_rows {
+            let donations = rows(&self.dirty_donations, &|id| self.donations[&id].to_values());
+            session.write(Write::Donation, &donations).await?;
+            let payments = rows(&self.dirty_payments, &|id| self.payments[&id].to_values());
+            session.write(Write::Payment, &payments).await?;
+        }
         if !self.dirty_reasons.is_empty() {
             let ids: Vec<i64> = self.dirty_reasons.iter().copied().collect();
             session.delete_reasons(&ids).await?;

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::donation::{timestamp, Rejection};
 use super::rows::{Value, CONTRIBUTION_TRACKING_COLUMNS};
+use crate::domain::contribution_tracking::{decimal_misfits, tracked_values, TrackedValue};
 use crate::proto::events as ev;
 
 /// Columns before the tracked fields: id, contribution_id, allocation_token.
@@ -136,66 +137,27 @@ impl ContributionTrackingRow {
         }
         let f = e.fields.clone().unwrap_or_default();
         // Validate before changing anything.
-        for (name, value, max_int) in [("amount", &f.amount, 17), ("usd_amount", &f.usd_amount, 18)]
-        {
-            if let Some(v) = value {
-                if !is_decimal(v, max_int, if name == "amount" { 3 } else { 2 }) {
-                    return Err(format!(
-                        "{name} {v:?} is not a decimal that fits the column"
-                    ));
-                }
-            }
+        if let Some((name, v, _)) = decimal_misfits(&f).first() {
+            return Err(format!(
+                "{name} {v:?} is not a decimal that fits the column"
+            ));
         }
         if self.allocation_token.is_empty() {
             self.allocation_token = e.allocation_token.clone();
         }
-        let text = |s: &Option<String>| s.clone().map(|s| Value::Text(Some(s)));
-        let int = |i: Option<i32>| i.map(|i| Value::I64(Some(i64::from(i))));
-        let uint = |i: Option<u32>| i.map(|i| Value::I64(Some(i64::from(i))));
-        let flag = |b: Option<bool>| b.map(|b| Value::Bool(Some(b)));
-        let updates: Vec<(&str, Option<Value>)> = vec![
-            ("amount", text(&f.amount)),
-            ("currency", text(&f.currency)),
-            ("usd_amount", text(&f.usd_amount)),
-            ("is_recurring", flag(f.is_recurring)),
-            ("referrer", text(&f.referrer)),
-            ("utm_medium", text(&f.utm_medium)),
-            ("utm_campaign", text(&f.utm_campaign)),
-            ("utm_key", text(&f.utm_key)),
-            ("gateway", text(&f.gateway)),
-            ("appeal", text(&f.appeal)),
-            ("payments_form_variant", text(&f.payments_form_variant)),
-            ("banner", text(&f.banner)),
-            ("landing_page", text(&f.landing_page)),
-            ("payment_method_id", int(f.payment_method_id)),
-            ("payment_submethod_id", int(f.payment_submethod_id)),
-            ("language", text(&f.language)),
-            ("country", text(&f.country)),
-            (
-                "tracking_date",
-                timestamp(f.tracking_date.as_ref()).map(|t| Value::Time(Some(t))),
-            ),
-            ("os", text(&f.os)),
-            ("os_version", text(&f.os_version)),
-            ("browser", text(&f.browser)),
-            ("browser_version", text(&f.browser_version)),
-            ("recurring_choice_id", int(f.recurring_choice_id)),
-            ("device_type_id", int(f.device_type_id)),
-            ("banner_size_id", int(f.banner_size_id)),
-            ("is_test_variant", flag(f.is_test_variant)),
-            ("banner_variant", text(&f.banner_variant)),
-            ("is_pay_fee", flag(f.is_pay_fee)),
-            ("mailing_identifier", text(&f.mailing_identifier)),
-            ("utm_source", text(&f.utm_source)),
-            ("banner_history_log_id", text(&f.banner_history_log_id)),
-            ("screen_width", uint(f.screen_width)),
-            ("screen_height", uint(f.screen_height)),
-            ("app_install_id", text(&f.app_install_id)),
-        ];
-        for (column, value) in updates {
-            if let Some(value) = value {
-                self.set(column, value);
-            }
+        for (column, value) in tracked_values(&f) {
+            let value = match value {
+                None => continue,
+                Some(TrackedValue::Text(s)) => Value::text(s),
+                Some(TrackedValue::Int(i)) => Value::int(i),
+                Some(TrackedValue::Flag(b)) => Value::Bool(Some(b)),
+                // A timestamp out of the column's range leaves the column as it was.
+                Some(TrackedValue::Time(t)) => match timestamp(Some(t)) {
+                    Some(t) => Value::Time(Some(t)),
+                    None => continue,
+                },
+            };
+            self.set(column, value);
         }
         Ok(Outcome::Changed)
     }
@@ -223,20 +185,6 @@ impl ContributionTrackingRow {
             }
         }
     }
-}
-
-/// Whether `s` is a plain decimal with at most `int_digits` digits before the point and
-/// `frac_digits` after it (what NUMERIC(p, s) accepts without rounding).
-fn is_decimal(s: &str, int_digits: usize, frac_digits: usize) -> bool {
-    let s = s.strip_prefix('-').unwrap_or(s);
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    !int.is_empty()
-        && int.len() <= int_digits
-        && frac.len() <= frac_digits
-        && digits(int)
-        && digits(frac)
-        && (!s.contains('.') || !frac.is_empty())
 }
 
 #[cfg(test)]
@@ -284,16 +232,5 @@ mod tests {
             })
         ));
         assert_eq!(row, before);
-    }
-
-    #[test]
-    fn decimals_are_checked_against_the_column() {
-        assert!(is_decimal("35", 17, 3));
-        assert!(is_decimal("35.125", 17, 3));
-        assert!(is_decimal("-1.5", 17, 3));
-        assert!(!is_decimal("35.1255", 17, 3));
-        assert!(!is_decimal("3e5", 17, 3));
-        assert!(!is_decimal("1.", 17, 3));
-        assert!(!is_decimal("", 17, 3));
     }
 }

@@ -46,6 +46,9 @@ pub const DEFAULT_PROJECTOR: &str = "readmodel";
 pub const DEFAULT_SCHEMA: &str = "readmodel";
 /// The default events per transaction of a rebuild (see [`ProjectorConfig::rebuild_batch_size`]).
 pub const REBUILD_BATCH_SIZE: usize = 10_000;
+/// The default donations (and as many payments) a rebuild keeps in memory between batches
+/// (see [`ProjectorConfig::write_back_rows`]): about 1.5 KB each, so some 75 MB.
+pub const REBUILD_CACHE_ROWS: usize = 50_000;
 
 /// Errors of the projection layer.
 #[derive(Debug, thiserror::Error)]
@@ -166,7 +169,7 @@ pub(crate) fn db_error(source: sqlx::Error) -> ProjectionError {
 fn store_error(source: StoreError) -> ProjectionError {
     let transient = match &source {
         StoreError::Database(e) => is_transient(e),
-        _ => false,
+        other => other.is_transient(),
     };
     ProjectionError::Store { transient, source }
 }
@@ -466,6 +469,12 @@ pub struct ProjectorConfig {
     pub idle_poll: Duration,
     /// Decrypts personal data before it is projected; without it personal columns stay empty.
     pub vault: Option<crate::privacy::Vault>,
+    /// Donation and payment rows kept in memory between batches and written once, when they
+    /// leave the cache or when the projector catches up (0: every batch writes its rows).
+    /// Only for tables nobody reads until the fill is complete: [`rebuild`] and a verify's
+    /// scratch database set it; a live projector must not, since its checkpoint would run
+    /// ahead of the rows a reader sees.
+    pub write_back_rows: usize,
 }
 
 impl Default for ProjectorConfig {
@@ -477,6 +486,7 @@ impl Default for ProjectorConfig {
             retry: RetryPolicy::default(),
             idle_poll: Duration::from_secs(1),
             vault: None,
+            write_back_rows: 0,
         }
     }
 }
@@ -577,6 +587,7 @@ pub struct Projector {
     config: ProjectorConfig,
     stats: StatsHandle,
     prefetch: Arc<Mutex<Option<Prefetch>>>,
+    cache: Option<Arc<tokio::sync::Mutex<batch::RowCache>>>,
 }
 
 /// The next batch, read, decoded and unsealed in the background while the current one is
@@ -633,12 +644,18 @@ impl Projector {
     ) -> Self {
         let stats = StatsHandle::default();
         stats.update(|s| s.projector = config.name.clone());
+        let cache = (config.write_back_rows > 0).then(|| {
+            Arc::new(tokio::sync::Mutex::new(batch::RowCache::new(
+                config.write_back_rows,
+            )))
+        });
         Self {
             log,
             read_model,
             config,
             stats,
             prefetch: Arc::new(Mutex::new(None)),
+            cache,
         }
     }
 
@@ -656,6 +673,10 @@ impl Projector {
     #[tracing::instrument(skip_all, err, fields(projector = %self.config.name))]
     pub async fn try_step(&self) -> Result<StepOutcome, ProjectionError> {
         let name = &self.config.name;
+        let mut cache = match &self.cache {
+            Some(c) => Some(c.lock().await),
+            None => None,
+        };
         let checkpoint = self.read_model.checkpoint(name).await?;
         let from = checkpoint.map_or(0, |p| p + 1);
         let max = self.config.batch_size.max(1);
@@ -676,6 +697,12 @@ impl Projector {
             }
         };
         if events.is_empty() {
+            if let Some(cache) = cache.as_deref_mut().filter(|c| c.is_dirty()) {
+                let mut session = self.read_model.begin().await?;
+                cache.flush(session.as_mut()).await?;
+                session.commit().await?;
+                cache.flushed();
+            }
             self.stats.update(|s| {
                 s.checkpoint = checkpoint;
                 s.lag_positions = s
@@ -696,7 +723,14 @@ impl Projector {
             *self.prefetch.lock().expect("prefetch lock") = Some(Prefetch { from: next, task });
         }
         let mut session = self.read_model.begin().await?;
-        let outcome = batch::apply(session.as_mut(), name, checkpoint, &events).await?;
+        let (outcome, committed) = batch::apply(
+            session.as_mut(),
+            name,
+            checkpoint,
+            &events,
+            cache.as_deref(),
+        )
+        .await?;
         if outcome.raced {
             tracing::info!(projector = %name, "another projector advanced the checkpoint; re-reading");
             return Ok(StepOutcome::Processed {
@@ -705,6 +739,9 @@ impl Projector {
             });
         }
         session.commit().await?;
+        if let Some(cache) = cache.as_deref_mut() {
+            committed.finish(cache);
+        }
 
         let head = self.log.head_position().await.map_err(store_error)?;
         let (mut cid, mut alloc) = (0, 0);
@@ -980,6 +1017,11 @@ pub async fn rebuild(
 
     let config = ProjectorConfig {
         batch_size: config.rebuild_batch_size.max(1),
+        write_back_rows: if config.write_back_rows > 0 {
+            config.write_back_rows
+        } else {
+            REBUILD_CACHE_ROWS
+        },
         ..config
     };
     let projector = Projector::with_config(log, fresh.clone(), config);

@@ -285,7 +285,7 @@ pub(crate) fn block_ending_at(last: u64, count: u64) -> RangeInclusive<u64> {
 }
 
 /// A fresh random 128-bit allocation token, as 32 lowercase hex digits.
-fn new_token() -> String {
+pub fn new_token() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 

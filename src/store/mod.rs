@@ -307,6 +307,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// The embedded database failed (the SQLite backend's writer and readers).
+    #[error("embedded database error")]
+    Embedded(#[from] rusqlite::Error),
     /// The database schema could not be brought up to date.
     #[error("migration error")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -541,5 +544,19 @@ mod tests {
         assert!(validate_stream_name("$all").is_err());
         assert!(validate_stream_name("a b").is_err());
         assert!(validate_stream_name(&"x".repeat(MAX_STREAM_NAME_LEN + 1)).is_err());
+    }
+}
+
+impl StoreError {
+    /// Whether retrying the same call may succeed: the database was busy, locked or
+    /// unreachable, not the request or the data at fault.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Embedded(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+            _ => false,
+        }
     }
 }

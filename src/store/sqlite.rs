@@ -1,24 +1,33 @@
-//! The embedded event log: one SQLite file (WAL, `synchronous=FULL`) through sqlx.
+//! The embedded event log: one SQLite file (WAL, `synchronous=FULL`).
 //!
-//! All appends go through one writer task that group-commits: it takes every request waiting
-//! in its queue, checks them against the log and each other in memory, writes them with
-//! multi-row statements in one `BEGIN IMMEDIATE` transaction, and acknowledges them after the
-//! one `COMMIT` (and its fsync) returns. An acknowledged append therefore survives `kill -9`
-//! and a power cut. Positions are assigned by that single writer in commit order, so a reader
-//! that has seen position `p` has seen every position below it: catch-up subscriptions need no
-//! gap detection.
+//! All appends go through one writer thread that group-commits: it takes every request waiting
+//! in its queue, checks them against the log and each other in memory, writes them in one
+//! `BEGIN IMMEDIATE` transaction, and acknowledges them after the one `COMMIT` (and its fsync)
+//! returns. An acknowledged append therefore survives `kill -9` and a power cut. Positions are
+//! assigned by that single writer in commit order, so a reader that has seen position `p` has
+//! seen every position below it: catch-up subscriptions need no gap detection.
+//!
+//! The writer and the readers talk to SQLite directly (rusqlite, on their own threads) rather
+//! than through an async driver: a batch is half a dozen statements, and handing each of them
+//! to a driver's worker thread and back cost more than the statements themselves. sqlx is used
+//! for the migrations, the background WAL checkpointer and [`SqliteEventLog::pool`].
+//!
+//! Group commit waits for stragglers: when the previous batch held more requests than have
+//! arrived, the writer waits up to [`LINGER`] for the rest before committing, so concurrent
+//! appenders woken by the last commit share the next fsync instead of splitting it in two.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
+use rusqlite::{params, OptionalExtension};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
-use tokio::sync::{mpsc, oneshot, watch};
+use sqlx::{Connection, SqliteConnection, SqlitePool};
+use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use super::{
@@ -31,12 +40,15 @@ use super::{
 const MAX_BATCH_REQUESTS: usize = 4096;
 /// Events the writer takes into one transaction at most (a single request may exceed it).
 const MAX_BATCH_EVENTS: usize = 20_000;
-/// Rows per multi-row INSERT (9 binds each, under SQLite's 32,766-variable limit).
-const INSERT_CHUNK: usize = 1000;
-/// Ids per `IN (...)` lookup.
-const LOOKUP_CHUNK: usize = 900;
 /// Events per page when a subscription catches up.
 const SUBSCRIPTION_PAGE: usize = 1024;
+/// How long the writer waits for the rest of a group (see the module comment). A fraction of
+/// one fsync, so a lone appender never waits longer than a commit would take anyway.
+pub const LINGER: Duration = Duration::from_micros(250);
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+/// How long a connection waits for SQLite's lock before failing with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct WriteRequest {
     parts: Vec<StreamAppend>,
@@ -45,9 +57,61 @@ struct WriteRequest {
     reply: oneshot::Sender<Result<Vec<AppendResult>, StoreError>>,
 }
 
+impl WriteRequest {
+    fn events(&self) -> usize {
+        self.parts.iter().map(|p| p.events.len()).sum()
+    }
+}
+
+/// Read connections, opened on demand and reused.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+impl Readers {
+    /// Runs `f` on a read connection in the blocking pool.
+    async fn with<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let idle = this.idle.lock().expect("reader pool lock").pop();
+            let conn = match idle {
+                Some(c) => c,
+                None => open_connection(&this.path)?,
+            };
+            let result = f(&conn);
+            let mut idle = this.idle.lock().expect("reader pool lock");
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Opens a connection on the log file with the settings every connection of the log uses.
+fn open_connection(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // Checkpoints run in their own task (see `run_checkpointer`), not inside the commit that
+    // crosses the threshold, so the writer's critical path is one WAL append + fsync.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
 struct Inner {
     pool: SqlitePool,
-    writer: mpsc::Sender<WriteRequest>,
+    readers: Arc<Readers>,
+    writer: flume::Sender<WriteRequest>,
     head: watch::Receiver<Position>,
 }
 
@@ -60,56 +124,64 @@ pub struct SqliteEventLog {
 impl SqliteEventLog {
     /// Opens (creating if needed) the log in the SQLite file at `path`.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(30));
-        Self::open_with(options).await
+        Self::open_with(SqliteConnectOptions::new().filename(path)).await
     }
 
-    /// Opens the log from a `sqlite://` URL.
+    /// Opens the log from a `sqlite://` URL (a file; an in-memory database cannot be shared
+    /// by the writer and the readers).
     pub async fn open_url(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(30));
+        let options = SqliteConnectOptions::from_str(url)?;
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Err(StoreError::InvalidInput {
+                field: "event-log URL",
+                rule: "the embedded event log needs a file, not an in-memory database".into(),
+            });
+        }
         Self::open_with(options).await
     }
 
     async fn open_with(options: SqliteConnectOptions) -> Result<Self, StoreError> {
-        // Checkpoints run in their own task (see `run_checkpointer`), not inside the commit
-        // that crosses the threshold, so the writer's critical path is one WAL append + fsync.
         let options = options
-            .pragma("wal_autocheckpoint", "0")
-            .statement_cache_capacity(512);
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("wal_autocheckpoint", "0");
+        let path = options.get_filename().to_path_buf();
         let mut conn = SqliteConnection::connect_with(&options).await?;
         sqlx::migrate!("./migrations/sqlite/eventlog")
             .run(&mut conn)
             .await?;
-        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
-            .fetch_one(&mut conn)
-            .await?;
+        conn.close().await?;
+        let writer_conn = open_connection(&path)?;
+        let head: i64 =
+            writer_conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| {
+                r.get(0)
+            })?;
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+            .max_connections(2)
+            .connect_lazy_with(options);
         let (head_tx, head_rx) = watch::channel(head as Position);
-        let (tx, rx) = mpsc::channel(8192);
+        let (tx, rx) = flume::bounded(8192);
         tokio::spawn(run_checkpointer(pool.clone(), head_rx.clone()));
-        tokio::spawn(run_writer(conn, rx, head_tx));
+        std::thread::Builder::new()
+            .name("event-log-writer".into())
+            .spawn(move || run_writer(writer_conn, rx, head_tx))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
+                readers: Arc::new(Readers {
+                    path,
+                    idle: Mutex::new(Vec::new()),
+                }),
                 writer: tx,
                 head: head_rx,
             }),
         })
     }
 
-    /// The pool readers use (for tools that inspect the file).
+    /// A sqlx pool on the log file (for tools that inspect the file).
     pub fn pool(&self) -> &SqlitePool {
         &self.inner.pool
     }
@@ -152,30 +224,51 @@ async fn run_checkpointer(pool: SqlitePool, mut head: watch::Receiver<Position>)
     }
 }
 
+/// Takes the next group of requests: the first one (waiting for it), everything already
+/// queued, and, while fewer than `expected` have come, whatever arrives within [`LINGER`].
+/// `None` once every handle is dropped.
+fn next_group(rx: &flume::Receiver<WriteRequest>, expected: usize) -> Option<Vec<WriteRequest>> {
+    let first = rx.recv().ok()?;
+    let mut events = first.events();
+    let mut batch = vec![first];
+    let full = |batch: &Vec<WriteRequest>, events: usize| {
+        batch.len() >= MAX_BATCH_REQUESTS || events >= MAX_BATCH_EVENTS
+    };
+    let deadline = Instant::now() + LINGER;
+    while !full(&batch, events) {
+        let next = match rx.try_recv() {
+            Ok(req) => Some(req),
+            Err(_) if batch.len() < expected => rx.recv_deadline(deadline).ok(),
+            Err(_) => None,
+        };
+        let Some(req) = next else { break };
+        events += req.events();
+        batch.push(req);
+    }
+    Some(batch)
+}
+
 /// The writer loop: one connection, group commit. Ends when every handle is dropped.
-async fn run_writer(
-    mut conn: SqliteConnection,
-    mut rx: mpsc::Receiver<WriteRequest>,
+fn run_writer(
+    mut conn: rusqlite::Connection,
+    rx: flume::Receiver<WriteRequest>,
     head: watch::Sender<Position>,
 ) {
-    while let Some(first) = rx.recv().await {
-        let mut events = first.parts.iter().map(|p| p.events.len()).sum::<usize>();
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH_REQUESTS && events < MAX_BATCH_EVENTS {
-            match rx.try_recv() {
-                Ok(req) => {
-                    events += req.parts.iter().map(|p| p.events.len()).sum::<usize>();
-                    batch.push(req);
-                }
-                Err(_) => break,
-            }
-        }
+    let mut expected = 1;
+    while let Some(batch) = next_group(&rx, expected) {
+        expected = batch.len();
         let requests: Vec<Request<'_>> = batch
             .iter()
             .map(|r| (r.parts.as_slice(), r.metadata.as_slice()))
             .collect();
-        match write_batch(&mut conn, &requests).await {
+        let started = Instant::now();
+        match write_batch(&mut conn, &requests) {
             Ok((outcomes, new_head)) => {
+                tracing::trace!(
+                    requests = requests.len(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "event-log group committed"
+                );
                 if let Some(p) = new_head {
                     head.send_replace(p);
                 }
@@ -185,7 +278,9 @@ async fn run_writer(
             }
             Err(e) => {
                 tracing::error!(error = %e, requests = batch.len(), "event log batch failed, rolled back");
-                let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
                 let msg = e.to_string();
                 for req in batch {
                     let _ = req
@@ -195,7 +290,6 @@ async fn run_writer(
             }
         }
     }
-    let _ = conn.close().await;
 }
 
 /// Where an already-written event sits.
@@ -223,34 +317,57 @@ type BatchOutcome = (Vec<Result<Vec<AppendResult>, StoreError>>, Option<Position
 
 /// Checks and writes one batch in one transaction. Per-request failures (conflicts) are
 /// returned in the outcome; an `Err` means the transaction failed as a whole.
-async fn write_batch(
-    conn: &mut SqliteConnection,
+fn write_batch(
+    conn: &mut rusqlite::Connection,
     requests: &[Request<'_>],
-) -> Result<BatchOutcome, sqlx::Error> {
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+) -> rusqlite::Result<BatchOutcome> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
     // Read the head inside the write lock, so another process appending to the same file
     // cannot make positions collide.
-    let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
-        .fetch_one(&mut *conn)
-        .await?;
+    let max: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM events")?
+        .query_row([], |r| r.get(0))?;
     let mut next_position = max as u64 + 1;
 
-    let stream_names: Vec<&str> = {
-        let mut v: Vec<&str> = requests
-            .iter()
-            .flat_map(|(r, _)| r.iter().map(|p| p.stream.as_str()))
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
-    let mut revisions: HashMap<String, CurrentRevision> =
-        lookup_revisions(conn, &stream_names).await?;
-    let ids: Vec<Uuid> = requests
-        .iter()
-        .flat_map(|(r, _)| r.iter().flat_map(|p| p.events.iter().map(|e| e.id)))
-        .collect();
-    let mut written: HashMap<Uuid, Written> = lookup_ids(conn, &ids).await?;
+    let mut revisions: HashMap<String, CurrentRevision> = HashMap::new();
+    {
+        let mut stmt =
+            conn.prepare_cached("SELECT MAX(revision) FROM events WHERE stream_name = ?1")?;
+        for (parts, _) in requests {
+            for part in *parts {
+                if revisions.contains_key(&part.stream) {
+                    continue;
+                }
+                let rev: Option<i64> = stmt.query_row([&part.stream], |r| r.get(0))?;
+                revisions.insert(
+                    part.stream.clone(),
+                    rev.map_or(CurrentRevision::NoStream, |r| CurrentRevision::At(r as u64)),
+                );
+            }
+        }
+    }
+    let mut written: HashMap<Uuid, Written> = HashMap::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT stream_name, revision, position FROM events WHERE event_id = ?1",
+        )?;
+        for (parts, _) in requests {
+            for event in parts.iter().flat_map(|p| &p.events) {
+                let found = stmt
+                    .query_row([event.id.as_bytes().as_slice()], |r| {
+                        Ok(Written {
+                            stream: r.get(0)?,
+                            revision: r.get::<_, i64>(1)? as u64,
+                            position: r.get::<_, i64>(2)? as u64,
+                        })
+                    })
+                    .optional()?;
+                if let Some(w) = found {
+                    written.insert(event.id, w);
+                }
+            }
+        }
+    }
 
     let recorded_at = Utc::now().timestamp_micros();
     let mut rows: Vec<Row9<'_>> = Vec::new();
@@ -294,38 +411,29 @@ async fn write_batch(
     }
 
     if rows.is_empty() {
-        sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+        conn.execute_batch("ROLLBACK")?;
         return Ok((outcomes, None));
     }
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut sql = String::with_capacity(40 + chunk.len() * 24);
-        sql.push_str(
-            "INSERT INTO events (position, event_id, stream_name, category, revision, event_type, payload, metadata, recorded_at) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str("(?,?,?,?,?,?,?,?,?)");
+    {
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO events (position, event_id, stream_name, category, revision, event_type, payload, metadata, recorded_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for row in &rows {
+            insert.execute(params![
+                row.position as i64,
+                row.id.as_bytes().as_slice(),
+                row.stream,
+                category_of(row.stream),
+                row.revision as i64,
+                row.event.event_type.as_str(),
+                row.event.payload.as_slice(),
+                row.metadata,
+                recorded_at,
+            ])?;
         }
-        let mut q = sqlx::query(&sql);
-        for row in chunk {
-            q = q
-                .bind(row.position as i64)
-                .bind(row.id.as_bytes().as_slice())
-                .bind(row.stream)
-                .bind(category_of(row.stream))
-                .bind(row.revision as i64)
-                .bind(row.event.event_type.as_str())
-                .bind(row.event.payload.as_slice())
-                .bind(row.metadata)
-                .bind(recorded_at);
-        }
-        q.persistent(cacheable(chunk.len()))
-            .execute(&mut *conn)
-            .await?;
     }
-    sqlx::query("COMMIT").execute(&mut *conn).await?;
+    conn.execute_batch("COMMIT")?;
     Ok((outcomes, Some(next_position - 1)))
 }
 
@@ -415,100 +523,40 @@ fn replayed_result(
     })
 }
 
-async fn lookup_revisions(
-    conn: &mut SqliteConnection,
-    streams: &[&str],
-) -> Result<HashMap<String, CurrentRevision>, sqlx::Error> {
-    let mut out = HashMap::with_capacity(streams.len());
-    for chunk in streams.chunks(LOOKUP_CHUNK) {
-        let sql = format!(
-            "SELECT stream_name, MAX(revision) FROM events WHERE stream_name IN ({}) GROUP BY stream_name",
-            placeholders(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for s in chunk {
-            q = q.bind(*s);
-        }
-        for row in q
-            .persistent(cacheable(chunk.len()))
-            .fetch_all(&mut *conn)
-            .await?
-        {
-            let rev: i64 = row.get(1);
-            out.insert(row.get::<String, _>(0), CurrentRevision::At(rev as u64));
-        }
-    }
-    Ok(out)
-}
-
-async fn lookup_ids(
-    conn: &mut SqliteConnection,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, Written>, sqlx::Error> {
-    let mut out = HashMap::new();
-    for chunk in ids.chunks(LOOKUP_CHUNK) {
-        let sql = format!(
-            "SELECT event_id, stream_name, revision, position FROM events WHERE event_id IN ({})",
-            placeholders(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(id.as_bytes().as_slice());
-        }
-        for row in q
-            .persistent(cacheable(chunk.len()))
-            .fetch_all(&mut *conn)
-            .await?
-        {
-            let id = Uuid::from_slice(row.get::<&[u8], _>(0)).unwrap_or_default();
-            out.insert(
-                id,
-                Written {
-                    stream: row.get(1),
-                    revision: row.get::<i64, _>(2) as u64,
-                    position: row.get::<i64, _>(3) as u64,
-                },
-            );
-        }
-    }
-    Ok(out)
-}
-
-/// Whether a statement with `n` rows or ids is worth keeping prepared. Group-commit batches
-/// repeat the same few sizes (up to the number of concurrent appenders), so caching them saves
-/// SQLite re-parsing the statement on every batch; odd large sizes are not kept.
-fn cacheable(n: usize) -> bool {
-    n <= 128 || n == INSERT_CHUNK || n == LOOKUP_CHUNK
-}
-
-fn placeholders(n: usize) -> String {
-    let mut s = String::with_capacity(n * 2);
-    for i in 0..n {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push('?');
-    }
-    s
-}
-
 const SELECT_EVENT: &str =
     "SELECT position, event_id, stream_name, revision, event_type, payload, metadata, recorded_at FROM events";
 
-fn decode_row(row: &sqlx::sqlite::SqliteRow) -> Result<RecordedEvent, StoreError> {
-    let id = Uuid::from_slice(row.get::<&[u8], _>(1))
-        .map_err(|e| StoreError::Corrupt(format!("event id: {e}")))?;
-    let micros: i64 = row.get(7);
-    Ok(RecordedEvent {
-        position: row.get::<i64, _>(0) as u64,
-        id,
-        stream: row.get(2),
-        revision: row.get::<i64, _>(3) as u64,
-        event_type: row.get(4),
-        payload: row.get(5),
-        metadata: Metadata::from_bytes(row.get::<&[u8], _>(6))?,
-        recorded_at: DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or_default(),
-    })
+fn blob<'a>(row: &'a rusqlite::Row<'_>, i: usize) -> Result<&'a [u8], StoreError> {
+    row.get_ref(i)?
+        .as_blob()
+        .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+}
+
+/// Runs a `SELECT_EVENT` query and decodes its rows.
+fn query_events(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id = Uuid::from_slice(blob(row, 1)?)
+            .map_err(|e| StoreError::Corrupt(format!("event id: {e}")))?;
+        let micros: i64 = row.get(7)?;
+        out.push(RecordedEvent {
+            position: row.get::<_, i64>(0)? as u64,
+            id,
+            stream: row.get(2)?,
+            revision: row.get::<_, i64>(3)? as u64,
+            event_type: row.get(4)?,
+            payload: blob(row, 5)?.to_vec(),
+            metadata: Metadata::from_bytes(blob(row, 6)?)?,
+            recorded_at: DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or_default(),
+        });
+    }
+    Ok(out)
 }
 
 fn clamp_max(max: usize) -> i64 {
@@ -520,18 +568,19 @@ fn clamp_position(p: u64) -> i64 {
 }
 
 async fn read_all_from(
-    pool: &SqlitePool,
+    readers: &Arc<Readers>,
     from: Position,
     max: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let rows = sqlx::query(&format!(
-        "{SELECT_EVENT} WHERE position >= ? ORDER BY position LIMIT ?"
-    ))
-    .bind(clamp_position(from))
-    .bind(clamp_max(max))
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(decode_row).collect()
+    readers
+        .with(move |conn| {
+            query_events(
+                conn,
+                &format!("{SELECT_EVENT} WHERE position >= ?1 ORDER BY position LIMIT ?2"),
+                params![clamp_position(from), clamp_max(max)],
+            )
+        })
+        .await
 }
 
 #[async_trait::async_trait]
@@ -545,7 +594,7 @@ impl EventLog for SqliteEventLog {
         let (reply, rx) = oneshot::channel();
         self.inner
             .writer
-            .send(WriteRequest {
+            .send_async(WriteRequest {
                 parts,
                 metadata,
                 reply,
@@ -573,19 +622,17 @@ impl EventLog for SqliteEventLog {
             (StreamStart::Beginning, Direction::Backwards) => i64::MAX,
         };
         let sql = format!(
-            "{SELECT_EVENT} WHERE stream_name = ? AND revision {cmp} ? ORDER BY revision {order} LIMIT ?"
+            "{SELECT_EVENT} WHERE stream_name = ?1 AND revision {cmp} ?2 ORDER BY revision {order} LIMIT ?3"
         );
-        let rows = sqlx::query(&sql)
-            .bind(stream)
-            .bind(from_rev)
-            .bind(clamp_max(max))
-            .fetch_all(&self.inner.pool)
-            .await?;
-        rows.iter().map(decode_row).collect()
+        let stream = stream.to_owned();
+        self.inner
+            .readers
+            .with(move |conn| query_events(conn, &sql, params![stream, from_rev, clamp_max(max)]))
+            .await
     }
 
     async fn read_all(&self, from: Position, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        read_all_from(&self.inner.pool, from, max).await
+        read_all_from(&self.inner.readers, from, max).await
     }
 
     async fn read_category(
@@ -600,30 +647,45 @@ impl EventLog for SqliteEventLog {
                 rule: "must be non-empty and contain no `-`".into(),
             });
         }
-        let rows = sqlx::query(&format!(
-            "{SELECT_EVENT} WHERE category = ? AND position >= ? ORDER BY position LIMIT ?"
-        ))
-        .bind(category)
-        .bind(clamp_position(from))
-        .bind(clamp_max(max))
-        .fetch_all(&self.inner.pool)
-        .await?;
-        rows.iter().map(decode_row).collect()
+        let category = category.to_owned();
+        self.inner
+            .readers
+            .with(move |conn| {
+                query_events(
+                    conn,
+                    &format!(
+                        "{SELECT_EVENT} WHERE category = ?1 AND position >= ?2 ORDER BY position LIMIT ?3"
+                    ),
+                    params![category, clamp_position(from), clamp_max(max)],
+                )
+            })
+            .await
     }
 
     async fn stream_revision(&self, stream: &str) -> Result<CurrentRevision, StoreError> {
         validate_stream_name(stream)?;
-        let rev: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(revision) FROM events WHERE stream_name = ?")
-                .bind(stream)
-                .fetch_one(&self.inner.pool)
-                .await?;
+        let stream = stream.to_owned();
+        let rev: Option<i64> = self
+            .inner
+            .readers
+            .with(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT MAX(revision) FROM events WHERE stream_name = ?1")?
+                    .query_row([stream], |r| r.get(0))?)
+            })
+            .await?;
         Ok(rev.map_or(CurrentRevision::NoStream, |r| CurrentRevision::At(r as u64)))
     }
 
     async fn head_position(&self) -> Result<Option<Position>, StoreError> {
-        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
-            .fetch_one(&self.inner.pool)
+        let head: i64 = self
+            .inner
+            .readers
+            .with(|conn| {
+                Ok(conn
+                    .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM events")?
+                    .query_row([], |r| r.get(0))?)
+            })
             .await?;
         Ok((head > 0).then_some(head as Position))
     }
@@ -635,16 +697,21 @@ impl EventLog for SqliteEventLog {
                 rule: "must be non-empty and contain no `-`".into(),
             });
         }
+        let category = category.to_owned();
         // The category index bounds the scan; ids that are not all digits are skipped.
-        let highest: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(CAST(SUBSTR(stream_name, ?1) AS INTEGER)) FROM events \
-             WHERE category = ?2 AND SUBSTR(stream_name, ?1) NOT GLOB '*[^0-9]*' \
-             AND SUBSTR(stream_name, ?1) <> ''",
-        )
-        .bind(category.len() as i64 + 2)
-        .bind(category)
-        .fetch_one(&self.inner.pool)
-        .await?;
+        let highest: Option<i64> = self
+            .inner
+            .readers
+            .with(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT MAX(CAST(SUBSTR(stream_name, ?1) AS INTEGER)) FROM events \
+                         WHERE category = ?2 AND SUBSTR(stream_name, ?1) NOT GLOB '*[^0-9]*' \
+                         AND SUBSTR(stream_name, ?1) <> ''",
+                    )?
+                    .query_row(params![category.len() as i64 + 2, category], |r| r.get(0))?)
+            })
+            .await?;
         Ok(highest.and_then(|h| u64::try_from(h).ok()))
     }
 
@@ -670,7 +737,7 @@ impl EventLog for SqliteEventLog {
                 // watch version, so `changed()` below cannot miss it.
                 let head = *st.head.borrow_and_update();
                 if head >= st.next {
-                    match read_all_from(&st.inner.pool, st.next, SUBSCRIPTION_PAGE).await {
+                    match read_all_from(&st.inner.readers, st.next, SUBSCRIPTION_PAGE).await {
                         Ok(events) => {
                             if let Some(last) = events.last() {
                                 st.next = last.position + 1;

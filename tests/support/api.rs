@@ -49,6 +49,11 @@ fn authenticator() -> Authenticator {
 
 /// Starts a server with a policy denying `badword` and blocking `blocked@example.org`.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// [`spawn_app`] with settings changed by `configure` (another clock, say).
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::for_tests(dir.path(), authenticator());
     settings.policy = ModerationPolicy {
@@ -56,6 +61,7 @@ pub async fn spawn_app() -> TestApp {
         blocked_emails: vec!["blocked@example.org".into()],
         ..ModerationPolicy::default()
     };
+    configure(&mut settings);
     let metrics = settings.metrics.clone();
     let app = Application::build(settings).await.unwrap();
     let port = app.port();
@@ -91,6 +97,15 @@ pub fn context(kind: api::ActorKind) -> Option<api::RequestContext> {
         }),
         source: "tests".into(),
     })
+}
+
+/// `NextId` for `count` ids of `sequence`, with a fresh request id, as a frontend.
+pub fn next_id_request(sequence: &str, count: u32) -> api::NextIdRequest {
+    api::NextIdRequest {
+        sequence: sequence.into(),
+        count,
+        context: context(api::ActorKind::Frontend),
+    }
 }
 
 /// A valid donation by a person.
