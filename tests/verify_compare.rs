@@ -84,7 +84,9 @@ impl Side {
             Side::Sqlite(url) => {
                 let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
                 for s in statements {
-                    conn.execute(*s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+                    conn.execute(*s)
+                        .await
+                        .unwrap_or_else(|e| panic!("{s}: {e}"));
                 }
                 conn.close().await.unwrap();
             }
@@ -94,7 +96,9 @@ impl Side {
                     .await
                     .unwrap();
                 for s in statements {
-                    conn.execute(*s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+                    conn.execute(*s)
+                        .await
+                        .unwrap_or_else(|e| panic!("{s}: {e}"));
                 }
                 conn.close().await.unwrap();
             }
@@ -166,7 +170,11 @@ async fn every_difference_is_found_and_named(live: Side, rebuilt: Side) {
         assert_eq!((legacy.live_rows, legacy.rebuilt_rows), (3, 3));
         assert_eq!(tables["donation"].method, CompareMethod::Rows);
         let sums: Vec<String> = tables.values().map(|t| t.live_checksum.clone()).collect();
-        assert_eq!(checksums.get_or_insert(sums.clone()), &sums, "page size {page_size}");
+        assert_eq!(
+            checksums.get_or_insert(sums.clone()),
+            &sums,
+            "page size {page_size}"
+        );
     }
 
     // A view changed by hand over identical tables is read row by row: a harmless change
@@ -242,7 +250,10 @@ async fn every_difference_is_found_and_named(live: Side, rebuilt: Side) {
             (DifferenceKind::OnlyRebuilt, "id=102", None)
         );
         let row = d.rebuilt.as_deref().unwrap();
-        assert!(row.starts_with("id=102, donation_id=2, method=\"UEB\""), "{row}");
+        assert!(
+            row.starts_with("id=102, donation_id=2, method=\"UEB\""),
+            "{row}"
+        );
 
         let events = &tables["donation_event"];
         assert_eq!((events.live_rows, events.rebuilt_rows), (5, 4));

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::config::StorageArgs;
-use crate::projection::compare::{
-    CompareMethod, CompareOptions, DifferenceKind, TableComparison,
-};
+use crate::projection::compare::{CompareMethod, CompareOptions, DifferenceKind, TableComparison};
 use crate::projection::verify::{self, VerifyConfig, VerifyProgress, VerifyReport};
 
 use super::project::ReadModelArgs;
+
+/// Rows verify's scratch rebuild caches by default (see [`VerifyArgs::write_back_rows`]).
+pub const DEFAULT_WRITE_BACK_ROWS: usize = crate::projection::REBUILD_CACHE_ROWS;
 
 /// `ledger verify`.
 #[derive(Debug, Clone, clap::Args)]
@@ -31,6 +32,14 @@ pub struct VerifyArgs {
     /// text; memory grows with it).
     #[arg(long, env = "LEDGER_VERIFY_PAGE_SIZE", default_value_t = crate::projection::compare::DEFAULT_PAGE_SIZE)]
     pub page_size: usize,
+    /// Events per transaction of the scratch rebuild (the live catch-up uses --batch-size).
+    #[arg(long, env = "LEDGER_VERIFY_REBUILD_BATCH_SIZE", default_value_t = crate::projection::REBUILD_BATCH_SIZE)]
+    pub rebuild_batch_size: usize,
+    /// Donations (and as many payments, about 1.5 KB each) the scratch rebuild keeps in memory
+    /// between batches and writes once (0: every batch writes its rows). The default keeps
+    /// verify's peak memory under 300 MB.
+    #[arg(long, env = "LEDGER_VERIFY_WRITE_BACK_ROWS", default_value_t = DEFAULT_WRITE_BACK_ROWS)]
+    pub write_back_rows: usize,
     /// Differences listed per table (all are counted).
     #[arg(long, env = "LEDGER_VERIFY_MAX_LISTED", default_value_t = crate::projection::compare::DEFAULT_MAX_LISTED)]
     pub max_listed: usize,
@@ -233,7 +242,9 @@ fn print_differences(
 
 /// Runs `ledger verify`.
 pub async fn run(storage: &StorageArgs, args: VerifyArgs) -> anyhow::Result<()> {
-    let (log, projector, url) = args.read_model.open(storage).await?;
+    let (log, mut projector, url) = args.read_model.open(storage).await?;
+    projector.rebuild_batch_size = args.rebuild_batch_size.max(1);
+    projector.write_back_rows = args.write_back_rows;
     let config = VerifyConfig {
         projector,
         catch_up_live: !args.no_catch_up,

@@ -134,7 +134,9 @@ impl EventLog for BoundedLog {
 #[derive(Debug, Clone)]
 pub struct VerifyConfig {
     /// The projector settings of both the live catch-up and the scratch rebuild (name,
-    /// batch size, retries, and the vault, so personal columns decrypt as they do live).
+    /// batch sizes, retries, and the vault, so personal columns decrypt as they do live). The
+    /// live catch-up ignores `write_back_rows`; the scratch rebuild batches by
+    /// `rebuild_batch_size` and caches `write_back_rows` rows.
     pub projector: ProjectorConfig,
     /// Catch the live read model up to the log's head first (`false`: compare at the live
     /// checkpoint as it is, writing nothing to the live read model).
@@ -361,7 +363,13 @@ pub async fn verify(
     let mut live_events_applied = 0;
     if config.catch_up_live {
         let bounded: Arc<dyn EventLog> = Arc::new(BoundedLog::new(log.clone(), head_at_start));
-        let projector = Projector::with_config(bounded, live.clone(), config.projector.clone());
+        // Never a write-back cache on the live read model: its readers would see the
+        // checkpoint run ahead of the rows.
+        let live_config = ProjectorConfig {
+            write_back_rows: 0,
+            ..config.projector.clone()
+        };
+        let projector = Projector::with_config(bounded, live.clone(), live_config);
         let outcome = run_with_progress(&projector, progress, |events| {
             VerifyProgress::CatchingUp { events }
         })
@@ -386,7 +394,9 @@ pub async fn verify(
         copy_skips(&mut live_snapshot, &scratch).await?;
         let started = Instant::now();
         let bounded: Arc<dyn EventLog> = Arc::new(BoundedLog::new(log.clone(), position));
-        // The scratch rebuild batches as `ledger rebuild` does: nobody reads it meanwhile.
+        // The scratch rebuild batches as `ledger rebuild` does, and caches rows when
+        // `write_back_rows` asks for it: nobody reads it before the compare, which starts
+        // after the final flush.
         let rebuild_config = ProjectorConfig {
             batch_size: config.projector.rebuild_batch_size.max(1),
             ..config.projector.clone()
