@@ -127,6 +127,11 @@ pub(crate) struct RowCache {
     payments: BTreeMap<i64, PaymentRow>,
     dirty_donations: BTreeSet<i64>,
     dirty_payments: BTreeSet<i64>,
+    /// Whether the tables held no rows when the projector started (no checkpoint yet): then
+    /// a row that is neither cached nor evicted does not exist, and is not looked for.
+    started_empty: bool,
+    evicted_donations: HashSet<i64>,
+    evicted_payments: HashSet<i64>,
 }
 
 /// What leaves the cache when a batch commits.
@@ -143,6 +148,22 @@ impl RowCache {
             capacity: capacity.max(1),
             ..Self::default()
         }
+    }
+
+    /// Records whether the tables were empty when the projector started (its first step found
+    /// no checkpoint).
+    pub(crate) fn set_started_empty(&mut self, empty: bool) {
+        self.started_empty = empty;
+    }
+
+    /// Whether the database may hold a donation row that is not cached.
+    fn may_hold_donation(&self, id: i64) -> bool {
+        !self.started_empty || self.evicted_donations.contains(&id)
+    }
+
+    /// Whether the database may hold a payment row that is not cached.
+    fn may_hold_payment(&self, id: i64) -> bool {
+        !self.started_empty || self.evicted_payments.contains(&id)
     }
 
     /// Whether rows are waiting to be written.
@@ -202,10 +223,12 @@ impl RowCache {
         for id in evicted.donations {
             self.donations.remove(&id);
             self.dirty_donations.remove(&id);
+            self.evicted_donations.insert(id);
         }
         for id in evicted.payments {
             self.payments.remove(&id);
             self.dirty_payments.remove(&id);
+            self.evicted_payments.insert(id);
         }
         self.dirty_donations
             .extend(std::mem::take(&mut state.dirty_donations));
@@ -406,11 +429,12 @@ fn payments_from_cache(
 ) -> Vec<i64> {
     let mut missing = Vec::new();
     for &id in ids {
-        match cache.and_then(|c| c.payments.get(&id)) {
-            Some(p) => {
+        match cache.map(|c| (c.payments.get(&id), c.may_hold_payment(id))) {
+            Some((Some(p), _)) => {
                 state.payments.insert(id, p.clone());
             }
-            None => missing.push(id),
+            Some((None, false)) => {}
+            _ => missing.push(id),
         }
     }
     missing
@@ -434,11 +458,12 @@ async fn load(
     donation_ids.extend(state.payments.values().map(|p| p.donation_id));
     let mut missing = Vec::new();
     for &id in &donation_ids {
-        match cache.and_then(|c| c.donations.get(&id)) {
-            Some(d) => {
+        match cache.map(|c| (c.donations.get(&id), c.may_hold_donation(id))) {
+            Some((Some(d), _)) => {
                 state.donations.insert(id, d.clone());
             }
-            None => missing.push(id),
+            Some((None, false)) => {}
+            _ => missing.push(id),
         }
     }
     if !missing.is_empty() {
@@ -791,6 +816,10 @@ impl State {
         session.write(Write::ContributionTracking, &cts).await?;
         let conflicts: Vec<Vec<Value>> = self.conflicts.iter().map(Conflict::to_values).collect();
         session.write(Write::Conflict, &conflicts).await?;
+        // In key order: the change log's primary-key index is filled page by page instead of
+        // at random places (the log itself comes in position order).
+        self.log
+            .sort_unstable_by_key(|r| (r[0].as_i64(), r[1].as_i64()));
         session.write(Write::DonationEvent, &self.log).await?;
         Ok(())
     }

@@ -282,6 +282,39 @@ impl Session for PgSession {
     }
 }
 
+/// Drops every index of `schema` that no constraint owns and that is not unique, and returns
+/// the statements that recreate them.
+pub(crate) async fn drop_secondary_indexes(
+    pool: &PgPool,
+    schema: &str,
+) -> Result<Vec<String>, ProjectionError> {
+    check_schema(schema)?;
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT i.indexname::TEXT, i.indexdef::TEXT FROM pg_indexes i \
+         WHERE i.schemaname = $1 AND i.indexdef NOT LIKE 'CREATE UNIQUE%' \
+         AND NOT EXISTS ( \
+             SELECT 1 FROM pg_constraint c \
+             JOIN pg_class ci ON ci.oid = c.conindid \
+             JOIN pg_namespace n ON n.oid = ci.relnamespace \
+             WHERE ci.relname = i.indexname AND n.nspname = i.schemaname) \
+         ORDER BY i.indexname",
+    )
+    .bind(schema)
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)?;
+    for (name, _) in &indexes {
+        sqlx::query(&format!(
+            "DROP INDEX \"{schema}\".\"{}\"",
+            name.replace('"', "\"\"")
+        ))
+        .execute(pool)
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(indexes.into_iter().map(|(_, sql)| sql).collect())
+}
+
 /// A dump of `layout`: every row rendered dialect-neutrally, ordered by its key.
 pub(crate) async fn dump(pool: &PgPool, layout: &Layout) -> Result<Vec<String>, ProjectionError> {
     let columns: Vec<String> = layout

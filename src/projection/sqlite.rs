@@ -340,6 +340,28 @@ impl Session for SqliteSession {
     }
 }
 
+/// Drops every explicitly created, non-unique index and returns the statements that recreate
+/// them (indexes behind PRIMARY KEY and UNIQUE constraints have no SQL and stay).
+pub(crate) async fn drop_secondary_indexes(
+    pool: &SqlitePool,
+) -> Result<Vec<String>, ProjectionError> {
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT name, sql FROM sqlite_master \
+         WHERE type = 'index' AND sql IS NOT NULL AND upper(sql) NOT LIKE 'CREATE UNIQUE%' \
+         ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)?;
+    for (name, _) in &indexes {
+        sqlx::query(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))
+            .execute(pool)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(indexes.into_iter().map(|(_, sql)| sql).collect())
+}
+
 /// A dump of `layout`: every row rendered dialect-neutrally, ordered by its key.
 pub(crate) async fn dump(
     pool: &SqlitePool,
