@@ -134,7 +134,10 @@ async fn compare_at(
         .collect()
 }
 
-fn changed(t: &TableComparison) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
+/// A listed change: key, column, live value, rebuilt value (`None`: SQL NULL).
+type Change = (String, Option<String>, Option<String>, Option<String>);
+
+fn changed(t: &TableComparison) -> Vec<Change> {
     t.differences
         .iter()
         .map(|d| {

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{Postgres, Row, Sqlite, Transaction};
+use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::rows::{self, ColType, Layout, Value};
 use super::{db_error, postgres, sqlite, Backend, ProjectionError, ReadModel};
@@ -278,47 +278,32 @@ impl Snapshot {
         Ok(u64::try_from(rows).unwrap_or_default())
     }
 
-    /// Runs a query returning typed `columns`, with `binds` then `last` bound.
-    async fn typed(
+    /// Runs a typed keyset query of `shape` (see [`keyset_sql`]) for the rows after `after`,
+    /// with `last` (its `LIMIT` or `OFFSET`) bound last, reading `columns`.
+    async fn keyset_rows(
         &mut self,
-        sql: &str,
-        binds: &[Value],
-        last: i64,
+        layout: &Layout,
+        key: &[(usize, ColType)],
+        shape: Shape,
+        after: Option<&[Value]>,
+        last: usize,
         columns: &[(&str, ColType)],
     ) -> Result<Vec<Vec<Value>>, ProjectionError> {
+        let sql = keyset_sql(layout, key, self.dialect(), shape, after.is_some(), false);
+        let binds = after.unwrap_or_default();
+        let last = i64::try_from(last).unwrap_or(i64::MAX);
         match &mut self.tx {
             Tx::Sqlite(tx) => {
-                let q = bind_values!(sqlx::query(sql), binds).bind(last);
+                let q = bind_values!(sqlx::query(&sql), binds).bind(last);
                 let rows = q.fetch_all(&mut **tx).await.map_err(db_error)?;
                 rows.iter().map(|r| sqlite::read(r, columns)).collect()
             }
             Tx::Postgres(tx) => {
-                let q = bind_values!(sqlx::query(sql), binds).bind(last);
+                let q = bind_values!(sqlx::query(&sql), binds).bind(last);
                 let rows = q.fetch_all(&mut **tx).await.map_err(db_error)?;
                 rows.iter().map(|r| postgres::read(r, columns)).collect()
             }
         }
-    }
-
-    /// Up to `limit` rows of `layout` with a key after `after`, in key order.
-    async fn page(
-        &mut self,
-        layout: &Layout,
-        key: &[(usize, ColType)],
-        after: Option<&[Value]>,
-        limit: usize,
-    ) -> Result<Vec<Vec<Value>>, ProjectionError> {
-        let sql = keyset_sql(
-            layout,
-            key,
-            self.dialect(),
-            Shape::Rows,
-            after.is_some(),
-            false,
-        );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.typed(&sql, after.unwrap_or_default(), limit, layout.columns)
-            .await
     }
 
     /// The key of the `n`-th row (from 1) after `after`, or `None` when fewer rows follow.
@@ -329,18 +314,10 @@ impl Snapshot {
         after: Option<&[Value]>,
         n: usize,
     ) -> Result<Option<Vec<Value>>, ProjectionError> {
-        let sql = keyset_sql(
-            layout,
-            key,
-            self.dialect(),
-            Shape::Bound,
-            after.is_some(),
-            false,
-        );
-        let offset = i64::try_from(n.max(1) - 1).unwrap_or(i64::MAX);
         let columns: Vec<(&str, ColType)> = key.iter().map(|(i, _)| layout.columns[*i]).collect();
+        let offset = n.max(1) - 1;
         let rows = self
-            .typed(&sql, after.unwrap_or_default(), offset, &columns)
+            .keyset_rows(layout, key, Shape::Bound, after, offset, &columns)
             .await?;
         Ok(rows.into_iter().next())
     }
@@ -367,26 +344,15 @@ impl Snapshot {
             .chain(upto.unwrap_or_default());
         let (rows, text): (i64, Option<String>) = match &mut self.tx {
             Tx::Sqlite(tx) => {
-                let row = bind_values!(sqlx::query(&sql), binds)
-                    .fetch_one(&mut **tx)
-                    .await
-                    .map_err(db_error)?;
-                (
-                    row.try_get(0).map_err(db_error)?,
-                    row.try_get(1).map_err(db_error)?,
-                )
+                let q = bind_values!(sqlx::query_as(&sql), binds);
+                q.fetch_one(&mut **tx).await
             }
             Tx::Postgres(tx) => {
-                let row = bind_values!(sqlx::query(&sql), binds)
-                    .fetch_one(&mut **tx)
-                    .await
-                    .map_err(db_error)?;
-                (
-                    row.try_get(0).map_err(db_error)?,
-                    row.try_get(1).map_err(db_error)?,
-                )
+                let q = bind_values!(sqlx::query_as(&sql), binds);
+                q.fetch_one(&mut **tx).await
             }
-        };
+        }
+        .map_err(db_error)?;
         Ok(PageText {
             rows: u64::try_from(rows).unwrap_or_default(),
             text: text.unwrap_or_default(),
@@ -403,7 +369,14 @@ impl Snapshot {
         loop {
             let after = out.last().map(|r: &Vec<Value>| key_of(r, &key));
             let page = self
-                .page(layout, &key, after.as_deref(), DEFAULT_PAGE_SIZE)
+                .keyset_rows(
+                    layout,
+                    &key,
+                    Shape::Rows,
+                    after.as_deref(),
+                    DEFAULT_PAGE_SIZE,
+                    layout.columns,
+                )
                 .await?;
             let done = page.len() < DEFAULT_PAGE_SIZE;
             out.extend(page);

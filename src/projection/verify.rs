@@ -8,7 +8,8 @@
 //! are in neither side, and a live projector running elsewhere cannot move the snapshot.
 //!
 //! The scratch database is an SQLite file next to the live one (`<file>.verify-<pid>`) or the
-//! PostgreSQL schema `<schema>_verify`; it is removed afterwards, also on failure.
+//! PostgreSQL schema `<schema>_verify`, without secondary indexes; it is removed afterwards,
+//! also on failure.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -391,6 +392,9 @@ pub async fn verify(
     let (scratch, cleanup) = Scratch::create(&live).await?;
     let result = async {
         scratch.migrate().await?;
+        // Secondary indexes only serve readers; the compare reads by primary key. Like
+        // `ledger rebuild`, the fill runs without them; unlike it, nothing builds them after.
+        scratch.defer_indexes().await?;
         copy_skips(&mut live_snapshot, &scratch).await?;
         let started = Instant::now();
         let bounded: Arc<dyn EventLog> = Arc::new(BoundedLog::new(log.clone(), position));
