@@ -8,7 +8,8 @@
 //! are in neither side, and a live projector running elsewhere cannot move the snapshot.
 //!
 //! The scratch database is an SQLite file next to the live one (`<file>.verify-<pid>`) or the
-//! PostgreSQL schema `<schema>_verify`; it is removed afterwards, also on failure.
+//! PostgreSQL schema `<schema>_verify`, without secondary indexes; it is removed afterwards,
+//! also on failure.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,11 +18,11 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::compare::{self, CompareOptions, Snapshot, TableComparison};
-use super::rows::{self, Value};
+use super::compare::{self, bind_values, CompareOptions, Snapshot, TableComparison};
+use super::rows;
 use super::{
-    db_error, postgres, remove_sqlite_files, store_error, Backend, CatchUpOutcome, ProjectionError,
-    Projector, ProjectorConfig, ReadModel,
+    db_error, postgres, remove_sqlite_files, sqlite, store_error, Backend, CatchUpOutcome,
+    ProjectionError, Projector, ProjectorConfig, ReadModel,
 };
 use crate::store::{
     AppendResult, CurrentRevision, Direction, EventLog, Position, RecordedEvent, StoreError,
@@ -134,7 +135,9 @@ impl EventLog for BoundedLog {
 #[derive(Debug, Clone)]
 pub struct VerifyConfig {
     /// The projector settings of both the live catch-up and the scratch rebuild (name,
-    /// batch size, retries, and the vault, so personal columns decrypt as they do live).
+    /// batch sizes, retries, and the vault, so personal columns decrypt as they do live). The
+    /// live catch-up ignores `write_back_rows`; the scratch rebuild batches by
+    /// `rebuild_batch_size` and caches `write_back_rows` rows.
     pub projector: ProjectorConfig,
     /// Catch the live read model up to the log's head first (`false`: compare at the live
     /// checkpoint as it is, writing nothing to the live read model).
@@ -215,6 +218,9 @@ enum Scratch {
 }
 
 impl Scratch {
+    /// Creates an empty scratch database beside the live one, opened as `ledger rebuild` opens
+    /// its fresh tables: nobody else reads them and a crash discards them, so SQLite keeps its
+    /// journal in memory without fsync and PostgreSQL commits without waiting for the WAL.
     async fn create(live: &ReadModel) -> Result<(ReadModel, Scratch), ProjectionError> {
         match &live.backend {
             Backend::Sqlite { path, .. } => {
@@ -222,10 +228,14 @@ impl Scratch {
                 name.push(format!(".verify-{}", std::process::id()));
                 let path = PathBuf::from(name);
                 remove_sqlite_files(&path)?;
-                let url = format!("sqlite://{}", path.display());
-                let scratch = Scratch::Sqlite(path);
-                match ReadModel::connect(&url).await {
-                    Ok(rm) => Ok((rm, scratch)),
+                let scratch = Scratch::Sqlite(path.clone());
+                match sqlite::connect_scratch(&path).await {
+                    Ok(pool) => Ok((
+                        ReadModel {
+                            backend: Backend::Sqlite { pool, path },
+                        },
+                        scratch,
+                    )),
                     Err(e) => {
                         scratch.remove().await;
                         Err(e)
@@ -239,7 +249,13 @@ impl Scratch {
                     .execute(pool)
                     .await
                     .map_err(db_error)?;
-                let rm = ReadModel::connect_with_schema(url, &scratch_schema).await?;
+                let rm = ReadModel {
+                    backend: Backend::Postgres {
+                        pool: postgres::connect_scratch(url, &scratch_schema)?,
+                        url: url.clone(),
+                        schema: scratch_schema.clone(),
+                    },
+                };
                 Ok((
                     rm,
                     Scratch::Postgres {
@@ -302,43 +318,29 @@ async fn copy_skips(live: &mut Snapshot, scratch: &ReadModel) -> Result<(), Proj
         .find(|l| l.name == "projector_skipped_event")
         .expect("layout of projector_skipped_event");
     let columns: Vec<&str> = layout.columns.iter().map(|(c, _)| *c).collect();
+    let insert = |p: fn(usize) -> String| {
+        let params: Vec<String> = (1..=columns.len()).map(p).collect();
+        format!(
+            "INSERT INTO projector_skipped_event ({}) VALUES ({})",
+            columns.join(", "),
+            params.join(", ")
+        )
+    };
     for row in live.all_rows(layout).await? {
         match &scratch.backend {
             Backend::Sqlite { pool, .. } => {
-                let params: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-                let sql = format!(
-                    "INSERT INTO projector_skipped_event ({}) VALUES ({})",
-                    columns.join(", "),
-                    params.join(", ")
-                );
-                let mut q = sqlx::query(&sql);
-                for v in &row {
-                    q = match v {
-                        Value::I64(v) => q.bind(*v),
-                        Value::Text(v) => q.bind(v.clone()),
-                        Value::Bool(v) => q.bind(*v),
-                        Value::Time(v) => q.bind(*v),
-                    };
-                }
-                q.execute(pool).await.map_err(db_error)?;
+                let sql = insert(|i| format!("?{i}"));
+                bind_values!(sqlx::query(&sql), &row)
+                    .execute(pool)
+                    .await
+                    .map_err(db_error)?;
             }
             Backend::Postgres { pool, .. } => {
-                let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
-                let sql = format!(
-                    "INSERT INTO projector_skipped_event ({}) VALUES ({})",
-                    columns.join(", "),
-                    params.join(", ")
-                );
-                let mut q = sqlx::query(&sql);
-                for v in &row {
-                    q = match v {
-                        Value::I64(v) => q.bind(*v),
-                        Value::Text(v) => q.bind(v.clone()),
-                        Value::Bool(v) => q.bind(*v),
-                        Value::Time(v) => q.bind(*v),
-                    };
-                }
-                q.execute(pool).await.map_err(db_error)?;
+                let sql = insert(|i| format!("${i}"));
+                bind_values!(sqlx::query(&sql), &row)
+                    .execute(pool)
+                    .await
+                    .map_err(db_error)?;
             }
         }
     }
@@ -362,7 +364,13 @@ pub async fn verify(
     let mut live_events_applied = 0;
     if config.catch_up_live {
         let bounded: Arc<dyn EventLog> = Arc::new(BoundedLog::new(log.clone(), head_at_start));
-        let projector = Projector::with_config(bounded, live.clone(), config.projector.clone());
+        // Never a write-back cache on the live read model: its readers would see the
+        // checkpoint run ahead of the rows.
+        let live_config = ProjectorConfig {
+            write_back_rows: 0,
+            ..config.projector.clone()
+        };
+        let projector = Projector::with_config(bounded, live.clone(), live_config);
         let outcome = run_with_progress(&projector, progress, |events| {
             VerifyProgress::CatchingUp { events }
         })
@@ -384,10 +392,20 @@ pub async fn verify(
     let (scratch, cleanup) = Scratch::create(&live).await?;
     let result = async {
         scratch.migrate().await?;
+        // Secondary indexes only serve readers; the compare reads by primary key. Like
+        // `ledger rebuild`, the fill runs without them; unlike it, nothing builds them after.
+        scratch.defer_indexes().await?;
         copy_skips(&mut live_snapshot, &scratch).await?;
         let started = Instant::now();
         let bounded: Arc<dyn EventLog> = Arc::new(BoundedLog::new(log.clone(), position));
-        let projector = Projector::with_config(bounded, scratch.clone(), config.projector.clone());
+        // The scratch rebuild batches as `ledger rebuild` does, and caches rows when
+        // `write_back_rows` asks for it: nobody reads it before the compare, which starts
+        // after the final flush.
+        let rebuild_config = ProjectorConfig {
+            batch_size: config.projector.rebuild_batch_size.max(1),
+            ..config.projector.clone()
+        };
+        let projector = Projector::with_config(bounded, scratch.clone(), rebuild_config);
         let outcome =
             run_with_progress(&projector, progress, |events| VerifyProgress::Rebuilding {
                 events,
@@ -397,10 +415,10 @@ pub async fn verify(
         let rebuild_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
-        let scratch_snapshot = Snapshot::begin(&scratch).await?;
-        let (tables, live_snapshot, scratch_snapshot) = compare::compare_snapshots(
-            live_snapshot,
-            scratch_snapshot,
+        let mut scratch_snapshot = Snapshot::begin(&scratch).await?;
+        let tables = compare::compare_snapshots(
+            &mut live_snapshot,
+            &mut scratch_snapshot,
             config.compare,
             &mut |table, rows| {
                 progress(VerifyProgress::Comparing {
