@@ -91,7 +91,9 @@ pub const DEFAULT_PROJECTOR: &str = "readmodel";
 /// The default PostgreSQL schema of the read model.
 pub const DEFAULT_SCHEMA: &str = "readmodel";
 /// The default events per transaction of a rebuild (see [`ProjectorConfig::rebuild_batch_size`]).
-pub const REBUILD_BATCH_SIZE: usize = 10_000;
+/// `ledger bench --donations 100000` on PostgreSQL: 93,800 events/s at 10,000, 101,000 at
+/// 20,000 (fewer round trips per event); SQLite about the same either way.
+pub const REBUILD_BATCH_SIZE: usize = 20_000;
 /// The default donations (and as many payments) a rebuild keeps in memory between batches
 /// (see [`ProjectorConfig::write_back_rows`]): about 1.5 KB each, so some 75 MB.
 pub const REBUILD_CACHE_ROWS: usize = 50_000;
