@@ -17,6 +17,9 @@ use super::project::ReadModelArgs;
 /// faster and raised its peak memory from 244 MB to 405 MB.
 pub const DEFAULT_WRITE_BACK_ROWS: usize = 0;
 
+/// Events per transaction of verify's scratch rebuild by default.
+pub const VERIFY_REBUILD_BATCH_SIZE: usize = 10_000;
+
 /// `ledger verify`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct VerifyArgs {
@@ -35,7 +38,9 @@ pub struct VerifyArgs {
     #[arg(long, env = "LEDGER_VERIFY_PAGE_SIZE", default_value_t = crate::projection::compare::DEFAULT_PAGE_SIZE)]
     pub page_size: usize,
     /// Events per transaction of the scratch rebuild (the live catch-up uses --batch-size).
-    #[arg(long, env = "LEDGER_VERIFY_REBUILD_BATCH_SIZE", default_value_t = crate::projection::REBUILD_BATCH_SIZE)]
+    /// Smaller than `ledger rebuild`'s default: at 1M donations, 20,000 raised verify's peak
+    /// memory from about 250 MB to 361 MB for 20 % less time.
+    #[arg(long, env = "LEDGER_VERIFY_REBUILD_BATCH_SIZE", default_value_t = VERIFY_REBUILD_BATCH_SIZE)]
     pub rebuild_batch_size: usize,
     /// Donations (and as many payments, about 1.5 KB each) the scratch rebuild keeps in memory
     /// between batches and writes once (0, the default: every batch writes its rows, which

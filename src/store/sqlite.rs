@@ -47,8 +47,10 @@ const SUBSCRIPTION_PAGE: usize = 1024;
 pub const LINGER: Duration = Duration::from_micros(250);
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
-/// Page cache per connection, in KiB.
-const CACHE_KIB: i64 = 16 * 1024;
+/// Page cache of the writer's connection, in KiB.
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
+/// Page cache of each read connection, in KiB.
+const READER_CACHE_KIB: i64 = 2 * 1024;
 /// How long a connection waits for SQLite's lock before failing with `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -83,7 +85,7 @@ impl Readers {
             let idle = this.idle.lock().expect("reader pool lock").pop();
             let conn = match idle {
                 Some(c) => c,
-                None => open_connection(&this.path)?,
+                None => open_connection(&this.path, READER_CACHE_KIB)?,
             };
             let result = f(&conn);
             let mut idle = this.idle.lock().expect("reader pool lock");
@@ -98,7 +100,7 @@ impl Readers {
 }
 
 /// Opens a connection on the log file with the settings every connection of the log uses.
-fn open_connection(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+fn open_connection(path: &Path, cache_kib: i64) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -106,10 +108,11 @@ fn open_connection(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     // Checkpoints run in their own task (see `run_checkpointer`), not inside the commit that
     // crosses the threshold, so the writer's critical path is one WAL append + fsync.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    // A page cache big enough for the hot parts of the indexes of a log of millions of
-    // events (the default is 2 MiB). No memory map: its pages would count against the
-    // process's memory while a projector or verify reads the whole log.
-    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    // The writer's page cache holds the hot parts of the indexes of a log of millions of
+    // events (the default is 2 MiB); readers mostly scan by position and keep a small one. No
+    // memory map: its pages would count against the memory of a projector or verify reading
+    // the whole log.
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.set_prepared_statement_cache_capacity(64);
     // Durability rests on these two: refuse to run without them.
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
@@ -167,7 +170,7 @@ impl SqliteEventLog {
             .run(&mut conn)
             .await?;
         conn.close().await?;
-        let writer_conn = open_connection(&path)?;
+        let writer_conn = open_connection(&path, WRITER_CACHE_KIB)?;
         let head: i64 =
             writer_conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| {
                 r.get(0)
