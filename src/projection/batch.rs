@@ -201,19 +201,9 @@ impl RowCache {
             donations: victims(&self.donations, &state.donations, self.capacity),
             payments: victims(&self.payments, &state.payments, self.capacity),
         };
-        let donations: Vec<Vec<Value>> = out
-            .donations
-            .iter()
-            .filter(|id| self.dirty_donations.contains(id))
-            .map(|id| self.donations[id].to_values())
-            .collect();
+        let donations = dirty_values(&out.donations, &self.dirty_donations, &self.donations);
         session.write(Write::Donation, &donations).await?;
-        let payments: Vec<Vec<Value>> = out
-            .payments
-            .iter()
-            .filter(|id| self.dirty_payments.contains(id))
-            .map(|id| self.payments[id].to_values())
-            .collect();
+        let payments = dirty_values(&out.payments, &self.dirty_payments, &self.payments);
         session.write(Write::Payment, &payments).await?;
         Ok(out)
     }
@@ -241,16 +231,12 @@ impl RowCache {
     /// Writes every row still waiting (when the rebuild has caught up). The caller commits,
     /// then calls [`RowCache::flushed`].
     pub(crate) async fn flush(&self, session: &mut dyn Session) -> Result<(), ProjectionError> {
-        let donations: Vec<Vec<Value>> = self
-            .dirty_donations
-            .iter()
-            .map(|id| self.donations[id].to_values())
-            .collect();
-        let payments: Vec<Vec<Value>> = self
-            .dirty_payments
-            .iter()
-            .map(|id| self.payments[id].to_values())
-            .collect();
+        let donations = dirty_values(
+            &self.dirty_donations,
+            &self.dirty_donations,
+            &self.donations,
+        );
+        let payments = dirty_values(&self.dirty_payments, &self.dirty_payments, &self.payments);
         for chunk in donations.chunks(FLUSH_CHUNK) {
             session.write(Write::Donation, chunk).await?;
         }
@@ -265,6 +251,35 @@ impl RowCache {
         self.dirty_donations.clear();
         self.dirty_payments.clear();
     }
+}
+
+/// A row the cache holds: written as its column values.
+trait CachedRow {
+    fn values(&self) -> Vec<Value>;
+}
+
+impl CachedRow for DonationRow {
+    fn values(&self) -> Vec<Value> {
+        self.to_values()
+    }
+}
+
+impl CachedRow for PaymentRow {
+    fn values(&self) -> Vec<Value> {
+        self.to_values()
+    }
+}
+
+/// The column values of those of `ids` that are `dirty`, in the order of `ids`.
+fn dirty_values<'a, R: CachedRow>(
+    ids: impl IntoIterator<Item = &'a i64>,
+    dirty: &BTreeSet<i64>,
+    rows: &BTreeMap<i64, R>,
+) -> Vec<Vec<Value>> {
+    ids.into_iter()
+        .filter(|id| dirty.contains(id))
+        .map(|id| rows[id].values())
+        .collect()
 }
 
 /// Rows per write call when the cache is flushed (bounds the memory of the bound values).

@@ -387,6 +387,17 @@ pub fn category_of(stream: &str) -> &str {
     stream.split_once('-').map_or(stream, |(c, _)| c)
 }
 
+/// Checks a category name: non-empty, no `-` (the separator of `category-id`).
+pub fn validate_category(category: &str) -> Result<(), StoreError> {
+    if category.is_empty() || category.contains('-') {
+        return Err(StoreError::InvalidInput {
+            field: "category",
+            rule: "must be non-empty and contain no `-`".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Checks a stream name: non-empty, bounded, printable, not a `$` system stream.
 pub fn validate_stream_name(stream: &str) -> Result<(), StoreError> {
     let bad = |rule: &str| StoreError::InvalidInput {

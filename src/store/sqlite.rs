@@ -31,9 +31,9 @@ use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use super::{
-    category_of, validate_atomic, validate_stream_name, AppendResult, CurrentRevision, Direction,
-    EventLog, Metadata, Position, RecordedEvent, StoreError, StreamAppend, StreamStart,
-    Subscription,
+    category_of, validate_atomic, validate_category, validate_stream_name, AppendResult,
+    CurrentRevision, Direction, EventLog, Metadata, Position, RecordedEvent, StoreError,
+    StreamAppend, StreamStart, Subscription,
 };
 
 /// Requests the writer takes into one transaction at most.
@@ -668,12 +668,7 @@ impl EventLog for SqliteEventLog {
         from: Position,
         max: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        if category.is_empty() || category.contains('-') {
-            return Err(StoreError::InvalidInput {
-                field: "category",
-                rule: "must be non-empty and contain no `-`".into(),
-            });
-        }
+        validate_category(category)?;
         let category = category.to_owned();
         self.inner
             .readers
@@ -718,12 +713,7 @@ impl EventLog for SqliteEventLog {
     }
 
     async fn highest_stream_number(&self, category: &str) -> Result<Option<u64>, StoreError> {
-        if category.is_empty() || category.contains('-') {
-            return Err(StoreError::InvalidInput {
-                field: "category",
-                rule: "must be non-empty and contain no `-`".into(),
-            });
-        }
+        validate_category(category)?;
         let category = category.to_owned();
         // The category index bounds the scan; ids that are not all digits are skipped.
         let highest: Option<i64> = self
