@@ -110,9 +110,10 @@ struct State {
     log: Vec<Vec<Value>>,
 }
 
-/// Donation and payment rows a rebuild keeps in memory between batches (write-back): a row is
-/// written once when it leaves the cache or when the rebuild catches up, not after every
-/// batch that touched it, and a later batch finds it here instead of loading it back.
+/// Donation, payment and contribution-tracking rows a rebuild keeps in memory between batches
+/// (write-back): a row is written once when it leaves the cache or when the rebuild catches
+/// up, not after every batch that touched it, and a later batch finds it here instead of
+/// loading it back.
 ///
 /// Only for tables nobody reads before the end (a rebuild's fresh tables, a verify's scratch
 /// database): their checkpoint runs ahead of the rows still held here, and a crash discards
@@ -123,15 +124,103 @@ struct State {
 #[derive(Debug, Default)]
 pub(crate) struct RowCache {
     capacity: usize,
-    donations: BTreeMap<i64, DonationRow>,
-    payments: BTreeMap<i64, PaymentRow>,
-    dirty_donations: BTreeSet<i64>,
-    dirty_payments: BTreeSet<i64>,
+    donations: CachedTable<DonationRow>,
+    payments: CachedTable<PaymentRow>,
+    cts: CachedTable<ContributionTrackingRow>,
     /// Whether the tables held no rows when the projector started (no checkpoint yet): then
     /// a row that is neither cached nor evicted does not exist, and is not looked for.
     started_empty: bool,
-    evicted_donations: HashSet<i64>,
-    evicted_payments: HashSet<i64>,
+}
+
+/// The cached rows of one table.
+#[derive(Debug)]
+struct CachedTable<R> {
+    rows: BTreeMap<i64, R>,
+    /// Rows changed since they were last written.
+    dirty: BTreeSet<i64>,
+    /// Rows that left the cache (and so are in the database).
+    evicted: HashSet<i64>,
+}
+
+impl<R> Default for CachedTable<R> {
+    fn default() -> Self {
+        Self {
+            rows: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            evicted: HashSet::new(),
+        }
+    }
+}
+
+impl<R: CachedRow> CachedTable<R> {
+    /// Copies the cached rows of `ids` into `into` and returns the ids to load from the
+    /// database (those it may hold).
+    fn copy_into(
+        &self,
+        ids: &BTreeSet<i64>,
+        into: &mut HashMap<i64, R>,
+        started_empty: bool,
+    ) -> Vec<i64> {
+        let mut missing = Vec::new();
+        for &id in ids {
+            if let Some(row) = self.rows.get(&id) {
+                into.insert(id, row.clone());
+            } else if !started_empty || self.evicted.contains(&id) {
+                missing.push(id);
+            }
+        }
+        missing
+    }
+
+    /// Rows over capacity (after the batch's `touched` rows join the cache), oldest first,
+    /// that the batch did not touch.
+    fn victims(&self, touched: &HashMap<i64, R>, capacity: usize) -> Vec<i64> {
+        let new = touched
+            .keys()
+            .filter(|id| !self.rows.contains_key(id))
+            .count();
+        let total = self.rows.len() + new;
+        if total <= capacity {
+            return Vec::new();
+        }
+        // Down to three quarters, so eviction happens in bulk every few batches.
+        let excess = total - capacity * 3 / 4;
+        self.rows
+            .keys()
+            .filter(|id| !touched.contains_key(id))
+            .take(excess)
+            .copied()
+            .collect()
+    }
+
+    /// The column values of those of `ids` that are dirty, in the order of `ids`.
+    fn dirty_values<'a>(&self, ids: impl IntoIterator<Item = &'a i64>) -> Vec<Vec<Value>> {
+        ids.into_iter()
+            .filter(|id| self.dirty.contains(id))
+            .map(|id| self.rows[id].values())
+            .collect()
+    }
+
+    /// Every row waiting to be written.
+    fn all_dirty_values(&self) -> Vec<Vec<Value>> {
+        self.dirty_values(&self.dirty)
+    }
+
+    /// After a committed batch: drops the `evicted` rows and takes the batch's versions.
+    fn absorb(
+        &mut self,
+        evicted: Vec<i64>,
+        touched: &mut HashMap<i64, R>,
+        dirty: &mut BTreeSet<i64>,
+    ) {
+        for id in evicted {
+            self.rows.remove(&id);
+            self.dirty.remove(&id);
+            self.evicted.insert(id);
+        }
+        self.dirty.extend(std::mem::take(dirty));
+        self.rows.extend(touched.drain());
+    }
 }
 
 /// What leaves the cache when a batch commits.
@@ -139,10 +228,11 @@ pub(crate) struct RowCache {
 struct Eviction {
     donations: Vec<i64>,
     payments: Vec<i64>,
+    cts: Vec<i64>,
 }
 
 impl RowCache {
-    /// A cache of up to `capacity` donations and as many payments.
+    /// A cache of up to `capacity` rows of each table.
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
@@ -156,19 +246,11 @@ impl RowCache {
         self.started_empty = empty;
     }
 
-    /// Whether the database may hold a donation row that is not cached.
-    fn may_hold_donation(&self, id: i64) -> bool {
-        !self.started_empty || self.evicted_donations.contains(&id)
-    }
-
-    /// Whether the database may hold a payment row that is not cached.
-    fn may_hold_payment(&self, id: i64) -> bool {
-        !self.started_empty || self.evicted_payments.contains(&id)
-    }
-
     /// Whether rows are waiting to be written.
     pub(crate) fn is_dirty(&self) -> bool {
-        !self.dirty_donations.is_empty() || !self.dirty_payments.is_empty()
+        !self.donations.dirty.is_empty()
+            || !self.payments.dirty.is_empty()
+            || !self.cts.dirty.is_empty()
     }
 
     /// Rows over capacity (after this batch's `state` joins the cache), oldest first, that the
@@ -178,83 +260,62 @@ impl RowCache {
         session: &mut dyn Session,
         state: &State,
     ) -> Result<Eviction, ProjectionError> {
-        fn victims<R>(
-            cached: &BTreeMap<i64, R>,
-            touched: &HashMap<i64, R>,
-            capacity: usize,
-        ) -> Vec<i64> {
-            let new = touched.keys().filter(|id| !cached.contains_key(id)).count();
-            let total = cached.len() + new;
-            if total <= capacity {
-                return Vec::new();
-            }
-            // Down to three quarters, so eviction happens in bulk every few batches.
-            let excess = total - capacity * 3 / 4;
-            cached
-                .keys()
-                .filter(|id| !touched.contains_key(id))
-                .take(excess)
-                .copied()
-                .collect()
-        }
         let out = Eviction {
-            donations: victims(&self.donations, &state.donations, self.capacity),
-            payments: victims(&self.payments, &state.payments, self.capacity),
+            donations: self.donations.victims(&state.donations, self.capacity),
+            payments: self.payments.victims(&state.payments, self.capacity),
+            cts: self.cts.victims(&state.cts, self.capacity),
         };
-        let donations = dirty_values(&out.donations, &self.dirty_donations, &self.donations);
+        let donations = self.donations.dirty_values(&out.donations);
         session.write(Write::Donation, &donations).await?;
-        let payments = dirty_values(&out.payments, &self.dirty_payments, &self.payments);
+        let payments = self.payments.dirty_values(&out.payments);
         session.write(Write::Payment, &payments).await?;
+        let cts = self.cts.dirty_values(&out.cts);
+        session.write(Write::ContributionTracking, &cts).await?;
         Ok(out)
     }
 
     /// After the batch committed: drops what was evicted and takes the batch's rows.
     fn absorb(&mut self, state: &mut State, evicted: Eviction) {
-        for id in evicted.donations {
-            self.donations.remove(&id);
-            self.dirty_donations.remove(&id);
-            self.evicted_donations.insert(id);
-        }
-        for id in evicted.payments {
-            self.payments.remove(&id);
-            self.dirty_payments.remove(&id);
-            self.evicted_payments.insert(id);
-        }
-        self.dirty_donations
-            .extend(std::mem::take(&mut state.dirty_donations));
-        self.dirty_payments
-            .extend(std::mem::take(&mut state.dirty_payments));
-        self.donations.extend(state.donations.drain());
-        self.payments.extend(state.payments.drain());
+        self.donations.absorb(
+            evicted.donations,
+            &mut state.donations,
+            &mut state.dirty_donations,
+        );
+        self.payments.absorb(
+            evicted.payments,
+            &mut state.payments,
+            &mut state.dirty_payments,
+        );
+        self.cts
+            .absorb(evicted.cts, &mut state.cts, &mut state.dirty_cts);
     }
 
     /// Writes every row still waiting (when the rebuild has caught up). The caller commits,
     /// then calls [`RowCache::flushed`].
     pub(crate) async fn flush(&self, session: &mut dyn Session) -> Result<(), ProjectionError> {
-        let donations = dirty_values(
-            &self.dirty_donations,
-            &self.dirty_donations,
-            &self.donations,
-        );
-        let payments = dirty_values(&self.dirty_payments, &self.dirty_payments, &self.payments);
-        for chunk in donations.chunks(FLUSH_CHUNK) {
-            session.write(Write::Donation, chunk).await?;
-        }
-        for chunk in payments.chunks(FLUSH_CHUNK) {
-            session.write(Write::Payment, chunk).await?;
+        let tables = [
+            (Write::Donation, self.donations.all_dirty_values()),
+            (Write::Payment, self.payments.all_dirty_values()),
+            (Write::ContributionTracking, self.cts.all_dirty_values()),
+        ];
+        for (what, rows) in tables {
+            for chunk in rows.chunks(FLUSH_CHUNK) {
+                session.write(what, chunk).await?;
+            }
         }
         Ok(())
     }
 
     /// Marks everything written after a committed [`RowCache::flush`].
     pub(crate) fn flushed(&mut self) {
-        self.dirty_donations.clear();
-        self.dirty_payments.clear();
+        self.donations.dirty.clear();
+        self.payments.dirty.clear();
+        self.cts.dirty.clear();
     }
 }
 
 /// A row the cache holds: written as its column values.
-trait CachedRow {
+trait CachedRow: Clone {
     fn values(&self) -> Vec<Value>;
 }
 
@@ -270,16 +331,10 @@ impl CachedRow for PaymentRow {
     }
 }
 
-/// The column values of those of `ids` that are `dirty`, in the order of `ids`.
-fn dirty_values<'a, R: CachedRow>(
-    ids: impl IntoIterator<Item = &'a i64>,
-    dirty: &BTreeSet<i64>,
-    rows: &BTreeMap<i64, R>,
-) -> Vec<Vec<Value>> {
-    ids.into_iter()
-        .filter(|id| dirty.contains(id))
-        .map(|id| rows[id].values())
-        .collect()
+impl CachedRow for ContributionTrackingRow {
+    fn values(&self) -> Vec<Value> {
+        self.to_values()
+    }
 }
 
 /// Rows per write call when the cache is flushed (bounds the memory of the bound values).
@@ -436,23 +491,17 @@ impl Committed {
     }
 }
 
-/// Copies the cached payments of `ids` into `state` and returns the ids still to load.
-fn payments_from_cache(
+/// Copies the cached rows of `ids` into `into` and returns the ids still to load (all of
+/// them without a cache).
+fn from_cache<R: CachedRow>(
     ids: &BTreeSet<i64>,
-    state: &mut State,
-    cache: Option<&RowCache>,
+    into: &mut HashMap<i64, R>,
+    cache: Option<(&CachedTable<R>, bool)>,
 ) -> Vec<i64> {
-    let mut missing = Vec::new();
-    for &id in ids {
-        match cache.map(|c| (c.payments.get(&id), c.may_hold_payment(id))) {
-            Some((Some(p), _)) => {
-                state.payments.insert(id, p.clone());
-            }
-            Some((None, false)) => {}
-            _ => missing.push(id),
-        }
+    match cache {
+        Some((table, started_empty)) => table.copy_into(ids, into, started_empty),
+        None => ids.iter().copied().collect(),
     }
-    missing
 }
 
 async fn load(
@@ -462,25 +511,14 @@ async fn load(
     cache: Option<&RowCache>,
 ) -> Result<(), ProjectionError> {
     let ids = |set: &BTreeSet<i64>| set.iter().copied().collect::<Vec<_>>();
+    let started_empty = cache.is_some_and(|c| c.started_empty);
+    let payments = cache.map(|c| (&c.payments, started_empty));
+    let missing = from_cache(&wanted.payments, &mut state.payments, payments);
+    load_payments(session, &missing, state).await?;
     let mut donation_ids = wanted.donations.clone();
-    let missing = payments_from_cache(&wanted.payments, state, cache);
-    if !missing.is_empty() {
-        for v in session.load(Load::Payment, &missing).await? {
-            let p = PaymentRow::from_values(&v);
-            state.payments.insert(p.id, p);
-        }
-    }
     donation_ids.extend(state.payments.values().map(|p| p.donation_id));
-    let mut missing = Vec::new();
-    for &id in &donation_ids {
-        match cache.map(|c| (c.donations.get(&id), c.may_hold_donation(id))) {
-            Some((Some(d), _)) => {
-                state.donations.insert(id, d.clone());
-            }
-            Some((None, false)) => {}
-            _ => missing.push(id),
-        }
-    }
+    let donations = cache.map(|c| (&c.donations, started_empty));
+    let missing = from_cache(&donation_ids, &mut state.donations, donations);
     if !missing.is_empty() {
         for v in session.load(Load::Donation, &missing).await? {
             let d = DonationRow::from_values(&v);
@@ -494,13 +532,8 @@ async fn load(
         .map(|d| d.payment_id)
         .filter(|id| *id != 0 && !state.payments.contains_key(id))
         .collect();
-    let missing = payments_from_cache(&more, state, cache);
-    if !missing.is_empty() {
-        for v in session.load(Load::Payment, &missing).await? {
-            let p = PaymentRow::from_values(&v);
-            state.payments.insert(p.id, p);
-        }
-    }
+    let missing = from_cache(&more, &mut state.payments, payments);
+    load_payments(session, &missing, state).await?;
     if !wanted.reasons.is_empty() {
         for v in session
             .load(Load::ModerationReason, &ids(&wanted.reasons))
@@ -516,13 +549,26 @@ async fn load(
                 .insert((identifier, source));
         }
     }
-    if !wanted.cts.is_empty() {
-        for v in session
-            .load(Load::ContributionTracking, &ids(&wanted.cts))
-            .await?
-        {
+    let cts = cache.map(|c| (&c.cts, started_empty));
+    let missing = from_cache(&wanted.cts, &mut state.cts, cts);
+    if !missing.is_empty() {
+        for v in session.load(Load::ContributionTracking, &missing).await? {
             let row = ContributionTrackingRow::from_values(v);
             state.cts.insert(row.id, row);
+        }
+    }
+    Ok(())
+}
+
+async fn load_payments(
+    session: &mut dyn Session,
+    ids: &[i64],
+    state: &mut State,
+) -> Result<(), ProjectionError> {
+    if !ids.is_empty() {
+        for v in session.load(Load::Payment, ids).await? {
+            let p = PaymentRow::from_values(&v);
+            state.payments.insert(p.id, p);
         }
     }
     Ok(())
@@ -743,8 +789,8 @@ impl State {
     }
 
     /// Mirrors payment states into donations, numbers new tracking pairs, and writes every
-    /// changed row (donations and payments only with `write_rows`; otherwise the row cache
-    /// keeps them).
+    /// changed row (donation, payment and contribution-tracking rows only with `write_rows`;
+    /// otherwise the row cache keeps them).
     async fn finish(
         &mut self,
         session: &mut dyn Session,
@@ -813,6 +859,8 @@ impl State {
             session.write(Write::Donation, &donations).await?;
             let payments = rows(&self.dirty_payments, &|id| self.payments[&id].to_values());
             session.write(Write::Payment, &payments).await?;
+            let cts = rows(&self.dirty_cts, &|id| self.cts[&id].to_values());
+            session.write(Write::ContributionTracking, &cts).await?;
         }
         if !self.dirty_reasons.is_empty() {
             let ids: Vec<i64> = self.dirty_reasons.iter().copied().collect();
@@ -827,8 +875,6 @@ impl State {
                 .collect();
             session.write(Write::ModerationReason, &reasons).await?;
         }
-        let cts = rows(&self.dirty_cts, &|id| self.cts[&id].to_values());
-        session.write(Write::ContributionTracking, &cts).await?;
         let conflicts: Vec<Vec<Value>> = self.conflicts.iter().map(Conflict::to_values).collect();
         session.write(Write::Conflict, &conflicts).await?;
         // In key order: the change log's primary-key index is filled page by page instead of
