@@ -11,6 +11,7 @@
 //! cache). The embedded SQLite backend keeps a unique index on every event id ever written, so
 //! its window is the whole log.
 
+mod durability;
 pub mod sqlite;
 
 use std::fmt;

@@ -1,20 +1,32 @@
-//! The embedded event log: one SQLite file (WAL, `synchronous=FULL`).
+//! The embedded event log: one SQLite file in WAL mode, every commit fsynced before anyone
+//! learns of it.
 //!
 //! All appends go through one writer thread that group-commits: it takes every request waiting
-//! in its queue, checks them against the log and each other in memory, writes them in one
-//! `BEGIN IMMEDIATE` transaction, and acknowledges them after the one `COMMIT` (and its fsync)
-//! returns. An acknowledged append therefore survives `kill -9` and a power cut. Positions are
+//! in its queue, checks them against the log and each other in memory, and writes them in one
+//! `BEGIN IMMEDIATE` transaction. The `COMMIT` only writes the WAL; a second thread, the
+//! syncer, then fsyncs the WAL file and only after that acknowledges the group (and publishes
+//! the new head). While the syncer waits for the disk, the writer already commits the next
+//! group, so one fsync makes every group committed before it durable, and the writer never
+//! idles on the disk. An acknowledged append therefore survives `kill -9` and a power cut
+//! (the same contract as `synchronous=FULL`, which the other connections keep). Positions are
 //! assigned by that single writer in commit order, so a reader that has seen position `p` has
 //! seen every position below it: catch-up subscriptions need no gap detection.
+//!
+//! Readers never hand out an event that is not yet durable: a read that returns a position
+//! beyond the last fsynced one waits for the syncer's next fsync (which covers whatever the
+//! read saw, since it was written before). That holds for events another process appended to
+//! the same file too.
 //!
 //! The writer and the readers talk to SQLite directly (rusqlite, on their own threads) rather
 //! than through an async driver: a batch is half a dozen statements, and handing each of them
 //! to a driver's worker thread and back cost more than the statements themselves. sqlx is used
 //! for the migrations, the background WAL checkpointer and [`SqliteEventLog::pool`].
 //!
-//! Group commit waits for stragglers: when the previous batch held more requests than have
-//! arrived, the writer waits up to [`LINGER`] for the rest before committing, so concurrent
-//! appenders woken by the last commit share the next fsync instead of splitting it in two.
+//! The writer commits whatever is queued without waiting: the fsync is where appends share
+//! the disk, and the syncer already covers every group committed during its previous fsync.
+//! A linger (wait for stragglers when fewer requests came than the previous group held) can
+//! be set with `LEDGER_APPEND_LINGER_MICROS`; before the syncer it was 250 µs, with the syncer
+//! no setting measured consistently better than none (see `BENCHMARKS.md`).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -30,6 +42,7 @@ use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
+use super::durability::{self, Durability, Reply};
 use super::{
     category_of, validate_atomic, validate_category, validate_stream_name, AppendResult,
     CurrentRevision, Direction, EventLog, Metadata, Position, RecordedEvent, StoreError,
@@ -42,9 +55,8 @@ const MAX_BATCH_REQUESTS: usize = 4096;
 const MAX_BATCH_EVENTS: usize = 20_000;
 /// Events per page when a subscription catches up.
 const SUBSCRIPTION_PAGE: usize = 1024;
-/// How long the writer waits for the rest of a group (see the module comment). A fraction of
-/// one fsync, so a lone appender never waits longer than a commit would take anyway.
-pub const LINGER: Duration = Duration::from_micros(250);
+/// How long the writer waits for the rest of a group by default (see the module comment).
+pub const LINGER: Duration = Duration::ZERO;
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
 /// Page cache of the writer's connection, in KiB.
@@ -58,7 +70,7 @@ struct WriteRequest {
     parts: Vec<StreamAppend>,
     /// Each event's serialised metadata, per part (serialised once, during validation).
     metadata: Vec<Vec<Vec<u8>>>,
-    reply: oneshot::Sender<Result<Vec<AppendResult>, StoreError>>,
+    reply: Reply,
 }
 
 impl WriteRequest {
@@ -71,9 +83,36 @@ impl WriteRequest {
 struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<rusqlite::Connection>>,
+    durability: Durability,
 }
 
 impl Readers {
+    /// Runs a query of events on a read connection; returns them once they are all durable.
+    async fn events<F>(self: &Arc<Self>, f: F) -> Result<Vec<RecordedEvent>, StoreError>
+    where
+        F: FnOnce(&rusqlite::Connection) -> Result<Vec<RecordedEvent>, StoreError> + Send + 'static,
+    {
+        let events = self.with(f).await?;
+        if let Some(highest) = events.iter().map(|e| e.position).max() {
+            self.durability.ensure(highest).await?;
+        }
+        Ok(events)
+    }
+
+    /// Runs a query on a read connection whose answer rests on rows up to the position it
+    /// returns beside its value; returns the value once those rows are durable.
+    async fn durable<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<(T, Option<i64>), StoreError> + Send + 'static,
+    {
+        let (value, highest) = self.with(f).await?;
+        if let Some(highest) = highest.and_then(|h| u64::try_from(h).ok()) {
+            self.durability.ensure(highest).await?;
+        }
+        Ok(value)
+    }
+
     /// Runs `f` on a read connection in the blocking pool.
     async fn with<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
     where
@@ -85,7 +124,7 @@ impl Readers {
             let idle = this.idle.lock().expect("reader pool lock").pop();
             let conn = match idle {
                 Some(c) => c,
-                None => open_connection(&this.path, READER_CACHE_KIB)?,
+                None => open_connection(&this.path, READER_CACHE_KIB, Sync::Full)?,
             };
             let result = f(&conn);
             let mut idle = this.idle.lock().expect("reader pool lock");
@@ -99,14 +138,38 @@ impl Readers {
     }
 }
 
+/// How a connection's own commits reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    /// `synchronous=FULL`: every commit fsyncs the WAL itself.
+    Full,
+    /// `synchronous=NORMAL`: commits only write the WAL (checkpoints still fsync); the
+    /// writer's commits are made durable by the syncer thread before they are acknowledged.
+    BySyncer,
+}
+
+impl Sync {
+    fn pragma(self) -> (&'static str, i64) {
+        match self {
+            Sync::Full => ("FULL", 2),
+            Sync::BySyncer => ("NORMAL", 1),
+        }
+    }
+}
+
 /// Opens a connection on the log file with the settings every connection of the log uses.
-fn open_connection(path: &Path, cache_kib: i64) -> Result<rusqlite::Connection, StoreError> {
+fn open_connection(
+    path: &Path,
+    cache_kib: i64,
+    sync: Sync,
+) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    let (sync_name, sync_level) = sync.pragma();
+    conn.pragma_update(None, "synchronous", sync_name)?;
     // Checkpoints run in their own task (see `run_checkpointer`), not inside the commit that
-    // crosses the threshold, so the writer's critical path is one WAL append + fsync.
+    // crosses the threshold, so the writer's critical path is one WAL append.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // The writer's page cache holds the hot parts of the indexes of a log of millions of
     // events (the default is 2 MiB); readers mostly scan by position and keep a small one. No
@@ -117,9 +180,9 @@ fn open_connection(path: &Path, cache_kib: i64) -> Result<rusqlite::Connection, 
     // Durability rests on these two: refuse to run without them.
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
     let sync: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") || sync != 2 {
+    if !mode.eq_ignore_ascii_case("wal") || sync != sync_level {
         return Err(StoreError::Corrupt(format!(
-            "the event log must run with journal_mode=WAL and synchronous=FULL, got {mode} and {sync}"
+            "the event log must run with journal_mode=WAL and synchronous={sync_name}, got {mode} and {sync}"
         )));
     }
     Ok(conn)
@@ -170,20 +233,32 @@ impl SqliteEventLog {
             .run(&mut conn)
             .await?;
         conn.close().await?;
-        let writer_conn = open_connection(&path, WRITER_CACHE_KIB)?;
+        let writer_conn = open_connection(&path, WRITER_CACHE_KIB, Sync::BySyncer)?;
         let head: i64 =
             writer_conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| {
                 r.get(0)
             })?;
+        // Whatever an earlier process committed without reaching the disk (it died between
+        // its commit and its syncer's fsync) is made durable before anyone reads it.
+        let wal = wal_path(&path);
+        durability::sync_wal(&wal, &mut None).map_err(StoreError::Corrupt)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
             .connect_lazy_with(options);
         let (head_tx, head_rx) = watch::channel(head as Position);
+        let (durability, syncer) = Durability::start(wal, head as Position, head_tx)
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the syncer thread: {e}")))?;
         let (tx, rx) = flume::bounded(8192);
         tokio::spawn(run_checkpointer(pool.clone(), head_rx.clone()));
+        let writer_durability = durability.clone();
         std::thread::Builder::new()
             .name("event-log-writer".into())
-            .spawn(move || run_writer(writer_conn, rx, head_tx))
+            .spawn(move || {
+                run_writer(writer_conn, rx, writer_durability);
+                // The syncer ends once the last handle is gone; the writer's connection
+                // closes after it (closing may checkpoint and remove the WAL).
+                let _ = syncer.join();
+            })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -191,6 +266,7 @@ impl SqliteEventLog {
                 readers: Arc::new(Readers {
                     path,
                     idle: Mutex::new(Vec::new()),
+                    durability,
                 }),
                 writer: tx,
                 head: head_rx,
@@ -202,6 +278,13 @@ impl SqliteEventLog {
     pub fn pool(&self) -> &SqlitePool {
         &self.inner.pool
     }
+}
+
+/// The WAL file SQLite keeps beside the log file at `path`.
+fn wal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
 }
 
 /// How often the checkpointer copies committed WAL frames into the database file.
@@ -245,8 +328,20 @@ async fn run_checkpointer(pool: SqlitePool, mut head: watch::Receiver<Position>)
     }
 }
 
+/// [`LINGER`], or `LEDGER_APPEND_LINGER_MICROS` when set (read once per process).
+fn linger() -> Duration {
+    static L: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *L.get_or_init(|| {
+        std::env::var("LEDGER_APPEND_LINGER_MICROS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_micros)
+            .unwrap_or(LINGER)
+    })
+}
+
 /// Takes the next group of requests: the first one (waiting for it), everything already
-/// queued, and, while fewer than `expected` have come, whatever arrives within [`LINGER`].
+/// queued, and, while fewer than `expected` have come, whatever arrives within [`linger`].
 /// `None` once every handle is dropped.
 fn next_group(rx: &flume::Receiver<WriteRequest>, expected: usize) -> Option<Vec<WriteRequest>> {
     let first = rx.recv().ok()?;
@@ -255,7 +350,7 @@ fn next_group(rx: &flume::Receiver<WriteRequest>, expected: usize) -> Option<Vec
     let full = |batch: &Vec<WriteRequest>, events: usize| {
         batch.len() >= MAX_BATCH_REQUESTS || events >= MAX_BATCH_EVENTS
     };
-    let deadline = Instant::now() + LINGER;
+    let deadline = Instant::now() + linger();
     while !full(&batch, events) {
         let next = match rx.try_recv() {
             Ok(req) => Some(req),
@@ -269,15 +364,24 @@ fn next_group(rx: &flume::Receiver<WriteRequest>, expected: usize) -> Option<Vec
     Some(batch)
 }
 
-/// The writer loop: one connection, group commit. Ends when every handle is dropped.
+/// The writer loop: one connection, group commit; the syncer acknowledges each group once it
+/// is on disk. Ends when every handle is dropped.
 fn run_writer(
     mut conn: rusqlite::Connection,
     rx: flume::Receiver<WriteRequest>,
-    head: watch::Sender<Position>,
+    durability: Durability,
 ) {
     let mut expected = 1;
     while let Some(batch) = next_group(&rx, expected) {
         expected = batch.len();
+        if durability.failure().is_some() {
+            for req in batch {
+                let _ = req
+                    .reply
+                    .send(Err(durability.failure().expect("checked above")));
+            }
+            continue;
+        }
         let requests: Vec<Request<'_>> = batch
             .iter()
             .map(|r| (r.parts.as_slice(), r.metadata.as_slice()))
@@ -290,12 +394,8 @@ fn run_writer(
                     micros = started.elapsed().as_micros() as u64,
                     "event-log group committed"
                 );
-                if let Some(p) = new_head {
-                    head.send_replace(p);
-                }
-                for (req, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = req.reply.send(outcome);
-                }
+                let replies = batch.into_iter().map(|r| r.reply).zip(outcomes).collect();
+                durability.acknowledge(new_head, replies);
             }
             Err(e) => {
                 tracing::error!(error = %e, requests = batch.len(), "event log batch failed, rolled back");
@@ -459,7 +559,7 @@ fn write_batch(
     tracing::trace!(
         rows = rows.len(),
         commit_micros = commit.elapsed().as_micros() as u64,
-        "event-log commit (WAL write and fsync)"
+        "event-log commit (WAL write)"
     );
     Ok((outcomes, Some(next_position - 1)))
 }
@@ -600,7 +700,7 @@ async fn read_all_from(
     max: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     readers
-        .with(move |conn| {
+        .events(move |conn| {
             query_events(
                 conn,
                 &format!("{SELECT_EVENT} WHERE position >= ?1 ORDER BY position LIMIT ?2"),
@@ -654,7 +754,7 @@ impl EventLog for SqliteEventLog {
         let stream = stream.to_owned();
         self.inner
             .readers
-            .with(move |conn| query_events(conn, &sql, params![stream, from_rev, clamp_max(max)]))
+            .events(move |conn| query_events(conn, &sql, params![stream, from_rev, clamp_max(max)]))
             .await
     }
 
@@ -672,7 +772,7 @@ impl EventLog for SqliteEventLog {
         let category = category.to_owned();
         self.inner
             .readers
-            .with(move |conn| {
+            .events(move |conn| {
                 query_events(
                     conn,
                     &format!(
@@ -690,10 +790,12 @@ impl EventLog for SqliteEventLog {
         let rev: Option<i64> = self
             .inner
             .readers
-            .with(move |conn| {
+            .durable(move |conn| {
                 Ok(conn
-                    .prepare_cached("SELECT MAX(revision) FROM events WHERE stream_name = ?1")?
-                    .query_row([stream], |r| r.get(0))?)
+                    .prepare_cached(
+                        "SELECT MAX(revision), MAX(position) FROM events WHERE stream_name = ?1",
+                    )?
+                    .query_row([stream], |r| Ok((r.get(0)?, r.get(1)?)))?)
             })
             .await?;
         Ok(rev.map_or(CurrentRevision::NoStream, |r| CurrentRevision::At(r as u64)))
@@ -703,10 +805,11 @@ impl EventLog for SqliteEventLog {
         let head: i64 = self
             .inner
             .readers
-            .with(|conn| {
-                Ok(conn
+            .durable(|conn| {
+                let head: i64 = conn
                     .prepare_cached("SELECT COALESCE(MAX(position), 0) FROM events")?
-                    .query_row([], |r| r.get(0))?)
+                    .query_row([], |r| r.get(0))?;
+                Ok((head, Some(head)))
             })
             .await?;
         Ok((head > 0).then_some(head as Position))
@@ -719,14 +822,17 @@ impl EventLog for SqliteEventLog {
         let highest: Option<i64> = self
             .inner
             .readers
-            .with(move |conn| {
+            .durable(move |conn| {
                 Ok(conn
                     .prepare_cached(
-                        "SELECT MAX(CAST(SUBSTR(stream_name, ?1) AS INTEGER)) FROM events \
-                         WHERE category = ?2 AND SUBSTR(stream_name, ?1) NOT GLOB '*[^0-9]*' \
+                        "SELECT MAX(CAST(SUBSTR(stream_name, ?1) AS INTEGER)), MAX(position) \
+                         FROM events WHERE category = ?2 \
+                         AND SUBSTR(stream_name, ?1) NOT GLOB '*[^0-9]*' \
                          AND SUBSTR(stream_name, ?1) <> ''",
                     )?
-                    .query_row(params![category.len() as i64 + 2, category], |r| r.get(0))?)
+                    .query_row(params![category.len() as i64 + 2, category], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?)
             })
             .await?;
         Ok(highest.and_then(|h| u64::try_from(h).ok()))

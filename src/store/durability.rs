@@ -1,0 +1,282 @@
+//! The embedded log's syncer: the thread that fsyncs the WAL file after the writer's commits,
+//! then acknowledges them, and that makes readers wait for an fsync before they hand out an
+//! event that may not be on disk yet.
+//!
+//! The writer's connection commits with `synchronous=NORMAL` (the WAL is written, not
+//! fsynced) and passes each committed group here. One `fdatasync` of the WAL file makes every
+//! frame written before it durable, so the syncer takes all groups (and waiting readers) that
+//! queued up during the previous fsync and covers them with the next one, while the writer
+//! goes on committing. Nothing is acknowledged before the fsync that covers it returned; if an
+//! fsync fails the log stops acknowledging anything (the state of the file is unknown, as
+//! after any failed fsync) until it is reopened.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use tokio::sync::{oneshot, watch};
+
+use super::{AppendResult, Position, StoreError};
+
+/// The answer an append waits for.
+pub(super) type Reply = oneshot::Sender<Result<Vec<AppendResult>, StoreError>>;
+
+/// Work for the syncer.
+pub(super) enum SyncJob {
+    /// A group the writer committed (or answered from rows already written): acknowledged
+    /// after the next fsync. `head` is the last position it wrote, if it wrote any.
+    Group {
+        head: Option<Position>,
+        replies: Vec<(Reply, Result<Vec<AppendResult>, StoreError>)>,
+    },
+    /// A reader that read up to `position`: woken after the next fsync.
+    Wait {
+        position: Position,
+        done: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+/// What the syncer has made durable, shared with the writer and the readers.
+#[derive(Debug)]
+struct Mark {
+    /// Every position up to this one is known to be on disk.
+    durable: AtomicU64,
+    /// Set when an fsync failed; from then on nothing is acknowledged.
+    failed: OnceLock<String>,
+}
+
+/// A handle on the syncer (cheap to clone). The syncer ends when every handle is dropped.
+#[derive(Debug, Clone)]
+pub(super) struct Durability {
+    mark: Arc<Mark>,
+    jobs: flume::Sender<SyncJob>,
+}
+
+impl Durability {
+    /// Starts the syncer for the log whose WAL file is `wal`. Every position up to `durable`
+    /// must already be on disk (fsync the WAL first with [`sync_wal`]). `head` is published
+    /// after each fsync that covered new commits.
+    pub(super) fn start(
+        wal: PathBuf,
+        durable: Position,
+        head: watch::Sender<Position>,
+    ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
+        let mark = Arc::new(Mark {
+            durable: AtomicU64::new(durable),
+            failed: OnceLock::new(),
+        });
+        let (jobs, rx) = flume::unbounded();
+        let thread_mark = mark.clone();
+        let thread = std::thread::Builder::new()
+            .name("event-log-syncer".into())
+            .spawn(move || run_syncer(&wal, &rx, &thread_mark, &head))?;
+        Ok((Self { mark, jobs }, thread))
+    }
+
+    /// Why the log cannot acknowledge writes any more, if an fsync failed.
+    pub(super) fn failure(&self) -> Option<StoreError> {
+        self.mark.failed.get().map(|e| failed(e.as_str()))
+    }
+
+    /// Hands a committed group to the syncer.
+    pub(super) fn acknowledge(
+        &self,
+        head: Option<Position>,
+        replies: Vec<(Reply, Result<Vec<AppendResult>, StoreError>)>,
+    ) {
+        let sent = self.jobs.send(SyncJob::Group { head, replies });
+        // Only when the syncer thread died: nothing can be confirmed durable.
+        if let Err(flume::SendError(SyncJob::Group { replies, .. })) = sent {
+            for (reply, _) in replies {
+                let _ = reply.send(Err(StoreError::Closed));
+            }
+        }
+    }
+
+    /// Returns once every position up to `position` is on disk (at once if known to be).
+    pub(super) async fn ensure(&self, position: Position) -> Result<(), StoreError> {
+        if position <= self.mark.durable.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let (done, rx) = oneshot::channel();
+        self.jobs
+            .send_async(SyncJob::Wait { position, done })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn failed(reason: &str) -> StoreError {
+    StoreError::Corrupt(format!(
+        "the event log cannot make writes durable ({reason}); reopen it after fixing the disk"
+    ))
+}
+
+/// fsyncs (data only) the WAL file at `wal`, opening it into `file` on first use. A missing
+/// file holds nothing to sync: rows then live in the database file, which only checkpoints
+/// write, and those fsync it themselves.
+pub(super) fn sync_wal(wal: &Path, file: &mut Option<File>) -> Result<(), String> {
+    if file.as_ref().is_some_and(|f| !same_file(wal, f)) {
+        *file = None;
+    }
+    if file.is_none() {
+        match File::open(wal) {
+            Ok(f) => *file = Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("cannot open {}: {e}", wal.display())),
+        }
+    }
+    let f = file.as_ref().expect("opened above");
+    f.sync_data()
+        .map_err(|e| format!("fsync of {} failed: {e}", wal.display()))
+}
+
+/// Whether `file` is still the file at `path` (SQLite deletes the WAL when the last connection
+/// closes; another process may then create a new one).
+#[cfg(unix)]
+fn same_file(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), file.metadata()) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_path: &Path, _file: &File) -> bool {
+    true
+}
+
+fn run_syncer(
+    wal: &Path,
+    jobs: &flume::Receiver<SyncJob>,
+    mark: &Mark,
+    head: &watch::Sender<Position>,
+) {
+    let mut file = None;
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        batch.extend(jobs.try_iter());
+        let started = Instant::now();
+        let synced = match mark.failed.get() {
+            Some(reason) => Err(reason.clone()),
+            None => sync_wal(wal, &mut file),
+        };
+        let mut covered = 0;
+        let mut new_head = None;
+        for job in &batch {
+            match job {
+                SyncJob::Group { head: Some(h), .. } => {
+                    covered = covered.max(*h);
+                    new_head = Some(*h);
+                }
+                SyncJob::Group { head: None, .. } => {}
+                SyncJob::Wait { position, .. } => covered = covered.max(*position),
+            }
+        }
+        match &synced {
+            Ok(()) => {
+                mark.durable.fetch_max(covered, Ordering::AcqRel);
+                if let Some(h) = new_head {
+                    head.send_replace(h);
+                }
+            }
+            Err(reason) => {
+                if mark.failed.set(reason.clone()).is_ok() {
+                    tracing::error!(%reason, "event-log fsync failed; no further writes are acknowledged");
+                }
+            }
+        }
+        tracing::trace!(
+            jobs = batch.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "event-log WAL fsynced"
+        );
+        for job in batch {
+            match job {
+                SyncJob::Group { replies, .. } => {
+                    for (reply, outcome) in replies {
+                        let outcome = match &synced {
+                            Ok(()) => outcome,
+                            Err(reason) => Err(failed(reason)),
+                        };
+                        let _ = reply.send(outcome);
+                    }
+                }
+                SyncJob::Wait { done, .. } => {
+                    let _ = done.send(synced.clone().map_err(|r| failed(&r)));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(
+        durability: &Durability,
+        head: Option<Position>,
+    ) -> oneshot::Receiver<Result<Vec<AppendResult>, StoreError>> {
+        let (reply, rx) = oneshot::channel();
+        let result = AppendResult {
+            next_expected_revision: 0,
+            position: head.unwrap_or(0),
+        };
+        durability.acknowledge(head, vec![(reply, Ok(vec![result]))]);
+        rx
+    }
+
+    #[tokio::test]
+    async fn a_group_is_acknowledged_and_published_after_the_wal_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = dir.path().join("events.sqlite-wal");
+        std::fs::write(&wal, b"frames").unwrap();
+        let (head_tx, mut head_rx) = watch::channel(3);
+        let (durability, thread) = Durability::start(wal, 3, head_tx).unwrap();
+        // Known durable: no round trip to the syncer.
+        durability.ensure(3).await.unwrap();
+        let acked = group(&durability, Some(7)).await.unwrap().unwrap();
+        assert_eq!(acked[0].position, 7);
+        // The head was published before the acknowledgement.
+        assert_eq!(*head_rx.borrow_and_update(), 7);
+        assert!(durability.mark.durable.load(Ordering::Acquire) >= 7);
+        // A reader that saw a position beyond the durable one waits for an fsync.
+        durability.ensure(9).await.unwrap();
+        assert_eq!(durability.mark.durable.load(Ordering::Acquire), 9);
+        drop(durability);
+        thread.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_missing_wal_holds_nothing_to_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let (head_tx, _head_rx) = watch::channel(0);
+        let (durability, _thread) =
+            Durability::start(dir.path().join("absent-wal"), 0, head_tx).unwrap();
+        assert!(group(&durability, Some(1)).await.unwrap().is_ok());
+    }
+
+    /// `/dev/null` cannot be fsynced (EINVAL): the stand-in for a disk that fails.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn after_a_failed_fsync_nothing_is_acknowledged() {
+        let (head_tx, head_rx) = watch::channel(0);
+        let (durability, _thread) =
+            Durability::start(PathBuf::from("/dev/null"), 0, head_tx).unwrap();
+        let err = group(&durability, Some(1)).await.unwrap().unwrap_err();
+        assert!(
+            err.to_string().contains("cannot make writes durable"),
+            "{err}"
+        );
+        assert_eq!(*head_rx.borrow(), 0, "nothing durable was published");
+        assert!(durability.failure().is_some());
+        assert!(durability.ensure(1).await.is_err());
+        // Later groups fail too, even if the disk recovered.
+        assert!(group(&durability, Some(2)).await.unwrap().is_err());
+    }
+}
