@@ -7,8 +7,10 @@
 //! frame written before it durable, so the syncer takes all groups (and waiting readers) that
 //! queued up during the previous fsync and covers them with the next one, while the writer
 //! goes on committing. Nothing is acknowledged before the fsync that covers it returned; if an
-//! fsync fails the log stops acknowledging anything (the state of the file is unknown, as
-//! after any failed fsync) until it is reopened.
+//! fsync fails (or the writer hits an I/O error) the log stops acknowledging anything: the
+//! state of the file is unknown, as after any failed fsync, and a later fsync on a new file
+//! descriptor could succeed without the lost pages. It leaves a marker file beside the log
+//! that makes every later open refuse until an operator has checked the disk and removed it.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -45,6 +47,45 @@ struct Mark {
     durable: AtomicU64,
     /// Set when an fsync failed; from then on nothing is acknowledged.
     failed: OnceLock<String>,
+    /// The marker file written on failure.
+    marker: PathBuf,
+}
+
+impl Mark {
+    /// Records a failure (the first one wins) and leaves the marker file.
+    fn fail(&self, reason: &str) {
+        if self.failed.set(reason.to_owned()).is_ok() {
+            tracing::error!(%reason, marker = %self.marker.display(), "event log cannot make writes durable; no further writes are acknowledged");
+            if let Err(e) = std::fs::write(&self.marker, format!("{reason}\n")) {
+                tracing::error!(error = %e, marker = %self.marker.display(), "cannot write the failure marker");
+            }
+        }
+    }
+}
+
+/// The marker file an fsync failure leaves beside the log file at `db`.
+pub(super) fn failure_marker(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-fsync-failed");
+    PathBuf::from(name)
+}
+
+/// Refuses a log whose earlier run could not make its writes durable.
+pub(super) fn check_marker(db: &Path) -> Result<(), StoreError> {
+    let marker = failure_marker(db);
+    match std::fs::read_to_string(&marker) {
+        Ok(reason) => Err(StoreError::Corrupt(format!(
+            "an earlier run could not make its writes durable ({}); check the disk and the log \
+             (`ledger verify`), then remove {} to open it again",
+            reason.trim(),
+            marker.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::Corrupt(format!(
+            "cannot read {}: {e}",
+            marker.display()
+        ))),
+    }
 }
 
 /// A handle on the syncer (cheap to clone). The syncer ends when every handle is dropped.
@@ -55,24 +96,40 @@ pub(super) struct Durability {
 }
 
 impl Durability {
-    /// Starts the syncer for the log whose WAL file is `wal`. Every position up to `durable`
-    /// must already be on disk (fsync the WAL first with [`sync_wal`]). `head` is published
-    /// after each fsync that covered new commits.
+    /// Starts the syncer for the log file `db`, whose WAL file is `wal` (the name SQLite itself
+    /// uses: symbolic links resolved). The WAL must exist (the writer's first read creates it);
+    /// it is fsynced once here, so whatever an earlier process committed without reaching the
+    /// disk is durable before anyone reads it, and every position up to `durable` is then on
+    /// disk. `head` is published after each fsync that covered new commits.
     pub(super) fn start(
+        db: &Path,
         wal: PathBuf,
         durable: Position,
         head: watch::Sender<Position>,
-    ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
+    ) -> Result<(Self, SyncerThread), StoreError> {
+        let mut file = None;
+        sync_wal(&wal, &mut file).map_err(StoreError::Corrupt)?;
         let mark = Arc::new(Mark {
             durable: AtomicU64::new(durable),
             failed: OnceLock::new(),
+            marker: failure_marker(db),
         });
         let (jobs, rx) = flume::unbounded();
         let thread_mark = mark.clone();
         let thread = std::thread::Builder::new()
             .name("event-log-syncer".into())
-            .spawn(move || run_syncer(&wal, &rx, &thread_mark, &head))?;
+            .spawn(move || run_syncer(&wal, file, &rx, &thread_mark, &head))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the syncer thread: {e}")))?;
+        let thread = SyncerThread {
+            thread,
+            mark: mark.clone(),
+        };
         Ok((Self { mark, jobs }, thread))
+    }
+
+    /// Stops acknowledging writes (an I/O error the writer saw).
+    pub(super) fn fail(&self, reason: &str) {
+        self.mark.fail(reason);
     }
 
     /// Why the log cannot acknowledge writes any more, if an fsync failed.
@@ -109,25 +166,37 @@ impl Durability {
     }
 }
 
+/// The syncer's thread.
+#[derive(Debug)]
+pub(super) struct SyncerThread {
+    thread: std::thread::JoinHandle<()>,
+    mark: Arc<Mark>,
+}
+
+impl SyncerThread {
+    /// Waits for the syncer to end (it ends once every [`Durability`] handle is dropped) and
+    /// tells whether the log failed.
+    pub(super) fn join(self) -> bool {
+        let _ = self.thread.join();
+        self.mark.failed.get().is_some()
+    }
+}
+
 fn failed(reason: &str) -> StoreError {
     StoreError::Corrupt(format!(
         "the event log cannot make writes durable ({reason}); reopen it after fixing the disk"
     ))
 }
 
-/// fsyncs (data only) the WAL file at `wal`, opening it into `file` on first use. A missing
-/// file holds nothing to sync: rows then live in the database file, which only checkpoints
-/// write, and those fsync it themselves.
-pub(super) fn sync_wal(wal: &Path, file: &mut Option<File>) -> Result<(), String> {
+/// fsyncs (data only) the WAL file at `wal`, opening it into `file` on first use (and again
+/// if the file at `wal` was replaced). The WAL exists as long as the writer's connection is
+/// open, so a missing one is an error, never "nothing to sync".
+fn sync_wal(wal: &Path, file: &mut Option<File>) -> Result<(), String> {
     if file.as_ref().is_some_and(|f| !same_file(wal, f)) {
         *file = None;
     }
     if file.is_none() {
-        match File::open(wal) {
-            Ok(f) => *file = Some(f),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(format!("cannot open {}: {e}", wal.display())),
-        }
+        *file = Some(File::open(wal).map_err(|e| format!("cannot open {}: {e}", wal.display()))?);
     }
     let f = file.as_ref().expect("opened above");
     f.sync_data()
@@ -152,11 +221,11 @@ fn same_file(_path: &Path, _file: &File) -> bool {
 
 fn run_syncer(
     wal: &Path,
+    mut file: Option<File>,
     jobs: &flume::Receiver<SyncJob>,
     mark: &Mark,
     head: &watch::Sender<Position>,
 ) {
-    let mut file = None;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         batch.extend(jobs.try_iter());
@@ -184,11 +253,7 @@ fn run_syncer(
                     head.send_replace(h);
                 }
             }
-            Err(reason) => {
-                if mark.failed.set(reason.clone()).is_ok() {
-                    tracing::error!(%reason, "event-log fsync failed; no further writes are acknowledged");
-                }
-            }
+            Err(reason) => mark.fail(reason),
         }
         tracing::trace!(
             jobs = batch.len(),
@@ -237,7 +302,8 @@ mod tests {
         let wal = dir.path().join("events.sqlite-wal");
         std::fs::write(&wal, b"frames").unwrap();
         let (head_tx, mut head_rx) = watch::channel(3);
-        let (durability, thread) = Durability::start(wal, 3, head_tx).unwrap();
+        let db = dir.path().join("events.sqlite");
+        let (durability, thread) = Durability::start(&db, wal, 3, head_tx).unwrap();
         // Known durable: no round trip to the syncer.
         durability.ensure(3).await.unwrap();
         let acked = group(&durability, Some(7)).await.unwrap().unwrap();
@@ -249,25 +315,33 @@ mod tests {
         durability.ensure(9).await.unwrap();
         assert_eq!(durability.mark.durable.load(Ordering::Acquire), 9);
         drop(durability);
-        thread.join().unwrap();
+        assert!(!thread.join(), "the log did not fail");
     }
 
-    #[tokio::test]
-    async fn a_missing_wal_holds_nothing_to_sync() {
+    #[test]
+    fn a_missing_wal_is_an_error_not_nothing_to_sync() {
         let dir = tempfile::tempdir().unwrap();
         let (head_tx, _head_rx) = watch::channel(0);
-        let (durability, _thread) =
-            Durability::start(dir.path().join("absent-wal"), 0, head_tx).unwrap();
-        assert!(group(&durability, Some(1)).await.unwrap().is_ok());
+        let db = dir.path().join("events.sqlite");
+        let err = Durability::start(&db, dir.path().join("absent-wal"), 0, head_tx).unwrap_err();
+        assert!(err.to_string().contains("cannot open"), "{err}");
     }
 
-    /// `/dev/null` cannot be fsynced (EINVAL): the stand-in for a disk that fails.
+    /// `/dev/null` cannot be fsynced (EINVAL): the stand-in for a disk that fails once the
+    /// syncer runs. Nothing is acknowledged any more, and the marker refuses later opens.
     #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn after_a_failed_fsync_nothing_is_acknowledged() {
+    async fn after_a_failed_fsync_nothing_is_acknowledged_and_the_log_stays_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("events.sqlite");
+        let wal = dir.path().join("events.sqlite-wal");
+        std::fs::write(&wal, b"frames").unwrap();
         let (head_tx, head_rx) = watch::channel(0);
-        let (durability, _thread) =
-            Durability::start(PathBuf::from("/dev/null"), 0, head_tx).unwrap();
+        let (durability, _thread) = Durability::start(&db, wal.clone(), 0, head_tx).unwrap();
+        check_marker(&db).unwrap();
+        // Swap the WAL for a file that cannot be fsynced (the syncer reopens a replaced file).
+        std::fs::remove_file(&wal).unwrap();
+        std::os::unix::fs::symlink("/dev/null", &wal).unwrap();
         let err = group(&durability, Some(1)).await.unwrap().unwrap_err();
         assert!(
             err.to_string().contains("cannot make writes durable"),
@@ -277,6 +351,13 @@ mod tests {
         assert!(durability.failure().is_some());
         assert!(durability.ensure(1).await.is_err());
         // Later groups fail too, even if the disk recovered.
+        std::fs::remove_file(&wal).unwrap();
+        std::fs::write(&wal, b"frames").unwrap();
         assert!(group(&durability, Some(2)).await.unwrap().is_err());
+        let refused = check_marker(&db).unwrap_err().to_string();
+        assert!(
+            refused.contains("fsync") && refused.contains("remove"),
+            "{refused}"
+        );
     }
 }

@@ -238,26 +238,35 @@ impl SqliteEventLog {
             writer_conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| {
                 r.get(0)
             })?;
-        // Whatever an earlier process committed without reaching the disk (it died between
-        // its commit and its syncer's fsync) is made durable before anyone reads it.
-        let wal = wal_path(&path);
-        durability::sync_wal(&wal, &mut None).map_err(StoreError::Corrupt)?;
+        // The WAL file as SQLite names it (absolute, symbolic links resolved); that read
+        // created it if it was missing.
+        let db_file = writer_conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .ok_or_else(|| StoreError::Corrupt("the event log has no file name".into()))?;
+        durability::check_marker(&db_file)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
             .connect_lazy_with(options);
         let (head_tx, head_rx) = watch::channel(head as Position);
-        let (durability, syncer) = Durability::start(wal, head as Position, head_tx)
-            .map_err(|e| StoreError::Corrupt(format!("cannot start the syncer thread: {e}")))?;
+        let (durability, syncer) =
+            Durability::start(&db_file, wal_path(&db_file), head as Position, head_tx)?;
         let (tx, rx) = flume::bounded(8192);
         tokio::spawn(run_checkpointer(pool.clone(), head_rx.clone()));
         let writer_durability = durability.clone();
         std::thread::Builder::new()
             .name("event-log-writer".into())
             .spawn(move || {
-                run_writer(writer_conn, rx, writer_durability);
+                let conn = run_writer(writer_conn, rx, &writer_durability);
+                drop(writer_durability);
                 // The syncer ends once the last handle is gone; the writer's connection
-                // closes after it (closing may checkpoint and remove the WAL).
-                let _ = syncer.join();
+                // closes after it (closing may checkpoint and remove the WAL) -- unless the
+                // log failed: then that checkpoint could copy pages whose write-back was lost
+                // into the database file, so the connection is left unclosed.
+                if syncer.join() {
+                    std::mem::forget(conn);
+                }
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
@@ -274,7 +283,8 @@ impl SqliteEventLog {
         })
     }
 
-    /// A sqlx pool on the log file (for tools that inspect the file).
+    /// A sqlx pool on the log file (for tools that inspect the file). Unlike the log's own
+    /// reads, it may see a commit the syncer has not fsynced yet.
     pub fn pool(&self) -> &SqlitePool {
         &self.inner.pool
     }
@@ -369,8 +379,8 @@ fn next_group(rx: &flume::Receiver<WriteRequest>, expected: usize) -> Option<Vec
 fn run_writer(
     mut conn: rusqlite::Connection,
     rx: flume::Receiver<WriteRequest>,
-    durability: Durability,
-) {
+    durability: &Durability,
+) -> rusqlite::Connection {
     let mut expected = 1;
     while let Some(batch) = next_group(&rx, expected) {
         expected = batch.len();
@@ -399,6 +409,10 @@ fn run_writer(
             }
             Err(e) => {
                 tracing::error!(error = %e, requests = batch.len(), "event log batch failed, rolled back");
+                if is_io_error(&e) {
+                    // As after a failed fsync, what reached the disk is unknown.
+                    durability.fail(&format!("I/O error while writing: {e}"));
+                }
                 if !conn.is_autocommit() {
                     let _ = conn.execute_batch("ROLLBACK");
                 }
@@ -411,6 +425,14 @@ fn run_writer(
             }
         }
     }
+    conn
+}
+
+fn is_io_error(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::SystemIoFailure
+    )
 }
 
 /// Where an already-written event sits.
