@@ -253,7 +253,11 @@ fn run_syncer(
                     head.send_replace(h);
                 }
             }
-            Err(reason) => mark.fail(reason),
+            Err(reason) => {
+                mark.fail(reason);
+                // Wakes live subscriptions, which then end with the failure.
+                head.send_modify(|_| {});
+            }
         }
         tracing::trace!(
             jobs = batch.len(),
@@ -336,8 +340,9 @@ mod tests {
         let db = dir.path().join("events.sqlite");
         let wal = dir.path().join("events.sqlite-wal");
         std::fs::write(&wal, b"frames").unwrap();
-        let (head_tx, head_rx) = watch::channel(0);
+        let (head_tx, mut head_rx) = watch::channel(0);
         let (durability, _thread) = Durability::start(&db, wal.clone(), 0, head_tx).unwrap();
+        head_rx.borrow_and_update();
         check_marker(&db).unwrap();
         // Swap the WAL for a file that cannot be fsynced (the syncer reopens a replaced file).
         std::fs::remove_file(&wal).unwrap();
@@ -348,6 +353,7 @@ mod tests {
             "{err}"
         );
         assert_eq!(*head_rx.borrow(), 0, "nothing durable was published");
+        assert!(head_rx.has_changed().unwrap(), "subscriptions are woken");
         assert!(durability.failure().is_some());
         assert!(durability.ensure(1).await.is_err());
         // Later groups fail too, even if the disk recovered.

@@ -893,6 +893,10 @@ impl EventLog for SqliteEventLog {
                         Err(e) => return Some((Err(e), st)),
                     }
                 }
+                // After a failed fsync the head never moves again: end with the error.
+                if let Some(e) = st.inner.readers.durability.failure() {
+                    return Some((Err(e), st));
+                }
                 if st.head.changed().await.is_err() {
                     return None;
                 }
