@@ -124,7 +124,7 @@ impl Readers {
             let idle = this.idle.lock().expect("reader pool lock").pop();
             let conn = match idle {
                 Some(c) => c,
-                None => open_connection(&this.path, READER_CACHE_KIB, Sync::Full)?,
+                None => open_connection(&this.path, READER_CACHE_KIB, CommitSync::Full)?,
             };
             let result = f(&conn);
             let mut idle = this.idle.lock().expect("reader pool lock");
@@ -140,7 +140,7 @@ impl Readers {
 
 /// How a connection's own commits reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sync {
+enum CommitSync {
     /// `synchronous=FULL`: every commit fsyncs the WAL itself.
     Full,
     /// `synchronous=NORMAL`: commits only write the WAL (checkpoints still fsync); the
@@ -148,11 +148,11 @@ enum Sync {
     BySyncer,
 }
 
-impl Sync {
+impl CommitSync {
     fn pragma(self) -> (&'static str, i64) {
         match self {
-            Sync::Full => ("FULL", 2),
-            Sync::BySyncer => ("NORMAL", 1),
+            CommitSync::Full => ("FULL", 2),
+            CommitSync::BySyncer => ("NORMAL", 1),
         }
     }
 }
@@ -161,7 +161,7 @@ impl Sync {
 fn open_connection(
     path: &Path,
     cache_kib: i64,
-    sync: Sync,
+    sync: CommitSync,
 ) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -233,7 +233,7 @@ impl SqliteEventLog {
             .run(&mut conn)
             .await?;
         conn.close().await?;
-        let writer_conn = open_connection(&path, WRITER_CACHE_KIB, Sync::BySyncer)?;
+        let writer_conn = open_connection(&path, WRITER_CACHE_KIB, CommitSync::BySyncer)?;
         let head: i64 =
             writer_conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| {
                 r.get(0)
