@@ -183,7 +183,7 @@ async fn a_collision_reaches_the_postgres_conflicts_table_and_stays_out_of_the_r
         return;
     };
     a_collision_reaches_the_conflicts_table_and_stays_out_of_the_row(&db.url).await;
-    db.drop().await;
+    drop(db);
 }
 
 #[tokio::test]

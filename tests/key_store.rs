@@ -63,5 +63,5 @@ async fn postgres_key_store_destroys_keys_for_good() {
     };
     let store = KeyStore::connect(&db.url).await.unwrap();
     destroyed_keys_are_gone_and_never_recreated(store).await;
-    db.drop().await;
+    drop(db);
 }

@@ -153,5 +153,5 @@ async fn donations_added_while_postgres_is_down_reach_the_read_model_exactly_onc
         h.await.unwrap();
     }
     rm.close().await;
-    db.drop().await;
+    drop(db);
 }

@@ -302,5 +302,5 @@ async fn postgres_compare_finds_and_names_every_kind_of_difference_at_every_page
         schema: schema.to_owned(),
     };
     every_difference_is_found_and_named(side("live"), side("rebuilt")).await;
-    db.drop().await;
+    drop(db);
 }

@@ -64,5 +64,5 @@ async fn verify_on_postgres_passes_when_healthy_and_names_the_row_after_a_hand_e
         "{stderr}"
     );
     assert!(scratch_schemas(&db.url).await.is_empty());
-    db.drop().await;
+    drop(db);
 }

@@ -12,7 +12,6 @@ use ledger::store::sqlite::SqliteEventLog;
 use ledger::store::{Actor, ActorKind, EventData, EventLog, ExpectedRevision, Metadata, Position};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sqlx::Connection;
 use uuid::Uuid;
 
 /// Which read-model database a test runs against.
@@ -49,51 +48,11 @@ macro_rules! both_dialects {
     };
 }
 
-/// The administrative PostgreSQL URL (a database the tests may create databases from).
-pub fn admin_url() -> String {
-    std::env::var("LEDGER_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
+#[path = "../support/postgres.rs"]
+mod postgres;
 
-fn url_with_database(url: &str, database: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let slash = base.rfind('/').expect("URL has a path");
-    let mut out = format!("{}/{}", &base[..slash], database);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
-/// A throw-away PostgreSQL database, dropped (even after a panic) with the guard.
-pub struct PgDatabase {
-    pub name: String,
-    pub url: String,
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let admin = admin_url();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
+#[allow(unused_imports)] // not every test crate that includes the harness needs both
+pub use postgres::{admin_url, TestDatabase};
 
 /// One test's world: an event log and a read-model URL.
 pub struct Env {
@@ -101,7 +60,7 @@ pub struct Env {
     pub dir: tempfile::TempDir,
     pub log: SqliteEventLog,
     pub url: String,
-    pub pg: Option<PgDatabase>,
+    pub pg: Option<TestDatabase>,
     clock: std::sync::atomic::AtomicI64,
 }
 
@@ -123,24 +82,8 @@ impl Env {
                 None,
             ),
             Db::Postgres => {
-                let admin = admin_url();
-                let mut conn = match sqlx::PgConnection::connect(&admin).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        if std::env::var("CI").as_deref() == Ok("true") {
-                            panic!("PostgreSQL at {admin} is unreachable under CI=true: {e}");
-                        }
-                        eprintln!("\n*** SKIPPED: PostgreSQL at {admin} is unreachable ({e}); set LEDGER_TEST_POSTGRES_URL ***\n");
-                        return None;
-                    }
-                };
-                let name = format!("ledger_test_{}", Uuid::new_v4().simple());
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                let url = url_with_database(&admin, &name);
-                (url.clone(), Some(PgDatabase { name, url }))
+                let pg = postgres::fresh_database("projection").await?;
+                (pg.url.clone(), Some(pg))
             }
         };
         Some(Self {

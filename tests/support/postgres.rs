@@ -2,13 +2,29 @@
 //! reachable the test says so loudly and skips, except under `CI=true`, where it fails.
 use sqlx::{Connection, PgConnection};
 
-/// The admin URL, from `LEDGER_TEST_POSTGRES_URL`.
+/// The admin URL, from `LEDGER_TEST_POSTGRES_URL` (a database the tests may create databases
+/// from).
 pub fn admin_url() -> String {
     std::env::var("LEDGER_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-/// A database created for one test.
+/// `url` with its database replaced by `database` (a query string is kept).
+fn url_with_database(url: &str, database: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let slash = base.rfind('/').expect("URL has a path");
+    let mut out = format!("{}/{}", &base[..slash], database);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// A database created for one test, dropped (terminating leftover connections) when the
+/// guard goes, even after a panic.
 pub struct TestDatabase {
     /// Its URL.
     pub url: String,
@@ -16,17 +32,26 @@ pub struct TestDatabase {
     pub name: String,
 }
 
-impl TestDatabase {
-    /// Drops the database (terminating leftover connections).
-    pub async fn drop(self) {
-        if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn)
-            .await;
-        }
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let admin = admin_url();
+        // Its own thread and runtime: a drop may run inside or outside a runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok(mut conn) = PgConnection::connect(&admin).await {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await;
+                }
+            });
+        })
+        .join();
     }
 }
 
@@ -40,7 +65,7 @@ pub async fn fresh_database(tag: &str) -> Option<TestDatabase> {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("PostgreSQL not reachable at {admin} under CI=true: {e}");
             }
-            eprintln!("\n*** SKIPPED: PostgreSQL not reachable at {admin}: {e} ***\n");
+            eprintln!("\n*** SKIPPED: PostgreSQL not reachable at {admin} ({e}); set LEDGER_TEST_POSTGRES_URL ***\n");
             return None;
         }
     };
@@ -49,12 +74,8 @@ pub async fn fresh_database(tag: &str) -> Option<TestDatabase> {
         .execute(&mut conn)
         .await
         .unwrap();
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_owned())
-        .unwrap_or(admin.clone());
     Some(TestDatabase {
-        url: format!("{base}/{name}"),
+        url: url_with_database(&admin, &name),
         name,
     })
 }
