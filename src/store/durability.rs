@@ -63,11 +63,17 @@ impl Mark {
     }
 }
 
-/// The marker file an fsync failure leaves beside the log file at `db`.
-pub(super) fn failure_marker(db: &Path) -> PathBuf {
+/// The file beside the log file `db` whose name is `db`'s plus `suffix` (as SQLite names its
+/// WAL: `-wal`).
+fn beside(db: &Path, suffix: &str) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
-    name.push("-fsync-failed");
+    name.push(suffix);
     PathBuf::from(name)
+}
+
+/// The marker file an fsync failure leaves beside the log file at `db`.
+fn failure_marker(db: &Path) -> PathBuf {
+    beside(db, "-fsync-failed")
 }
 
 /// Refuses a log whose earlier run could not make its writes durable.
@@ -96,17 +102,17 @@ pub(super) struct Durability {
 }
 
 impl Durability {
-    /// Starts the syncer for the log file `db`, whose WAL file is `wal` (the name SQLite itself
-    /// uses: symbolic links resolved). The WAL must exist (the writer's first read creates it);
+    /// Starts the syncer for the log file `db` (the name SQLite itself uses: symbolic links
+    /// resolved), whose WAL is `db` + `-wal`. The WAL must exist (the writer's first read creates it);
     /// it is fsynced once here, so whatever an earlier process committed without reaching the
     /// disk is durable before anyone reads it, and every position up to `durable` is then on
     /// disk. `head` is published after each fsync that covered new commits.
     pub(super) fn start(
         db: &Path,
-        wal: PathBuf,
         durable: Position,
         head: watch::Sender<Position>,
     ) -> Result<(Self, SyncerThread), StoreError> {
+        let wal = beside(db, "-wal");
         let mut file = None;
         sync_wal(&wal, &mut file).map_err(StoreError::Corrupt)?;
         let mark = Arc::new(Mark {
@@ -307,7 +313,7 @@ mod tests {
         std::fs::write(&wal, b"frames").unwrap();
         let (head_tx, mut head_rx) = watch::channel(3);
         let db = dir.path().join("events.sqlite");
-        let (durability, thread) = Durability::start(&db, wal, 3, head_tx).unwrap();
+        let (durability, thread) = Durability::start(&db, 3, head_tx).unwrap();
         // Known durable: no round trip to the syncer.
         durability.ensure(3).await.unwrap();
         let acked = group(&durability, Some(7)).await.unwrap().unwrap();
@@ -327,7 +333,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (head_tx, _head_rx) = watch::channel(0);
         let db = dir.path().join("events.sqlite");
-        let err = Durability::start(&db, dir.path().join("absent-wal"), 0, head_tx).unwrap_err();
+        let err = Durability::start(&db, 0, head_tx).unwrap_err();
         assert!(err.to_string().contains("cannot open"), "{err}");
     }
 
@@ -341,7 +347,7 @@ mod tests {
         let wal = dir.path().join("events.sqlite-wal");
         std::fs::write(&wal, b"frames").unwrap();
         let (head_tx, mut head_rx) = watch::channel(0);
-        let (durability, _thread) = Durability::start(&db, wal.clone(), 0, head_tx).unwrap();
+        let (durability, _thread) = Durability::start(&db, 0, head_tx).unwrap();
         head_rx.borrow_and_update();
         check_marker(&db).unwrap();
         // Swap the WAL for a file that cannot be fsynced (the syncer reopens a replaced file).

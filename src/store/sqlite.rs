@@ -92,11 +92,12 @@ impl Readers {
     where
         F: FnOnce(&rusqlite::Connection) -> Result<Vec<RecordedEvent>, StoreError> + Send + 'static,
     {
-        let events = self.with(f).await?;
-        if let Some(highest) = events.iter().map(|e| e.position).max() {
-            self.durability.ensure(highest).await?;
-        }
-        Ok(events)
+        self.durable(|conn| {
+            let events = f(conn)?;
+            let highest = events.iter().map(|e| e.position as i64).max();
+            Ok((events, highest))
+        })
+        .await
     }
 
     /// Runs a query on a read connection whose answer rests on rows up to the position it
@@ -238,8 +239,8 @@ impl SqliteEventLog {
             writer_conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| {
                 r.get(0)
             })?;
-        // The WAL file as SQLite names it (absolute, symbolic links resolved); that read
-        // created it if it was missing.
+        // The log file as SQLite names it (absolute, symbolic links resolved); that read
+        // created its WAL if it was missing.
         let db_file = writer_conn
             .path()
             .filter(|p| !p.is_empty())
@@ -250,8 +251,7 @@ impl SqliteEventLog {
             .max_connections(2)
             .connect_lazy_with(options);
         let (head_tx, head_rx) = watch::channel(head as Position);
-        let (durability, syncer) =
-            Durability::start(&db_file, wal_path(&db_file), head as Position, head_tx)?;
+        let (durability, syncer) = Durability::start(&db_file, head as Position, head_tx)?;
         let (tx, rx) = flume::bounded(8192);
         tokio::spawn(run_checkpointer(pool.clone(), head_rx.clone()));
         let writer_durability = durability.clone();
@@ -288,13 +288,6 @@ impl SqliteEventLog {
     pub fn pool(&self) -> &SqlitePool {
         &self.inner.pool
     }
-}
-
-/// The WAL file SQLite keeps beside the log file at `path`.
-fn wal_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push("-wal");
-    PathBuf::from(name)
 }
 
 /// How often the checkpointer copies committed WAL frames into the database file.
