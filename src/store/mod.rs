@@ -360,7 +360,9 @@ pub trait EventLog: Send + Sync + 'static {
     async fn read_all(&self, from: Position, max: usize) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// Reads up to `max` events of the streams of one category, in global order, from `from`
-    /// inclusive.
+    /// inclusive. The embedded log keeps no category index (it cost every append), so a read
+    /// walks the log from `from` until it has `max` events of the category: cheap for a common
+    /// category, a scan of the rest of the log for a rare one.
     async fn read_category(
         &self,
         category: &str,

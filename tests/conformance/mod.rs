@@ -689,6 +689,11 @@ pub async fn the_highest_stream_number_of_a_category_ignores_other_categories_an
         "donation-x",
         "payment-500",
         "donation-2",
+        // Just outside the range of stream names `donation-…`, or inside it without a number.
+        "donations-700",
+        "donation_x-800",
+        "donation-3-extra",
+        "donation",
     ] {
         log.append(stream, ExpectedRevision::Any, events(1, stream))
             .await
