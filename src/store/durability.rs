@@ -124,7 +124,11 @@ impl Durability {
         let thread_mark = mark.clone();
         let thread = std::thread::Builder::new()
             .name("event-log-syncer".into())
-            .spawn(move || run_syncer(&wal, file, &rx, &thread_mark, &head))
+            .spawn(move || {
+                failing_on_panic(&thread_mark, || {
+                    run_syncer(&wal, file, &rx, &thread_mark, &head)
+                })
+            })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the syncer thread: {e}")))?;
         let thread = SyncerThread {
             thread,
@@ -185,6 +189,20 @@ impl SyncerThread {
     pub(super) fn join(self) -> bool {
         let _ = self.thread.join();
         self.mark.failed.get().is_some()
+    }
+}
+
+/// Runs the syncer's loop `f`; if it panics, the log fails as after a failed fsync (marker
+/// file included): the syncer may have died between an fsync and its acknowledgements, and
+/// without it nothing the writer commits would ever be made durable.
+fn failing_on_panic(mark: &Mark, f: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        mark.fail(&format!("the syncer thread panicked: {what}"));
     }
 }
 
@@ -335,6 +353,24 @@ mod tests {
         let db = dir.path().join("events.sqlite");
         let err = Durability::start(&db, 0, head_tx).unwrap_err();
         assert!(err.to_string().contains("cannot open"), "{err}");
+    }
+
+    #[test]
+    fn a_panic_of_the_syncer_fails_the_log_and_leaves_the_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("events.sqlite");
+        let mark = Mark {
+            durable: AtomicU64::new(0),
+            failed: OnceLock::new(),
+            marker: failure_marker(&db),
+        };
+        failing_on_panic(&mark, || {});
+        assert!(mark.failed.get().is_none(), "a normal end is no failure");
+        check_marker(&db).unwrap();
+        failing_on_panic(&mark, || panic!("injected"));
+        assert!(mark.failed.get().unwrap().contains("injected"));
+        let refused = check_marker(&db).unwrap_err().to_string();
+        assert!(refused.contains("panicked: injected"), "{refused}");
     }
 
     /// `/dev/null` cannot be fsynced (EINVAL): the stand-in for a disk that fails once the
