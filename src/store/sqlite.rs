@@ -61,7 +61,7 @@ pub const LINGER: Duration = Duration::ZERO;
 const MAX_IDLE_READERS: usize = 8;
 /// Page cache of the writer's connection, in KiB: SQLite's default. A larger one made every
 /// group commit slower: when a B-tree rebalance swaps two pages, SQLite parks one under the
-/// number of the lock page (1 GiB / page size), and the commit then walks the whole page
+/// number of the lock page (the page holding byte 1 GiB), and the commit then walks the whole page
 /// cache to drop pages past the end of the file (`pcache1TruncateUnsafe`, 10-14 % of the
 /// writer's time with 16 MiB). Measured with `ledger bench --parts append` and the commit
 /// trace: 16 MiB → 2 MiB cut the writer's time per event by about 9 %.
@@ -177,8 +177,8 @@ fn open_connection(
     // Checkpoints run in their own task (see `run_checkpointer`), not inside the commit that
     // crosses the threshold, so the writer's critical path is one WAL append.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    // Page cache sizes: see `WRITER_CACHE_KIB` and `READER_CACHE_KIB`. No memory map: its pages would count against the memory of a projector or verify reading
-    // the whole log.
+    // Page cache sizes: see `WRITER_CACHE_KIB` and `READER_CACHE_KIB`. No memory map: its
+    // pages would count against the memory of a projector or verify reading the whole log.
     conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.set_prepared_statement_cache_capacity(64);
     // Durability rests on these two: refuse to run without them.
