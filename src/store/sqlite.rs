@@ -61,9 +61,9 @@ pub const LINGER: Duration = Duration::ZERO;
 const MAX_IDLE_READERS: usize = 8;
 /// Page cache of the writer's connection, in KiB: SQLite's default. A larger one made every
 /// group commit slower: when a B-tree rebalance swaps two pages, SQLite parks one under the
-/// number of the lock page (the page holding byte 1 GiB), and the commit then walks the whole page
-/// cache to drop pages past the end of the file (`pcache1TruncateUnsafe`, 10-14 % of the
-/// writer's time with 16 MiB). Measured with `ledger bench --parts append` and the commit
+/// number of the lock page (the page holding byte 1 GiB), and the commit then walks the
+/// whole page cache to drop pages past the end of the file (`pcache1TruncateUnsafe`, 10-14 %
+/// of the writer's time with 16 MiB). Measured with `ledger bench --parts append` and the commit
 /// trace: 16 MiB → 2 MiB cut the writer's time per event by about 9 %.
 const WRITER_CACHE_KIB: i64 = 2 * 1024;
 /// Page cache of each read connection, in KiB.
@@ -384,7 +384,7 @@ fn run_writer(
             for req in batch {
                 let _ = req
                     .reply
-                    .send(Err(durability.failure().expect("checked above")));
+                    .send(Err(durability.failure().unwrap_or(StoreError::Closed)));
             }
             continue;
         }
