@@ -218,7 +218,7 @@ impl Intake {
 
     /// A new donation with its payment and, when the policy says so, moderation reasons, in one
     /// atomic append.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn add_donation(
         &self,
         meta: &RequestMeta,
@@ -410,7 +410,7 @@ impl Intake {
 
     /// A provider booked a payment; booking an initial recurring PayPal payment again creates
     /// a follow-up payment and donation.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn book_payment(
         &self,
         meta: &RequestMeta,
@@ -524,7 +524,7 @@ impl Intake {
     }
 
     /// A provider reported a failed payment.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn fail_payment(
         &self,
         meta: &RequestMeta,
@@ -539,7 +539,7 @@ impl Intake {
     }
 
     /// A provider refunded (part of) a payment.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn refund_payment(
         &self,
         meta: &RequestMeta,
@@ -553,7 +553,7 @@ impl Intake {
     }
 
     /// The payer's bank reversed a payment.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn report_chargeback(
         &self,
         meta: &RequestMeta,
@@ -595,7 +595,7 @@ impl Intake {
     }
 
     /// The donor cancels (direct debit and bank transfer only).
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn cancel_donation(
         &self,
         meta: &RequestMeta,
@@ -610,7 +610,7 @@ impl Intake {
     }
 
     /// An administrator deletes a donation.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_donation(
         &self,
         meta: &RequestMeta,
@@ -625,7 +625,7 @@ impl Intake {
     }
 
     /// An administrator restores a cancelled or deleted donation.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn restore_donation(
         &self,
         meta: &RequestMeta,
@@ -640,7 +640,7 @@ impl Intake {
     }
 
     /// An administrator flags a donation for moderation.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn flag_donation(
         &self,
         meta: &RequestMeta,
@@ -655,7 +655,7 @@ impl Intake {
     }
 
     /// A moderator approves a donation, optionally as anonymous.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn approve_donation(
         &self,
         meta: &RequestMeta,
@@ -669,7 +669,7 @@ impl Intake {
     }
 
     /// The donor adds the donation's one comment; the text policy may force it private.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn add_comment(
         &self,
         meta: &RequestMeta,
@@ -701,7 +701,7 @@ impl Intake {
     }
 
     /// A moderator publishes the comment (its private text is read, so the view is unsealed).
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn publish_comment(
         &self,
         meta: &RequestMeta,
@@ -715,7 +715,7 @@ impl Intake {
     }
 
     /// A moderator retracts a published comment.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn retract_comment(
         &self,
         meta: &RequestMeta,
@@ -730,7 +730,7 @@ impl Intake {
     }
 
     /// The donor's data changes.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn update_donor(
         &self,
         meta: &RequestMeta,
@@ -774,7 +774,7 @@ impl Intake {
 
     /// The export batch exported these donations. Already exported ones are reported, not
     /// refused; any other refusal refuses the whole batch (nothing is appended).
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn mark_exported(
         &self,
         meta: &RequestMeta,
@@ -850,7 +850,7 @@ impl Intake {
     /// the id (another allocation token: the sequence generator handed it out twice) is
     /// recorded as evidence, answered with `allocation_collision`, counted and logged; the fold
     /// and the projector keep it out of the row and the projector reports the conflict.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn record_contribution_tracking(
         &self,
         meta: &RequestMeta,
@@ -939,7 +939,7 @@ impl Intake {
     }
 
     /// Links a contribution to a tracking id; the first contribution id wins.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn link_contribution(
         &self,
         meta: &RequestMeta,
@@ -986,7 +986,7 @@ impl Intake {
 
     /// The combined view of a donation folded from the log and decrypted: a confirmation page
     /// sees its own write even while projectors lag.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get_donation(&self, donation_id: u64) -> Result<api::Donation, IntakeError> {
         check_id("donation_id", donation_id)?;
         let load = self.load_view(donation_id, true).await?;
@@ -997,7 +997,7 @@ impl Intake {
     /// request id: the ids are taken durably first, then the answer is recorded in
     /// `request-{id}`; a repeat answers from the record and takes nothing. A crash in between
     /// only leaves a gap (the caller never saw those ids).
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn next_id(
         &self,
         meta: &RequestMeta,

@@ -73,7 +73,9 @@ fn seal_unit<M: Message>(
     let Some(unit) = clear.take() else { return };
     let cipher = XChaCha20Poly1305::new(key.0.as_ref().into());
     let mut nonce = [0u8; 24];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    // A CSPRNG seeded from the OS, per thread: a random 192-bit nonce needs unpredictability,
+    // not a system call per unit.
+    rand::thread_rng().fill_bytes(&mut nonce);
     let plain = zeroize::Zeroizing::new(unit.encode_to_vec());
     let ciphertext = cipher
         .encrypt(

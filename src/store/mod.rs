@@ -422,10 +422,17 @@ pub fn validate_stream_name(stream: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The metadata serialised last, with its bytes: the events of one call share theirs, so it is
+/// serialised once per call rather than once per event.
+type LastMetadata<'a> = Option<(&'a Metadata, Vec<u8>)>;
+
 /// Checks one append part: a valid stream name, at least one event, bounded sizes, event ids
 /// unique within the part, and valid event types. Returns the part's size and each event's
 /// serialised metadata (so a backend serialises it once).
-pub fn validate_append(part: &StreamAppend) -> Result<(usize, Vec<Vec<u8>>), StoreError> {
+fn validate_append<'a>(
+    part: &'a StreamAppend,
+    last: &mut LastMetadata<'a>,
+) -> Result<(usize, Vec<Vec<u8>>), StoreError> {
     validate_stream_name(&part.stream)?;
     if part.events.is_empty() {
         return Err(StoreError::InvalidInput {
@@ -465,7 +472,14 @@ pub fn validate_append(part: &StreamAppend) -> Result<(usize, Vec<Vec<u8>>), Sto
                 rule: format!("{} appears twice in one append", event.id),
             });
         }
-        let meta = event.metadata.to_bytes();
+        let meta = match last {
+            Some((m, bytes)) if **m == event.metadata => bytes.clone(),
+            _ => {
+                let bytes = event.metadata.to_bytes();
+                *last = Some((&event.metadata, bytes.clone()));
+                bytes
+            }
+        };
         let size = event.payload.len() + meta.len();
         metadata.push(meta);
         if size > MAX_EVENT_BYTES {
@@ -494,8 +508,9 @@ pub fn validate_atomic(parts: &[StreamAppend]) -> Result<Vec<Vec<Vec<u8>>>, Stor
     let mut total = 0usize;
     let mut metadata = Vec::with_capacity(parts.len());
     let mut streams = std::collections::HashSet::new();
+    let mut last = None;
     for part in parts {
-        let (size, meta) = validate_append(part)?;
+        let (size, meta) = validate_append(part, &mut last)?;
         total += size;
         metadata.push(meta);
         if !streams.insert(part.stream.as_str()) {

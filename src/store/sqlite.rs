@@ -738,7 +738,7 @@ async fn read_all_from(
 
 #[async_trait::async_trait]
 impl EventLog for SqliteEventLog {
-    #[tracing::instrument(skip_all, err, fields(streams = parts.len()))]
+    #[tracing::instrument(level = "debug", skip_all, err, fields(streams = parts.len()))]
     async fn append_atomic(
         &self,
         parts: Vec<StreamAppend>,
