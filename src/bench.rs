@@ -1196,4 +1196,23 @@ mod tests {
         let streams: usize = sample.iter().map(Vec::len).sum();
         assert!((20..20 + 4).contains(&streams), "{streams}");
     }
+
+    #[test]
+    fn stamped_ids_are_new_and_in_the_order_they_were_sent() {
+        let event = |id| EventData {
+            id,
+            event_type: "Bench.v1".into(),
+            payload: Vec::new(),
+            metadata: Metadata::new(Actor::system("test"), "test", Uuid::nil()),
+        };
+        // Made in advance and out of order, as dealing a workload out to writers leaves them.
+        let made: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).rev().collect();
+        let mut first: Vec<EventData> = made.iter().map(|&id| event(id)).collect();
+        let mut second = vec![event(made[0])];
+        stamp_ids(&mut first);
+        stamp_ids(&mut second);
+        let sent: Vec<Uuid> = first.iter().chain(&second).map(|e| e.id).collect();
+        assert!(sent.iter().all(|id| !made.contains(id)), "{sent:?}");
+        assert!(sent.windows(2).all(|w| w[0] < w[1]), "{sent:?}");
+    }
 }

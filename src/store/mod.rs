@@ -548,6 +548,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_event_gets_its_own_metadata_when_a_call_mixes_them() {
+        let meta = |source: &str| Metadata::new(Actor::system("test"), source, Uuid::now_v7());
+        let (a, b) = (meta("a"), meta("b"));
+        let event = |m: &Metadata| EventData {
+            id: Uuid::now_v7(),
+            event_type: "Test.v1".into(),
+            payload: vec![1],
+            metadata: m.clone(),
+        };
+        let parts = vec![
+            StreamAppend {
+                stream: "one-1".into(),
+                expected: ExpectedRevision::Any,
+                events: vec![event(&a), event(&a), event(&b)],
+            },
+            StreamAppend {
+                stream: "two-1".into(),
+                expected: ExpectedRevision::Any,
+                events: vec![event(&b), event(&a)],
+            },
+        ];
+        let serialised = validate_atomic(&parts).unwrap();
+        let expected: Vec<Vec<Vec<u8>>> = parts
+            .iter()
+            .map(|p| p.events.iter().map(|e| e.metadata.to_bytes()).collect())
+            .collect();
+        assert_eq!(serialised, expected);
+        assert_ne!(serialised[0][1], serialised[0][2]);
+    }
+
+    #[test]
     fn expected_revision_parses_every_form_and_rejects_others() {
         assert_eq!(
             "any".parse::<ExpectedRevision>().unwrap(),
