@@ -55,7 +55,7 @@ fn projection(c: &mut Criterion) {
         .unwrap();
     rt.block_on(async {
         let workload = bench::sealed_workload(&config, &keys).await?;
-        bench::fill_log(log.as_ref(), workload.appends).await
+        bench::fill_log(log.clone(), workload.appends).await
     })
     .unwrap();
 
