@@ -153,6 +153,10 @@ pub struct BenchReport {
     /// `/proc/loadavg` when the run started and when it ended (figures on a busy machine
     /// understate what it can do).
     pub load_average: (Option<String>, Option<String>),
+    /// Share of the CPUs' time over the run that the hypervisor gave to others (`steal` in
+    /// `/proc/stat`), in per cent: on a virtual machine, figures taken while it is high
+    /// understate what the ledger does on the same machine when it gets its CPUs.
+    pub cpu_steal_percent: Option<f64>,
     /// Wall time of the whole run, in seconds.
     pub seconds: f64,
     /// The figures, in the order measured.
@@ -226,6 +230,7 @@ fn needs_read_model(parts: &BTreeSet<Part>) -> bool {
 
 async fn run_parts(options: &BenchOptions, postgres: Option<&str>) -> anyhow::Result<BenchReport> {
     let started = Instant::now();
+    let cpu_at_start = cpu_times();
     let scratch = match &options.scratch_dir {
         Some(parent) => tempfile::tempdir_in(parent),
         None => tempfile::tempdir(),
@@ -350,6 +355,9 @@ async fn run_parts(options: &BenchOptions, postgres: Option<&str>) -> anyhow::Re
         report.add("peak_memory", "peak memory", mib, "MiB", None, Some(detail));
     }
     report.load_average.1 = load_average();
+    report.cpu_steal_percent = cpu_at_start
+        .zip(cpu_times())
+        .and_then(|(start, end)| end.steal_percent_since(&start));
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -1106,6 +1114,46 @@ pub fn peak_memory_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// The CPUs' time counters of `/proc/stat`'s `cpu` line, in ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CpuTimes {
+    /// user, nice, system, idle, iowait, irq, softirq and steal together.
+    total: u64,
+    /// Time the hypervisor ran something else while this machine wanted the CPU.
+    steal: u64,
+}
+
+impl CpuTimes {
+    /// Parses the aggregate `cpu` line of `/proc/stat`.
+    fn parse(line: &str) -> Option<Self> {
+        let mut fields = line.split_whitespace();
+        if fields.next()? != "cpu" {
+            return None;
+        }
+        let ticks: Vec<u64> = fields
+            .take(8)
+            .map(|f| f.parse().ok())
+            .collect::<Option<_>>()?;
+        (ticks.len() == 8).then(|| Self {
+            total: ticks.iter().sum(),
+            steal: ticks[7],
+        })
+    }
+
+    /// The stolen share of the time between `start` and `self`, in per cent.
+    fn steal_percent_since(&self, start: &Self) -> Option<f64> {
+        let total = self.total.checked_sub(start.total).filter(|&t| t > 0)?;
+        let steal = self.steal.checked_sub(start.steal)?;
+        Some(steal as f64 * 100.0 / total as f64)
+    }
+}
+
+/// The CPUs' time counters, where Linux reports them.
+fn cpu_times() -> Option<CpuTimes> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    CpuTimes::parse(text.lines().next()?)
+}
+
 /// The 1, 5 and 15 minute load averages, where Linux reports them.
 fn load_average() -> Option<String> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
@@ -1185,6 +1233,19 @@ mod tests {
         let sample = first_events(&appends, 20);
         let streams: usize = sample.iter().map(Vec::len).sum();
         assert!((20..20 + 4).contains(&streams), "{streams}");
+    }
+
+    #[test]
+    fn steal_is_read_from_the_cpu_line() {
+        let start = CpuTimes::parse("cpu  532323 0 118945 356861 15467 0 7678 5432 0 0").unwrap();
+        assert_eq!(start.total, 1_036_706);
+        assert_eq!(start.steal, 5432);
+        let end = CpuTimes::parse("cpu  532400 0 119000 356900 15467 0 7678 5457 0 0").unwrap();
+        let percent = end.steal_percent_since(&start).unwrap();
+        assert!((percent - 25.0 * 100.0 / 196.0).abs() < 1e-9, "{percent}");
+        assert_eq!(start.steal_percent_since(&start), None);
+        assert_eq!(CpuTimes::parse("cpu0 1 2 3 4 5 6 7 8 0 0"), None);
+        assert_eq!(CpuTimes::parse("cpu  1 2 3"), None);
     }
 
     #[test]

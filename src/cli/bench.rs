@@ -89,13 +89,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 fn print_table(report: &BenchReport, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "ledger bench: {} donations, {} events, seed {}, {} CPUs, load average {} at start, {} at end, {:.0} s",
+        "ledger bench: {} donations, {} events, seed {}, {} CPUs, load average {} at start, {} at end, CPU time stolen by the hypervisor {}, {:.0} s",
         report.donations,
         report.events,
         report.seed,
         report.cpus,
         report.load_average.0.as_deref().unwrap_or("-"),
         report.load_average.1.as_deref().unwrap_or("-"),
+        report
+            .cpu_steal_percent
+            .map_or_else(|| "-".to_owned(), |p| format!("{p:.1} %")),
         report.seconds,
     )?;
     writeln!(
