@@ -929,20 +929,19 @@ mod tests {
         conn
     }
 
-    fn plan(conn: &rusqlite::Connection, sql: &str) -> String {
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = stmt
-            .query_map(params![10, "donation-", "donation."], |r| {
-                r.get::<_, String>(3)
-            })
-            .unwrap();
-        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
-    }
-
     #[test]
     fn the_highest_stream_number_reads_a_range_of_the_stream_index_not_the_log() {
         let conn = migrated();
-        let plan = plan(&conn, HIGHEST_STREAM_NUMBER);
+        let plan = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {HIGHEST_STREAM_NUMBER}"))
+            .unwrap()
+            .query_map(params![10, "donation-", "donation."], |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect::<Vec<_>>()
+            .join("; ");
         assert!(
             plan.contains("COVERING INDEX") && plan.contains("stream_name>? AND stream_name<?"),
             "{plan}"
