@@ -8,6 +8,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    ledger::store::sqlite::configure_library();
     let cli = ledger::cli::Cli::parse();
     ledger::telemetry::init();
     ledger::cli::run(cli).await

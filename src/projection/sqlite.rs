@@ -122,6 +122,8 @@ pub(crate) async fn connect_scratch(path: &Path) -> Result<SqlitePool, Projectio
         .synchronous(SqliteSynchronous::Off)
         .pragma("cache_size", "-65536")
         .pragma("temp_store", "MEMORY")
+        // The index build after the fill sorts with a helper thread.
+        .pragma("threads", "2")
         .pragma("secure_delete", "ON")
         .busy_timeout(Duration::from_secs(30))
         .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);

@@ -49,6 +49,31 @@ use super::{
     StreamAppend, StreamStart, Subscription,
 };
 
+/// Process-wide SQLite settings, applied before the first connection opens (later calls, or
+/// calls after SQLite initialised, change nothing). Memory statistics off: with them every
+/// allocation inside SQLite takes a global mutex and updates counters nobody here reads
+/// (`sqlite3_memory_used`); see `BENCHMARKS.md` for what it cost the writer and projector.
+pub fn configure_library() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `sqlite3_config` is called once, before this process opens any connection
+        // (`main` calls this first); if SQLite was already initialised it returns
+        // SQLITE_MISUSE and changes nothing.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::os::raw::c_int,
+            )
+        };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            tracing::debug!(
+                rc,
+                "SQLite was already initialised; memory statistics stay on"
+            );
+        }
+    });
+}
+
 /// Requests the writer takes into one transaction at most.
 const MAX_BATCH_REQUESTS: usize = 4096;
 /// Events the writer takes into one transaction at most (a single request may exceed it).
