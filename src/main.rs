@@ -8,8 +8,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    ledger::store::sqlite::configure_library();
     let cli = ledger::cli::Cli::parse();
     ledger::telemetry::init();
+    ledger::store::sqlite::configure_library();
     ledger::cli::run(cli).await
 }

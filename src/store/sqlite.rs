@@ -52,12 +52,12 @@ use super::{
 /// Process-wide SQLite settings, applied before the first connection opens (later calls, or
 /// calls after SQLite initialised, change nothing). Memory statistics off: with them every
 /// allocation inside SQLite takes a global mutex and updates counters nobody here reads
-/// (`sqlite3_memory_used`); see `BENCHMARKS.md` for what it cost the writer and projector.
+/// (`sqlite3_memory_used`); see `BENCHMARKS.md` for what that cost a rebuild.
 pub fn configure_library() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY: `sqlite3_config` is called once, before this process opens any connection
-        // (`main` calls this first); if SQLite was already initialised it returns
+        // (`main` calls this before any command runs); if SQLite was already initialised it returns
         // SQLITE_MISUSE and changes nothing.
         let rc = unsafe {
             rusqlite::ffi::sqlite3_config(
