@@ -57,8 +57,8 @@ pub fn configure_library() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // SAFETY: `sqlite3_config` is called once, before this process opens any connection
-        // (`main` calls this before any command runs); if SQLite was already initialised it returns
-        // SQLITE_MISUSE and changes nothing.
+        // (`main` calls this before any command runs); if SQLite was already initialised it
+        // returns SQLITE_MISUSE and changes nothing.
         let rc = unsafe {
             rusqlite::ffi::sqlite3_config(
                 rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
