@@ -63,6 +63,8 @@ async fn run(
 }
 
 fn append_throughput(c: &mut Criterion) {
+    // The SQLite settings `ledger` runs with (see `configure_library`), so figures match its own.
+    ledger::store::sqlite::configure_library();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -13,6 +13,8 @@ fn env(name: &str, default: usize) -> usize {
 
 #[tokio::main]
 async fn main() {
+    // The SQLite settings `ledger` runs with (see `configure_library`), so figures match its own.
+    ledger::store::sqlite::configure_library();
     let calls = env("LEDGER_BENCH_CALLS", 60_000);
     let clients = env("LEDGER_BENCH_CLIENTS", ledger::bench::CONCURRENCY);
     let dir = tempfile::tempdir().unwrap();

@@ -39,6 +39,8 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn projection(c: &mut Criterion) {
+    // The SQLite settings `ledger` runs with (see `configure_library`), so figures match its own.
+    ledger::store::sqlite::configure_library();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let keys = rt

@@ -81,6 +81,8 @@ async fn measure(url: &str, total: i64) -> Duration {
 
 #[tokio::main]
 async fn main() {
+    // The SQLite settings `ledger` runs with (see `configure_library`), so figures match its own.
+    ledger::store::sqlite::configure_library();
     let dir = tempfile::tempdir().unwrap();
     for total in [10_000i64, 1_000_000] {
         let url = format!(
