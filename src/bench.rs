@@ -22,8 +22,10 @@ use futures::TryStreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sqlx::{Column, Connection, Row, TypeInfo, ValueRef};
-use tonic::Request;
 use uuid::Uuid;
+
+mod grpc_client;
+use grpc_client::GrpcClient;
 
 use crate::api::auth::{Authenticator, Scope};
 use crate::api::{Application, Settings};
@@ -31,7 +33,7 @@ use crate::privacy::{self, KeyStore, Vault};
 use crate::projection::compare::CompareOptions;
 use crate::projection::verify::{self, VerifyConfig, VerifyReport};
 use crate::projection::{self, ProjectorConfig, ReadModel, RebuildReport, DEFAULT_SCHEMA};
-use crate::proto::api::{self as pb, ledger_client::LedgerClient};
+use crate::proto::api as pb;
 use crate::proto::events as ev;
 use crate::store::sqlite::SqliteEventLog;
 use crate::store::{Actor, EventData, EventLog, ExpectedRevision, Metadata, StreamAppend};
@@ -641,7 +643,7 @@ pub async fn intake_rate(
     let clients = clients.max(1);
     let auth = Authenticator::default().with_token("bench", INTAKE_TOKEN, [Scope::All].into());
     let app = Application::build(Settings::for_tests(data_dir, auth)).await?;
-    let url = format!("http://127.0.0.1:{}", app.port());
+    let addr = format!("127.0.0.1:{}", app.port());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -650,11 +652,12 @@ pub async fn intake_rate(
     // Connections, first id blocks and SQLite caches are warmed up outside the clock.
     let warm: Vec<_> = (0..clients)
         .map(|c| {
-            let url = url.clone();
+            let addr = addr.clone();
             tokio::spawn(async move {
-                let mut client = LedgerClient::connect(url).await?;
+                let mut client =
+                    GrpcClient::connect(&addr, &format!("Bearer {INTAKE_TOKEN}")).await?;
                 for i in 0..2 {
-                    client.add_donation(add_donation_request(c * 2 + i)).await?;
+                    add_donation(&mut client, c * 2 + i).await?;
                 }
                 Ok::<_, anyhow::Error>(client)
             })
@@ -675,9 +678,7 @@ pub async fn intake_rate(
                 let mut latencies = Vec::with_capacity(per_client);
                 for i in 0..per_client {
                     let t = Instant::now();
-                    client
-                        .add_donation(add_donation_request(c * per_client + i))
-                        .await?;
+                    add_donation(&mut client, c * per_client + i).await?;
                     latencies.push(t.elapsed());
                 }
                 Ok::<_, anyhow::Error>(latencies)
@@ -707,16 +708,30 @@ pub async fn intake_rate(
     })
 }
 
+/// Sends the `i`-th `AddDonation` request of the intake bench.
+async fn add_donation(
+    client: &mut GrpcClient,
+    i: usize,
+) -> anyhow::Result<pb::AddDonationResponse> {
+    client
+        .unary(
+            "/ledger.api.v1.Ledger/AddDonation",
+            &add_donation_request(i),
+        )
+        .await
+        .context("AddDonation")
+}
+
 /// The `i`-th `AddDonation` request of the intake bench: half direct debit (with IBAN), half
-/// PayPal, a person with a full address, with the bench's bearer token.
-pub fn add_donation_request(i: usize) -> Request<pb::AddDonationRequest> {
+/// PayPal, a person with a full address.
+pub fn add_donation_request(i: usize) -> pb::AddDonationRequest {
     let direct_debit = i.is_multiple_of(2);
     let method = if direct_debit {
         ev::PaymentMethod::DirectDebit
     } else {
         ev::PaymentMethod::Paypal
     };
-    let mut request = Request::new(pb::AddDonationRequest {
+    pb::AddDonationRequest {
         context: Some(pb::RequestContext {
             request_id: format!("bench-{}", Uuid::now_v7()),
             actor: Some(pb::Actor {
@@ -755,14 +770,7 @@ pub fn add_donation_request(i: usize) -> Request<pb::AddDonationRequest> {
         }),
         comment: None,
         donation_id: 0,
-    });
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {INTAKE_TOKEN}")
-            .parse()
-            .expect("ASCII header value"),
-    );
-    request
+    }
 }
 
 /// Rebuilds the read model at `url` from the whole log the way `ledger rebuild` does (fresh
