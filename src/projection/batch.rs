@@ -666,26 +666,18 @@ impl State {
             }
             E::ContributionTrackingRecorded(e) => {
                 check_same(e.contribution_tracking_id, sid, "contribution_tracking_id")?;
-                let mut row = self
-                    .cts
-                    .get(&sid)
-                    .cloned()
-                    .unwrap_or_else(|| ContributionTrackingRow::new(sid));
-                let outcome = row.record(e, position, at)?;
-                self.ct_outcome(row, outcome);
+                let (mut row, existed) = self.take_ct(sid);
+                let outcome = row.record(e, position, at);
+                self.ct_outcome(row, existed, outcome)?;
             }
             E::ContributionLinked(e) => {
                 if e.contribution_id == 0 {
                     return Err("contribution_id is 0".into());
                 }
                 let contribution_id = id(e.contribution_id, "contribution id")?;
-                let mut row = self
-                    .cts
-                    .get(&sid)
-                    .cloned()
-                    .unwrap_or_else(|| ContributionTrackingRow::new(sid));
+                let (mut row, existed) = self.take_ct(sid);
                 let outcome = row.link(contribution_id, position, at);
-                self.ct_outcome(row, outcome);
+                self.ct_outcome(row, existed, Ok(outcome))?;
             }
             _ if expected == streams::category::PAYMENT => {
                 let payment = self
@@ -765,15 +757,37 @@ impl State {
         self.log(id, rec, position, at);
     }
 
-    fn ct_outcome(&mut self, row: ContributionTrackingRow, outcome: Outcome) {
-        match outcome {
-            Outcome::Changed => {
-                self.dirty_cts.insert(row.id);
-                self.cts.insert(row.id, row);
-            }
-            Outcome::Unchanged => {}
-            Outcome::Refused(conflict) => self.conflicts.push(conflict),
+    /// Takes contribution-tracking row `id` out of the batch (a new empty one if it has none)
+    /// for an event to change in place, and whether it existed; [`State::ct_outcome`] puts it
+    /// back. Moving instead of copying: the row is the batch's own copy already.
+    fn take_ct(&mut self, id: i64) -> (ContributionTrackingRow, bool) {
+        match self.cts.remove(&id) {
+            Some(row) => (row, true),
+            None => (ContributionTrackingRow::new(id), false),
         }
+    }
+
+    /// Puts a row taken with [`State::take_ct`] back after an event: changed, it is marked for
+    /// writing; unchanged or refused (the row methods change nothing then), an existing row
+    /// goes back as it was and a new one is dropped.
+    fn ct_outcome(
+        &mut self,
+        row: ContributionTrackingRow,
+        existed: bool,
+        outcome: Result<Outcome, Rejection>,
+    ) -> Result<(), Rejection> {
+        let changed = matches!(outcome, Ok(Outcome::Changed));
+        if changed {
+            self.dirty_cts.insert(row.id);
+        }
+        if changed || existed {
+            self.cts.insert(row.id, row);
+        }
+        match outcome? {
+            Outcome::Refused(conflict) => self.conflicts.push(conflict),
+            Outcome::Changed | Outcome::Unchanged => {}
+        }
+        Ok(())
     }
 
     fn log(&mut self, donation_id: i64, rec: &RecordedEvent, position: i64, at: DateTime<Utc>) {

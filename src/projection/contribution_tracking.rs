@@ -107,14 +107,6 @@ impl ContributionTrackingRow {
         }
     }
 
-    fn set(&mut self, column: &str, value: Value) {
-        let i = CONTRIBUTION_TRACKING_COLUMNS
-            .iter()
-            .position(|(c, _)| *c == column)
-            .expect("known column");
-        self.fields[i - KEY_COLUMNS] = value;
-    }
-
     /// Applies `ContributionTrackingRecorded`.
     pub(crate) fn record(
         &mut self,
@@ -135,9 +127,12 @@ impl ContributionTrackingRow {
                 at,
             }));
         }
-        let f = e.fields.clone().unwrap_or_default();
         // Validate before changing anything.
-        if let Some((name, v, _)) = decimal_misfits(&f).first() {
+        if let Some((name, v, _)) = e
+            .fields
+            .as_ref()
+            .and_then(|f| decimal_misfits(f).into_iter().next())
+        {
             return Err(format!(
                 "{name} {v:?} is not a decimal that fits the column"
             ));
@@ -145,7 +140,12 @@ impl ContributionTrackingRow {
         if self.allocation_token.is_empty() {
             self.allocation_token = e.allocation_token.clone();
         }
-        for (column, value) in tracked_values(&f) {
+        let Some(f) = &e.fields else {
+            return Ok(Outcome::Changed);
+        };
+        // `tracked_values` lists the columns after the key columns, in table order (a test
+        // below holds the two lists together), so the i-th value is `fields[i]`.
+        for (slot, (_, value)) in self.fields.iter_mut().zip(tracked_values(f)) {
             let value = match value {
                 None => continue,
                 Some(TrackedValue::Text(s)) => Value::text(s),
@@ -157,7 +157,7 @@ impl ContributionTrackingRow {
                     None => continue,
                 },
             };
-            self.set(column, value);
+            *slot = value;
         }
         Ok(Outcome::Changed)
     }
@@ -193,6 +193,89 @@ mod tests {
 
     fn at() -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+    }
+
+    #[test]
+    fn tracked_values_come_in_the_order_of_the_columns() {
+        let fields = ev::ContributionTrackingFields::default();
+        let tracked: Vec<&str> = tracked_values(&fields).iter().map(|(c, _)| *c).collect();
+        let columns: Vec<&str> = CONTRIBUTION_TRACKING_COLUMNS[KEY_COLUMNS..]
+            .iter()
+            .map(|(c, _)| *c)
+            .collect();
+        assert_eq!(tracked, columns);
+        assert_eq!(ContributionTrackingRow::new(1).fields.len(), columns.len());
+    }
+
+    #[test]
+    fn recorded_fields_land_in_their_columns() {
+        let mut row = ContributionTrackingRow::new(7);
+        let e = ev::ContributionTrackingRecorded {
+            contribution_tracking_id: 7,
+            allocation_token: "a".into(),
+            fields: Some(ev::ContributionTrackingFields {
+                amount: Some("12.50".into()),
+                banner: Some("B1".into()),
+                payment_method_id: Some(3),
+                is_pay_fee: Some(true),
+                ..Default::default()
+            }),
+        };
+        assert_eq!(row.record(&e, 1, at()).unwrap(), Outcome::Changed);
+        let values = row.to_values();
+        let column = |name: &str| {
+            let i = CONTRIBUTION_TRACKING_COLUMNS
+                .iter()
+                .position(|(c, _)| *c == name)
+                .unwrap();
+            values[i].clone()
+        };
+        assert_eq!(column("allocation_token"), Value::text("a"));
+        assert_eq!(column("amount"), Value::text("12.50"));
+        assert_eq!(column("banner"), Value::text("B1"));
+        assert_eq!(column("payment_method_id"), Value::int(3));
+        assert_eq!(column("is_pay_fee"), Value::Bool(Some(true)));
+        assert_eq!(column("currency"), Value::Text(None));
+
+        // A later recording overwrites only what it sets; one without fields changes nothing
+        // but may set a missing token.
+        let again = ev::ContributionTrackingRecorded {
+            fields: Some(ev::ContributionTrackingFields {
+                banner: Some("B2".into()),
+                ..Default::default()
+            }),
+            ..e.clone()
+        };
+        row.record(&again, 2, at()).unwrap();
+        let bare = ev::ContributionTrackingRecorded {
+            fields: None,
+            ..e.clone()
+        };
+        let before = row.clone();
+        row.record(&bare, 3, at()).unwrap();
+        assert_eq!(row, before);
+        let values = row.to_values();
+        let banner = CONTRIBUTION_TRACKING_COLUMNS
+            .iter()
+            .position(|(c, _)| *c == "banner")
+            .unwrap();
+        assert_eq!(values[banner], Value::text("B2"));
+        assert_eq!(values[3], Value::text("12.50"));
+
+        // A misfit decimal is refused before anything changes.
+        let bad = ev::ContributionTrackingRecorded {
+            fields: Some(ev::ContributionTrackingFields {
+                banner: Some("B3".into()),
+                usd_amount: Some("1.234".into()),
+                ..Default::default()
+            }),
+            ..e
+        };
+        assert!(row
+            .record(&bad, 4, at())
+            .unwrap_err()
+            .contains("usd_amount"));
+        assert_eq!(row, before);
     }
 
     #[test]
