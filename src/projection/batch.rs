@@ -57,7 +57,8 @@ pub(crate) trait Session: Send {
         pairs: &[(String, String)],
     ) -> Result<(Vec<(i64, String, String)>, i64), ProjectionError>;
     /// Writes rows with one of the projection statements (multi-row).
-    async fn write(&mut self, what: Write, rows: &[Vec<Value>]) -> Result<(), ProjectionError>;
+    /// Writes `rows` (taken by value: a driver binds their text without copying it again).
+    async fn write(&mut self, what: Write, rows: Vec<Vec<Value>>) -> Result<(), ProjectionError>;
     /// Deletes the moderation reasons of `donation_ids`.
     async fn delete_reasons(&mut self, donation_ids: &[i64]) -> Result<(), ProjectionError>;
     /// Stores the checkpoint.
@@ -266,11 +267,11 @@ impl RowCache {
             cts: self.cts.victims(&state.cts, self.capacity),
         };
         let donations = self.donations.dirty_values(&out.donations);
-        session.write(Write::Donation, &donations).await?;
+        session.write(Write::Donation, donations).await?;
         let payments = self.payments.dirty_values(&out.payments);
-        session.write(Write::Payment, &payments).await?;
+        session.write(Write::Payment, payments).await?;
         let cts = self.cts.dirty_values(&out.cts);
-        session.write(Write::ContributionTracking, &cts).await?;
+        session.write(Write::ContributionTracking, cts).await?;
         Ok(out)
     }
 
@@ -298,9 +299,12 @@ impl RowCache {
             (Write::Payment, self.payments.all_dirty_values()),
             (Write::ContributionTracking, self.cts.all_dirty_values()),
         ];
-        for (what, rows) in tables {
-            for chunk in rows.chunks(FLUSH_CHUNK) {
-                session.write(what, chunk).await?;
+        for (what, mut rows) in tables {
+            while !rows.is_empty() {
+                let rest = rows.split_off(rows.len().min(FLUSH_CHUNK));
+                session
+                    .write(what, std::mem::replace(&mut rows, rest))
+                    .await?;
             }
         }
         Ok(())
@@ -855,7 +859,7 @@ impl State {
                     slot.insert(max_id);
                 }
             }
-            session.write(Write::DonationTracking, &new_rows).await?;
+            session.write(Write::DonationTracking, new_rows).await?;
             for did in &self.created {
                 let d = self
                     .donations
@@ -870,11 +874,11 @@ impl State {
         };
         if write_rows {
             let donations = rows(&self.dirty_donations, &|id| self.donations[&id].to_values());
-            session.write(Write::Donation, &donations).await?;
+            session.write(Write::Donation, donations).await?;
             let payments = rows(&self.dirty_payments, &|id| self.payments[&id].to_values());
-            session.write(Write::Payment, &payments).await?;
+            session.write(Write::Payment, payments).await?;
             let cts = rows(&self.dirty_cts, &|id| self.cts[&id].to_values());
-            session.write(Write::ContributionTracking, &cts).await?;
+            session.write(Write::ContributionTracking, cts).await?;
         }
         if !self.dirty_reasons.is_empty() {
             let ids: Vec<i64> = self.dirty_reasons.iter().copied().collect();
@@ -887,15 +891,17 @@ impl State {
                         .map(move |(i, s)| vec![Value::int(*id), Value::text(i), Value::text(s)])
                 })
                 .collect();
-            session.write(Write::ModerationReason, &reasons).await?;
+            session.write(Write::ModerationReason, reasons).await?;
         }
         let conflicts: Vec<Vec<Value>> = self.conflicts.iter().map(Conflict::to_values).collect();
-        session.write(Write::Conflict, &conflicts).await?;
+        session.write(Write::Conflict, conflicts).await?;
         // In key order: the change log's primary-key index is filled page by page instead of
         // at random places (the log itself comes in position order).
         self.log
             .sort_unstable_by_key(|r| (r[0].as_i64(), r[1].as_i64()));
-        session.write(Write::DonationEvent, &self.log).await?;
+        session
+            .write(Write::DonationEvent, std::mem::take(&mut self.log))
+            .await?;
         Ok(())
     }
 }

@@ -240,12 +240,12 @@ impl Session for PgSession {
         Ok((existing, max))
     }
 
-    async fn write(&mut self, what: Write, rows: &[Vec<Value>]) -> Result<(), ProjectionError> {
+    async fn write(&mut self, what: Write, rows: Vec<Vec<Value>>) -> Result<(), ProjectionError> {
         if rows.is_empty() {
             return Ok(());
         }
         let (sql, columns) = write_statement(what);
-        bind_columns(sqlx::query(sql), columns, rows)
+        bind_columns(sqlx::query(sql), columns, &rows)
             .execute(&mut *self.tx)
             .await
             .map_err(db_error)?;

@@ -152,16 +152,17 @@ pub(crate) async fn begin(pool: &SqlitePool) -> Result<Box<dyn Session>, Project
     Ok(Box::new(SqliteSession { tx }))
 }
 
-/// Binds one value (text borrowed, not copied).
+/// Binds one value, moving its text in (sqlx would copy borrowed text when it hands the
+/// arguments to its worker thread).
 fn bind<'q>(
     q: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
-    v: &'q Value,
+    v: Value,
 ) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
     match v {
-        Value::I64(v) => q.bind(*v),
-        Value::Text(v) => q.bind(v.as_deref()),
-        Value::Bool(v) => q.bind(*v),
-        Value::Time(v) => q.bind(*v),
+        Value::I64(v) => q.bind(v),
+        Value::Text(v) => q.bind(v),
+        Value::Bool(v) => q.bind(v),
+        Value::Time(v) => q.bind(v),
     }
 }
 
@@ -224,17 +225,16 @@ pub(crate) async fn write_rows(
     conn: &mut sqlx::SqliteConnection,
     statement: &'static str,
     columns: usize,
-    rows: &[Vec<Value>],
+    rows: Vec<Vec<Value>>,
 ) -> Result<(), ProjectionError> {
     let max = (MAX_VARIABLES / columns).min(MAX_ROWS_PER_STATEMENT);
     let max = 1 << max.ilog2();
-    let mut rest = rows;
-    for size in chunk_sizes(rows.len(), max) {
-        let (chunk, tail) = rest.split_at(size);
-        rest = tail;
+    let total = rows.len();
+    let mut rows = rows.into_iter();
+    for size in chunk_sizes(total, max) {
         let sql = expanded(statement, size);
         let mut q = sqlx::query(&sql);
-        for row in chunk {
+        for row in rows.by_ref().take(size) {
             for v in row {
                 q = bind(q, v);
             }
@@ -307,7 +307,7 @@ impl Session for SqliteSession {
         Ok((existing, max))
     }
 
-    async fn write(&mut self, what: Write, rows: &[Vec<Value>]) -> Result<(), ProjectionError> {
+    async fn write(&mut self, what: Write, rows: Vec<Vec<Value>>) -> Result<(), ProjectionError> {
         let (sql, columns) = write_statement(what);
         write_rows(&mut self.tx, sql, columns.len(), rows).await
     }
