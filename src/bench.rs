@@ -634,7 +634,8 @@ impl IntakeFigures {
 /// embedded stores as in production) and sends it about `calls` `AddDonation` calls from
 /// `clients` concurrent clients, each on its own HTTP/2 connection, connected and warmed up
 /// before the clock starts. Client and server share the machine, so the figures are a lower
-/// bound.
+/// bound; the clients are the lean `grpc_client::GrpcClient` (one socket write per call) so
+/// that they take as little of it as they can.
 pub async fn intake_rate(
     data_dir: &Path,
     calls: usize,
