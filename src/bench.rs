@@ -24,9 +24,6 @@ use serde::Serialize;
 use sqlx::{Column, Connection, Row, TypeInfo, ValueRef};
 use uuid::Uuid;
 
-mod grpc_client;
-use grpc_client::GrpcClient;
-
 use crate::api::auth::{Authenticator, Scope};
 use crate::api::{Application, Settings};
 use crate::privacy::{self, KeyStore, Vault};
@@ -38,6 +35,9 @@ use crate::proto::events as ev;
 use crate::store::sqlite::SqliteEventLog;
 use crate::store::{Actor, EventData, EventLog, ExpectedRevision, Metadata, StreamAppend};
 use crate::workload::{self, WorkloadConfig};
+use grpc_client::GrpcClient;
+
+mod grpc_client;
 
 /// The part of `ledger bench` to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -643,12 +643,8 @@ pub async fn intake_rate(
 ) -> anyhow::Result<IntakeFigures> {
     let clients = clients.max(1);
     let auth = Authenticator::default().with_token("bench", INTAKE_TOKEN, [Scope::All].into());
-    let app = Application::build(Settings::for_tests(data_dir, auth)).await?;
-    let addr = format!("127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
+    let server = InProcessServer::start(data_dir, auth).await?;
+    let addr = server.addr.clone();
 
     // Connections, first id blocks and SQLite caches are warmed up outside the clock.
     let warm: Vec<_> = (0..clients)
@@ -691,11 +687,7 @@ pub async fn intake_rate(
         latencies.extend(t.await??);
     }
     let elapsed = started.elapsed();
-    let _ = stop.send(());
-    match tokio::time::timeout(Duration::from_secs(30), server).await {
-        Ok(joined) => joined??,
-        Err(_) => tracing::warn!("the bench's gRPC server did not stop within 30 s"),
-    }
+    server.stop().await?;
 
     latencies.sort_unstable();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
@@ -707,6 +699,40 @@ pub async fn intake_rate(
         p99: pct(0.99),
         max: *latencies.last().expect("at least one call"),
     })
+}
+
+/// The real gRPC server, running in this process on a free port until stopped.
+struct InProcessServer {
+    /// `127.0.0.1:<port>`.
+    addr: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcessServer {
+    /// Builds the application on fresh stores in `data_dir` (durable, as in production) with
+    /// `auth`, and starts serving.
+    async fn start(data_dir: &Path, auth: Authenticator) -> anyhow::Result<Self> {
+        let app = Application::build(Settings::for_tests(data_dir, auth)).await?;
+        let addr = format!("127.0.0.1:{}", app.port());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Ok(Self { addr, stop, task })
+    }
+
+    /// Asks the server to stop and waits for it to drain (at most 30 s).
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        match tokio::time::timeout(Duration::from_secs(30), self.task).await {
+            Ok(joined) => joined?,
+            Err(_) => {
+                tracing::warn!("the bench's gRPC server did not stop within 30 s");
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Sends the `i`-th `AddDonation` request of the intake bench.

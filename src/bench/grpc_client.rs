@@ -168,19 +168,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn calls_the_real_server_and_reports_its_refusals() {
         use crate::api::auth::{Authenticator, Scope};
-        use crate::api::{Application, Settings};
         use crate::proto::api as pb;
 
         let dir = tempfile::tempdir().unwrap();
         let auth = Authenticator::default().with_token("bench", "t0ken", [Scope::All].into());
-        let app = Application::build(Settings::for_tests(dir.path(), auth))
+        let server = crate::bench::InProcessServer::start(dir.path(), auth)
             .await
             .unwrap();
-        let addr = format!("127.0.0.1:{}", app.port());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
+        let addr = server.addr.clone();
         const PATH: &str = "/ledger.api.v1.Ledger/AddDonation";
 
         let mut client = GrpcClient::connect(&addr, "Bearer t0ken").await.unwrap();
@@ -210,7 +205,6 @@ mod tests {
             .to_string();
         assert!(err.contains("\"16\""), "{err}");
 
-        stop.send(()).unwrap();
-        server.await.unwrap().unwrap();
+        server.stop().await.unwrap();
     }
 }

@@ -195,6 +195,15 @@ mod tests {
         DateTime::from_timestamp(1_700_000_000, 0).unwrap()
     }
 
+    /// The value of `name` in `row`'s column values.
+    fn column(row: &ContributionTrackingRow, name: &str) -> Value {
+        let i = CONTRIBUTION_TRACKING_COLUMNS
+            .iter()
+            .position(|(c, _)| *c == name)
+            .unwrap();
+        row.to_values().swap_remove(i)
+    }
+
     #[test]
     fn tracked_values_come_in_the_order_of_the_columns() {
         let fields = ev::ContributionTrackingFields::default();
@@ -222,20 +231,12 @@ mod tests {
             }),
         };
         assert_eq!(row.record(&e, 1, at()).unwrap(), Outcome::Changed);
-        let values = row.to_values();
-        let column = |name: &str| {
-            let i = CONTRIBUTION_TRACKING_COLUMNS
-                .iter()
-                .position(|(c, _)| *c == name)
-                .unwrap();
-            values[i].clone()
-        };
-        assert_eq!(column("allocation_token"), Value::text("a"));
-        assert_eq!(column("amount"), Value::text("12.50"));
-        assert_eq!(column("banner"), Value::text("B1"));
-        assert_eq!(column("payment_method_id"), Value::int(3));
-        assert_eq!(column("is_pay_fee"), Value::Bool(Some(true)));
-        assert_eq!(column("currency"), Value::Text(None));
+        assert_eq!(column(&row, "allocation_token"), Value::text("a"));
+        assert_eq!(column(&row, "amount"), Value::text("12.50"));
+        assert_eq!(column(&row, "banner"), Value::text("B1"));
+        assert_eq!(column(&row, "payment_method_id"), Value::int(3));
+        assert_eq!(column(&row, "is_pay_fee"), Value::Bool(Some(true)));
+        assert_eq!(column(&row, "currency"), Value::Text(None));
 
         // A later recording overwrites only what it sets; one without fields changes nothing
         // but may set a missing token.
@@ -254,13 +255,8 @@ mod tests {
         let before = row.clone();
         row.record(&bare, 3, at()).unwrap();
         assert_eq!(row, before);
-        let values = row.to_values();
-        let banner = CONTRIBUTION_TRACKING_COLUMNS
-            .iter()
-            .position(|(c, _)| *c == "banner")
-            .unwrap();
-        assert_eq!(values[banner], Value::text("B2"));
-        assert_eq!(values[3], Value::text("12.50"));
+        assert_eq!(column(&row, "banner"), Value::text("B2"));
+        assert_eq!(column(&row, "amount"), Value::text("12.50"));
 
         // A misfit decimal is refused before anything changes.
         let bad = ev::ContributionTrackingRecorded {
