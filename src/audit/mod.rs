@@ -136,11 +136,7 @@ pub async fn load_donation(
     donation_id: u64,
 ) -> Result<Vec<Step>, AuditError> {
     let mut steps = load_donation_sealed(log, donation_id).await?;
-    let mut events: Vec<DomainEvent> = steps.iter().map(|s| s.event.clone()).collect();
-    vault.unseal(&mut events).await?;
-    for (step, event) in steps.iter_mut().zip(events) {
-        step.event = event;
-    }
+    vault.unseal(steps.iter_mut().map(|s| &mut s.event)).await?;
     Ok(steps)
 }
 

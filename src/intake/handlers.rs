@@ -177,12 +177,8 @@ impl Intake {
             futures::future::try_join_all(names.iter().map(|s| self.load(s))).await?;
         if unseal {
             // One key lookup for both streams that carry personal units.
-            let split = donation.events.len();
-            let mut both: Vec<_> = donation.events.drain(..).collect();
-            both.append(&mut others[0].events);
-            self.vault.unseal(&mut both).await?;
-            others[0].events = both.split_off(split);
-            donation.events = both;
+            let both = donation.events.iter_mut().chain(&mut others[0].events);
+            self.vault.unseal(both).await?;
         }
         let mut view = DonationView::default();
         let mut read = HashMap::new();

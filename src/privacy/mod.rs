@@ -147,7 +147,7 @@ pub fn seal_with(events: &mut [DomainEvent], key_id: u64, key: &DataKey) {
 }
 
 /// The key ids that the sealed units of `events` need.
-pub fn key_ids(events: &mut [DomainEvent]) -> BTreeSet<u64> {
+pub fn key_ids<'e>(events: impl IntoIterator<Item = &'e mut DomainEvent>) -> BTreeSet<u64> {
     let mut ids = BTreeSet::new();
     for event in events {
         for unit in event.personal_units_mut() {
@@ -167,8 +167,8 @@ pub fn key_ids(events: &mut [DomainEvent]) -> BTreeSet<u64> {
 
 /// Decrypts every sealed unit of `events` whose key is in `keys`; units whose key is missing
 /// (destroyed) are left without clear data.
-pub fn unseal_with(
-    events: &mut [DomainEvent],
+pub fn unseal_with<'e>(
+    events: impl IntoIterator<Item = &'e mut DomainEvent>,
     keys: &HashMap<u64, DataKey>,
 ) -> Result<(), PrivacyError> {
     for event in events {
@@ -218,9 +218,16 @@ impl Vault {
         Ok(())
     }
 
-    /// Unseals every event of a batch with one key lookup.
-    pub async fn unseal(&self, events: &mut [DomainEvent]) -> Result<(), PrivacyError> {
-        let ids: Vec<u64> = key_ids(events).into_iter().collect();
+    /// Unseals every event of a batch with one key lookup, in place (a slice, a `Vec`, or
+    /// the events inside larger records: nothing is moved out and back).
+    pub async fn unseal<'e>(
+        &self,
+        events: impl IntoIterator<Item = &'e mut DomainEvent>,
+    ) -> Result<(), PrivacyError> {
+        let mut events: Vec<&mut DomainEvent> = events.into_iter().collect();
+        let ids: Vec<u64> = key_ids(events.iter_mut().map(|e| &mut **e))
+            .into_iter()
+            .collect();
         if ids.is_empty() {
             return Ok(());
         }
