@@ -112,3 +112,30 @@ async fn bench_json_has_every_figure_and_each_is_positive() {
         }
     }
 }
+
+#[test]
+fn an_empty_workload_is_refused_with_the_flag_and_the_rule() {
+    for (flag, value) in [
+        ("--donations", "0"),
+        ("--single-writer-events", "0"),
+        ("--donations", "lots"),
+    ] {
+        let output = Command::cargo_bin("ledger")
+            .unwrap()
+            .args(["bench", flag, value])
+            .env_remove("LEDGER_BENCH_DONATIONS")
+            .env_remove("LEDGER_BENCH_SINGLE_WRITER_EVENTS")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(flag) && stderr.contains("at least 1"),
+            "{flag} {value}: {stderr}"
+        );
+        assert!(
+            output.stdout.is_empty(),
+            "nothing measured for {flag} {value}"
+        );
+    }
+}

@@ -11,7 +11,7 @@ use crate::bench::{self, BenchOptions, BenchReport, Part};
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Donations in the workload (about 8.6 events each, tracking included).
-    #[arg(long, env = "LEDGER_BENCH_DONATIONS", default_value_t = 100_000)]
+    #[arg(long, env = "LEDGER_BENCH_DONATIONS", default_value_t = 100_000, value_parser = at_least_one)]
     pub donations: usize,
     /// Workload seed (the same seed gives the same events).
     #[arg(long, env = "LEDGER_BENCH_SEED", default_value_t = 42)]
@@ -39,7 +39,8 @@ pub struct BenchArgs {
     #[arg(
         long,
         env = "LEDGER_BENCH_SINGLE_WRITER_EVENTS",
-        default_value_t = 3_000
+        default_value_t = 3_000,
+        value_parser = at_least_one
     )]
     pub single_writer_events: usize,
     /// `AddDonation` calls measured. 0: as many as donations, at most 30,000.
@@ -52,6 +53,15 @@ pub struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long, env = "LEDGER_BENCH_JSON", default_value_t = false)]
     pub json: bool,
+}
+
+/// A count of at least one: a workload of nothing measures nothing (every rate would be 0/0).
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("must be a whole number of at least 1 ({e})")),
+    }
 }
 
 impl BenchArgs {
