@@ -13,6 +13,7 @@ const FIGURES: &[&str] = &[
     "add_donation_p50",
     "add_donation_p99",
     "rebuild_sqlite",
+    "rebuild_switch_sqlite",
     "raw_insert_sqlite",
     "rebuild_vs_raw_sqlite",
     "scrub_selection_sqlite",
@@ -21,6 +22,7 @@ const FIGURES: &[&str] = &[
 ];
 const POSTGRES_FIGURES: &[&str] = &[
     "rebuild_postgres",
+    "rebuild_switch_postgres",
     "raw_insert_postgres",
     "rebuild_vs_raw_postgres",
     "scrub_selection_postgres",
