@@ -59,6 +59,16 @@ pub(crate) trait Session: Send {
     /// Writes rows with one of the projection statements (multi-row).
     /// Writes `rows` (taken by value: a driver binds their text without copying it again).
     async fn write(&mut self, what: Write, rows: Vec<Vec<Value>>) -> Result<(), ProjectionError>;
+    /// Inserts rows known to be absent from their table (what a write-back projector writes
+    /// for the first time into its fresh tables, and the change log), the fastest way the
+    /// dialect has. By default the same as [`Session::write`].
+    async fn insert_new(
+        &mut self,
+        what: Write,
+        rows: Vec<Vec<Value>>,
+    ) -> Result<(), ProjectionError> {
+        self.write(what, rows).await
+    }
     /// Deletes the moderation reasons of `donation_ids`.
     async fn delete_reasons(&mut self, donation_ids: &[i64]) -> Result<(), ProjectionError>;
     /// Stores the checkpoint.
@@ -194,17 +204,29 @@ impl<R: CachedRow> CachedTable<R> {
             .collect()
     }
 
-    /// The column values of those of `ids` that are dirty, in the order of `ids`.
-    fn dirty_values<'a>(&self, ids: impl IntoIterator<Item = &'a i64>) -> Vec<Vec<Value>> {
-        ids.into_iter()
-            .filter(|id| self.dirty.contains(id))
-            .map(|id| self.rows[id].values())
-            .collect()
+    /// The column values of those of `ids` that are dirty, in the order of `ids`: the rows
+    /// never written before (only when the table `started_empty`: then a row that never left
+    /// the cache is not in the database), and the rows to write over.
+    fn dirty_values<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a i64>,
+        started_empty: bool,
+    ) -> DirtyRows {
+        let mut out = DirtyRows::default();
+        for id in ids.into_iter().filter(|id| self.dirty.contains(id)) {
+            let values = self.rows[id].values();
+            if started_empty && !self.evicted.contains(id) {
+                out.new.push(values);
+            } else {
+                out.rewritten.push(values);
+            }
+        }
+        out
     }
 
     /// Every row waiting to be written.
-    fn all_dirty_values(&self) -> Vec<Vec<Value>> {
-        self.dirty_values(&self.dirty)
+    fn all_dirty_values(&self, started_empty: bool) -> DirtyRows {
+        self.dirty_values(&self.dirty, started_empty)
     }
 
     /// After a committed batch: drops the `evicted` rows and takes the batch's versions.
@@ -221,6 +243,36 @@ impl<R: CachedRow> CachedTable<R> {
         }
         self.dirty.extend(std::mem::take(dirty));
         self.rows.extend(touched.drain());
+    }
+}
+
+/// Dirty cached rows as they are written: inserted as new, or written over.
+#[derive(Default)]
+struct DirtyRows {
+    new: Vec<Vec<Value>>,
+    rewritten: Vec<Vec<Value>>,
+}
+
+impl DirtyRows {
+    /// Writes both kinds (the new ones with [`Session::insert_new`]), `chunk` rows per call.
+    async fn write(
+        self,
+        session: &mut dyn Session,
+        what: Write,
+        chunk: usize,
+    ) -> Result<(), ProjectionError> {
+        for (new, mut rows) in [(true, self.new), (false, self.rewritten)] {
+            while !rows.is_empty() {
+                let rest = rows.split_off(rows.len().min(chunk));
+                let rows = std::mem::replace(&mut rows, rest);
+                if new {
+                    session.insert_new(what, rows).await?;
+                } else {
+                    session.write(what, rows).await?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -266,12 +318,16 @@ impl RowCache {
             payments: self.payments.victims(&state.payments, self.capacity),
             cts: self.cts.victims(&state.cts, self.capacity),
         };
-        let donations = self.donations.dirty_values(&out.donations);
-        session.write(Write::Donation, donations).await?;
-        let payments = self.payments.dirty_values(&out.payments);
-        session.write(Write::Payment, payments).await?;
-        let cts = self.cts.dirty_values(&out.cts);
-        session.write(Write::ContributionTracking, cts).await?;
+        let empty = self.started_empty;
+        (self.donations.dirty_values(&out.donations, empty))
+            .write(session, Write::Donation, usize::MAX)
+            .await?;
+        (self.payments.dirty_values(&out.payments, empty))
+            .write(session, Write::Payment, usize::MAX)
+            .await?;
+        (self.cts.dirty_values(&out.cts, empty))
+            .write(session, Write::ContributionTracking, usize::MAX)
+            .await?;
         Ok(out)
     }
 
@@ -294,18 +350,17 @@ impl RowCache {
     /// Writes every row still waiting (when the rebuild has caught up). The caller commits,
     /// then calls [`RowCache::flushed`].
     pub(crate) async fn flush(&self, session: &mut dyn Session) -> Result<(), ProjectionError> {
+        let empty = self.started_empty;
         let tables = [
-            (Write::Donation, self.donations.all_dirty_values()),
-            (Write::Payment, self.payments.all_dirty_values()),
-            (Write::ContributionTracking, self.cts.all_dirty_values()),
+            (Write::Donation, self.donations.all_dirty_values(empty)),
+            (Write::Payment, self.payments.all_dirty_values(empty)),
+            (
+                Write::ContributionTracking,
+                self.cts.all_dirty_values(empty),
+            ),
         ];
-        for (what, mut rows) in tables {
-            while !rows.is_empty() {
-                let rest = rows.split_off(rows.len().min(FLUSH_CHUNK));
-                session
-                    .write(what, std::mem::replace(&mut rows, rest))
-                    .await?;
-            }
+        for (what, rows) in tables {
+            rows.write(session, what, FLUSH_CHUNK).await?;
         }
         Ok(())
     }
@@ -899,9 +954,13 @@ impl State {
         // at random places (the log itself comes in position order).
         self.log
             .sort_unstable_by_key(|r| (r[0].as_i64(), r[1].as_i64()));
-        session
-            .write(Write::DonationEvent, std::mem::take(&mut self.log))
-            .await?;
+        let log = std::mem::take(&mut self.log);
+        if write_rows {
+            session.write(Write::DonationEvent, log).await?;
+        } else {
+            // Write-back (a rebuild's fresh tables): nothing can be in the way.
+            session.insert_new(Write::DonationEvent, log).await?;
+        }
         Ok(())
     }
 }
