@@ -316,6 +316,26 @@ impl ReadModel {
         Ok(Self { backend })
     }
 
+    /// A SQLite file (created if missing) with the settings of a rebuild's scratch file:
+    /// nothing reads it while it is filled and a crash discards it (see
+    /// `sqlite::connect_scratch`); one connection.
+    pub(crate) async fn sqlite_scratch(path: &Path) -> Result<Self, ProjectionError> {
+        Ok(Self {
+            backend: Backend::Sqlite {
+                pool: sqlite::connect_scratch(path).await?,
+                path: path.to_owned(),
+            },
+        })
+    }
+
+    /// The SQLite pool, for tools in this crate that write a SQLite read model directly.
+    pub(crate) fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
+        match &self.backend {
+            Backend::Sqlite { pool, .. } => Some(pool),
+            Backend::Postgres { .. } => None,
+        }
+    }
+
     /// The dialect.
     pub fn dialect(&self) -> Dialect {
         match self.backend {
@@ -1071,12 +1091,7 @@ pub async fn rebuild(
         Backend::Sqlite { path, .. } => {
             let fresh_path = rebuild_path(path);
             remove_sqlite_files(&fresh_path)?;
-            let fresh = ReadModel {
-                backend: Backend::Sqlite {
-                    pool: sqlite::connect_scratch(&fresh_path).await?,
-                    path: fresh_path.clone(),
-                },
-            };
+            let fresh = ReadModel::sqlite_scratch(&fresh_path).await?;
             (fresh, Some(fresh_path))
         }
         Backend::Postgres { pool, url, schema } => {
