@@ -192,6 +192,7 @@ fn table_of(what: Write) -> &'static str {
 /// and backslash, tab, newline and carriage return escaped inside text. Times go with
 /// microseconds (what the column keeps; binding them as arrays drops the rest the same way).
 fn copy_text(rows: &[Vec<Value>]) -> Vec<u8> {
+    use chrono::{Datelike, Timelike};
     use std::io::Write as _;
     let mut out = Vec::with_capacity(rows.len() * 128);
     for row in rows {
@@ -205,7 +206,19 @@ fn copy_text(rows: &[Vec<Value>]) -> Vec<u8> {
                 }
                 Value::Bool(Some(v)) => out.push(if *v { b't' } else { b'f' }),
                 Value::Time(Some(v)) => {
-                    let _ = write!(out, "{}", v.format("%Y-%m-%d %H:%M:%S%.6f+00"));
+                    // Written field by field: `format` parses its pattern again for every
+                    // value (the pattern parser was 13 % of the projector's thread).
+                    let _ = write!(
+                        out,
+                        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}+00",
+                        v.year(),
+                        v.month(),
+                        v.day(),
+                        v.hour(),
+                        v.minute(),
+                        v.second(),
+                        v.timestamp_subsec_micros().min(999_999)
+                    );
                 }
                 Value::Text(Some(v)) => {
                     for b in v.bytes() {
@@ -476,5 +489,12 @@ mod tests {
             "-7\ta\\tb\\\\c\\nd\\re \\\\N ü\tt\t2026-01-01 00:00:00.123456+00\n\
              \\N\t\\N\tf\t\\N\n"
         );
+        // Every field zero-padded; what chrono itself renders for the same instant.
+        let at = DateTime::from_timestamp(1_772_600_767, 8_000).unwrap();
+        assert_eq!(
+            String::from_utf8(copy_text(&[vec![Value::Time(Some(at))]])).unwrap(),
+            format!("{}\n", at.format("%Y-%m-%d %H:%M:%S%.6f+00"))
+        );
+        assert_eq!(at.format("%m-%d %H").to_string(), "03-04 05");
     }
 }
