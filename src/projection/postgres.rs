@@ -175,6 +175,9 @@ pub(crate) fn bind_columns<'q>(
     q
 }
 
+/// Rows per piece of a `COPY` (see [`PgSession::insert_new`]).
+const COPY_PIECE_ROWS: usize = 2048;
+
 /// The table each write fills.
 fn table_of(what: Write) -> &'static str {
     match what {
@@ -334,12 +337,13 @@ impl Session for PgSession {
         let (_, columns) = write_statement(what);
         let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
         let sql = format!("COPY {} ({}) FROM STDIN", table_of(what), names.join(", "));
-        let data = copy_text(&rows);
-        drop(rows);
         let mut copy = self.tx.copy_in_raw(&sql).await.map_err(db_error)?;
-        if let Err(e) = copy.send(data).await {
-            let _ = copy.abort("sending the rows failed").await;
-            return Err(db_error(e));
+        // In pieces: the server parses and inserts one piece while the next is encoded here.
+        for piece in rows.chunks(COPY_PIECE_ROWS) {
+            if let Err(e) = copy.send(copy_text(piece)).await {
+                let _ = copy.abort("sending the rows failed").await;
+                return Err(db_error(e));
+            }
         }
         copy.finish().await.map_err(db_error)?;
         Ok(())
