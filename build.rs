@@ -18,6 +18,9 @@ fn proto_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    // `sqlx::migrate!` embeds the migration files at compile time but cannot tell cargo about
+    // them: a new or changed migration must rebuild the crate.
+    println!("cargo:rerun-if-changed=migrations");
     let mut files = Vec::new();
     proto_files(Path::new("proto"), &mut files);
     let fds = protox::compile(&files, ["proto"])?;
