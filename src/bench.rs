@@ -1005,7 +1005,9 @@ async fn raw_insert_postgres(url: &str) -> anyhow::Result<RawInsert> {
     sqlx::query(&format!("DROP SCHEMA IF EXISTS {RAW_SCHEMA} CASCADE"))
         .execute(&mut read)
         .await?;
-    let target = ReadModel::connect_with_schema(url, RAW_SCHEMA).await?;
+    // The settings of the rebuild's fresh schema (`synchronous_commit = off`, also for the
+    // index build).
+    let target = ReadModel::postgres_scratch(url, RAW_SCHEMA)?;
     target.migrate().await?;
     // Indexes built after the fill, as the rebuild does: the drop on empty tables is not
     // timed, the build is.

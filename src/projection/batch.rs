@@ -149,8 +149,9 @@ struct CachedTable<R> {
     rows: BTreeMap<i64, R>,
     /// Rows changed since they were last written.
     dirty: BTreeSet<i64>,
-    /// Rows that left the cache (and so are in the database).
-    evicted: HashSet<i64>,
+    /// Rows written to the database: when they left the cache, or by a flush. (With a table
+    /// that started empty, a row not in here is not in the table.)
+    in_database: HashSet<i64>,
 }
 
 impl<R> Default for CachedTable<R> {
@@ -158,7 +159,7 @@ impl<R> Default for CachedTable<R> {
         Self {
             rows: BTreeMap::new(),
             dirty: BTreeSet::new(),
-            evicted: HashSet::new(),
+            in_database: HashSet::new(),
         }
     }
 }
@@ -176,7 +177,7 @@ impl<R: CachedRow> CachedTable<R> {
         for &id in ids {
             if let Some(row) = self.rows.get(&id) {
                 into.insert(id, row.clone());
-            } else if !started_empty || self.evicted.contains(&id) {
+            } else if !started_empty || self.in_database.contains(&id) {
                 missing.push(id);
             }
         }
@@ -215,7 +216,7 @@ impl<R: CachedRow> CachedTable<R> {
         let mut out = DirtyRows::default();
         for id in ids.into_iter().filter(|id| self.dirty.contains(id)) {
             let values = self.rows[id].values();
-            if started_empty && !self.evicted.contains(id) {
+            if started_empty && !self.in_database.contains(id) {
                 out.new.push(values);
             } else {
                 out.rewritten.push(values);
@@ -229,6 +230,11 @@ impl<R: CachedRow> CachedTable<R> {
         self.dirty_values(&self.dirty, started_empty)
     }
 
+    /// After a committed flush: every dirty row is now in the database.
+    fn flushed(&mut self) {
+        self.in_database.extend(std::mem::take(&mut self.dirty));
+    }
+
     /// After a committed batch: drops the `evicted` rows and takes the batch's versions.
     fn absorb(
         &mut self,
@@ -239,7 +245,7 @@ impl<R: CachedRow> CachedTable<R> {
         for id in evicted {
             self.rows.remove(&id);
             self.dirty.remove(&id);
-            self.evicted.insert(id);
+            self.in_database.insert(id);
         }
         self.dirty.extend(std::mem::take(dirty));
         self.rows.extend(touched.drain());
@@ -365,11 +371,12 @@ impl RowCache {
         Ok(())
     }
 
-    /// Marks everything written after a committed [`RowCache::flush`].
+    /// Marks everything written after a committed [`RowCache::flush`]: the rows stay cached,
+    /// and are now in the database too (a later change writes over them).
     pub(crate) fn flushed(&mut self) {
-        self.donations.dirty.clear();
-        self.payments.dirty.clear();
-        self.cts.dirty.clear();
+        self.donations.flushed();
+        self.payments.flushed();
+        self.cts.flushed();
     }
 }
 
@@ -972,4 +979,47 @@ fn check_same(payload_id: u64, stream_id: i64, field: &str) -> Result<(), Reject
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64) -> PaymentRow {
+        PaymentRow {
+            id,
+            ..PaymentRow::default()
+        }
+    }
+
+    #[test]
+    fn only_rows_never_written_count_as_new_in_a_table_that_started_empty() {
+        let mut table = CachedTable::<PaymentRow>::default();
+        let mut touched: HashMap<i64, PaymentRow> = (1..=3).map(|id| (id, row(id))).collect();
+        let mut dirty: BTreeSet<i64> = (1..=3).collect();
+        table.absorb(Vec::new(), &mut touched, &mut dirty);
+        let ids = |rows: &[Vec<Value>]| -> Vec<i64> {
+            rows.iter().map(|r| r[0].as_i64().unwrap()).collect()
+        };
+        let fresh = table.all_dirty_values(true);
+        assert_eq!(
+            (ids(&fresh.new), ids(&fresh.rewritten)),
+            (vec![1, 2, 3], vec![])
+        );
+
+        // Row 1 leaves the cache (written), the rest are flushed; then all three change again.
+        let mut none = HashMap::new();
+        table.absorb(vec![1], &mut none, &mut BTreeSet::new());
+        table.flushed();
+        let mut touched: HashMap<i64, PaymentRow> = (1..=4).map(|id| (id, row(id))).collect();
+        let mut dirty: BTreeSet<i64> = (1..=4).collect();
+        table.absorb(Vec::new(), &mut touched, &mut dirty);
+        let again = table.all_dirty_values(true);
+        assert_eq!(
+            (ids(&again.new), ids(&again.rewritten)),
+            (vec![4], vec![1, 2, 3])
+        );
+        // Without an empty start nothing can be assumed absent.
+        assert_eq!(table.all_dirty_values(false).new.len(), 0);
+    }
 }

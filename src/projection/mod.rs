@@ -328,6 +328,19 @@ impl ReadModel {
         })
     }
 
+    /// A PostgreSQL schema with the settings of a rebuild's fresh schema: nothing reads it
+    /// while it is filled and a crash discards it, so commits do not wait for the WAL flush
+    /// (see `postgres::connect_scratch`).
+    pub(crate) fn postgres_scratch(url: &str, schema: &str) -> Result<Self, ProjectionError> {
+        Ok(Self {
+            backend: Backend::Postgres {
+                pool: postgres::connect_scratch(url, schema)?,
+                url: url.to_owned(),
+                schema: schema.to_owned(),
+            },
+        })
+    }
+
     /// The SQLite pool, for tools in this crate that write a SQLite read model directly.
     pub(crate) fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
         match &self.backend {
@@ -1101,14 +1114,7 @@ pub async fn rebuild(
                 .execute(pool)
                 .await
                 .map_err(db_error)?;
-            let fresh = ReadModel {
-                backend: Backend::Postgres {
-                    pool: postgres::connect_scratch(url, &fresh_schema)?,
-                    url: url.clone(),
-                    schema: fresh_schema,
-                },
-            };
-            (fresh, None)
+            (ReadModel::postgres_scratch(url, &fresh_schema)?, None)
         }
     };
     fresh.migrate().await?;
