@@ -19,6 +19,21 @@ async fn scratch_schemas(url: &str) -> Vec<String> {
     names
 }
 
+/// Runs `ledger` on the data directory `dir` with its read model at `url`.
+fn on_postgres(dir: &std::path::Path, url: &str, args: &[&str]) -> std::process::Output {
+    ledger(dir, &[&["--read-model-url", url][..], args].concat())
+}
+
+/// Projects the log into the read model at `url`, then checks `ledger verify` finds it
+/// identical to a rebuild.
+fn project_then_verify_identical(dir: &std::path::Path, url: &str) {
+    let projected = on_postgres(dir, url, &["project", "--once"]);
+    assert!(projected.status.success(), "{}", both(&projected));
+    let out = on_postgres(dir, url, &["verify"]);
+    assert!(out.status.success(), "{}", both(&out));
+    assert!(stdout(&out).contains("read model identical to a rebuild"));
+}
+
 #[tokio::test]
 async fn verify_on_postgres_passes_when_healthy_and_names_the_row_after_a_hand_edit() {
     let Some(db) = support::postgres::fresh_database("verify").await else {
@@ -26,14 +41,9 @@ async fn verify_on_postgres_passes_when_healthy_and_names_the_row_after_a_hand_e
     };
     let dir = tempfile::tempdir().unwrap();
     write_donations(dir.path(), 4).await;
-    let url_flag = ["--read-model-url", db.url.as_str()];
-    let run = |args: &[&str]| ledger(dir.path(), &[&url_flag[..], args].concat());
+    let run = |args: &[&str]| on_postgres(dir.path(), &db.url, args);
 
-    let projected = run(&["project", "--once"]);
-    assert!(projected.status.success(), "{}", both(&projected));
-    let out = run(&["verify"]);
-    assert!(out.status.success(), "{}", both(&out));
-    assert!(stdout(&out).contains("read model identical to a rebuild"));
+    project_then_verify_identical(dir.path(), &db.url);
     assert!(scratch_schemas(&db.url).await.is_empty());
 
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
@@ -125,15 +135,9 @@ async fn a_rebuild_keeps_text_that_copy_must_escape() {
         .await;
     drop(world);
 
-    let url_flag = ["--read-model-url", db.url.as_str()];
-    let run = |args: &[&str]| ledger(dir.path(), &[&url_flag[..], args].concat());
-    let projected = run(&["project", "--once"]);
-    assert!(projected.status.success(), "{}", both(&projected));
-    let out = run(&["verify"]);
-    assert!(out.status.success(), "{}", both(&out));
-    assert!(stdout(&out).contains("read model identical to a rebuild"));
+    project_then_verify_identical(dir.path(), &db.url);
 
-    let rebuilt = run(&["rebuild"]);
+    let rebuilt = on_postgres(dir.path(), &db.url, &["rebuild"]);
     assert!(rebuilt.status.success(), "{}", both(&rebuilt));
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let row: (String, String, String, String) = sqlx::query_as(

@@ -282,6 +282,18 @@ impl DirtyRows {
     }
 }
 
+/// Writes the dirty rows of each cached table, `chunk` rows per call.
+async fn write_tables(
+    session: &mut dyn Session,
+    tables: [(Write, DirtyRows); 3],
+    chunk: usize,
+) -> Result<(), ProjectionError> {
+    for (what, rows) in tables {
+        rows.write(session, what, chunk).await?;
+    }
+    Ok(())
+}
+
 /// What leaves the cache when a batch commits.
 #[derive(Default)]
 struct Eviction {
@@ -325,15 +337,21 @@ impl RowCache {
             cts: self.cts.victims(&state.cts, self.capacity),
         };
         let empty = self.started_empty;
-        (self.donations.dirty_values(&out.donations, empty))
-            .write(session, Write::Donation, usize::MAX)
-            .await?;
-        (self.payments.dirty_values(&out.payments, empty))
-            .write(session, Write::Payment, usize::MAX)
-            .await?;
-        (self.cts.dirty_values(&out.cts, empty))
-            .write(session, Write::ContributionTracking, usize::MAX)
-            .await?;
+        let tables = [
+            (
+                Write::Donation,
+                self.donations.dirty_values(&out.donations, empty),
+            ),
+            (
+                Write::Payment,
+                self.payments.dirty_values(&out.payments, empty),
+            ),
+            (
+                Write::ContributionTracking,
+                self.cts.dirty_values(&out.cts, empty),
+            ),
+        ];
+        write_tables(session, tables, usize::MAX).await?;
         Ok(out)
     }
 
@@ -365,10 +383,7 @@ impl RowCache {
                 self.cts.all_dirty_values(empty),
             ),
         ];
-        for (what, rows) in tables {
-            rows.write(session, what, FLUSH_CHUNK).await?;
-        }
-        Ok(())
+        write_tables(session, tables, FLUSH_CHUNK).await
     }
 
     /// Marks everything written after a committed [`RowCache::flush`]: the rows stay cached,
