@@ -10,9 +10,10 @@ use tonic::{Request, Response, Status};
 
 use super::auth::{Authenticator, Principal, Scope};
 use super::error::to_status;
+use crate::domain::admission;
 use crate::domain::commands::NewComment;
 use crate::domain::types::{to_datetime, Money, PaymentMethod};
-use crate::domain::validation::{FieldError, NewDonationRequest};
+use crate::domain::validation::{FieldError, NewDonationRequest, MAX_AMOUNT_CENTS_EXCLUSIVE};
 use crate::intake::{
     BookPaymentCommand, DonorUpdate, Intake, IntakeError, MoneyBack, NewDonation, RequestMeta,
 };
@@ -204,8 +205,19 @@ fn optional_money(cents: i64, currency: &str) -> Result<Option<Money>, Status> {
     if cents < 0 {
         return Err(invalid("amount_cents", "must not be negative"));
     }
-    if currency.len() > 3 {
-        return Err(invalid("currency", "must be an ISO 4217 code"));
+    if cents >= MAX_AMOUNT_CENTS_EXCLUSIVE {
+        return Err(invalid(
+            "amount_cents",
+            "must be below 10,000,000 cents (100,000 EUR)",
+        ));
+    }
+    if !(currency.is_empty()
+        || currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase()))
+    {
+        return Err(invalid(
+            "currency",
+            "must be an ISO 4217 code of 3 uppercase letters",
+        ));
     }
     Ok((cents > 0).then(|| Money {
         cents,
@@ -282,13 +294,13 @@ impl Ledger for LedgerService {
             request,
             |p, req| async move {
                 let meta = meta(&p, req.context.as_ref(), &req)?;
-                let valuation_date =
-                    match &req.valuation_date {
-                        None => None,
-                        Some(ts) => Some(to_datetime(ts).ok_or_else(|| {
-                            invalid("valuation_date", "must be a valid timestamp")
-                        })?),
-                    };
+                let valuation_date = match &req.valuation_date {
+                    None => None,
+                    Some(ts) => match admission::time_misfit(ts) {
+                        Some(rule) => return Err(invalid("valuation_date", &rule)),
+                        None => to_datetime(ts),
+                    },
+                };
                 let cmd = BookPaymentCommand {
                     payment_id: req.payment_id,
                     valuation_date,
@@ -516,7 +528,7 @@ impl Ledger for LedgerService {
             |p, req| async move {
                 let meta = meta(&p, req.context.as_ref(), &req)?;
                 self.intake
-                    .publish_comment(&meta, req.donation_id)
+                    .publish_comment(&meta, req.donation_id, &req.reason)
                     .await
                     .map_err(status)
             },

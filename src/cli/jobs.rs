@@ -68,6 +68,11 @@ fn publish(metrics: &Metrics, stats: &StatsHandle) {
     metrics.gauge("ledger_projector_events_total", &p, s.events_total as f64);
     metrics.gauge("ledger_projector_retries_total", &p, s.retries_total as f64);
     metrics.gauge(
+        "ledger_projector_quarantined_total",
+        &p,
+        s.quarantined_total as f64,
+    );
+    metrics.gauge(
         "ledger_projector_last_run_events_per_second",
         &p,
         s.last_run_events_per_second,
@@ -106,6 +111,10 @@ pub async fn start(
     metrics.describe(
         "ledger_projector_lag_positions",
         "Log positions between the projector's checkpoint and the head.",
+    );
+    metrics.describe(
+        "ledger_projector_quarantined_total",
+        "Events the projector could not project and quarantined (see `ledger verify`).",
     );
     metrics.describe(
         "ledger_projector_last_run_events_per_second",

@@ -26,6 +26,11 @@ pub struct ReadModelArgs {
     /// seconds.
     #[arg(long, env = "LEDGER_PROJECTOR_MAX_BACKOFF_SECS", default_value_t = 30)]
     pub max_backoff_secs: u64,
+    /// Quarantine an event that cannot be projected (recorded in `projector_skipped_event`
+    /// with its cause, counted, listed by `ledger verify`) and go on; `false` stops before it
+    /// until an operator skips it with `--skip-position`.
+    #[arg(long, env = "LEDGER_PROJECTOR_QUARANTINE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub quarantine: bool,
 }
 
 impl ReadModelArgs {
@@ -37,6 +42,7 @@ impl ReadModelArgs {
                 max: Duration::from_secs(self.max_backoff_secs.max(1)),
                 ..RetryPolicy::default()
             },
+            quarantine: self.quarantine,
             ..ProjectorConfig::default()
         }
     }
@@ -82,6 +88,15 @@ pub struct ProjectArgs {
     /// Who decided the skip (stored with the skip).
     #[arg(long, env = "LEDGER_OPERATOR", default_value = "")]
     pub operator: String,
+    /// Replay the quarantined event at this position after a fix: lift its quarantine and
+    /// rebuild the read model (the projector is past it), then exit. Quarantined again if it
+    /// still cannot be projected.
+    #[arg(
+        long,
+        env = "LEDGER_PROJECT_REPLAY_QUARANTINED",
+        conflicts_with = "skip_position"
+    )]
+    pub replay_quarantined: Option<u64>,
 }
 
 /// `ledger rebuild`: project the whole log into fresh tables, then switch to them.
@@ -102,6 +117,26 @@ pub async fn project(storage: &StorageArgs, args: ProjectArgs) -> anyhow::Result
         .migrate()
         .await
         .context("migrating the read model")?;
+    if let Some(position) = args.replay_quarantined {
+        if !read_model
+            .release_quarantined(&config.name, position)
+            .await?
+        {
+            anyhow::bail!(
+                "no event is quarantined at position {position} for projector `{}`",
+                config.name
+            );
+        }
+        read_model.close().await;
+        let report = projection::rebuild(log, &url, config).await?;
+        tracing::info!(
+            position,
+            events = report.events,
+            checkpoint = ?report.checkpoint,
+            "quarantine lifted and read model rebuilt"
+        );
+        return Ok(());
+    }
     let projector = Projector::with_config(log, read_model, config);
     if let Some(position) = args.skip_position {
         projector

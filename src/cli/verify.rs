@@ -142,6 +142,30 @@ fn print_text(
     max_listed: usize,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
+    print_comparison(report, max_listed, out)?;
+    if !report.quarantined.is_empty() {
+        writeln!(
+            out,
+            "\nQUARANTINED: {} event(s) are in the log but in no read-model row (the projector \
+             could not project them; fix, then `ledger project --replay-quarantined POSITION`):",
+            report.quarantined.len()
+        )?;
+        for q in report.quarantined.iter().take(max_listed.max(1)) {
+            writeln!(
+                out,
+                "  position {}  {}  {}: {}",
+                q.position, q.stream, q.event_type, q.cause
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn print_comparison(
+    report: &VerifyReport,
+    max_listed: usize,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     let at = report
         .position
         .map_or("an empty log".to_owned(), |p| format!("log position {p}"));

@@ -208,45 +208,25 @@ impl ContributionTrackingState {
     }
 }
 
-/// The decimal fields of `f` that do not fit their columns (`amount` decimal(20,3),
-/// `usd_amount` decimal(20,2)), as field name, value and rule.
-pub fn decimal_misfits(f: &ContributionTrackingFields) -> Vec<(&'static str, &str, &'static str)> {
+/// The decimal fields of `f` that do not fit their columns (`amount` NUMERIC(20,3),
+/// `usd_amount` NUMERIC(20,2), neither negative), as field name, value and rule: the rules of
+/// [`crate::domain::admission`].
+pub fn decimal_misfits(f: &ContributionTrackingFields) -> Vec<(&'static str, &str, String)> {
+    use crate::domain::admission::{decimal_misfit, holds};
     [
-        (
-            "amount",
-            &f.amount,
-            17,
-            3,
-            "must be a decimal with at most 17 digits before the point and 3 after it",
-        ),
+        ("amount", &f.amount, holds("contribution_tracking.amount")),
         (
             "usd_amount",
             &f.usd_amount,
-            18,
-            2,
-            "must be a decimal with at most 18 digits before the point and 2 after it",
+            holds("contribution_tracking.usd_amount"),
         ),
     ]
     .into_iter()
-    .filter_map(|(name, value, int, frac, rule)| {
+    .filter_map(|(name, value, holds)| {
         let v = value.as_deref()?;
-        (!is_decimal(v, int, frac)).then_some((name, v, rule))
+        decimal_misfit(v, holds).map(|rule| (name, v, rule))
     })
     .collect()
-}
-
-/// Whether `s` is a plain decimal with at most `int_digits` digits before the point and
-/// `frac_digits` after it (what NUMERIC(p, s) accepts without rounding).
-fn is_decimal(s: &str, int_digits: usize, frac_digits: usize) -> bool {
-    let s = s.strip_prefix('-').unwrap_or(s);
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    !int.is_empty()
-        && int.len() <= int_digits
-        && frac.len() <= frac_digits
-        && digits(int)
-        && digits(frac)
-        && (!s.contains('.') || !frac.is_empty())
 }
 
 #[cfg(test)]
@@ -325,21 +305,20 @@ mod tests {
 
     #[test]
     fn decimals_are_checked_against_the_column() {
-        assert!(is_decimal("35", 17, 3));
-        assert!(is_decimal("35.125", 17, 3));
-        assert!(is_decimal("-1.5", 17, 3));
-        assert!(!is_decimal("35.1255", 17, 3));
-        assert!(!is_decimal("3e5", 17, 3));
-        assert!(!is_decimal("1.", 17, 3));
-        assert!(!is_decimal("", 17, 3));
-        let f = ContributionTrackingFields {
-            amount: Some("1.2345".into()),
+        let amount = |v: &str| ContributionTrackingFields {
+            amount: Some(v.into()),
             usd_amount: Some("1.23".into()),
             ..Default::default()
         };
-        let misfits = decimal_misfits(&f);
-        assert_eq!(misfits.len(), 1);
-        assert_eq!(misfits[0].0, "amount");
+        for good in ["35", "35.125"] {
+            assert!(decimal_misfits(&amount(good)).is_empty(), "{good}");
+        }
+        // A negative amount is refused: tracking records what a donor gives.
+        for bad in ["-1.5", "-1", "35.1255", "3e5", "1.", ""] {
+            let misfits = decimal_misfits(&amount(bad));
+            assert_eq!(misfits.len(), 1, "{bad}");
+            assert_eq!(misfits[0].0, "amount");
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! The domain: event types, stream names, pure folds and rules. No I/O.
+pub mod admission;
 pub mod codec;
 pub mod commands;
 pub mod contribution_tracking;

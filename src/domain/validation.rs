@@ -87,7 +87,8 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: &str, rule: impl Into<String>) -> Self {
+    /// The error of `field` breaking `rule`.
+    pub fn new(field: &str, rule: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             rule: rule.into(),

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 
 use super::{donation_message, reference, Intake, IntakeError, Loaded, Plan, RequestMeta};
+use crate::domain::admission::{self, holds, Holds};
 use crate::domain::commands::{self, FollowUpIds, NewComment};
 use crate::domain::contribution_tracking::{
     decimal_misfits, ContributionTrackingFields, ContributionTrackingState,
@@ -92,15 +93,18 @@ fn bad(field: &str, rule: impl Into<String>) -> FieldError {
     }
 }
 
-fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize) {
-    if value.chars().count() > max {
-        errors.push(bad(field, format!("must be at most {max} characters")));
+/// Checks a text field against what its column holds (the admission rule's length and
+/// character set).
+fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, holds: Holds) {
+    if let Some(rule) = admission::text_misfit(value, holds) {
+        errors.push(bad(field, rule));
     }
-    if value
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        errors.push(bad(field, "must not contain control characters"));
+}
+
+/// Checks an unsigned number against what its column holds.
+fn check_unsigned(errors: &mut Vec<FieldError>, field: &str, value: u64, holds: Holds) {
+    if let Some(rule) = admission::unsigned_misfit(value, holds) {
+        errors.push(bad(field, rule));
     }
 }
 
@@ -121,7 +125,7 @@ fn check_id(field: &str, id: u64) -> Result<(), IntakeError> {
 
 fn check_reason(field: &str, reason: &str) -> Result<(), IntakeError> {
     let mut errors = Vec::new();
-    check_text(&mut errors, field, reason, MAX_REASON_CHARS);
+    check_text(&mut errors, field, reason, Holds::Lines(MAX_REASON_CHARS));
     invalid_if_any(errors)
 }
 
@@ -221,19 +225,44 @@ impl Intake {
         cmd: NewDonation,
     ) -> Result<api::AddDonationResponse, IntakeError> {
         let mut errors = validate_new_donation(&cmd.request);
+        let t = &cmd.tracking;
         check_text(
             &mut errors,
             "comment_display_name",
             &cmd.comment_display_name,
-            250,
+            holds("donation.comment_display_name"),
         );
         check_text(
             &mut errors,
             "tracking.campaign",
-            &cmd.tracking.campaign,
-            250,
+            &t.campaign,
+            holds("donation.campaign"),
         );
-        check_text(&mut errors, "tracking.keyword", &cmd.tracking.keyword, 250);
+        check_text(
+            &mut errors,
+            "tracking.keyword",
+            &t.keyword,
+            holds("donation.keyword"),
+        );
+        for (field, value, column) in [
+            (
+                "tracking.impression_count",
+                u64::from(t.impression_count),
+                "donation.impression_count",
+            ),
+            (
+                "tracking.banner_impression_count",
+                u64::from(t.banner_impression_count),
+                "donation.banner_impression_count",
+            ),
+            (
+                "tracking.contribution_tracking_id",
+                t.contribution_tracking_id,
+                "donation.contribution_tracking_id",
+            ),
+        ] {
+            check_unsigned(&mut errors, field, value, holds(column));
+        }
         if cmd.donation_id.is_some_and(|id| i64::try_from(id).is_err()) {
             errors.push(bad("donation_id", "is out of range"));
         }
@@ -424,7 +453,7 @@ impl Intake {
             ("payer_status", &cmd.provider.payer_status),
             ("payment_status", &cmd.provider.payment_status),
         ] {
-            check_text(&mut errors, field, value, 250);
+            check_text(&mut errors, field, value, holds("payment.transaction_id"));
         }
         invalid_if_any(errors)?;
         self.run(meta, "BookPayment", async {
@@ -680,13 +709,13 @@ impl Intake {
             &mut errors,
             "comment.text",
             &comment.text,
-            crate::domain::validation::MAX_COMMENT_CHARS,
+            holds("donation.comment"),
         );
         check_text(
             &mut errors,
             "comment.display_name",
             &comment.display_name,
-            250,
+            holds("donation.comment_display_name"),
         );
         invalid_if_any(errors)?;
         let policy = &self.policy;
@@ -702,7 +731,9 @@ impl Intake {
         &self,
         meta: &RequestMeta,
         donation_id: u64,
+        reason: &str,
     ) -> Result<api::DonationResponse, IntakeError> {
+        check_reason("reason", reason)?;
         let policy = &self.policy;
         self.donation_decision(meta, "PublishComment", donation_id, true, |v| {
             Ok(commands::publish_comment(v, policy)?)
@@ -793,7 +824,12 @@ impl Intake {
         if batch_id.trim().is_empty() {
             errors.push(bad("batch_id", "is required"));
         }
-        check_text(&mut errors, "batch_id", batch_id, 128);
+        check_text(
+            &mut errors,
+            "batch_id",
+            batch_id,
+            holds("donation.export_batch"),
+        );
         invalid_if_any(errors)?;
         let mut ids = donation_ids.to_vec();
         ids.sort_unstable();
@@ -870,22 +906,20 @@ impl Intake {
             ));
         }
         for (field, value) in tracking_strings(&fields) {
-            check_text(&mut errors, field, value, 255);
+            check_text(&mut errors, field, value, Holds::Line(255));
         }
         for (field, _, rule) in decimal_misfits(&fields) {
             errors.push(bad(&format!("fields.{field}"), rule));
         }
-        invalid_if_any(errors)?;
-        let current = self
-            .sequences
-            .current(SequenceName::ContributionTracking)
-            .await?;
-        if current.is_none_or(|c| contribution_tracking_id > c) {
-            return Err(IntakeError::field(
-                "contribution_tracking_id",
-                "was not handed out by NextId(contribution-tracking)",
-            ));
+        if let Some(rule) = fields
+            .tracking_date
+            .as_ref()
+            .and_then(admission::time_misfit)
+        {
+            errors.push(bad("fields.tracking_date", rule));
         }
+        invalid_if_any(errors)?;
+        self.check_handed_out(contribution_tracking_id).await?;
         let plan = async {
             let stream = streams::contribution_tracking(contribution_tracking_id);
             let loaded = self.load(&stream).await?;
@@ -934,6 +968,22 @@ impl Intake {
         Ok(response)
     }
 
+    /// Refuses a contribution-tracking id the sequence has not handed out yet: the log would
+    /// otherwise hold ids ahead of the sequence (`ledger sequence check` fails on that).
+    async fn check_handed_out(&self, contribution_tracking_id: u64) -> Result<(), IntakeError> {
+        let current = self
+            .sequences
+            .current(SequenceName::ContributionTracking)
+            .await?;
+        if current.is_none_or(|c| contribution_tracking_id > c) {
+            return Err(IntakeError::field(
+                "contribution_tracking_id",
+                "was not handed out by NextId(contribution-tracking)",
+            ));
+        }
+        Ok(())
+    }
+
     /// Links a contribution to a tracking id; the first contribution id wins.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn link_contribution(
@@ -944,6 +994,7 @@ impl Intake {
     ) -> Result<api::ContributionTrackingResponse, IntakeError> {
         check_id("contribution_tracking_id", contribution_tracking_id)?;
         check_id("contribution_id", contribution_id)?;
+        self.check_handed_out(contribution_tracking_id).await?;
         self.run(meta, "LinkContribution", async {
             let stream = streams::contribution_tracking(contribution_tracking_id);
             let loaded = self.load(&stream).await?;

@@ -26,7 +26,9 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::domain::admission;
 use crate::domain::policy::ModerationPolicy;
+use crate::domain::validation::FieldError;
 use crate::domain::{DomainEvent, StreamEvent};
 use crate::metrics::Metrics;
 use crate::privacy::{seal_with, Vault};
@@ -87,22 +89,22 @@ impl RequestMeta {
                 "must be printable ASCII without spaces",
             ));
         }
-        if actor.id.chars().count() > MAX_ACTOR_CHARS {
-            errors.push(("context.actor.id", "must be at most 256 characters"));
-        }
-        if source.chars().count() > MAX_ACTOR_CHARS {
-            errors.push(("context.source", "must be at most 256 characters"));
+        let mut errors: Vec<FieldError> = errors
+            .into_iter()
+            .map(|(f, r)| FieldError::new(f, r))
+            .collect();
+        // The actor id reaches `donation_event.actor_id`; the source is held to the same rule.
+        let line = admission::holds("donation_event.actor_id");
+        for (field, value) in [
+            ("context.actor.id", actor.id.as_str()),
+            ("context.source", source),
+        ] {
+            if let Some(rule) = admission::text_misfit(value, line) {
+                errors.push(FieldError::new(field, rule));
+            }
         }
         if !errors.is_empty() {
-            return Err(IntakeError::Invalid(
-                errors
-                    .into_iter()
-                    .map(|(f, r)| crate::domain::validation::FieldError {
-                        field: f.into(),
-                        rule: r.into(),
-                    })
-                    .collect(),
-            ));
+            return Err(IntakeError::Invalid(errors));
         }
         Ok(Self {
             request_id: request_id.to_owned(),
@@ -368,6 +370,16 @@ impl Intake {
             mut response,
             stored,
         } = plan;
+        // The admission rule: nothing is appended that a read model could not hold. The
+        // request checks above name the request's fields; this names the event's.
+        let refused: Vec<FieldError> = events
+            .iter()
+            .flat_map(|e| admission::admit(&e.event))
+            .collect();
+        if !refused.is_empty() {
+            tracing::warn!(method, refused = %admission::describe(&refused), "an event breaks the admission rule; nothing appended");
+            return Err(IntakeError::Invalid(refused));
+        }
         let metadata = meta.metadata(self.clock.now());
         let mut parts: Vec<StreamAppend> = Vec::new();
         for mut e in events {

@@ -13,6 +13,8 @@ use super::contribution_tracking::{Conflict, ContributionTrackingRow, Outcome};
 use super::donation::{self, id, moderation_identifier, DonationRow, PaymentRow, Rejection};
 use super::rows::Value;
 use super::{DecodeError, ProjectionError};
+use crate::domain::admission;
+use crate::domain::validation::FieldError;
 use crate::domain::{streams, DomainEvent};
 use crate::store::{Position, RecordedEvent};
 
@@ -523,7 +525,7 @@ pub(crate) async fn apply(
             // for them.
         } else {
             let applied = match &d.event {
-                Ok(event) => state.apply(rec, position, event),
+                Ok(event) => admitted(rec, event).and_then(|()| state.apply(rec, position, event)),
                 Err(e) => Err(format!("cannot decode: {e}")),
             };
             if let Err(reason) = applied {
@@ -554,6 +556,25 @@ pub(crate) async fn apply(
     outcome.checkpoint = last_applied.or(expected);
     outcome.conflicts = std::mem::take(&mut state.conflicts);
     Ok((outcome, Committed { state, evicted }))
+}
+
+/// Checks `event` against the admission rule before it is folded: a value no read-model
+/// column can hold is refused here, naming the field, instead of failing the batch's
+/// transaction (events written before the rule, or by another writer).
+fn admitted(rec: &RecordedEvent, event: &DomainEvent) -> Result<(), Rejection> {
+    let mut errors = admission::admit(event);
+    errors.extend(admission::admit_actor_id(&rec.metadata.actor.id));
+    if let Some(rule) = admission::instant_misfit(rec.metadata.occurred_at) {
+        errors.push(FieldError::new("metadata.occurred_at", rule));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "breaks the admission rule: {}",
+            admission::describe(&errors)
+        ))
+    }
 }
 
 /// What a batch leaves for the row cache once its transaction has committed.

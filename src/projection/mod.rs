@@ -102,11 +102,16 @@ pub const REBUILD_CACHE_ROWS: usize = 50_000;
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
     /// The read-model database failed. `transient` failures (connection lost, server shutting
-    /// down, lock contention) are retried; others are not.
-    #[error("read-model database error (transient: {transient})")]
+    /// down, lock contention) are retried; a `data` failure (a value the column cannot hold,
+    /// a constraint) is the batch's events' doing, and the projector narrows it down to the
+    /// one event and quarantines it; others stop the projector.
+    #[error("read-model database error (transient: {transient}, data: {data}): {source}")]
     Database {
         /// Whether retrying may succeed.
         transient: bool,
+        /// Whether a value of the batch caused it (SQLSTATE classes 22 and 23, SQLite
+        /// CONSTRAINT, TOOBIG, MISMATCH, RANGE).
+        data: bool,
         /// The driver's error.
         #[source]
         source: sqlx::Error,
@@ -170,6 +175,11 @@ pub enum ProjectionError {
 }
 
 impl ProjectionError {
+    /// Whether a value the batch wrote was refused by the database.
+    pub fn is_data(&self) -> bool {
+        matches!(self, Self::Database { data: true, .. })
+    }
+
     /// Whether retrying the same step may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -180,36 +190,78 @@ impl ProjectionError {
     }
 }
 
-/// Whether a driver error is worth retrying, classified by error kind and SQLSTATE/SQLite
-/// code, never by message text.
-fn is_transient(e: &sqlx::Error) -> bool {
+/// What a driver error means for the projector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DbFailure {
+    /// Retrying may succeed (connection lost, server shutting down, lock contention).
+    Transient,
+    /// A value the batch wrote was refused (out of range, NUL in text, a constraint).
+    Data,
+    /// Anything else (a missing table, permissions): an operator must look.
+    Other,
+}
+
+/// Classifies a driver error by error kind and, per dialect, by SQLSTATE or SQLite result
+/// code, never by message text. The dialect is read from the error's type, so a PostgreSQL
+/// SQLSTATE is never taken for a SQLite code (`22021 & 0xff` is SQLite's BUSY).
+pub(crate) fn classify(e: &sqlx::Error) -> DbFailure {
     match e {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::PoolTimedOut
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // PostgreSQL: connection exceptions (08), insufficient resources (53), operator
-            // intervention such as pg_terminate_backend (57P01..57P03), serialization failure
-            // and deadlock (40001, 40P01), lock not available (55P03). SQLite: BUSY (5) and
-            // LOCKED (6) with their extended codes.
-            code.starts_with("08")
-                || code.starts_with("53")
-                || matches!(
-                    code.as_ref(),
-                    "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03"
-                )
-                || code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
-        }),
-        _ => false,
+        | sqlx::Error::WorkerCrashed => DbFailure::Transient,
+        sqlx::Error::Encode(_) => DbFailure::Data,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                // Connection exceptions (08), insufficient resources (53), operator
+                // intervention such as pg_terminate_backend (57P01..57P03), serialization
+                // failure and deadlock (40001, 40P01), lock not available (55P03); data
+                // exceptions (22) and integrity constraint violations (23).
+                if code.starts_with("08")
+                    || code.starts_with("53")
+                    || matches!(
+                        code.as_ref(),
+                        "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03"
+                    )
+                {
+                    DbFailure::Transient
+                } else if code.starts_with("22") || code.starts_with("23") {
+                    DbFailure::Data
+                } else {
+                    DbFailure::Other
+                }
+            } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // Primary result codes (the low byte of an extended code): BUSY (5) and
+                // LOCKED (6); TOOBIG (18), CONSTRAINT (19), MISMATCH (20), RANGE (25).
+                match code.parse::<i32>().map(|c| c & 0xff) {
+                    Ok(5 | 6) => DbFailure::Transient,
+                    Ok(18 | 19 | 20 | 25) => DbFailure::Data,
+                    _ => DbFailure::Other,
+                }
+            } else {
+                DbFailure::Other
+            }
+        }
+        _ => DbFailure::Other,
     }
+}
+
+/// Whether a driver error is worth retrying.
+fn is_transient(e: &sqlx::Error) -> bool {
+    classify(e) == DbFailure::Transient
 }
 
 /// Classifies a read-model driver error where it happens.
 pub(crate) fn db_error(source: sqlx::Error) -> ProjectionError {
+    let failure = classify(&source);
     ProjectionError::Database {
-        transient: is_transient(&source),
+        transient: failure == DbFailure::Transient,
+        data: failure == DbFailure::Data,
         source,
     }
 }
@@ -220,6 +272,38 @@ fn store_error(source: StoreError) -> ProjectionError {
         other => other.is_transient(),
     };
     ProjectionError::Store { transient, source }
+}
+
+/// Longest cause, stream or type stored with a quarantined event.
+const MAX_RECORDED_CHARS: usize = 1000;
+
+/// `s` fit for a read-model text column and a log line: control characters escaped, cut to
+/// [`MAX_RECORDED_CHARS`] (a foreign writer's stream name or type may hold anything).
+fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(MAX_RECORDED_CHARS));
+    for c in s.chars().take(MAX_RECORDED_CHARS) {
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// An error with its causes, `outer: inner: innermost`, for a log line or a record.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 /// Errors turning a recorded event into a domain event.
@@ -291,6 +375,20 @@ impl ReadModel {
     /// [`DEFAULT_SCHEMA`]). PostgreSQL connects lazily, so this succeeds while it is down.
     pub async fn connect(url: &str) -> Result<Self, ProjectionError> {
         Self::connect_with_schema(url, DEFAULT_SCHEMA).await
+    }
+
+    /// Where the read model is, for log lines: the SQLite file, or PostgreSQL's host, port,
+    /// database and schema (never user or password).
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite { path, .. } => format!("sqlite {}", path.display()),
+            Backend::Postgres { url, schema, .. } => {
+                let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+                let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+                let host = host.split('?').next().unwrap_or(host);
+                format!("postgres {host} schema {schema}")
+            }
+        }
     }
 
     /// Like [`ReadModel::connect`], with the PostgreSQL schema named (ignored for SQLite).
@@ -471,10 +569,46 @@ impl ReadModel {
         }
     }
 
+    /// Removes the quarantine of the event at `position` (an operator fixed what made it
+    /// unprojectable); whether there was one. The projector is past it: a rebuild replays it.
+    pub async fn release_quarantined(
+        &self,
+        projector: &str,
+        position: Position,
+    ) -> Result<bool, ProjectionError> {
+        let position = i64::try_from(position).unwrap_or(i64::MAX);
+        let deleted = match &self.backend {
+            Backend::Sqlite { pool, .. } => sqlx::query(
+                "DELETE FROM projector_skipped_event \
+                 WHERE projector = ?1 AND position = ?2 AND skipped_by = ?3",
+            )
+            .bind(projector)
+            .bind(position)
+            .bind(QUARANTINE)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()),
+            Backend::Postgres { pool, .. } => sqlx::query(
+                "DELETE FROM projector_skipped_event \
+                 WHERE projector = $1 AND position = $2 AND skipped_by = $3",
+            )
+            .bind(projector)
+            .bind(position)
+            .bind(QUARANTINE)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()),
+        }
+        .map_err(db_error)?;
+        Ok(deleted > 0)
+    }
+
+    /// Records that `projector` passes over the event at `event` (position, stream, type)
+    /// because of `reason`, decided by `operator` (or [`QUARANTINE`]).
     async fn insert_skipped(
         &self,
         projector: &str,
-        event: &RecordedEvent,
+        event: &SkippedEvent<'_>,
         reason: &str,
         operator: &str,
     ) -> Result<(), ProjectionError> {
@@ -484,8 +618,8 @@ impl ReadModel {
             Backend::Sqlite { pool, .. } => sqlx::query(sqlite::SKIPPED_EVENT_INSERT)
                 .bind(projector)
                 .bind(position)
-                .bind(&event.stream)
-                .bind(&event.event_type)
+                .bind(event.stream)
+                .bind(event.event_type)
                 .bind(reason)
                 .bind(operator)
                 .bind(now)
@@ -495,8 +629,8 @@ impl ReadModel {
             Backend::Postgres { pool, .. } => sqlx::query(postgres::SKIPPED_EVENT_INSERT)
                 .bind(projector)
                 .bind(position)
-                .bind(&event.stream)
-                .bind(&event.event_type)
+                .bind(event.stream)
+                .bind(event.event_type)
                 .bind(reason)
                 .bind(operator)
                 .bind(now)
@@ -514,6 +648,27 @@ impl ReadModel {
                 })
             }
             other => other.map_err(db_error),
+        }
+    }
+}
+
+/// The `skipped_by` of an event the projector quarantined itself (not an operator).
+pub const QUARANTINE: &str = "quarantine";
+
+/// The coordinates of an event passed over: its position, stream and type.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SkippedEvent<'a> {
+    position: Position,
+    stream: &'a str,
+    event_type: &'a str,
+}
+
+impl<'a> SkippedEvent<'a> {
+    fn of(event: &'a RecordedEvent) -> Self {
+        Self {
+            position: event.position,
+            stream: &event.stream,
+            event_type: &event.event_type,
         }
     }
 }
@@ -571,6 +726,11 @@ pub struct ProjectorConfig {
     /// scratch database set it; a live projector must not, since its checkpoint would run
     /// ahead of the rows a reader sees.
     pub write_back_rows: usize,
+    /// Quarantine an event the projector cannot project (record it in
+    /// `projector_skipped_event` with the cause, count it, go on) instead of stopping before
+    /// it until an operator skips it. On by default: no event in the log may stop a read
+    /// model.
+    pub quarantine: bool,
 }
 
 impl Default for ProjectorConfig {
@@ -583,6 +743,7 @@ impl Default for ProjectorConfig {
             idle_poll: Duration::from_secs(1),
             vault: None,
             write_back_rows: 0,
+            quarantine: true,
         }
     }
 }
@@ -629,8 +790,10 @@ pub struct ProjectorStats {
     pub lag_positions: u64,
     /// Events applied or skipped since start.
     pub events_total: u64,
-    /// Events passed over because an operator skipped them.
+    /// Events passed over because an operator skipped them or the projector quarantined them.
     pub skipped_total: u64,
+    /// Events the projector quarantined since start (it could not project them).
+    pub quarantined_total: u64,
     /// Batches committed.
     pub batches_total: u64,
     /// Transient failures retried.
@@ -684,6 +847,9 @@ pub struct Projector {
     stats: StatsHandle,
     prefetch: Arc<Mutex<Option<Prefetch>>>,
     cache: Option<Arc<tokio::sync::Mutex<batch::RowCache>>>,
+    /// Up to this position the projector reads one event per batch: a batch of several
+    /// failed on a value the database refused, and this finds which event it was.
+    narrow: Arc<Mutex<Option<Position>>>,
 }
 
 /// The next batch, read, decoded and unsealed in the background while the current one is
@@ -765,6 +931,7 @@ impl Projector {
             stats,
             prefetch: Arc::new(Mutex::new(None)),
             cache,
+            narrow: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -795,7 +962,18 @@ impl Projector {
             }
         }
         let from = checkpoint.map_or(0, |p| p + 1);
-        let max = self.config.batch_size.max(1);
+        let narrowed = {
+            let mut narrow = self.narrow.lock().expect("narrow lock");
+            if narrow.is_some_and(|until| from > until) {
+                *narrow = None;
+            }
+            narrow.is_some()
+        };
+        let max = if narrowed {
+            1
+        } else {
+            self.config.batch_size.max(1)
+        };
         let prefetched = self.prefetch.lock().expect("prefetch lock").take();
         let events = match prefetched {
             Some(p) if p.from == from => match p.task.await {
@@ -838,15 +1016,50 @@ impl Projector {
             ));
             *self.prefetch.lock().expect("prefetch lock") = Some(Prefetch { from: next, task });
         }
-        let mut session = self.read_model.begin().await?;
-        let (outcome, committed) = batch::apply(
-            session.as_mut(),
-            name,
-            checkpoint,
-            &events,
-            cache.as_deref(),
-        )
-        .await?;
+        let written = async {
+            let mut session = self.read_model.begin().await?;
+            let (outcome, committed) = batch::apply(
+                session.as_mut(),
+                name,
+                checkpoint,
+                &events,
+                cache.as_deref(),
+            )
+            .await?;
+            if !outcome.raced {
+                session.commit().await?;
+            }
+            Ok::<_, ProjectionError>((outcome, committed))
+        }
+        .await;
+        let (outcome, committed) = match written {
+            Ok(done) => done,
+            // A value the database refused: find the event (one per batch) and quarantine
+            // it. Not with a write-back cache, whose rows are written batches after their
+            // events; there the error ends the rebuild.
+            Err(e) if e.is_data() && self.config.quarantine && cache.is_none() => {
+                let (first, last) = (&events[0].record, &events[events.len() - 1].record);
+                if events.len() > 1 {
+                    tracing::warn!(projector = %name, from = first.position, to = last.position, cause = %error_chain(&e), read_model = %self.read_model.describe(), "the database refused a value of this batch; retrying its events one by one");
+                    *self.narrow.lock().expect("narrow lock") = Some(last.position);
+                    if let Some(p) = self.prefetch.lock().expect("prefetch lock").take() {
+                        p.task.abort();
+                    }
+                } else {
+                    self.quarantine(SkippedEvent::of(first), &error_chain(&e))
+                        .await?;
+                }
+                return Ok(StepOutcome::Processed {
+                    events: 0,
+                    checkpoint,
+                });
+            }
+            Err(e) => {
+                let (first, last) = (&events[0].record, &events[events.len() - 1].record);
+                tracing::warn!(projector = %name, from = first.position, to = last.position, cause = %error_chain(&e), read_model = %self.read_model.describe(), "batch failed");
+                return Err(e);
+            }
+        };
         if outcome.raced {
             tracing::info!(projector = %name, "another projector advanced the checkpoint; re-reading");
             return Ok(StepOutcome::Processed {
@@ -854,7 +1067,6 @@ impl Projector {
                 checkpoint: None,
             });
         }
-        session.commit().await?;
         if let Some(cache) = cache.as_deref_mut() {
             committed.finish(cache);
         }
@@ -891,16 +1103,70 @@ impl Projector {
             s.allocation_collisions_total += alloc;
         });
         tracing::debug!(projector = %name, events = outcome.processed, checkpoint = ?outcome.checkpoint, "batch committed");
-        if let Some(error) = outcome.error {
-            tracing::error!(projector = %name, error = %error, "projector stopped at an event it cannot apply");
-            self.stats
-                .update(|s| s.last_error = Some(error.to_string()));
-            return Err(error);
+        match outcome.error {
+            Some(ProjectionError::EventRejected {
+                position,
+                stream,
+                event_type,
+                reason,
+                ..
+            }) if self.config.quarantine => {
+                let event = SkippedEvent {
+                    position,
+                    stream: &stream,
+                    event_type: &event_type,
+                };
+                self.quarantine(event, &reason).await?;
+            }
+            Some(error) => {
+                tracing::error!(projector = %name, error = %error, "projector stopped at an event it cannot apply");
+                self.stats
+                    .update(|s| s.last_error = Some(error.to_string()));
+                return Err(error);
+            }
+            None => {}
         }
         Ok(StepOutcome::Processed {
             events: outcome.processed,
             checkpoint: outcome.checkpoint,
         })
+    }
+
+    /// Records that the event at `event` cannot be projected because of `cause`, so this
+    /// projector (and a rebuild) passes over it, counts it and says so loudly. Recording it
+    /// again (a crash came between the record and the checkpoint) changes nothing.
+    async fn quarantine(
+        &self,
+        event: SkippedEvent<'_>,
+        cause: &str,
+    ) -> Result<(), ProjectionError> {
+        let name = &self.config.name;
+        let (stream, event_type) = (printable(event.stream), printable(event.event_type));
+        let cause = printable(cause);
+        let record = SkippedEvent {
+            stream: &stream,
+            event_type: &event_type,
+            ..event
+        };
+        match self
+            .read_model
+            .insert_skipped(name, &record, &cause, QUARANTINE)
+            .await
+        {
+            Ok(()) | Err(ProjectionError::SkipRefused { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        self.stats.update(|s| s.quarantined_total += 1);
+        tracing::error!(
+            projector = %name,
+            position = event.position,
+            stream = %stream,
+            event_type = %event_type,
+            cause = %cause,
+            "event quarantined: it cannot be projected, the projector passes over it \
+             (`ledger verify` lists it; `ledger project --replay-quarantined` after a fix)"
+        );
+        Ok(())
     }
 
     /// Catches up to the head and returns, retrying transient failures with back-off (up to
@@ -1058,7 +1324,12 @@ impl Projector {
             .filter(|e| e.position == position)
             .ok_or_else(|| refuse("no event at this position"))?;
         self.read_model
-            .insert_skipped(&self.config.name, &event, reason, operator)
+            .insert_skipped(
+                &self.config.name,
+                &SkippedEvent::of(&event),
+                reason,
+                operator,
+            )
             .await?;
         tracing::warn!(
             projector = %self.config.name,
@@ -1232,24 +1503,14 @@ async fn copy_skipped(live: &ReadModel, fresh: &ReadModel) -> Result<(), Project
         }
     };
     for row in rows {
-        let get = |i: usize| row[i].clone();
-        let text = |i: usize| get(i).as_text().unwrap_or_default().to_owned();
-        let event = RecordedEvent {
+        let text = |i: usize| row[i].as_text().unwrap_or_default();
+        let event = SkippedEvent {
+            position: row[1].as_i64().unwrap_or_default() as Position,
             stream: text(2),
-            revision: 0,
-            position: get(1).as_i64().unwrap_or_default() as Position,
-            id: uuid::Uuid::nil(),
             event_type: text(3),
-            payload: Vec::new(),
-            metadata: crate::store::Metadata::new(
-                crate::store::Actor::system("rebuild"),
-                "rebuild",
-                uuid::Uuid::nil(),
-            ),
-            recorded_at: Utc::now(),
         };
         fresh
-            .insert_skipped(&text(0), &event, &text(4), &text(5))
+            .insert_skipped(text(0), &event, text(4), text(5))
             .await?;
     }
     Ok(())

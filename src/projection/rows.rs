@@ -362,4 +362,71 @@ mod tests {
         assert_eq!(out.matches("(?, ?)").count(), 3);
         assert!(out.ends_with("ON CONFLICT (a) DO NOTHING;"));
     }
+
+    /// The PostgreSQL type of every `table.column` the read-model migration creates.
+    fn postgres_types() -> std::collections::HashMap<String, String> {
+        let sql = include_str!("../../migrations/postgres/readmodel/20261201000001_readmodel.sql");
+        let mut types = std::collections::HashMap::new();
+        let mut table = None;
+        for line in sql.lines() {
+            if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
+                table = rest.split_whitespace().next().map(str::to_owned);
+            } else if line.starts_with(')') {
+                table = None;
+            } else if let Some(t) = &table {
+                let mut words = line.split_whitespace();
+                let (Some(column), Some(ty)) = (words.next(), words.next()) else {
+                    continue;
+                };
+                if column == "--" || column.chars().any(|c| c.is_uppercase() || c == '(') {
+                    continue;
+                }
+                let ty = if ty.starts_with("NUMERIC") {
+                    format!("{ty}{}", words.next().unwrap_or_default())
+                } else {
+                    ty.trim_end_matches(',').to_owned()
+                };
+                types.insert(format!("{t}.{column}"), ty);
+            }
+        }
+        types
+    }
+
+    #[test]
+    fn every_read_model_column_has_an_admission_rule_that_fits_its_postgres_type() {
+        use crate::domain::admission::{Holds, COLUMNS};
+        let types = postgres_types();
+        let mut listed = 0;
+        for layout in TABLES {
+            for (column, _) in layout.columns {
+                listed += 1;
+                let name = format!("{}.{column}", layout.name);
+                let holds = COLUMNS
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, h)| *h)
+                    .unwrap_or_else(|| panic!("{name} has no rule in admission::COLUMNS"));
+                let ty = types
+                    .get(&name)
+                    .unwrap_or_else(|| panic!("{name} not found in the migration"));
+                let fits = match holds {
+                    Holds::Id | Holds::Cents => ty == "BIGINT",
+                    Holds::Count | Holds::Int => ty == "INTEGER",
+                    Holds::Line(_) | Holds::Lines(_) => ty == "TEXT",
+                    Holds::Decimal { int, frac } => {
+                        *ty == format!("NUMERIC({},{frac})", int + frac)
+                    }
+                    Holds::Time => ty == "TIMESTAMPTZ",
+                    Holds::Bool => ty == "BOOLEAN",
+                    Holds::Derived => true,
+                };
+                assert!(fits, "{name}: {holds:?} does not describe {ty}");
+            }
+        }
+        assert_eq!(
+            listed,
+            COLUMNS.len(),
+            "admission::COLUMNS lists a column no table has"
+        );
+    }
 }

@@ -193,6 +193,21 @@ pub struct VerifyReport {
     pub compare_seconds: f64,
     /// Per table (and the legacy view).
     pub tables: Vec<TableComparison>,
+    /// Events the projector quarantined: in the log, in neither side's rows.
+    pub quarantined: Vec<QuarantinedEvent>,
+}
+
+/// An event the projector could not project and passed over.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct QuarantinedEvent {
+    /// Its log position.
+    pub position: Position,
+    /// Its stream (control characters escaped).
+    pub stream: String,
+    /// Its stored type name (control characters escaped).
+    pub event_type: String,
+    /// Why it could not be projected.
+    pub cause: String,
 }
 
 impl VerifyReport {
@@ -310,9 +325,15 @@ async fn run_with_progress(
     }
 }
 
-/// Copies the operators' skips, exactly, from the live snapshot into the scratch read model,
-/// so the rebuild passes over the same events.
-async fn copy_skips(live: &mut Snapshot, scratch: &ReadModel) -> Result<(), ProjectionError> {
+/// Copies the operators' skips and the projector's quarantines, exactly, from the live
+/// snapshot into the scratch read model, so the rebuild passes over the same events; returns
+/// `projector`'s quarantined events.
+async fn copy_skips(
+    live: &mut Snapshot,
+    scratch: &ReadModel,
+    projector: &str,
+) -> Result<Vec<QuarantinedEvent>, ProjectionError> {
+    let mut quarantined = Vec::new();
     let layout = rows::TABLES
         .iter()
         .find(|l| l.name == "projector_skipped_event")
@@ -327,6 +348,15 @@ async fn copy_skips(live: &mut Snapshot, scratch: &ReadModel) -> Result<(), Proj
         )
     };
     for row in live.all_rows(layout).await? {
+        let text = |i: usize| row[i].as_text().unwrap_or_default().to_owned();
+        if text(0) == projector && text(5) == super::QUARANTINE {
+            quarantined.push(QuarantinedEvent {
+                position: row[1].as_i64().unwrap_or_default() as Position,
+                stream: text(2),
+                event_type: text(3),
+                cause: text(4),
+            });
+        }
         match &scratch.backend {
             Backend::Sqlite { pool, .. } => {
                 let sql = insert(|i| format!("?{i}"));
@@ -344,7 +374,7 @@ async fn copy_skips(live: &mut Snapshot, scratch: &ReadModel) -> Result<(), Proj
             }
         }
     }
-    Ok(())
+    Ok(quarantined)
 }
 
 /// Rebuilds the read model at `url` into a scratch database and compares it with the live
@@ -395,7 +425,7 @@ pub async fn verify(
         // Secondary indexes only serve readers; the compare reads by primary key. Like
         // `ledger rebuild`, the fill runs without them; unlike it, nothing builds them after.
         scratch.defer_indexes().await?;
-        copy_skips(&mut live_snapshot, &scratch).await?;
+        let quarantined = copy_skips(&mut live_snapshot, &scratch, &config.projector.name).await?;
         let started = Instant::now();
         let bounded: Arc<dyn EventLog> = Arc::new(BoundedLog::new(log.clone(), position));
         // The scratch rebuild batches as `ledger rebuild` does, and caches rows when
@@ -431,12 +461,18 @@ pub async fn verify(
         .await?;
         scratch_snapshot.finish().await?;
         live_snapshot.finish().await?;
-        Ok::<_, ProjectionError>((outcome.events, rebuild_seconds, tables, started.elapsed()))
+        Ok::<_, ProjectionError>((
+            outcome.events,
+            rebuild_seconds,
+            tables,
+            started.elapsed(),
+            quarantined,
+        ))
     }
     .await;
     scratch.close().await;
     cleanup.remove().await;
-    let (rebuilt_events, rebuild_seconds, tables, compare_time) = result?;
+    let (rebuilt_events, rebuild_seconds, tables, compare_time, quarantined) = result?;
     Ok(VerifyReport {
         position,
         head_at_start,
@@ -447,5 +483,6 @@ pub async fn verify(
         rebuild_seconds,
         compare_seconds: compare_time.as_secs_f64(),
         tables,
+        quarantined,
     })
 }
