@@ -276,3 +276,200 @@ async fn missing_ids_are_refused_on_every_call_that_needs_one() {
     assert!(err.message().contains("sequence"), "{err:?}");
     assert_eq!(head(&app.log).await, before);
 }
+
+/// Expects `result` to be INVALID_ARGUMENT naming `field`, and the log unchanged since
+/// `before`.
+async fn refused_naming(
+    app: &TestApp,
+    what: &str,
+    result: Result<(), tonic::Status>,
+    field: &str,
+    before: u64,
+) {
+    let err = result.expect_err(what);
+    assert_eq!(err.code(), Code::InvalidArgument, "{what}: {err:?}");
+    assert!(
+        err.message().contains(&format!("{field}: ")),
+        "{what}: {field} not named in {:?}",
+        err.message()
+    );
+    assert_eq!(head(&app.log).await, before, "{what} appended events");
+}
+
+#[tokio::test]
+async fn control_characters_in_the_actor_id_or_source_are_refused_on_every_mutating_call() {
+    let mut app = spawn_app().await;
+    let before = head(&app.log).await;
+    for (field, bad) in [
+        ("context.actor.id", "admin\u{0}"),
+        ("context.actor.id", "bell\u{7}"),
+        ("context.source", "esc\u{1b}[2J"),
+        ("context.source", "nul\u{0}"),
+    ] {
+        let calls = Call::every_mutating(ActorKind::System);
+        assert_eq!(calls.len(), 18, "every mutating method");
+        for mut call in calls {
+            let method = call.method();
+            let ctx = call.context_mut().unwrap().as_mut().unwrap();
+            match field {
+                "context.source" => ctx.source = bad.into(),
+                _ => ctx.actor.as_mut().unwrap().id = bad.into(),
+            }
+            let result = call.send(&mut app.client, ADMIN).await;
+            refused_naming(&app, &format!("{method} {bad:?}"), result, field, before).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn values_no_read_model_column_can_hold_are_refused_with_their_field() {
+    let mut app = spawn_app().await;
+    let before = head(&app.log).await;
+    // Ids above BIGINT, counts above INTEGER.
+    let mut big_id = donation(ev::PaymentMethod::BankTransfer, 1_000);
+    big_id.tracking.as_mut().unwrap().contribution_tracking_id = 1 << 63;
+    let result = Call::AddDonation(big_id).send(&mut app.client, ADMIN).await;
+    refused_naming(
+        &app,
+        "ct id 2^63",
+        result,
+        "tracking.contribution_tracking_id",
+        before,
+    )
+    .await;
+    let mut many = donation(ev::PaymentMethod::BankTransfer, 1_000);
+    many.tracking.as_mut().unwrap().impression_count = u32::MAX;
+    let result = Call::AddDonation(many).send(&mut app.client, ADMIN).await;
+    refused_naming(
+        &app,
+        "impressions",
+        result,
+        "tracking.impression_count",
+        before,
+    )
+    .await;
+
+    // Money no column keeps, times outside 1000..9999 or with negative nanos.
+    let book = |f: &dyn Fn(&mut api::BookPaymentRequest)| {
+        let mut r = api::BookPaymentRequest {
+            context: context(ActorKind::Provider),
+            payment_id: 1,
+            transaction_id: "T-1".into(),
+            ..Default::default()
+        };
+        f(&mut r);
+        Call::BookPayment(r)
+    };
+    let result = book(&|r| r.amount_cents = i64::MAX)
+        .send(&mut app.client, ADMIN)
+        .await;
+    refused_naming(&app, "i64::MAX cents", result, "amount_cents", before).await;
+    for ts in [
+        prost_types::Timestamp {
+            seconds: 1_700_000_000,
+            nanos: -1,
+        },
+        prost_types::Timestamp {
+            seconds: -62_135_596_800, // year 1
+            nanos: 0,
+        },
+        prost_types::Timestamp {
+            seconds: 1 << 62,
+            nanos: 0,
+        },
+    ] {
+        let result = book(&|r| r.valuation_date = Some(ts))
+            .send(&mut app.client, ADMIN)
+            .await;
+        refused_naming(&app, &format!("{ts:?}"), result, "valuation_date", before).await;
+    }
+
+    // Tracking: a negative amount, a tracking date at 2^62 seconds.
+    let tracking = |fields: ev::ContributionTrackingFields| {
+        Call::RecordContributionTracking(api::RecordContributionTrackingRequest {
+            context: context(ActorKind::Frontend),
+            contribution_tracking_id: 1,
+            allocation_token: "t1".into(),
+            fields: Some(fields),
+        })
+    };
+    let result = tracking(ev::ContributionTrackingFields {
+        amount: Some("-1".into()),
+        ..Default::default()
+    })
+    .send(&mut app.client, ADMIN)
+    .await;
+    refused_naming(&app, "amount -1", result, "fields.amount", before).await;
+    let result = tracking(ev::ContributionTrackingFields {
+        tracking_date: Some(prost_types::Timestamp {
+            seconds: 1 << 62,
+            nanos: 0,
+        }),
+        ..Default::default()
+    })
+    .send(&mut app.client, ADMIN)
+    .await;
+    refused_naming(
+        &app,
+        "tracking date 2^62",
+        result,
+        "fields.tracking_date",
+        before,
+    )
+    .await;
+
+    // A reason PublishComment used to take unchecked.
+    let result = Call::PublishComment(api::DonationActionRequest {
+        context: context(ActorKind::FocUser),
+        donation_id: 1,
+        reason: "x".repeat(1 << 20),
+    })
+    .send(&mut app.client, ADMIN)
+    .await;
+    refused_naming(&app, "1 MB reason", result, "reason", before).await;
+}
+
+#[tokio::test]
+async fn linking_a_contribution_to_a_tracking_id_never_handed_out_is_refused() {
+    let mut app = spawn_app().await;
+    let before = head(&app.log).await;
+    let link = |id: u64| {
+        Call::LinkContribution(api::LinkContributionRequest {
+            context: context(ActorKind::System),
+            contribution_tracking_id: id,
+            contribution_id: 7,
+        })
+    };
+    let result = link(1).send(&mut app.client, ADMIN).await;
+    refused_naming(
+        &app,
+        "no id handed out",
+        result,
+        "contribution_tracking_id",
+        before,
+    )
+    .await;
+    let ids = app
+        .client
+        .next_id(with_token(
+            next_id_request("contribution-tracking", 2),
+            ADMIN,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let before = head(&app.log).await;
+    let result = link(ids.last_id + 1).send(&mut app.client, ADMIN).await;
+    refused_naming(
+        &app,
+        "beyond the sequence",
+        result,
+        "contribution_tracking_id",
+        before,
+    )
+    .await;
+    link(ids.last_id)
+        .send(&mut app.client, ADMIN)
+        .await
+        .unwrap();
+}

@@ -315,7 +315,8 @@ mod tests {
         }
         // A negative amount is refused: tracking records what a donor gives.
         for bad in ["-1.5", "-1", "35.1255", "3e5", "1.", ""] {
-            let misfits = decimal_misfits(&amount(bad));
+            let fields = amount(bad);
+            let misfits = decimal_misfits(&fields);
             assert_eq!(misfits.len(), 1, "{bad}");
             assert_eq!(misfits[0].0, "amount");
         }

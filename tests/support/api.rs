@@ -168,3 +168,275 @@ pub async fn types(log: &Arc<dyn EventLog>, name: &str) -> Vec<String> {
         .map(|e| e.event_type)
         .collect()
 }
+
+/// One call of any RPC, so a test can send every method the same way.
+#[derive(Debug, Clone)]
+pub enum Call {
+    /// `AddDonation`
+    AddDonation(api::AddDonationRequest),
+    /// `BookPayment`
+    BookPayment(api::BookPaymentRequest),
+    /// `FailPayment`
+    FailPayment(api::FailPaymentRequest),
+    /// `RefundPayment`
+    RefundPayment(api::RefundPaymentRequest),
+    /// `ReportChargeback`
+    ReportChargeback(api::RefundPaymentRequest),
+    /// `CancelDonation`
+    CancelDonation(api::DonationActionRequest),
+    /// `DeleteDonation`
+    DeleteDonation(api::DonationActionRequest),
+    /// `RestoreDonation`
+    RestoreDonation(api::DonationActionRequest),
+    /// `FlagDonation`
+    FlagDonation(api::DonationActionRequest),
+    /// `ApproveDonation`
+    ApproveDonation(api::ApproveDonationRequest),
+    /// `AddComment`
+    AddComment(api::AddCommentRequest),
+    /// `PublishComment`
+    PublishComment(api::DonationActionRequest),
+    /// `RetractComment`
+    RetractComment(api::DonationActionRequest),
+    /// `UpdateDonor`
+    UpdateDonor(api::UpdateDonorRequest),
+    /// `MarkExported`
+    MarkExported(api::MarkExportedRequest),
+    /// `RecordContributionTracking`
+    RecordContributionTracking(api::RecordContributionTrackingRequest),
+    /// `LinkContribution`
+    LinkContribution(api::LinkContributionRequest),
+    /// `NextId`
+    NextId(api::NextIdRequest),
+    /// `GetDonation`
+    GetDonation(api::GetDonationRequest),
+    /// `GetHistory`
+    GetHistory(api::GetHistoryRequest),
+}
+
+/// Runs `$body` with `$r` bound to the request of every variant of a `Call`.
+macro_rules! each_call {
+    ($call:expr, $r:ident => $body:expr) => {
+        match $call {
+            Call::AddDonation($r) => $body,
+            Call::BookPayment($r) => $body,
+            Call::FailPayment($r) => $body,
+            Call::RefundPayment($r) => $body,
+            Call::ReportChargeback($r) => $body,
+            Call::CancelDonation($r) => $body,
+            Call::DeleteDonation($r) => $body,
+            Call::RestoreDonation($r) => $body,
+            Call::FlagDonation($r) => $body,
+            Call::ApproveDonation($r) => $body,
+            Call::AddComment($r) => $body,
+            Call::PublishComment($r) => $body,
+            Call::RetractComment($r) => $body,
+            Call::UpdateDonor($r) => $body,
+            Call::MarkExported($r) => $body,
+            Call::RecordContributionTracking($r) => $body,
+            Call::LinkContribution($r) => $body,
+            Call::NextId($r) => $body,
+            Call::GetDonation($r) => $body,
+            Call::GetHistory($r) => $body,
+        }
+    };
+}
+
+/// A request that carries a request context (every mutating one).
+pub trait WithContext {
+    /// The context field.
+    fn context_mut(&mut self) -> Option<&mut Option<api::RequestContext>>;
+}
+
+macro_rules! with_context {
+    ($($t:ty),+) => {$(
+        impl WithContext for $t {
+            fn context_mut(&mut self) -> Option<&mut Option<api::RequestContext>> {
+                Some(&mut self.context)
+            }
+        }
+    )+};
+}
+with_context!(
+    api::AddDonationRequest,
+    api::BookPaymentRequest,
+    api::FailPaymentRequest,
+    api::RefundPaymentRequest,
+    api::DonationActionRequest,
+    api::ApproveDonationRequest,
+    api::AddCommentRequest,
+    api::UpdateDonorRequest,
+    api::MarkExportedRequest,
+    api::RecordContributionTrackingRequest,
+    api::LinkContributionRequest,
+    api::NextIdRequest
+);
+impl WithContext for api::GetDonationRequest {
+    fn context_mut(&mut self) -> Option<&mut Option<api::RequestContext>> {
+        None
+    }
+}
+impl WithContext for api::GetHistoryRequest {
+    fn context_mut(&mut self) -> Option<&mut Option<api::RequestContext>> {
+        None
+    }
+}
+
+impl Call {
+    /// The gRPC method name.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Call::AddDonation(_) => "AddDonation",
+            Call::BookPayment(_) => "BookPayment",
+            Call::FailPayment(_) => "FailPayment",
+            Call::RefundPayment(_) => "RefundPayment",
+            Call::ReportChargeback(_) => "ReportChargeback",
+            Call::CancelDonation(_) => "CancelDonation",
+            Call::DeleteDonation(_) => "DeleteDonation",
+            Call::RestoreDonation(_) => "RestoreDonation",
+            Call::FlagDonation(_) => "FlagDonation",
+            Call::ApproveDonation(_) => "ApproveDonation",
+            Call::AddComment(_) => "AddComment",
+            Call::PublishComment(_) => "PublishComment",
+            Call::RetractComment(_) => "RetractComment",
+            Call::UpdateDonor(_) => "UpdateDonor",
+            Call::MarkExported(_) => "MarkExported",
+            Call::RecordContributionTracking(_) => "RecordContributionTracking",
+            Call::LinkContribution(_) => "LinkContribution",
+            Call::NextId(_) => "NextId",
+            Call::GetDonation(_) => "GetDonation",
+            Call::GetHistory(_) => "GetHistory",
+        }
+    }
+
+    /// The request's context, when it has one (every mutating call).
+    pub fn context_mut(&mut self) -> Option<&mut Option<api::RequestContext>> {
+        each_call!(self, r => r.context_mut())
+    }
+
+    /// Sends the call with `token`; the answer's content is dropped.
+    pub async fn send(
+        self,
+        client: &mut LedgerClient<Channel>,
+        token: &str,
+    ) -> Result<(), tonic::Status> {
+        match self {
+            Call::AddDonation(r) => client.add_donation(with_token(r, token)).await.map(drop),
+            Call::BookPayment(r) => client.book_payment(with_token(r, token)).await.map(drop),
+            Call::FailPayment(r) => client.fail_payment(with_token(r, token)).await.map(drop),
+            Call::RefundPayment(r) => client.refund_payment(with_token(r, token)).await.map(drop),
+            Call::ReportChargeback(r) => client
+                .report_chargeback(with_token(r, token))
+                .await
+                .map(drop),
+            Call::CancelDonation(r) => client.cancel_donation(with_token(r, token)).await.map(drop),
+            Call::DeleteDonation(r) => client.delete_donation(with_token(r, token)).await.map(drop),
+            Call::RestoreDonation(r) => client
+                .restore_donation(with_token(r, token))
+                .await
+                .map(drop),
+            Call::FlagDonation(r) => client.flag_donation(with_token(r, token)).await.map(drop),
+            Call::ApproveDonation(r) => client
+                .approve_donation(with_token(r, token))
+                .await
+                .map(drop),
+            Call::AddComment(r) => client.add_comment(with_token(r, token)).await.map(drop),
+            Call::PublishComment(r) => client.publish_comment(with_token(r, token)).await.map(drop),
+            Call::RetractComment(r) => client.retract_comment(with_token(r, token)).await.map(drop),
+            Call::UpdateDonor(r) => client.update_donor(with_token(r, token)).await.map(drop),
+            Call::MarkExported(r) => client.mark_exported(with_token(r, token)).await.map(drop),
+            Call::RecordContributionTracking(r) => client
+                .record_contribution_tracking(with_token(r, token))
+                .await
+                .map(drop),
+            Call::LinkContribution(r) => client
+                .link_contribution(with_token(r, token))
+                .await
+                .map(drop),
+            Call::NextId(r) => client.next_id(with_token(r, token)).await.map(drop),
+            Call::GetDonation(r) => client.get_donation(with_token(r, token)).await.map(drop),
+            Call::GetHistory(r) => client.get_history(with_token(r, token)).await.map(drop),
+        }
+    }
+
+    /// One well-formed call of every mutating method, each with a fresh context acting as
+    /// `kind`, about donation, payment and tracking id 1.
+    pub fn every_mutating(kind: api::ActorKind) -> Vec<Call> {
+        let action = || api::DonationActionRequest {
+            context: context(kind),
+            donation_id: 1,
+            reason: "why".into(),
+        };
+        let money_back = || api::RefundPaymentRequest {
+            context: context(kind),
+            payment_id: 1,
+            amount_cents: 100,
+            currency: "EUR".into(),
+            reason: "why".into(),
+        };
+        let mut add = donation(ev::PaymentMethod::BankTransfer, 1_000);
+        add.context = context(kind);
+        vec![
+            Call::AddDonation(add),
+            Call::BookPayment(api::BookPaymentRequest {
+                context: context(kind),
+                payment_id: 1,
+                transaction_id: "T-1".into(),
+                ..Default::default()
+            }),
+            Call::FailPayment(api::FailPaymentRequest {
+                context: context(kind),
+                payment_id: 1,
+                reason: "declined".into(),
+            }),
+            Call::RefundPayment(money_back()),
+            Call::ReportChargeback(money_back()),
+            Call::CancelDonation(action()),
+            Call::DeleteDonation(action()),
+            Call::RestoreDonation(action()),
+            Call::FlagDonation(action()),
+            Call::ApproveDonation(api::ApproveDonationRequest {
+                context: context(kind),
+                donation_id: 1,
+                as_anonymous: false,
+            }),
+            Call::AddComment(api::AddCommentRequest {
+                context: context(kind),
+                donation_id: 1,
+                comment: Some(api::CommentInput {
+                    text: "thanks".into(),
+                    is_public: false,
+                    display_name: String::new(),
+                }),
+            }),
+            Call::PublishComment(action()),
+            Call::RetractComment(action()),
+            Call::UpdateDonor(api::UpdateDonorRequest {
+                context: context(kind),
+                donation_id: 1,
+                donor: donation(ev::PaymentMethod::BankTransfer, 1_000).donor,
+            }),
+            Call::MarkExported(api::MarkExportedRequest {
+                context: context(kind),
+                donation_ids: vec![1],
+                batch_id: "b-1".into(),
+            }),
+            Call::RecordContributionTracking(api::RecordContributionTrackingRequest {
+                context: context(kind),
+                contribution_tracking_id: 1,
+                allocation_token: "t1".into(),
+                fields: None,
+            }),
+            Call::LinkContribution(api::LinkContributionRequest {
+                context: context(kind),
+                contribution_tracking_id: 1,
+                contribution_id: 1,
+            }),
+            Call::NextId(api::NextIdRequest {
+                context: context(kind),
+                sequence: "donation".into(),
+                count: 1,
+            }),
+        ]
+    }
+}
