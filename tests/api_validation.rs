@@ -1,5 +1,7 @@
 //! Every validation rule of the gRPC intake: INVALID_ARGUMENT naming the field and the rule,
 //! and nothing appended to the log.
+#[path = "api_validation/fuzz.rs"]
+mod fuzz;
 mod support;
 
 use ledger::proto::api::{self, ActorKind};
