@@ -1032,3 +1032,53 @@ async fn a_value_the_database_refuses_is_narrowed_to_its_event_and_quarantined(e
     );
     assert_eq!(p.stats().snapshot().quarantined_total, 1);
 }
+
+/// A PostgreSQL SQLSTATE is classified as PostgreSQL's, never read as a SQLite result code:
+/// `22021` (a NUL or an invalid byte in text) masked to its low byte is SQLite's BUSY (5),
+/// which made the projector retry an unprojectable event forever.
+#[tokio::test]
+async fn database_errors_are_classified_by_their_own_dialect() {
+    use ledger::projection::{classify, DbFailure};
+    let Some(pg) = Env::new(Db::Postgres).await else {
+        return;
+    };
+    let pool = sqlx::PgPool::connect(&pg.url).await.unwrap();
+    let nul = sqlx::query("SELECT convert_from('\\x00'::bytea, 'UTF8')")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    let code = nul
+        .as_database_error()
+        .unwrap()
+        .code()
+        .unwrap()
+        .into_owned();
+    assert_eq!(code, "22021");
+    assert_eq!(code.parse::<i32>().unwrap() & 0xff, 5, "SQLite's BUSY");
+    assert_eq!(classify(&nul), DbFailure::Data);
+    let missing = sqlx::query("SELECT * FROM no_such_table")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert_eq!(classify(&missing), DbFailure::Other);
+    pool.close().await;
+
+    let lite = Env::new(Db::Sqlite).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("{}?mode=rwc", lite.url))
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE t (id INTEGER CHECK (id >= 0))")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let check = sqlx::query("INSERT INTO t VALUES (-1)")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert_eq!(classify(&check), DbFailure::Data);
+    let missing = sqlx::query("SELECT * FROM no_such_table")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert_eq!(classify(&missing), DbFailure::Other);
+}

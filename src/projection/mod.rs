@@ -8,9 +8,15 @@
 //!   them back with one multi-row upsert per table (SQLite: expanded `VALUES`; PostgreSQL:
 //!   `UNNEST` of column arrays), plus the checkpoint, in the same transaction. The statements
 //!   are the files in `projections/{sqlite,postgres}/`.
-//! * An event that cannot be applied stops the projector with [`ProjectionError::EventRejected`]
-//!   naming it; everything before it is committed. [`Projector::skip_event`] records an
-//!   operator's decision to pass over it.
+//! * An event that cannot be projected — it breaks the admission rule
+//!   (`domain/admission.rs`), the fold refuses it, or the database refuses a value of it (a
+//!   batch that fails so is retried event by event to find it) — is quarantined: recorded in
+//!   `projector_skipped_event` with its cause (`skipped_by = quarantine`), counted, logged at
+//!   ERROR, and passed over; no event in the log can stop a read model. With
+//!   [`ProjectorConfig::quarantine`] off it stops the projector instead, with
+//!   [`ProjectionError::EventRejected`] naming it, until [`Projector::skip_event`] records an
+//!   operator's decision to pass over it. `ledger verify` lists the quarantined events;
+//!   [`ReadModel::release_quarantined`] and a rebuild replay one after a fix.
 //! * Database outages are retried with capped exponential back-off; since rows and checkpoint
 //!   commit together, a retry neither loses nor doubles anything.
 //! * Positions are opaque: lag is reported in positions (head minus checkpoint) and, on
@@ -120,7 +126,7 @@ pub enum ProjectionError {
     #[error("read-model migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// Reading the event log failed.
-    #[error("event log error (transient: {transient})")]
+    #[error("event log error (transient: {transient}): {source}")]
     Store {
         /// Whether retrying may succeed.
         transient: bool,
@@ -192,7 +198,7 @@ impl ProjectionError {
 
 /// What a driver error means for the projector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DbFailure {
+pub enum DbFailure {
     /// Retrying may succeed (connection lost, server shutting down, lock contention).
     Transient,
     /// A value the batch wrote was refused (out of range, NUL in text, a constraint).
@@ -204,7 +210,7 @@ pub(crate) enum DbFailure {
 /// Classifies a driver error by error kind and, per dialect, by SQLSTATE or SQLite result
 /// code, never by message text. The dialect is read from the error's type, so a PostgreSQL
 /// SQLSTATE is never taken for a SQLite code (`22021 & 0xff` is SQLite's BUSY).
-pub(crate) fn classify(e: &sqlx::Error) -> DbFailure {
+pub fn classify(e: &sqlx::Error) -> DbFailure {
     match e {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)

@@ -447,3 +447,318 @@ pub async fn workload(env: &Env, first: u64, donations: u64, seed: u64) -> usize
     }
     appended
 }
+
+/// One random change to an existing donation `id` (payment `id + 100_000`), of the kind `kind`
+/// (taken modulo the number of kinds): together the kinds, with creation, cover every event
+/// type of the ledger. `follow_up` is the next free id for a follow-up donation and payment.
+async fn change_donation(env: &Env, rng: &mut StdRng, id: u64, kind: usize, follow_up: &mut u64) {
+    let pid = id + 100_000;
+    let (donation, payment) = (format!("donation-{id}"), format!("payment-{pid}"));
+    let money = |cents| {
+        Some(ev::Money {
+            cents,
+            currency: "EUR".into(),
+        })
+    };
+    match kind % 20 {
+        0 => {
+            // Some bookings carry no valuation date or amount.
+            let mut b = booked(env.next_time(), &format!("TXN-{id}-{}", rng.gen::<u16>()));
+            if rng.gen_bool(0.3) {
+                b.valuation_date = None;
+                b.amount = None;
+            }
+            env.append(&payment, b).await;
+        }
+        1 => {
+            env.append(
+                &payment,
+                ev::PaymentFailed {
+                    reason: "declined".into(),
+                },
+            )
+            .await;
+        }
+        2 => {
+            env.append(
+                &payment,
+                ev::PaymentCancelled {
+                    reason: "donor".into(),
+                },
+            )
+            .await;
+        }
+        3 => {
+            env.append(
+                &payment,
+                ev::PaymentRestored {
+                    reason: "mistake".into(),
+                },
+            )
+            .await;
+        }
+        4 => {
+            // A refund or charge-back without an amount takes the payment's.
+            let amount = if rng.gen_bool(0.5) { money(500) } else { None };
+            env.append(
+                &payment,
+                ev::PaymentRefunded {
+                    amount,
+                    reason: "asked".into(),
+                },
+            )
+            .await;
+        }
+        5 => {
+            let amount = if rng.gen_bool(0.5) { money(1337) } else { None };
+            env.append(
+                &payment,
+                ev::ChargebackReceived {
+                    amount,
+                    reason: "bank".into(),
+                },
+            )
+            .await;
+        }
+        6 => {
+            let (child_donation, child_payment) = (*follow_up, *follow_up + 100_000);
+            *follow_up += 1;
+            let at = env.next_time();
+            env.append(
+                &payment,
+                ev::FollowUpPaymentBooked {
+                    child_payment_id: child_payment,
+                    child_donation_id: child_donation,
+                    valuation_date: Some(ts(at)),
+                    amount: money(1337),
+                    provider: Some(ev::ProviderData {
+                        transaction_id: format!("TXN-F-{child_donation}"),
+                        ..Default::default()
+                    }),
+                    provider_sealed: None,
+                },
+            )
+            .await;
+            let parent = donation_created(id, pid, "PPL", at);
+            env.append(
+                &format!("donation-{child_donation}"),
+                ev::FollowUpDonationCreated {
+                    donation_id: child_donation,
+                    parent_donation_id: id,
+                    payment_id: child_payment,
+                    created_at: Some(ts(at)),
+                    amount: money(1337),
+                    interval_months: 1,
+                    payment_method: method("PPL") as i32,
+                    donor: parent.donor,
+                    tracking: parent.tracking,
+                },
+            )
+            .await;
+        }
+        7 => {
+            let mut personal = person();
+            personal.city = format!("City {}", rng.gen::<u16>());
+            env.append(
+                &donation,
+                ev::DonorUpdated {
+                    donor: Some(ev::DonorPublic {
+                        kind: ev::DonorKind::Company as i32,
+                        salutation: String::new(),
+                        wants_newsletter: rng.gen(),
+                        wants_receipt: rng.gen(),
+                    }),
+                    personal: Some(personal),
+                    personal_sealed: None,
+                },
+            )
+            .await;
+        }
+        8 => {
+            let public = rng.gen_bool(0.5);
+            env.append(
+                &donation,
+                ev::CommentAdded {
+                    comment: Some(ev::Comment {
+                        is_public: public,
+                        display_name: "Ada".into(),
+                        public_text: if public {
+                            "public thanks".into()
+                        } else {
+                            String::new()
+                        },
+                        private_text: (!public).then(|| ev::CommentText {
+                            text: "private thanks".into(),
+                        }),
+                        private_text_sealed: None,
+                    }),
+                },
+            )
+            .await;
+        }
+        9 => {
+            env.append(
+                &donation,
+                ev::CommentPublished {
+                    public_text: "now public".into(),
+                    display_name: "A.".into(),
+                },
+            )
+            .await;
+        }
+        10 => {
+            env.append(
+                &donation,
+                ev::CommentRetracted {
+                    reason: "spam".into(),
+                },
+            )
+            .await;
+        }
+        11 => {
+            env.append(
+                &format!("moderation-{id}"),
+                ev::ModerationReasonsRaised {
+                    reasons: vec![ev::ModerationReason {
+                        identifier: ev::ModerationIdentifier::AddressContentViolation as i32,
+                        source: "street".into(),
+                    }],
+                },
+            )
+            .await;
+        }
+        12 => {
+            env.append_as(
+                &format!("moderation-{id}"),
+                ev::ModerationApproved {
+                    as_anonymous: rng.gen_bool(0.3),
+                },
+                foc("alice"),
+            )
+            .await;
+        }
+        13 => {
+            env.append_as(
+                &format!("moderation-{id}"),
+                ev::ManuallyFlagged { note: "odd".into() },
+                foc("bob"),
+            )
+            .await;
+        }
+        14 => {
+            env.append(
+                &format!("deletion-{id}"),
+                ev::DonationCancelled {
+                    reason: "donor".into(),
+                },
+            )
+            .await;
+        }
+        15 => {
+            env.append_as(
+                &format!("deletion-{id}"),
+                ev::DonationDeleted {
+                    reason: "test".into(),
+                },
+                foc("alice"),
+            )
+            .await;
+        }
+        16 => {
+            env.append_as(
+                &format!("deletion-{id}"),
+                ev::DonationRestored {
+                    reason: "oops".into(),
+                },
+                foc("alice"),
+            )
+            .await;
+        }
+        17 => {
+            env.append(
+                &format!("export-{id}"),
+                ev::DonationExported {
+                    batch_id: format!("batch-{}", id / 10),
+                    exported_at: rng.gen_bool(0.8).then(|| ts(env.next_time())),
+                },
+            )
+            .await;
+        }
+        18 => {
+            env.append(
+                &format!("scrub-{id}"),
+                ev::PersonalDataScrubbed {
+                    rule: ev::ScrubRule::CancelledOrDeleted as i32,
+                    scrubbed_at: Some(ts(env.next_time())),
+                },
+            )
+            .await;
+        }
+        _ => {
+            let ct = id + 500_000;
+            let stream = format!("contribution_tracking-{ct}");
+            // A second allocation token now and then: a collision the read model records.
+            let token = if rng.gen_bool(0.1) { "other" } else { "first" };
+            env.append(
+                &stream,
+                ev::ContributionTrackingRecorded {
+                    contribution_tracking_id: ct,
+                    allocation_token: format!("{token}-{ct}"),
+                    fields: Some(ev::ContributionTrackingFields {
+                        amount: Some(format!(
+                            "{}.{}",
+                            rng.gen_range(1..100),
+                            rng.gen_range(0..100)
+                        )),
+                        currency: Some("EUR".into()),
+                        utm_source: Some("B26_WMDE.lp1.dsk".into()),
+                        screen_width: Some(rng.gen_range(300..4000)),
+                        tracking_date: Some(ts(env.next_time())),
+                        ..Default::default()
+                    }),
+                },
+            )
+            .await;
+            env.append(
+                &stream,
+                ev::ContributionLinked {
+                    contribution_id: rng.gen_range(1..3) * id,
+                },
+            )
+            .await;
+        }
+    }
+}
+
+/// Appends a history over every event type: `donations` donations (ids from 1), first one
+/// change of each kind in turn (so every type occurs whatever the seed), then random changes
+/// of random donations, interleaved. Returns the event types it appended.
+pub async fn every_type_workload(
+    env: &Env,
+    donations: u64,
+    changes: usize,
+    seed: u64,
+) -> std::collections::BTreeSet<String> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let codes = ["BEZ", "UEB", "MCP", "PPL", "SUB"];
+    for id in 1..=donations {
+        create_donation(env, id, codes[rng.gen_range(0..codes.len())]).await;
+    }
+    let mut follow_up = 800_000;
+    for kind in 0..20 {
+        let id = 1 + kind as u64 % donations;
+        change_donation(env, &mut rng, id, kind, &mut follow_up).await;
+    }
+    for _ in 0..changes {
+        let id = rng.gen_range(1..=donations);
+        let kind = rng.gen_range(0..20);
+        change_donation(env, &mut rng, id, kind, &mut follow_up).await;
+    }
+    env.log()
+        .read_all(0, usize::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect()
+}
