@@ -12,6 +12,9 @@
 //!
 //! `cargo bench --bench projection` (prints a summary with both rates and their ratio).
 
+#[path = "../tests/support/ci.rs"]
+mod ci;
+
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -63,7 +66,7 @@ fn projection(c: &mut Criterion) {
 
     let pg = match rt.block_on(ScratchDatabase::create(&postgres_url())) {
         Ok(db) => Some(db),
-        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+        Err(e) if !ci::is_ci() => {
             eprintln!("\n*** SKIPPED PostgreSQL: {e:#}; set LEDGER_TEST_POSTGRES_URL ***\n");
             None
         }

@@ -44,8 +44,8 @@ async fn donation_rows(rm: &ReadModel) -> Option<usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn donations_added_while_postgres_is_down_reach_the_read_model_exactly_once() {
-    let allowed = std::env::var("CI").is_ok_and(|v| v == "true")
-        || std::env::var("LEDGER_TEST_STOP_POSTGRES").is_ok_and(|v| v == "1");
+    let allowed =
+        support::ci::is_ci() || std::env::var("LEDGER_TEST_STOP_POSTGRES").is_ok_and(|v| v == "1");
     if !allowed {
         eprintln!("\n*** SKIPPED: this test stops the PostgreSQL server; set LEDGER_TEST_STOP_POSTGRES=1 (CI=true runs it) ***\n");
         return;

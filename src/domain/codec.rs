@@ -192,21 +192,242 @@ fn upcast_donation_created_v1(
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_current_type_round_trips() {
-        let events: Vec<DomainEvent> = vec![
-            ev::DonationCreated {
+    fn money(cents: i64) -> Option<ev::Money> {
+        Some(ev::Money {
+            cents,
+            currency: "CHF".into(),
+        })
+    }
+
+    fn at(seconds: i64) -> Option<prost_types::Timestamp> {
+        Some(prost_types::Timestamp {
+            seconds,
+            nanos: 123_456_789,
+        })
+    }
+
+    fn sealed() -> Option<ev::Sealed> {
+        Some(ev::Sealed {
+            key_id: 7,
+            key_version: 2,
+            nonce: vec![1; 24],
+            ciphertext: vec![2, 3, 4],
+        })
+    }
+
+    /// An event of type `name` with every field set to something other than its default.
+    fn sample(name: &str) -> DomainEvent {
+        let personal = || {
+            Some(ev::PersonalData {
+                title: "Dr.".into(),
+                first_name: "Ada".into(),
+                last_name: "Lovelace".into(),
+                company_name: "Engines Ltd".into(),
+                street: "Main 1".into(),
+                postcode: "12345".into(),
+                city: "Berlin".into(),
+                country: "DE".into(),
+                email: "ada@example.org".into(),
+            })
+        };
+        let donor = || {
+            Some(ev::DonorPublic {
+                kind: ev::DonorKind::Company as i32,
+                salutation: "Frau".into(),
+                wants_newsletter: true,
+                wants_receipt: true,
+            })
+        };
+        let tracking = || {
+            Some(ev::Tracking {
+                campaign: "spring".into(),
+                keyword: "banner".into(),
+                impression_count: 3,
+                banner_impression_count: 2,
+                contribution_tracking_id: 99,
+            })
+        };
+        let provider = || {
+            Some(ev::ProviderData {
+                transaction_id: "T".into(),
+                payer_id: "P".into(),
+                subscription_id: "S".into(),
+                payer_status: "verified".into(),
+                payment_status: "Completed".into(),
+                session_id: "sess".into(),
+                auth_code: "auth".into(),
+            })
+        };
+        let comment = || {
+            Some(ev::Comment {
+                is_public: true,
+                display_name: "A.".into(),
+                public_text: "thanks".into(),
+                private_text: Some(ev::CommentText {
+                    text: "private".into(),
+                }),
+                private_text_sealed: sealed(),
+            })
+        };
+        match name {
+            "DonationCreated.v2" => ev::DonationCreated {
                 donation_id: 1,
-                ..Default::default()
+                created_at: at(1_700_000_000),
+                amount: money(1337),
+                interval_months: 3,
+                payment_id: 2,
+                payment_method: ev::PaymentMethod::Paypal as i32,
+                donor: donor(),
+                personal: personal(),
+                personal_sealed: sealed(),
+                tracking: tracking(),
+                comment: comment(),
             }
             .into(),
-            ev::PaymentBooked::default().into(),
-            ev::ModerationApproved { as_anonymous: true }.into(),
-            ev::ContributionLinked { contribution_id: 9 }.into(),
-        ];
-        for e in events {
+            "DonorUpdated.v1" => ev::DonorUpdated {
+                donor: donor(),
+                personal: personal(),
+                personal_sealed: sealed(),
+            }
+            .into(),
+            "CommentAdded.v1" => ev::CommentAdded { comment: comment() }.into(),
+            "CommentPublished.v1" => ev::CommentPublished {
+                public_text: "now public".into(),
+                display_name: "Ada".into(),
+            }
+            .into(),
+            "CommentRetracted.v1" => ev::CommentRetracted {
+                reason: "spam".into(),
+            }
+            .into(),
+            "FollowUpDonationCreated.v1" => ev::FollowUpDonationCreated {
+                donation_id: 3,
+                parent_donation_id: 1,
+                payment_id: 4,
+                created_at: at(1_700_000_100),
+                amount: money(500),
+                interval_months: 1,
+                payment_method: ev::PaymentMethod::Paypal as i32,
+                donor: donor(),
+                tracking: tracking(),
+            }
+            .into(),
+            "PaymentInitiated.v1" => ev::PaymentInitiated {
+                payment_id: 2,
+                donation_id: 1,
+                method: ev::PaymentMethod::DirectDebit as i32,
+                amount: money(1337),
+                interval_months: 12,
+                bank: Some(ev::BankData {
+                    iban: "DE02120300000000202051".into(),
+                    bic: "BYLADEM1001".into(),
+                    payment_reference_code: "XW-DAR-E99-T".into(),
+                }),
+                bank_sealed: sealed(),
+                parent_payment_id: 5,
+            }
+            .into(),
+            "PaymentBooked.v1" => ev::PaymentBooked {
+                valuation_date: at(1_700_000_200),
+                amount: money(1337),
+                provider: provider(),
+                provider_sealed: sealed(),
+            }
+            .into(),
+            "PaymentFailed.v1" => ev::PaymentFailed {
+                reason: "declined".into(),
+            }
+            .into(),
+            "PaymentCancelled.v1" => ev::PaymentCancelled {
+                reason: "donor".into(),
+            }
+            .into(),
+            "PaymentRestored.v1" => ev::PaymentRestored {
+                reason: "mistake".into(),
+            }
+            .into(),
+            "FollowUpPaymentBooked.v1" => ev::FollowUpPaymentBooked {
+                child_payment_id: 6,
+                child_donation_id: 7,
+                valuation_date: at(1_700_000_300),
+                amount: money(250),
+                provider: provider(),
+                provider_sealed: sealed(),
+            }
+            .into(),
+            "PaymentRefunded.v1" => ev::PaymentRefunded {
+                amount: money(100),
+                reason: "asked".into(),
+            }
+            .into(),
+            "ChargebackReceived.v1" => ev::ChargebackReceived {
+                amount: money(200),
+                reason: "bank".into(),
+            }
+            .into(),
+            "ModerationReasonsRaised.v1" => ev::ModerationReasonsRaised {
+                reasons: vec![ev::ModerationReason {
+                    identifier: ev::ModerationIdentifier::EmailBlocked as i32,
+                    source: "email".into(),
+                }],
+            }
+            .into(),
+            "ModerationApproved.v1" => ev::ModerationApproved { as_anonymous: true }.into(),
+            "ManuallyFlagged.v1" => ev::ManuallyFlagged { note: "odd".into() }.into(),
+            "DonationCancelled.v1" => ev::DonationCancelled {
+                reason: "donor".into(),
+            }
+            .into(),
+            "DonationDeleted.v1" => ev::DonationDeleted {
+                reason: "test".into(),
+            }
+            .into(),
+            "DonationRestored.v1" => ev::DonationRestored {
+                reason: "oops".into(),
+            }
+            .into(),
+            "DonationExported.v1" => ev::DonationExported {
+                batch_id: "b-1".into(),
+                exported_at: at(1_700_000_400),
+            }
+            .into(),
+            "PersonalDataScrubbed.v1" => ev::PersonalDataScrubbed {
+                rule: ev::ScrubRule::StaleModeration as i32,
+                scrubbed_at: at(1_700_000_500),
+            }
+            .into(),
+            "ContributionTrackingRecorded.v1" => ev::ContributionTrackingRecorded {
+                contribution_tracking_id: 8,
+                allocation_token: "tok".into(),
+                fields: Some(ev::ContributionTrackingFields {
+                    amount: Some("13.37".into()),
+                    usd_amount: Some("14.00".into()),
+                    is_recurring: Some(false),
+                    payment_method_id: Some(-3),
+                    tracking_date: at(1_700_000_600),
+                    screen_width: Some(1920),
+                    app_install_id: Some("app".into()),
+                    ..Default::default()
+                }),
+            }
+            .into(),
+            "ContributionLinked.v1" => ev::ContributionLinked { contribution_id: 9 }.into(),
+            other => panic!("no sample of {other}: add one for the new event type"),
+        }
+    }
+
+    #[test]
+    fn every_current_type_round_trips_with_every_field_set() {
+        for name in DomainEvent::CURRENT_TYPES {
+            let e = sample(name);
+            assert_eq!(e.event_type(), *name);
+            assert_ne!(
+                DomainEvent::decode(name, &[]).unwrap(),
+                e,
+                "{name}: the sample is not all defaults"
+            );
             let back = DomainEvent::decode(e.event_type(), &e.encode()).unwrap();
-            assert_eq!(back, e);
+            assert_eq!(back, e, "{name}");
         }
     }
 

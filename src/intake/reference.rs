@@ -54,16 +54,66 @@ mod tests {
         }
     }
 
+    /// Known answers, computed independently (Python's `hashlib.md5` over the documented
+    /// rule): the sum of the MD5's hex digits modulo 19 indexes `ACDEFKLMNPRTWXYZ349`.
+    #[test]
+    fn checksums_match_known_answers() {
+        for (first_eight, expected) in [
+            ("XWDARE99", 'T'),
+            ("XRDARE99", '9'),
+            ("XWACDEFK", '4'),
+            ("XW349ZYX", '4'),
+            ("XWCARE99", '9'),
+            ("XWDAREA9", 'W'),
+        ] {
+            assert_eq!(checksum(first_eight), expected, "{first_eight}");
+        }
+        assert!(is_valid("XW-DAR-E99-T"));
+        assert!(
+            !is_valid("xw dar e99 t"),
+            "lower case is not the character set"
+        );
+        // The documentation's format example is not a valid code.
+        assert!(!is_valid("XW-DAR-E99-X"));
+    }
+
     #[test]
     fn a_changed_character_breaks_the_checksum() {
-        let code = generate(false);
-        let mut chars: Vec<char> = code.chars().collect();
-        chars[4] = if chars[4] == 'A' { 'C' } else { 'A' };
-        let altered: String = chars.into_iter().collect();
-        // One in 19 alterations keeps the checksum by chance; try the neighbour as well.
-        let mut chars2: Vec<char> = code.chars().collect();
-        chars2[5] = if chars2[5] == 'A' { 'C' } else { 'A' };
-        let altered2: String = chars2.into_iter().collect();
-        assert!(!(is_valid(&altered) && is_valid(&altered2)));
+        // One change in 19 keeps the checksum by chance (of the 108 single changes of
+        // XWDARE99's six code characters, 5 do: XWDERE99, XWDPRE99, XWDARW99, XWDAREC9,
+        // XWDAREW9); these do not.
+        for altered in [
+            "XW-CAR-E99-T",
+            "XW-DAR-EA9-T",
+            "XR-DAR-E99-T",
+            "XW-DAR-E99-9",
+        ] {
+            assert!(!is_valid(altered), "{altered}");
+        }
+        let base = "XWDARE99";
+        let kept = (2..8)
+            .flat_map(|i| {
+                CHARACTERS
+                    .iter()
+                    .filter(move |c| **c != base.as_bytes()[i])
+                    .map(move |c| {
+                        let mut s = base.as_bytes().to_vec();
+                        s[i] = *c;
+                        String::from_utf8(s).unwrap()
+                    })
+            })
+            .filter(|s| checksum(s) == 'T')
+            .collect::<Vec<_>>();
+        assert_eq!(
+            kept,
+            ["XWDERE99", "XWDPRE99", "XWDARW99", "XWDAREC9", "XWDAREW9"]
+        );
+    }
+
+    #[test]
+    fn many_generated_codes_all_validate() {
+        for i in 0..2_000 {
+            assert!(is_valid(&generate(i % 2 == 0)));
+        }
     }
 }

@@ -27,7 +27,7 @@ use crate::support::postgres;
 /// Requests of the run `cargo test` makes (seconds).
 const DEFAULT_REQUESTS: u64 = 600;
 /// Its seed, so that every CI run sends the same requests.
-const DEFAULT_SEED: u64 = 2026_12_06;
+const DEFAULT_SEED: u64 = 20_261_206;
 
 /// Hostile and boundary strings.
 const STRINGS: &[&str] = &[

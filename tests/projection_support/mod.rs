@@ -48,6 +48,8 @@ macro_rules! both_dialects {
     };
 }
 
+#[path = "../support/ci.rs"]
+pub mod ci;
 #[path = "../support/postgres.rs"]
 mod postgres;
 

@@ -171,6 +171,7 @@ pub async fn types(log: &Arc<dyn EventLog>, name: &str) -> Vec<String> {
 
 /// One call of any RPC, so a test can send every method the same way.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // test requests, built and sent one at a time
 pub enum Call {
     /// `AddDonation`
     AddDonation(api::AddDonationRequest),

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod ci;
 pub mod postgres;
 
 use std::path::{Path, PathBuf};

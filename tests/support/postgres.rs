@@ -62,10 +62,9 @@ pub async fn fresh_database(tag: &str) -> Option<TestDatabase> {
     let mut conn = match PgConnection::connect(&admin).await {
         Ok(c) => c,
         Err(e) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("PostgreSQL not reachable at {admin} under CI=true: {e}");
-            }
-            eprintln!("\n*** SKIPPED: PostgreSQL not reachable at {admin} ({e}); set LEDGER_TEST_POSTGRES_URL ***\n");
+            super::ci::skip_or_fail(&format!(
+                "PostgreSQL not reachable at {admin} ({e}); set LEDGER_TEST_POSTGRES_URL"
+            ));
             return None;
         }
     };
