@@ -1,5 +1,6 @@
-//! Personal data never reaches the log in clear: the raw bytes of the event-log files (main
-//! file and WAL) hold no name, email, IBAN, street, private comment or reference code.
+//! Personal data never reaches the disk in clear: the raw bytes of every file of the data
+//! directory (the log and its WAL, the key store, the sequences) hold no name, email, IBAN,
+//! street, private comment or reference code.
 mod support;
 
 use ledger::proto::api;
@@ -7,7 +8,7 @@ use ledger::proto::events as ev;
 use support::api::*;
 
 #[tokio::test]
-async fn the_log_files_never_contain_the_donors_personal_data_in_clear() {
+async fn no_file_of_the_data_directory_contains_the_donors_personal_data_in_clear() {
     let mut app = spawn_app().await;
     let mut req = donation(ev::PaymentMethod::DirectDebit, 1_000);
     req.comment = Some(api::CommentInput {
@@ -52,20 +53,15 @@ async fn the_log_files_never_contain_the_donors_personal_data_in_clear() {
         ))
         .await
         .unwrap();
-    let files: Vec<_> = support::read_dir_bytes(app.dir.path())
-        .into_iter()
-        .filter(|(p, _)| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("events.sqlite")
-        })
+    // Every file of the data directory: the log and its WAL, the key store, the sequences.
+    let files = support::read_dir_bytes(app.dir.path());
+    let names: Vec<String> = files
+        .iter()
+        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert!(
-        files.len() >= 2,
-        "expected the log file and its WAL: {files:?}",
-        files = files.iter().map(|f| &f.0).collect::<Vec<_>>()
-    );
+    for expected in ["events.sqlite", "events.sqlite-wal", "keys.sqlite"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} not in {names:?}");
+    }
     let needles = [
         "Adelheid",
         "Zwiebelmeier",
