@@ -60,7 +60,10 @@ async fn no_file_of_the_data_directory_contains_the_donors_personal_data_in_clea
         .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     for expected in ["events.sqlite", "events.sqlite-wal", "keys.sqlite"] {
-        assert!(names.iter().any(|n| n == expected), "{expected} not in {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} not in {names:?}"
+        );
     }
     let needles = [
         "Adelheid",

@@ -54,67 +54,86 @@ async fn a_database_outage_mid_catch_up_ends_with_the_rows_of_an_uninterrupted_r
     let expected = baseline(&env).await;
     let rm = env.read_model().await;
     let projector = Projector::with_config(env.log(), rm.clone(), config(10));
-    let done = tokio_util::sync::CancellationToken::new();
-
-    let outage = {
-        let done = done.clone();
-        let db = env.db;
-        let url = env.url.clone();
-        let name = env.pg.as_ref().map(|p| p.name.clone());
-        tokio::spawn(async move {
-            let mut outages = 0u32;
-            match db {
-                // Terminate every backend of the test database (never the server) while the
-                // projector catches up, five times.
-                Db::Postgres => {
-                    let mut admin = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
-                    while outages < 5 && !done.is_cancelled() {
-                        tokio::time::sleep(Duration::from_millis(40)).await;
-                        let killed: i64 = sqlx::query_scalar(
-                            "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                             WHERE datname = $1 AND pid <> pg_backend_pid()) AS t",
-                        )
-                        .bind(name.as_deref().unwrap())
-                        .fetch_one(&mut admin)
-                        .await
-                        .unwrap();
-                        if killed > 0 {
-                            outages += 1;
-                        }
-                    }
-                }
-                // SQLite has no server to lose: another process takes the file's exclusive
-                // lock for a while, three times.
-                Db::Sqlite => {
-                    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
-                    while outages < 3 && !done.is_cancelled() {
-                        tokio::time::sleep(Duration::from_millis(30)).await;
-                        sqlx::query("BEGIN EXCLUSIVE")
-                            .execute(&mut other)
-                            .await
-                            .unwrap();
-                        tokio::time::sleep(Duration::from_millis(150)).await;
-                        sqlx::query("COMMIT").execute(&mut other).await.unwrap();
-                        outages += 1;
-                    }
-                }
-            }
-            outages
-        })
-    };
-    let outcome = projector.run_once().await.unwrap();
-    done.cancel();
-    let outages = outage.await.unwrap();
-    assert!(outages > 0, "the outage happened during the catch-up");
-    if env.db == Db::Postgres {
-        assert!(
-            outcome.retries > 0,
-            "the projector retried after losing its connections"
-        );
-        assert_eq!(projector.stats().snapshot().retries_total, outcome.retries);
+    // Mid catch-up: a few batches in, most of the log still to go.
+    for _ in 0..3 {
+        projector.try_step().await.unwrap();
     }
-    // Whatever remains after the outage (if it outlasted the run), then compare.
-    projector.run_once().await.unwrap();
+    let at_outage = rm.checkpoint("readmodel").await.unwrap();
+    let head = env.log.head_position().await.unwrap();
+    assert!(at_outage.is_some() && at_outage < head);
+
+    // The outage starts before the catch-up goes on and ends only once the projector has
+    // felt it: no timing decides whether the two overlap.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let outcome = match env.db {
+        // PostgreSQL: the test database refuses connections and loses the ones it has; back
+        // once the projector has retried.
+        Db::Postgres => {
+            let name = env.pg.as_ref().unwrap().name.clone();
+            let mut admin = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+            sqlx::query(&format!(
+                "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"
+            ))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(&name)
+            .execute(&mut admin)
+            .await
+            .unwrap();
+            let run = {
+                let projector = projector.clone();
+                tokio::spawn(async move { projector.run_once().await })
+            };
+            while projector.stats().snapshot().retries_total == 0 {
+                assert!(
+                    Instant::now() < deadline,
+                    "the projector never met the outage"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            sqlx::query(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            let outcome = run.await.unwrap().unwrap();
+            assert!(outcome.retries > 0, "the projector retried the outage");
+            assert_eq!(projector.stats().snapshot().retries_total, outcome.retries);
+            outcome
+        }
+        // SQLite has no server to lose: another process holds the file's exclusive lock;
+        // nothing is written while it does, everything after.
+        Db::Sqlite => {
+            let mut other = sqlx::SqliteConnection::connect(&env.url).await.unwrap();
+            sqlx::query("BEGIN EXCLUSIVE")
+                .execute(&mut other)
+                .await
+                .unwrap();
+            let run = {
+                let projector = projector.clone();
+                tokio::spawn(async move { projector.run_once().await })
+            };
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let held: i64 = sqlx::query_scalar(
+                "SELECT position FROM projector_checkpoint WHERE projector = 'readmodel'",
+            )
+            .fetch_one(&mut other)
+            .await
+            .unwrap();
+            assert_eq!(
+                Some(held as u64),
+                at_outage,
+                "nothing written under the lock"
+            );
+            sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+            run.await.unwrap().unwrap()
+        }
+    };
+    assert_eq!(outcome.checkpoint, head);
     assert_same(&rm.dump().await.unwrap(), &expected);
 }
 

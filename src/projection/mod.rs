@@ -226,13 +226,14 @@ pub fn classify(e: &sqlx::Error) -> DbFailure {
             {
                 // Connection exceptions (08), insufficient resources (53), operator
                 // intervention such as pg_terminate_backend (57P01..57P03), serialization
-                // failure and deadlock (40001, 40P01), lock not available (55P03); data
-                // exceptions (22) and integrity constraint violations (23).
+                // failure and deadlock (40001, 40P01), lock not available (55P03), a database
+                // not accepting connections for maintenance (55000); data exceptions (22) and
+                // integrity constraint violations (23).
                 if code.starts_with("08")
                     || code.starts_with("53")
                     || matches!(
                         code.as_ref(),
-                        "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03"
+                        "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03" | "55000"
                     )
                 {
                     DbFailure::Transient
