@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{CodecError, DomainEvent};
 use crate::store::{EventLog, Position, RecordedEvent, StoreError};
+use crate::telemetry::format_chain;
 
 use batch::Decoded;
 
@@ -103,7 +104,7 @@ pub const REBUILD_CACHE_ROWS: usize = 50_000;
 pub enum ProjectionError {
     /// The read-model database failed. `transient` failures (connection lost, server shutting
     /// down, lock contention) are retried; others are not.
-    #[error("read-model database error (transient: {transient})")]
+    #[error("read-model database error (transient: {transient}): {source}")]
     Database {
         /// Whether retrying may succeed.
         transient: bool,
@@ -115,7 +116,7 @@ pub enum ProjectionError {
     #[error("read-model migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// Reading the event log failed.
-    #[error("event log error (transient: {transient})")]
+    #[error("event log error (transient: {transient}): {source}")]
     Store {
         /// Whether retrying may succeed.
         transient: bool,
@@ -354,6 +355,15 @@ impl ReadModel {
         match self.backend {
             Backend::Sqlite { .. } => Dialect::Sqlite,
             Backend::Postgres { .. } => Dialect::Postgres,
+        }
+    }
+
+    /// Where the read model lives, for logs: `host:port/database` (schema `…`) or the
+    /// file's path. Never a user name or password.
+    pub fn location(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite { path, .. } => path.display().to_string(),
+            Backend::Postgres { url, schema, .. } => postgres::location(url, schema),
         }
     }
 
@@ -935,6 +945,7 @@ impl Projector {
                 Err(e) if e.is_transient() => {
                     attempt += 1;
                     retries += 1;
+                    let from = self.refresh_lag().await.map_or(0, |p| p + 1);
                     self.stats.update(|s| {
                         s.retries_total += 1;
                         s.last_error = Some(e.to_string());
@@ -947,7 +958,15 @@ impl Projector {
                         });
                     }
                     let delay = self.config.retry.delay(attempt);
-                    tracing::warn!(projector = %self.config.name, error = %e, attempt, delay_ms = delay.as_millis() as u64, "transient failure; backing off");
+                    tracing::warn!(
+                        projector = %self.config.name,
+                        read_model = %self.read_model.location(),
+                        from_position = from,
+                        error = %format_chain(&e),
+                        attempt,
+                        delay_ms = delay.as_millis() as u64,
+                        "transient failure; backing off"
+                    );
                     match shutdown {
                         Some(token) => {
                             tokio::select! {
@@ -958,7 +977,11 @@ impl Projector {
                         None => tokio::time::sleep(delay).await,
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // The caller logs it (`ledger serve`'s job: with the read model's location).
+                    self.refresh_lag().await;
+                    return Err(e);
+                }
             }
         }
         let elapsed = started.elapsed();
@@ -985,6 +1008,24 @@ impl Projector {
             checkpoint,
             elapsed,
         })
+    }
+
+    /// After a failed step: reads the log's head (the read model may be away, the log usually
+    /// is not) and recomputes lag from the last committed checkpoint, so lag keeps rising
+    /// while nothing is projected. Returns that checkpoint.
+    async fn refresh_lag(&self) -> Option<Position> {
+        match self.log.head_position().await {
+            Ok(head) => self.stats.update(|s| {
+                s.head_position = head;
+                s.lag_positions = head.unwrap_or(0).saturating_sub(s.checkpoint.unwrap_or(0));
+            }),
+            Err(e) => tracing::warn!(
+                projector = %self.config.name,
+                error = %format_chain(&e),
+                "reading the log's head for the lag failed"
+            ),
+        }
+        self.stats.snapshot().checkpoint
     }
 
     /// Catches up, then follows the log live until `shutdown` is cancelled. Transient
