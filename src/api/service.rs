@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use prost::Message;
 use tonic::{Request, Response, Status};
+use tracing::Level;
 
 use super::auth::{Authenticator, Principal, Scope};
 use super::error::to_status;
@@ -68,6 +69,9 @@ impl LedgerService {
             Ok(_) => tonic::Code::Ok,
             Err(s) => s.code(),
         };
+        if let Err(status) = &result {
+            log_refusal(method, status);
+        }
         let code = format!("{code:?}");
         self.metrics.count(
             "ledger_grpc_requests_total",
@@ -80,6 +84,52 @@ impl LedgerService {
             started.elapsed().as_secs_f64(),
         );
         result.map(Response::new)
+    }
+}
+
+/// How a refused or failed call is logged, by its code. Handlers are instrumented without
+/// `err` (which logs every `Err` at ERROR, a refused donation as loudly as a broken disk);
+/// [`LedgerService::call`] logs here instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalLog {
+    /// Logged at this level with the method, code and message.
+    At(Level),
+    /// Already logged where it was decided: `PermissionDenied` and `Unauthenticated` by the
+    /// authorisation (WARN, with the client and scope), `Internal` by
+    /// [`crate::api::error::to_status`] (ERROR, with the cause chain).
+    Elsewhere,
+}
+
+/// The log of a call answered with `code`: the client's mistakes (a broken rule, a missing
+/// donation, a lost race) at INFO, resource limits at WARN, the server's failures at ERROR.
+/// Exhaustive, so a new code is decided here.
+pub fn refusal_log(code: tonic::Code) -> RefusalLog {
+    use tonic::Code;
+    match code {
+        Code::InvalidArgument
+        | Code::NotFound
+        | Code::FailedPrecondition
+        | Code::AlreadyExists
+        | Code::Aborted
+        | Code::OutOfRange
+        | Code::Cancelled
+        | Code::Ok => RefusalLog::At(Level::INFO),
+        Code::ResourceExhausted | Code::DeadlineExceeded | Code::Unimplemented => {
+            RefusalLog::At(Level::WARN)
+        }
+        Code::PermissionDenied | Code::Unauthenticated | Code::Internal => RefusalLog::Elsewhere,
+        Code::Unavailable | Code::Unknown | Code::DataLoss => RefusalLog::At(Level::ERROR),
+    }
+}
+
+fn log_refusal(method: &'static str, status: &Status) {
+    let code = status.code();
+    let reason = status.message();
+    match refusal_log(code) {
+        RefusalLog::At(Level::ERROR) => tracing::error!(method, ?code, reason, "call failed"),
+        RefusalLog::At(Level::WARN) => tracing::warn!(method, ?code, reason, "call refused"),
+        RefusalLog::At(_) => tracing::info!(method, ?code, reason, "call refused"),
+        RefusalLog::Elsewhere => {}
     }
 }
 
@@ -223,7 +273,7 @@ fn status(e: IntakeError) -> Status {
 
 #[tonic::async_trait]
 impl Ledger for LedgerService {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn add_donation(
         &self,
         request: Request<api::AddDonationRequest>,
@@ -271,7 +321,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn book_payment(
         &self,
         request: Request<api::BookPaymentRequest>,
@@ -309,7 +359,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn fail_payment(
         &self,
         request: Request<api::FailPaymentRequest>,
@@ -329,7 +379,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn refund_payment(
         &self,
         request: Request<api::RefundPaymentRequest>,
@@ -351,7 +401,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn report_chargeback(
         &self,
         request: Request<api::RefundPaymentRequest>,
@@ -376,7 +426,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn cancel_donation(
         &self,
         request: Request<api::DonationActionRequest>,
@@ -396,7 +446,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn delete_donation(
         &self,
         request: Request<api::DonationActionRequest>,
@@ -416,7 +466,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn restore_donation(
         &self,
         request: Request<api::DonationActionRequest>,
@@ -436,7 +486,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn flag_donation(
         &self,
         request: Request<api::DonationActionRequest>,
@@ -456,7 +506,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn approve_donation(
         &self,
         request: Request<api::ApproveDonationRequest>,
@@ -476,7 +526,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn add_comment(
         &self,
         request: Request<api::AddCommentRequest>,
@@ -504,7 +554,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn publish_comment(
         &self,
         request: Request<api::DonationActionRequest>,
@@ -524,7 +574,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn retract_comment(
         &self,
         request: Request<api::DonationActionRequest>,
@@ -544,7 +594,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn update_donor(
         &self,
         request: Request<api::UpdateDonorRequest>,
@@ -570,7 +620,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn mark_exported(
         &self,
         request: Request<api::MarkExportedRequest>,
@@ -590,7 +640,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn record_contribution_tracking(
         &self,
         request: Request<api::RecordContributionTrackingRequest>,
@@ -615,7 +665,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn link_contribution(
         &self,
         request: Request<api::LinkContributionRequest>,
@@ -635,7 +685,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn get_donation(
         &self,
         request: Request<api::GetDonationRequest>,
@@ -654,7 +704,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn get_history(
         &self,
         request: Request<api::GetHistoryRequest>,
@@ -693,7 +743,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn next_id(
         &self,
         request: Request<api::NextIdRequest>,
@@ -711,5 +761,39 @@ impl Ledger for LedgerService {
             },
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    #[test]
+    fn client_mistakes_log_at_info_server_faults_at_error_and_nothing_twice() {
+        for code in [
+            Code::InvalidArgument,
+            Code::NotFound,
+            Code::FailedPrecondition,
+            Code::AlreadyExists,
+            Code::Aborted,
+        ] {
+            assert_eq!(refusal_log(code), RefusalLog::At(Level::INFO), "{code:?}");
+        }
+        assert_eq!(
+            refusal_log(Code::ResourceExhausted),
+            RefusalLog::At(Level::WARN)
+        );
+        for code in [Code::Unavailable, Code::Unknown, Code::DataLoss] {
+            assert_eq!(refusal_log(code), RefusalLog::At(Level::ERROR), "{code:?}");
+        }
+        // Logged where decided: the authorisation (WARN), `to_status` (ERROR with the cause).
+        for code in [
+            Code::PermissionDenied,
+            Code::Unauthenticated,
+            Code::Internal,
+        ] {
+            assert_eq!(refusal_log(code), RefusalLog::Elsewhere, "{code:?}");
+        }
     }
 }
