@@ -30,6 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prost::Message::encode_to_vec(&fds),
     )?;
     tonic_prost_build::configure()
+        // Undecodable requests answer INVALID_ARGUMENT, not tonic_prost's INTERNAL.
+        .codec_path("crate::api::codec::LedgerCodec")
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;

@@ -66,6 +66,15 @@ impl Metrics {
             .insert(key(name, labels), value);
     }
 
+    /// Removes a gauge, for a figure that is unknown for now (absent, not a stale value).
+    pub fn remove_gauge(&self, name: &str, labels: &[(&str, &str)]) {
+        self.inner
+            .lock()
+            .expect("metrics lock")
+            .gauges
+            .remove(&key(name, labels));
+    }
+
     /// Adds `by` to a gauge (for sums of floating-point measurements such as seconds).
     pub fn gauge_add(&self, name: &str, labels: &[(&str, &str)], by: f64) {
         *self

@@ -15,3 +15,64 @@ pub fn init() {
         builder.try_init()
     };
 }
+
+/// An error with its cause chain, `outer: cause: root cause`, for logs. A cause whose text
+/// the message before it already ends with (a `Display` that prints its source) is not
+/// repeated.
+pub fn format_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
+/// The most characters of a client-supplied value an error message or log line repeats.
+pub const EXCERPT_CHARS: usize = 64;
+
+/// A client-supplied value as error messages and logs may repeat it: at most
+/// [`EXCERPT_CHARS`] characters, then `…` when cut. A megabyte-long value echoed whole would
+/// break the `grpc-message` header (and flood the logs).
+pub fn excerpt(value: &str) -> String {
+    match value.char_indices().nth(EXCERPT_CHARS) {
+        None => value.to_owned(),
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("printing: {0}")]
+    struct Printing(#[source] std::io::Error);
+
+    #[test]
+    fn format_chain_names_every_cause_once() {
+        let root = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(format_chain(&Outer(root())), "outer: refused");
+        assert_eq!(format_chain(&Printing(root())), "printing: refused");
+    }
+
+    #[test]
+    fn excerpt_cuts_long_values_at_a_character_boundary() {
+        assert_eq!(excerpt("short"), "short");
+        let exact = "a".repeat(EXCERPT_CHARS);
+        assert_eq!(excerpt(&exact), exact);
+        let long = "ä".repeat(1 << 20);
+        let cut = excerpt(&long);
+        assert_eq!(cut.chars().count(), EXCERPT_CHARS + 1);
+        assert!(cut.ends_with('…'));
+    }
+}

@@ -475,3 +475,218 @@ async fn linking_a_contribution_to_a_tracking_id_never_handed_out_is_refused() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_megabyte_sequence_name_is_refused_with_a_short_message() {
+    let mut app = spawn_app().await;
+    let name = "x".repeat(1 << 20);
+    let err = app
+        .client
+        .next_id(with_token(next_id_request(&name, 1), FORM))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{:.200}", err.message());
+    assert!(err.message().contains("invalid name"), "{}", err.message());
+    assert!(err.message().contains('…'), "{}", err.message());
+    assert!(err.message().len() < 512, "{} bytes", err.message().len());
+}
+
+/// Request and response bytes as they are, for sending what no client generated from the
+/// schema would send.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+struct RawEncoder;
+struct RawDecoder;
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        buf: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(buf, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawDecoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        buf: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let n = bytes::Buf::remaining(buf);
+        Ok(Some(bytes::Buf::copy_to_bytes(buf, n).to_vec()))
+    }
+}
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+#[tokio::test]
+async fn a_request_that_does_not_decode_is_an_invalid_argument() {
+    let app = spawn_app().await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", app.port))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    // A field with wire type 7 (there is none), a length running past the end, a varint that
+    // never ends: none is a message, whatever the schema.
+    let garbage: [&[u8]; 3] = [b"\x0f\x01", b"\x0a\xff\x01abc", &[0xff; 12]];
+    for (i, body) in garbage.into_iter().enumerate() {
+        for method in ["AddDonation", "NextId"] {
+            grpc.ready().await.unwrap();
+            let path = format!("/ledger.api.v1.Ledger/{method}").parse().unwrap();
+            let err = grpc
+                .unary(with_token(body.to_vec(), ADMIN), path, RawCodec)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.code(),
+                Code::InvalidArgument,
+                "body {i} to {method}: {err:?}"
+            );
+            assert!(err.message().contains("does not decode"), "{err:?}");
+        }
+    }
+    assert_eq!(head(&app.log).await, 0, "nothing appended");
+}
+
+/// Log lines written while a test runs on this thread.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn all(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// The lines at `level` (`ERROR`, `WARN`, `INFO`, `DEBUG`) that contain every needle.
+    fn at(&self, level: &str, needles: &[&str]) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|l| l.split_whitespace().next() == Some(level))
+            .filter(|l| needles.iter().all(|n| l.contains(n)))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn refused_calls_log_at_info_or_warn_replays_at_debug_and_none_at_error() {
+    // A current-thread runtime: the server's tasks run on this thread, under this subscriber.
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("ledger=debug"))
+        .with_writer({
+            let c = captured.clone();
+            move || c.clone()
+        })
+        .with_ansi(false)
+        .without_time()
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut app = spawn_app().await;
+    // Other tests of this binary hit the same log statements on other threads, without a
+    // subscriber; one that registered a statement while this subscriber was being installed
+    // may have cached it as disabled. Recomputed now, every statement sees this subscriber.
+    tracing::callsite::rebuild_interest_cache();
+    let c = &mut app.client;
+
+    let err = c
+        .add_donation(with_token(
+            donation(ev::PaymentMethod::DirectDebit, 50),
+            ADMIN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let err = c
+        .get_donation(with_token(
+            api::GetDonationRequest { donation_id: 4711 },
+            ADMIN,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let paypal = c
+        .add_donation(with_token(
+            donation(ev::PaymentMethod::Paypal, 1_000),
+            ADMIN,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let cancel = api::DonationActionRequest {
+        context: context(ActorKind::Frontend),
+        donation_id: paypal.donation_id,
+        reason: "test".into(),
+    };
+    let err = c
+        .cancel_donation(with_token(cancel, ADMIN))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let err = c
+        .get_history(with_token(api::GetHistoryRequest { donation_id: 1 }, FORM))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = c
+        .get_donation(tonic::Request::new(api::GetDonationRequest {
+            donation_id: 1,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let request = next_id_request("donation", 1);
+    let first = c.next_id(with_token(request.clone(), FORM)).await.unwrap();
+    let again = c.next_id(with_token(request, FORM)).await.unwrap();
+    assert_eq!(first.into_inner(), again.into_inner());
+
+    let refused = |method: &str, code: &str, rule: &str| {
+        let lines = captured.at("INFO", &["call refused", method, code, rule]);
+        assert_eq!(lines.len(), 1, "{method}: {lines:?} in {}", captured.all());
+    };
+    refused("AddDonation", "InvalidArgument", "payment.amount_cents");
+    refused("GetDonation", "NotFound", "does not exist");
+    refused("CancelDonation", "FailedPrecondition", "cancelled");
+    assert_eq!(captured.at("WARN", &["refused: out of scope"]).len(), 1);
+    assert_eq!(captured.at("WARN", &["refused: no token"]).len(), 1);
+    assert_eq!(
+        captured.at("DEBUG", &["idempotent replay", "NextId"]).len(),
+        1
+    );
+    assert_eq!(captured.at("ERROR", &[]), Vec::<String>::new());
+}

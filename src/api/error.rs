@@ -24,7 +24,24 @@ pub fn to_status(error: &IntakeError) -> Status {
         tracing::error!(error = %chain, "internal error");
         return Status::internal("internal error; the ledger logged the cause");
     }
-    Status::new(code, error.to_string())
+    Status::new(code, capped(error.to_string()))
+}
+
+/// The most bytes of a status message. Values a client sent are cut where they are echoed
+/// ([`crate::telemetry::excerpt`]); this is the net under every message, so that no refusal
+/// outgrows the `grpc-message` header (16 KiB of headers by default on the client side).
+pub const MAX_MESSAGE_BYTES: usize = 2048;
+
+fn capped(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut cut = MAX_MESSAGE_BYTES;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push('…');
+    }
+    message
 }
 
 fn code_of(error: &IntakeError) -> Code {
@@ -131,6 +148,17 @@ mod tests {
             .message()
             .contains("payment.amount_cents: must be at least"));
         assert!(status.message().contains("donor.email: must be a valid"));
+    }
+
+    #[test]
+    fn no_message_outgrows_the_cap_however_long_the_values_it_names() {
+        let rule = "ü".repeat(1 << 20);
+        let status = to_status(&IntakeError::field("donor.street", rule));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().len() <= MAX_MESSAGE_BYTES + '…'.len_utf8());
+        assert!(status
+            .message()
+            .starts_with("invalid request: donor.street"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The gRPC intake: translation between the `ledger.api.v1` messages and the ledger's intake
 //! commands, authentication, error mapping, and the server harness (`Application`).
 pub mod auth;
+pub mod codec;
 pub mod error;
 pub mod service;
 

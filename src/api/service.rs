@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use prost::Message;
 use tonic::{Request, Response, Status};
+use tracing::Level;
 
 use super::auth::{Authenticator, Principal, Scope};
 use super::error::to_status;
@@ -69,6 +70,9 @@ impl LedgerService {
             Ok(_) => tonic::Code::Ok,
             Err(s) => s.code(),
         };
+        if let Err(status) = &result {
+            log_refusal(method, status);
+        }
         let code = format!("{code:?}");
         self.metrics.count(
             "ledger_grpc_requests_total",
@@ -81,6 +85,52 @@ impl LedgerService {
             started.elapsed().as_secs_f64(),
         );
         result.map(Response::new)
+    }
+}
+
+/// How a refused or failed call is logged, by its code. Handlers are instrumented without
+/// `err` (which logs every `Err` at ERROR, a refused donation as loudly as a broken disk);
+/// [`LedgerService::call`] logs here instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalLog {
+    /// Logged at this level with the method, code and message.
+    At(Level),
+    /// Already logged where it was decided: `PermissionDenied` and `Unauthenticated` by the
+    /// authorisation (WARN, with the client and scope), `Internal` by
+    /// [`crate::api::error::to_status`] (ERROR, with the cause chain).
+    Elsewhere,
+}
+
+/// The log of a call answered with `code`: the client's mistakes (a broken rule, a missing
+/// donation, a lost race) at INFO, resource limits at WARN, the server's failures at ERROR.
+/// Exhaustive, so a new code is decided here.
+pub fn refusal_log(code: tonic::Code) -> RefusalLog {
+    use tonic::Code;
+    match code {
+        Code::InvalidArgument
+        | Code::NotFound
+        | Code::FailedPrecondition
+        | Code::AlreadyExists
+        | Code::Aborted
+        | Code::OutOfRange
+        | Code::Cancelled
+        | Code::Ok => RefusalLog::At(Level::INFO),
+        Code::ResourceExhausted | Code::DeadlineExceeded | Code::Unimplemented => {
+            RefusalLog::At(Level::WARN)
+        }
+        Code::PermissionDenied | Code::Unauthenticated | Code::Internal => RefusalLog::Elsewhere,
+        Code::Unavailable | Code::Unknown | Code::DataLoss => RefusalLog::At(Level::ERROR),
+    }
+}
+
+fn log_refusal(method: &'static str, status: &Status) {
+    let code = status.code();
+    let reason = status.message();
+    match refusal_log(code) {
+        RefusalLog::At(Level::ERROR) => tracing::error!(method, ?code, reason, "call failed"),
+        RefusalLog::At(Level::WARN) => tracing::warn!(method, ?code, reason, "call refused"),
+        RefusalLog::At(_) => tracing::info!(method, ?code, reason, "call refused"),
+        RefusalLog::Elsewhere => {}
     }
 }
 
@@ -235,7 +285,7 @@ fn status(e: IntakeError) -> Status {
 
 #[tonic::async_trait]
 impl Ledger for LedgerService {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn add_donation(
         &self,
         request: Request<api::AddDonationRequest>,
@@ -283,7 +333,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn book_payment(
         &self,
         request: Request<api::BookPaymentRequest>,
@@ -321,7 +371,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn fail_payment(
         &self,
         request: Request<api::FailPaymentRequest>,
@@ -341,7 +391,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn refund_payment(
         &self,
         request: Request<api::RefundPaymentRequest>,
@@ -363,7 +413,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn report_chargeback(
         &self,
         request: Request<api::RefundPaymentRequest>,
@@ -388,7 +438,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn cancel_donation(
         &self,
         request: Request<api::DonationActionRequest>,
@@ -408,7 +458,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn delete_donation(
         &self,
         request: Request<api::DonationActionRequest>,
@@ -428,7 +478,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn restore_donation(
         &self,
         request: Request<api::DonationActionRequest>,
@@ -448,7 +498,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn flag_donation(
         &self,
         request: Request<api::DonationActionRequest>,
@@ -468,7 +518,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn approve_donation(
         &self,
         request: Request<api::ApproveDonationRequest>,
@@ -488,7 +538,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn add_comment(
         &self,
         request: Request<api::AddCommentRequest>,
@@ -516,7 +566,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn publish_comment(
         &self,
         request: Request<api::DonationActionRequest>,
@@ -536,7 +586,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn retract_comment(
         &self,
         request: Request<api::DonationActionRequest>,
@@ -556,7 +606,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn update_donor(
         &self,
         request: Request<api::UpdateDonorRequest>,
@@ -582,7 +632,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn mark_exported(
         &self,
         request: Request<api::MarkExportedRequest>,
@@ -602,7 +652,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn record_contribution_tracking(
         &self,
         request: Request<api::RecordContributionTrackingRequest>,
@@ -627,7 +677,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn link_contribution(
         &self,
         request: Request<api::LinkContributionRequest>,
@@ -647,7 +697,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn get_donation(
         &self,
         request: Request<api::GetDonationRequest>,
@@ -666,7 +716,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn get_history(
         &self,
         request: Request<api::GetHistoryRequest>,
@@ -705,7 +755,7 @@ impl Ledger for LedgerService {
         .await
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     async fn next_id(
         &self,
         request: Request<api::NextIdRequest>,
@@ -723,5 +773,39 @@ impl Ledger for LedgerService {
             },
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    #[test]
+    fn client_mistakes_log_at_info_server_faults_at_error_and_nothing_twice() {
+        for code in [
+            Code::InvalidArgument,
+            Code::NotFound,
+            Code::FailedPrecondition,
+            Code::AlreadyExists,
+            Code::Aborted,
+        ] {
+            assert_eq!(refusal_log(code), RefusalLog::At(Level::INFO), "{code:?}");
+        }
+        assert_eq!(
+            refusal_log(Code::ResourceExhausted),
+            RefusalLog::At(Level::WARN)
+        );
+        for code in [Code::Unavailable, Code::Unknown, Code::DataLoss] {
+            assert_eq!(refusal_log(code), RefusalLog::At(Level::ERROR), "{code:?}");
+        }
+        // Logged where decided: the authorisation (WARN), `to_status` (ERROR with the cause).
+        for code in [
+            Code::PermissionDenied,
+            Code::Unauthenticated,
+            Code::Internal,
+        ] {
+            assert_eq!(refusal_log(code), RefusalLog::Elsewhere, "{code:?}");
+        }
     }
 }

@@ -12,6 +12,7 @@ use crate::config::StorageArgs;
 use crate::metrics::Metrics;
 use crate::privacy::scrub::Scrubber;
 use crate::projection::{Projector, ProjectorConfig, ReadModel, RetryPolicy, StatsHandle};
+use crate::telemetry::format_chain;
 
 /// Flags of the background jobs.
 #[derive(Debug, Clone, Args)]
@@ -22,6 +23,14 @@ pub struct JobArgs {
     /// Minutes between scheduled scrub runs; 0 turns the schedule off.
     #[arg(long, env = "LEDGER_SCRUB_INTERVAL_MINUTES", default_value_t = 60)]
     pub scrub_interval_minutes: u64,
+    /// Seconds between refreshes of the scrub-eligible gauges (also refreshed at start and
+    /// after every scrub run); 0 turns the refresh off.
+    #[arg(
+        long,
+        env = "LEDGER_SCRUB_STATUS_INTERVAL_SECONDS",
+        default_value_t = 60
+    )]
+    pub scrub_status_interval_seconds: u64,
     /// The scrub policy.
     #[command(flatten)]
     pub scrub: ScrubPolicyArgs,
@@ -38,16 +47,20 @@ const RETRY: Duration = Duration::from_secs(5);
 /// Connects the read model, retrying until it answers or shutdown.
 async fn connect_read_model(url: &str, shutdown: &CancellationToken) -> Option<ReadModel> {
     loop {
-        let attempt = async {
-            let rm = ReadModel::connect(url).await?;
-            rm.migrate().await?;
-            Ok::<_, crate::projection::ProjectionError>(rm)
-        };
-        match attempt.await {
-            Ok(rm) => return Some(rm),
-            Err(e) => {
-                tracing::warn!(error = %e, "read model unreachable; intake goes on, projectors retry")
-            }
+        match ReadModel::connect(url).await {
+            Ok(rm) => match rm.migrate().await {
+                Ok(()) => return Some(rm),
+                Err(e) => tracing::warn!(
+                    read_model = %rm.location(),
+                    error = %format_chain(&e),
+                    "read model unreachable; intake goes on, projectors retry"
+                ),
+            },
+            // The URL is not repeated: it may hold a password.
+            Err(e) => tracing::warn!(
+                error = %format_chain(&e),
+                "read model unusable; intake goes on, projectors retry"
+            ),
         }
         tokio::select! {
             _ = shutdown.cancelled() => return None,
@@ -94,7 +107,34 @@ fn publish(metrics: &Metrics, stats: &StatsHandle) {
     );
 }
 
-/// Starts the projector and the scrub schedule.
+/// The live projector, once its read model has answered; `None` at shutdown.
+async fn wait_ready(
+    ready: &mut tokio::sync::watch::Receiver<Option<Projector>>,
+    shutdown: &CancellationToken,
+) -> Option<Projector> {
+    loop {
+        if let Some(p) = ready.borrow_and_update().clone() {
+            return Some(p);
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            r = ready.changed() => r.ok()?,
+        }
+    }
+}
+
+/// Refreshes the scrub gauges with the figure `ledger scrub status` prints.
+async fn publish_scrub_status(scrubber: &Scrubber, projector: &Projector) {
+    if let Err(e) = scrubber.publish_status(Utc::now()).await {
+        tracing::warn!(
+            read_model = %projector.read_model().location(),
+            error = %format_chain(&e),
+            "scrub status unknown: the read model did not answer"
+        );
+    }
+}
+
+/// Starts the projector, the scrub schedule and the scrub-status refresh.
 pub async fn start(
     storage: &StorageArgs,
     args: &JobArgs,
@@ -153,7 +193,13 @@ pub async fn start(
                 match projector.run_until_stopped(shutdown.clone()).await {
                     Ok(()) => break,
                     Err(e) => {
-                        tracing::error!(error = %e, "projector stopped; fix or `ledger project --skip-position`, retrying in 30 s");
+                        let from = projector.stats().snapshot().checkpoint.map_or(0, |p| p + 1);
+                        tracing::error!(
+                            read_model = %projector.read_model().location(),
+                            from_position = from,
+                            error = %format_chain(&e),
+                            "projector stopped; fix or `ledger project --skip-position`, retrying in 30 s"
+                        );
                         tokio::select! { _ = shutdown.cancelled() => {}, _ = tokio::time::sleep(Duration::from_secs(30)) => {} }
                     }
                 }
@@ -161,20 +207,34 @@ pub async fn start(
             let _ = reporter.await;
         }));
     }
+    // Until the read model answers, the scrub figures are unknown.
+    metrics.gauge("ledger_scrub_status_up", &[], 0.0);
+    if args.scrub_status_interval_seconds > 0 {
+        let every = Duration::from_secs(args.scrub_status_interval_seconds);
+        let (mut ready, shutdown) = (ready_rx.clone(), shutdown.clone());
+        let (log, vault, policy, metrics) = (
+            log.clone(),
+            vault.clone(),
+            args.scrub.policy(),
+            metrics.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            let Some(projector) = wait_ready(&mut ready, &shutdown).await else { return };
+            let scrubber = Scrubber::new(log, vault, projector.read_model().clone(), policy, metrics);
+            // Independent of the scrub schedule: donations become eligible as time passes and
+            // as events arrive, not only when a scrub runs.
+            loop {
+                publish_scrub_status(&scrubber, &projector).await;
+                tokio::select! { _ = shutdown.cancelled() => return, _ = tokio::time::sleep(every) => {} }
+            }
+        }));
+    }
     if args.scrub_interval_minutes > 0 {
         let interval = Duration::from_secs(args.scrub_interval_minutes * 60);
         let policy = args.scrub.policy();
         let mut ready = ready_rx;
         handles.push(tokio::spawn(async move {
-            let projector = loop {
-                if let Some(p) = ready.borrow_and_update().clone() {
-                    break p;
-                }
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    r = ready.changed() => if r.is_err() { return },
-                }
-            };
+            let Some(projector) = wait_ready(&mut ready, &shutdown).await else { return };
             let scrubber = Scrubber::new(log.clone(), vault, projector.read_model().clone(), policy, metrics);
             loop {
                 let now = Utc::now();
@@ -187,15 +247,17 @@ pub async fn start(
                             tokio::time::sleep(Duration::from_millis(200)).await;
                         }
                         if let Err(e) = projector.read_model().purge_residue().await {
-                            tracing::warn!(error = %e, "purging read-model residue failed");
+                            tracing::warn!(error = %format_chain(&e), "purging read-model residue failed");
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "scheduled scrub failed"),
+                    Err(e) => tracing::error!(
+                        read_model = %projector.read_model().location(),
+                        error = %format_chain(&e),
+                        "scheduled scrub failed"
+                    ),
                 }
-                if let Err(e) = scrubber.status(Utc::now()).await {
-                    tracing::warn!(error = %e, "scrub status failed");
-                }
+                publish_scrub_status(&scrubber, &projector).await;
                 tokio::select! { _ = shutdown.cancelled() => return, _ = tokio::time::sleep(interval) => {} }
             }
         }));

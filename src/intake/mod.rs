@@ -312,6 +312,8 @@ impl Intake {
         response.set_position(record.position);
         self.metrics
             .count("ledger_idempotent_replays_total", &[("method", method)], 1);
+        // A client's retry, answered as before: nothing an operator needs to see.
+        tracing::debug!(method, request_id = %meta.request_id, "idempotent replay: answered from the request record");
         Ok(Some(response))
     }
 

@@ -118,6 +118,11 @@ impl Scrubber {
             "ledger_scrub_oldest_eligible_age_seconds",
             "Age of the oldest eligible, unscrubbed donation.",
         );
+        metrics.describe(
+            "ledger_scrub_status_up",
+            "1 when the last scrub-status refresh succeeded; 0 when it failed (the read model is \
+             away) and the scrub-eligible gauges are absent.",
+        );
         metrics.describe("ledger_scrubbed_total", "Donations scrubbed, by rule.");
         Self {
             log,
@@ -141,21 +146,44 @@ impl Scrubber {
             .await?)
     }
 
-    /// Counts eligible donations and the oldest one, and publishes both as metrics.
+    /// Counts eligible donations and finds the oldest one: the figure of `ledger scrub status`
+    /// and of the `ledger_scrub_eligible` gauge ([`Scrubber::publish_status`]).
     pub async fn status(&self, now: DateTime<Utc>) -> Result<ScrubStatus, ScrubError> {
         let all = self.candidates(now, usize::MAX).await?;
         let oldest = all.iter().map(|c| c.created_at).min();
-        self.metrics
-            .gauge("ledger_scrub_eligible", &[], all.len() as f64);
-        self.metrics.gauge(
-            "ledger_scrub_oldest_eligible_age_seconds",
-            &[],
-            oldest.map_or(0.0, |o| (now - o).num_seconds().max(0) as f64),
-        );
         Ok(ScrubStatus {
             eligible: all.len(),
             oldest,
         })
+    }
+
+    /// Computes [`Scrubber::status`] and publishes it as `ledger_scrub_eligible` and
+    /// `ledger_scrub_oldest_eligible_age_seconds`. When it cannot be computed (the read model
+    /// is away), both gauges are removed rather than left showing an old figure, and
+    /// `ledger_scrub_status_up` reads 0.
+    pub async fn publish_status(&self, now: DateTime<Utc>) -> Result<ScrubStatus, ScrubError> {
+        const GAUGES: [&str; 2] = [
+            "ledger_scrub_eligible",
+            "ledger_scrub_oldest_eligible_age_seconds",
+        ];
+        match self.status(now).await {
+            Ok(status) => {
+                let age = status
+                    .oldest
+                    .map_or(0.0, |o| (now - o).num_seconds().max(0) as f64);
+                self.metrics.gauge(GAUGES[0], &[], status.eligible as f64);
+                self.metrics.gauge(GAUGES[1], &[], age);
+                self.metrics.gauge("ledger_scrub_status_up", &[], 1.0);
+                Ok(status)
+            }
+            Err(e) => {
+                for name in GAUGES {
+                    self.metrics.remove_gauge(name, &[]);
+                }
+                self.metrics.gauge("ledger_scrub_status_up", &[], 0.0);
+                Err(e)
+            }
+        }
     }
 
     /// Scrubs every eligible donation (or, with `dry_run`, only reports them). Each candidate

@@ -43,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{CodecError, DomainEvent};
 use crate::store::{EventLog, Position, RecordedEvent, StoreError};
+use crate::telemetry::format_chain;
 
 use batch::Decoded;
 
@@ -298,21 +299,6 @@ fn printable(s: &str) -> String {
     out
 }
 
-/// An error with its causes, `outer: inner: innermost`, for a log line or a record.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
-
 /// Errors turning a recorded event into a domain event.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -384,20 +370,6 @@ impl ReadModel {
         Self::connect_with_schema(url, DEFAULT_SCHEMA).await
     }
 
-    /// Where the read model is, for log lines: the SQLite file, or PostgreSQL's host, port,
-    /// database and schema (never user or password).
-    pub fn describe(&self) -> String {
-        match &self.backend {
-            Backend::Sqlite { path, .. } => format!("sqlite {}", path.display()),
-            Backend::Postgres { url, schema, .. } => {
-                let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
-                let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-                let host = host.split('?').next().unwrap_or(host);
-                format!("postgres {host} schema {schema}")
-            }
-        }
-    }
-
     /// Like [`ReadModel::connect`], with the PostgreSQL schema named (ignored for SQLite).
     pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self, ProjectionError> {
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -459,6 +431,15 @@ impl ReadModel {
         match self.backend {
             Backend::Sqlite { .. } => Dialect::Sqlite,
             Backend::Postgres { .. } => Dialect::Postgres,
+        }
+    }
+
+    /// Where the read model lives, for logs: `host:port/database` (schema `…`) or the
+    /// file's path. Never a user name or password.
+    pub fn location(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite { path, .. } => path.display().to_string(),
+            Backend::Postgres { url, schema, .. } => postgres::location(url, schema),
         }
     }
 
@@ -953,7 +934,7 @@ impl Projector {
     }
 
     /// Reads one batch after the checkpoint and applies it. Errors are not retried here.
-    #[tracing::instrument(skip_all, err, fields(projector = %self.config.name))]
+    #[tracing::instrument(skip_all, err(level = "debug"), fields(projector = %self.config.name))]
     pub async fn try_step(&self) -> Result<StepOutcome, ProjectionError> {
         let name = &self.config.name;
         let mut cache = match &self.cache {
@@ -1047,13 +1028,13 @@ impl Projector {
             Err(e) if e.is_data() && self.config.quarantine && cache.is_none() => {
                 let (first, last) = (&events[0].record, &events[events.len() - 1].record);
                 if events.len() > 1 {
-                    tracing::warn!(projector = %name, from = first.position, to = last.position, cause = %error_chain(&e), read_model = %self.read_model.describe(), "the database refused a value of this batch; retrying its events one by one");
+                    tracing::warn!(projector = %name, from = first.position, to = last.position, cause = %format_chain(&e), read_model = %self.read_model.location(), "the database refused a value of this batch; retrying its events one by one");
                     *self.narrow.lock().expect("narrow lock") = Some(last.position);
                     if let Some(p) = self.prefetch.lock().expect("prefetch lock").take() {
                         p.task.abort();
                     }
                 } else {
-                    self.quarantine(SkippedEvent::of(first), &error_chain(&e))
+                    self.quarantine(SkippedEvent::of(first), &format_chain(&e))
                         .await?;
                 }
                 return Ok(StepOutcome::Processed {
@@ -1061,11 +1042,7 @@ impl Projector {
                     checkpoint,
                 });
             }
-            Err(e) => {
-                let (first, last) = (&events[0].record, &events[events.len() - 1].record);
-                tracing::warn!(projector = %name, from = first.position, to = last.position, cause = %error_chain(&e), read_model = %self.read_model.describe(), "batch failed");
-                return Err(e);
-            }
+            Err(e) => return Err(e),
         };
         if outcome.raced {
             tracing::info!(projector = %name, "another projector advanced the checkpoint; re-reading");
@@ -1208,6 +1185,7 @@ impl Projector {
                 Err(e) if e.is_transient() => {
                     attempt += 1;
                     retries += 1;
+                    let from = self.refresh_lag().await.map_or(0, |p| p + 1);
                     self.stats.update(|s| {
                         s.retries_total += 1;
                         s.last_error = Some(e.to_string());
@@ -1220,7 +1198,15 @@ impl Projector {
                         });
                     }
                     let delay = self.config.retry.delay(attempt);
-                    tracing::warn!(projector = %self.config.name, error = %e, attempt, delay_ms = delay.as_millis() as u64, "transient failure; backing off");
+                    tracing::warn!(
+                        projector = %self.config.name,
+                        read_model = %self.read_model.location(),
+                        from_position = from,
+                        error = %format_chain(&e),
+                        attempt,
+                        delay_ms = delay.as_millis() as u64,
+                        "transient failure; backing off"
+                    );
                     match shutdown {
                         Some(token) => {
                             tokio::select! {
@@ -1231,7 +1217,11 @@ impl Projector {
                         None => tokio::time::sleep(delay).await,
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // The caller logs it (`ledger serve`'s job: with the read model's location).
+                    self.refresh_lag().await;
+                    return Err(e);
+                }
             }
         }
         let elapsed = started.elapsed();
@@ -1258,6 +1248,24 @@ impl Projector {
             checkpoint,
             elapsed,
         })
+    }
+
+    /// After a failed step: reads the log's head (the read model may be away, the log usually
+    /// is not) and recomputes lag from the last committed checkpoint, so lag keeps rising
+    /// while nothing is projected. Returns that checkpoint.
+    async fn refresh_lag(&self) -> Option<Position> {
+        match self.log.head_position().await {
+            Ok(head) => self.stats.update(|s| {
+                s.head_position = head;
+                s.lag_positions = head.unwrap_or(0).saturating_sub(s.checkpoint.unwrap_or(0));
+            }),
+            Err(e) => tracing::warn!(
+                projector = %self.config.name,
+                error = %format_chain(&e),
+                "reading the log's head for the lag failed"
+            ),
+        }
+        self.stats.snapshot().checkpoint
     }
 
     /// Catches up, then follows the log live until `shutdown` is cancelled. Transient

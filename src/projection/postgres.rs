@@ -105,6 +105,24 @@ pub(crate) fn connect(url: &str, schema: &str) -> Result<PgPool, ProjectionError
         .connect_lazy_with(options))
 }
 
+/// `host:port/database (schema …)` of a read-model URL, for logs: no user, no password. A URL
+/// that does not parse is reported as such, never repeated.
+pub(crate) fn location(url: &str, schema: &str) -> String {
+    match PgConnectOptions::from_str(url) {
+        Ok(o) => {
+            let host = match o.get_socket() {
+                Some(socket) => socket.display().to_string(),
+                None => format!("{}:{}", o.get_host(), o.get_port()),
+            };
+            format!(
+                "{host}/{} (schema {schema})",
+                o.get_database().unwrap_or_default()
+            )
+        }
+        Err(_) => "an unparsable PostgreSQL URL".to_owned(),
+    }
+}
+
 /// Like [`connect`], for the fresh schema a rebuild fills: nothing reads it before the switch
 /// and a crash discards it, so its commits do not wait for the WAL flush
 /// (`synchronous_commit = off`; the switch itself commits durably on an ordinary connection).
@@ -479,6 +497,16 @@ pub(crate) async fn swap_schemas(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn location_names_host_port_database_and_schema_but_no_credentials() {
+        let at = super::location(
+            "postgres://ledger:hunter2@db.example:6543/funds",
+            "readmodel",
+        );
+        assert_eq!(at, "db.example:6543/funds (schema readmodel)");
+        assert!(!super::location("postgres://u:hunter2@[::1", "s").contains("hunter2"));
+    }
 
     #[test]
     fn copy_text_escapes_what_the_format_reserves_and_marks_nulls() {

@@ -63,7 +63,7 @@ impl SequenceName {
     pub fn parse(name: &str) -> Result<Self, SequenceError> {
         let invalid = |rule: String| SequenceError::InvalidName {
             field: "name",
-            name: name.to_owned(),
+            name: crate::telemetry::excerpt(name),
             rule,
         };
         if name.is_empty() || name.len() > MAX_NAME_LEN {
@@ -135,7 +135,7 @@ pub enum SequenceError {
     InvalidName {
         /// The offending field (`name`).
         field: &'static str,
-        /// The name given.
+        /// The name given, cut to [`crate::telemetry::excerpt`] (it is echoed to the client).
         name: String,
         /// The rule it broke.
         rule: String,
