@@ -22,6 +22,7 @@ both_dialects!(
     a_payment_event_for_an_unknown_payment_stops_the_projector,
     unprojectable_events_from_another_writer_are_quarantined_and_the_projector_goes_on,
     a_value_the_database_refuses_is_narrowed_to_its_event_and_quarantined,
+    an_event_whose_sealed_personal_data_does_not_open_is_quarantined,
 );
 
 async fn row(rm: &ReadModel, table: &str, id: u64) -> BTreeMap<String, String> {
@@ -1081,4 +1082,63 @@ async fn database_errors_are_classified_by_their_own_dialect() {
         .await
         .unwrap_err();
     assert_eq!(classify(&missing), DbFailure::Other);
+}
+
+async fn an_event_whose_sealed_personal_data_does_not_open_is_quarantined(env: Env) {
+    let vault = ledger::config::StorageArgs::in_dir(env.dir.path())
+        .open_vault()
+        .await
+        .unwrap();
+    // Donation 1 sealed as the intake seals it; donation 2's sealed unit altered (as a
+    // foreign writer or a tampered log would have it).
+    let mut events = Vec::new();
+    for id in [1, 2] {
+        let key = vault.keys().get_or_create(id).await.unwrap();
+        let mut event: ledger::domain::DomainEvent =
+            donation_created(id, id + 100_000, "UEB", env.next_time()).into();
+        ledger::privacy::seal_with(std::slice::from_mut(&mut event), id, &key);
+        events.push(event);
+    }
+    let (one, two) = (events.remove(0), events.remove(0));
+    let ledger::domain::DomainEvent::DonationCreated(mut two) = two else {
+        unreachable!()
+    };
+    two.personal_sealed.as_mut().unwrap().ciphertext[0] ^= 0xff;
+    env.append("payment-100001", payment_initiated(100_001, 1, "UEB"))
+        .await;
+    env.append("donation-1", one).await;
+    env.append("payment-100002", payment_initiated(100_002, 2, "UEB"))
+        .await;
+    let altered = env.append("donation-2", two).await;
+    let after = env
+        .append(
+            "export-1",
+            ev::DonationExported {
+                batch_id: "b".into(),
+                exported_at: None,
+            },
+        )
+        .await;
+
+    let rm = env.read_model().await;
+    let config = ProjectorConfig {
+        vault: Some(vault.clone()),
+        ..config(100)
+    };
+    let p = Projector::with_config(env.log(), rm.clone(), config);
+    p.run_once().await.unwrap();
+    assert_eq!(rm.checkpoint("readmodel").await.unwrap(), Some(after));
+    check(
+        &row(&rm, "donation", 1).await,
+        &[("first_name", "Jeroen"), ("is_exported", "true")],
+    );
+    assert!(rm.row("donation", 2).await.unwrap().is_none());
+    let q = quarantined(&rm.dump().await.unwrap());
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert!(
+        q[0].starts_with(&format!(
+            "{altered} | donation-2 | DonationCreated.v2 | cannot decode: sealed personal data cannot be opened"
+        )),
+        "{q:?}"
+    );
 }

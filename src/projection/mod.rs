@@ -305,6 +305,10 @@ pub enum DecodeError {
     /// The type name or payload is not understood.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// A sealed personal unit cannot be opened: its ciphertext does not authenticate, its
+    /// clear text does not decode, or its key id is out of range (an altered or foreign event).
+    #[error("sealed personal data cannot be opened: {0}")]
+    Unseal(crate::privacy::PrivacyError),
 }
 
 /// Decrypts the personal units of a decoded batch with one key-store lookup (the batch-level
@@ -875,9 +879,38 @@ async fn read_batch(
         })
         .collect();
     if let Some(vault) = &vault {
-        unseal_batch(vault, &mut events).await?;
+        match unseal_batch(vault, &mut events).await {
+            Ok(()) => {}
+            // An event whose sealed unit cannot be opened: find it (and any other) one by
+            // one, so the batch quarantines it instead of the projector stopping before it.
+            Err(ProjectionError::Privacy(e)) if is_the_events_fault(&e) => {
+                for d in &mut events {
+                    let Ok(event) = d.event.as_mut() else {
+                        continue;
+                    };
+                    match vault.unseal(std::iter::once(event)).await {
+                        Ok(()) => {}
+                        Err(e) if is_the_events_fault(&e) => d.event = Err(DecodeError::Unseal(e)),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(events)
+}
+
+/// Whether an unsealing failure lies in the event (altered or foreign ciphertext) rather than
+/// in the key store.
+fn is_the_events_fault(e: &crate::privacy::PrivacyError) -> bool {
+    use crate::privacy::PrivacyError as P;
+    match e {
+        P::Tampered { .. } | P::Malformed(_) | P::KeyIdOutOfRange(_) => true,
+        P::KeyDestroyed(_) | P::CorruptKey | P::WriteFailed(_) | P::Database(_) | P::Migrate(_) => {
+            false
+        }
+    }
 }
 
 /// Events per batch from which [`release`] frees a batch on another thread.
