@@ -11,6 +11,9 @@
 //! state of the file is unknown, as after any failed fsync, and a later fsync on a new file
 //! descriptor could succeed without the lost pages. It leaves a marker file beside the log
 //! that makes every later open refuse until an operator has checked the disk and removed it.
+//!
+//! The ordering itself is watched by [`Probe`], a handful of relaxed atomic counters that are
+//! always on (tests read them through `SqliteEventLog::durability_probe`).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -40,6 +43,94 @@ pub(super) enum SyncJob {
     },
 }
 
+/// What the ordering probe counted since the log was opened.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProbeCounts {
+    /// fsyncs of the WAL the syncer completed (not counting the one at start).
+    pub fsyncs: u64,
+    /// Committed groups the syncer acknowledged.
+    pub groups: u64,
+    /// Appends acknowledged as successful.
+    pub appends: u64,
+    /// Successful acknowledgements of a position no completed fsync covered yet: always 0
+    /// unless the ordering is broken.
+    pub violations: u64,
+    /// The highest position a completed fsync covered.
+    pub fsynced: u64,
+}
+
+/// The ordering probe: checks, on the path every successful acknowledgement takes, that the
+/// acknowledged position was covered by an fsync that had completed. Independent of the
+/// syncer's own bookkeeping (`Mark::durable`): the writer records the highest position it has
+/// seen in the file (`written`) before handing a group over, the syncer snapshots `written`
+/// before each fsync and publishes the snapshot as `fsynced` once the fsync returned. Always
+/// on, and cheap enough to be: relaxed atomics only, two per group on the writer, three per
+/// fsync on the syncer, one load and compare per acknowledged append (next to a channel send
+/// and an fsync of about a millisecond).
+#[derive(Debug, Default)]
+struct Probe {
+    written: AtomicU64,
+    fsynced: AtomicU64,
+    fsyncs: AtomicU64,
+    groups: AtomicU64,
+    appends: AtomicU64,
+    violations: AtomicU64,
+}
+
+impl Probe {
+    /// A probe for a log whose positions up to `durable` are on disk.
+    fn starting_at(durable: Position) -> Self {
+        Self {
+            written: AtomicU64::new(durable),
+            fsynced: AtomicU64::new(durable),
+            ..Self::default()
+        }
+    }
+
+    /// The writer saw every position up to `position` in the file (it committed or read it).
+    fn written(&self, position: Position) {
+        self.written.fetch_max(position, Ordering::Relaxed);
+    }
+
+    /// Before an fsync: what it is going to cover.
+    fn before_fsync(&self) -> Position {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// After a successful fsync that started when `covered` was written.
+    fn fsynced(&self, covered: Position) {
+        self.fsynced.fetch_max(covered, Ordering::Relaxed);
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sends `outcome` to `reply`, checking a success against the fsynced position first.
+    fn deliver(&self, reply: Reply, outcome: Result<Vec<AppendResult>, StoreError>) {
+        if let Ok(results) = &outcome {
+            let acknowledged = results.iter().map(|r| r.position).max().unwrap_or(0);
+            if acknowledged > self.fsynced.load(Ordering::Relaxed) {
+                self.violations.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    acknowledged,
+                    "an append was acknowledged before the fsync that covers it"
+                );
+            }
+            self.appends.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = reply.send(outcome);
+    }
+
+    fn counts(&self) -> ProbeCounts {
+        ProbeCounts {
+            fsyncs: self.fsyncs.load(Ordering::Relaxed),
+            groups: self.groups.load(Ordering::Relaxed),
+            appends: self.appends.load(Ordering::Relaxed),
+            violations: self.violations.load(Ordering::Relaxed),
+            fsynced: self.fsynced.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// What the syncer has made durable, shared with the writer and the readers.
 #[derive(Debug)]
 struct Mark {
@@ -49,6 +140,8 @@ struct Mark {
     failed: OnceLock<String>,
     /// The marker file written on failure.
     marker: PathBuf,
+    /// The ordering probe.
+    probe: Probe,
 }
 
 impl Mark {
@@ -119,6 +212,7 @@ impl Durability {
             durable: AtomicU64::new(durable),
             failed: OnceLock::new(),
             marker: failure_marker(db),
+            probe: Probe::starting_at(durable),
         });
         let (jobs, rx) = flume::unbounded();
         let thread_mark = mark.clone();
@@ -147,12 +241,29 @@ impl Durability {
         self.mark.failed.get().map(|e| failed(e.as_str()))
     }
 
+    /// What the ordering probe counted.
+    pub(super) fn probe(&self) -> ProbeCounts {
+        self.mark.probe.counts()
+    }
+
     /// Hands a committed group to the syncer.
     pub(super) fn acknowledge(
         &self,
         head: Option<Position>,
         replies: Vec<(Reply, Result<Vec<AppendResult>, StoreError>)>,
     ) {
+        // Everything this group answers with (its own rows, or rows it found already
+        // written) is in the file now: the next fsync to start covers it.
+        let seen = replies
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .flatten()
+            .map(|r| r.position)
+            .chain(head)
+            .max();
+        if let Some(seen) = seen {
+            self.mark.probe.written(seen);
+        }
         let sent = self.jobs.send(SyncJob::Group { head, replies });
         // Only when the syncer thread died: nothing can be confirmed durable.
         if let Err(flume::SendError(SyncJob::Group { replies, .. })) = sent {
@@ -254,10 +365,14 @@ fn run_syncer(
         let mut batch = vec![first];
         batch.extend(jobs.try_iter());
         let started = Instant::now();
+        let covering = mark.probe.before_fsync();
         let synced = match mark.failed.get() {
             Some(reason) => Err(reason.clone()),
             None => sync_wal(wal, &mut file),
         };
+        if synced.is_ok() {
+            mark.probe.fsynced(covering);
+        }
         let mut covered = 0;
         let mut new_head = None;
         for job in &batch {
@@ -291,12 +406,13 @@ fn run_syncer(
         for job in batch {
             match job {
                 SyncJob::Group { replies, .. } => {
+                    mark.probe.groups.fetch_add(1, Ordering::Relaxed);
                     for (reply, outcome) in replies {
                         let outcome = match &synced {
                             Ok(()) => outcome,
                             Err(reason) => Err(failed(reason)),
                         };
-                        let _ = reply.send(outcome);
+                        mark.probe.deliver(reply, outcome);
                     }
                 }
                 SyncJob::Wait { done, .. } => {
@@ -342,6 +458,15 @@ mod tests {
         // A reader that saw a position beyond the durable one waits for an fsync.
         durability.ensure(9).await.unwrap();
         assert_eq!(durability.mark.durable.load(Ordering::Acquire), 9);
+        let probe = durability.probe();
+        assert_eq!(
+            (probe.groups, probe.appends, probe.violations, probe.fsynced),
+            (1, 1, 0, 7),
+            "{probe:?}"
+        );
+        // One fsync for the group, one for the reader (it saw no newer write: the probe does
+        // not count a reader's position as covered).
+        assert_eq!(probe.fsyncs, 2, "{probe:?}");
         drop(durability);
         assert!(!thread.join(), "the log did not fail");
     }
@@ -363,6 +488,7 @@ mod tests {
             durable: AtomicU64::new(0),
             failed: OnceLock::new(),
             marker: failure_marker(&db),
+            probe: Probe::default(),
         };
         failing_on_panic(&mark, || {});
         assert!(mark.failed.get().is_none(), "a normal end is no failure");

@@ -42,6 +42,8 @@ use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
+#[doc(hidden)]
+pub use super::durability::ProbeCounts;
 use super::durability::{self, Durability, Reply};
 use super::{
     category_of, validate_atomic, validate_category, validate_stream_name, AppendResult,
@@ -315,6 +317,14 @@ impl SqliteEventLog {
     /// reads, it may see a commit the syncer has not fsynced yet.
     pub fn pool(&self) -> &SqlitePool {
         &self.inner.pool
+    }
+
+    /// What the syncer's ordering probe counted since this log was opened: fsyncs, groups and
+    /// appends acknowledged, and acknowledgements that came before the fsync covering them
+    /// (never, unless the ordering is broken). For tests.
+    #[doc(hidden)]
+    pub fn durability_probe(&self) -> ProbeCounts {
+        self.inner.readers.durability.probe()
     }
 }
 
