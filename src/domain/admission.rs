@@ -7,7 +7,7 @@
 //! [`COLUMNS`] is the one table of what each read-model column holds. Every check below names
 //! its column in it (`holds!("donation.amount_cents")`), resolved at compile time, so a check
 //! cannot name a column the table lacks; a unit test in `projection::rows` holds the table to
-//! the read model's layouts and a test in `tests/` to the PostgreSQL migration's types, so a
+//! the read model's layouts and to the PostgreSQL migration's types, so a
 //! new column cannot be forgotten.
 //!
 //! The intake runs [`admit`] on every event before it appends it (after its own request

@@ -320,7 +320,7 @@ pub enum StoreError {
 /// duplicate.
 pub type Subscription = BoxStream<'static, Result<RecordedEvent, StoreError>>;
 
-/// The event log. Every backend passes `tests/event_log_conformance.rs`.
+/// The event log. Every backend passes the suite in `tests/conformance/`.
 #[async_trait::async_trait]
 pub trait EventLog: Send + Sync + 'static {
     /// Appends to one stream.

@@ -719,7 +719,7 @@ macro_rules! event_log_conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
                 let (log, _guard) = $factory().await;
-                conformance::$check(log).await;
+                $crate::conformance::$check(log).await;
             }
         )+
     };

@@ -48,10 +48,8 @@ macro_rules! both_dialects {
     };
 }
 
-#[path = "../support/ci.rs"]
-pub mod ci;
-#[path = "../support/postgres.rs"]
-mod postgres;
+// The crate's shared support: `Env` needs its PostgreSQL databases.
+use crate::support::postgres;
 
 #[allow(unused_imports)] // not every test crate that includes the harness needs both
 pub use postgres::{admin_url, TestDatabase};

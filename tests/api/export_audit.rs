@@ -2,7 +2,7 @@
 //! donation id and changed fields; CSV that parses back (quotes and commas included); JSON
 //! lines; personal data only as `ledger history` shows it (`<scrubbed>` after a scrub); the
 //! fields contribution-tracking events changed.
-mod verify_support;
+use crate::verify_support;
 
 use ledger::domain::streams;
 use ledger::proto::events as ev;

@@ -10,7 +10,7 @@ use ledger::domain::streams;
 use ledger::domain::view::DonorDisplay;
 use ledger::domain::{DomainEvent, DonationView, Money, PaymentMethod};
 
-const FIXTURE: &[u8] = include_bytes!("fixtures/DonationCreated.v1.bin");
+const FIXTURE: &[u8] = include_bytes!("../fixtures/DonationCreated.v1.bin");
 
 fn decoded() -> DomainEvent {
     DomainEvent::decode("DonationCreated.v1", FIXTURE).expect("v1 payload decodes")

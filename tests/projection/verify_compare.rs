@@ -4,7 +4,7 @@
 //! NULL against the empty string against the text 'NULL'), with the same checksums whatever
 //! the page size. The legacy view is read row by row only when its definition or an input
 //! table differs. PostgreSQL skips loudly when unreachable (fails under `CI=true`).
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! Personal data never reaches the disk in clear: the raw bytes of every file of the data
 //! directory (the log and its WAL, the key store, the sequences) hold no name, email, IBAN,
 //! street, private comment or reference code.
-mod support;
+use crate::support;
 
 use ledger::proto::api;
 use ledger::proto::events as ev;

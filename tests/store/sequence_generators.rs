@@ -6,8 +6,7 @@
 //! key prefix per test, deleted afterwards. An unreachable server skips its tests with a loud
 //! message, except under `CI=true`, where it fails them.
 
-#[path = "support/ci.rs"]
-mod ci;
+use crate::support::ci;
 
 use std::collections::HashSet;
 use std::sync::Arc;

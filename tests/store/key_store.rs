@@ -1,6 +1,6 @@
 //! The key store on SQLite and PostgreSQL: keys are created once, destroyed keys are never
 //! recreated, and a destroyed key leaves no copy in the SQLite file or its WAL.
-mod support;
+use crate::support;
 
 use ledger::privacy::{KeyStore, PrivacyError};
 

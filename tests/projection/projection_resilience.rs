@@ -5,7 +5,7 @@
 //! batch sizes, aborted batches and restarts equals a rebuild (random batch and cache sizes),
 //! compared by `verify`.
 
-mod projection_support;
+use crate::projection_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

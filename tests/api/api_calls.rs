@@ -1,6 +1,6 @@
 //! The gRPC intake end to end: every call through the generated client against the real server
 //! on port 0, and the events each appends to the log.
-mod support;
+use crate::support;
 
 use ledger::proto::api::{self, ActorKind};
 use ledger::proto::events as ev;

@@ -9,7 +9,7 @@
 //! and appends nothing. (3) SIGKILL leaves the page cache intact, so neither of those would
 //! notice an acknowledgement sent before its fsync; the syncer's ordering probe does, and the
 //! last test runs concurrent appenders against it.
-mod support;
+use crate::support;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -34,6 +34,14 @@ use uuid::Uuid;
 
 const CHILD_ENV: &str = "LEDGER_CRASH_CHILD_DB";
 const ROUNDS: usize = 25;
+
+/// The child's test as the test binary names it (`module::test` inside an area's binary).
+fn child_test_name() -> String {
+    match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::crash_child_appends_and_acknowledges"),
+        None => "crash_child_appends_and_acknowledges".to_owned(),
+    }
+}
 
 /// The child's body: runs only when the parent starts this test binary with `CHILD_ENV` set.
 #[test]
@@ -109,7 +117,7 @@ fn acknowledged_appends_survive_sigkill_exactly_once() {
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
-                "crash_child_appends_and_acknowledges",
+                &child_test_name(),
                 "--nocapture",
                 "--test-threads",
                 "1",

@@ -1,6 +1,6 @@
 //! `ledger verify` on the embedded default (SQLite read model): identical after a projection,
 //! and failing, with the table and the rows named, after a row is altered or deleted by hand.
-mod verify_support;
+use crate::verify_support;
 
 use std::path::Path;
 

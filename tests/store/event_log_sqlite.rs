@@ -1,10 +1,11 @@
 //! The event-log conformance suite against the embedded SQLite backend.
-mod conformance;
 
 use std::sync::Arc;
 
 use ledger::store::sqlite::SqliteEventLog;
 use ledger::store::EventLog;
+
+use crate::conformance;
 
 async fn fresh_sqlite_log() -> (Arc<dyn EventLog>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

@@ -1,8 +1,8 @@
 //! `ledger verify` against a real PostgreSQL read model (`--read-model-url`): identical after
 //! a projection, failing with the table and row named after a hand edit, and the scratch schema
 //! dropped afterwards. Skips loudly when PostgreSQL is unreachable (fails under `CI=true`).
-mod support;
-mod verify_support;
+use crate::support;
+use crate::verify_support;
 
 use sqlx::Connection;
 use verify_support::{both, ledger, stdout, write_donations};
@@ -78,8 +78,10 @@ async fn verify_on_postgres_passes_when_healthy_and_names_the_row_after_a_hand_e
 }
 
 /// A rebuild into PostgreSQL writes its rows with `COPY` (text format), the live projector with
-/// bound arrays: text that `COPY` must escape (tab, newline, carriage return, backslash, a
-/// literal `\N`) and non-ASCII text come out of both the same, and exactly as sent.
+/// bound arrays: text that `COPY` must escape (tab, newline and carriage return, which the
+/// admission rule lets into multi-line columns such as the comment only; backslash and a
+/// literal `\N`, allowed anywhere) and non-ASCII text come out of both the same, and exactly
+/// as sent.
 #[tokio::test]
 async fn a_rebuild_keeps_text_that_copy_must_escape() {
     use ledger::domain::streams;
@@ -91,8 +93,9 @@ async fn a_rebuild_keeps_text_that_copy_must_escape() {
     };
     let dir = tempfile::tempdir().unwrap();
     let world = write_donations(dir.path(), 1).await;
-    let street = "Hof\t2\\3 \\N\r\nLinks – Größe 🌻";
-    let actor = "form\tv2\\beta";
+    let street = "Hof 2\\3 \\N Links – Größe 🌻";
+    let comment = "Hof\t2\\3 \\N\r\nLinks – Größe 🌻\n";
+    let actor = "form\\tv2\\beta";
     let created = ev::DonationCreated {
         donation_id: 5,
         created_at: Some(ledger::domain::types::to_timestamp(verify_support::at(50))),
@@ -108,10 +111,15 @@ async fn a_rebuild_keeps_text_that_copy_must_escape() {
             ..Default::default()
         }),
         personal: Some(ev::PersonalData {
-            first_name: "Tab\tby".into(),
+            first_name: "Tab\\tby".into(),
             last_name: "Back\\slash".into(),
             street: street.into(),
             city: "\\N".into(),
+            ..Default::default()
+        }),
+        comment: Some(ev::Comment {
+            is_public: true,
+            public_text: comment.into(),
             ..Default::default()
         }),
         ..Default::default()
@@ -140,8 +148,8 @@ async fn a_rebuild_keeps_text_that_copy_must_escape() {
     let rebuilt = on_postgres(dir.path(), &db.url, &["rebuild"]);
     assert!(rebuilt.status.success(), "{}", both(&rebuilt));
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let row: (String, String, String, String) = sqlx::query_as(
-        "SELECT street, city, first_name, last_name FROM readmodel.donation WHERE id = 5",
+    let row: (String, String, String, String, String) = sqlx::query_as(
+        "SELECT street, city, first_name, last_name, comment FROM readmodel.donation WHERE id = 5",
     )
     .fetch_one(&mut conn)
     .await
@@ -151,8 +159,9 @@ async fn a_rebuild_keeps_text_that_copy_must_escape() {
         (
             street.to_owned(),
             "\\N".to_owned(),
-            "Tab\tby".to_owned(),
-            "Back\\slash".to_owned()
+            "Tab\\tby".to_owned(),
+            "Back\\slash".to_owned(),
+            comment.to_owned()
         )
     );
     let actors: Vec<String> = sqlx::query_scalar(

@@ -3,7 +3,7 @@
 //! the rebuild does, and that build is part of its time). SQLite, and PostgreSQL when it
 //! answers (skipped loudly otherwise, failing under `CI=true`), where the rebuild's rows, sent
 //! with `COPY` in several pieces, must equal the SQLite rebuild's.
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

@@ -1,8 +1,6 @@
 //! Every validation rule of the gRPC intake: INVALID_ARGUMENT naming the field and the rule,
 //! and nothing appended to the log.
-#[path = "api_validation/fuzz.rs"]
-mod fuzz;
-mod support;
+use crate::support;
 
 use ledger::proto::api::{self, ActorKind};
 use ledger::proto::events as ev;

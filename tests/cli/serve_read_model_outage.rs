@@ -8,7 +8,7 @@
 //! The outage is a TCP proxy between the jobs and PostgreSQL that the test cuts: every open
 //! connection dropped, new ones closed at once, as a server that went away. The shared server
 //! keeps running for the other tests, so this runs everywhere PostgreSQL does.
-mod support;
+use crate::support;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! a second allocation of the same id is recorded as evidence, answered as a collision, counted,
 //! and reaches the read model's conflicts table (SQLite and PostgreSQL) without being merged into
 //! the row; the first contribution id wins.
-mod support;
+use crate::support;
 
 use ledger::projection::{Projector, ReadModel};
 use ledger::proto::api::{self, ActorKind};

@@ -3,7 +3,7 @@
 //! run), then `ledger scrub` projects and scrubs. Afterwards the scrubbed donors' names, emails
 //! and IBANs occur in no file of the data directory and in no command output, a rebuild still
 //! shows them scrubbed, and `GetDonation` shows a scrubbed donor apart from an anonymous one.
-mod support;
+use crate::support;
 
 use std::path::Path;
 

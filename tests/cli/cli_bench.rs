@@ -2,8 +2,7 @@
 //! positive, so the command cannot silently lose a part. (No timing is asserted: figures are
 //! for `ledger bench` itself to print.)
 
-#[path = "support/ci.rs"]
-mod ci;
+use crate::support::ci;
 
 use assert_cmd::Command;
 use sqlx::Connection;

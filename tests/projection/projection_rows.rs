@@ -3,7 +3,7 @@
 //! scrubbing, contribution tracking upserts and conflicts, and bad events: quarantined by
 //! default, or stopping the projector until an operator skips them.
 
-mod projection_support;
+use crate::projection_support;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! `ledger serve` on the built binary: with no tokens file it writes an admin token (mode
 //! 0600) to the data directory, serves gRPC with it, and stops cleanly on SIGTERM; with
 //! `--tls-cert` and `--tls-key` it serves TLS only, and one of the two flags alone is refused.
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

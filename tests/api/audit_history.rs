@@ -1,7 +1,7 @@
 //! Audit: a donation that went through creation, moderation, approval, booking, export and
 //! scrub shows every step with its actor; the state as of each step is what it was then; after
 //! the scrub no output shows the donor's personal data.
-mod support;
+use crate::support;
 
 use std::path::Path;
 

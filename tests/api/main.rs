@@ -1,0 +1,18 @@
+//! The gRPC intake end to end: every call, its validation and the fuzzing harness, privacy
+//! of what it stores, and the audit paths over what it wrote.
+//!
+//! One test binary for the area (compiling and linking a binary per file cost CI minutes);
+//! each file is a module of it, its tests named `file::test`.
+
+#[path = "../support/mod.rs"]
+mod support;
+#[path = "../verify_support/mod.rs"]
+mod verify_support;
+
+mod api_calls;
+mod api_privacy;
+mod api_tracking;
+mod api_validation;
+mod audit_history;
+mod export_audit;
+mod fuzz;

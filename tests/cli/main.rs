@@ -1,0 +1,14 @@
+//! The `ledger` binary: serve, bench, sequence check, the scrub policy, and serve riding out
+//! a read-model outage.
+//!
+//! One test binary for the area (compiling and linking a binary per file cost CI minutes);
+//! each file is a module of it, its tests named `file::test`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli_bench;
+mod cli_sequence_check;
+mod cli_serve;
+mod scrub_policy;
+mod serve_read_model_outage;

@@ -1,0 +1,22 @@
+//! The projector: read-model rows per event, resilience (outages, kills, aborted batches),
+//! rebuild and verify, on SQLite and PostgreSQL.
+//!
+//! One test binary for the area (compiling and linking a binary per file cost CI minutes);
+//! each file is a module of it, its tests named `file::test`.
+
+#[macro_use]
+#[path = "../projection_support/mod.rs"]
+mod projection_support;
+#[path = "../support/mod.rs"]
+mod support;
+#[path = "../verify_support/mod.rs"]
+mod verify_support;
+
+mod bench_raw_insert;
+mod projection_cli;
+mod projection_resilience;
+mod projection_rows;
+mod schema_evolution;
+mod verify_compare;
+mod verify_postgres;
+mod verify_sqlite;
