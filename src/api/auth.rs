@@ -9,6 +9,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tonic::{Request, Status};
 
+use crate::intake::Method;
 use crate::store::ActorKind;
 
 /// What a call needs.
@@ -73,6 +74,33 @@ impl Scope {
         Scope::SequenceNext,
         Scope::AuditRead,
     ];
+}
+
+/// The scope a call of `method` needs: the one place that decides it (exhaustive, so a new
+/// method does not compile until someone decides).
+pub fn scope(method: Method) -> Scope {
+    match method {
+        Method::AddDonation => Scope::DonationsAdd,
+        Method::BookPayment => Scope::PaymentsNotify,
+        Method::FailPayment => Scope::PaymentsNotify,
+        Method::RefundPayment => Scope::PaymentsNotify,
+        Method::ReportChargeback => Scope::PaymentsNotify,
+        Method::CancelDonation => Scope::DonationsCancel,
+        Method::DeleteDonation => Scope::DonationsDelete,
+        Method::RestoreDonation => Scope::DonationsDelete,
+        Method::FlagDonation => Scope::DonationsModerate,
+        Method::ApproveDonation => Scope::DonationsModerate,
+        Method::AddComment => Scope::CommentsAdd,
+        Method::PublishComment => Scope::DonationsModerate,
+        Method::RetractComment => Scope::DonationsModerate,
+        Method::UpdateDonor => Scope::DonorsUpdate,
+        Method::MarkExported => Scope::DonationsExport,
+        Method::RecordContributionTracking => Scope::TrackingWrite,
+        Method::LinkContribution => Scope::TrackingWrite,
+        Method::GetDonation => Scope::DonationsRead,
+        Method::GetHistory => Scope::AuditRead,
+        Method::NextId => Scope::SequenceNext,
+    }
 }
 
 /// One configured client.

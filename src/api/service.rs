@@ -9,14 +9,15 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 use tracing::Level;
 
-use super::auth::{Authenticator, Principal, Scope};
+use super::auth::{scope, Authenticator, Principal};
 use super::error::to_status;
 use crate::domain::admission;
 use crate::domain::commands::NewComment;
 use crate::domain::types::{to_datetime, Money, PaymentMethod};
 use crate::domain::validation::{FieldError, NewDonationRequest, MAX_AMOUNT_CENTS_EXCLUSIVE};
 use crate::intake::{
-    BookPaymentCommand, DonorUpdate, Intake, IntakeError, MoneyBack, NewDonation, RequestMeta,
+    BookPaymentCommand, DonorUpdate, Intake, IntakeError, Method, MoneyBack, NewDonation,
+    RequestMeta,
 };
 use crate::metrics::Metrics;
 use crate::proto::api::{self, ledger_server::Ledger};
@@ -52,8 +53,7 @@ impl LedgerService {
     /// Authorises, runs `f`, counts the call by method and code.
     async fn call<Req, Resp, F, Fut>(
         &self,
-        method: &'static str,
-        scope: Scope,
+        method: Method,
         request: Request<Req>,
         f: F,
     ) -> Result<Response<Resp>, Status>
@@ -62,7 +62,7 @@ impl LedgerService {
         Fut: Future<Output = Result<Resp, Status>>,
     {
         let started = Instant::now();
-        let result = match self.auth.authorize(&request, scope, method) {
+        let result = match self.auth.authorize(&request, scope(method), method.name()) {
             Ok(principal) => f(principal, request.into_inner()).await,
             Err(status) => Err(status),
         };
@@ -71,17 +71,17 @@ impl LedgerService {
             Err(s) => s.code(),
         };
         if let Err(status) = &result {
-            log_refusal(method, status);
+            log_refusal(method.name(), status);
         }
         let code = format!("{code:?}");
         self.metrics.count(
             "ledger_grpc_requests_total",
-            &[("method", method), ("code", &code)],
+            &[("method", method.name()), ("code", &code)],
             1,
         );
         self.metrics.gauge_add(
             "ledger_grpc_request_seconds_sum",
-            &[("method", method)],
+            &[("method", method.name())],
             started.elapsed().as_secs_f64(),
         );
         result.map(Response::new)
@@ -290,46 +290,41 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::AddDonationRequest>,
     ) -> Result<Response<api::AddDonationResponse>, Status> {
-        self.call(
-            "AddDonation",
-            Scope::DonationsAdd,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                let donor = req.donor.unwrap_or_default();
-                let payment = req.payment.unwrap_or_default();
-                let tracking = req.tracking.unwrap_or_default();
-                let comment = req.comment.unwrap_or_default();
-                let cmd = NewDonation {
-                    request: NewDonationRequest {
-                        amount_cents: payment.amount_cents,
-                        currency: payment.currency,
-                        interval_months: payment.interval_months,
-                        payment_method: method_code(payment.method),
-                        iban: payment.iban,
-                        bic: payment.bic,
-                        comment: comment.text,
-                        ..donor_request(&donor)
-                    },
-                    wants_newsletter: donor.wants_newsletter,
-                    wants_receipt: donor.wants_receipt,
-                    comment_is_public: comment.is_public,
-                    comment_display_name: comment.display_name,
-                    tracking: ev::Tracking {
-                        campaign: tracking.campaign,
-                        keyword: tracking.keyword,
-                        impression_count: tracking.impression_count,
-                        banner_impression_count: tracking.banner_impression_count,
-                        contribution_tracking_id: tracking.contribution_tracking_id,
-                    },
-                    donation_id: (req.donation_id != 0).then_some(req.donation_id),
-                };
-                self.intake
-                    .add_donation(&meta, cmd)
-                    .await
-                    .map_err(|e| status(with_proto_paths(e)))
-            },
-        )
+        self.call(Method::AddDonation, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            let donor = req.donor.unwrap_or_default();
+            let payment = req.payment.unwrap_or_default();
+            let tracking = req.tracking.unwrap_or_default();
+            let comment = req.comment.unwrap_or_default();
+            let cmd = NewDonation {
+                request: NewDonationRequest {
+                    amount_cents: payment.amount_cents,
+                    currency: payment.currency,
+                    interval_months: payment.interval_months,
+                    payment_method: method_code(payment.method),
+                    iban: payment.iban,
+                    bic: payment.bic,
+                    comment: comment.text,
+                    ..donor_request(&donor)
+                },
+                wants_newsletter: donor.wants_newsletter,
+                wants_receipt: donor.wants_receipt,
+                comment_is_public: comment.is_public,
+                comment_display_name: comment.display_name,
+                tracking: ev::Tracking {
+                    campaign: tracking.campaign,
+                    keyword: tracking.keyword,
+                    impression_count: tracking.impression_count,
+                    banner_impression_count: tracking.banner_impression_count,
+                    contribution_tracking_id: tracking.contribution_tracking_id,
+                },
+                donation_id: (req.donation_id != 0).then_some(req.donation_id),
+            };
+            self.intake
+                .add_donation(&meta, cmd)
+                .await
+                .map_err(|e| status(with_proto_paths(e)))
+        })
         .await
     }
 
@@ -338,36 +333,31 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::BookPaymentRequest>,
     ) -> Result<Response<api::PaymentResponse>, Status> {
-        self.call(
-            "BookPayment",
-            Scope::PaymentsNotify,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                let valuation_date = match &req.valuation_date {
-                    None => None,
-                    Some(ts) => match admission::time_misfit(ts) {
-                        Some(rule) => return Err(invalid("valuation_date", &rule)),
-                        None => to_datetime(ts),
-                    },
-                };
-                let cmd = BookPaymentCommand {
-                    payment_id: req.payment_id,
-                    valuation_date,
-                    amount: optional_money(req.amount_cents, &req.currency)?,
-                    provider: ev::ProviderData {
-                        transaction_id: req.transaction_id.clone(),
-                        payer_id: req.payer_id,
-                        subscription_id: req.subscription_id,
-                        payer_status: req.payer_status,
-                        payment_status: req.payment_status,
-                        ..Default::default()
-                    },
-                    transaction_id: req.transaction_id,
-                };
-                self.intake.book_payment(&meta, cmd).await.map_err(status)
-            },
-        )
+        self.call(Method::BookPayment, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            let valuation_date = match &req.valuation_date {
+                None => None,
+                Some(ts) => match admission::time_misfit(ts) {
+                    Some(rule) => return Err(invalid("valuation_date", &rule)),
+                    None => to_datetime(ts),
+                },
+            };
+            let cmd = BookPaymentCommand {
+                payment_id: req.payment_id,
+                valuation_date,
+                amount: optional_money(req.amount_cents, &req.currency)?,
+                provider: ev::ProviderData {
+                    transaction_id: req.transaction_id.clone(),
+                    payer_id: req.payer_id,
+                    subscription_id: req.subscription_id,
+                    payer_status: req.payer_status,
+                    payment_status: req.payment_status,
+                    ..Default::default()
+                },
+                transaction_id: req.transaction_id,
+            };
+            self.intake.book_payment(&meta, cmd).await.map_err(status)
+        })
         .await
     }
 
@@ -376,18 +366,13 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::FailPaymentRequest>,
     ) -> Result<Response<api::PaymentResponse>, Status> {
-        self.call(
-            "FailPayment",
-            Scope::PaymentsNotify,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                self.intake
-                    .fail_payment(&meta, req.payment_id, &req.reason)
-                    .await
-                    .map_err(status)
-            },
-        )
+        self.call(Method::FailPayment, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            self.intake
+                .fail_payment(&meta, req.payment_id, &req.reason)
+                .await
+                .map_err(status)
+        })
         .await
     }
 
@@ -396,20 +381,15 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::RefundPaymentRequest>,
     ) -> Result<Response<api::PaymentResponse>, Status> {
-        self.call(
-            "RefundPayment",
-            Scope::PaymentsNotify,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                let cmd = MoneyBack {
-                    payment_id: req.payment_id,
-                    amount: optional_money(req.amount_cents, &req.currency)?,
-                    reason: req.reason,
-                };
-                self.intake.refund_payment(&meta, cmd).await.map_err(status)
-            },
-        )
+        self.call(Method::RefundPayment, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            let cmd = MoneyBack {
+                payment_id: req.payment_id,
+                amount: optional_money(req.amount_cents, &req.currency)?,
+                reason: req.reason,
+            };
+            self.intake.refund_payment(&meta, cmd).await.map_err(status)
+        })
         .await
     }
 
@@ -418,23 +398,18 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::RefundPaymentRequest>,
     ) -> Result<Response<api::PaymentResponse>, Status> {
-        self.call(
-            "ReportChargeback",
-            Scope::PaymentsNotify,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                let cmd = MoneyBack {
-                    payment_id: req.payment_id,
-                    amount: optional_money(req.amount_cents, &req.currency)?,
-                    reason: req.reason,
-                };
-                self.intake
-                    .report_chargeback(&meta, cmd)
-                    .await
-                    .map_err(status)
-            },
-        )
+        self.call(Method::ReportChargeback, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            let cmd = MoneyBack {
+                payment_id: req.payment_id,
+                amount: optional_money(req.amount_cents, &req.currency)?,
+                reason: req.reason,
+            };
+            self.intake
+                .report_chargeback(&meta, cmd)
+                .await
+                .map_err(status)
+        })
         .await
     }
 
@@ -443,18 +418,13 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::DonationActionRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(
-            "CancelDonation",
-            Scope::DonationsCancel,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                self.intake
-                    .cancel_donation(&meta, req.donation_id, &req.reason)
-                    .await
-                    .map_err(status)
-            },
-        )
+        self.call(Method::CancelDonation, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            self.intake
+                .cancel_donation(&meta, req.donation_id, &req.reason)
+                .await
+                .map_err(status)
+        })
         .await
     }
 
@@ -463,18 +433,13 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::DonationActionRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(
-            "DeleteDonation",
-            Scope::DonationsDelete,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                self.intake
-                    .delete_donation(&meta, req.donation_id, &req.reason)
-                    .await
-                    .map_err(status)
-            },
-        )
+        self.call(Method::DeleteDonation, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            self.intake
+                .delete_donation(&meta, req.donation_id, &req.reason)
+                .await
+                .map_err(status)
+        })
         .await
     }
 
@@ -483,18 +448,13 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::DonationActionRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(
-            "RestoreDonation",
-            Scope::DonationsDelete,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                self.intake
-                    .restore_donation(&meta, req.donation_id, &req.reason)
-                    .await
-                    .map_err(status)
-            },
-        )
+        self.call(Method::RestoreDonation, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            self.intake
+                .restore_donation(&meta, req.donation_id, &req.reason)
+                .await
+                .map_err(status)
+        })
         .await
     }
 
@@ -503,18 +463,13 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::DonationActionRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(
-            "FlagDonation",
-            Scope::DonationsModerate,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                self.intake
-                    .flag_donation(&meta, req.donation_id, &req.reason)
-                    .await
-                    .map_err(status)
-            },
-        )
+        self.call(Method::FlagDonation, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            self.intake
+                .flag_donation(&meta, req.donation_id, &req.reason)
+                .await
+                .map_err(status)
+        })
         .await
     }
 
@@ -523,18 +478,13 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::ApproveDonationRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(
-            "ApproveDonation",
-            Scope::DonationsModerate,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                self.intake
-                    .approve_donation(&meta, req.donation_id, req.as_anonymous)
-                    .await
-                    .map_err(status)
-            },
-        )
+        self.call(Method::ApproveDonation, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            self.intake
+                .approve_donation(&meta, req.donation_id, req.as_anonymous)
+                .await
+                .map_err(status)
+        })
         .await
     }
 
@@ -543,26 +493,21 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::AddCommentRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(
-            "AddComment",
-            Scope::CommentsAdd,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                let c = req
-                    .comment
-                    .ok_or_else(|| invalid("comment", "is required"))?;
-                let comment = NewComment {
-                    text: c.text,
-                    is_public: c.is_public,
-                    display_name: c.display_name,
-                };
-                self.intake
-                    .add_comment(&meta, req.donation_id, comment)
-                    .await
-                    .map_err(status)
-            },
-        )
+        self.call(Method::AddComment, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            let c = req
+                .comment
+                .ok_or_else(|| invalid("comment", "is required"))?;
+            let comment = NewComment {
+                text: c.text,
+                is_public: c.is_public,
+                display_name: c.display_name,
+            };
+            self.intake
+                .add_comment(&meta, req.donation_id, comment)
+                .await
+                .map_err(status)
+        })
         .await
     }
 
@@ -571,18 +516,13 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::DonationActionRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(
-            "PublishComment",
-            Scope::DonationsModerate,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                self.intake
-                    .publish_comment(&meta, req.donation_id, &req.reason)
-                    .await
-                    .map_err(status)
-            },
-        )
+        self.call(Method::PublishComment, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            self.intake
+                .publish_comment(&meta, req.donation_id, &req.reason)
+                .await
+                .map_err(status)
+        })
         .await
     }
 
@@ -591,18 +531,13 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::DonationActionRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(
-            "RetractComment",
-            Scope::DonationsModerate,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                self.intake
-                    .retract_comment(&meta, req.donation_id, &req.reason)
-                    .await
-                    .map_err(status)
-            },
-        )
+        self.call(Method::RetractComment, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            self.intake
+                .retract_comment(&meta, req.donation_id, &req.reason)
+                .await
+                .map_err(status)
+        })
         .await
     }
 
@@ -611,24 +546,19 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::UpdateDonorRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(
-            "UpdateDonor",
-            Scope::DonorsUpdate,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                let donor = req.donor.ok_or_else(|| invalid("donor", "is required"))?;
-                let update = DonorUpdate {
-                    request: donor_request(&donor),
-                    wants_newsletter: donor.wants_newsletter,
-                    wants_receipt: donor.wants_receipt,
-                };
-                self.intake
-                    .update_donor(&meta, req.donation_id, update)
-                    .await
-                    .map_err(|e| status(with_proto_paths(e)))
-            },
-        )
+        self.call(Method::UpdateDonor, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            let donor = req.donor.ok_or_else(|| invalid("donor", "is required"))?;
+            let update = DonorUpdate {
+                request: donor_request(&donor),
+                wants_newsletter: donor.wants_newsletter,
+                wants_receipt: donor.wants_receipt,
+            };
+            self.intake
+                .update_donor(&meta, req.donation_id, update)
+                .await
+                .map_err(|e| status(with_proto_paths(e)))
+        })
         .await
     }
 
@@ -637,18 +567,13 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::MarkExportedRequest>,
     ) -> Result<Response<api::MarkExportedResponse>, Status> {
-        self.call(
-            "MarkExported",
-            Scope::DonationsExport,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                self.intake
-                    .mark_exported(&meta, &req.donation_ids, &req.batch_id)
-                    .await
-                    .map_err(status)
-            },
-        )
+        self.call(Method::MarkExported, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            self.intake
+                .mark_exported(&meta, &req.donation_ids, &req.batch_id)
+                .await
+                .map_err(status)
+        })
         .await
     }
 
@@ -658,8 +583,7 @@ impl Ledger for LedgerService {
         request: Request<api::RecordContributionTrackingRequest>,
     ) -> Result<Response<api::ContributionTrackingResponse>, Status> {
         self.call(
-            "RecordContributionTracking",
-            Scope::TrackingWrite,
+            Method::RecordContributionTracking,
             request,
             |p, req| async move {
                 let meta = meta(&p, req.context.as_ref(), &req)?;
@@ -682,18 +606,13 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::LinkContributionRequest>,
     ) -> Result<Response<api::ContributionTrackingResponse>, Status> {
-        self.call(
-            "LinkContribution",
-            Scope::TrackingWrite,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                self.intake
-                    .link_contribution(&meta, req.contribution_tracking_id, req.contribution_id)
-                    .await
-                    .map_err(status)
-            },
-        )
+        self.call(Method::LinkContribution, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            self.intake
+                .link_contribution(&meta, req.contribution_tracking_id, req.contribution_id)
+                .await
+                .map_err(status)
+        })
         .await
     }
 
@@ -702,17 +621,12 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::GetDonationRequest>,
     ) -> Result<Response<api::Donation>, Status> {
-        self.call(
-            "GetDonation",
-            Scope::DonationsRead,
-            request,
-            |_, req| async move {
-                self.intake
-                    .get_donation(req.donation_id)
-                    .await
-                    .map_err(status)
-            },
-        )
+        self.call(Method::GetDonation, request, |_, req| async move {
+            self.intake
+                .get_donation(req.donation_id)
+                .await
+                .map_err(status)
+        })
         .await
     }
 
@@ -721,37 +635,32 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::GetHistoryRequest>,
     ) -> Result<Response<api::GetHistoryResponse>, Status> {
-        self.call(
-            "GetHistory",
-            Scope::AuditRead,
-            request,
-            |_, req| async move {
-                let entries = self.intake.history(req.donation_id).await.map_err(status)?;
-                Ok(api::GetHistoryResponse {
-                    entries: entries
-                        .into_iter()
-                        .map(|e| api::HistoryEntry {
-                            occurred_at: Some(crate::domain::types::to_timestamp(e.occurred_at)),
-                            position: e.position,
-                            stream: e.stream,
-                            event_type: e.event_type,
-                            actor_kind: e.actor_kind,
-                            actor: e.actor,
-                            source: e.source,
-                            changes: e
-                                .changes
-                                .into_iter()
-                                .map(|c| api::HistoryChange {
-                                    field: c.field,
-                                    before: c.before,
-                                    after: c.after,
-                                })
-                                .collect(),
-                        })
-                        .collect(),
-                })
-            },
-        )
+        self.call(Method::GetHistory, request, |_, req| async move {
+            let entries = self.intake.history(req.donation_id).await.map_err(status)?;
+            Ok(api::GetHistoryResponse {
+                entries: entries
+                    .into_iter()
+                    .map(|e| api::HistoryEntry {
+                        occurred_at: Some(crate::domain::types::to_timestamp(e.occurred_at)),
+                        position: e.position,
+                        stream: e.stream,
+                        event_type: e.event_type,
+                        actor_kind: e.actor_kind,
+                        actor: e.actor,
+                        source: e.source,
+                        changes: e
+                            .changes
+                            .into_iter()
+                            .map(|c| api::HistoryChange {
+                                field: c.field,
+                                before: c.before,
+                                after: c.after,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            })
+        })
         .await
     }
 
@@ -760,18 +669,13 @@ impl Ledger for LedgerService {
         &self,
         request: Request<api::NextIdRequest>,
     ) -> Result<Response<api::NextIdResponse>, Status> {
-        self.call(
-            "NextId",
-            Scope::SequenceNext,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                self.intake
-                    .next_id(&meta, &req.sequence, req.count)
-                    .await
-                    .map_err(status)
-            },
-        )
+        self.call(Method::NextId, request, |p, req| async move {
+            let meta = meta(&p, req.context.as_ref(), &req)?;
+            self.intake
+                .next_id(&meta, &req.sequence, req.count)
+                .await
+                .map_err(status)
+        })
         .await
     }
 }

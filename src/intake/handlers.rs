@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 
-use super::{donation_message, reference, Intake, IntakeError, Loaded, Plan, RequestMeta};
+use super::{donation_message, reference, Intake, IntakeError, Loaded, Method, Plan, RequestMeta};
 use crate::domain::admission::{self, holds, Holds};
 use crate::domain::commands::{self, FollowUpIds, NewComment};
 use crate::domain::contribution_tracking::{
@@ -269,7 +269,7 @@ impl Intake {
         invalid_if_any(errors)?;
         let supplied = cmd.donation_id;
         let result = self
-            .run_flagged(meta, "AddDonation", self.plan_donation(cmd), false)
+            .run_flagged(meta, Method::AddDonation, self.plan_donation(cmd), false)
             .await;
         let response = match (result, supplied) {
             (
@@ -456,7 +456,7 @@ impl Intake {
             check_text(&mut errors, field, value, holds("payment.transaction_id"));
         }
         invalid_if_any(errors)?;
-        self.run(meta, "BookPayment", async {
+        self.run(meta, Method::BookPayment, async {
             let (payment, revision) = self.load_payment(cmd.payment_id).await?;
             let txn = cmd.transaction_id.trim();
             let follow_up = if payment.status == PaymentStatus::Booked
@@ -522,7 +522,7 @@ impl Intake {
     async fn payment_decision(
         &self,
         meta: &RequestMeta,
-        method: &'static str,
+        method: Method,
         payment_id: u64,
         decide: impl FnOnce(&PaymentState) -> Result<Vec<StreamEvent>, DomainError>,
     ) -> Result<api::PaymentResponse, IntakeError> {
@@ -557,7 +557,7 @@ impl Intake {
         reason: &str,
     ) -> Result<api::PaymentResponse, IntakeError> {
         check_reason("reason", reason)?;
-        self.payment_decision(meta, "FailPayment", payment_id, |p| {
+        self.payment_decision(meta, Method::FailPayment, payment_id, |p| {
             commands::fail_payment(p, reason)
         })
         .await
@@ -571,7 +571,7 @@ impl Intake {
         cmd: MoneyBack,
     ) -> Result<api::PaymentResponse, IntakeError> {
         check_reason("reason", &cmd.reason)?;
-        self.payment_decision(meta, "RefundPayment", cmd.payment_id, |p| {
+        self.payment_decision(meta, Method::RefundPayment, cmd.payment_id, |p| {
             commands::refund_payment(p, cmd.amount.as_ref(), &cmd.reason)
         })
         .await
@@ -585,7 +585,7 @@ impl Intake {
         cmd: MoneyBack,
     ) -> Result<api::PaymentResponse, IntakeError> {
         check_reason("reason", &cmd.reason)?;
-        self.payment_decision(meta, "ReportChargeback", cmd.payment_id, |p| {
+        self.payment_decision(meta, Method::ReportChargeback, cmd.payment_id, |p| {
             commands::report_chargeback(p, cmd.amount.as_ref(), &cmd.reason)
         })
         .await
@@ -595,7 +595,7 @@ impl Intake {
     async fn donation_decision(
         &self,
         meta: &RequestMeta,
-        method: &'static str,
+        method: Method,
         donation_id: u64,
         unseal: bool,
         decide: impl FnOnce(&DonationView) -> Result<Vec<StreamEvent>, IntakeError>,
@@ -628,7 +628,7 @@ impl Intake {
         reason: &str,
     ) -> Result<api::DonationResponse, IntakeError> {
         check_reason("reason", reason)?;
-        self.donation_decision(meta, "CancelDonation", donation_id, false, |v| {
+        self.donation_decision(meta, Method::CancelDonation, donation_id, false, |v| {
             Ok(commands::cancel_by_donor(v, reason)?)
         })
         .await
@@ -643,7 +643,7 @@ impl Intake {
         reason: &str,
     ) -> Result<api::DonationResponse, IntakeError> {
         check_reason("reason", reason)?;
-        self.donation_decision(meta, "DeleteDonation", donation_id, false, |v| {
+        self.donation_decision(meta, Method::DeleteDonation, donation_id, false, |v| {
             Ok(commands::delete_by_admin(v, reason)?)
         })
         .await
@@ -658,7 +658,7 @@ impl Intake {
         reason: &str,
     ) -> Result<api::DonationResponse, IntakeError> {
         check_reason("reason", reason)?;
-        self.donation_decision(meta, "RestoreDonation", donation_id, false, |v| {
+        self.donation_decision(meta, Method::RestoreDonation, donation_id, false, |v| {
             Ok(commands::restore(v, reason)?)
         })
         .await
@@ -673,7 +673,7 @@ impl Intake {
         note: &str,
     ) -> Result<api::DonationResponse, IntakeError> {
         check_reason("reason", note)?;
-        self.donation_decision(meta, "FlagDonation", donation_id, false, |v| {
+        self.donation_decision(meta, Method::FlagDonation, donation_id, false, |v| {
             Ok(commands::flag_manually(v, note)?)
         })
         .await
@@ -687,7 +687,7 @@ impl Intake {
         donation_id: u64,
         as_anonymous: bool,
     ) -> Result<api::DonationResponse, IntakeError> {
-        self.donation_decision(meta, "ApproveDonation", donation_id, false, |v| {
+        self.donation_decision(meta, Method::ApproveDonation, donation_id, false, |v| {
             Ok(commands::approve(v, as_anonymous)?)
         })
         .await
@@ -719,7 +719,7 @@ impl Intake {
         );
         invalid_if_any(errors)?;
         let policy = &self.policy;
-        self.donation_decision(meta, "AddComment", donation_id, false, |v| {
+        self.donation_decision(meta, Method::AddComment, donation_id, false, |v| {
             Ok(commands::add_comment(v, policy, &comment)?)
         })
         .await
@@ -735,7 +735,7 @@ impl Intake {
     ) -> Result<api::DonationResponse, IntakeError> {
         check_reason("reason", reason)?;
         let policy = &self.policy;
-        self.donation_decision(meta, "PublishComment", donation_id, true, |v| {
+        self.donation_decision(meta, Method::PublishComment, donation_id, true, |v| {
             Ok(commands::publish_comment(v, policy)?)
         })
         .await
@@ -750,7 +750,7 @@ impl Intake {
         reason: &str,
     ) -> Result<api::DonationResponse, IntakeError> {
         check_reason("reason", reason)?;
-        self.donation_decision(meta, "RetractComment", donation_id, false, |v| {
+        self.donation_decision(meta, Method::RetractComment, donation_id, false, |v| {
             Ok(commands::retract_comment(v, reason)?)
         })
         .await
@@ -785,7 +785,7 @@ impl Intake {
             wants_receipt: update.wants_receipt,
         };
         let personal = personal_from(&update.request);
-        self.donation_decision(meta, "UpdateDonor", donation_id, false, |v| {
+        self.donation_decision(meta, Method::UpdateDonor, donation_id, false, |v| {
             if kind == DonorKind::Anonymous
                 && v.payment_method() == Some(PaymentMethod::DirectDebit)
             {
@@ -834,7 +834,7 @@ impl Intake {
         let mut ids = donation_ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        self.run(meta, "MarkExported", async {
+        self.run(meta, Method::MarkExported, async {
             let now = self.clock.now();
             let loads: Vec<(u64, ViewLoad)> = futures::stream::iter(ids.iter().copied())
                 .map(|id| async move {
@@ -949,7 +949,7 @@ impl Intake {
             })
         };
         let (response, replayed) = self
-            .run_flagged(meta, "RecordContributionTracking", plan, true)
+            .run_flagged(meta, Method::RecordContributionTracking, plan, true)
             .await?;
         // Reported once, by the call that appended the evidence.
         if response.allocation_collision && !replayed {
@@ -995,7 +995,7 @@ impl Intake {
         check_id("contribution_tracking_id", contribution_tracking_id)?;
         check_id("contribution_id", contribution_id)?;
         self.check_handed_out(contribution_tracking_id).await?;
-        self.run(meta, "LinkContribution", async {
+        self.run(meta, Method::LinkContribution, async {
             let stream = streams::contribution_tracking(contribution_tracking_id);
             let loaded = self.load(&stream).await?;
             let state = ContributionTrackingState::fold(&loaded.events);
@@ -1060,7 +1060,7 @@ impl Intake {
                 format!("must be at most {MAX_BLOCK}"),
             ));
         }
-        self.run(meta, "NextId", async {
+        self.run(meta, Method::NextId, async {
             let block = self.sequences.next_block(name, count).await?;
             Ok(Plan {
                 events: Vec::new(),

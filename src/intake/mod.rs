@@ -14,6 +14,7 @@ pub mod clock;
 pub mod error;
 mod handlers;
 pub mod ids;
+mod method;
 pub mod reference;
 pub mod sequence_check;
 mod view;
@@ -42,6 +43,7 @@ use crate::store::{
 pub use clock::{Clock, ManualClock};
 pub use error::IntakeError;
 pub use handlers::{BookPaymentCommand, DonorUpdate, MoneyBack, NewDonation};
+pub use method::Method;
 pub use view::donation_message;
 
 /// Stream category of the idempotency records.
@@ -280,7 +282,7 @@ impl Intake {
     async fn replay<R: Positioned>(
         &self,
         meta: &RequestMeta,
-        method: &'static str,
+        method: Method,
     ) -> Result<Option<R>, IntakeError> {
         let stream = request_stream(&meta.request_id);
         let recorded = self
@@ -296,11 +298,11 @@ impl Intake {
         }
         let handled =
             api::RequestHandled::decode(record.payload.as_slice()).map_err(|_| corrupt())?;
-        if handled.method != method {
+        if handled.method != method.name() {
             return Err(IntakeError::RequestIdReused {
                 request_id: meta.request_id.clone(),
                 used_for: handled.method,
-                method,
+                method: method.name(),
             });
         }
         if handled.request_sha256 != meta.fingerprint {
@@ -310,21 +312,19 @@ impl Intake {
         }
         let mut response = R::decode(handled.response.as_slice()).map_err(|_| corrupt())?;
         response.set_position(record.position);
-        self.metrics
-            .count("ledger_idempotent_replays_total", &[("method", method)], 1);
+        self.metrics.count(
+            "ledger_idempotent_replays_total",
+            &[("method", method.name())],
+            1,
+        );
         // A client's retry, answered as before: nothing an operator needs to see.
-        tracing::debug!(method, request_id = %meta.request_id, "idempotent replay: answered from the request record");
+        tracing::debug!(%method, request_id = %meta.request_id, "idempotent replay: answered from the request record");
         Ok(Some(response))
     }
 
     /// Runs a command once per request id: answers from the record when there is one, else
     /// plans and commits.
-    async fn run<R, F>(
-        &self,
-        meta: &RequestMeta,
-        method: &'static str,
-        plan: F,
-    ) -> Result<R, IntakeError>
+    async fn run<R, F>(&self, meta: &RequestMeta, method: Method, plan: F) -> Result<R, IntakeError>
     where
         R: Positioned,
         F: std::future::Future<Output = Result<Plan<R>, IntakeError>>,
@@ -342,7 +342,7 @@ impl Intake {
     async fn run_flagged<R, F>(
         &self,
         meta: &RequestMeta,
-        method: &'static str,
+        method: Method,
         plan: F,
         read_first: bool,
     ) -> Result<(R, bool), IntakeError>
@@ -363,7 +363,7 @@ impl Intake {
     async fn commit<R: Positioned>(
         &self,
         meta: &RequestMeta,
-        method: &'static str,
+        method: Method,
         plan: Plan<R>,
     ) -> Result<(R, bool), IntakeError> {
         let Plan {
@@ -379,7 +379,7 @@ impl Intake {
             .flat_map(|e| admission::admit(&e.event))
             .collect();
         if !refused.is_empty() {
-            tracing::warn!(method, refused = %admission::describe(&refused), "an event breaks the admission rule; nothing appended");
+            tracing::warn!(%method, refused = %admission::describe(&refused), "an event breaks the admission rule; nothing appended");
             return Err(IntakeError::Invalid(refused));
         }
         let metadata = meta.metadata(self.clock.now());
@@ -410,7 +410,7 @@ impl Intake {
             }
         }
         let record = api::RequestHandled {
-            method: method.to_owned(),
+            method: method.name().to_owned(),
             request_sha256: meta.fingerprint.to_vec(),
             response: stored.as_ref().unwrap_or(&response).encode_to_vec(),
         };

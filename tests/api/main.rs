@@ -14,5 +14,6 @@ mod api_privacy;
 mod api_tracking;
 mod api_validation;
 mod audit_history;
+mod auth_matrix;
 mod export_audit;
 mod fuzz;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use ledger::api::auth::{token_hash, Authenticator, TokenFile};
 use ledger::api::{Application, Settings};
 use ledger::domain::policy::ModerationPolicy;
+use ledger::intake::Method;
 use ledger::metrics::Metrics;
 use ledger::proto::api::{self, ledger_client::LedgerClient};
 use ledger::proto::events as ev;
@@ -321,48 +322,55 @@ impl Call {
         client: &mut LedgerClient<Channel>,
         token: &str,
     ) -> Result<(), tonic::Status> {
+        self.send_with(client, Some(token)).await
+    }
+
+    /// Sends the call with `token`, or without any `authorization` header.
+    pub async fn send_with(
+        self,
+        client: &mut LedgerClient<Channel>,
+        token: Option<&str>,
+    ) -> Result<(), tonic::Status> {
+        fn request<T>(msg: T, token: Option<&str>) -> Request<T> {
+            match token {
+                Some(t) => with_token(msg, t),
+                None => Request::new(msg),
+            }
+        }
         match self {
-            Call::AddDonation(r) => client.add_donation(with_token(r, token)).await.map(drop),
-            Call::BookPayment(r) => client.book_payment(with_token(r, token)).await.map(drop),
-            Call::FailPayment(r) => client.fail_payment(with_token(r, token)).await.map(drop),
-            Call::RefundPayment(r) => client.refund_payment(with_token(r, token)).await.map(drop),
-            Call::ReportChargeback(r) => client
-                .report_chargeback(with_token(r, token))
-                .await
-                .map(drop),
-            Call::CancelDonation(r) => client.cancel_donation(with_token(r, token)).await.map(drop),
-            Call::DeleteDonation(r) => client.delete_donation(with_token(r, token)).await.map(drop),
-            Call::RestoreDonation(r) => client
-                .restore_donation(with_token(r, token))
-                .await
-                .map(drop),
-            Call::FlagDonation(r) => client.flag_donation(with_token(r, token)).await.map(drop),
-            Call::ApproveDonation(r) => client
-                .approve_donation(with_token(r, token))
-                .await
-                .map(drop),
-            Call::AddComment(r) => client.add_comment(with_token(r, token)).await.map(drop),
-            Call::PublishComment(r) => client.publish_comment(with_token(r, token)).await.map(drop),
-            Call::RetractComment(r) => client.retract_comment(with_token(r, token)).await.map(drop),
-            Call::UpdateDonor(r) => client.update_donor(with_token(r, token)).await.map(drop),
-            Call::MarkExported(r) => client.mark_exported(with_token(r, token)).await.map(drop),
+            Call::AddDonation(r) => client.add_donation(request(r, token)).await.map(drop),
+            Call::BookPayment(r) => client.book_payment(request(r, token)).await.map(drop),
+            Call::FailPayment(r) => client.fail_payment(request(r, token)).await.map(drop),
+            Call::RefundPayment(r) => client.refund_payment(request(r, token)).await.map(drop),
+            Call::ReportChargeback(r) => {
+                client.report_chargeback(request(r, token)).await.map(drop)
+            }
+            Call::CancelDonation(r) => client.cancel_donation(request(r, token)).await.map(drop),
+            Call::DeleteDonation(r) => client.delete_donation(request(r, token)).await.map(drop),
+            Call::RestoreDonation(r) => client.restore_donation(request(r, token)).await.map(drop),
+            Call::FlagDonation(r) => client.flag_donation(request(r, token)).await.map(drop),
+            Call::ApproveDonation(r) => client.approve_donation(request(r, token)).await.map(drop),
+            Call::AddComment(r) => client.add_comment(request(r, token)).await.map(drop),
+            Call::PublishComment(r) => client.publish_comment(request(r, token)).await.map(drop),
+            Call::RetractComment(r) => client.retract_comment(request(r, token)).await.map(drop),
+            Call::UpdateDonor(r) => client.update_donor(request(r, token)).await.map(drop),
+            Call::MarkExported(r) => client.mark_exported(request(r, token)).await.map(drop),
             Call::RecordContributionTracking(r) => client
-                .record_contribution_tracking(with_token(r, token))
+                .record_contribution_tracking(request(r, token))
                 .await
                 .map(drop),
-            Call::LinkContribution(r) => client
-                .link_contribution(with_token(r, token))
-                .await
-                .map(drop),
-            Call::NextId(r) => client.next_id(with_token(r, token)).await.map(drop),
-            Call::GetDonation(r) => client.get_donation(with_token(r, token)).await.map(drop),
-            Call::GetHistory(r) => client.get_history(with_token(r, token)).await.map(drop),
+            Call::LinkContribution(r) => {
+                client.link_contribution(request(r, token)).await.map(drop)
+            }
+            Call::NextId(r) => client.next_id(request(r, token)).await.map(drop),
+            Call::GetDonation(r) => client.get_donation(request(r, token)).await.map(drop),
+            Call::GetHistory(r) => client.get_history(request(r, token)).await.map(drop),
         }
     }
 
-    /// One well-formed call of every mutating method, each with a fresh context acting as
-    /// `kind`, about donation, payment and tracking id 1.
-    pub fn every_mutating(kind: api::ActorKind) -> Vec<Call> {
+    /// A well-formed call of `method`, with a fresh context acting as `kind` where it has one,
+    /// about donation, payment and tracking id 1. Exhaustive: a new method must be added here.
+    pub fn of(method: Method, kind: api::ActorKind) -> Call {
         let action = || api::DonationActionRequest {
             context: context(kind),
             donation_id: 1,
@@ -375,33 +383,35 @@ impl Call {
             currency: "EUR".into(),
             reason: "why".into(),
         };
-        let mut add = donation(ev::PaymentMethod::BankTransfer, 1_000);
-        add.context = context(kind);
-        vec![
-            Call::AddDonation(add),
-            Call::BookPayment(api::BookPaymentRequest {
+        match method {
+            Method::AddDonation => {
+                let mut add = donation(ev::PaymentMethod::BankTransfer, 1_000);
+                add.context = context(kind);
+                Call::AddDonation(add)
+            }
+            Method::BookPayment => Call::BookPayment(api::BookPaymentRequest {
                 context: context(kind),
                 payment_id: 1,
                 transaction_id: "T-1".into(),
                 ..Default::default()
             }),
-            Call::FailPayment(api::FailPaymentRequest {
+            Method::FailPayment => Call::FailPayment(api::FailPaymentRequest {
                 context: context(kind),
                 payment_id: 1,
                 reason: "declined".into(),
             }),
-            Call::RefundPayment(money_back()),
-            Call::ReportChargeback(money_back()),
-            Call::CancelDonation(action()),
-            Call::DeleteDonation(action()),
-            Call::RestoreDonation(action()),
-            Call::FlagDonation(action()),
-            Call::ApproveDonation(api::ApproveDonationRequest {
+            Method::RefundPayment => Call::RefundPayment(money_back()),
+            Method::ReportChargeback => Call::ReportChargeback(money_back()),
+            Method::CancelDonation => Call::CancelDonation(action()),
+            Method::DeleteDonation => Call::DeleteDonation(action()),
+            Method::RestoreDonation => Call::RestoreDonation(action()),
+            Method::FlagDonation => Call::FlagDonation(action()),
+            Method::ApproveDonation => Call::ApproveDonation(api::ApproveDonationRequest {
                 context: context(kind),
                 donation_id: 1,
                 as_anonymous: false,
             }),
-            Call::AddComment(api::AddCommentRequest {
+            Method::AddComment => Call::AddComment(api::AddCommentRequest {
                 context: context(kind),
                 donation_id: 1,
                 comment: Some(api::CommentInput {
@@ -410,34 +420,47 @@ impl Call {
                     display_name: String::new(),
                 }),
             }),
-            Call::PublishComment(action()),
-            Call::RetractComment(action()),
-            Call::UpdateDonor(api::UpdateDonorRequest {
+            Method::PublishComment => Call::PublishComment(action()),
+            Method::RetractComment => Call::RetractComment(action()),
+            Method::UpdateDonor => Call::UpdateDonor(api::UpdateDonorRequest {
                 context: context(kind),
                 donation_id: 1,
                 donor: donation(ev::PaymentMethod::BankTransfer, 1_000).donor,
             }),
-            Call::MarkExported(api::MarkExportedRequest {
+            Method::MarkExported => Call::MarkExported(api::MarkExportedRequest {
                 context: context(kind),
                 donation_ids: vec![1],
                 batch_id: "b-1".into(),
             }),
-            Call::RecordContributionTracking(api::RecordContributionTrackingRequest {
-                context: context(kind),
-                contribution_tracking_id: 1,
-                allocation_token: "t1".into(),
-                fields: None,
-            }),
-            Call::LinkContribution(api::LinkContributionRequest {
+            Method::RecordContributionTracking => {
+                Call::RecordContributionTracking(api::RecordContributionTrackingRequest {
+                    context: context(kind),
+                    contribution_tracking_id: 1,
+                    allocation_token: "t1".into(),
+                    fields: None,
+                })
+            }
+            Method::LinkContribution => Call::LinkContribution(api::LinkContributionRequest {
                 context: context(kind),
                 contribution_tracking_id: 1,
                 contribution_id: 1,
             }),
-            Call::NextId(api::NextIdRequest {
+            Method::NextId => Call::NextId(api::NextIdRequest {
                 context: context(kind),
                 sequence: "donation".into(),
                 count: 1,
             }),
-        ]
+            Method::GetDonation => Call::GetDonation(api::GetDonationRequest { donation_id: 1 }),
+            Method::GetHistory => Call::GetHistory(api::GetHistoryRequest { donation_id: 1 }),
+        }
+    }
+
+    /// One well-formed call of every mutating method (see [`Call::of`]).
+    pub fn every_mutating(kind: api::ActorKind) -> Vec<Call> {
+        Method::ALL
+            .iter()
+            .filter(|m| m.is_mutating())
+            .map(|m| Call::of(*m, kind))
+            .collect()
     }
 }
