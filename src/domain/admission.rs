@@ -728,6 +728,14 @@ pub fn admit(event: &DomainEvent) -> Vec<FieldError> {
     c.errors
 }
 
+/// The field errors of contribution-tracking fields (`fields.amount`, …), as a
+/// `RecordContributionTracking` request and its event both name them.
+pub fn admit_tracking_fields(fields: &ev::ContributionTrackingFields) -> Vec<FieldError> {
+    let mut c = Check::default();
+    c.contribution_tracking(Some(fields));
+    c.errors
+}
+
 /// The field errors of an event's actor id (it reaches `donation_event.actor_id`).
 pub fn admit_actor_id(actor_id: &str) -> Vec<FieldError> {
     let mut c = Check::default();

@@ -9,9 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::{donation_message, reference, Intake, IntakeError, Loaded, Method, Plan, RequestMeta};
 use crate::domain::admission::{self, holds, Holds};
 use crate::domain::commands::{self, FollowUpIds, NewComment};
-use crate::domain::contribution_tracking::{
-    decimal_misfits, ContributionTrackingFields, ContributionTrackingState,
-};
+use crate::domain::contribution_tracking::{ContributionTrackingFields, ContributionTrackingState};
 use crate::domain::donation::{DonationState, DonorKind, PersonalData};
 use crate::domain::moderation::ModerationReason;
 use crate::domain::payment::{PaymentState, PaymentStatus};
@@ -905,19 +903,8 @@ impl Intake {
                 "must be the token NextId returned (up to 64 letters and digits)",
             ));
         }
-        for (field, value) in tracking_strings(&fields) {
-            check_text(&mut errors, field, value, Holds::Line(255));
-        }
-        for (field, _, rule) in decimal_misfits(&fields) {
-            errors.push(bad(&format!("fields.{field}"), rule));
-        }
-        if let Some(rule) = fields
-            .tracking_date
-            .as_ref()
-            .and_then(admission::time_misfit)
-        {
-            errors.push(bad("fields.tracking_date", rule));
-        }
+        // Every field against its column: texts, decimals, the tracking date.
+        errors.extend(admission::admit_tracking_fields(&fields));
         invalid_if_any(errors)?;
         self.check_handed_out(contribution_tracking_id).await?;
         let plan = async {
@@ -1076,41 +1063,4 @@ impl Intake {
         })
         .await
     }
-}
-
-fn tracking_strings(f: &ContributionTrackingFields) -> Vec<(&'static str, &str)> {
-    let mut out = Vec::new();
-    macro_rules! push {
-        ($($name:ident),+) => {$(
-            if let Some(v) = &f.$name {
-                out.push((concat!("fields.", stringify!($name)), v.as_str()));
-            }
-        )+};
-    }
-    push!(
-        amount,
-        currency,
-        usd_amount,
-        referrer,
-        utm_medium,
-        utm_campaign,
-        utm_key,
-        gateway,
-        appeal,
-        payments_form_variant,
-        banner,
-        landing_page,
-        language,
-        country,
-        os,
-        os_version,
-        browser,
-        browser_version,
-        banner_variant,
-        mailing_identifier,
-        utm_source,
-        banner_history_log_id,
-        app_install_id
-    );
-    out
 }

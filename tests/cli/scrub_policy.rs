@@ -518,3 +518,128 @@ async fn get_donation_after_a_scrub_shows_the_scrubbed_donor_apart_from_an_anony
     }
     rm.close().await;
 }
+
+/// The raw bytes of every file of the PostgreSQL read model at `url` (schema `readmodel`):
+/// its tables, their TOAST tables and all their indexes, every fork and segment, after a
+/// `CHECKPOINT` wrote the buffers out. Read straight from the server's data directory (the
+/// tests run as root on the machine that runs PostgreSQL).
+async fn postgres_read_model_files(url: &str) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query("CHECKPOINT").execute(&mut conn).await.unwrap();
+    let data_directory: String = sqlx::query_scalar("SELECT current_setting('data_directory')")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let relations: Vec<String> = sqlx::query_scalar(
+        "WITH rel AS ( \
+             SELECT c.oid, c.reltoastrelid FROM pg_class c \
+             WHERE c.relnamespace = 'readmodel'::regnamespace AND c.relkind IN ('r', 'm') \
+         ), every AS ( \
+             SELECT oid FROM rel \
+             UNION SELECT reltoastrelid FROM rel WHERE reltoastrelid <> 0 \
+         ), with_indexes AS ( \
+             SELECT oid FROM every \
+             UNION SELECT i.indexrelid FROM pg_index i JOIN every e ON i.indrelid = e.oid \
+         ) \
+         SELECT pg_relation_filepath(oid) FROM with_indexes \
+         WHERE pg_relation_filepath(oid) IS NOT NULL",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    assert!(
+        relations.len() > 10,
+        "tables, TOAST and indexes: {relations:?}"
+    );
+    let mut files = Vec::new();
+    for relation in relations {
+        let base = std::path::Path::new(&data_directory).join(&relation);
+        let dir = base.parent().unwrap();
+        let stem = base.file_name().unwrap().to_string_lossy().into_owned();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            // `1234`, its segments `1234.1` and forks `1234_fsm`, `1234_vm`.
+            if name == stem
+                || name.starts_with(&format!("{stem}."))
+                || name.starts_with(&format!("{stem}_"))
+            {
+                let bytes = std::fs::read(&path).unwrap();
+                files.push((path, bytes));
+            }
+        }
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_file_of_a_postgres_read_model_keeps_a_scrubbed_donors_data() {
+    let Some(db) = support::postgres::fresh_database("scrub").await else {
+        return;
+    };
+    let now = Utc::now();
+    let clock = ManualClock::new(now);
+    let mut app = spawn_app_with(|s| s.clock = Clock::Manual(clock.clone())).await;
+    clock.set(now - Duration::days(1));
+    let gone = make(
+        &mut app,
+        4,
+        Bez,
+        ev::DonorKind::Person,
+        2_500,
+        &[Step::Delete],
+    )
+    .await;
+    clock.set(now - Duration::days(30));
+    let kept = make(&mut app, 22, Bez, ev::DonorKind::Person, 2_500, &[]).await;
+    clock.set(now);
+    let data = app.dir.path().to_owned();
+    let url = db.url.clone();
+    let on_postgres = |args: &[&'static str]| -> Vec<String> {
+        ["--read-model-url", url.as_str()]
+            .iter()
+            .chain(args)
+            .map(|a| (*a).to_owned())
+            .collect()
+    };
+    let args = on_postgres(&["project", "--once"]);
+    ledger(&data, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let any_file_has = |files: &[(std::path::PathBuf, Vec<u8>)], needle: &str| {
+        files
+            .iter()
+            .any(|(_, bytes)| support::contains(bytes, needle.as_bytes()))
+    };
+    // The search finds what is there: both donors, in clear, before the scrub.
+    let before = postgres_read_model_files(&db.url).await;
+    for m in [&gone, &kept] {
+        assert!(
+            any_file_has(&before, &surname(m.n)),
+            "{} before the scrub",
+            surname(m.n)
+        );
+    }
+
+    let args = on_postgres(&["scrub", "--json"]);
+    let scrub = ledger(&data, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        report(&scrub),
+        [(gone.donation_id, "cancelled_or_deleted".to_owned())]
+    );
+    let after = postgres_read_model_files(&db.url).await;
+    for needle in [surname(gone.n), email(gone.n), iban(gone.n)] {
+        for (path, bytes) in &after {
+            assert!(
+                !support::contains(bytes, needle.as_bytes()),
+                "{needle} of the scrubbed donor found in {}",
+                path.display()
+            );
+        }
+    }
+    assert!(
+        any_file_has(&after, &surname(kept.n)),
+        "the kept donor is still there"
+    );
+    assert!(any_file_has(&after, &email(kept.n)));
+}
