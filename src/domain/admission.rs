@@ -360,9 +360,13 @@ impl Check {
         }
     }
     fn money(&mut self, field: &str, m: Option<&ev::Money>, currency: Holds) {
-        if let Some(m) = m {
-            self.push(&format!("{field}.cents"), cents_misfit(m.cents));
-            self.text(&format!("{field}.currency"), &m.currency, currency);
+        // Field paths are built only for a misfit: this runs for every event a rebuild folds.
+        let Some(m) = m else { return };
+        if let Some(rule) = cents_misfit(m.cents) {
+            self.push(&format!("{field}.cents"), Some(rule));
+        }
+        if let Some(rule) = text_misfit(&m.currency, currency) {
+            self.push(&format!("{field}.currency"), Some(rule));
         }
     }
     fn known<E>(&mut self, field: &str, value: i32, unspecified: E, what: &str)
@@ -375,16 +379,11 @@ impl Check {
         }
     }
     fn donor(&mut self, d: Option<&ev::DonorPublic>) {
-        let d = d.cloned().unwrap_or_default();
-        self.known(
-            "donor.kind",
-            d.kind,
-            ev::DonorKind::Unspecified,
-            "donor kind",
-        );
+        let (kind, salutation) = d.map_or((0, ""), |d| (d.kind, d.salutation.as_str()));
+        self.known("donor.kind", kind, ev::DonorKind::Unspecified, "donor kind");
         self.text(
             "donor.salutation",
-            &d.salutation,
+            salutation,
             holds!("donation.salutation"),
         );
     }
@@ -675,17 +674,20 @@ pub fn admit(event: &DomainEvent) -> Vec<FieldError> {
         }
         E::ModerationReasonsRaised(e) => {
             for (i, r) in e.reasons.iter().enumerate() {
-                c.known(
-                    &format!("reasons[{i}].identifier"),
-                    r.identifier,
-                    ev::ModerationIdentifier::Unspecified,
-                    "moderation identifier",
+                let known = matches!(
+                    ev::ModerationIdentifier::try_from(r.identifier),
+                    Ok(id) if id != ev::ModerationIdentifier::Unspecified
                 );
-                c.text(
-                    &format!("reasons[{i}].source"),
-                    &r.source,
-                    holds!("donation_moderation_reason.source"),
-                );
+                if !known {
+                    c.push(
+                        &format!("reasons[{i}].identifier"),
+                        Some("must be a known moderation identifier".to_owned()),
+                    );
+                }
+                let source = holds!("donation_moderation_reason.source");
+                if let Some(rule) = text_misfit(&r.source, source) {
+                    c.push(&format!("reasons[{i}].source"), Some(rule));
+                }
             }
         }
         E::DonationExported(e) => {
