@@ -16,6 +16,7 @@
 
 use prost_types::Timestamp;
 
+use crate::domain::contribution_tracking::{tracked_values, TrackedValue};
 use crate::domain::validation::FieldError;
 use crate::domain::DomainEvent;
 use crate::proto::events as ev;
@@ -501,74 +502,46 @@ impl Check {
     }
     fn contribution_tracking(&mut self, f: Option<&ev::ContributionTrackingFields>) {
         let Some(f) = f else { return };
-        macro_rules! lines {
-            ($($name:ident),+) => {$(
-                if let Some(v) = &f.$name {
-                    self.text(
-                        concat!("fields.", stringify!($name)),
-                        v,
-                        holds!(concat!("contribution_tracking.", stringify!($name))),
-                    );
-                }
-            )+};
-        }
-        lines!(
-            currency,
-            referrer,
-            utm_medium,
-            utm_campaign,
-            utm_key,
-            gateway,
-            appeal,
-            payments_form_variant,
-            banner,
-            landing_page,
-            language,
-            country,
-            os,
-            os_version,
-            browser,
-            browser_version,
-            banner_variant,
-            mailing_identifier,
-            utm_source,
-            banner_history_log_id,
-            app_install_id
-        );
-        for (field, value, holds) in [
-            (
-                "fields.amount",
-                &f.amount,
-                holds!("contribution_tracking.amount"),
-            ),
-            (
-                "fields.usd_amount",
-                &f.usd_amount,
-                holds!("contribution_tracking.usd_amount"),
-            ),
-        ] {
-            if let Some(v) = value {
-                self.push(field, decimal_misfit(v, holds));
+        // The one list of tracked fields (`tracked_values`), each against its column.
+        for ((name, value), holds) in tracked_values(f).into_iter().zip(tracking_holds()) {
+            let rule = match value {
+                None | Some(TrackedValue::Flag(_)) => None,
+                Some(TrackedValue::Text(v)) => match holds {
+                    Holds::Decimal { .. } => decimal_misfit(v, *holds),
+                    _ => text_misfit(v, *holds),
+                },
+                Some(TrackedValue::Int(i)) => match u64::try_from(i) {
+                    Ok(u) => unsigned_misfit(u, *holds),
+                    Err(_) if matches!(holds, Holds::Id | Holds::Count) => {
+                        Some("must not be negative".to_owned())
+                    }
+                    Err(_) => None,
+                },
+                Some(TrackedValue::Time(ts)) => time_misfit(ts),
+            };
+            if let Some(rule) = rule {
+                self.push(&format!("fields.{name}"), Some(rule));
             }
         }
-        for (field, value, holds) in [
-            (
-                "fields.screen_width",
-                f.screen_width,
-                holds!("contribution_tracking.screen_width"),
-            ),
-            (
-                "fields.screen_height",
-                f.screen_height,
-                holds!("contribution_tracking.screen_height"),
-            ),
-        ] {
-            if let Some(v) = value {
-                self.unsigned(field, u64::from(v), holds);
-            }
-        }
-        self.time("fields.tracking_date", f.tracking_date.as_ref());
     }
+}
+
+/// What each `contribution_tracking` column of [`tracked_values`] holds, in its order (looked
+/// up in [`COLUMNS`] once).
+fn tracking_holds() -> &'static [Holds] {
+    static HOLDS: std::sync::OnceLock<Vec<Holds>> = std::sync::OnceLock::new();
+    HOLDS.get_or_init(|| {
+        tracked_values(&ev::ContributionTrackingFields::default())
+            .into_iter()
+            .map(|(name, _)| {
+                COLUMNS
+                    .iter()
+                    .find(|(c, _)| c.strip_prefix("contribution_tracking.") == Some(name))
+                    .map(|(_, h)| *h)
+                    .unwrap_or_else(|| panic!("contribution_tracking.{name} not in COLUMNS"))
+            })
+            .collect()
+    })
 }
 
 /// Every field of `event` that a read-model column could not hold, with the rule it breaks
@@ -941,6 +914,29 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(fields(&admit(&scrubbed.into())), ["rule"]);
+    }
+
+    #[test]
+    fn every_tracked_field_is_checked_against_its_column() {
+        assert_eq!(
+            tracking_holds().len(),
+            tracked_values(&Default::default()).len()
+        );
+        let f = ev::ContributionTrackingFields {
+            amount: Some("-1".into()),
+            utm_source: Some("a\u{0}".into()),
+            tracking_date: Some(Timestamp {
+                seconds: 1 << 62,
+                nanos: 0,
+            }),
+            screen_width: Some(u32::MAX),
+            payment_method_id: Some(-3),
+            ..Default::default()
+        };
+        assert_eq!(
+            fields(&admit_tracking_fields(&f)),
+            ["fields.amount", "fields.tracking_date", "fields.utm_source"]
+        );
     }
 
     #[test]
