@@ -10,7 +10,7 @@
 //! quarantines an event the intake accepted.
 //!
 //! `cargo test` runs a short, seeded run; `LEDGER_FUZZ_REQUESTS=1000000 LEDGER_FUZZ_SEED=…
-//! cargo test --release --test api_validation fuzz -- --nocapture` runs a long one.
+//! cargo test --release --test api fuzz -- --nocapture` runs a long one.
 
 use std::collections::BTreeMap;
 
