@@ -6,6 +6,7 @@
 //! sequential donation ids from the sequence generator, so index inserts land at the tail.
 //!
 //! Run: `cargo bench --bench append`. Criterion reports events/s as "thrpt".
+#![allow(missing_docs)] // `criterion_group!` generates an undocumented `pub fn`
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

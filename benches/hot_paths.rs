@@ -8,6 +8,7 @@
 //!
 //! Short measurement times keep the whole file under a minute.
 //! Run: `cargo bench --bench hot_paths` (or `-- codec`, `-- fold`, `-- batch_sql`).
+#![allow(missing_docs)] // `criterion_group!` generates an undocumented `pub fn`
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

@@ -11,6 +11,7 @@
 //! throw-away database.
 //!
 //! `cargo bench --bench projection` (prints a summary with both rates and their ratio).
+#![allow(missing_docs)] // `criterion_group!` generates an undocumented `pub fn`
 
 #[path = "../tests/support/ci.rs"]
 mod ci;

@@ -18,6 +18,7 @@ fn memory_statistics_are_off_once_configured_before_the_first_connection() {
     // With statistics on (SQLite's default) this counts the megabyte the table holds in the
     // page cache; with them off, SQLite keeps no count and takes no mutex per allocation.
     // SAFETY: a plain read of SQLite's global counter.
+    #[allow(unsafe_code)]
     let used = unsafe { rusqlite::ffi::sqlite3_memory_used() };
     assert_eq!(used, 0, "SQLite still counts its memory");
 }

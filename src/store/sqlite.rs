@@ -61,6 +61,7 @@ pub fn configure_library() {
         // SAFETY: `sqlite3_config` is called once, before this process opens any connection
         // (`main` calls this before any command runs); if SQLite was already initialised it
         // returns SQLITE_MISUSE and changes nothing.
+        #[allow(unsafe_code)]
         let rc = unsafe {
             rusqlite::ffi::sqlite3_config(
                 rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
