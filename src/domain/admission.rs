@@ -703,6 +703,14 @@ pub fn admit(event: &DomainEvent) -> Vec<FieldError> {
     c.errors
 }
 
+/// The field errors of a donation's marketing tracking (`tracking.campaign`, …), as an
+/// `AddDonation` request and its event both name them.
+pub fn admit_tracking(tracking: &ev::Tracking) -> Vec<FieldError> {
+    let mut c = Check::default();
+    c.tracking(Some(tracking));
+    c.errors
+}
+
 /// The field errors of contribution-tracking fields (`fields.amount`, …), as a
 /// `RecordContributionTracking` request and its event both name them.
 pub fn admit_tracking_fields(fields: &ev::ContributionTrackingFields) -> Vec<FieldError> {

@@ -99,13 +99,6 @@ fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, holds: Hol
     }
 }
 
-/// Checks an unsigned number against what its column holds.
-fn check_unsigned(errors: &mut Vec<FieldError>, field: &str, value: u64, holds: Holds) {
-    if let Some(rule) = admission::unsigned_misfit(value, holds) {
-        errors.push(bad(field, rule));
-    }
-}
-
 fn invalid_if_any(errors: Vec<FieldError>) -> Result<(), IntakeError> {
     if errors.is_empty() {
         Ok(())
@@ -223,44 +216,15 @@ impl Intake {
         cmd: NewDonation,
     ) -> Result<api::AddDonationResponse, IntakeError> {
         let mut errors = validate_new_donation(&cmd.request);
-        let t = &cmd.tracking;
         check_text(
             &mut errors,
             "comment_display_name",
             &cmd.comment_display_name,
             holds("donation.comment_display_name"),
         );
-        check_text(
-            &mut errors,
-            "tracking.campaign",
-            &t.campaign,
-            holds("donation.campaign"),
-        );
-        check_text(
-            &mut errors,
-            "tracking.keyword",
-            &t.keyword,
-            holds("donation.keyword"),
-        );
-        for (field, value, column) in [
-            (
-                "tracking.impression_count",
-                u64::from(t.impression_count),
-                "donation.impression_count",
-            ),
-            (
-                "tracking.banner_impression_count",
-                u64::from(t.banner_impression_count),
-                "donation.banner_impression_count",
-            ),
-            (
-                "tracking.contribution_tracking_id",
-                t.contribution_tracking_id,
-                "donation.contribution_tracking_id",
-            ),
-        ] {
-            check_unsigned(&mut errors, field, value, holds(column));
-        }
+        // Campaign, keyword, counts and tracking id: the admission rule's own checks, whose
+        // field paths (`tracking.…`) are the request's.
+        errors.extend(admission::admit_tracking(&cmd.tracking));
         if cmd.donation_id.is_some_and(|id| i64::try_from(id).is_err()) {
             errors.push(bad("donation_id", "is out of range"));
         }

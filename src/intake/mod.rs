@@ -52,8 +52,6 @@ pub const REQUEST_CATEGORY: &str = "request";
 pub const REQUEST_HANDLED: &str = "RequestHandled.v1";
 /// Longest request id.
 pub const MAX_REQUEST_ID_CHARS: usize = 128;
-/// Longest actor id or source.
-pub const MAX_ACTOR_CHARS: usize = 256;
 /// Namespace of the UUIDv5 correlation ids derived from request ids.
 const REQUEST_NAMESPACE: Uuid = Uuid::from_u128(0x6c65_6467_6572_5f72_6571_7565_7374_5f69);
 
