@@ -922,7 +922,8 @@ async fn raw_insert_sqlite(source: &Path, target: &Path) -> anyhow::Result<RawIn
     .await?;
     // The settings of the rebuild's scratch file, and its indexes built after the fill (the
     // drop on empty tables is not timed, the build is), as the rebuild does.
-    let model = ReadModel::sqlite_scratch(target).await?;
+    let target_url = format!("sqlite://{}", target.display());
+    let model = ReadModel::connect_scratch(&target_url, DEFAULT_SCHEMA).await?;
     model.migrate().await?;
     let indexes = model.defer_indexes().await?;
     let pool = model.sqlite_pool().context("a SQLite read model")?;
@@ -1007,7 +1008,7 @@ async fn raw_insert_postgres(url: &str) -> anyhow::Result<RawInsert> {
         .await?;
     // The settings of the rebuild's fresh schema (`synchronous_commit = off`, also for the
     // index build).
-    let target = ReadModel::postgres_scratch(url, RAW_SCHEMA)?;
+    let target = ReadModel::connect_scratch(url, RAW_SCHEMA).await?;
     target.migrate().await?;
     // Indexes built after the fill, as the rebuild does: the drop on empty tables is not
     // timed, the build is.

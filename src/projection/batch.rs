@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
+use super::backend::{Load, Session, Write};
 use super::contribution_tracking::{Conflict, ContributionTrackingRow, Outcome};
 use super::donation::{self, id, moderation_identifier, DonationRow, PaymentRow, Rejection};
 use super::rows::Value;
@@ -17,72 +18,6 @@ use crate::domain::admission;
 use crate::domain::validation::FieldError;
 use crate::domain::{streams, DomainEvent};
 use crate::store::{Position, RecordedEvent};
-
-/// The row sets a `Session` loads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Load {
-    Donation,
-    Payment,
-    ContributionTracking,
-    ModerationReason,
-}
-
-/// The statements a `Session` writes with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Write {
-    DonationTracking,
-    Donation,
-    Payment,
-    ModerationReason,
-    DonationEvent,
-    ContributionTracking,
-    Conflict,
-}
-
-/// One read-model transaction, in one dialect.
-#[async_trait::async_trait]
-pub(crate) trait Session: Send {
-    /// The projector's checkpoint (creating its row), locked until commit.
-    async fn checkpoint(&mut self, projector: &str) -> Result<Option<i64>, ProjectionError>;
-    /// Positions an operator skipped, between `from` and `to` inclusive.
-    async fn skipped(
-        &mut self,
-        projector: &str,
-        from: i64,
-        to: i64,
-    ) -> Result<HashSet<i64>, ProjectionError>;
-    /// Rows of `what` whose key is one of `ids`, as values in layout order.
-    async fn load(&mut self, what: Load, ids: &[i64]) -> Result<Vec<Vec<Value>>, ProjectionError>;
-    /// Existing `donation_tracking` rows of `pairs`, and the highest id.
-    async fn tracking(
-        &mut self,
-        pairs: &[(String, String)],
-    ) -> Result<(Vec<(i64, String, String)>, i64), ProjectionError>;
-    /// Writes rows with one of the projection statements (multi-row).
-    /// Writes `rows` (taken by value: a driver binds their text without copying it again).
-    async fn write(&mut self, what: Write, rows: Vec<Vec<Value>>) -> Result<(), ProjectionError>;
-    /// Inserts rows known to be absent from their table (what a write-back projector writes
-    /// for the first time into its fresh tables, and the change log), the fastest way the
-    /// dialect has. By default the same as [`Session::write`].
-    async fn insert_new(
-        &mut self,
-        what: Write,
-        rows: Vec<Vec<Value>>,
-    ) -> Result<(), ProjectionError> {
-        self.write(what, rows).await
-    }
-    /// Deletes the moderation reasons of `donation_ids`.
-    async fn delete_reasons(&mut self, donation_ids: &[i64]) -> Result<(), ProjectionError>;
-    /// Stores the checkpoint.
-    async fn set_checkpoint(
-        &mut self,
-        projector: &str,
-        position: i64,
-        at: DateTime<Utc>,
-    ) -> Result<(), ProjectionError>;
-    /// Commits the transaction.
-    async fn commit(self: Box<Self>) -> Result<(), ProjectionError>;
-}
 
 /// An event read from the log with its decoding.
 pub(crate) struct Decoded {

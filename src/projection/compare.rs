@@ -27,10 +27,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{Postgres, Sqlite, Transaction};
 
+use super::backend::{ProjectionError, ReadTx, SqlFlavor};
 use super::rows::{self, ColType, Layout, Value};
-use super::{db_error, postgres, sqlite, Backend, ProjectionError, ReadModel};
+use super::ReadModel;
 use crate::store::Position;
 
 /// Rows per page and side by default. A `donation` page renders to about 3 MB of text per
@@ -156,31 +156,9 @@ fn view_inputs(layout: &Layout) -> Option<&'static [&'static str]> {
     (layout.name == rows::LEGACY_SPENDEN.name).then_some(LEGACY_SPENDEN_INPUTS)
 }
 
-/// Binds [`Value`]s to a query of either dialect, in order.
-macro_rules! bind_values {
-    ($query:expr, $values:expr) => {{
-        let mut q = $query;
-        for v in $values {
-            q = match v {
-                $crate::projection::rows::Value::I64(v) => q.bind(*v),
-                $crate::projection::rows::Value::Text(v) => q.bind(v.clone()),
-                $crate::projection::rows::Value::Bool(v) => q.bind(*v),
-                $crate::projection::rows::Value::Time(v) => q.bind(*v),
-            };
-        }
-        q
-    }};
-}
-pub(crate) use bind_values;
-
-enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
-    Postgres(Transaction<'static, Postgres>),
-}
-
 /// A read transaction on a read model: every page read through it sees the same snapshot.
 pub struct Snapshot {
-    tx: Tx,
+    tx: Box<dyn ReadTx>,
 }
 
 /// One page of a table as the engine rendered it.
@@ -191,28 +169,11 @@ struct PageText {
 }
 
 impl Snapshot {
-    /// Opens a read-only snapshot. SQLite takes it at the first read (WAL readers are
-    /// isolated); PostgreSQL runs `REPEATABLE READ, READ ONLY`.
+    /// Opens a read-only snapshot (see [`Backend::snapshot`](super::backend::Backend)).
     pub async fn begin(read_model: &ReadModel) -> Result<Self, ProjectionError> {
-        let tx = match &read_model.backend {
-            Backend::Sqlite { pool, .. } => Tx::Sqlite(pool.begin().await.map_err(db_error)?),
-            Backend::Postgres { pool, .. } => {
-                let mut tx = pool.begin().await.map_err(db_error)?;
-                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                Tx::Postgres(tx)
-            }
-        };
-        Ok(Self { tx })
-    }
-
-    fn dialect(&self) -> Dialect {
-        match self.tx {
-            Tx::Sqlite(_) => Dialect::Sqlite,
-            Tx::Postgres(_) => Dialect::Postgres,
-        }
+        Ok(Self {
+            tx: read_model.backend.snapshot().await?,
+        })
     }
 
     /// The checkpoint of `projector` as this snapshot sees it (the first read fixes the
@@ -221,61 +182,40 @@ impl Snapshot {
         &mut self,
         projector: &str,
     ) -> Result<Option<Position>, ProjectionError> {
-        let position: Option<Option<i64>> = match &mut self.tx {
-            Tx::Sqlite(tx) => {
-                sqlx::query_scalar("SELECT position FROM projector_checkpoint WHERE projector = ?1")
-                    .bind(projector)
-                    .fetch_optional(&mut **tx)
-                    .await
-                    .map_err(db_error)?
-            }
-            Tx::Postgres(tx) => {
-                sqlx::query_scalar("SELECT position FROM projector_checkpoint WHERE projector = $1")
-                    .bind(projector)
-                    .fetch_optional(&mut **tx)
-                    .await
-                    .map_err(db_error)?
-            }
-        };
-        Ok(position.flatten().map(|p| p as Position))
+        let sql = format!(
+            "SELECT position FROM projector_checkpoint WHERE projector = {}",
+            self.tx.flavor().param(1)
+        );
+        let rows = self
+            .tx
+            .fetch(
+                &sql,
+                &[Value::text(projector)],
+                &[("position", ColType::I64)],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r[0].as_i64())
+            .map(|p| p as Position))
     }
 
     /// Ends the snapshot.
     pub async fn finish(self) -> Result<(), ProjectionError> {
-        match self.tx {
-            Tx::Sqlite(tx) => tx.rollback().await.map_err(db_error),
-            Tx::Postgres(tx) => tx.rollback().await.map_err(db_error),
-        }
+        self.tx.finish().await
     }
 
     /// The stored definition of view `name` (`None` when there is no such view).
     async fn view_definition(&mut self, name: &str) -> Result<Option<String>, ProjectionError> {
-        let definition: Option<Option<String>> = match &mut self.tx {
-            Tx::Sqlite(tx) => sqlx::query_scalar(
-                "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?1",
-            )
-            .bind(name)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(db_error)?,
-            Tx::Postgres(tx) => sqlx::query_scalar("SELECT pg_get_viewdef(to_regclass($1))")
-                .bind(name)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(db_error)?,
-        };
-        Ok(definition.flatten())
+        self.tx.view_definition(name).await
     }
 
     /// The rows of table or view `name`.
     async fn count(&mut self, name: &str) -> Result<u64, ProjectionError> {
         let sql = format!("SELECT count(*) FROM {name}");
-        let rows: i64 = match &mut self.tx {
-            Tx::Sqlite(tx) => sqlx::query_scalar(&sql).fetch_one(&mut **tx).await,
-            Tx::Postgres(tx) => sqlx::query_scalar(&sql).fetch_one(&mut **tx).await,
-        }
-        .map_err(db_error)?;
-        Ok(u64::try_from(rows).unwrap_or_default())
+        let rows = self.tx.fetch(&sql, &[], &[("count", ColType::I64)]).await?;
+        let count = rows.first().and_then(|r| r[0].as_i64()).unwrap_or_default();
+        Ok(u64::try_from(count).unwrap_or_default())
     }
 
     /// Runs a typed keyset query of `shape` (see [`keyset_sql`]) for the rows after `after`,
@@ -289,21 +229,10 @@ impl Snapshot {
         last: usize,
         columns: &[(&str, ColType)],
     ) -> Result<Vec<Vec<Value>>, ProjectionError> {
-        let sql = keyset_sql(layout, key, self.dialect(), shape, after.is_some(), false);
-        let binds = after.unwrap_or_default();
-        let last = i64::try_from(last).unwrap_or(i64::MAX);
-        match &mut self.tx {
-            Tx::Sqlite(tx) => {
-                let q = bind_values!(sqlx::query(&sql), binds).bind(last);
-                let rows = q.fetch_all(&mut **tx).await.map_err(db_error)?;
-                rows.iter().map(|r| sqlite::read(r, columns)).collect()
-            }
-            Tx::Postgres(tx) => {
-                let q = bind_values!(sqlx::query(&sql), binds).bind(last);
-                let rows = q.fetch_all(&mut **tx).await.map_err(db_error)?;
-                rows.iter().map(|r| postgres::read(r, columns)).collect()
-            }
-        }
+        let sql = keyset_sql(layout, key, self.tx.flavor(), shape, after.is_some(), false);
+        let mut binds = after.unwrap_or_default().to_vec();
+        binds.push(Value::int(i64::try_from(last).unwrap_or(i64::MAX)));
+        self.tx.fetch(&sql, &binds, columns).await
     }
 
     /// The key of the `n`-th row (from 1) after `after`, or `None` when fewer rows follow.
@@ -333,26 +262,18 @@ impl Snapshot {
         let sql = keyset_sql(
             layout,
             key,
-            self.dialect(),
+            self.tx.flavor(),
             Shape::Text,
             after.is_some(),
             upto.is_some(),
         );
-        let binds = after
+        let binds: Vec<Value> = after
             .unwrap_or_default()
             .iter()
-            .chain(upto.unwrap_or_default());
-        let (rows, text): (i64, Option<String>) = match &mut self.tx {
-            Tx::Sqlite(tx) => {
-                let q = bind_values!(sqlx::query_as(&sql), binds);
-                q.fetch_one(&mut **tx).await
-            }
-            Tx::Postgres(tx) => {
-                let q = bind_values!(sqlx::query_as(&sql), binds);
-                q.fetch_one(&mut **tx).await
-            }
-        }
-        .map_err(db_error)?;
+            .chain(upto.unwrap_or_default())
+            .cloned()
+            .collect();
+        let (rows, text) = self.tx.count_and_text(&sql, &binds).await?;
         Ok(PageText {
             rows: u64::try_from(rows).unwrap_or_default(),
             text: text.unwrap_or_default(),
@@ -385,12 +306,6 @@ impl Snapshot {
             }
         }
     }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Dialect {
-    Sqlite,
-    Postgres,
 }
 
 /// The key columns of a layout (its `order_by`) as (column index, type).
@@ -431,34 +346,21 @@ enum Shape {
 fn keyset_sql(
     layout: &Layout,
     key: &[(usize, ColType)],
-    dialect: Dialect,
+    flavor: &dyn SqlFlavor,
     shape: Shape,
     after: bool,
     upto: bool,
 ) -> String {
-    let typed = |(c, t): &(&str, ColType)| match (dialect, t) {
-        (Dialect::Postgres, ColType::I64) => format!("{c}::BIGINT"),
-        (Dialect::Postgres, ColType::Text) => format!("{c}::TEXT"),
-        _ => (*c).to_owned(),
-    };
+    let typed = |(c, t): &(&str, ColType)| flavor.typed(c, *t);
     let key_exprs: Vec<String> = key
         .iter()
-        .map(|(i, t)| {
-            let c = layout.columns[*i].0;
-            match (dialect, t) {
-                (Dialect::Postgres, ColType::Text) => format!("{c} COLLATE \"C\""),
-                _ => c.to_owned(),
-            }
-        })
+        .map(|(i, t)| flavor.byte_ordered(layout.columns[*i].0, *t))
         .collect();
     let order = key_exprs.join(", ");
     let mut params = 0;
     let mut param = || {
         params += 1;
-        match dialect {
-            Dialect::Sqlite => format!("?{params}"),
-            Dialect::Postgres => format!("${params}"),
-        }
+        flavor.param(params)
     };
     let mut tuple = |exprs: &[String]| {
         let ps: Vec<String> = exprs.iter().map(|_| param()).collect();
@@ -480,45 +382,29 @@ fn keyset_sql(
         let (k, p) = tuple(&key_exprs);
         conditions.push(format!("{k} <= {p}"));
     }
-    let columns: Vec<&str> = layout.columns.iter().map(|(c, _)| *c).collect();
-    let columns = columns.join(", ");
-    let select = match (shape, dialect) {
-        (Shape::Rows, _) => layout
-            .columns
-            .iter()
-            .map(typed)
-            .collect::<Vec<_>>()
-            .join(", "),
-        (Shape::Bound, _) => key
-            .iter()
-            .map(|(i, _)| typed(&layout.columns[*i]))
-            .collect::<Vec<_>>()
-            .join(", "),
-        // Ordered by a subquery, not by `group_concat(… ORDER BY …)`, which copies every row
-        // into a sorter and doubles the cost although the key index already gives the order.
-        // SQLite keeps a FROM-subquery's ORDER BY when the outer query aggregates with
-        // anything but count/min/max (its `SQLITE_OmitOrderBy` rule 4); a misordered page
-        // would still only show as differences, never hide one.
-        (Shape::Text, Dialect::Sqlite) => format!("json_array({columns}) AS row_text"),
-        (Shape::Text, Dialect::Postgres) => format!(
-            "count(*), string_agg(json_build_array({columns})::TEXT, chr(10) ORDER BY {order})"
-        ),
-    };
-    let mut sql = format!("SELECT {select} FROM {}", layout.name);
+    let mut from_where = layout.name.to_owned();
     if !conditions.is_empty() {
-        sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
+        from_where.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
     }
-    match (shape, dialect) {
-        (Shape::Rows, _) => sql.push_str(&format!(" ORDER BY {order} LIMIT {}", param())),
-        (Shape::Bound, _) => sql.push_str(&format!(" ORDER BY {order} LIMIT 1 OFFSET {}", param())),
-        (Shape::Text, Dialect::Sqlite) => {
-            sql = format!(
-                "SELECT count(*), group_concat(row_text, char(10)) FROM ({sql} ORDER BY {order})"
-            )
+    let select = |columns: Vec<String>| format!("SELECT {} FROM {from_where}", columns.join(", "));
+    match shape {
+        Shape::Rows => {
+            let sql = select(layout.columns.iter().map(typed).collect());
+            format!("{sql} ORDER BY {order} LIMIT {}", param())
         }
-        (Shape::Text, Dialect::Postgres) => {}
+        Shape::Bound => {
+            let sql = select(
+                key.iter()
+                    .map(|(i, _)| typed(&layout.columns[*i]))
+                    .collect(),
+            );
+            format!("{sql} ORDER BY {order} LIMIT 1 OFFSET {}", param())
+        }
+        Shape::Text => {
+            let columns: Vec<&str> = layout.columns.iter().map(|(c, _)| *c).collect();
+            flavor.page_text(&columns.join(", "), &from_where, &order)
+        }
     }
-    sql
 }
 
 /// Orders two typed keys as the keyset queries do: integers numerically, text by bytes.
@@ -967,6 +853,8 @@ pub async fn compare(
 
 #[cfg(test)]
 mod tests {
+    use super::super::postgres::PostgresFlavor;
+    use super::super::sqlite::SqliteFlavor;
     use super::*;
 
     fn layout(name: &str) -> &'static Layout {
@@ -1006,9 +894,9 @@ mod tests {
     fn keyset_queries_bound_pages_on_both_sides_in_byte_order() {
         let l = layout("donation_moderation_reason");
         let key = key_columns(l);
-        let first = keyset_sql(l, &key, Dialect::Sqlite, Shape::Rows, false, false);
+        let first = keyset_sql(l, &key, &SqliteFlavor, Shape::Rows, false, false);
         assert!(first.ends_with("ORDER BY donation_id, moderation_identifier, source LIMIT ?1"));
-        let next = keyset_sql(l, &key, Dialect::Postgres, Shape::Bound, true, false);
+        let next = keyset_sql(l, &key, &PostgresFlavor, Shape::Bound, true, false);
         assert!(
             next.contains(
                 "WHERE (donation_id, moderation_identifier COLLATE \"C\", source COLLATE \"C\") > ($1, $2, $3)"
@@ -1017,7 +905,7 @@ mod tests {
         );
         assert!(next.ends_with("LIMIT 1 OFFSET $4"), "{next}");
         let d = layout("donation");
-        let text = keyset_sql(d, &key_columns(d), Dialect::Sqlite, Shape::Text, true, true);
+        let text = keyset_sql(d, &key_columns(d), &SqliteFlavor, Shape::Text, true, true);
         assert!(
             text.starts_with(
                 "SELECT count(*), group_concat(row_text, char(10)) FROM (SELECT json_array(id, created_at,"
@@ -1031,7 +919,7 @@ mod tests {
         let text = keyset_sql(
             d,
             &key_columns(d),
-            Dialect::Postgres,
+            &PostgresFlavor,
             Shape::Text,
             false,
             true,
