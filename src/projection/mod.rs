@@ -35,6 +35,7 @@ mod batch;
 pub mod compare;
 mod config;
 mod contribution_tracking;
+mod diff;
 mod donation;
 mod postgres;
 mod projector;
@@ -43,6 +44,7 @@ mod reader;
 mod rebuild;
 mod rows;
 pub mod scrub_selection;
+mod snapshot;
 mod sqlite;
 pub mod verify;
 

@@ -2,6 +2,9 @@
 //! `INSERT ... ON CONFLICT DO UPDATE`, transactions that write first (so they hold the write
 //! lock from their first statement), WAL snapshots for verify, scratch files beside the live
 //! one and a rebuild's switch by copying tables in one write transaction.
+//!
+//! Over 600 lines, one concern: the read-model interface (`backend.rs`) for one dialect, kept
+//! in one file so that a dialect is one file (issue 17).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
