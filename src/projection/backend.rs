@@ -19,7 +19,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
-use super::rows::{ColType, Layout, Value};
+use super::rows::{ColType, Value};
 use super::{postgres, sqlite};
 use crate::store::{Position, StoreError};
 
@@ -232,8 +232,6 @@ pub(crate) trait Backend: Send + Sync + 'static {
         binds: &[Value],
         columns: &[(&str, ColType)],
     ) -> Result<Vec<Vec<Value>>, ProjectionError>;
-    /// Every row of `layout` rendered dialect-neutrally, ordered by its key.
-    async fn dump(&self, layout: &Layout) -> Result<Vec<String>, ProjectionError>;
     /// Drops the secondary indexes (not those behind a primary key or unique constraint,
     /// which upserts need) and returns the statements that recreate them.
     async fn drop_secondary_indexes(&self) -> Result<Vec<String>, ProjectionError>;

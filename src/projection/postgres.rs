@@ -18,7 +18,7 @@ use super::backend::{
     db_error, Backend, DbFailure, Dialect, Load, ProjectionError, ReadTx, Scratch, Session,
     SqlFlavor, Statement, Write,
 };
-use super::rows::{self, bind_values, ColType, Layout, Value};
+use super::rows::{self, bind_values, ColType, Value};
 
 const DONATION_SELECT: &str = include_str!("../../projections/postgres/donation_select.sql");
 const PAYMENT_SELECT: &str = include_str!("../../projections/postgres/payment_select.sql");
@@ -445,36 +445,6 @@ async fn drop_secondary_indexes(
     Ok(indexes.into_iter().map(|(_, sql)| sql).collect())
 }
 
-/// A dump of `layout`: every row rendered dialect-neutrally, ordered by its key.
-async fn dump(pool: &PgPool, layout: &Layout) -> Result<Vec<String>, ProjectionError> {
-    let columns: Vec<String> = layout
-        .columns
-        .iter()
-        .map(|(c, t)| match t {
-            ColType::I64 => format!("{c}::BIGINT"),
-            ColType::Text => format!("{c}::TEXT"),
-            ColType::Bool | ColType::Time => (*c).to_owned(),
-        })
-        .collect();
-    let sql = format!(
-        "SELECT {} FROM {} ORDER BY {}",
-        columns.join(", "),
-        layout.name,
-        layout.order_by
-    );
-    let rows = sqlx::query(&sql).fetch_all(pool).await.map_err(db_error)?;
-    rows.iter()
-        .map(|r| {
-            let values = read(r, layout.columns)?;
-            Ok(values
-                .iter()
-                .map(Value::render)
-                .collect::<Vec<_>>()
-                .join(" | "))
-        })
-        .collect()
-}
-
 /// Switches `fresh` into the place of `live` in one transaction: the old schema is renamed
 /// away and dropped, so cached plans of other sessions re-resolve to the new tables.
 async fn swap_schemas(pool: &PgPool, live: &str, fresh: &str) -> Result<(), ProjectionError> {
@@ -640,10 +610,6 @@ impl Backend for PostgresBackend {
         let q = bind_values!(sqlx::query(sql), binds);
         let rows = q.fetch_all(&self.pool).await.map_err(db_error)?;
         rows.iter().map(|r| read(r, columns)).collect()
-    }
-
-    async fn dump(&self, layout: &Layout) -> Result<Vec<String>, ProjectionError> {
-        dump(&self.pool, layout).await
     }
 
     async fn drop_secondary_indexes(&self) -> Result<Vec<String>, ProjectionError> {

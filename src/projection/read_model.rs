@@ -140,7 +140,7 @@ impl ReadModel {
     pub async fn dump(&self) -> Result<TableDump, ProjectionError> {
         let mut out = TableDump::new();
         for layout in rows::TABLES.iter().chain([&rows::LEGACY_SPENDEN]) {
-            out.insert(layout.name.to_owned(), self.backend.dump(layout).await?);
+            out.insert(layout.name.to_owned(), self.dump_table(layout).await?);
         }
         Ok(out)
     }
@@ -157,7 +157,7 @@ impl ReadModel {
             .chain([&rows::LEGACY_SPENDEN])
             .find(|l| l.name == table)
             .ok_or_else(|| ProjectionError::InvalidUrl(format!("unknown table {table}")))?;
-        let dump = self.backend.dump(layout).await?;
+        let dump = self.dump_table(layout).await?;
         let prefix = format!("{key} |");
         Ok(dump.iter().find(|r| r.starts_with(&prefix)).map(|r| {
             layout
@@ -167,6 +167,23 @@ impl ReadModel {
                 .zip(r.split(" | ").map(str::to_owned))
                 .collect()
         }))
+    }
+
+    /// Every row of `layout` rendered dialect-neutrally (values joined by ` | `), ordered by
+    /// its key.
+    async fn dump_table(&self, layout: &rows::Layout) -> Result<Vec<String>, ProjectionError> {
+        Ok(self
+            .all_rows(layout)
+            .await?
+            .iter()
+            .map(|values| {
+                values
+                    .iter()
+                    .map(Value::render)
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
+            .collect())
     }
 
     /// Drops the secondary indexes (not those behind a primary key or unique constraint,
@@ -275,7 +292,12 @@ impl ReadModel {
         &self,
         layout: &rows::Layout,
     ) -> Result<Vec<Vec<Value>>, ProjectionError> {
-        let columns: Vec<&str> = layout.columns.iter().map(|(c, _)| *c).collect();
+        let flavor = self.backend.flavor();
+        let columns: Vec<String> = layout
+            .columns
+            .iter()
+            .map(|(c, t)| flavor.typed(c, *t))
+            .collect();
         let sql = format!(
             "SELECT {} FROM {} ORDER BY {}",
             columns.join(", "),

@@ -23,7 +23,7 @@ use super::backend::{
     db_error, Backend, DbFailure, Dialect, Load, ProjectionError, ReadTx, Scratch, Session,
     SqlFlavor, Statement, Write,
 };
-use super::rows::{self, bind_values, expand_values, ColType, Layout, Value};
+use super::rows::{self, bind_values, expand_values, ColType, Value};
 
 /// SQLite's limit on bound variables per statement.
 const MAX_VARIABLES: usize = 32_766;
@@ -368,28 +368,6 @@ async fn drop_secondary_indexes(pool: &SqlitePool) -> Result<Vec<String>, Projec
     Ok(indexes.into_iter().map(|(_, sql)| sql).collect())
 }
 
-/// A dump of `layout`: every row rendered dialect-neutrally, ordered by its key.
-async fn dump(pool: &SqlitePool, layout: &Layout) -> Result<Vec<String>, ProjectionError> {
-    let columns: Vec<&str> = layout.columns.iter().map(|(c, _)| *c).collect();
-    let sql = format!(
-        "SELECT {} FROM {} ORDER BY {}",
-        columns.join(", "),
-        layout.name,
-        layout.order_by
-    );
-    let rows = sqlx::query(&sql).fetch_all(pool).await.map_err(db_error)?;
-    rows.iter()
-        .map(|r| {
-            let values = read(r, layout.columns)?;
-            Ok(values
-                .iter()
-                .map(Value::render)
-                .collect::<Vec<_>>()
-                .join(" | "))
-        })
-        .collect()
-}
-
 /// Replaces every table of the live file at `pool` with the tables of the rebuilt file at
 /// `rebuilt`, in one write transaction: readers keep their snapshot of the old
 /// rows until it commits and then see the new ones. (A file rename is not safe: another
@@ -590,10 +568,6 @@ impl Backend for SqliteBackend {
         let q = bind_values!(sqlx::query(sql), binds);
         let rows = q.fetch_all(&self.pool).await.map_err(db_error)?;
         rows.iter().map(|r| read(r, columns)).collect()
-    }
-
-    async fn dump(&self, layout: &Layout) -> Result<Vec<String>, ProjectionError> {
-        dump(&self.pool, layout).await
     }
 
     async fn drop_secondary_indexes(&self) -> Result<Vec<String>, ProjectionError> {
