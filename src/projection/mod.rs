@@ -32,6 +32,7 @@
 
 mod backend;
 mod batch;
+mod cache;
 pub mod compare;
 mod config;
 mod contribution_tracking;

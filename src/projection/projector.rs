@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backend::{store_error, ProjectionError};
 use super::batch::{self, Decoded};
+use super::cache::RowCache;
 use super::config::{CatchUpOutcome, Lag, ProjectorConfig, StatsHandle, StepOutcome};
 use super::read_model::{SkippedEvent, QUARANTINE};
 use super::reader::{read_batch, release};
@@ -44,7 +45,7 @@ pub struct Projector {
     config: ProjectorConfig,
     stats: StatsHandle,
     prefetch: Arc<Mutex<Option<Prefetch>>>,
-    cache: Option<Arc<tokio::sync::Mutex<batch::RowCache>>>,
+    cache: Option<Arc<tokio::sync::Mutex<RowCache>>>,
     /// Up to this position the projector reads one event per batch: a batch of several
     /// failed on a value the database refused, and this finds which event it was.
     narrow: Arc<Mutex<Option<Position>>>,
@@ -84,7 +85,7 @@ impl Projector {
         let stats = StatsHandle::default();
         stats.update(|s| s.projector = config.name.clone());
         let cache = (config.write_back_rows > 0).then(|| {
-            Arc::new(tokio::sync::Mutex::new(batch::RowCache::new(
+            Arc::new(tokio::sync::Mutex::new(RowCache::new(
                 config.write_back_rows,
             )))
         });
