@@ -217,7 +217,7 @@ fn with_proto_paths(error: IntakeError) -> IntakeError {
 
 fn method_code(value: i32) -> String {
     PaymentMethod::from_proto(value)
-        .map(|m| m.code().to_owned())
+        .map(|m| m.as_str().to_owned())
         .unwrap_or_default()
 }
 
