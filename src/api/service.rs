@@ -12,13 +12,10 @@ use tracing::Level;
 use super::auth::{scope, Authenticator, Principal};
 use super::error::to_status;
 use crate::domain::admission;
-use crate::domain::commands::NewComment;
-use crate::domain::types::{to_datetime, Money, PaymentMethod};
-use crate::domain::validation::{FieldError, NewDonationRequest, MAX_AMOUNT_CENTS_EXCLUSIVE};
-use crate::intake::{
-    BookPaymentCommand, DonorUpdate, Intake, IntakeError, Method, MoneyBack, NewDonation,
-    RequestMeta,
-};
+use crate::domain::commands::{NewComment, NewDonation, NewDonor, NewPayment};
+use crate::domain::types::{donor_kind, to_datetime, Money, PaymentMethod};
+use crate::domain::validation;
+use crate::intake::{BookPaymentCommand, Intake, IntakeError, Method, MoneyBack, RequestMeta};
 use crate::metrics::Metrics;
 use crate::proto::api::{self, ledger_server::Ledger};
 use crate::proto::events as ev;
@@ -184,99 +181,30 @@ fn meta<M: Message>(
     .map_err(|e| to_status(&e))
 }
 
-/// The proto path of a field the domain validation names.
-fn proto_path(field: &str) -> String {
-    match field {
-        "amount_cents" | "currency" | "interval_months" | "iban" | "bic" => {
-            format!("payment.{field}")
-        }
-        "payment_method" => "payment.method".into(),
-        "donor_kind" => "donor.kind".into(),
-        "comment" => "comment.text".into(),
-        "comment_display_name" => "comment.display_name".into(),
-        f if f.contains('.') || f == "donation_id" => f.into(),
-        f => format!("donor.{f}"),
-    }
-}
-
-/// Renames validated fields to their proto paths.
-fn with_proto_paths(error: IntakeError) -> IntakeError {
-    match error {
-        IntakeError::Invalid(errors) => IntakeError::Invalid(
-            errors
-                .into_iter()
-                .map(|e| FieldError {
-                    field: proto_path(&e.field),
-                    rule: e.rule,
-                })
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
-fn method_code(value: i32) -> String {
-    PaymentMethod::from_proto(value)
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_default()
-}
-
-fn kind_code(value: i32) -> String {
-    match ev::DonorKind::try_from(value) {
-        Ok(ev::DonorKind::Person) => "person",
-        Ok(ev::DonorKind::Company) => "company",
-        Ok(ev::DonorKind::EmailOnly) => "email",
-        Ok(ev::DonorKind::Anonymous) => "anonymous",
-        Ok(ev::DonorKind::Unspecified) | Err(_) => "",
-    }
-    .to_owned()
-}
-
-/// The donor fields of a validation request.
-fn donor_request(d: &api::DonorInput) -> NewDonationRequest {
-    NewDonationRequest {
-        donor_kind: kind_code(d.kind),
-        salutation: d.salutation.clone(),
-        title: d.title.clone(),
-        first_name: d.first_name.clone(),
-        last_name: d.last_name.clone(),
-        company_name: d.company_name.clone(),
-        street: d.street.clone(),
-        postcode: d.postcode.clone(),
-        city: d.city.clone(),
-        country: d.country.clone(),
-        email: d.email.clone(),
-        ..Default::default()
+/// The donor of a request, its kind mapped straight to the domain's (unknown values read as
+/// unspecified, which validation refuses).
+fn new_donor(d: api::DonorInput) -> NewDonor {
+    NewDonor {
+        kind: donor_kind(d.kind),
+        salutation: d.salutation,
+        title: d.title,
+        first_name: d.first_name,
+        last_name: d.last_name,
+        company_name: d.company_name,
+        street: d.street,
+        postcode: d.postcode,
+        city: d.city,
+        country: d.country,
+        email: d.email,
+        wants_newsletter: d.wants_newsletter,
+        wants_receipt: d.wants_receipt,
     }
 }
 
 /// An amount given as cents and currency; 0 cents means "not given".
 fn optional_money(cents: i64, currency: &str) -> Result<Option<Money>, Status> {
-    if cents < 0 {
-        return Err(invalid("amount_cents", "must not be negative"));
-    }
-    if cents >= MAX_AMOUNT_CENTS_EXCLUSIVE {
-        return Err(invalid(
-            "amount_cents",
-            "must be below 10,000,000 cents (100,000 EUR)",
-        ));
-    }
-    if !(currency.is_empty()
-        || currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase()))
-    {
-        return Err(invalid(
-            "currency",
-            "must be an ISO 4217 code of 3 uppercase letters",
-        ));
-    }
-    Ok((cents > 0).then(|| Money {
-        cents,
-        currency: if currency.is_empty() {
-            "EUR".into()
-        } else {
-            currency.to_owned()
-        },
-    }))
+    validation::optional_money(cents, currency)
+        .map_err(|e| to_status(&IntakeError::Invalid(vec![e])))
 }
 
 fn status(e: IntakeError) -> Status {
@@ -292,25 +220,24 @@ impl Ledger for LedgerService {
     ) -> Result<Response<api::AddDonationResponse>, Status> {
         self.call(Method::AddDonation, request, |p, req| async move {
             let meta = meta(&p, req.context.as_ref(), &req)?;
-            let donor = req.donor.unwrap_or_default();
             let payment = req.payment.unwrap_or_default();
             let tracking = req.tracking.unwrap_or_default();
             let comment = req.comment.unwrap_or_default();
             let cmd = NewDonation {
-                request: NewDonationRequest {
+                payment: NewPayment {
                     amount_cents: payment.amount_cents,
                     currency: payment.currency,
                     interval_months: payment.interval_months,
-                    payment_method: method_code(payment.method),
+                    method: PaymentMethod::from_proto(payment.method),
                     iban: payment.iban,
                     bic: payment.bic,
-                    comment: comment.text,
-                    ..donor_request(&donor)
                 },
-                wants_newsletter: donor.wants_newsletter,
-                wants_receipt: donor.wants_receipt,
-                comment_is_public: comment.is_public,
-                comment_display_name: comment.display_name,
+                donor: new_donor(req.donor.unwrap_or_default()),
+                comment: NewComment {
+                    text: comment.text,
+                    is_public: comment.is_public,
+                    display_name: comment.display_name,
+                },
                 tracking: ev::Tracking {
                     campaign: tracking.campaign,
                     keyword: tracking.keyword,
@@ -320,10 +247,7 @@ impl Ledger for LedgerService {
                 },
                 donation_id: (req.donation_id != 0).then_some(req.donation_id),
             };
-            self.intake
-                .add_donation(&meta, cmd)
-                .await
-                .map_err(|e| status(with_proto_paths(e)))
+            self.intake.add_donation(&meta, cmd).await.map_err(status)
         })
         .await
     }
@@ -549,15 +473,10 @@ impl Ledger for LedgerService {
         self.call(Method::UpdateDonor, request, |p, req| async move {
             let meta = meta(&p, req.context.as_ref(), &req)?;
             let donor = req.donor.ok_or_else(|| invalid("donor", "is required"))?;
-            let update = DonorUpdate {
-                request: donor_request(&donor),
-                wants_newsletter: donor.wants_newsletter,
-                wants_receipt: donor.wants_receipt,
-            };
             self.intake
-                .update_donor(&meta, req.donation_id, update)
+                .update_donor(&meta, req.donation_id, new_donor(donor))
                 .await
-                .map_err(|e| status(with_proto_paths(e)))
+                .map_err(status)
         })
         .await
     }

@@ -1,8 +1,13 @@
-//! Validation of a new donation request: every field error at once, each naming the field and
-//! the rule.
+//! The field rules of the ledger's requests: every field error at once, each naming the
+//! field by its path in the request message (`payment.amount_cents`, `donor.city`) and the
+//! rule it breaks. What a text field may hold is its read-model column's rule
+//! ([`admission::text_misfit`] with [`admission::holds`]): one set of text rules for requests
+//! and events.
 
+use crate::domain::admission::{self, holds, Holds};
+use crate::domain::commands::{NewComment, NewDonation, NewDonor, NewPayment};
 use crate::domain::donation::DonorKind;
-use crate::domain::types::PaymentMethod;
+use crate::domain::types::{Money, PaymentMethod};
 
 /// Smallest donation, in cents (1 EUR).
 pub const MIN_AMOUNT_CENTS: i64 = 100;
@@ -10,77 +15,13 @@ pub const MIN_AMOUNT_CENTS: i64 = 100;
 pub const MAX_AMOUNT_CENTS_EXCLUSIVE: i64 = 10_000_000;
 /// Allowed intervals in months.
 pub const INTERVALS: [u32; 5] = [0, 1, 3, 6, 12];
-/// Longest text field, in characters, like the legacy `varchar(250)` columns.
-pub const MAX_FIELD_CHARS: usize = 250;
-/// Longest comment, in characters.
-pub const MAX_COMMENT_CHARS: usize = 2048;
+/// The currency of an amount given without one.
+pub const DEFAULT_CURRENCY: &str = "EUR";
 
-/// A request to create a donation, as a frontend sends it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct NewDonationRequest {
-    /// Amount in cents.
-    pub amount_cents: i64,
-    /// ISO 4217 currency code; empty means EUR.
-    pub currency: String,
-    /// Interval in months (0 = one-time).
-    pub interval_months: u32,
-    /// Legacy payment code: `BEZ`, `UEB`, `MCP`, `PPL`, `SUB`.
-    pub payment_method: String,
-    /// `person`, `company`, `email` or `anonymous` (legacy `firma` and `anonym` accepted).
-    pub donor_kind: String,
-    /// Salutation.
-    pub salutation: String,
-    /// Academic title.
-    pub title: String,
-    /// First name.
-    pub first_name: String,
-    /// Last name.
-    pub last_name: String,
-    /// Company name.
-    pub company_name: String,
-    /// Street and number.
-    pub street: String,
-    /// Postcode.
-    pub postcode: String,
-    /// City.
-    pub city: String,
-    /// Country code.
-    pub country: String,
-    /// Email address.
-    pub email: String,
-    /// IBAN (direct debit).
-    pub iban: String,
-    /// BIC (optional for direct debit).
-    pub bic: String,
-    /// Comment text, optional.
-    pub comment: String,
-}
-
-impl NewDonationRequest {
-    /// The currency, EUR when empty.
-    pub fn currency_or_default(&self) -> &str {
-        if self.currency.is_empty() {
-            "EUR"
-        } else {
-            &self.currency
-        }
-    }
-
-    /// The parsed payment method, if known.
-    pub fn method(&self) -> Option<PaymentMethod> {
-        PaymentMethod::from_code(&self.payment_method)
-    }
-
-    /// The parsed donor kind, if known.
-    pub fn kind(&self) -> Option<DonorKind> {
-        parse_donor_kind(&self.donor_kind)
-    }
-}
-
-/// One refused field: its name and the rule it breaks.
+/// One refused field: its path in the request and the rule it breaks.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FieldError {
-    /// The request field, e.g. `iban`.
+    /// The field's path in the request message, e.g. `payment.iban`.
     pub field: String,
     /// The rule, in words.
     pub rule: String,
@@ -102,140 +43,288 @@ impl std::fmt::Display for FieldError {
     }
 }
 
-/// Parses a donor kind, accepting the legacy codes.
-pub fn parse_donor_kind(s: &str) -> Option<DonorKind> {
-    match s {
-        "person" => Some(DonorKind::Person),
-        "company" | "firma" => Some(DonorKind::Company),
-        "email" => Some(DonorKind::EmailOnly),
-        "anonymous" | "anonym" => Some(DonorKind::Anonymous),
-        _ => None,
+/// Collects the field errors of one request, in the order the checks run.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    /// No errors yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that `field` breaks `rule`.
+    pub fn push(&mut self, field: &str, rule: impl Into<String>) {
+        self.0.push(FieldError::new(field, rule));
+    }
+
+    /// Checks a text field against what its column holds (length and character set).
+    pub fn text(&mut self, field: &str, value: &str, holds: Holds) {
+        if let Some(rule) = admission::text_misfit(value, holds) {
+            self.push(field, rule);
+        }
+    }
+
+    /// Checks a required text field: not blank, and what its column holds.
+    pub fn required_text(&mut self, field: &str, value: &str, holds: Holds) {
+        if value.trim().is_empty() {
+            self.push(field, "is required");
+        }
+        self.text(field, value, holds);
+    }
+
+    /// Checks an id: positive and within a BIGINT.
+    pub fn id(&mut self, field: &str, id: u64) {
+        if id == 0 || i64::try_from(id).is_err() {
+            self.push(field, "is required: a positive id");
+        }
+    }
+
+    /// Adds errors found elsewhere (the admission rule's own checks).
+    pub fn extend(&mut self, errors: impl IntoIterator<Item = FieldError>) {
+        self.0.extend(errors);
+    }
+
+    /// The errors, `Ok` when there are none.
+    pub fn into_result(self) -> Result<(), Vec<FieldError>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
+    }
+
+    /// The errors.
+    pub fn into_vec(self) -> Vec<FieldError> {
+        self.0
     }
 }
 
-/// Validates a new donation request and returns every field error (empty when valid).
-pub fn validate_new_donation(r: &NewDonationRequest) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    let mut err = |field: &str, rule: &str| errors.push(FieldError::new(field, rule));
+/// The currency, the default when empty.
+pub fn currency_or_default(currency: &str) -> &str {
+    if currency.is_empty() {
+        DEFAULT_CURRENCY
+    } else {
+        currency
+    }
+}
 
-    if r.amount_cents < MIN_AMOUNT_CENTS {
-        err("amount_cents", "must be at least 100 cents (1 EUR)");
-    } else if r.amount_cents >= MAX_AMOUNT_CENTS_EXCLUSIVE {
-        err(
-            "amount_cents",
-            "must be below 10,000,000 cents (100,000 EUR)",
-        );
+const CURRENCY_RULE: &str = "must be an ISO 4217 code of 3 uppercase letters";
+const MAX_AMOUNT_RULE: &str = "must be below 10,000,000 cents (100,000 EUR)";
+
+fn is_currency_code(currency: &str) -> bool {
+    currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// Validates a new donation and returns every field error (empty when valid).
+pub fn validate_new_donation(r: &NewDonation) -> Vec<FieldError> {
+    let mut errors = FieldErrors::new();
+    let p = &r.payment;
+    if p.amount_cents < MIN_AMOUNT_CENTS {
+        errors.push("payment.amount_cents", "must be at least 100 cents (1 EUR)");
+    } else if p.amount_cents >= MAX_AMOUNT_CENTS_EXCLUSIVE {
+        errors.push("payment.amount_cents", MAX_AMOUNT_RULE);
     }
-    let currency = r.currency_or_default();
-    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        err(
-            "currency",
-            "must be an ISO 4217 code of 3 uppercase letters",
-        );
+    if !is_currency_code(currency_or_default(&p.currency)) {
+        errors.push("payment.currency", CURRENCY_RULE);
     }
-    if !INTERVALS.contains(&r.interval_months) {
-        err("interval_months", "must be one of 0, 1, 3, 6, 12");
+    if !INTERVALS.contains(&p.interval_months) {
+        errors.push("payment.interval_months", "must be one of 0, 1, 3, 6, 12");
     }
-    let method = r.method();
-    match method {
-        None => err(
-            "payment_method",
+    match p.method {
+        None => errors.push(
+            "payment.method",
             "must be a known payment method: BEZ, UEB, MCP, PPL or SUB",
         ),
-        Some(PaymentMethod::Sofort) if r.interval_months != 0 => {
-            err("interval_months", "Sofort payments are one-time only")
-        }
+        Some(PaymentMethod::Sofort) if p.interval_months != 0 => errors.push(
+            "payment.interval_months",
+            "Sofort payments are one-time only",
+        ),
         _ => {}
     }
-    let kind = r.kind();
-    if kind.is_none() {
-        err(
-            "donor_kind",
+    donor_kind(&mut errors, r.donor.kind);
+    if let Some(rule) = donor_fits_payment(r.donor.kind, p.method) {
+        errors.push("payment.method", rule);
+    }
+    donor_texts(&mut errors, &r.donor);
+    // The payment's and the comment's texts follow the donor's, as they always did.
+    errors.text("payment.iban", &p.iban, const { holds("payment.iban") });
+    errors.text("payment.bic", &p.bic, const { holds("payment.bic") });
+    // The currency's own rule (3 uppercase letters) is stricter than its column's.
+    errors.text(
+        "comment.text",
+        &r.comment.text,
+        const { holds("donation.comment") },
+    );
+    donor_email(&mut errors, &r.donor);
+    bank_account(&mut errors, p);
+    errors.text(
+        "comment.display_name",
+        &r.comment.display_name,
+        const { holds("donation.comment_display_name") },
+    );
+    // Campaign, keyword, counts and tracking id: the admission rule's own checks, whose
+    // field paths (`tracking.…`) are the request's.
+    errors.extend(admission::admit_tracking(&r.tracking));
+    if r.donation_id.is_some_and(|id| i64::try_from(id).is_err()) {
+        errors.push("donation_id", "is out of range");
+    }
+    errors.into_vec()
+}
+
+/// Validates the donor of `UpdateDonor` (the donor fields of [`validate_new_donation`]).
+pub fn validate_donor(d: &NewDonor) -> Vec<FieldError> {
+    let mut errors = FieldErrors::new();
+    donor_kind(&mut errors, d.kind);
+    donor_texts(&mut errors, d);
+    donor_email(&mut errors, d);
+    errors.into_vec()
+}
+
+/// The rule a donor of `kind` paying with `method` breaks, if any: anonymous donors cannot
+/// pay by direct debit (a debit needs an account holder).
+pub fn donor_fits_payment(kind: DonorKind, method: Option<PaymentMethod>) -> Option<&'static str> {
+    (kind == DonorKind::Anonymous && method == Some(PaymentMethod::DirectDebit))
+        .then_some("anonymous donors cannot pay by direct debit")
+}
+
+fn donor_kind(errors: &mut FieldErrors, kind: DonorKind) {
+    if kind == DonorKind::Unspecified {
+        errors.push(
+            "donor.kind",
             "must be one of person, company, email, anonymous",
         );
     }
-    if kind == Some(DonorKind::Anonymous) && method == Some(PaymentMethod::DirectDebit) {
-        err(
-            "payment_method",
-            "anonymous donors cannot pay by direct debit",
-        );
-    }
+}
 
-    let required: &[&str] = match kind {
-        Some(DonorKind::Person) => &[
-            "salutation",
-            "first_name",
-            "last_name",
-            "street",
-            "postcode",
-            "city",
-            "country",
-            "email",
-        ],
-        Some(DonorKind::Company) => &[
-            "company_name",
-            "street",
-            "postcode",
-            "city",
-            "country",
-            "email",
-        ],
-        Some(DonorKind::EmailOnly) => &["first_name", "last_name", "email"],
-        _ => &[],
-    };
-    for (field, value) in text_fields(r) {
-        let trimmed_empty = value.trim().is_empty();
-        if required.contains(&field) && trimmed_empty {
-            err(field, "is required for this donor kind");
-        }
-        let limit = if field == "comment" {
-            MAX_COMMENT_CHARS
-        } else {
-            MAX_FIELD_CHARS
-        };
-        if value.chars().count() > limit {
-            err(field, &format!("must be at most {limit} characters"));
-        }
-        let allowed_control = |c: char| field == "comment" && matches!(c, '\n' | '\r' | '\t');
-        if value.chars().any(|c| c.is_control() && !allowed_control(c)) {
-            err(field, "must not contain control characters");
-        }
-    }
+/// The donor's text fields in request order, with the column each is kept in.
+fn donor_fields(d: &NewDonor) -> [(&'static str, &str, Holds); 10] {
+    [
+        (
+            "donor.salutation",
+            &d.salutation,
+            const { holds("donation.salutation") },
+        ),
+        ("donor.title", &d.title, const { holds("donation.title") }),
+        (
+            "donor.first_name",
+            &d.first_name,
+            const { holds("donation.first_name") },
+        ),
+        (
+            "donor.last_name",
+            &d.last_name,
+            const { holds("donation.last_name") },
+        ),
+        (
+            "donor.company_name",
+            &d.company_name,
+            const { holds("donation.company_name") },
+        ),
+        (
+            "donor.street",
+            &d.street,
+            const { holds("donation.street") },
+        ),
+        (
+            "donor.postcode",
+            &d.postcode,
+            const { holds("donation.postcode") },
+        ),
+        ("donor.city", &d.city, const { holds("donation.city") }),
+        (
+            "donor.country",
+            &d.country,
+            const { holds("donation.country") },
+        ),
+        ("donor.email", &d.email, const { holds("donation.email") }),
+    ]
+}
 
-    if !r.email.is_empty() && !email_is_valid(&r.email) {
-        err("email", "must be a valid email address");
+/// The donor fields a kind requires, by path.
+fn required_for(kind: DonorKind) -> &'static [&'static str] {
+    match kind {
+        DonorKind::Person => &[
+            "donor.salutation",
+            "donor.first_name",
+            "donor.last_name",
+            "donor.street",
+            "donor.postcode",
+            "donor.city",
+            "donor.country",
+            "donor.email",
+        ],
+        DonorKind::Company => &[
+            "donor.company_name",
+            "donor.street",
+            "donor.postcode",
+            "donor.city",
+            "donor.country",
+            "donor.email",
+        ],
+        DonorKind::EmailOnly => &["donor.first_name", "donor.last_name", "donor.email"],
+        DonorKind::Anonymous | DonorKind::Unspecified => &[],
     }
-    if method == Some(PaymentMethod::DirectDebit) && r.iban.trim().is_empty() {
-        err("iban", "is required for direct debit");
-    } else if !r.iban.is_empty() && !iban_is_valid(&r.iban) {
-        err(
-            "iban",
+}
+
+fn donor_texts(errors: &mut FieldErrors, d: &NewDonor) {
+    let required = required_for(d.kind);
+    for (path, value, column) in donor_fields(d) {
+        if required.contains(&path) && value.trim().is_empty() {
+            errors.push(path, "is required for this donor kind");
+        }
+        errors.text(path, value, column);
+    }
+}
+
+fn donor_email(errors: &mut FieldErrors, d: &NewDonor) {
+    if !d.email.is_empty() && !email_is_valid(&d.email) {
+        errors.push("donor.email", "must be a valid email address");
+    }
+}
+
+fn bank_account(errors: &mut FieldErrors, p: &NewPayment) {
+    if p.method == Some(PaymentMethod::DirectDebit) && p.iban.trim().is_empty() {
+        errors.push("payment.iban", "is required for direct debit");
+    } else if !p.iban.is_empty() && !iban_is_valid(&p.iban) {
+        errors.push(
+            "payment.iban",
             "must be a valid IBAN (country, length and mod-97 checksum)",
         );
     }
-    if !r.bic.is_empty() && !bic_is_valid(&r.bic) {
-        err("bic", "must be a valid BIC of 8 or 11 characters");
+    if !p.bic.is_empty() && !bic_is_valid(&p.bic) {
+        errors.push("payment.bic", "must be a valid BIC of 8 or 11 characters");
     }
-    errors
 }
 
-fn text_fields(r: &NewDonationRequest) -> [(&'static str, &str); 14] {
-    [
-        ("salutation", &r.salutation),
-        ("title", &r.title),
-        ("first_name", &r.first_name),
-        ("last_name", &r.last_name),
-        ("company_name", &r.company_name),
-        ("street", &r.street),
-        ("postcode", &r.postcode),
-        ("city", &r.city),
-        ("country", &r.country),
-        ("email", &r.email),
-        ("iban", &r.iban),
-        ("bic", &r.bic),
-        ("currency", &r.currency),
-        ("comment", &r.comment),
-    ]
+/// An amount a provider reports (a booking, a refund, a charge-back), given as cents and
+/// currency: 0 cents means "not given", the currency defaults to EUR.
+pub fn optional_money(cents: i64, currency: &str) -> Result<Option<Money>, FieldError> {
+    if cents < 0 {
+        return Err(FieldError::new("amount_cents", "must not be negative"));
+    }
+    if cents >= MAX_AMOUNT_CENTS_EXCLUSIVE {
+        return Err(FieldError::new("amount_cents", MAX_AMOUNT_RULE));
+    }
+    if !(currency.is_empty() || is_currency_code(currency)) {
+        return Err(FieldError::new("currency", CURRENCY_RULE));
+    }
+    Ok((cents > 0).then(|| Money {
+        cents,
+        currency: currency_or_default(currency).to_owned(),
+    }))
+}
+
+/// Validates the comment of `AddComment`.
+pub fn validate_comment(c: &NewComment) -> Vec<FieldError> {
+    let mut errors = FieldErrors::new();
+    errors.required_text("comment.text", &c.text, const { holds("donation.comment") });
+    errors.text(
+        "comment.display_name",
+        &c.display_name,
+        const { holds("donation.comment_display_name") },
+    );
+    errors.into_vec()
 }
 
 /// IBAN lengths of common countries; others must be 15 to 34 characters long.
@@ -331,25 +420,45 @@ pub fn email_is_valid(email: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use PaymentMethod::*;
 
-    fn valid_person() -> NewDonationRequest {
-        NewDonationRequest {
-            amount_cents: 1337,
-            currency: String::new(),
-            interval_months: 3,
-            payment_method: "BEZ".into(),
-            donor_kind: "person".into(),
-            salutation: "Frau".into(),
-            first_name: "Ada".into(),
-            last_name: "Lovelace".into(),
-            street: "Hauptstraße 1".into(),
-            postcode: "12345".into(),
-            city: "Berlin".into(),
-            country: "DE".into(),
-            email: "ada@example.org".into(),
-            iban: "DE89 3704 0044 0532 0130 00".into(),
-            bic: "COBADEFFXXX".into(),
+    fn valid_person() -> NewDonation {
+        NewDonation {
+            payment: NewPayment {
+                amount_cents: 1337,
+                currency: String::new(),
+                interval_months: 3,
+                method: Some(DirectDebit),
+                iban: "DE89 3704 0044 0532 0130 00".into(),
+                bic: "COBADEFFXXX".into(),
+            },
+            donor: NewDonor {
+                kind: DonorKind::Person,
+                salutation: "Frau".into(),
+                first_name: "Ada".into(),
+                last_name: "Lovelace".into(),
+                street: "Hauptstraße 1".into(),
+                postcode: "12345".into(),
+                city: "Berlin".into(),
+                country: "DE".into(),
+                email: "ada@example.org".into(),
+                ..Default::default()
+            },
             ..Default::default()
+        }
+    }
+
+    fn paying(payment: NewPayment) -> NewDonation {
+        NewDonation {
+            payment,
+            ..valid_person()
+        }
+    }
+
+    fn by(donor: NewDonor) -> NewDonation {
+        NewDonation {
+            donor,
+            ..valid_person()
         }
     }
 
@@ -365,49 +474,55 @@ mod tests {
     #[test]
     fn amounts_below_one_euro_or_from_100000_euro_are_refused() {
         for cents in [0, 99, 10_000_000, i64::MAX, -5] {
-            let r = NewDonationRequest {
+            let r = paying(NewPayment {
                 amount_cents: cents,
-                ..valid_person()
-            };
+                ..valid_person().payment
+            });
             assert_eq!(
                 fields(&validate_new_donation(&r)),
-                ["amount_cents"],
+                ["payment.amount_cents"],
                 "{cents}"
             );
         }
         for cents in [100, 9_999_999] {
-            let r = NewDonationRequest {
+            let r = paying(NewPayment {
                 amount_cents: cents,
-                ..valid_person()
-            };
+                ..valid_person().payment
+            });
             assert!(validate_new_donation(&r).is_empty(), "{cents}");
         }
     }
 
     #[test]
     fn all_field_errors_are_returned_at_once() {
-        let r = NewDonationRequest {
-            amount_cents: 5,
-            currency: "eur".into(),
-            interval_months: 2,
-            payment_method: "XYZ".into(),
-            donor_kind: "person".into(),
-            email: "not an email".into(),
-            bic: "bad".into(),
+        let r = NewDonation {
+            payment: NewPayment {
+                amount_cents: 5,
+                currency: "eur".into(),
+                interval_months: 2,
+                method: None,
+                bic: "bad".into(),
+                ..Default::default()
+            },
+            donor: NewDonor {
+                kind: DonorKind::Person,
+                email: "not an email".into(),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let errors = validate_new_donation(&r);
         let f = fields(&errors);
         for expected in [
-            "amount_cents",
-            "currency",
-            "interval_months",
-            "payment_method",
-            "first_name",
-            "last_name",
-            "street",
-            "email",
-            "bic",
+            "payment.amount_cents",
+            "payment.currency",
+            "payment.interval_months",
+            "payment.method",
+            "donor.first_name",
+            "donor.last_name",
+            "donor.street",
+            "donor.email",
+            "payment.bic",
         ] {
             assert!(f.contains(&expected), "{expected} missing in {errors:?}");
         }
@@ -415,33 +530,42 @@ mod tests {
 
     #[test]
     fn sofort_is_one_time_only() {
-        let r = NewDonationRequest {
-            payment_method: "SUB".into(),
+        let r = paying(NewPayment {
+            method: Some(Sofort),
             interval_months: 1,
             iban: String::new(),
-            ..valid_person()
-        };
+            ..valid_person().payment
+        });
         let errors = validate_new_donation(&r);
-        assert_eq!(fields(&errors), ["interval_months"]);
+        assert_eq!(fields(&errors), ["payment.interval_months"]);
         assert_eq!(errors[0].rule, "Sofort payments are one-time only");
     }
 
     #[test]
     fn an_anonymous_donor_cannot_pay_by_direct_debit() {
-        let r = NewDonationRequest {
-            donor_kind: "anonymous".into(),
+        let r = NewDonation {
+            donor: NewDonor {
+                kind: DonorKind::Anonymous,
+                ..Default::default()
+            },
             ..Default::default()
         };
-        let r = NewDonationRequest {
-            amount_cents: 500,
-            payment_method: "BEZ".into(),
-            iban: "DE89370400440532013000".into(),
+        let r = NewDonation {
+            payment: NewPayment {
+                amount_cents: 500,
+                method: Some(DirectDebit),
+                iban: "DE89370400440532013000".into(),
+                ..Default::default()
+            },
             ..r
         };
         let errors = validate_new_donation(&r);
-        assert_eq!(fields(&errors), ["payment_method"]);
-        let ok = NewDonationRequest {
-            payment_method: "UEB".into(),
+        assert_eq!(fields(&errors), ["payment.method"]);
+        let ok = NewDonation {
+            payment: NewPayment {
+                method: Some(BankTransfer),
+                ..r.payment.clone()
+            },
             ..r
         };
         assert!(validate_new_donation(&ok).is_empty());
@@ -449,14 +573,14 @@ mod tests {
 
     #[test]
     fn a_company_donor_needs_a_company_name_but_no_person_name() {
-        let r = NewDonationRequest {
-            donor_kind: "firma".into(),
+        let r = by(NewDonor {
+            kind: DonorKind::Company,
             first_name: String::new(),
             last_name: String::new(),
             salutation: String::new(),
-            ..valid_person()
-        };
-        assert_eq!(fields(&validate_new_donation(&r)), ["company_name"]);
+            ..valid_person().donor
+        });
+        assert_eq!(fields(&validate_new_donation(&r)), ["donor.company_name"]);
     }
 
     #[test]
@@ -504,22 +628,60 @@ mod tests {
 
     #[test]
     fn long_fields_and_control_characters_are_refused() {
-        let r = NewDonationRequest {
+        let mut r = by(NewDonor {
             city: "x".repeat(251),
             street: "Main\u{0}Street".into(),
-            comment: "line one\nline two".into(),
-            ..valid_person()
-        };
+            ..valid_person().donor
+        });
+        r.comment.text = "line one\nline two".into();
         let errors = validate_new_donation(&r);
-        assert_eq!(fields(&errors), ["street", "city"]);
+        assert_eq!(fields(&errors), ["donor.street", "donor.city"]);
+    }
+
+    #[test]
+    fn a_comment_is_held_to_its_column_the_same_way_whenever_it_is_given() {
+        let mut r = valid_person();
+        r.comment.text = "tab\tis fine, a bell\u{7} is not".into();
+        let with_donation = validate_new_donation(&r);
+        let later = validate_comment(&r.comment);
+        assert_eq!(with_donation, later);
+        assert_eq!(
+            later[0].to_string(),
+            "comment.text: must not contain control characters other than tab, CR and LF"
+        );
     }
 
     #[test]
     fn an_unknown_donor_kind_is_refused() {
-        let r = NewDonationRequest {
-            donor_kind: "martian".into(),
-            ..valid_person()
+        let r = by(NewDonor {
+            kind: DonorKind::Unspecified,
+            ..valid_person().donor
+        });
+        assert_eq!(fields(&validate_new_donation(&r)), ["donor.kind"]);
+    }
+
+    #[test]
+    fn an_updated_donor_is_checked_like_the_donor_of_a_new_donation() {
+        let donor = NewDonor {
+            last_name: String::new(),
+            email: "nope".into(),
+            ..valid_person().donor
         };
-        assert_eq!(fields(&validate_new_donation(&r)), ["donor_kind"]);
+        assert_eq!(
+            fields(&validate_donor(&donor)),
+            ["donor.last_name", "donor.email"]
+        );
+        assert_eq!(validate_donor(&donor), validate_new_donation(&by(donor)));
+    }
+
+    #[test]
+    fn a_reported_amount_of_zero_is_no_amount_and_its_currency_defaults_to_euro() {
+        assert_eq!(optional_money(0, ""), Ok(None));
+        assert_eq!(optional_money(250, ""), Ok(Some(Money::eur(250))));
+        assert_eq!(
+            optional_money(-1, "").unwrap_err().to_string(),
+            "amount_cents: must not be negative"
+        );
+        assert_eq!(optional_money(1, "eur").unwrap_err().field, "currency");
     }
 }

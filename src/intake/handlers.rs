@@ -8,14 +8,16 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::{donation_message, reference, Intake, IntakeError, Loaded, Method, Plan, RequestMeta};
 use crate::domain::admission::{self, holds, Holds};
-use crate::domain::commands::{self, FollowUpIds, NewComment};
+use crate::domain::commands::{self, DonationIds, FollowUpIds, NewComment, NewDonation, NewDonor};
 use crate::domain::contribution_tracking::{ContributionTrackingFields, ContributionTrackingState};
-use crate::domain::donation::{DonationState, DonorKind, PersonalData};
-use crate::domain::moderation::ModerationReason;
+use crate::domain::donation::DonationState;
+use crate::domain::moderation::{ModerationReason, ModerationStatus};
 use crate::domain::payment::{PaymentState, PaymentStatus};
 use crate::domain::streams;
-use crate::domain::types::{to_timestamp, Money, PaymentMethod};
-use crate::domain::validation::{validate_new_donation, FieldError, NewDonationRequest};
+use crate::domain::types::{Money, PaymentMethod};
+use crate::domain::validation::{
+    donor_fits_payment, validate_comment, validate_donor, validate_new_donation, FieldError,
+};
 use crate::domain::{DomainError, DonationView, StreamEvent};
 use crate::proto::{api, events as ev};
 use crate::sequence::{new_token, SequenceName, MAX_BLOCK};
@@ -27,25 +29,6 @@ const MAX_REASON_CHARS: usize = 1000;
 pub const MAX_EXPORT_BATCH: usize = 1000;
 /// Views loaded concurrently by a batch.
 const BATCH_CONCURRENCY: usize = 16;
-
-/// A new donation as the API hands it over.
-#[derive(Debug, Clone, Default)]
-pub struct NewDonation {
-    /// The fields the domain validates (legacy codes for method and donor kind).
-    pub request: NewDonationRequest,
-    /// Newsletter opt-in.
-    pub wants_newsletter: bool,
-    /// Wants a receipt.
-    pub wants_receipt: bool,
-    /// Whether the comment (if any) should be public.
-    pub comment_is_public: bool,
-    /// Name shown beside a public comment.
-    pub comment_display_name: String,
-    /// Marketing tracking.
-    pub tracking: ev::Tracking,
-    /// A donation id the frontend took from `NextId(donation)`.
-    pub donation_id: Option<u64>,
-}
 
 /// A provider's booking notification.
 #[derive(Debug, Clone)]
@@ -71,17 +54,6 @@ pub struct MoneyBack {
     pub amount: Option<Money>,
     /// Why.
     pub reason: String,
-}
-
-/// New donor data.
-#[derive(Debug, Clone)]
-pub struct DonorUpdate {
-    /// The domain-validated fields (payment fields are ignored).
-    pub request: NewDonationRequest,
-    /// Newsletter opt-in.
-    pub wants_newsletter: bool,
-    /// Wants a receipt.
-    pub wants_receipt: bool,
 }
 
 fn bad(field: &str, rule: impl Into<String>) -> FieldError {
@@ -118,20 +90,6 @@ fn check_reason(field: &str, reason: &str) -> Result<(), IntakeError> {
     let mut errors = Vec::new();
     check_text(&mut errors, field, reason, Holds::Lines(MAX_REASON_CHARS));
     invalid_if_any(errors)
-}
-
-fn personal_from(r: &NewDonationRequest) -> PersonalData {
-    PersonalData {
-        title: r.title.trim().to_owned(),
-        first_name: r.first_name.trim().to_owned(),
-        last_name: r.last_name.trim().to_owned(),
-        company_name: r.company_name.trim().to_owned(),
-        street: r.street.trim().to_owned(),
-        postcode: r.postcode.trim().to_owned(),
-        city: r.city.trim().to_owned(),
-        country: r.country.trim().to_owned(),
-        email: r.email.trim().to_owned(),
-    }
 }
 
 /// A view loaded for a decision, with the revisions of the streams it was folded from.
@@ -215,20 +173,7 @@ impl Intake {
         meta: &RequestMeta,
         cmd: NewDonation,
     ) -> Result<api::AddDonationResponse, IntakeError> {
-        let mut errors = validate_new_donation(&cmd.request);
-        check_text(
-            &mut errors,
-            "comment_display_name",
-            &cmd.comment_display_name,
-            holds("donation.comment_display_name"),
-        );
-        // Campaign, keyword, counts and tracking id: the admission rule's own checks, whose
-        // field paths (`tracking.…`) are the request's.
-        errors.extend(admission::admit_tracking(&cmd.tracking));
-        if cmd.donation_id.is_some_and(|id| i64::try_from(id).is_err()) {
-            errors.push(bad("donation_id", "is out of range"));
-        }
-        invalid_if_any(errors)?;
+        invalid_if_any(validate_new_donation(&cmd))?;
         let supplied = cmd.donation_id;
         let result = self
             .run_flagged(meta, Method::AddDonation, self.plan_donation(cmd), false)
@@ -262,9 +207,6 @@ impl Intake {
         &self,
         cmd: NewDonation,
     ) -> Result<Plan<api::AddDonationResponse>, IntakeError> {
-        let r = &cmd.request;
-        let method = r.method().expect("validated");
-        let kind = r.kind().expect("validated");
         let (donation_id, key) = match cmd.donation_id {
             Some(id) => {
                 let current = self.sequences.current(SequenceName::Donation).await?;
@@ -282,85 +224,18 @@ impl Intake {
             }
         };
         let payment_id = self.ids.take(SequenceName::Payment).await?.id;
-        let mut reasons = self.policy.reasons_for(r);
-        let amount = Money {
-            cents: r.amount_cents,
-            currency: r.currency_or_default().to_owned(),
+        let ids = DonationIds {
+            donation_id,
+            payment_id,
         };
-        let comment = (!r.comment.trim().is_empty()).then(|| {
-            let comment_reasons = self.policy.comment_reasons(&r.comment);
-            let is_public = cmd.comment_is_public && comment_reasons.is_empty();
-            reasons.extend(comment_reasons);
-            if is_public {
-                ev::Comment {
-                    is_public,
-                    display_name: cmd.comment_display_name.clone(),
-                    public_text: r.comment.clone(),
-                    ..Default::default()
-                }
-            } else {
-                ev::Comment {
-                    is_public,
-                    display_name: cmd.comment_display_name.clone(),
-                    private_text: Some(ev::CommentText {
-                        text: r.comment.clone(),
-                    }),
-                    ..Default::default()
-                }
-            }
-        });
-        let anonymous = kind == DonorKind::Anonymous;
-        let reference_code = matches!(method, PaymentMethod::BankTransfer | PaymentMethod::Sofort)
-            .then(|| reference::generate(anonymous))
-            .unwrap_or_default();
-        let iban: String = r
-            .iban
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_ascii_uppercase();
-        let bank = (!iban.is_empty() || !reference_code.is_empty()).then(|| ev::BankData {
-            iban,
-            bic: r.bic.trim().to_owned(),
-            payment_reference_code: reference_code.clone(),
-        });
-        let mut events = vec![
-            StreamEvent::new(
-                streams::donation(donation_id),
-                ev::DonationCreated {
-                    donation_id,
-                    created_at: Some(to_timestamp(self.clock.now())),
-                    amount: Some(amount.to_proto()),
-                    interval_months: r.interval_months,
-                    payment_id,
-                    payment_method: method.to_proto(),
-                    donor: Some(ev::DonorPublic {
-                        kind: kind as i32,
-                        salutation: r.salutation.trim().to_owned(),
-                        wants_newsletter: cmd.wants_newsletter,
-                        wants_receipt: cmd.wants_receipt,
-                    }),
-                    personal: (!anonymous).then(|| personal_from(r)),
-                    personal_sealed: None,
-                    tracking: Some(cmd.tracking.clone()),
-                    comment,
-                },
-            ),
-            StreamEvent::new(
-                streams::payment(payment_id),
-                ev::PaymentInitiated {
-                    payment_id,
-                    donation_id,
-                    method: method.to_proto(),
-                    amount: Some(amount.to_proto()),
-                    interval_months: r.interval_months,
-                    bank,
-                    bank_sealed: None,
-                    parent_payment_id: 0,
-                },
-            ),
-        ];
-        events.extend(commands::raise_reasons(donation_id, &reasons));
+        let created = commands::create_donation(
+            &cmd,
+            ids,
+            self.clock.now(),
+            &self.policy,
+            reference::generate,
+        )?;
+        let mut events = created.events;
         match key {
             // The key was created with the id block: no key-store commit on this path.
             Some(key) => {
@@ -374,13 +249,22 @@ impl Intake {
             }
             None => self.seal(donation_id, &mut events).await?,
         }
+        let moderation = if created.reasons.is_empty() {
+            ModerationStatus::None
+        } else {
+            ModerationStatus::Open
+        };
         let response = api::AddDonationResponse {
             donation_id,
             payment_id,
             payment_state: PaymentStatus::Pending.as_str().to_owned(),
-            moderation_state: if reasons.is_empty() { "none" } else { "open" }.to_owned(),
-            moderation_reasons: reasons.iter().map(ModerationReason::to_proto).collect(),
-            payment_reference_code: reference_code,
+            moderation_state: moderation.as_str().to_owned(),
+            moderation_reasons: created
+                .reasons
+                .iter()
+                .map(ModerationReason::to_proto)
+                .collect(),
+            payment_reference_code: created.payment_reference_code,
             position: 0,
         };
         let stored = api::AddDonationResponse {
@@ -663,23 +547,7 @@ impl Intake {
         donation_id: u64,
         comment: NewComment,
     ) -> Result<api::DonationResponse, IntakeError> {
-        let mut errors = Vec::new();
-        if comment.text.trim().is_empty() {
-            errors.push(bad("comment.text", "is required"));
-        }
-        check_text(
-            &mut errors,
-            "comment.text",
-            &comment.text,
-            holds("donation.comment"),
-        );
-        check_text(
-            &mut errors,
-            "comment.display_name",
-            &comment.display_name,
-            holds("donation.comment_display_name"),
-        );
-        invalid_if_any(errors)?;
+        invalid_if_any(validate_comment(&comment))?;
         let policy = &self.policy;
         self.donation_decision(meta, Method::AddComment, donation_id, false, |v| {
             Ok(commands::add_comment(v, policy, &comment)?)
@@ -724,39 +592,15 @@ impl Intake {
         &self,
         meta: &RequestMeta,
         donation_id: u64,
-        update: DonorUpdate,
+        donor: NewDonor,
     ) -> Result<api::DonationResponse, IntakeError> {
-        // The domain validates donors as part of a new donation: validate with a neutral
-        // payment and keep the donor's field errors.
-        let probe = NewDonationRequest {
-            amount_cents: 100,
-            currency: String::new(),
-            interval_months: 0,
-            payment_method: "UEB".into(),
-            iban: String::new(),
-            bic: String::new(),
-            comment: String::new(),
-            ..update.request.clone()
-        };
-        invalid_if_any(validate_new_donation(&probe))?;
-        let kind = update.request.kind().expect("validated");
-        let donor = ev::DonorPublic {
-            kind: kind as i32,
-            salutation: update.request.salutation.trim().to_owned(),
-            wants_newsletter: update.wants_newsletter,
-            wants_receipt: update.wants_receipt,
-        };
-        let personal = personal_from(&update.request);
+        invalid_if_any(validate_donor(&donor))?;
+        let (public, personal) = (donor.public(), donor.personal());
         self.donation_decision(meta, Method::UpdateDonor, donation_id, false, |v| {
-            if kind == DonorKind::Anonymous
-                && v.payment_method() == Some(PaymentMethod::DirectDebit)
-            {
-                return Err(IntakeError::field(
-                    "donor.kind",
-                    "anonymous donors cannot pay by direct debit",
-                ));
+            if let Some(rule) = donor_fits_payment(donor.kind, v.payment_method()) {
+                return Err(IntakeError::field("donor.kind", rule));
             }
-            Ok(commands::update_donor(v, donor, personal)?)
+            Ok(commands::update_donor(v, public, personal)?)
         })
         .await
     }

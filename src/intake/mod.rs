@@ -42,7 +42,7 @@ use crate::store::{
 
 pub use clock::{Clock, ManualClock};
 pub use error::IntakeError;
-pub use handlers::{BookPaymentCommand, DonorUpdate, MoneyBack, NewDonation};
+pub use handlers::{BookPaymentCommand, MoneyBack};
 pub use method::Method;
 pub use view::donation_message;
 

@@ -4,14 +4,15 @@
 
 use super::{active, existing, not_scrubbed, raise_reasons, Decision};
 use crate::domain::error::DomainError;
+use crate::domain::moderation::ModerationReason;
 use crate::domain::policy::ModerationPolicy;
 use crate::domain::streams;
 use crate::domain::types::StreamEvent;
 use crate::domain::view::DonationView;
 use crate::proto::events as ev;
 
-/// A comment a donor adds after donating.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A comment a donor gives with a new donation or adds after donating.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NewComment {
     /// The text.
     pub text: String,
@@ -21,20 +22,14 @@ pub struct NewComment {
     pub display_name: String,
 }
 
-/// Adds the one comment of a donation; none on cancelled donations or follow-ups. A comment
-/// failing the text policy is forced private and raises `COMMENT_CONTENT_VIOLATION`.
-pub fn add_comment(view: &DonationView, policy: &ModerationPolicy, cmd: &NewComment) -> Decision {
-    let id = existing(view)?;
-    if view.donation.is_follow_up() {
-        return Err(DomainError::CommentOnFollowUp);
-    }
-    active(view, "add a comment")?;
-    if view.donation.comment.is_some() {
-        return Err(DomainError::CommentExists);
-    }
-    if cmd.text.trim().is_empty() {
-        return Err(DomainError::EmptyComment);
-    }
+/// The comment policy: a comment is public only when the donor wants it public and it passes
+/// the text policy; otherwise it is recorded private (its text personal, sealed in the log)
+/// with the reasons the policy raises. The one rule for comments given with a new donation
+/// ([`super::create_donation`]) and added later ([`add_comment`]).
+pub(super) fn as_recorded(
+    policy: &ModerationPolicy,
+    cmd: &NewComment,
+) -> (ev::Comment, Vec<ModerationReason>) {
     let reasons = policy.comment_reasons(&cmd.text);
     let is_public = cmd.is_public && reasons.is_empty();
     let comment = if is_public {
@@ -54,6 +49,24 @@ pub fn add_comment(view: &DonationView, policy: &ModerationPolicy, cmd: &NewComm
             ..Default::default()
         }
     };
+    (comment, reasons)
+}
+
+/// Adds the one comment of a donation; none on cancelled donations or follow-ups. A comment
+/// failing the text policy is forced private and raises `COMMENT_CONTENT_VIOLATION`.
+pub fn add_comment(view: &DonationView, policy: &ModerationPolicy, cmd: &NewComment) -> Decision {
+    let id = existing(view)?;
+    if view.donation.is_follow_up() {
+        return Err(DomainError::CommentOnFollowUp);
+    }
+    active(view, "add a comment")?;
+    if view.donation.comment.is_some() {
+        return Err(DomainError::CommentExists);
+    }
+    if cmd.text.trim().is_empty() {
+        return Err(DomainError::EmptyComment);
+    }
+    let (comment, reasons) = as_recorded(policy, cmd);
     let mut events = vec![StreamEvent::new(
         streams::donation(id),
         ev::CommentAdded {

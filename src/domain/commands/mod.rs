@@ -59,6 +59,7 @@ macro_rules! when {
 mod comment;
 mod contribution_tracking;
 mod deletion;
+mod donation;
 mod donor;
 mod export;
 mod moderation;
@@ -70,6 +71,9 @@ pub use contribution_tracking::{
     link_contribution, record_contribution_tracking, TrackingDecision,
 };
 pub use deletion::{cancel_by_donor, delete_by_admin, restore};
+pub use donation::{
+    create_donation, CreatedDonation, DonationIds, NewDonation, NewDonor, NewPayment,
+};
 pub use donor::update_donor;
 pub use export::mark_exported;
 pub use moderation::{approve, flag_manually, raise_reasons};
