@@ -8,6 +8,7 @@ use crate::domain::admission::{self, holds, Holds};
 use crate::domain::commands::{NewComment, NewDonation, NewDonor, NewPayment};
 use crate::domain::donation::DonorKind;
 use crate::domain::types::{Money, PaymentMethod};
+use crate::proto::events as ev;
 
 /// Smallest donation, in cents (1 EUR).
 pub const MIN_AMOUNT_CENTS: i64 = 100;
@@ -83,15 +84,6 @@ impl FieldErrors {
     /// Adds errors found elsewhere (the admission rule's own checks).
     pub fn extend(&mut self, errors: impl IntoIterator<Item = FieldError>) {
         self.0.extend(errors);
-    }
-
-    /// The errors, `Ok` when there are none.
-    pub fn into_result(self) -> Result<(), Vec<FieldError>> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(self.0)
-        }
     }
 
     /// The errors.
@@ -324,6 +316,92 @@ pub fn validate_comment(c: &NewComment) -> Vec<FieldError> {
         &c.display_name,
         const { holds("donation.comment_display_name") },
     );
+    errors.into_vec()
+}
+
+/// Longest free-text reason or note.
+pub const MAX_REASON_CHARS: usize = 1000;
+/// Most donations in one `MarkExported` batch.
+pub const MAX_EXPORT_BATCH: usize = 1000;
+
+/// Validates an id the request names (`donation_id`, `payment_id`, …).
+pub fn validate_id(field: &str, id: u64) -> Vec<FieldError> {
+    let mut errors = FieldErrors::new();
+    errors.id(field, id);
+    errors.into_vec()
+}
+
+/// Validates the free-text `reason` (or note) of an action: several lines of at most
+/// [`MAX_REASON_CHARS`] characters.
+pub fn validate_reason(reason: &str) -> Vec<FieldError> {
+    let mut errors = FieldErrors::new();
+    errors.text("reason", reason, Holds::Lines(MAX_REASON_CHARS));
+    errors.into_vec()
+}
+
+/// Validates a provider's booking: a transaction id, and provider fields their columns hold.
+pub fn validate_booking(transaction_id: &str, provider: &ev::ProviderData) -> Vec<FieldError> {
+    let mut errors = FieldErrors::new();
+    if transaction_id.trim().is_empty() {
+        errors.push("transaction_id", "is required");
+    }
+    let column = const { holds("payment.transaction_id") };
+    for (field, value) in [
+        ("transaction_id", transaction_id),
+        ("payer_id", &provider.payer_id),
+        ("subscription_id", &provider.subscription_id),
+        ("payer_status", &provider.payer_status),
+        ("payment_status", &provider.payment_status),
+    ] {
+        errors.text(field, value, column);
+    }
+    errors.into_vec()
+}
+
+/// Validates an export batch: 1 to [`MAX_EXPORT_BATCH`] positive ids and a batch id.
+pub fn validate_export(donation_ids: &[u64], batch_id: &str) -> Vec<FieldError> {
+    let mut errors = FieldErrors::new();
+    if donation_ids.is_empty() || donation_ids.len() > MAX_EXPORT_BATCH {
+        errors.push(
+            "donation_ids",
+            format!("must hold 1 to {MAX_EXPORT_BATCH} ids"),
+        );
+    }
+    if donation_ids
+        .iter()
+        .any(|&id| id == 0 || i64::try_from(id).is_err())
+    {
+        errors.push("donation_ids", "must hold positive ids only");
+    }
+    errors.required_text(
+        "batch_id",
+        batch_id,
+        const { holds("donation.export_batch") },
+    );
+    errors.into_vec()
+}
+
+/// Validates tracking data for a contribution-tracking id: the allocation token `NextId`
+/// returned, and every field against its column (texts, decimals, the tracking date).
+pub fn validate_tracking_record(
+    allocation_token: &str,
+    fields: &ev::ContributionTrackingFields,
+) -> Vec<FieldError> {
+    let mut errors = FieldErrors::new();
+    if allocation_token.is_empty() {
+        errors.push(
+            "allocation_token",
+            "is required: send the token NextId returned with the id",
+        );
+    } else if allocation_token.len() > 64
+        || !allocation_token.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        errors.push(
+            "allocation_token",
+            "must be the token NextId returned (up to 64 letters and digits)",
+        );
+    }
+    errors.extend(admission::admit_tracking_fields(fields));
     errors.into_vec()
 }
 

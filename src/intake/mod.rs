@@ -11,10 +11,19 @@
 //! the record is there.
 
 pub mod clock;
+mod comment;
+mod contribution_tracking;
+mod decide;
+mod deletion;
+mod donation;
+mod donor;
 pub mod error;
-mod handlers;
+mod export;
 pub mod ids;
 mod method;
+mod moderation;
+mod next_id;
+mod payment;
 pub mod reference;
 pub mod sequence_check;
 mod view;
@@ -42,8 +51,8 @@ use crate::store::{
 
 pub use clock::{Clock, ManualClock};
 pub use error::IntakeError;
-pub use handlers::{BookPaymentCommand, MoneyBack};
 pub use method::Method;
+pub use payment::{BookPaymentCommand, MoneyBack};
 pub use view::donation_message;
 
 /// Stream category of the idempotency records.

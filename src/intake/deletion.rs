@@ -1,0 +1,54 @@
+//! Deletion commands: the donor cancels, an administrator deletes or restores.
+
+use super::error::invalid_if_any;
+use super::{Intake, IntakeError, Method, RequestMeta};
+use crate::domain::commands;
+use crate::domain::validation::validate_reason;
+use crate::proto::api;
+
+impl Intake {
+    /// The donor cancels (direct debit and bank transfer only).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn cancel_donation(
+        &self,
+        meta: &RequestMeta,
+        donation_id: u64,
+        reason: &str,
+    ) -> Result<api::DonationResponse, IntakeError> {
+        invalid_if_any(validate_reason(reason))?;
+        self.donation_decision(meta, Method::CancelDonation, donation_id, false, |v| {
+            Ok(commands::cancel_by_donor(v, reason)?)
+        })
+        .await
+    }
+
+    /// An administrator deletes a donation.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn delete_donation(
+        &self,
+        meta: &RequestMeta,
+        donation_id: u64,
+        reason: &str,
+    ) -> Result<api::DonationResponse, IntakeError> {
+        invalid_if_any(validate_reason(reason))?;
+        self.donation_decision(meta, Method::DeleteDonation, donation_id, false, |v| {
+            Ok(commands::delete_by_admin(v, reason)?)
+        })
+        .await
+    }
+
+    /// An administrator restores a cancelled or deleted donation.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn restore_donation(
+        &self,
+        meta: &RequestMeta,
+        donation_id: u64,
+        reason: &str,
+    ) -> Result<api::DonationResponse, IntakeError> {
+        invalid_if_any(validate_reason(reason))?;
+        self.donation_decision(meta, Method::RestoreDonation, donation_id, false, |v| {
+            Ok(commands::restore(v, reason)?)
+        })
+        .await
+    }
+}

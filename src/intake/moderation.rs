@@ -1,0 +1,38 @@
+//! Moderation commands: an administrator flags, a moderator approves.
+
+use super::error::invalid_if_any;
+use super::{Intake, IntakeError, Method, RequestMeta};
+use crate::domain::commands;
+use crate::domain::validation::validate_reason;
+use crate::proto::api;
+
+impl Intake {
+    /// An administrator flags a donation for moderation.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn flag_donation(
+        &self,
+        meta: &RequestMeta,
+        donation_id: u64,
+        note: &str,
+    ) -> Result<api::DonationResponse, IntakeError> {
+        invalid_if_any(validate_reason(note))?;
+        self.donation_decision(meta, Method::FlagDonation, donation_id, false, |v| {
+            Ok(commands::flag_manually(v, note)?)
+        })
+        .await
+    }
+
+    /// A moderator approves a donation, optionally as anonymous.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn approve_donation(
+        &self,
+        meta: &RequestMeta,
+        donation_id: u64,
+        as_anonymous: bool,
+    ) -> Result<api::DonationResponse, IntakeError> {
+        self.donation_decision(meta, Method::ApproveDonation, donation_id, false, |v| {
+            Ok(commands::approve(v, as_anonymous)?)
+        })
+        .await
+    }
+}
