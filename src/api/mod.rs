@@ -2,7 +2,18 @@
 //! commands, authentication, error mapping, and the server harness (`Application`).
 pub mod auth;
 pub mod codec;
+mod comment;
+mod context;
+mod contribution_tracking;
+mod deletion;
+mod donation;
 pub mod error;
+mod export;
+mod history;
+mod moderation;
+mod next_id;
+mod payment;
+pub mod refusal;
 pub mod service;
 
 use std::future::Future;
