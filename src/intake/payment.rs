@@ -8,9 +8,8 @@ use super::error::invalid_if_any;
 use super::{Intake, IntakeError, Method, Plan, RequestMeta};
 use crate::domain::commands::{self, FollowUpIds};
 use crate::domain::donation::DonationState;
-use crate::domain::payment::PaymentStatus;
 use crate::domain::streams;
-use crate::domain::types::{Money, PaymentMethod};
+use crate::domain::types::Money;
 use crate::domain::validation::{validate_booking, validate_id, validate_reason};
 use crate::proto::{api, events as ev};
 use crate::sequence::SequenceName;
@@ -55,12 +54,7 @@ impl Intake {
         self.run(meta, Method::BookPayment, async {
             let (payment, revision) = self.load_payment(cmd.payment_id).await?;
             let txn = cmd.transaction_id.trim();
-            let follow_up = if payment.status == PaymentStatus::Booked
-                && !payment.knows_transaction(txn)
-                && payment.method == Some(PaymentMethod::PayPal)
-                && payment.interval_months > 0
-                && payment.parent_payment_id.is_none()
-            {
+            let follow_up = if commands::takes_follow_up(&payment, txn) {
                 Some(FollowUpIds {
                     child_payment_id: self.ids.take(SequenceName::Payment).await?.id,
                     child_donation_id: self.ids.take(SequenceName::Donation).await?.id,

@@ -78,8 +78,8 @@ pub use donor::update_donor;
 pub use export::mark_exported;
 pub use moderation::{approve, flag_manually, raise_reasons};
 pub use payment::{
-    book_payment, fail_payment, follow_up_donation, refund_payment, report_chargeback, BookPayment,
-    FollowUpIds,
+    book_payment, fail_payment, follow_up_donation, refund_payment, report_chargeback,
+    takes_follow_up, BookPayment, FollowUpIds,
 };
 pub use scrub::{scrub, scrub_rule, ScrubPolicy};
 

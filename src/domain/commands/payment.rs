@@ -36,6 +36,17 @@ pub struct BookPayment {
     pub follow_up: Option<FollowUpIds>,
 }
 
+/// Whether booking `payment` with `transaction_id` books a recurring follow-up: the payment is
+/// a booked initial recurring PayPal payment and the transaction id is new. The caller then
+/// takes the [`FollowUpIds`] before deciding with [`book_payment`].
+pub fn takes_follow_up(payment: &PaymentState, transaction_id: &str) -> bool {
+    payment.status == PaymentStatus::Booked
+        && !payment.knows_transaction(transaction_id)
+        && payment.method == Some(PaymentMethod::PayPal)
+        && payment.interval_months > 0
+        && payment.parent_payment_id.is_none()
+}
+
 /// Books an external payment.
 ///
 /// * BEZ and UEB are never booked by a provider (`NotBookable`).
@@ -74,11 +85,7 @@ pub fn book_payment(payment: &PaymentState, cmd: &BookPayment) -> Decision {
         provider_sealed: None,
     };
     if payment.was_booked() || payment.status == PaymentStatus::Booked {
-        let recurring_initial = method == PaymentMethod::PayPal
-            && payment.interval_months > 0
-            && payment.parent_payment_id.is_none()
-            && payment.status == PaymentStatus::Booked;
-        if !recurring_initial {
+        if !takes_follow_up(payment, txn) {
             return Err(DomainError::AlreadyBooked {
                 existing: payment.transaction_id.clone(),
                 attempted: txn.to_owned(),
@@ -323,6 +330,18 @@ mod tests {
             panic!("child payment")
         };
         assert_eq!(child.parent_payment_id, 70);
+    }
+
+    #[test]
+    fn only_a_new_transaction_on_a_booked_initial_recurring_paypal_payment_takes_a_follow_up() {
+        let mut v = view(PayPal, DonorKind::Person, 1);
+        assert!(!takes_follow_up(&v.payment, "T1"));
+        when!(v, book_payment(&v.payment, &booking("T1")));
+        assert!(!takes_follow_up(&v.payment, "T1"));
+        assert!(takes_follow_up(&v.payment, "T2"));
+        let mut one_time = given(PayPal);
+        when!(one_time, book_payment(&one_time.payment, &booking("T1")));
+        assert!(!takes_follow_up(&one_time.payment, "T2"));
     }
 
     #[test]
