@@ -47,10 +47,13 @@ impl Intake {
         donation_id: u64,
         reason: &str,
     ) -> Result<api::DonationResponse, IntakeError> {
-        invalid_if_any(validate_reason(reason))?;
-        self.donation_decision(meta, Method::RetractComment, donation_id, false, |v| {
-            Ok(commands::retract_comment(v, reason)?)
-        })
+        self.reasoned_decision(
+            meta,
+            Method::RetractComment,
+            donation_id,
+            reason,
+            commands::retract_comment,
+        )
         .await
     }
 }

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 
 use super::error::invalid_if_any;
 use super::{donation_message, Intake, IntakeError, Loaded, Method, Plan, RequestMeta};
+use crate::domain::commands::Decision;
 use crate::domain::donation::DonationState;
 use crate::domain::payment::PaymentState;
 use crate::domain::streams;
-use crate::domain::validation::validate_id;
+use crate::domain::validation::{validate_id, validate_reason};
 use crate::domain::{DomainError, DonationView, StreamEvent};
 use crate::proto::api;
 use crate::store::CurrentRevision;
@@ -147,5 +148,20 @@ impl Intake {
             })
         })
         .await
+    }
+
+    /// A decision on a donation's view that takes the action's free-text reason (or note),
+    /// checked first; the view stays sealed.
+    pub(super) async fn reasoned_decision(
+        &self,
+        meta: &RequestMeta,
+        method: Method,
+        donation_id: u64,
+        reason: &str,
+        decide: impl FnOnce(&DonationView, &str) -> Decision,
+    ) -> Result<api::DonationResponse, IntakeError> {
+        invalid_if_any(validate_reason(reason))?;
+        self.donation_decision(meta, method, donation_id, false, |v| Ok(decide(v, reason)?))
+            .await
     }
 }

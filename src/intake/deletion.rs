@@ -1,9 +1,7 @@
 //! Deletion commands: the donor cancels, an administrator deletes or restores.
 
-use super::error::invalid_if_any;
 use super::{Intake, IntakeError, Method, RequestMeta};
 use crate::domain::commands;
-use crate::domain::validation::validate_reason;
 use crate::proto::api;
 
 impl Intake {
@@ -15,10 +13,13 @@ impl Intake {
         donation_id: u64,
         reason: &str,
     ) -> Result<api::DonationResponse, IntakeError> {
-        invalid_if_any(validate_reason(reason))?;
-        self.donation_decision(meta, Method::CancelDonation, donation_id, false, |v| {
-            Ok(commands::cancel_by_donor(v, reason)?)
-        })
+        self.reasoned_decision(
+            meta,
+            Method::CancelDonation,
+            donation_id,
+            reason,
+            commands::cancel_by_donor,
+        )
         .await
     }
 
@@ -30,10 +31,13 @@ impl Intake {
         donation_id: u64,
         reason: &str,
     ) -> Result<api::DonationResponse, IntakeError> {
-        invalid_if_any(validate_reason(reason))?;
-        self.donation_decision(meta, Method::DeleteDonation, donation_id, false, |v| {
-            Ok(commands::delete_by_admin(v, reason)?)
-        })
+        self.reasoned_decision(
+            meta,
+            Method::DeleteDonation,
+            donation_id,
+            reason,
+            commands::delete_by_admin,
+        )
         .await
     }
 
@@ -45,10 +49,13 @@ impl Intake {
         donation_id: u64,
         reason: &str,
     ) -> Result<api::DonationResponse, IntakeError> {
-        invalid_if_any(validate_reason(reason))?;
-        self.donation_decision(meta, Method::RestoreDonation, donation_id, false, |v| {
-            Ok(commands::restore(v, reason)?)
-        })
+        self.reasoned_decision(
+            meta,
+            Method::RestoreDonation,
+            donation_id,
+            reason,
+            commands::restore,
+        )
         .await
     }
 }

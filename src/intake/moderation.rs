@@ -1,9 +1,7 @@
 //! Moderation commands: an administrator flags, a moderator approves.
 
-use super::error::invalid_if_any;
 use super::{Intake, IntakeError, Method, RequestMeta};
 use crate::domain::commands;
-use crate::domain::validation::validate_reason;
 use crate::proto::api;
 
 impl Intake {
@@ -15,10 +13,13 @@ impl Intake {
         donation_id: u64,
         note: &str,
     ) -> Result<api::DonationResponse, IntakeError> {
-        invalid_if_any(validate_reason(note))?;
-        self.donation_decision(meta, Method::FlagDonation, donation_id, false, |v| {
-            Ok(commands::flag_manually(v, note)?)
-        })
+        self.reasoned_decision(
+            meta,
+            Method::FlagDonation,
+            donation_id,
+            note,
+            commands::flag_manually,
+        )
         .await
     }
 
