@@ -1,6 +1,10 @@
 //! The intake: the application service behind the gRPC API (which only translates). One
-//! async method per command: load the streams it needs, fold, let the domain decide, seal
-//! personal data, append everything in one atomic append.
+//! async method per command: check the request (`domain::validation`), load the streams it
+//! needs, fold, let the domain decide (`domain::commands`), seal personal data, append
+//! everything in one atomic append. One file per command family (`donation.rs`,
+//! `payment.rs`, `deletion.rs`, `moderation.rs`, `comment.rs`, `donor.rs`, `export.rs`,
+//! `contribution_tracking.rs`, `next_id.rs`); `decide.rs` holds the shared shapes of a
+//! decision on a donation or a payment; `method.rs` is the one list of RPCs.
 //!
 //! Idempotency without a separate store: every mutating call appends, in the same atomic
 //! append as its events, a `RequestHandled.v1` event to stream `request-{request_id}` with
