@@ -2,12 +2,11 @@
 
 use tonic::{Request, Response, Status};
 
-use super::context::{invalid, meta, status};
+use super::context::{meta, status};
 use super::error::to_status;
 use super::service::LedgerService;
-use crate::domain::admission;
-use crate::domain::types::{to_datetime, Money};
-use crate::domain::validation;
+use crate::domain::types::Money;
+use crate::domain::validation::{self, FieldError};
 use crate::intake::{BookPaymentCommand, IntakeError, Method, MoneyBack};
 use crate::proto::{api, events as ev};
 
@@ -18,13 +17,9 @@ pub(super) async fn book_payment(
 ) -> Result<Response<api::PaymentResponse>, Status> {
     svc.call(Method::BookPayment, request, |p, req| async move {
         let meta = meta(&p, req.context.as_ref(), &req)?;
-        let valuation_date = match &req.valuation_date {
-            None => None,
-            Some(ts) => match admission::time_misfit(ts) {
-                Some(rule) => return Err(invalid("valuation_date", &rule)),
-                None => to_datetime(ts),
-            },
-        };
+        let valuation_date =
+            validation::optional_time("valuation_date", req.valuation_date.as_ref())
+                .map_err(field_error)?;
         let cmd = BookPaymentCommand {
             payment_id: req.payment_id,
             valuation_date,
@@ -98,6 +93,9 @@ pub(super) async fn report_chargeback(
 
 /// An amount given as cents and currency; 0 cents means "not given".
 fn optional_money(cents: i64, currency: &str) -> Result<Option<Money>, Status> {
-    validation::optional_money(cents, currency)
-        .map_err(|e| to_status(&IntakeError::Invalid(vec![e])))
+    validation::optional_money(cents, currency).map_err(field_error)
+}
+
+fn field_error(e: FieldError) -> Status {
+    to_status(&IntakeError::Invalid(vec![e]))
 }

@@ -7,9 +7,11 @@
 //! Here: the collector, the shared rules and the small requests' checks; `donation.rs` the
 //! rules of a new donation and a donor; `formats.rs` the syntax of IBAN, BIC and email.
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::admission::{self, holds, Holds};
 use crate::domain::commands::NewComment;
-use crate::domain::types::Money;
+use crate::domain::types::{to_datetime, Money};
 use crate::proto::events as ev;
 
 mod donation;
@@ -134,6 +136,19 @@ pub fn optional_money(cents: i64, currency: &str) -> Result<Option<Money>, Field
     }))
 }
 
+/// A time a provider reports (a valuation date): `None` when not given; refused when a time
+/// column could not hold it.
+pub fn optional_time(
+    field: &str,
+    ts: Option<&prost_types::Timestamp>,
+) -> Result<Option<DateTime<Utc>>, FieldError> {
+    let Some(ts) = ts else { return Ok(None) };
+    match admission::time_misfit(ts) {
+        Some(rule) => Err(FieldError::new(field, rule)),
+        None => Ok(to_datetime(ts)),
+    }
+}
+
 /// Validates the comment of `AddComment`.
 pub fn validate_comment(c: &NewComment) -> Vec<FieldError> {
     let mut errors = FieldErrors::new();
@@ -245,5 +260,24 @@ mod tests {
             "amount_cents: must not be negative"
         );
         assert_eq!(optional_money(1, "eur").unwrap_err().field, "currency");
+    }
+
+    #[test]
+    fn a_reported_time_a_column_cannot_hold_is_refused_by_its_field() {
+        assert_eq!(optional_time("valuation_date", None), Ok(None));
+        let ok = prost_types::Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 0,
+        };
+        assert_eq!(
+            optional_time("valuation_date", Some(&ok)).unwrap(),
+            to_datetime(&ok)
+        );
+        let too_late = prost_types::Timestamp {
+            seconds: 1 << 40,
+            nanos: 0,
+        };
+        let err = optional_time("valuation_date", Some(&too_late)).unwrap_err();
+        assert_eq!(err.field, "valuation_date");
     }
 }
