@@ -200,14 +200,14 @@ struct Changes<'a> {
 impl Changes<'_> {
     /// The donation or contribution-tracking record a domain event concerns.
     async fn subject_of(&mut self, event: &RecordedEvent) -> Result<Option<Subject>, AuditError> {
-        use streams::category::*;
-        let Some((category, id)) = streams::parse(&event.stream) else {
+        use streams::Category::*;
+        let Some((category, id)) = streams::parse_domain(&event.stream) else {
             return Ok(None);
         };
         match category {
-            DONATION | MODERATION | DELETION | EXPORT | SCRUB => Ok(Some(Subject::Donation(id))),
-            CONTRIBUTION_TRACKING => Ok(Some(Subject::ContributionTracking(id))),
-            PAYMENT => {
+            Donation | Moderation | Deletion | Export | Scrub => Ok(Some(Subject::Donation(id))),
+            ContributionTracking => Ok(Some(Subject::ContributionTracking(id))),
+            Payment => {
                 if let Some(d) = self.payments.get(&id) {
                     return Ok(d.map(Subject::Donation));
                 }
@@ -232,7 +232,6 @@ impl Changes<'_> {
                 self.payments.insert(id, donation);
                 Ok(donation.map(Subject::Donation))
             }
-            _ => Ok(None),
         }
     }
 

@@ -129,8 +129,9 @@ pub async fn append_rate(
 /// The donation (or tracking) id that keeps a stream's appends in one lane. Payment ids are
 /// the donation id plus a fixed offset in the workload, so they land in the same lane.
 pub(super) fn lane_key(stream: &str) -> u64 {
-    match crate::domain::streams::parse(stream) {
-        Some(("payment", id)) => id.wrapping_sub(10_000_000),
+    use crate::domain::streams::{self, category};
+    match streams::parse(stream) {
+        Some((category::PAYMENT, id)) => id.wrapping_sub(10_000_000),
         Some((_, id)) => id,
         None => 0,
     }

@@ -14,16 +14,13 @@ pub enum DeletionState {
     DeletedByAdmin,
 }
 
-impl DeletionState {
-    /// Stable English name, for read models.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::CancelledByDonor => "cancelled_by_donor",
-            Self::DeletedByAdmin => "deleted_by_admin",
-        }
-    }
+codes!(DeletionState, "deletion state", {
+    Active => "active",
+    CancelledByDonor => "cancelled_by_donor",
+    DeletedByAdmin => "deleted_by_admin",
+});
 
+impl DeletionState {
     /// Folds a whole stream.
     pub fn fold<'a>(events: impl IntoIterator<Item = &'a DomainEvent>) -> Self {
         let mut s = Self::default();

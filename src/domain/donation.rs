@@ -8,6 +8,28 @@ use crate::proto::events as ev;
 
 pub use crate::proto::events::{DonorKind, PersonalData, Tracking};
 
+codes!(DonorKind, "donor kind", {
+    Unspecified => "unspecified",
+    Person => "person",
+    Company => "company",
+    EmailOnly => "email_only",
+    Anonymous => "anonymous",
+});
+
+impl DonorKind {
+    /// The kind of a legacy `address_type` code (`person`, `firma`, `email`, `anonym`; the
+    /// English `company` and `anonymous` too).
+    pub fn from_legacy_code(code: &str) -> Option<Self> {
+        match code {
+            "person" => Some(Self::Person),
+            "firma" | "company" => Some(Self::Company),
+            "email" => Some(Self::EmailOnly),
+            "anonym" | "anonymous" => Some(Self::Anonymous),
+            _ => None,
+        }
+    }
+}
+
 /// The public, non-personal part of a donor; it survives a scrub.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DonorPublic {
@@ -113,43 +135,50 @@ impl DonationState {
         self.parent_donation_id.is_some()
     }
 
+    /// Applies `DonationCreated` (what [`DonationState::apply`] does with it; for a caller
+    /// that holds the payload without its event).
+    pub fn apply_created(&mut self, e: &ev::DonationCreated) {
+        self.id = Some(e.donation_id);
+        self.created_at = opt_datetime(e.created_at.as_ref());
+        self.amount = e.amount.as_ref().map(Money::from_proto);
+        self.interval_months = e.interval_months;
+        self.payment_id = e.payment_id;
+        self.payment_method = PaymentMethod::from_proto(e.payment_method);
+        self.donor = e
+            .donor
+            .as_ref()
+            .map(DonorPublic::from_proto)
+            .unwrap_or_default();
+        self.personal = e.personal.clone();
+        self.tracking = e.tracking.clone();
+        self.comment = e.comment.as_ref().map(CommentState::from_proto);
+    }
+
+    /// Applies `FollowUpDonationCreated`, as [`DonationState::apply_created`] does creation.
+    pub fn apply_follow_up(&mut self, e: &ev::FollowUpDonationCreated) {
+        self.id = Some(e.donation_id);
+        self.parent_donation_id = Some(e.parent_donation_id);
+        self.created_at = opt_datetime(e.created_at.as_ref());
+        self.amount = e.amount.as_ref().map(Money::from_proto);
+        self.interval_months = e.interval_months;
+        self.payment_id = e.payment_id;
+        self.payment_method = PaymentMethod::from_proto(e.payment_method);
+        self.donor = e
+            .donor
+            .as_ref()
+            .map(DonorPublic::from_proto)
+            .unwrap_or_default();
+        // A recurring donor: salutation and kind only, never personal data.
+        self.personal = None;
+        self.tracking = e.tracking.clone();
+        self.comment = None;
+    }
+
     /// Applies one event; events of other streams are ignored. Never fails.
     pub fn apply(&mut self, event: &DomainEvent) {
         match event {
-            DomainEvent::DonationCreated(e) => {
-                self.id = Some(e.donation_id);
-                self.created_at = opt_datetime(e.created_at.as_ref());
-                self.amount = e.amount.as_ref().map(Money::from_proto);
-                self.interval_months = e.interval_months;
-                self.payment_id = e.payment_id;
-                self.payment_method = PaymentMethod::from_proto(e.payment_method);
-                self.donor = e
-                    .donor
-                    .as_ref()
-                    .map(DonorPublic::from_proto)
-                    .unwrap_or_default();
-                self.personal = e.personal.clone();
-                self.tracking = e.tracking.clone();
-                self.comment = e.comment.as_ref().map(CommentState::from_proto);
-            }
-            DomainEvent::FollowUpDonationCreated(e) => {
-                self.id = Some(e.donation_id);
-                self.parent_donation_id = Some(e.parent_donation_id);
-                self.created_at = opt_datetime(e.created_at.as_ref());
-                self.amount = e.amount.as_ref().map(Money::from_proto);
-                self.interval_months = e.interval_months;
-                self.payment_id = e.payment_id;
-                self.payment_method = PaymentMethod::from_proto(e.payment_method);
-                self.donor = e
-                    .donor
-                    .as_ref()
-                    .map(DonorPublic::from_proto)
-                    .unwrap_or_default();
-                // A recurring donor: salutation and kind only, never personal data.
-                self.personal = None;
-                self.tracking = e.tracking.clone();
-                self.comment = None;
-            }
+            DomainEvent::DonationCreated(e) => self.apply_created(e),
+            DomainEvent::FollowUpDonationCreated(e) => self.apply_follow_up(e),
             DomainEvent::DonorUpdated(e) => {
                 if let Some(d) = &e.donor {
                     self.donor = DonorPublic::from_proto(d);

@@ -31,9 +31,7 @@ impl ModerationReason {
 
     /// The legacy identifier name, e.g. `AMOUNT_TOO_HIGH`.
     pub fn identifier_name(&self) -> &'static str {
-        self.identifier
-            .as_str_name()
-            .trim_start_matches("MODERATION_IDENTIFIER_")
+        self.identifier.as_str()
     }
 
     /// To the protobuf message.
@@ -66,15 +64,34 @@ pub enum ModerationStatus {
 }
 
 impl ModerationStatus {
-    /// Stable English name, for read models.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Open => "open",
-            Self::Approved => "approved",
+    /// The status after `event` (of a donation's moderation stream) from this one: what
+    /// [`ModerationState::status`] reports after the same event, for a reader (the read
+    /// model's row) that keeps the status without the open reasons. Reasons raised open it,
+    /// an approval closes them all; nothing else moves it.
+    pub fn after(self, event: &DomainEvent) -> Self {
+        match event {
+            DomainEvent::ModerationReasonsRaised(e) if !e.reasons.is_empty() => Self::Open,
+            DomainEvent::ManuallyFlagged(_) => Self::Open,
+            DomainEvent::ModerationApproved(_) => Self::Approved,
+            _ => self,
         }
     }
 }
+
+codes!(ModerationStatus, "moderation status", {
+    None => "none",
+    Open => "open",
+    Approved => "approved",
+});
+
+codes!(ModerationIdentifier, "moderation identifier", {
+    Unspecified => "UNSPECIFIED",
+    AmountTooHigh => "AMOUNT_TOO_HIGH",
+    AddressContentViolation => "ADDRESS_CONTENT_VIOLATION",
+    CommentContentViolation => "COMMENT_CONTENT_VIOLATION",
+    ManuallyFlaggedByAdmin => "MANUALLY_FLAGGED_BY_ADMIN",
+    EmailBlocked => "EMAIL_BLOCKED",
+});
 
 /// The moderation of one donation, folded from its own stream only.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -202,6 +219,31 @@ mod tests {
             s.open_reasons.iter().next().unwrap().identifier,
             ModerationIdentifier::ManuallyFlaggedByAdmin
         );
+    }
+
+    #[test]
+    fn the_status_alone_moves_as_the_fold_reports_it() {
+        let events: Vec<DomainEvent> = vec![
+            raised(ModerationIdentifier::AmountTooHigh, "amount"),
+            ev::ModerationReasonsRaised { reasons: vec![] }.into(),
+            ev::ModerationApproved::default().into(),
+            ev::ModerationReasonsRaised { reasons: vec![] }.into(),
+            ev::ManuallyFlagged::default().into(),
+            ev::ModerationApproved { as_anonymous: true }.into(),
+            raised(ModerationIdentifier::EmailBlocked, "email"),
+            ev::DonationExported::default().into(),
+        ];
+        // Every prefix of every rotation: odd orders included.
+        for start in 0..events.len() {
+            let rotated: Vec<&DomainEvent> =
+                events[start..].iter().chain(&events[..start]).collect();
+            let mut status = ModerationStatus::default();
+            for (i, e) in rotated.iter().enumerate() {
+                status = status.after(e);
+                let folded = ModerationState::fold(rotated[..=i].iter().copied()).status();
+                assert_eq!(status, folded, "after {:?}", &rotated[..=i]);
+            }
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::types::{opt_datetime, Money, PaymentMethod};
 use crate::domain::DomainEvent;
+use crate::proto::events as ev;
 
 pub use crate::proto::events::BankData;
 
@@ -32,19 +33,14 @@ pub enum PaymentStatus {
     ChargedBack,
 }
 
-impl PaymentStatus {
-    /// Stable English name, for read models.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Booked => "booked",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-            Self::Refunded => "refunded",
-            Self::ChargedBack => "charged_back",
-        }
-    }
-}
+codes!(PaymentStatus, "payment status", {
+    Pending => "pending",
+    Booked => "booked",
+    Failed => "failed",
+    Cancelled => "cancelled",
+    Refunded => "refunded",
+    ChargedBack => "charged_back",
+});
 
 /// A further booking of a recurring payment, with its own payment and donation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +53,22 @@ pub struct FollowUp {
     pub transaction_id: Option<String>,
     /// When the provider booked it.
     pub valuation_date: Option<DateTime<Utc>>,
+}
+
+impl FollowUp {
+    /// The follow-up a `FollowUpPaymentBooked` records.
+    fn of(e: &ev::FollowUpPaymentBooked) -> Self {
+        Self {
+            child_payment_id: e.child_payment_id,
+            child_donation_id: e.child_donation_id,
+            transaction_id: e
+                .provider
+                .as_ref()
+                .map(|p| p.transaction_id.clone())
+                .filter(|t| !t.is_empty()),
+            valuation_date: opt_datetime(e.valuation_date.as_ref()),
+        }
+    }
 }
 
 /// The state of one payment, folded from its own stream only.
@@ -128,20 +140,48 @@ impl PaymentState {
                 .any(|f| f.transaction_id.as_deref() == Some(transaction_id))
     }
 
+    /// Applies `PaymentInitiated` (what [`PaymentState::apply`] does with it; for a caller that
+    /// holds the payload without its event).
+    pub fn apply_initiated(&mut self, e: &ev::PaymentInitiated) {
+        self.initiated = true;
+        self.payment_id = e.payment_id;
+        self.donation_id = e.donation_id;
+        self.method = PaymentMethod::from_proto(e.method);
+        self.amount = e.amount.as_ref().map(Money::from_proto);
+        self.interval_months = e.interval_months;
+        self.bank = e.bank.clone();
+        self.parent_payment_id = (e.parent_payment_id != 0).then_some(e.parent_payment_id);
+    }
+
+    /// The state of the child payment a follow-up booking of this (parent) payment creates:
+    /// initiated and booked at once, with the parent's method and interval and the booking's
+    /// amount (the parent's when the booking names none), no bank data.
+    pub fn follow_up_child(&self, e: &ev::FollowUpPaymentBooked) -> PaymentState {
+        let f = FollowUp::of(e);
+        PaymentState {
+            initiated: true,
+            payment_id: f.child_payment_id,
+            donation_id: f.child_donation_id,
+            method: self.method,
+            amount: e
+                .amount
+                .as_ref()
+                .map(Money::from_proto)
+                .or_else(|| self.amount.clone()),
+            interval_months: self.interval_months,
+            parent_payment_id: Some(self.payment_id),
+            status: PaymentStatus::Booked,
+            valuation_date: f.valuation_date,
+            transaction_id: f.transaction_id,
+            ..PaymentState::default()
+        }
+    }
+
     /// Applies one event; events of other streams are ignored. Never fails: each event states
     /// a fact, so it moves the status even from an unusual one.
     pub fn apply(&mut self, event: &DomainEvent) {
         match event {
-            DomainEvent::PaymentInitiated(e) => {
-                self.initiated = true;
-                self.payment_id = e.payment_id;
-                self.donation_id = e.donation_id;
-                self.method = PaymentMethod::from_proto(e.method);
-                self.amount = e.amount.as_ref().map(Money::from_proto);
-                self.interval_months = e.interval_months;
-                self.bank = e.bank.clone();
-                self.parent_payment_id = (e.parent_payment_id != 0).then_some(e.parent_payment_id);
-            }
+            DomainEvent::PaymentInitiated(e) => self.apply_initiated(e),
             DomainEvent::PaymentBooked(e) => {
                 self.status = PaymentStatus::Booked;
                 self.status_before_cancellation = None;
@@ -163,16 +203,7 @@ impl PaymentState {
             DomainEvent::PaymentRestored(_) if self.status == PaymentStatus::Cancelled => {
                 self.status = self.status_before_cancellation.take().unwrap_or_default();
             }
-            DomainEvent::FollowUpPaymentBooked(e) => self.follow_ups.push(FollowUp {
-                child_payment_id: e.child_payment_id,
-                child_donation_id: e.child_donation_id,
-                transaction_id: e
-                    .provider
-                    .as_ref()
-                    .map(|p| p.transaction_id.clone())
-                    .filter(|t| !t.is_empty()),
-                valuation_date: opt_datetime(e.valuation_date.as_ref()),
-            }),
+            DomainEvent::FollowUpPaymentBooked(e) => self.follow_ups.push(FollowUp::of(e)),
             DomainEvent::PaymentRefunded(e) => {
                 self.status = PaymentStatus::Refunded;
                 self.refunded_cents = self
@@ -193,7 +224,6 @@ impl PaymentState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::events as ev;
 
     fn initiated(method: PaymentMethod) -> DomainEvent {
         ev::PaymentInitiated {
@@ -311,6 +341,28 @@ mod tests {
         assert!(s.knows_transaction("a") && s.knows_transaction("b"));
         assert!(!s.knows_transaction("c"));
         assert_eq!(s.status, PaymentStatus::Booked);
+    }
+
+    #[test]
+    fn a_follow_up_child_is_booked_with_the_parents_method_and_its_own_amount_or_the_parents() {
+        let parent = PaymentState::fold(&[initiated(PaymentMethod::PayPal), booked("a")]);
+        let booking = ev::FollowUpPaymentBooked {
+            child_payment_id: 6,
+            child_donation_id: 8,
+            ..Default::default()
+        };
+        let child = parent.follow_up_child(&booking);
+        assert_eq!((child.payment_id, child.donation_id), (6, 8));
+        assert_eq!(child.status, PaymentStatus::Booked);
+        assert_eq!(child.method, Some(PaymentMethod::PayPal));
+        assert_eq!(child.amount, Some(Money::eur(500)));
+        assert_eq!(child.parent_payment_id, Some(5));
+        assert_eq!((child.valuation_date, child.transaction_id), (None, None));
+        let own = parent.follow_up_child(&ev::FollowUpPaymentBooked {
+            amount: Some(Money::eur(300).to_proto()),
+            ..booking
+        });
+        assert_eq!(own.amount, Some(Money::eur(300)));
     }
 
     #[test]

@@ -7,6 +7,14 @@ use crate::domain::DomainEvent;
 
 pub use crate::proto::events::ScrubRule;
 
+codes!(ScrubRule, "scrub rule", {
+    Unspecified => "unspecified",
+    Exported => "exported",
+    CancelledOrDeleted => "cancelled_or_deleted",
+    Abandoned => "abandoned",
+    StaleModeration => "stale_moderation",
+});
+
 /// Whether a donation's personal data was scrubbed (its key destroyed), when and why.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ScrubState {

@@ -57,26 +57,17 @@ impl PaymentMethod {
         m as i32
     }
 
-    /// The legacy code (`BEZ`, `UEB`, `MCP`, `PPL`, `SUB`).
+    /// The legacy code (`BEZ`, `UEB`, `MCP`, `PPL`, `SUB`); the same as `as_str`.
     pub fn code(self) -> &'static str {
-        match self {
-            Self::DirectDebit => "BEZ",
-            Self::BankTransfer => "UEB",
-            Self::CreditCard => "MCP",
-            Self::PayPal => "PPL",
-            Self::Sofort => "SUB",
-        }
+        self.as_str()
     }
 
-    /// Parses a legacy code; `MBK` was the old credit-card code.
+    /// Parses a legacy code; `MBK` was the old credit-card code (`FromStr` takes only the
+    /// current codes).
     pub fn from_code(code: &str) -> Option<Self> {
         match code {
-            "BEZ" => Some(Self::DirectDebit),
-            "UEB" => Some(Self::BankTransfer),
-            "MCP" | "MBK" => Some(Self::CreditCard),
-            "PPL" => Some(Self::PayPal),
-            "SUB" => Some(Self::Sofort),
-            _ => None,
+            "MBK" => Some(Self::CreditCard),
+            code => code.parse().ok(),
         }
     }
 
@@ -93,6 +84,35 @@ impl PaymentMethod {
     /// PayPal, credit card and Sofort donations skip moderation entirely.
     pub fn skips_moderation(self) -> bool {
         self.is_external()
+    }
+}
+
+codes!(PaymentMethod, "payment method", {
+    DirectDebit => "BEZ",
+    BankTransfer => "UEB",
+    CreditCard => "MCP",
+    PayPal => "PPL",
+    Sofort => "SUB",
+});
+
+/// A code that names no value of an enum (a read-model column or request holding a code the
+/// domain does not know).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{code}`")]
+pub struct UnknownCode {
+    /// What the code should name, e.g. `payment status`.
+    pub what: &'static str,
+    /// The code.
+    pub code: String,
+}
+
+impl UnknownCode {
+    /// `code` names no `what`.
+    pub fn new(what: &'static str, code: &str) -> Self {
+        Self {
+            what,
+            code: code.to_owned(),
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use crate::domain::export::ExportState;
 use crate::domain::moderation::ModerationState;
 use crate::domain::payment::{PaymentState, PaymentStatus};
 use crate::domain::scrub::ScrubState;
-use crate::domain::streams::category;
+use crate::domain::streams::Category;
 use crate::domain::types::PaymentMethod;
 use crate::domain::DomainEvent;
 
@@ -98,15 +98,14 @@ impl DonationView {
     /// Applies an event read from `stream` (a stream name such as `payment-5`, or just its
     /// category). Routes by category; other categories are ignored. Never fails.
     pub fn apply(&mut self, stream: &str, event: &DomainEvent) {
-        let cat = stream.split_once('-').map_or(stream, |(c, _)| c);
-        match cat {
-            category::DONATION => self.donation.apply(event),
-            category::PAYMENT => self.payment.apply(event),
-            category::MODERATION => self.moderation.apply(event),
-            category::DELETION => self.deletion.apply(event),
-            category::EXPORT => self.export.apply(event),
-            category::SCRUB => self.scrub.apply(event),
-            _ => {}
+        match Category::of(stream) {
+            Some(Category::Donation) => self.donation.apply(event),
+            Some(Category::Payment) => self.payment.apply(event),
+            Some(Category::Moderation) => self.moderation.apply(event),
+            Some(Category::Deletion) => self.deletion.apply(event),
+            Some(Category::Export) => self.export.apply(event),
+            Some(Category::Scrub) => self.scrub.apply(event),
+            Some(Category::ContributionTracking) | None => {}
         }
     }
 

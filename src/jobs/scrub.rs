@@ -81,16 +81,6 @@ pub struct ScrubStatus {
     pub oldest: Option<DateTime<Utc>>,
 }
 
-fn rule_name(rule: ScrubRule) -> &'static str {
-    match rule {
-        ScrubRule::Exported => "exported",
-        ScrubRule::CancelledOrDeleted => "cancelled_or_deleted",
-        ScrubRule::Abandoned => "abandoned",
-        ScrubRule::StaleModeration => "stale_moderation",
-        ScrubRule::Unspecified => "unspecified",
-    }
-}
-
 /// The scrub job.
 #[derive(Clone)]
 pub struct Scrubber {
@@ -202,7 +192,7 @@ impl Scrubber {
                 match commands::scrub(&view, now, &self.policy) {
                     Ok(events) => {
                         let rule = commands::scrub_rule(&view, now, &self.policy)
-                            .map_or("unspecified", rule_name);
+                            .map_or("unspecified", ScrubRule::as_str);
                         confirmed.push((c, events, rule));
                     }
                     Err(e) => {

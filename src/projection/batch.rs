@@ -16,6 +16,7 @@ use super::donation::{self, id, moderation_identifier, DonationRow, PaymentRow, 
 use super::rows::Value;
 use super::{DecodeError, ProjectionError};
 use crate::domain::admission;
+use crate::domain::moderation::{ModerationIdentifier, MANUAL_FLAG_SOURCE};
 use crate::domain::validation::FieldError;
 use crate::domain::{streams, DomainEvent};
 use crate::store::{Position, RecordedEvent};
@@ -412,7 +413,8 @@ impl State {
                         })
                         .collect::<Result<Vec<_>, Rejection>>()?,
                     E::ManuallyFlagged(_) => {
-                        vec![("MANUALLY_FLAGGED_BY_ADMIN".to_owned(), String::new())]
+                        let flag = ModerationIdentifier::ManuallyFlaggedByAdmin.as_str();
+                        vec![(flag.to_owned(), MANUAL_FLAG_SOURCE.to_owned())]
                     }
                     _ => Vec::new(),
                 };
