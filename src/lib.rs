@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod privacy;
 pub mod projection;
 pub mod proto;
+pub mod repository;
 pub mod sequence;
 pub mod store;
 pub mod telemetry;

@@ -4,19 +4,17 @@
 
 use std::collections::BTreeMap;
 
-use super::{decode, read_whole_stream, timeline_with, AuditError, HistoryEntry, Step};
+use super::{timeline_with, AuditError, HistoryEntry, Step};
 use crate::domain::contribution_tracking::{tracked_values, ContributionTrackingState};
 use crate::domain::streams;
+use crate::repository;
 use crate::store::EventLog;
 
 /// Every event of a contribution-tracking record, decoded, in stream order (empty when the
 /// record does not exist).
 pub async fn load(log: &dyn EventLog, id: u64) -> Result<Vec<Step>, AuditError> {
-    read_whole_stream(log, &streams::contribution_tracking(id))
-        .await?
-        .into_iter()
-        .map(decode)
-        .collect()
+    let loaded = repository::load_stream(log, &streams::contribution_tracking(id)).await?;
+    Ok(loaded.steps)
 }
 
 /// The record's fields, flattened for display and diffing; unset fields are empty.

@@ -14,9 +14,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::view::DonationView;
-use crate::domain::{streams, DomainEvent};
+
 use crate::privacy::Vault;
-use crate::store::{Direction, EventLog, Position, RecordedEvent, StreamStart};
+use crate::repository::{self, LoadError};
+use crate::store::{EventLog, Position};
 
 /// What shows in place of personal data that can no longer be decrypted.
 pub const SCRUBBED: &str = "<scrubbed>";
@@ -47,13 +48,27 @@ pub enum AuditError {
     Privacy(#[from] crate::privacy::PrivacyError),
 }
 
-/// One event of a donation's history.
-#[derive(Debug, Clone)]
-pub struct Step {
-    /// The event as recorded.
-    pub recorded: RecordedEvent,
-    /// The decoded, decrypted event.
-    pub event: DomainEvent,
+/// One event of a donation's history: as recorded, and decoded (decrypted where its key
+/// still exists).
+pub use crate::repository::Step;
+
+impl From<LoadError> for AuditError {
+    fn from(e: LoadError) -> Self {
+        match e {
+            LoadError::Store(e) => Self::Store(e),
+            LoadError::Decode {
+                position,
+                event_type,
+                stream,
+                source,
+            } => Self::Decode {
+                position,
+                event_type,
+                stream,
+                source,
+            },
+        }
+    }
 }
 
 /// A field that an event changed.
@@ -88,46 +103,6 @@ pub struct HistoryEntry {
     pub changes: Vec<Change>,
 }
 
-const PAGE: usize = 4096;
-
-async fn read_whole_stream(
-    log: &dyn EventLog,
-    stream: &str,
-) -> Result<Vec<RecordedEvent>, AuditError> {
-    let mut out = Vec::new();
-    let mut from = 0u64;
-    loop {
-        let page = log
-            .read_stream(
-                stream,
-                Direction::Forwards,
-                StreamStart::Revision(from),
-                PAGE,
-            )
-            .await?;
-        let done = page.len() < PAGE;
-        if let Some(last) = page.last() {
-            from = last.revision + 1;
-        }
-        out.extend(page);
-        if done {
-            return Ok(out);
-        }
-    }
-}
-
-fn decode(recorded: RecordedEvent) -> Result<Step, AuditError> {
-    let event = DomainEvent::decode(&recorded.event_type, &recorded.payload).map_err(|source| {
-        AuditError::Decode {
-            position: recorded.position,
-            event_type: recorded.event_type.clone(),
-            stream: recorded.stream.clone(),
-            source,
-        }
-    })?;
-    Ok(Step { recorded, event })
-}
-
 /// Reads every event of a donation's streams (donation, its payment, moderation, deletion,
 /// export, scrub), decrypts what can still be decrypted, in global commit order.
 pub async fn load_donation(
@@ -145,32 +120,10 @@ pub async fn load_donation_sealed(
     log: &dyn EventLog,
     donation_id: u64,
 ) -> Result<Vec<Step>, AuditError> {
-    let donation = read_whole_stream(log, &streams::donation(donation_id)).await?;
-    if donation.is_empty() {
-        return Err(AuditError::NotFound(donation_id));
-    }
-    let mut steps: Vec<Step> = donation.into_iter().map(decode).collect::<Result<_, _>>()?;
-    let payment_id = steps.iter().find_map(|s| match &s.event {
-        DomainEvent::DonationCreated(e) => Some(e.payment_id),
-        DomainEvent::FollowUpDonationCreated(e) => Some(e.payment_id),
-        _ => None,
-    });
-    let mut names = vec![
-        streams::moderation(donation_id),
-        streams::deletion(donation_id),
-        streams::export(donation_id),
-        streams::scrub(donation_id),
-    ];
-    if let Some(p) = payment_id.filter(|p| *p > 0) {
-        names.push(streams::payment(p));
-    }
-    for name in names {
-        for recorded in read_whole_stream(log, &name).await? {
-            steps.push(decode(recorded)?);
-        }
-    }
-    steps.sort_by_key(|s| s.recorded.position);
-    Ok(steps)
+    let loaded = repository::load_donation(log, donation_id)
+        .await?
+        .ok_or(AuditError::NotFound(donation_id))?;
+    Ok(loaded.into_steps_in_commit_order())
 }
 
 fn opt<T: ToString>(v: Option<T>) -> String {

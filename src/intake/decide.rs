@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::error::invalid_if_any;
-use super::{donation_message, Intake, IntakeError, Loaded, Method, Plan, RequestMeta};
+use super::{donation_message, Intake, IntakeError, Method, Plan, RequestMeta};
 use crate::domain::commands::Decision;
 use crate::domain::donation::DonationState;
 use crate::domain::payment::PaymentState;
@@ -13,6 +13,7 @@ use crate::domain::streams;
 use crate::domain::validation::{validate_id, validate_reason};
 use crate::domain::{DomainError, DonationView, StreamEvent};
 use crate::proto::api;
+use crate::repository;
 use crate::store::CurrentRevision;
 
 /// A view loaded for a decision, with the revisions of the streams it was folded from.
@@ -37,40 +38,29 @@ impl Intake {
         donation_id: u64,
         unseal: bool,
     ) -> Result<ViewLoad, IntakeError> {
-        let donation_stream = streams::donation(donation_id);
-        let mut donation = self.load(&donation_stream).await?;
-        let state = DonationState::fold(&donation.events);
-        if !state.exists() {
-            return Err(IntakeError::NotFound {
-                what: "donation",
-                id: donation_id,
-            });
+        let not_found = || IntakeError::NotFound {
+            what: "donation",
+            id: donation_id,
+        };
+        let mut loaded = repository::load_donation(&*self.log, donation_id)
+            .await?
+            .ok_or_else(not_found)?;
+        if !DonationState::fold(loaded.donation.steps.iter().map(|s| &s.event)).exists() {
+            return Err(not_found());
         }
-        let names = [
-            streams::payment(state.payment_id),
-            streams::moderation(donation_id),
-            streams::deletion(donation_id),
-            streams::export(donation_id),
-            streams::scrub(donation_id),
-        ];
-        let mut others: Vec<Loaded> =
-            futures::future::try_join_all(names.iter().map(|s| self.load(s))).await?;
         if unseal {
             // One key lookup for both streams that carry personal units.
-            let both = donation.events.iter_mut().chain(&mut others[0].events);
-            self.vault.unseal(both).await?;
+            let payment = &mut loaded.related[0];
+            let both = loaded.donation.steps.iter_mut().chain(&mut payment.steps);
+            self.vault.unseal(both.map(|s| &mut s.event)).await?;
         }
         let mut view = DonationView::default();
         let mut read = HashMap::new();
-        for e in &donation.events {
-            view.apply(&donation_stream, e);
-        }
-        read.insert(donation_stream, donation.revision);
-        for (name, loaded) in names.into_iter().zip(others) {
-            for e in &loaded.events {
-                view.apply(&name, e);
+        for stream in loaded.streams() {
+            for s in &stream.steps {
+                view.apply(&stream.name, &s.event);
             }
-            read.insert(name, loaded.revision);
+            read.insert(stream.name.clone(), stream.revision);
         }
         Ok(ViewLoad { view, read })
     }

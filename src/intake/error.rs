@@ -4,6 +4,7 @@
 use crate::domain::validation::FieldError;
 use crate::domain::{CodecError, DomainError};
 use crate::privacy::PrivacyError;
+use crate::repository::LoadError;
 use crate::sequence::SequenceError;
 use crate::store::StoreError;
 
@@ -71,6 +72,15 @@ pub enum IntakeError {
     /// An event about to be appended still held personal data in clear (a bug; refused).
     #[error("refusing to append personal data in clear to stream `{0}`")]
     ClearPersonalData(String),
+}
+
+impl From<LoadError> for IntakeError {
+    fn from(e: LoadError) -> Self {
+        match e {
+            LoadError::Store(e) => Self::Store(e),
+            LoadError::Decode { source, .. } => Self::Codec(source),
+        }
+    }
 }
 
 fn list(errors: &[FieldError]) -> String {

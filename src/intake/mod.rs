@@ -47,6 +47,7 @@ use crate::domain::{DomainEvent, StreamEvent};
 use crate::metrics::Metrics;
 use crate::privacy::{seal_with, Vault};
 use crate::proto::api;
+use crate::repository;
 use crate::sequence::SequenceGenerator;
 use crate::store::{
     Actor, CurrentRevision, Direction, EventData, EventLog, ExpectedRevision, Metadata, StoreError,
@@ -263,23 +264,11 @@ impl Intake {
 
     /// Reads and decodes one stream (personal units stay sealed).
     async fn load(&self, stream: &str) -> Result<Loaded, IntakeError> {
-        let recorded = self
-            .log
-            .read_stream(
-                stream,
-                Direction::Forwards,
-                StreamStart::Beginning,
-                usize::MAX,
-            )
-            .await?;
-        let revision = recorded.last().map_or(CurrentRevision::NoStream, |e| {
-            CurrentRevision::At(e.revision)
-        });
-        let events = recorded
-            .iter()
-            .map(|r| DomainEvent::decode(&r.event_type, &r.payload))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Loaded { events, revision })
+        let loaded = repository::load_stream(&*self.log, stream).await?;
+        Ok(Loaded {
+            revision: loaded.revision,
+            events: loaded.into_events(),
+        })
     }
 
     /// Seals every clear personal unit of `events` with the key of `donation_id`.
@@ -383,7 +372,7 @@ impl Intake {
         plan: Plan<R>,
     ) -> Result<(R, bool), IntakeError> {
         let Plan {
-            events,
+            mut events,
             read,
             mut response,
             stored,
@@ -399,32 +388,13 @@ impl Intake {
             return Err(IntakeError::Invalid(refused));
         }
         let metadata = meta.metadata(self.clock.now());
-        let mut parts: Vec<StreamAppend> = Vec::new();
-        for mut e in events {
-            if e.event.has_clear_personal_data() {
-                return Err(IntakeError::ClearPersonalData(e.stream));
-            }
-            let data = EventData {
-                id: Uuid::now_v7(),
-                event_type: e.event.event_type().to_owned(),
-                payload: e.event.encode(),
-                metadata: metadata.clone(),
-            };
-            match parts.iter_mut().find(|p| p.stream == e.stream) {
-                Some(part) => part.events.push(data),
-                None => {
-                    let expected = match read.get(&e.stream) {
-                        Some(CurrentRevision::At(r)) => ExpectedRevision::Exact(*r),
-                        Some(CurrentRevision::NoStream) | None => ExpectedRevision::NoStream,
-                    };
-                    parts.push(StreamAppend {
-                        stream: e.stream,
-                        expected,
-                        events: vec![data],
-                    });
-                }
-            }
+        if let Some(i) = events
+            .iter_mut()
+            .position(|e| e.event.has_clear_personal_data())
+        {
+            return Err(IntakeError::ClearPersonalData(events.swap_remove(i).stream));
         }
+        let mut parts = repository::appends(events, &read, &metadata);
         let record = api::RequestHandled {
             method: method.name().to_owned(),
             request_sha256: meta.fingerprint.to_vec(),

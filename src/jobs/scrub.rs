@@ -6,6 +6,7 @@
 //! eligible, so the next run appends the event (destroying a destroyed key is a no-op). The
 //! other order could leave a donation marked scrubbed whose key survives.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,9 +20,8 @@ use crate::metrics::Metrics;
 use crate::projection::scrub_selection::ScrubCandidate;
 use crate::projection::ReadModel;
 use crate::proto::events::ScrubRule;
-use crate::store::{
-    Actor, EventData, EventLog, ExpectedRevision, Metadata, StoreError, StreamAppend,
-};
+use crate::repository;
+use crate::store::{Actor, EventLog, Metadata, StoreError};
 
 use crate::privacy::{PrivacyError, Vault};
 
@@ -215,23 +215,10 @@ impl Scrubber {
             self.vault.destroy(&ids).await?;
             let request = Uuid::now_v7();
             for (c, events, rule) in confirmed {
-                let mut parts = Vec::new();
-                for se in events {
-                    parts.push(StreamAppend {
-                        stream: se.stream,
-                        expected: ExpectedRevision::NoStream,
-                        events: vec![EventData {
-                            id: Uuid::now_v7(),
-                            event_type: se.event.event_type().to_owned(),
-                            payload: se.event.encode(),
-                            metadata: Metadata::new(
-                                Actor::system("scrub"),
-                                "ledger scrub",
-                                request,
-                            ),
-                        }],
-                    });
-                }
+                let metadata = Metadata::new(Actor::system("scrub"), "ledger scrub", request);
+                // Every stream the scrub writes is new (one `PersonalDataScrubbed`): a
+                // concurrent scrub of the same donation conflicts instead of doubling it.
+                let parts = repository::appends(events, &HashMap::new(), &metadata);
                 match self.log.append_atomic(parts).await {
                     Ok(_) | Err(StoreError::Conflict { .. }) => {
                         self.metrics
