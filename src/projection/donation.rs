@@ -10,7 +10,9 @@
 //! as anonymous.
 //!
 //! Every function here is pure: it checks that an event applies before changing anything, so
-//! a rejected event leaves the rows exactly as the previous event left them.
+//! a rejected event leaves the rows exactly as the previous event left them. One concern (the
+//! two rows of a donation, which mirror each other), hence one file; its unit tests check that
+//! a row loaded back from its columns folds on like the one kept in memory.
 
 use std::str::FromStr;
 

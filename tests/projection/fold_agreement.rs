@@ -8,7 +8,9 @@
 //! things the rows cannot hold are left out of the histories and stated in the expectations:
 //! personal data readable after a scrub (its key is gone, so a real reader sees none), and a
 //! donor or comment change after an approval as anonymous (the row keeps no column for that
-//! sticky approval).
+//! sticky approval). A history starts with the donation's creation and the payment stream
+//! with its initiation: before them the projector has no row to change (it quarantines such
+//! events, the check below would fail) where the domain's folds start from their defaults.
 
 use crate::projection_support;
 
