@@ -35,7 +35,7 @@ pub mod donation;
 pub mod error;
 pub mod export;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod moderation;
 pub mod payment;
 pub mod personal;

@@ -629,39 +629,30 @@ impl PaymentRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::DomainEvent;
+    use crate::domain::{fixtures, DomainEvent};
     use proptest::prelude::*;
 
     fn t0() -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap()
     }
 
+    /// The fixture donation, dated with nanoseconds and with a private comment.
     fn created() -> ev::DonationCreated {
+        let DomainEvent::DonationCreated(e) =
+            fixtures::created(PaymentMethod::DirectDebit, DonorKind::Person, 1)
+        else {
+            unreachable!("the fixture creates a donation")
+        };
         ev::DonationCreated {
-            donation_id: 1,
             created_at: Some(prost_types::Timestamp {
                 seconds: 1_700_000_000,
                 nanos: 987_654_321,
-            }),
-            amount: Some(Money::eur(1000).to_proto()),
-            interval_months: 1,
-            payment_id: 2,
-            payment_method: PaymentMethod::DirectDebit.to_proto(),
-            donor: Some(ev::DonorPublic {
-                kind: DonorKind::Person as i32,
-                salutation: "Frau".into(),
-                wants_newsletter: true,
-                wants_receipt: false,
-            }),
-            personal: Some(PersonalData {
-                last_name: "Lovelace".into(),
-                ..Default::default()
             }),
             comment: Some(ev::Comment {
                 private_text: Some(ev::CommentText { text: "hi".into() }),
                 ..Default::default()
             }),
-            ..Default::default()
+            ..e
         }
     }
 
@@ -793,16 +784,17 @@ mod tests {
         fn a_payment_row_loaded_back_folds_on_like_the_one_in_memory(
             ops in prop::collection::vec(0u8..10, 0..12),
         ) {
+            let DomainEvent::PaymentInitiated(initiated) =
+                fixtures::initiated(PaymentMethod::PayPal, 1)
+            else {
+                unreachable!("the fixture initiates a payment")
+            };
             let initiated = ev::PaymentInitiated {
-                payment_id: 2,
-                donation_id: 1,
-                method: PaymentMethod::PayPal.to_proto(),
-                amount: Some(Money::eur(1000).to_proto()),
                 bank: Some(BankData {
                     iban: "DE02".into(),
                     ..Default::default()
                 }),
-                ..Default::default()
+                ..initiated
             };
             let mut kept = PaymentRow::initiated(2, &initiated, t0()).unwrap();
             let mut loaded = PaymentRow::from_values(&kept.to_values());
