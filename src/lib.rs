@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod intake;
+pub mod jobs;
 pub mod metrics;
 pub mod privacy;
 pub mod projection;

@@ -7,8 +7,8 @@ use clap::{Args, Subcommand};
 
 use crate::config::StorageArgs;
 use crate::domain::commands::ScrubPolicy;
+use crate::jobs::scrub::Scrubber;
 use crate::metrics::Metrics;
-use crate::privacy::scrub::Scrubber;
 use crate::projection::{Projector, ProjectorConfig, ReadModel};
 
 /// The scrub policy's periods.

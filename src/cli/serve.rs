@@ -170,7 +170,12 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
     // The projectors never block intake: they connect (and reconnect) to the read model in
     // their own tasks while the gRPC server already accepts donations.
     let shutdown = CancellationToken::new();
-    let workers = jobs::start(storage, &args.jobs, metrics.clone(), shutdown.clone()).await?;
+    let stores = jobs::SharedStores {
+        log: app.intake().log().clone(),
+        vault: app.intake().vault().clone(),
+        read_model_url: storage.read_model_url()?,
+    };
+    let workers = jobs::start(stores, &args.jobs, metrics.clone(), shutdown.clone());
     let served = app
         .run_until_stopped(async move {
             shutdown_signal().await;

@@ -221,6 +221,11 @@ impl Intake {
         &self.log
     }
 
+    /// The key store.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
     /// The timeline of a donation across its streams, decrypted while its key exists.
     pub async fn history(
         &self,

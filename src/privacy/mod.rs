@@ -7,7 +7,6 @@
 //! field empty: every read path then sees the scrubbed donor.
 
 pub mod keys;
-pub mod scrub;
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -5,10 +5,12 @@
 //! `postgres.rs`); everything decided here is dialect-neutral, so both databases end up with
 //! the same rows.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
+use super::backend::{Load, Session, Write};
+use super::cache::{from_cache, Committed, RowCache};
 use super::contribution_tracking::{Conflict, ContributionTrackingRow, Outcome};
 use super::donation::{self, id, moderation_identifier, DonationRow, PaymentRow, Rejection};
 use super::rows::Value;
@@ -18,72 +20,6 @@ use crate::domain::moderation::{ModerationIdentifier, MANUAL_FLAG_SOURCE};
 use crate::domain::validation::FieldError;
 use crate::domain::{streams, DomainEvent};
 use crate::store::{Position, RecordedEvent};
-
-/// The row sets a `Session` loads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Load {
-    Donation,
-    Payment,
-    ContributionTracking,
-    ModerationReason,
-}
-
-/// The statements a `Session` writes with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Write {
-    DonationTracking,
-    Donation,
-    Payment,
-    ModerationReason,
-    DonationEvent,
-    ContributionTracking,
-    Conflict,
-}
-
-/// One read-model transaction, in one dialect.
-#[async_trait::async_trait]
-pub(crate) trait Session: Send {
-    /// The projector's checkpoint (creating its row), locked until commit.
-    async fn checkpoint(&mut self, projector: &str) -> Result<Option<i64>, ProjectionError>;
-    /// Positions an operator skipped, between `from` and `to` inclusive.
-    async fn skipped(
-        &mut self,
-        projector: &str,
-        from: i64,
-        to: i64,
-    ) -> Result<HashSet<i64>, ProjectionError>;
-    /// Rows of `what` whose key is one of `ids`, as values in layout order.
-    async fn load(&mut self, what: Load, ids: &[i64]) -> Result<Vec<Vec<Value>>, ProjectionError>;
-    /// Existing `donation_tracking` rows of `pairs`, and the highest id.
-    async fn tracking(
-        &mut self,
-        pairs: &[(String, String)],
-    ) -> Result<(Vec<(i64, String, String)>, i64), ProjectionError>;
-    /// Writes rows with one of the projection statements (multi-row).
-    /// Writes `rows` (taken by value: a driver binds their text without copying it again).
-    async fn write(&mut self, what: Write, rows: Vec<Vec<Value>>) -> Result<(), ProjectionError>;
-    /// Inserts rows known to be absent from their table (what a write-back projector writes
-    /// for the first time into its fresh tables, and the change log), the fastest way the
-    /// dialect has. By default the same as [`Session::write`].
-    async fn insert_new(
-        &mut self,
-        what: Write,
-        rows: Vec<Vec<Value>>,
-    ) -> Result<(), ProjectionError> {
-        self.write(what, rows).await
-    }
-    /// Deletes the moderation reasons of `donation_ids`.
-    async fn delete_reasons(&mut self, donation_ids: &[i64]) -> Result<(), ProjectionError>;
-    /// Stores the checkpoint.
-    async fn set_checkpoint(
-        &mut self,
-        projector: &str,
-        position: i64,
-        at: DateTime<Utc>,
-    ) -> Result<(), ProjectionError>;
-    /// Commits the transaction.
-    async fn commit(self: Box<Self>) -> Result<(), ProjectionError>;
-}
 
 /// An event read from the log with its decoding.
 pub(crate) struct Decoded {
@@ -110,319 +46,19 @@ pub(crate) struct BatchOutcome {
 
 /// The rows of one batch, in memory.
 #[derive(Default)]
-struct State {
-    donations: HashMap<i64, DonationRow>,
-    dirty_donations: BTreeSet<i64>,
-    created: Vec<i64>,
-    payments: HashMap<i64, PaymentRow>,
-    dirty_payments: BTreeSet<i64>,
+pub(super) struct State {
+    pub(super) donations: HashMap<i64, DonationRow>,
+    pub(super) dirty_donations: BTreeSet<i64>,
+    pub(super) created: Vec<i64>,
+    pub(super) payments: HashMap<i64, PaymentRow>,
+    pub(super) dirty_payments: BTreeSet<i64>,
     reasons: HashMap<i64, BTreeSet<(String, String)>>,
     dirty_reasons: BTreeSet<i64>,
-    cts: HashMap<i64, ContributionTrackingRow>,
-    dirty_cts: BTreeSet<i64>,
+    pub(super) cts: HashMap<i64, ContributionTrackingRow>,
+    pub(super) dirty_cts: BTreeSet<i64>,
     conflicts: Vec<Conflict>,
     log: Vec<Vec<Value>>,
 }
-
-/// Donation, payment and contribution-tracking rows a rebuild keeps in memory between batches
-/// (write-back): a row is written once when it leaves the cache or when the rebuild catches
-/// up, not after every batch that touched it, and a later batch finds it here instead of
-/// loading it back.
-///
-/// Only for tables nobody reads before the end (a rebuild's fresh tables, a verify's scratch
-/// database): their checkpoint runs ahead of the rows still held here, and a crash discards
-/// the whole fill anyway. A batch works on copies of cached rows; the cache takes the new
-/// versions only after the batch's transaction committed, so a failed batch can be retried
-/// against the cache as it was. Rows leave it (oldest ids first) only in a committed
-/// transaction that wrote them.
-#[derive(Debug, Default)]
-pub(crate) struct RowCache {
-    capacity: usize,
-    donations: CachedTable<DonationRow>,
-    payments: CachedTable<PaymentRow>,
-    cts: CachedTable<ContributionTrackingRow>,
-    /// Whether the tables held no rows when the projector started (no checkpoint yet): then
-    /// a row that is neither cached nor evicted does not exist, and is not looked for.
-    started_empty: bool,
-}
-
-/// The cached rows of one table.
-#[derive(Debug)]
-struct CachedTable<R> {
-    rows: BTreeMap<i64, R>,
-    /// Rows changed since they were last written.
-    dirty: BTreeSet<i64>,
-    /// Rows written to the database: when they left the cache, or by a flush. (With a table
-    /// that started empty, a row not in here is not in the table.)
-    in_database: HashSet<i64>,
-}
-
-impl<R> Default for CachedTable<R> {
-    fn default() -> Self {
-        Self {
-            rows: BTreeMap::new(),
-            dirty: BTreeSet::new(),
-            in_database: HashSet::new(),
-        }
-    }
-}
-
-impl<R: CachedRow> CachedTable<R> {
-    /// Copies the cached rows of `ids` into `into` and returns the ids to load from the
-    /// database (those it may hold).
-    fn copy_into(
-        &self,
-        ids: &BTreeSet<i64>,
-        into: &mut HashMap<i64, R>,
-        started_empty: bool,
-    ) -> Vec<i64> {
-        let mut missing = Vec::new();
-        for &id in ids {
-            if let Some(row) = self.rows.get(&id) {
-                into.insert(id, row.clone());
-            } else if !started_empty || self.in_database.contains(&id) {
-                missing.push(id);
-            }
-        }
-        missing
-    }
-
-    /// Rows over capacity (after the batch's `touched` rows join the cache), oldest first,
-    /// that the batch did not touch.
-    fn victims(&self, touched: &HashMap<i64, R>, capacity: usize) -> Vec<i64> {
-        let new = touched
-            .keys()
-            .filter(|id| !self.rows.contains_key(id))
-            .count();
-        let total = self.rows.len() + new;
-        if total <= capacity {
-            return Vec::new();
-        }
-        // Down to three quarters, so eviction happens in bulk every few batches.
-        let excess = total - capacity * 3 / 4;
-        self.rows
-            .keys()
-            .filter(|id| !touched.contains_key(id))
-            .take(excess)
-            .copied()
-            .collect()
-    }
-
-    /// The column values of those of `ids` that are dirty, in the order of `ids`: the rows
-    /// never written before (only when the table `started_empty`: then a row that never left
-    /// the cache is not in the database), and the rows to write over.
-    fn dirty_values<'a>(
-        &self,
-        ids: impl IntoIterator<Item = &'a i64>,
-        started_empty: bool,
-    ) -> DirtyRows {
-        let mut out = DirtyRows::default();
-        for id in ids.into_iter().filter(|id| self.dirty.contains(id)) {
-            let values = self.rows[id].values();
-            if started_empty && !self.in_database.contains(id) {
-                out.new.push(values);
-            } else {
-                out.rewritten.push(values);
-            }
-        }
-        out
-    }
-
-    /// Every row waiting to be written.
-    fn all_dirty_values(&self, started_empty: bool) -> DirtyRows {
-        self.dirty_values(&self.dirty, started_empty)
-    }
-
-    /// After a committed flush: every dirty row is now in the database.
-    fn flushed(&mut self) {
-        self.in_database.extend(std::mem::take(&mut self.dirty));
-    }
-
-    /// After a committed batch: drops the `evicted` rows and takes the batch's versions.
-    fn absorb(
-        &mut self,
-        evicted: Vec<i64>,
-        touched: &mut HashMap<i64, R>,
-        dirty: &mut BTreeSet<i64>,
-    ) {
-        for id in evicted {
-            self.rows.remove(&id);
-            self.dirty.remove(&id);
-            self.in_database.insert(id);
-        }
-        self.dirty.extend(std::mem::take(dirty));
-        self.rows.extend(touched.drain());
-    }
-}
-
-/// Dirty cached rows as they are written: inserted as new, or written over.
-#[derive(Default)]
-struct DirtyRows {
-    new: Vec<Vec<Value>>,
-    rewritten: Vec<Vec<Value>>,
-}
-
-impl DirtyRows {
-    /// Writes both kinds (the new ones with [`Session::insert_new`]), `chunk` rows per call.
-    async fn write(
-        self,
-        session: &mut dyn Session,
-        what: Write,
-        chunk: usize,
-    ) -> Result<(), ProjectionError> {
-        for (new, mut rows) in [(true, self.new), (false, self.rewritten)] {
-            while !rows.is_empty() {
-                let rest = rows.split_off(rows.len().min(chunk));
-                let rows = std::mem::replace(&mut rows, rest);
-                if new {
-                    session.insert_new(what, rows).await?;
-                } else {
-                    session.write(what, rows).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Writes the dirty rows of each cached table, `chunk` rows per call.
-async fn write_tables(
-    session: &mut dyn Session,
-    tables: [(Write, DirtyRows); 3],
-    chunk: usize,
-) -> Result<(), ProjectionError> {
-    for (what, rows) in tables {
-        rows.write(session, what, chunk).await?;
-    }
-    Ok(())
-}
-
-/// What leaves the cache when a batch commits.
-#[derive(Default)]
-struct Eviction {
-    donations: Vec<i64>,
-    payments: Vec<i64>,
-    cts: Vec<i64>,
-}
-
-impl RowCache {
-    /// A cache of up to `capacity` rows of each table.
-    pub(crate) fn new(capacity: usize) -> Self {
-        Self {
-            capacity: capacity.max(1),
-            ..Self::default()
-        }
-    }
-
-    /// Records whether the tables were empty when the projector started (its first step found
-    /// no checkpoint).
-    pub(crate) fn set_started_empty(&mut self, empty: bool) {
-        self.started_empty = empty;
-    }
-
-    /// Whether rows are waiting to be written.
-    pub(crate) fn is_dirty(&self) -> bool {
-        !self.donations.dirty.is_empty()
-            || !self.payments.dirty.is_empty()
-            || !self.cts.dirty.is_empty()
-    }
-
-    /// Rows over capacity (after this batch's `state` joins the cache), oldest first, that the
-    /// batch did not touch; writes the dirty ones in the batch's transaction.
-    async fn evict(
-        &self,
-        session: &mut dyn Session,
-        state: &State,
-    ) -> Result<Eviction, ProjectionError> {
-        let out = Eviction {
-            donations: self.donations.victims(&state.donations, self.capacity),
-            payments: self.payments.victims(&state.payments, self.capacity),
-            cts: self.cts.victims(&state.cts, self.capacity),
-        };
-        let empty = self.started_empty;
-        let tables = [
-            (
-                Write::Donation,
-                self.donations.dirty_values(&out.donations, empty),
-            ),
-            (
-                Write::Payment,
-                self.payments.dirty_values(&out.payments, empty),
-            ),
-            (
-                Write::ContributionTracking,
-                self.cts.dirty_values(&out.cts, empty),
-            ),
-        ];
-        write_tables(session, tables, usize::MAX).await?;
-        Ok(out)
-    }
-
-    /// After the batch committed: drops what was evicted and takes the batch's rows.
-    fn absorb(&mut self, state: &mut State, evicted: Eviction) {
-        self.donations.absorb(
-            evicted.donations,
-            &mut state.donations,
-            &mut state.dirty_donations,
-        );
-        self.payments.absorb(
-            evicted.payments,
-            &mut state.payments,
-            &mut state.dirty_payments,
-        );
-        self.cts
-            .absorb(evicted.cts, &mut state.cts, &mut state.dirty_cts);
-    }
-
-    /// Writes every row still waiting (when the rebuild has caught up). The caller commits,
-    /// then calls [`RowCache::flushed`].
-    pub(crate) async fn flush(&self, session: &mut dyn Session) -> Result<(), ProjectionError> {
-        let empty = self.started_empty;
-        let tables = [
-            (Write::Donation, self.donations.all_dirty_values(empty)),
-            (Write::Payment, self.payments.all_dirty_values(empty)),
-            (
-                Write::ContributionTracking,
-                self.cts.all_dirty_values(empty),
-            ),
-        ];
-        write_tables(session, tables, FLUSH_CHUNK).await
-    }
-
-    /// Marks everything written after a committed [`RowCache::flush`]: the rows stay cached,
-    /// and are now in the database too (a later change writes over them).
-    pub(crate) fn flushed(&mut self) {
-        self.donations.flushed();
-        self.payments.flushed();
-        self.cts.flushed();
-    }
-}
-
-/// A row the cache holds: written as its column values.
-trait CachedRow: Clone {
-    fn values(&self) -> Vec<Value>;
-}
-
-impl CachedRow for DonationRow {
-    fn values(&self) -> Vec<Value> {
-        self.to_values()
-    }
-}
-
-impl CachedRow for PaymentRow {
-    fn values(&self) -> Vec<Value> {
-        self.to_values()
-    }
-}
-
-impl CachedRow for ContributionTrackingRow {
-    fn values(&self) -> Vec<Value> {
-        self.to_values()
-    }
-}
-
-/// Rows per write call when the cache is flushed (bounds the memory of the bound values).
-const FLUSH_CHUNK: usize = 10_000;
 
 /// The ids a batch needs loaded, collected from its decoded events.
 #[derive(Default)]
@@ -575,35 +211,6 @@ fn admitted(rec: &RecordedEvent, event: &DomainEvent) -> Result<(), Rejection> {
             "breaks the admission rule: {}",
             admission::describe(&errors)
         ))
-    }
-}
-
-/// What a batch leaves for the row cache once its transaction has committed.
-#[derive(Default)]
-pub(crate) struct Committed {
-    state: State,
-    evicted: Option<Eviction>,
-}
-
-impl Committed {
-    /// Hands the batch's rows to the cache (call only after the commit succeeded).
-    pub(crate) fn finish(mut self, cache: &mut RowCache) {
-        if let Some(evicted) = self.evicted.take() {
-            cache.absorb(&mut self.state, evicted);
-        }
-    }
-}
-
-/// Copies the cached rows of `ids` into `into` and returns the ids still to load (all of
-/// them without a cache).
-fn from_cache<R: CachedRow>(
-    ids: &BTreeSet<i64>,
-    into: &mut HashMap<i64, R>,
-    cache: Option<(&CachedTable<R>, bool)>,
-) -> Vec<i64> {
-    match cache {
-        Some((table, started_empty)) => table.copy_into(ids, into, started_empty),
-        None => ids.iter().copied().collect(),
     }
 }
 
@@ -1017,47 +624,4 @@ fn check_same(payload_id: u64, stream_id: i64, field: &str) -> Result<(), Reject
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(id: i64) -> PaymentRow {
-        PaymentRow {
-            id,
-            ..PaymentRow::default()
-        }
-    }
-
-    #[test]
-    fn only_rows_never_written_count_as_new_in_a_table_that_started_empty() {
-        let mut table = CachedTable::<PaymentRow>::default();
-        let mut touched: HashMap<i64, PaymentRow> = (1..=3).map(|id| (id, row(id))).collect();
-        let mut dirty: BTreeSet<i64> = (1..=3).collect();
-        table.absorb(Vec::new(), &mut touched, &mut dirty);
-        let ids = |rows: &[Vec<Value>]| -> Vec<i64> {
-            rows.iter().map(|r| r[0].as_i64().unwrap()).collect()
-        };
-        let fresh = table.all_dirty_values(true);
-        assert_eq!(
-            (ids(&fresh.new), ids(&fresh.rewritten)),
-            (vec![1, 2, 3], vec![])
-        );
-
-        // Row 1 leaves the cache (written), the rest are flushed; then all three change again.
-        let mut none = HashMap::new();
-        table.absorb(vec![1], &mut none, &mut BTreeSet::new());
-        table.flushed();
-        let mut touched: HashMap<i64, PaymentRow> = (1..=4).map(|id| (id, row(id))).collect();
-        let mut dirty: BTreeSet<i64> = (1..=4).collect();
-        table.absorb(Vec::new(), &mut touched, &mut dirty);
-        let again = table.all_dirty_values(true);
-        assert_eq!(
-            (ids(&again.new), ids(&again.rewritten)),
-            (vec![4], vec![1, 2, 3])
-        );
-        // Without an empty start nothing can be assumed absent.
-        assert_eq!(table.all_dirty_values(false).new.len(), 0);
-    }
 }

@@ -1,6 +1,10 @@
-//! The PostgreSQL read-model writer: statements from `projections/postgres/`, one
-//! `INSERT ... SELECT FROM UNNEST(arrays) ON CONFLICT` per table and batch, tables in a schema
-//! of their own so a rebuild can fill a fresh schema and rename it into place.
+//! The PostgreSQL read-model backend, all of it: statements from `projections/postgres/`, one
+//! `INSERT ... SELECT FROM UNNEST(arrays) ON CONFLICT` per table and batch (`COPY` for rows a
+//! rebuild writes first), tables in a schema of their own so a rebuild can fill a fresh schema
+//! and rename it into place, `REPEATABLE READ` snapshots for verify.
+//!
+//! Over 600 lines, one concern: the read-model interface (`backend.rs`) for one dialect, kept
+//! in one file so that a dialect is one file (issue 17).
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -10,9 +14,11 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
-use super::batch::{Load, Session, Write};
-use super::rows::{self, ColType, Layout, Value};
-use super::{db_error, ProjectionError};
+use super::backend::{
+    db_error, Backend, DbFailure, Dialect, Load, ProjectionError, ReadTx, Scratch, Session,
+    SqlFlavor, Statement, Write,
+};
+use super::rows::{self, bind_values, ColType, Value};
 
 const DONATION_SELECT: &str = include_str!("../../projections/postgres/donation_select.sql");
 const PAYMENT_SELECT: &str = include_str!("../../projections/postgres/payment_select.sql");
@@ -43,7 +49,7 @@ const MODERATION_REASON_INSERT: &str =
 const CHECKPOINT_ENSURE: &str = include_str!("../../projections/postgres/checkpoint_ensure.sql");
 const CHECKPOINT_SELECT: &str = include_str!("../../projections/postgres/checkpoint_select.sql");
 const CHECKPOINT_ADVANCE: &str = include_str!("../../projections/postgres/checkpoint_advance.sql");
-pub(crate) const SKIPPED_EVENT_INSERT: &str =
+const SKIPPED_EVENT_INSERT: &str =
     include_str!("../../projections/postgres/skipped_event_insert.sql");
 const SKIPPED_EVENT_SELECT: &str =
     include_str!("../../projections/postgres/skipped_event_select.sql");
@@ -77,7 +83,7 @@ fn load_statement(what: Load) -> (&'static str, &'static [(&'static str, ColType
 }
 
 /// Checks a schema name (it is spliced into DDL): lower-case letters, digits, underscores.
-pub(crate) fn check_schema(schema: &str) -> Result<(), ProjectionError> {
+fn check_schema(schema: &str) -> Result<(), ProjectionError> {
     let ok = !schema.is_empty()
         && schema.len() <= 48
         && schema.starts_with(|c: char| c.is_ascii_lowercase())
@@ -94,7 +100,7 @@ pub(crate) fn check_schema(schema: &str) -> Result<(), ProjectionError> {
 }
 
 /// A lazily connecting pool whose connections resolve names in `schema`.
-pub(crate) fn connect(url: &str, schema: &str) -> Result<PgPool, ProjectionError> {
+fn connect(url: &str, schema: &str) -> Result<PgPool, ProjectionError> {
     check_schema(schema)?;
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| ProjectionError::InvalidUrl(e.to_string()))?
@@ -107,7 +113,7 @@ pub(crate) fn connect(url: &str, schema: &str) -> Result<PgPool, ProjectionError
 
 /// `host:port/database (schema …)` of a read-model URL, for logs: no user, no password. A URL
 /// that does not parse is reported as such, never repeated.
-pub(crate) fn location(url: &str, schema: &str) -> String {
+fn location(url: &str, schema: &str) -> String {
     match PgConnectOptions::from_str(url) {
         Ok(o) => {
             let host = match o.get_socket() {
@@ -126,7 +132,7 @@ pub(crate) fn location(url: &str, schema: &str) -> String {
 /// Like [`connect`], for the fresh schema a rebuild fills: nothing reads it before the switch
 /// and a crash discards it, so its commits do not wait for the WAL flush
 /// (`synchronous_commit = off`; the switch itself commits durably on an ordinary connection).
-pub(crate) fn connect_scratch(url: &str, schema: &str) -> Result<PgPool, ProjectionError> {
+fn connect_scratch(url: &str, schema: &str) -> Result<PgPool, ProjectionError> {
     check_schema(schema)?;
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| ProjectionError::InvalidUrl(e.to_string()))?
@@ -138,7 +144,7 @@ pub(crate) fn connect_scratch(url: &str, schema: &str) -> Result<PgPool, Project
 }
 
 /// Creates the schema if needed and brings it up to date.
-pub(crate) async fn migrate(pool: &PgPool, schema: &str) -> Result<(), ProjectionError> {
+async fn migrate(pool: &PgPool, schema: &str) -> Result<(), ProjectionError> {
     check_schema(schema)?;
     sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
         .execute(pool)
@@ -151,7 +157,7 @@ pub(crate) async fn migrate(pool: &PgPool, schema: &str) -> Result<(), Projectio
 }
 
 /// Starts a batch transaction.
-pub(crate) async fn begin(pool: &PgPool) -> Result<Box<dyn Session>, ProjectionError> {
+async fn begin(pool: &PgPool) -> Result<Box<dyn Session>, ProjectionError> {
     let tx = pool.begin().await.map_err(db_error)?;
     Ok(Box::new(PgSession { tx }))
 }
@@ -408,7 +414,7 @@ impl Session for PgSession {
 
 /// Drops every index of `schema` that no constraint owns and that is not unique, and returns
 /// the statements that recreate them.
-pub(crate) async fn drop_secondary_indexes(
+async fn drop_secondary_indexes(
     pool: &PgPool,
     schema: &str,
 ) -> Result<Vec<String>, ProjectionError> {
@@ -439,43 +445,9 @@ pub(crate) async fn drop_secondary_indexes(
     Ok(indexes.into_iter().map(|(_, sql)| sql).collect())
 }
 
-/// A dump of `layout`: every row rendered dialect-neutrally, ordered by its key.
-pub(crate) async fn dump(pool: &PgPool, layout: &Layout) -> Result<Vec<String>, ProjectionError> {
-    let columns: Vec<String> = layout
-        .columns
-        .iter()
-        .map(|(c, t)| match t {
-            ColType::I64 => format!("{c}::BIGINT"),
-            ColType::Text => format!("{c}::TEXT"),
-            ColType::Bool | ColType::Time => (*c).to_owned(),
-        })
-        .collect();
-    let sql = format!(
-        "SELECT {} FROM {} ORDER BY {}",
-        columns.join(", "),
-        layout.name,
-        layout.order_by
-    );
-    let rows = sqlx::query(&sql).fetch_all(pool).await.map_err(db_error)?;
-    rows.iter()
-        .map(|r| {
-            let values = read(r, layout.columns)?;
-            Ok(values
-                .iter()
-                .map(Value::render)
-                .collect::<Vec<_>>()
-                .join(" | "))
-        })
-        .collect()
-}
-
 /// Switches `fresh` into the place of `live` in one transaction: the old schema is renamed
 /// away and dropped, so cached plans of other sessions re-resolve to the new tables.
-pub(crate) async fn swap_schemas(
-    pool: &PgPool,
-    live: &str,
-    fresh: &str,
-) -> Result<(), ProjectionError> {
+async fn swap_schemas(pool: &PgPool, live: &str, fresh: &str) -> Result<(), ProjectionError> {
     check_schema(live)?;
     check_schema(fresh)?;
     let old = format!("{live}_old");
@@ -492,6 +464,269 @@ pub(crate) async fn swap_schemas(
             .map_err(db_error)?;
     }
     tx.commit().await.map_err(db_error)
+}
+
+const CANDIDATES: &str = include_str!("../../projections/postgres/scrub_candidates.sql");
+const STALE_MODERATION: &str =
+    include_str!("../../projections/postgres/scrub_stale_moderation.sql");
+
+/// Whether `url` names a PostgreSQL read model.
+pub(crate) fn accepts(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Classifies a PostgreSQL error by SQLSTATE: connection exceptions (08), insufficient
+/// resources (53), operator intervention such as pg_terminate_backend (57P01..57P03),
+/// serialization failure and deadlock (40001, 40P01), lock not available (55P03) and a
+/// database not accepting connections for maintenance (55000) are transient; data exceptions
+/// (22) and integrity constraint violations (23) are the data's doing. `None` for another
+/// driver's error.
+pub(crate) fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Option<DbFailure> {
+    db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    let code = db.code().unwrap_or_default();
+    Some(
+        if code.starts_with("08")
+            || code.starts_with("53")
+            || matches!(
+                code.as_ref(),
+                "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "55P03" | "55000"
+            )
+        {
+            DbFailure::Transient
+        } else if code.starts_with("22") || code.starts_with("23") {
+            DbFailure::Data
+        } else {
+            DbFailure::Other
+        },
+    )
+}
+
+/// A PostgreSQL read model: a schema, and a pool whose connections resolve names in it.
+pub(crate) struct PostgresBackend {
+    pool: PgPool,
+    url: String,
+    schema: String,
+}
+
+impl PostgresBackend {
+    /// A lazily connecting backend on `schema` of the database at `url`: this succeeds while
+    /// the server is down.
+    pub(crate) fn connect(url: &str, schema: &str) -> Result<Self, ProjectionError> {
+        Ok(Self {
+            pool: connect(url, schema)?,
+            url: url.to_owned(),
+            schema: schema.to_owned(),
+        })
+    }
+
+    /// Like [`PostgresBackend::connect`], with the settings of a scratch database (see
+    /// [`connect_scratch`]).
+    pub(crate) fn connect_scratch(url: &str, schema: &str) -> Result<Self, ProjectionError> {
+        Ok(Self {
+            pool: connect_scratch(url, schema)?,
+            url: url.to_owned(),
+            schema: schema.to_owned(),
+        })
+    }
+
+    /// The schema of a scratch database of `kind` beside this one.
+    fn scratch_schema(&self, kind: Scratch) -> String {
+        match kind {
+            Scratch::Rebuild => format!("{}_new", self.schema),
+            Scratch::Verify => format!("{}_verify", self.schema),
+        }
+    }
+
+    /// The scratch `other` as one of ours.
+    fn ours(other: &dyn Backend) -> Result<&Self, ProjectionError> {
+        other
+            .as_any()
+            .downcast_ref::<Self>()
+            .ok_or_else(|| ProjectionError::Rebuild("a scratch of another dialect".into()))
+    }
+
+    /// Drops `schema` with everything in it.
+    async fn drop_schema(&self, schema: &str) -> Result<(), ProjectionError> {
+        check_schema(schema)?;
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for PostgresBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn location(&self) -> String {
+        location(&self.url, &self.schema)
+    }
+
+    fn flavor(&self) -> &'static dyn SqlFlavor {
+        &PostgresFlavor
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    async fn migrate(&self) -> Result<(), ProjectionError> {
+        migrate(&self.pool, &self.schema).await
+    }
+
+    async fn close(&self) {
+        self.pool.close().await
+    }
+
+    async fn begin(&self) -> Result<Box<dyn Session>, ProjectionError> {
+        begin(&self.pool).await
+    }
+
+    /// `REPEATABLE READ, READ ONLY`: every statement sees the snapshot of the first.
+    async fn snapshot(&self) -> Result<Box<dyn ReadTx>, ProjectionError> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        Ok(Box::new(PgReadTx { tx }))
+    }
+
+    async fn execute(&self, sql: &str, binds: &[Value]) -> Result<u64, sqlx::Error> {
+        let q = bind_values!(sqlx::query(sql), binds);
+        Ok(q.execute(&self.pool).await?.rows_affected())
+    }
+
+    async fn fetch(
+        &self,
+        sql: &str,
+        binds: &[Value],
+        columns: &[(&str, ColType)],
+    ) -> Result<Vec<Vec<Value>>, ProjectionError> {
+        let q = bind_values!(sqlx::query(sql), binds);
+        let rows = q.fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.iter().map(|r| read(r, columns)).collect()
+    }
+
+    async fn drop_secondary_indexes(&self) -> Result<Vec<String>, ProjectionError> {
+        drop_secondary_indexes(&self.pool, &self.schema).await
+    }
+
+    fn statement(&self, which: Statement) -> &'static str {
+        match which {
+            Statement::SkippedEventInsert => SKIPPED_EVENT_INSERT,
+            Statement::ScrubCandidates => CANDIDATES,
+            Statement::ScrubStaleModeration => STALE_MODERATION,
+        }
+    }
+
+    /// Vacuums the tables that held personal data.
+    async fn purge_residue(&self) -> Result<(), ProjectionError> {
+        sqlx::query("VACUUM donation, payment")
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Schema `<schema>_new` or `<schema>_verify`, opened by [`connect_scratch`].
+    async fn scratch(&self, kind: Scratch) -> Result<Box<dyn Backend>, ProjectionError> {
+        let schema = self.scratch_schema(kind);
+        self.drop_schema(&schema).await?;
+        Ok(Box::new(Self::connect_scratch(&self.url, &schema)?))
+    }
+
+    async fn remove_scratch(&self, scratch: &dyn Backend) -> Result<(), ProjectionError> {
+        self.drop_schema(&Self::ours(scratch)?.schema).await
+    }
+
+    async fn switch_in(&self, fresh: &dyn Backend) -> Result<(), ProjectionError> {
+        swap_schemas(&self.pool, &self.schema, &Self::ours(fresh)?.schema).await
+    }
+}
+
+/// PostgreSQL's spellings: `$n` parameters, casts to the layout's types, text keys in the
+/// `"C"` collation (byte order), `json_build_array` rows aggregated in key order.
+pub(crate) struct PostgresFlavor;
+
+impl SqlFlavor for PostgresFlavor {
+    fn param(&self, n: usize) -> String {
+        format!("${n}")
+    }
+
+    fn typed(&self, column: &str, t: ColType) -> String {
+        match t {
+            ColType::I64 => format!("{column}::BIGINT"),
+            ColType::Text => format!("{column}::TEXT"),
+            ColType::Bool | ColType::Time => column.to_owned(),
+        }
+    }
+
+    fn byte_ordered(&self, column: &str, t: ColType) -> String {
+        match t {
+            ColType::Text => format!("{column} COLLATE \"C\""),
+            _ => column.to_owned(),
+        }
+    }
+
+    fn page_text(&self, columns: &str, from_where: &str, order: &str) -> String {
+        format!(
+            "SELECT count(*), string_agg(json_build_array({columns})::TEXT, chr(10) \
+             ORDER BY {order}) FROM {from_where}"
+        )
+    }
+}
+
+/// A `REPEATABLE READ, READ ONLY` transaction.
+struct PgReadTx {
+    tx: Transaction<'static, Postgres>,
+}
+
+#[async_trait::async_trait]
+impl ReadTx for PgReadTx {
+    fn flavor(&self) -> &'static dyn SqlFlavor {
+        &PostgresFlavor
+    }
+
+    async fn fetch(
+        &mut self,
+        sql: &str,
+        binds: &[Value],
+        columns: &[(&str, ColType)],
+    ) -> Result<Vec<Vec<Value>>, ProjectionError> {
+        let q = bind_values!(sqlx::query(sql), binds);
+        let rows = q.fetch_all(&mut *self.tx).await.map_err(db_error)?;
+        rows.iter().map(|r| read(r, columns)).collect()
+    }
+
+    async fn count_and_text(
+        &mut self,
+        sql: &str,
+        binds: &[Value],
+    ) -> Result<(i64, Option<String>), ProjectionError> {
+        bind_values!(sqlx::query_as(sql), binds)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(db_error)
+    }
+
+    async fn view_definition(&mut self, name: &str) -> Result<Option<String>, ProjectionError> {
+        let definition: Option<Option<String>> =
+            sqlx::query_scalar("SELECT pg_get_viewdef(to_regclass($1))")
+                .bind(name)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(db_error)?;
+        Ok(definition.flatten())
+    }
+
+    async fn finish(self: Box<Self>) -> Result<(), ProjectionError> {
+        self.tx.rollback().await.map_err(db_error)
+    }
 }
 
 #[cfg(test)]

@@ -326,6 +326,23 @@ pub(crate) fn expand_values(sql: &str, rows: usize) -> String {
 
 /// The column names listed between `INSERT INTO table (` and `)` (or after `SELECT` up to
 /// `FROM`), for checking a statement against its layout.
+/// Binds [`Value`]s to a query of any dialect, in order.
+macro_rules! bind_values {
+    ($query:expr, $values:expr) => {{
+        let mut q = $query;
+        for v in $values {
+            q = match v {
+                $crate::projection::rows::Value::I64(v) => q.bind(*v),
+                $crate::projection::rows::Value::Text(v) => q.bind(v.clone()),
+                $crate::projection::rows::Value::Bool(v) => q.bind(*v),
+                $crate::projection::rows::Value::Time(v) => q.bind(*v),
+            };
+        }
+        q
+    }};
+}
+pub(crate) use bind_values;
+
 #[cfg(test)]
 pub(crate) fn statement_columns(sql: &str) -> Vec<String> {
     let body: String = sql

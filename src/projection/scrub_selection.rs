@@ -2,14 +2,17 @@
 //! the partial indexes, so the cost follows the candidates, not the table), and purging the
 //! residue a blanked row leaves behind.
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
-use super::{db_error, Backend, ProjectionError, ReadModel};
+use super::backend::{db_error, ProjectionError, Statement};
+use super::rows::{ColType, Value};
+use super::ReadModel;
 
-const SQLITE_CANDIDATES: &str = include_str!("../../projections/sqlite/scrub_candidates.sql");
-const SQLITE_STALE: &str = include_str!("../../projections/sqlite/scrub_stale_moderation.sql");
-const POSTGRES_CANDIDATES: &str = include_str!("../../projections/postgres/scrub_candidates.sql");
-const POSTGRES_STALE: &str = include_str!("../../projections/postgres/scrub_stale_moderation.sql");
+/// What the candidate statements return.
+const CANDIDATE_COLUMNS: &[(&str, ColType)] = &[
+    ("donation_id", ColType::I64),
+    ("created_at", ColType::Time),
+    ("rule", ColType::Text),
+];
 
 /// A donation the read model says may be scrubbed, and by which rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,46 +41,22 @@ impl ReadModel {
             queries.push((t, false));
         }
         for (cutoff, main) in queries {
-            let rows = match &self.backend {
-                Backend::Sqlite { pool, .. } => sqlx::query(if main {
-                    SQLITE_CANDIDATES
-                } else {
-                    SQLITE_STALE
-                })
-                .bind(cutoff)
-                .bind(limit)
-                .fetch_all(pool)
-                .await
-                .map_err(db_error)?
-                .iter()
-                .map(|r| {
-                    (
-                        r.get::<i64, _>(0),
-                        r.get::<DateTime<Utc>, _>(1),
-                        r.get::<String, _>(2),
-                    )
-                })
-                .collect::<Vec<_>>(),
-                Backend::Postgres { pool, .. } => sqlx::query(if main {
-                    POSTGRES_CANDIDATES
-                } else {
-                    POSTGRES_STALE
-                })
-                .bind(cutoff)
-                .bind(limit)
-                .fetch_all(pool)
-                .await
-                .map_err(db_error)?
-                .iter()
-                .map(|r| {
-                    (
-                        r.get::<i64, _>(0),
-                        r.get::<DateTime<Utc>, _>(1),
-                        r.get::<String, _>(2),
-                    )
-                })
-                .collect(),
+            let statement = if main {
+                Statement::ScrubCandidates
+            } else {
+                Statement::ScrubStaleModeration
             };
+            let rows = self
+                .backend
+                .fetch(
+                    self.backend.statement(statement),
+                    &[Value::Time(Some(cutoff)), Value::int(limit)],
+                    CANDIDATE_COLUMNS,
+                )
+                .await?;
+            let rows = rows.iter().filter_map(|r| {
+                Some((r[0].as_i64()?, r[1].as_time()?, r[2].as_text()?.to_owned()))
+            });
             for (id, created_at, rule) in rows {
                 if !out
                     .iter()
@@ -100,21 +79,7 @@ impl ReadModel {
     /// runs with `secure_delete`) into the file and empties the WAL; PostgreSQL vacuums the
     /// tables that held personal data.
     pub async fn purge_residue(&self) -> Result<(), ProjectionError> {
-        match &self.backend {
-            Backend::Sqlite { pool, .. } => {
-                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                    .execute(pool)
-                    .await
-                    .map_err(db_error)?;
-            }
-            Backend::Postgres { pool, .. } => {
-                sqlx::query("VACUUM donation, payment")
-                    .execute(pool)
-                    .await
-                    .map_err(db_error)?;
-            }
-        }
-        Ok(())
+        self.backend.purge_residue().await
     }
 }
 
@@ -122,10 +87,10 @@ impl ReadModel {
     /// Runs one statement; for benchmarks that fill the read model directly.
     #[doc(hidden)]
     pub async fn execute_for_bench(&self, sql: &str) -> Result<(), ProjectionError> {
-        match &self.backend {
-            Backend::Sqlite { pool, .. } => sqlx::query(sql).execute(pool).await.map(|_| ()),
-            Backend::Postgres { pool, .. } => sqlx::query(sql).execute(pool).await.map(|_| ()),
-        }
-        .map_err(db_error)
+        self.backend
+            .execute(sql, &[])
+            .await
+            .map(|_| ())
+            .map_err(db_error)
     }
 }

@@ -1,9 +1,13 @@
-//! The SQLite read-model writer: statements from `projections/sqlite/`, multi-row
-//! `INSERT ... ON CONFLICT DO UPDATE`, and transactions that write first (so they hold the write
-//! lock from their first statement).
+//! The SQLite read-model backend, all of it: statements from `projections/sqlite/`, multi-row
+//! `INSERT ... ON CONFLICT DO UPDATE`, transactions that write first (so they hold the write
+//! lock from their first statement), WAL snapshots for verify, scratch files beside the live
+//! one and a rebuild's switch by copying tables in one write transaction.
+//!
+//! Over 600 lines, one concern: the read-model interface (`backend.rs`) for one dialect, kept
+//! in one file so that a dialect is one file (issue 17).
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -15,9 +19,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
-use super::batch::{Load, Session, Write};
-use super::rows::{self, expand_values, ColType, Layout, Value};
-use super::{db_error, ProjectionError};
+use super::backend::{
+    db_error, Backend, DbFailure, Dialect, Load, ProjectionError, ReadTx, Scratch, Session,
+    SqlFlavor, Statement, Write,
+};
+use super::rows::{self, bind_values, expand_values, ColType, Value};
 
 /// SQLite's limit on bound variables per statement.
 const MAX_VARIABLES: usize = 32_766;
@@ -55,7 +61,7 @@ const MODERATION_REASON_INSERT: &str =
 const CHECKPOINT_ENSURE: &str = include_str!("../../projections/sqlite/checkpoint_ensure.sql");
 const CHECKPOINT_SELECT: &str = include_str!("../../projections/sqlite/checkpoint_select.sql");
 const CHECKPOINT_ADVANCE: &str = include_str!("../../projections/sqlite/checkpoint_advance.sql");
-pub(crate) const SKIPPED_EVENT_INSERT: &str =
+const SKIPPED_EVENT_INSERT: &str =
     include_str!("../../projections/sqlite/skipped_event_insert.sql");
 const SKIPPED_EVENT_SELECT: &str =
     include_str!("../../projections/sqlite/skipped_event_select.sql");
@@ -89,7 +95,7 @@ fn load_statement(what: Load) -> (&'static str, &'static [(&'static str, ColType
 }
 
 /// Opens a pool on a `sqlite://` URL, creating the file if needed.
-pub(crate) async fn connect(url: &str) -> Result<SqlitePool, ProjectionError> {
+async fn connect(url: &str) -> Result<SqlitePool, ProjectionError> {
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| ProjectionError::InvalidUrl(e.to_string()))?
         .create_if_missing(true)
@@ -114,7 +120,7 @@ pub(crate) async fn connect(url: &str) -> Result<SqlitePool, ProjectionError> {
 /// in-memory rollback journal (a failed batch still rolls back), no fsync, one connection
 /// and a 64 MiB page cache. `secure_delete` stays on, so personal data a
 /// later batch blanks does not linger in free pages.
-pub(crate) async fn connect_scratch(path: &Path) -> Result<SqlitePool, ProjectionError> {
+async fn connect_scratch(path: &Path) -> Result<SqlitePool, ProjectionError> {
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -136,7 +142,7 @@ pub(crate) async fn connect_scratch(path: &Path) -> Result<SqlitePool, Projectio
 }
 
 /// Brings the schema up to date. Tolerates the event log's migrations in the same file.
-pub(crate) async fn migrate(pool: &SqlitePool) -> Result<(), ProjectionError> {
+async fn migrate(pool: &SqlitePool) -> Result<(), ProjectionError> {
     let mut migrator = sqlx::migrate!("./migrations/sqlite/readmodel");
     migrator.set_ignore_missing(true);
     migrator.run(pool).await?;
@@ -147,7 +153,7 @@ pub(crate) async fn migrate(pool: &SqlitePool) -> Result<(), ProjectionError> {
 /// so it takes the write lock before reading anything, as `BEGIN IMMEDIATE` would. (sqlx's
 /// `begin_with` is avoided: cancelled at the wrong moment it leaves the pooled connection
 /// inside a transaction, and a projector task may be aborted at any point.)
-pub(crate) async fn begin(pool: &SqlitePool) -> Result<Box<dyn Session>, ProjectionError> {
+async fn begin(pool: &SqlitePool) -> Result<Box<dyn Session>, ProjectionError> {
     let tx = pool.begin().await.map_err(db_error)?;
     Ok(Box::new(SqliteSession { tx }))
 }
@@ -344,9 +350,7 @@ impl Session for SqliteSession {
 
 /// Drops every explicitly created, non-unique index and returns the statements that recreate
 /// them (indexes behind PRIMARY KEY and UNIQUE constraints have no SQL and stay).
-pub(crate) async fn drop_secondary_indexes(
-    pool: &SqlitePool,
-) -> Result<Vec<String>, ProjectionError> {
+async fn drop_secondary_indexes(pool: &SqlitePool) -> Result<Vec<String>, ProjectionError> {
     let indexes: Vec<(String, String)> = sqlx::query_as(
         "SELECT name, sql FROM sqlite_master \
          WHERE type = 'index' AND sql IS NOT NULL AND upper(sql) NOT LIKE 'CREATE UNIQUE%' \
@@ -364,39 +368,11 @@ pub(crate) async fn drop_secondary_indexes(
     Ok(indexes.into_iter().map(|(_, sql)| sql).collect())
 }
 
-/// A dump of `layout`: every row rendered dialect-neutrally, ordered by its key.
-pub(crate) async fn dump(
-    pool: &SqlitePool,
-    layout: &Layout,
-) -> Result<Vec<String>, ProjectionError> {
-    let columns: Vec<&str> = layout.columns.iter().map(|(c, _)| *c).collect();
-    let sql = format!(
-        "SELECT {} FROM {} ORDER BY {}",
-        columns.join(", "),
-        layout.name,
-        layout.order_by
-    );
-    let rows = sqlx::query(&sql).fetch_all(pool).await.map_err(db_error)?;
-    rows.iter()
-        .map(|r| {
-            let values = read(r, layout.columns)?;
-            Ok(values
-                .iter()
-                .map(Value::render)
-                .collect::<Vec<_>>()
-                .join(" | "))
-        })
-        .collect()
-}
-
 /// Replaces every table of the live file at `pool` with the tables of the rebuilt file at
 /// `rebuilt`, in one write transaction: readers keep their snapshot of the old
 /// rows until it commits and then see the new ones. (A file rename is not safe: another
 /// process may hold the live file's WAL and shared-memory files.)
-pub(crate) async fn swap_in(
-    pool: &SqlitePool,
-    rebuilt: &std::path::Path,
-) -> Result<(), ProjectionError> {
+async fn swap_in(pool: &SqlitePool, rebuilt: &std::path::Path) -> Result<(), ProjectionError> {
     let mut conn = pool.acquire().await.map_err(db_error)?;
     sqlx::query("ATTACH DATABASE ?1 AS rebuilt")
         .bind(rebuilt.to_string_lossy().into_owned())
@@ -443,6 +419,278 @@ fn full_columns(table: &str) -> Option<String> {
     match table {
         "projector_checkpoint" => Some("projector, position, updated_at".into()),
         _ => None,
+    }
+}
+
+const CANDIDATES: &str = include_str!("../../projections/sqlite/scrub_candidates.sql");
+const STALE_MODERATION: &str = include_str!("../../projections/sqlite/scrub_stale_moderation.sql");
+
+/// Whether `url` names an SQLite read model.
+pub(crate) fn accepts(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+/// Classifies an SQLite error by its primary result code (the low byte of an extended code):
+/// BUSY (5) and LOCKED (6) are transient; TOOBIG (18), CONSTRAINT (19), MISMATCH (20) and
+/// RANGE (25) are the data's doing. `None` for another driver's error.
+pub(crate) fn classify_database(db: &dyn sqlx::error::DatabaseError) -> Option<DbFailure> {
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    let code = db.code().unwrap_or_default();
+    Some(match code.parse::<i32>().map(|c| c & 0xff) {
+        Ok(5 | 6) => DbFailure::Transient,
+        Ok(18 | 19 | 20 | 25) => DbFailure::Data,
+        _ => DbFailure::Other,
+    })
+}
+
+/// The file of a `sqlite://` URL (without its query options).
+fn path_of(url: &str) -> PathBuf {
+    let rest = url.strip_prefix("sqlite:").unwrap_or(url);
+    let path = rest.trim_start_matches("//");
+    PathBuf::from(path.split('?').next().unwrap_or(path))
+}
+
+/// An SQLite read model: a file (with its WAL) and a pool on it.
+pub(crate) struct SqliteBackend {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteBackend {
+    /// Opens `sqlite://path`, creating the file if needed.
+    pub(crate) async fn connect(url: &str) -> Result<Self, ProjectionError> {
+        Ok(Self {
+            pool: connect(url).await?,
+            path: path_of(url),
+        })
+    }
+
+    /// Opens `sqlite://path` (created if missing) with the settings of a scratch database
+    /// (see [`connect_scratch`]).
+    pub(crate) async fn connect_scratch(url: &str) -> Result<Self, ProjectionError> {
+        let path = path_of(url);
+        Ok(Self {
+            pool: connect_scratch(&path).await?,
+            path,
+        })
+    }
+
+    /// The pool, for tools in this crate that write a SQLite read model directly.
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// The file of a scratch database of `kind` beside this one.
+    fn scratch_path(&self, kind: Scratch) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        match kind {
+            Scratch::Rebuild => name.push(".rebuild"),
+            Scratch::Verify => name.push(format!(".verify-{}", std::process::id())),
+        }
+        PathBuf::from(name)
+    }
+
+    /// The scratch `other` as one of ours.
+    fn ours(other: &dyn Backend) -> Result<&Self, ProjectionError> {
+        other
+            .as_any()
+            .downcast_ref::<Self>()
+            .ok_or_else(|| ProjectionError::Rebuild("a scratch of another dialect".into()))
+    }
+}
+
+/// Removes an SQLite file with its WAL and shared-memory files (missing ones are fine).
+pub(crate) fn remove_files(path: &Path) -> Result<(), ProjectionError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::remove_file(PathBuf::from(name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(ProjectionError::Rebuild(format!(
+                    "cannot remove {}: {e}",
+                    path.display()
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl Backend for SqliteBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn flavor(&self) -> &'static dyn SqlFlavor {
+        &SqliteFlavor
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    async fn migrate(&self) -> Result<(), ProjectionError> {
+        migrate(&self.pool).await
+    }
+
+    async fn close(&self) {
+        self.pool.close().await
+    }
+
+    async fn begin(&self) -> Result<Box<dyn Session>, ProjectionError> {
+        begin(&self.pool).await
+    }
+
+    /// SQLite takes the snapshot at the first read (WAL readers are isolated).
+    async fn snapshot(&self) -> Result<Box<dyn ReadTx>, ProjectionError> {
+        let tx = self.pool.begin().await.map_err(db_error)?;
+        Ok(Box::new(SqliteReadTx { tx }))
+    }
+
+    async fn execute(&self, sql: &str, binds: &[Value]) -> Result<u64, sqlx::Error> {
+        let q = bind_values!(sqlx::query(sql), binds);
+        Ok(q.execute(&self.pool).await?.rows_affected())
+    }
+
+    async fn fetch(
+        &self,
+        sql: &str,
+        binds: &[Value],
+        columns: &[(&str, ColType)],
+    ) -> Result<Vec<Vec<Value>>, ProjectionError> {
+        let q = bind_values!(sqlx::query(sql), binds);
+        let rows = q.fetch_all(&self.pool).await.map_err(db_error)?;
+        rows.iter().map(|r| read(r, columns)).collect()
+    }
+
+    async fn drop_secondary_indexes(&self) -> Result<Vec<String>, ProjectionError> {
+        drop_secondary_indexes(&self.pool).await
+    }
+
+    fn statement(&self, which: Statement) -> &'static str {
+        match which {
+            Statement::SkippedEventInsert => SKIPPED_EVENT_INSERT,
+            Statement::ScrubCandidates => CANDIDATES,
+            Statement::ScrubStaleModeration => STALE_MODERATION,
+        }
+    }
+
+    /// Moves the zeroed pages (the connection runs with `secure_delete`) into the file and
+    /// empties the WAL.
+    async fn purge_residue(&self) -> Result<(), ProjectionError> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// `<file>.rebuild` or `<file>.verify-<pid>`, opened by [`connect_scratch`].
+    async fn scratch(&self, kind: Scratch) -> Result<Box<dyn Backend>, ProjectionError> {
+        let path = self.scratch_path(kind);
+        remove_files(&path)?;
+        match connect_scratch(&path).await {
+            Ok(pool) => Ok(Box::new(Self { pool, path })),
+            Err(e) => {
+                let _ = remove_files(&path);
+                Err(e)
+            }
+        }
+    }
+
+    async fn remove_scratch(&self, scratch: &dyn Backend) -> Result<(), ProjectionError> {
+        remove_files(&Self::ours(scratch)?.path)
+    }
+
+    async fn switch_in(&self, fresh: &dyn Backend) -> Result<(), ProjectionError> {
+        let fresh = Self::ours(fresh)?;
+        swap_in(&self.pool, &fresh.path).await?;
+        remove_files(&fresh.path)
+    }
+}
+
+/// SQLite's spellings: `?n` parameters, no casts (the driver reads each declared type),
+/// text keys already in byte order (`BINARY` collation), `json_array` rows.
+pub(crate) struct SqliteFlavor;
+
+impl SqlFlavor for SqliteFlavor {
+    fn param(&self, n: usize) -> String {
+        format!("?{n}")
+    }
+
+    fn typed(&self, column: &str, _: ColType) -> String {
+        column.to_owned()
+    }
+
+    fn byte_ordered(&self, column: &str, _: ColType) -> String {
+        column.to_owned()
+    }
+
+    // Ordered by a subquery, not by `group_concat(… ORDER BY …)`, which copies every row
+    // into a sorter and doubles the cost although the key index already gives the order.
+    // SQLite keeps a FROM-subquery's ORDER BY when the outer query aggregates with
+    // anything but count/min/max (its `SQLITE_OmitOrderBy` rule 4); a misordered page
+    // would still only show as differences, never hide one.
+    fn page_text(&self, columns: &str, from_where: &str, order: &str) -> String {
+        format!(
+            "SELECT count(*), group_concat(row_text, char(10)) FROM \
+             (SELECT json_array({columns}) AS row_text FROM {from_where} ORDER BY {order})"
+        )
+    }
+}
+
+/// A read transaction: WAL readers see the state of their first read until they end.
+struct SqliteReadTx {
+    tx: Transaction<'static, Sqlite>,
+}
+
+#[async_trait::async_trait]
+impl ReadTx for SqliteReadTx {
+    fn flavor(&self) -> &'static dyn SqlFlavor {
+        &SqliteFlavor
+    }
+
+    async fn fetch(
+        &mut self,
+        sql: &str,
+        binds: &[Value],
+        columns: &[(&str, ColType)],
+    ) -> Result<Vec<Vec<Value>>, ProjectionError> {
+        let q = bind_values!(sqlx::query(sql), binds);
+        let rows = q.fetch_all(&mut *self.tx).await.map_err(db_error)?;
+        rows.iter().map(|r| read(r, columns)).collect()
+    }
+
+    async fn count_and_text(
+        &mut self,
+        sql: &str,
+        binds: &[Value],
+    ) -> Result<(i64, Option<String>), ProjectionError> {
+        bind_values!(sqlx::query_as(sql), binds)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(db_error)
+    }
+
+    async fn view_definition(&mut self, name: &str) -> Result<Option<String>, ProjectionError> {
+        let definition: Option<Option<String>> =
+            sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?1")
+                .bind(name)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(db_error)?;
+        Ok(definition.flatten())
+    }
+
+    async fn finish(self: Box<Self>) -> Result<(), ProjectionError> {
+        self.tx.rollback().await.map_err(db_error)
     }
 }
 

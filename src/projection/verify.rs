@@ -11,19 +11,16 @@
 //! PostgreSQL schema `<schema>_verify`, without secondary indexes; it is removed afterwards,
 //! also on failure.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::compare::{self, bind_values, CompareOptions, Snapshot, TableComparison};
+use super::backend::{db_error, store_error, ProjectionError, Scratch};
+use super::compare::{self, CompareOptions, Snapshot, TableComparison};
 use super::rows;
-use super::{
-    db_error, postgres, remove_sqlite_files, sqlite, store_error, Backend, CatchUpOutcome,
-    ProjectionError, Projector, ProjectorConfig, ReadModel,
-};
+use super::{CatchUpOutcome, Projector, ProjectorConfig, ReadModel};
 use crate::store::{
     AppendResult, CurrentRevision, Direction, EventLog, Position, RecordedEvent, StoreError,
     StreamAppend, StreamStart, Subscription,
@@ -226,81 +223,6 @@ impl VerifyReport {
     }
 }
 
-/// The scratch database of one verify run, removed by [`Scratch::remove`].
-enum Scratch {
-    Sqlite(PathBuf),
-    Postgres { pool: sqlx::PgPool, schema: String },
-}
-
-impl Scratch {
-    /// Creates an empty scratch database beside the live one, opened as `ledger rebuild` opens
-    /// its fresh tables: nobody else reads them and a crash discards them, so SQLite keeps its
-    /// journal in memory without fsync and PostgreSQL commits without waiting for the WAL.
-    async fn create(live: &ReadModel) -> Result<(ReadModel, Scratch), ProjectionError> {
-        match &live.backend {
-            Backend::Sqlite { path, .. } => {
-                let mut name = path.as_os_str().to_owned();
-                name.push(format!(".verify-{}", std::process::id()));
-                let path = PathBuf::from(name);
-                remove_sqlite_files(&path)?;
-                let scratch = Scratch::Sqlite(path.clone());
-                match sqlite::connect_scratch(&path).await {
-                    Ok(pool) => Ok((
-                        ReadModel {
-                            backend: Backend::Sqlite { pool, path },
-                        },
-                        scratch,
-                    )),
-                    Err(e) => {
-                        scratch.remove().await;
-                        Err(e)
-                    }
-                }
-            }
-            Backend::Postgres { pool, url, schema } => {
-                let scratch_schema = format!("{schema}_verify");
-                postgres::check_schema(&scratch_schema)?;
-                sqlx::query(&format!("DROP SCHEMA IF EXISTS {scratch_schema} CASCADE"))
-                    .execute(pool)
-                    .await
-                    .map_err(db_error)?;
-                let rm = ReadModel {
-                    backend: Backend::Postgres {
-                        pool: postgres::connect_scratch(url, &scratch_schema)?,
-                        url: url.clone(),
-                        schema: scratch_schema.clone(),
-                    },
-                };
-                Ok((
-                    rm,
-                    Scratch::Postgres {
-                        pool: pool.clone(),
-                        schema: scratch_schema,
-                    },
-                ))
-            }
-        }
-    }
-
-    /// Removes the scratch database; failures are logged, not returned (the comparison's
-    /// result matters more than the clean-up).
-    async fn remove(self) {
-        let result = match &self {
-            Scratch::Sqlite(path) => remove_sqlite_files(path),
-            Scratch::Postgres { pool, schema } => {
-                sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .execute(pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(db_error)
-            }
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "could not remove the scratch read model");
-        }
-    }
-}
-
 /// Runs a projector's catch-up, reporting its progress every quarter second.
 async fn run_with_progress(
     projector: &Projector,
@@ -338,15 +260,6 @@ async fn copy_skips(
         .iter()
         .find(|l| l.name == "projector_skipped_event")
         .expect("layout of projector_skipped_event");
-    let columns: Vec<&str> = layout.columns.iter().map(|(c, _)| *c).collect();
-    let insert = |p: fn(usize) -> String| {
-        let params: Vec<String> = (1..=columns.len()).map(p).collect();
-        format!(
-            "INSERT INTO projector_skipped_event ({}) VALUES ({})",
-            columns.join(", "),
-            params.join(", ")
-        )
-    };
     for row in live.all_rows(layout).await? {
         let text = |i: usize| row[i].as_text().unwrap_or_default().to_owned();
         if text(0) == projector && text(5) == super::QUARANTINE {
@@ -357,22 +270,7 @@ async fn copy_skips(
                 cause: text(4),
             });
         }
-        match &scratch.backend {
-            Backend::Sqlite { pool, .. } => {
-                let sql = insert(|i| format!("?{i}"));
-                bind_values!(sqlx::query(&sql), &row)
-                    .execute(pool)
-                    .await
-                    .map_err(db_error)?;
-            }
-            Backend::Postgres { pool, .. } => {
-                let sql = insert(|i| format!("${i}"));
-                bind_values!(sqlx::query(&sql), &row)
-                    .execute(pool)
-                    .await
-                    .map_err(db_error)?;
-            }
-        }
+        scratch.insert_row(layout, &row).await.map_err(db_error)?;
     }
     Ok(quarantined)
 }
@@ -419,7 +317,7 @@ pub async fn verify(
         );
     }
 
-    let (scratch, cleanup) = Scratch::create(&live).await?;
+    let scratch = live.scratch(Scratch::Verify).await?;
     let result = async {
         scratch.migrate().await?;
         // Secondary indexes only serve readers; the compare reads by primary key. Like
@@ -470,8 +368,10 @@ pub async fn verify(
         ))
     }
     .await;
-    scratch.close().await;
-    cleanup.remove().await;
+    // A failed clean-up is logged, not returned: the comparison's result matters more.
+    if let Err(e) = live.remove_scratch(&scratch).await {
+        tracing::warn!(error = %e, "could not remove the scratch read model");
+    }
     let (rebuilt_events, rebuild_seconds, tables, compare_time, quarantined) = result?;
     Ok(VerifyReport {
         position,

@@ -96,12 +96,16 @@ where
 
 /// The jobs of `ledger serve` for `app`, with the read model at `url`.
 async fn start_jobs(app: &TestApp, url: &str, args: JobArgs) -> (Jobs, CancellationToken) {
-    let mut storage = StorageArgs::in_dir(app.dir.path());
-    storage.read_model_url = url.to_owned().into();
+    let storage = StorageArgs::in_dir(app.dir.path());
+    // The stores the server opened: the log itself, the key store once more (as `serve` hands
+    // the intake's to the jobs).
+    let stores = jobs::SharedStores {
+        log: app.log.clone(),
+        vault: storage.open_vault().await.unwrap(),
+        read_model_url: url.to_owned(),
+    };
     let shutdown = CancellationToken::new();
-    let jobs = jobs::start(&storage, &args, app.metrics.clone(), shutdown.clone())
-        .await
-        .unwrap();
+    let jobs = jobs::start(stores, &args, app.metrics.clone(), shutdown.clone());
     (jobs, shutdown)
 }
 

@@ -28,7 +28,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
-both_dialects!(
+read_model_conformance!(
     projected_rows_equal_the_domain_folds_of_generated_histories,
     a_refund_or_charge_back_without_an_amount_adds_nothing,
     a_booking_without_a_valuation_date_leaves_the_valuation_date_empty,

@@ -18,7 +18,7 @@ use projection_support::*;
 use rand::{Rng, SeedableRng};
 use sqlx::Connection;
 
-both_dialects!(
+read_model_conformance!(
     a_database_outage_mid_catch_up_ends_with_the_rows_of_an_uninterrupted_run,
     a_projector_killed_at_random_points_resumes_without_loss_or_duplicates,
     a_rebuild_from_scratch_produces_exactly_the_rows_of_the_incremental_build,

@@ -12,7 +12,7 @@ use ledger::proto::events as ev;
 use ledger::store::{Actor, ActorKind};
 use projection_support::*;
 
-both_dialects!(
+read_model_conformance!(
     every_payment_method_projects_its_columns,
     later_events_change_only_their_own_columns,
     legacy_letter_follows_every_row_of_the_derivation_table,

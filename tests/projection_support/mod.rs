@@ -21,25 +21,27 @@ pub enum Db {
     Postgres,
 }
 
-/// Runs one async test body against SQLite and against PostgreSQL.
+/// The read-model conformance suite: runs each listed async test body (`async fn(Env)`)
+/// against every read-model backend, as `<backend>::<test>`. The backends are the lines of
+/// this macro, one each (module name, [`Db`] variant); adding a backend adds its line here
+/// and its arm in [`Env::new`].
 #[macro_export]
-macro_rules! both_dialects {
+macro_rules! read_model_conformance {
     ($($name:ident),+ $(,)?) => {
-        mod sqlite {
+        $crate::read_model_backend_tests!(sqlite, Sqlite, [$($name),+]);
+        $crate::read_model_backend_tests!(postgres, Postgres, [$($name),+]);
+    };
+}
+
+/// One backend's module of the conformance suite.
+#[macro_export]
+macro_rules! read_model_backend_tests {
+    ($module:ident, $db:ident, [$($name:ident),+]) => {
+        mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    if let Some(env) = $crate::projection_support::Env::new($crate::projection_support::Db::Sqlite).await {
-                        super::$name(env).await;
-                    }
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    if let Some(env) = $crate::projection_support::Env::new($crate::projection_support::Db::Postgres).await {
+                    if let Some(env) = $crate::projection_support::Env::new($crate::projection_support::Db::$db).await {
                         super::$name(env).await;
                     }
                 }

@@ -23,7 +23,7 @@ use crate::store::{
     Actor, EventData, EventLog, ExpectedRevision, Metadata, StoreError, StreamAppend,
 };
 
-use super::Vault;
+use crate::privacy::{PrivacyError, Vault};
 
 /// Donations handled per round (one key-store purge, one group of appends).
 const ROUND: usize = 500;
@@ -42,7 +42,7 @@ pub enum ScrubError {
     Store(#[from] StoreError),
     /// The key store failed.
     #[error(transparent)]
-    Privacy(#[from] super::PrivacyError),
+    Privacy(#[from] PrivacyError),
 }
 
 /// One donation scrubbed (or, in a dry run, that would be).

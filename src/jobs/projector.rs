@@ -1,0 +1,208 @@
+//! The live projector of `ledger serve`: connects its read model (retrying until it answers),
+//! projects until shutdown, restarts after a stop, and publishes its figures as metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::privacy::Vault;
+use crate::projection::{Projector, ProjectorConfig, ReadModel, RetryPolicy, StatsHandle};
+use crate::store::EventLog;
+use crate::telemetry::format_chain;
+
+/// Between attempts to connect an unreachable read model.
+const CONNECT_RETRY: Duration = Duration::from_secs(5);
+/// Between restarts of a stopped projector.
+const RESTART_AFTER: Duration = Duration::from_secs(30);
+/// Between publications of the projector's figures.
+const PUBLISH_EVERY: Duration = Duration::from_secs(2);
+
+/// The live projector job.
+pub struct LiveProjector {
+    log: Arc<dyn EventLog>,
+    vault: Vault,
+    url: String,
+    metrics: Metrics,
+    ready: watch::Sender<Option<Projector>>,
+}
+
+/// Hands the live projector, once its read model has answered, to the jobs that need it.
+#[derive(Clone)]
+pub struct ProjectorReady(watch::Receiver<Option<Projector>>);
+
+impl ProjectorReady {
+    /// The live projector once its read model has answered; `None` at shutdown.
+    pub async fn wait(&mut self, shutdown: &CancellationToken) -> Option<Projector> {
+        loop {
+            if let Some(p) = self.0.borrow_and_update().clone() {
+                return Some(p);
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                r = self.0.changed() => r.ok()?,
+            }
+        }
+    }
+}
+
+impl LiveProjector {
+    /// The job for the read model at `url`, decrypting through `vault`, and the handle that
+    /// will carry its projector.
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        vault: Vault,
+        url: String,
+        metrics: Metrics,
+    ) -> (Self, ProjectorReady) {
+        metrics.describe(
+            "ledger_projector_lag_positions",
+            "Log positions between the projector's checkpoint and the head.",
+        );
+        metrics.describe(
+            "ledger_projector_quarantined_total",
+            "Events the projector could not project and quarantined (see `ledger verify`).",
+        );
+        metrics.describe(
+            "ledger_projector_last_run_events_per_second",
+            "Projection throughput of the last catch-up.",
+        );
+        let (ready, receiver) = watch::channel(None);
+        let job = Self {
+            log,
+            vault,
+            url,
+            metrics,
+            ready,
+        };
+        (job, ProjectorReady(receiver))
+    }
+
+    /// Connects, then projects until `shutdown`. Inside serve the projector never gives up on
+    /// an unreachable database: intake goes on, and the projector catches up whenever the
+    /// database is back. A stopped projector (an event it cannot apply, with quarantine off)
+    /// is restarted every 30 s until an operator skips the event.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let Some(rm) = connect_read_model(&self.url, &shutdown).await else {
+            return;
+        };
+        let retry = RetryPolicy {
+            max_attempts: None,
+            max: Duration::from_secs(10),
+            ..RetryPolicy::default()
+        };
+        let config = ProjectorConfig {
+            vault: Some(self.vault),
+            retry,
+            ..ProjectorConfig::default()
+        };
+        let projector = Projector::with_config(self.log, rm, config);
+        let _ = self.ready.send(Some(projector.clone()));
+        let reporter = tokio::spawn(publish_until_stopped(
+            self.metrics,
+            projector.stats(),
+            shutdown.clone(),
+        ));
+        while !shutdown.is_cancelled() {
+            match projector.run_until_stopped(shutdown.clone()).await {
+                Ok(()) => break,
+                Err(e) => {
+                    let from = projector.stats().snapshot().checkpoint.map_or(0, |p| p + 1);
+                    tracing::error!(
+                        read_model = %projector.read_model().location(),
+                        from_position = from,
+                        error = %format_chain(&e),
+                        "projector stopped; fix or `ledger project --skip-position`, retrying in 30 s"
+                    );
+                    sleep_or_stop(RESTART_AFTER, &shutdown).await;
+                }
+            }
+        }
+        let _ = reporter.await;
+    }
+}
+
+/// Sleeps for `duration` or until `shutdown`, whichever comes first.
+pub(crate) async fn sleep_or_stop(duration: Duration, shutdown: &CancellationToken) {
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = tokio::time::sleep(duration) => {}
+    }
+}
+
+/// Connects the read model, retrying until it answers or shutdown.
+async fn connect_read_model(url: &str, shutdown: &CancellationToken) -> Option<ReadModel> {
+    loop {
+        match ReadModel::connect(url).await {
+            Ok(rm) => match rm.migrate().await {
+                Ok(()) => return Some(rm),
+                Err(e) => tracing::warn!(
+                    read_model = %rm.location(),
+                    error = %format_chain(&e),
+                    "read model unreachable; intake goes on, projectors retry"
+                ),
+            },
+            // The URL is not repeated: it may hold a password.
+            Err(e) => tracing::warn!(
+                error = %format_chain(&e),
+                "read model unusable; intake goes on, projectors retry"
+            ),
+        }
+        if shutdown.is_cancelled() {
+            return None;
+        }
+        sleep_or_stop(CONNECT_RETRY, shutdown).await;
+        if shutdown.is_cancelled() {
+            return None;
+        }
+    }
+}
+
+/// Publishes the projector's figures every two seconds until shutdown.
+async fn publish_until_stopped(metrics: Metrics, stats: StatsHandle, shutdown: CancellationToken) {
+    while !shutdown.is_cancelled() {
+        publish(&metrics, &stats);
+        sleep_or_stop(PUBLISH_EVERY, &shutdown).await;
+    }
+}
+
+/// The projector's figures as gauges.
+fn publish(metrics: &Metrics, stats: &StatsHandle) {
+    let s = stats.snapshot();
+    let p = [("projector", s.projector.as_str())];
+    metrics.gauge("ledger_projector_lag_positions", &p, s.lag_positions as f64);
+    metrics.gauge(
+        "ledger_projector_checkpoint",
+        &p,
+        s.checkpoint.unwrap_or(0) as f64,
+    );
+    metrics.gauge("ledger_projector_events_total", &p, s.events_total as f64);
+    metrics.gauge("ledger_projector_retries_total", &p, s.retries_total as f64);
+    metrics.gauge(
+        "ledger_projector_quarantined_total",
+        &p,
+        s.quarantined_total as f64,
+    );
+    metrics.gauge(
+        "ledger_projector_last_run_events_per_second",
+        &p,
+        s.last_run_events_per_second,
+    );
+    metrics.gauge(
+        "ledger_contribution_tracking_conflicts_total",
+        &[("kind", "contribution_id_change")],
+        s.contribution_id_conflicts_total as f64,
+    );
+    metrics.gauge(
+        "ledger_contribution_tracking_conflicts_total",
+        &[("kind", "allocation_collision")],
+        s.allocation_collisions_total as f64,
+    );
+    metrics.gauge(
+        "ledger_projector_stopped",
+        &p,
+        if s.last_error.is_some() { 1.0 } else { 0.0 },
+    );
+}

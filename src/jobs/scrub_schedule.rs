@@ -1,0 +1,133 @@
+//! The scrub jobs of `ledger serve`: the scheduled scrub run, and the refresh of the
+//! scrub-eligible gauges (independent of the schedule: donations become eligible as time
+//! passes and as events arrive, not only when a scrub runs).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use super::projector::{sleep_or_stop, ProjectorReady};
+use super::scrub::Scrubber;
+use crate::domain::commands::ScrubPolicy;
+use crate::metrics::Metrics;
+use crate::privacy::Vault;
+use crate::projection::Projector;
+use crate::store::EventLog;
+use crate::telemetry::format_chain;
+
+/// While waiting for the projector to blank scrubbed rows before purging their residue.
+const CATCH_UP_POLL: Duration = Duration::from_millis(200);
+
+/// What both scrub jobs are built from.
+pub struct ScrubJob {
+    /// The log the scrub appends to.
+    pub log: Arc<dyn EventLog>,
+    /// The key store whose keys it destroys.
+    pub vault: Vault,
+    /// Which donations may be scrubbed.
+    pub policy: ScrubPolicy,
+    /// Where the gauges go.
+    pub metrics: Metrics,
+    /// The live projector, whose read model selects the candidates.
+    pub ready: ProjectorReady,
+}
+
+impl ScrubJob {
+    /// Waits for the live projector; the scrubber on its read model and the projector, or
+    /// `None` at shutdown.
+    async fn start(mut self, shutdown: &CancellationToken) -> Option<(Scrubber, Projector)> {
+        let projector = self.ready.wait(shutdown).await?;
+        let scrubber = Scrubber::new(
+            self.log,
+            self.vault,
+            projector.read_model().clone(),
+            self.policy,
+            self.metrics,
+        );
+        Some((scrubber, projector))
+    }
+}
+
+/// Refreshes the scrub-eligible gauges every `every`.
+pub struct ScrubStatusRefresh {
+    /// The stores and policy.
+    pub job: ScrubJob,
+    /// Between refreshes.
+    pub every: Duration,
+}
+
+impl ScrubStatusRefresh {
+    /// Refreshes until `shutdown`.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let Some((scrubber, projector)) = self.job.start(&shutdown).await else {
+            return;
+        };
+        while !shutdown.is_cancelled() {
+            publish_scrub_status(&scrubber, &projector).await;
+            sleep_or_stop(self.every, &shutdown).await;
+        }
+    }
+}
+
+/// Runs the scrub every `interval`, purges the read model's residue after a run that scrubbed
+/// anything, and refreshes the gauges after each run.
+pub struct ScrubSchedule {
+    /// The stores and policy.
+    pub job: ScrubJob,
+    /// Between runs.
+    pub interval: Duration,
+}
+
+impl ScrubSchedule {
+    /// Runs until `shutdown`.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let log = self.job.log.clone();
+        let Some((scrubber, projector)) = self.job.start(&shutdown).await else {
+            return;
+        };
+        while !shutdown.is_cancelled() {
+            match scrubber.run(Utc::now(), false).await {
+                Ok(report) if !report.scrubbed.is_empty() => {
+                    purge_when_projected(&*log, &projector, &shutdown).await;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(
+                    read_model = %projector.read_model().location(),
+                    error = %format_chain(&e),
+                    "scheduled scrub failed"
+                ),
+            }
+            publish_scrub_status(&scrubber, &projector).await;
+            sleep_or_stop(self.interval, &shutdown).await;
+        }
+    }
+}
+
+/// Purges the read model's residue once the live projector has blanked the scrubbed rows
+/// (caught up to the log's head).
+async fn purge_when_projected(
+    log: &dyn EventLog,
+    projector: &Projector,
+    shutdown: &CancellationToken,
+) {
+    let head = log.head_position().await.ok().flatten().unwrap_or(0);
+    while projector.stats().snapshot().checkpoint.unwrap_or(0) < head && !shutdown.is_cancelled() {
+        tokio::time::sleep(CATCH_UP_POLL).await;
+    }
+    if let Err(e) = projector.read_model().purge_residue().await {
+        tracing::warn!(error = %format_chain(&e), "purging read-model residue failed");
+    }
+}
+
+/// Refreshes the scrub gauges with the figure `ledger scrub status` prints.
+async fn publish_scrub_status(scrubber: &Scrubber, projector: &Projector) {
+    if let Err(e) = scrubber.publish_status(Utc::now()).await {
+        tracing::warn!(
+            read_model = %projector.read_model().location(),
+            error = %format_chain(&e),
+            "scrub status unknown: the read model did not answer"
+        );
+    }
+}
