@@ -1,8 +1,21 @@
 //! The gRPC intake: translation between the `ledger.api.v1` messages and the ledger's intake
-//! commands, authentication, error mapping, and the server harness (`Application`).
+//! commands, authentication, error mapping, and the server harness (`Application`). The
+//! service (`service.rs`) answers each call from its command family's file (`donation.rs`,
+//! `payment.rs`, …), which maps messages straight to domain types.
 pub mod auth;
 pub mod codec;
+mod comment;
+mod context;
+mod contribution_tracking;
+mod deletion;
+mod donation;
 pub mod error;
+mod export;
+mod history;
+mod moderation;
+mod next_id;
+mod payment;
+pub mod refusal;
 pub mod service;
 
 use std::future::Future;

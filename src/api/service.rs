@@ -1,33 +1,24 @@
-//! `LedgerService`: the generated `ledger.api.v1.Ledger` trait, translating messages to intake
-//! commands and intake answers back. No business rule lives here.
+//! `LedgerService`: the generated `ledger.api.v1.Ledger` trait, one call per method of the
+//! `.proto`, each answered by its command family's file, which translates messages to intake
+//! commands and intake answers back. No business rule lives here. Every call goes through
+//! [`LedgerService::call`]: authorisation, metrics and the log of refusals.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use prost::Message;
 use tonic::{Request, Response, Status};
-use tracing::Level;
 
 use super::auth::{scope, Authenticator, Principal};
-use super::error::to_status;
-use crate::domain::admission;
-use crate::domain::commands::NewComment;
-use crate::domain::types::{to_datetime, Money, PaymentMethod};
-use crate::domain::validation::{FieldError, NewDonationRequest, MAX_AMOUNT_CENTS_EXCLUSIVE};
-use crate::intake::{
-    BookPaymentCommand, DonorUpdate, Intake, IntakeError, Method, MoneyBack, NewDonation,
-    RequestMeta,
-};
+use super::refusal::log_refusal;
+use crate::intake::{Intake, Method};
 use crate::metrics::Metrics;
 use crate::proto::api::{self, ledger_server::Ledger};
-use crate::proto::events as ev;
-use crate::store::{Actor, ActorKind};
 
 /// The gRPC service over an intake.
 #[derive(Clone)]
 pub struct LedgerService {
-    intake: Arc<Intake>,
+    pub(super) intake: Arc<Intake>,
     auth: Arc<Authenticator>,
     metrics: Metrics,
 }
@@ -51,7 +42,7 @@ impl LedgerService {
     }
 
     /// Authorises, runs `f`, counts the call by method and code.
-    async fn call<Req, Resp, F, Fut>(
+    pub(super) async fn call<Req, Resp, F, Fut>(
         &self,
         method: Method,
         request: Request<Req>,
@@ -88,628 +79,147 @@ impl LedgerService {
     }
 }
 
-/// How a refused or failed call is logged, by its code. Handlers are instrumented without
-/// `err` (which logs every `Err` at ERROR, a refused donation as loudly as a broken disk);
-/// [`LedgerService::call`] logs here instead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefusalLog {
-    /// Logged at this level with the method, code and message.
-    At(Level),
-    /// Already logged where it was decided: `PermissionDenied` and `Unauthenticated` by the
-    /// authorisation (WARN, with the client and scope), `Internal` by
-    /// [`crate::api::error::to_status`] (ERROR, with the cause chain).
-    Elsewhere,
-}
-
-/// The log of a call answered with `code`: the client's mistakes (a broken rule, a missing
-/// donation, a lost race) at INFO, resource limits at WARN, the server's failures at ERROR.
-/// Exhaustive, so a new code is decided here.
-pub fn refusal_log(code: tonic::Code) -> RefusalLog {
-    use tonic::Code;
-    match code {
-        Code::InvalidArgument
-        | Code::NotFound
-        | Code::FailedPrecondition
-        | Code::AlreadyExists
-        | Code::Aborted
-        | Code::OutOfRange
-        | Code::Cancelled
-        | Code::Ok => RefusalLog::At(Level::INFO),
-        Code::ResourceExhausted | Code::DeadlineExceeded | Code::Unimplemented => {
-            RefusalLog::At(Level::WARN)
-        }
-        Code::PermissionDenied | Code::Unauthenticated | Code::Internal => RefusalLog::Elsewhere,
-        Code::Unavailable | Code::Unknown | Code::DataLoss => RefusalLog::At(Level::ERROR),
-    }
-}
-
-fn log_refusal(method: &'static str, status: &Status) {
-    let code = status.code();
-    let reason = status.message();
-    match refusal_log(code) {
-        RefusalLog::At(Level::ERROR) => tracing::error!(method, ?code, reason, "call failed"),
-        RefusalLog::At(Level::WARN) => tracing::warn!(method, ?code, reason, "call refused"),
-        RefusalLog::At(_) => tracing::info!(method, ?code, reason, "call refused"),
-        RefusalLog::Elsewhere => {}
-    }
-}
-
-fn invalid(field: &str, rule: &str) -> Status {
-    to_status(&IntakeError::field(field, rule))
-}
-
-/// The request context as intake metadata; the actor kind must be one the client may act as.
-fn meta<M: Message>(
-    principal: &Principal,
-    context: Option<&api::RequestContext>,
-    request: &M,
-) -> Result<RequestMeta, Status> {
-    let context =
-        context.ok_or_else(|| invalid("context", "is required (request_id, actor, source)"))?;
-    let actor = context
-        .actor
-        .as_ref()
-        .ok_or_else(|| invalid("context.actor", "is required"))?;
-    let kind = match api::ActorKind::try_from(actor.kind) {
-        Ok(api::ActorKind::Frontend) => ActorKind::Frontend,
-        Ok(api::ActorKind::FocUser) => ActorKind::FocUser,
-        Ok(api::ActorKind::Provider) => ActorKind::Provider,
-        Ok(api::ActorKind::System) => ActorKind::System,
-        Ok(api::ActorKind::Unspecified) | Err(_) => {
-            return Err(invalid(
-                "context.actor.kind",
-                "must be FRONTEND, FOC_USER, PROVIDER or SYSTEM",
-            ))
-        }
-    };
-    if !principal.may_act_as(kind) {
-        tracing::warn!(client = %principal.name, actor_kind = kind.as_str(), "refused: actor kind not allowed");
-        return Err(Status::permission_denied(format!(
-            "client `{}` may not act as {}",
-            principal.name,
-            kind.as_str()
-        )));
-    }
-    let id = if actor.id.is_empty() {
-        principal.name.clone()
-    } else {
-        actor.id.clone()
-    };
-    RequestMeta::new(
-        &context.request_id,
-        Actor { kind, id },
-        &context.source,
-        &request.encode_to_vec(),
-    )
-    .map_err(|e| to_status(&e))
-}
-
-/// The proto path of a field the domain validation names.
-fn proto_path(field: &str) -> String {
-    match field {
-        "amount_cents" | "currency" | "interval_months" | "iban" | "bic" => {
-            format!("payment.{field}")
-        }
-        "payment_method" => "payment.method".into(),
-        "donor_kind" => "donor.kind".into(),
-        "comment" => "comment.text".into(),
-        "comment_display_name" => "comment.display_name".into(),
-        f if f.contains('.') || f == "donation_id" => f.into(),
-        f => format!("donor.{f}"),
-    }
-}
-
-/// Renames validated fields to their proto paths.
-fn with_proto_paths(error: IntakeError) -> IntakeError {
-    match error {
-        IntakeError::Invalid(errors) => IntakeError::Invalid(
-            errors
-                .into_iter()
-                .map(|e| FieldError {
-                    field: proto_path(&e.field),
-                    rule: e.rule,
-                })
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
-fn method_code(value: i32) -> String {
-    PaymentMethod::from_proto(value)
-        .map(|m| m.code().to_owned())
-        .unwrap_or_default()
-}
-
-fn kind_code(value: i32) -> String {
-    match ev::DonorKind::try_from(value) {
-        Ok(ev::DonorKind::Person) => "person",
-        Ok(ev::DonorKind::Company) => "company",
-        Ok(ev::DonorKind::EmailOnly) => "email",
-        Ok(ev::DonorKind::Anonymous) => "anonymous",
-        Ok(ev::DonorKind::Unspecified) | Err(_) => "",
-    }
-    .to_owned()
-}
-
-/// The donor fields of a validation request.
-fn donor_request(d: &api::DonorInput) -> NewDonationRequest {
-    NewDonationRequest {
-        donor_kind: kind_code(d.kind),
-        salutation: d.salutation.clone(),
-        title: d.title.clone(),
-        first_name: d.first_name.clone(),
-        last_name: d.last_name.clone(),
-        company_name: d.company_name.clone(),
-        street: d.street.clone(),
-        postcode: d.postcode.clone(),
-        city: d.city.clone(),
-        country: d.country.clone(),
-        email: d.email.clone(),
-        ..Default::default()
-    }
-}
-
-/// An amount given as cents and currency; 0 cents means "not given".
-fn optional_money(cents: i64, currency: &str) -> Result<Option<Money>, Status> {
-    if cents < 0 {
-        return Err(invalid("amount_cents", "must not be negative"));
-    }
-    if cents >= MAX_AMOUNT_CENTS_EXCLUSIVE {
-        return Err(invalid(
-            "amount_cents",
-            "must be below 10,000,000 cents (100,000 EUR)",
-        ));
-    }
-    if !(currency.is_empty()
-        || currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase()))
-    {
-        return Err(invalid(
-            "currency",
-            "must be an ISO 4217 code of 3 uppercase letters",
-        ));
-    }
-    Ok((cents > 0).then(|| Money {
-        cents,
-        currency: if currency.is_empty() {
-            "EUR".into()
-        } else {
-            currency.to_owned()
-        },
-    }))
-}
-
-fn status(e: IntakeError) -> Status {
-    to_status(&e)
-}
-
+/// Each call is its family's function (`donation.rs`, `payment.rs`, …), so the service lists
+/// the `.proto`'s methods and nothing else.
 #[tonic::async_trait]
 impl Ledger for LedgerService {
-    #[tracing::instrument(skip_all)]
     async fn add_donation(
         &self,
         request: Request<api::AddDonationRequest>,
     ) -> Result<Response<api::AddDonationResponse>, Status> {
-        self.call(Method::AddDonation, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            let donor = req.donor.unwrap_or_default();
-            let payment = req.payment.unwrap_or_default();
-            let tracking = req.tracking.unwrap_or_default();
-            let comment = req.comment.unwrap_or_default();
-            let cmd = NewDonation {
-                request: NewDonationRequest {
-                    amount_cents: payment.amount_cents,
-                    currency: payment.currency,
-                    interval_months: payment.interval_months,
-                    payment_method: method_code(payment.method),
-                    iban: payment.iban,
-                    bic: payment.bic,
-                    comment: comment.text,
-                    ..donor_request(&donor)
-                },
-                wants_newsletter: donor.wants_newsletter,
-                wants_receipt: donor.wants_receipt,
-                comment_is_public: comment.is_public,
-                comment_display_name: comment.display_name,
-                tracking: ev::Tracking {
-                    campaign: tracking.campaign,
-                    keyword: tracking.keyword,
-                    impression_count: tracking.impression_count,
-                    banner_impression_count: tracking.banner_impression_count,
-                    contribution_tracking_id: tracking.contribution_tracking_id,
-                },
-                donation_id: (req.donation_id != 0).then_some(req.donation_id),
-            };
-            self.intake
-                .add_donation(&meta, cmd)
-                .await
-                .map_err(|e| status(with_proto_paths(e)))
-        })
-        .await
+        super::donation::add_donation(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn book_payment(
         &self,
         request: Request<api::BookPaymentRequest>,
     ) -> Result<Response<api::PaymentResponse>, Status> {
-        self.call(Method::BookPayment, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            let valuation_date = match &req.valuation_date {
-                None => None,
-                Some(ts) => match admission::time_misfit(ts) {
-                    Some(rule) => return Err(invalid("valuation_date", &rule)),
-                    None => to_datetime(ts),
-                },
-            };
-            let cmd = BookPaymentCommand {
-                payment_id: req.payment_id,
-                valuation_date,
-                amount: optional_money(req.amount_cents, &req.currency)?,
-                provider: ev::ProviderData {
-                    transaction_id: req.transaction_id.clone(),
-                    payer_id: req.payer_id,
-                    subscription_id: req.subscription_id,
-                    payer_status: req.payer_status,
-                    payment_status: req.payment_status,
-                    ..Default::default()
-                },
-                transaction_id: req.transaction_id,
-            };
-            self.intake.book_payment(&meta, cmd).await.map_err(status)
-        })
-        .await
+        super::payment::book_payment(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn fail_payment(
         &self,
         request: Request<api::FailPaymentRequest>,
     ) -> Result<Response<api::PaymentResponse>, Status> {
-        self.call(Method::FailPayment, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            self.intake
-                .fail_payment(&meta, req.payment_id, &req.reason)
-                .await
-                .map_err(status)
-        })
-        .await
+        super::payment::fail_payment(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn refund_payment(
         &self,
         request: Request<api::RefundPaymentRequest>,
     ) -> Result<Response<api::PaymentResponse>, Status> {
-        self.call(Method::RefundPayment, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            let cmd = MoneyBack {
-                payment_id: req.payment_id,
-                amount: optional_money(req.amount_cents, &req.currency)?,
-                reason: req.reason,
-            };
-            self.intake.refund_payment(&meta, cmd).await.map_err(status)
-        })
-        .await
+        super::payment::refund_payment(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn report_chargeback(
         &self,
         request: Request<api::RefundPaymentRequest>,
     ) -> Result<Response<api::PaymentResponse>, Status> {
-        self.call(Method::ReportChargeback, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            let cmd = MoneyBack {
-                payment_id: req.payment_id,
-                amount: optional_money(req.amount_cents, &req.currency)?,
-                reason: req.reason,
-            };
-            self.intake
-                .report_chargeback(&meta, cmd)
-                .await
-                .map_err(status)
-        })
-        .await
+        super::payment::report_chargeback(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn cancel_donation(
         &self,
         request: Request<api::DonationActionRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(Method::CancelDonation, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            self.intake
-                .cancel_donation(&meta, req.donation_id, &req.reason)
-                .await
-                .map_err(status)
-        })
-        .await
+        super::deletion::cancel_donation(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn delete_donation(
         &self,
         request: Request<api::DonationActionRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(Method::DeleteDonation, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            self.intake
-                .delete_donation(&meta, req.donation_id, &req.reason)
-                .await
-                .map_err(status)
-        })
-        .await
+        super::deletion::delete_donation(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn restore_donation(
         &self,
         request: Request<api::DonationActionRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(Method::RestoreDonation, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            self.intake
-                .restore_donation(&meta, req.donation_id, &req.reason)
-                .await
-                .map_err(status)
-        })
-        .await
+        super::deletion::restore_donation(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn flag_donation(
         &self,
         request: Request<api::DonationActionRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(Method::FlagDonation, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            self.intake
-                .flag_donation(&meta, req.donation_id, &req.reason)
-                .await
-                .map_err(status)
-        })
-        .await
+        super::moderation::flag_donation(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn approve_donation(
         &self,
         request: Request<api::ApproveDonationRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(Method::ApproveDonation, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            self.intake
-                .approve_donation(&meta, req.donation_id, req.as_anonymous)
-                .await
-                .map_err(status)
-        })
-        .await
+        super::moderation::approve_donation(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn add_comment(
         &self,
         request: Request<api::AddCommentRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(Method::AddComment, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            let c = req
-                .comment
-                .ok_or_else(|| invalid("comment", "is required"))?;
-            let comment = NewComment {
-                text: c.text,
-                is_public: c.is_public,
-                display_name: c.display_name,
-            };
-            self.intake
-                .add_comment(&meta, req.donation_id, comment)
-                .await
-                .map_err(status)
-        })
-        .await
+        super::comment::add_comment(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn publish_comment(
         &self,
         request: Request<api::DonationActionRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(Method::PublishComment, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            self.intake
-                .publish_comment(&meta, req.donation_id, &req.reason)
-                .await
-                .map_err(status)
-        })
-        .await
+        super::comment::publish_comment(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn retract_comment(
         &self,
         request: Request<api::DonationActionRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(Method::RetractComment, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            self.intake
-                .retract_comment(&meta, req.donation_id, &req.reason)
-                .await
-                .map_err(status)
-        })
-        .await
+        super::comment::retract_comment(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn update_donor(
         &self,
         request: Request<api::UpdateDonorRequest>,
     ) -> Result<Response<api::DonationResponse>, Status> {
-        self.call(Method::UpdateDonor, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            let donor = req.donor.ok_or_else(|| invalid("donor", "is required"))?;
-            let update = DonorUpdate {
-                request: donor_request(&donor),
-                wants_newsletter: donor.wants_newsletter,
-                wants_receipt: donor.wants_receipt,
-            };
-            self.intake
-                .update_donor(&meta, req.donation_id, update)
-                .await
-                .map_err(|e| status(with_proto_paths(e)))
-        })
-        .await
+        super::donation::update_donor(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn mark_exported(
         &self,
         request: Request<api::MarkExportedRequest>,
     ) -> Result<Response<api::MarkExportedResponse>, Status> {
-        self.call(Method::MarkExported, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            self.intake
-                .mark_exported(&meta, &req.donation_ids, &req.batch_id)
-                .await
-                .map_err(status)
-        })
-        .await
+        super::export::mark_exported(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn record_contribution_tracking(
         &self,
         request: Request<api::RecordContributionTrackingRequest>,
     ) -> Result<Response<api::ContributionTrackingResponse>, Status> {
-        self.call(
-            Method::RecordContributionTracking,
-            request,
-            |p, req| async move {
-                let meta = meta(&p, req.context.as_ref(), &req)?;
-                self.intake
-                    .record_contribution_tracking(
-                        &meta,
-                        req.contribution_tracking_id,
-                        &req.allocation_token,
-                        req.fields.unwrap_or_default(),
-                    )
-                    .await
-                    .map_err(status)
-            },
-        )
-        .await
+        super::contribution_tracking::record_contribution_tracking(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn link_contribution(
         &self,
         request: Request<api::LinkContributionRequest>,
     ) -> Result<Response<api::ContributionTrackingResponse>, Status> {
-        self.call(Method::LinkContribution, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            self.intake
-                .link_contribution(&meta, req.contribution_tracking_id, req.contribution_id)
-                .await
-                .map_err(status)
-        })
-        .await
+        super::contribution_tracking::link_contribution(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn get_donation(
         &self,
         request: Request<api::GetDonationRequest>,
     ) -> Result<Response<api::Donation>, Status> {
-        self.call(Method::GetDonation, request, |_, req| async move {
-            self.intake
-                .get_donation(req.donation_id)
-                .await
-                .map_err(status)
-        })
-        .await
+        super::donation::get_donation(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn get_history(
         &self,
         request: Request<api::GetHistoryRequest>,
     ) -> Result<Response<api::GetHistoryResponse>, Status> {
-        self.call(Method::GetHistory, request, |_, req| async move {
-            let entries = self.intake.history(req.donation_id).await.map_err(status)?;
-            Ok(api::GetHistoryResponse {
-                entries: entries
-                    .into_iter()
-                    .map(|e| api::HistoryEntry {
-                        occurred_at: Some(crate::domain::types::to_timestamp(e.occurred_at)),
-                        position: e.position,
-                        stream: e.stream,
-                        event_type: e.event_type,
-                        actor_kind: e.actor_kind,
-                        actor: e.actor,
-                        source: e.source,
-                        changes: e
-                            .changes
-                            .into_iter()
-                            .map(|c| api::HistoryChange {
-                                field: c.field,
-                                before: c.before,
-                                after: c.after,
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-            })
-        })
-        .await
+        super::history::get_history(self, request).await
     }
 
-    #[tracing::instrument(skip_all)]
     async fn next_id(
         &self,
         request: Request<api::NextIdRequest>,
     ) -> Result<Response<api::NextIdResponse>, Status> {
-        self.call(Method::NextId, request, |p, req| async move {
-            let meta = meta(&p, req.context.as_ref(), &req)?;
-            self.intake
-                .next_id(&meta, &req.sequence, req.count)
-                .await
-                .map_err(status)
-        })
-        .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tonic::Code;
-
-    #[test]
-    fn client_mistakes_log_at_info_server_faults_at_error_and_nothing_twice() {
-        for code in [
-            Code::InvalidArgument,
-            Code::NotFound,
-            Code::FailedPrecondition,
-            Code::AlreadyExists,
-            Code::Aborted,
-        ] {
-            assert_eq!(refusal_log(code), RefusalLog::At(Level::INFO), "{code:?}");
-        }
-        assert_eq!(
-            refusal_log(Code::ResourceExhausted),
-            RefusalLog::At(Level::WARN)
-        );
-        for code in [Code::Unavailable, Code::Unknown, Code::DataLoss] {
-            assert_eq!(refusal_log(code), RefusalLog::At(Level::ERROR), "{code:?}");
-        }
-        // Logged where decided: the authorisation (WARN), `to_status` (ERROR with the cause).
-        for code in [
-            Code::PermissionDenied,
-            Code::Unauthenticated,
-            Code::Internal,
-        ] {
-            assert_eq!(refusal_log(code), RefusalLog::Elsewhere, "{code:?}");
-        }
+        super::next_id::next_id(self, request).await
     }
 }

@@ -187,7 +187,7 @@ pub fn fields(view: &DonationView) -> BTreeMap<&'static str, String> {
         opt(d.amount.as_ref().map(|m| m.currency.clone())),
     );
     f.insert("interval_months", d.interval_months.to_string());
-    f.insert("payment_method", opt(d.payment_method.map(|m| m.code())));
+    f.insert("payment_method", opt(d.payment_method.map(|m| m.as_str())));
     f.insert("payment_id", d.payment_id.to_string());
     f.insert("payment_state", view.payment.status.as_str().to_owned());
     f.insert(
@@ -218,7 +218,7 @@ pub fn fields(view: &DonationView) -> BTreeMap<&'static str, String> {
         view.export.batch_id.clone().unwrap_or_default(),
     );
     f.insert("is_scrubbed", view.is_scrubbed().to_string());
-    f.insert("donor_kind", format!("{:?}", d.donor.kind).to_lowercase());
+    f.insert("donor_kind", d.donor.kind.as_str().to_owned());
     f.insert("donor", view.donor_display().as_str().to_owned());
     f.insert("salutation", d.donor.salutation.clone());
     f.insert("wants_newsletter", d.donor.wants_newsletter.to_string());

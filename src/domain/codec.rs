@@ -7,6 +7,7 @@
 
 use prost::Message;
 
+use crate::domain::types::PaymentMethod;
 use crate::proto::events as ev;
 
 /// Errors decoding a stored event.
@@ -140,21 +141,18 @@ fn upcast_donation_created_v1(
         event_type: "DonationCreated.v1".into(),
         reason,
     };
-    let payment_method = match old.payment_type.as_str() {
-        "BEZ" => ev::PaymentMethod::DirectDebit,
-        "UEB" => ev::PaymentMethod::BankTransfer,
-        "MCP" | "MBK" => ev::PaymentMethod::CreditCard,
-        "PPL" => ev::PaymentMethod::Paypal,
-        "SUB" => ev::PaymentMethod::Sofort,
-        other => return Err(fail(format!("unknown legacy payment type {other:?}"))),
-    };
-    let kind = match old.address_type.as_str() {
-        "person" => ev::DonorKind::Person,
-        "firma" | "company" => ev::DonorKind::Company,
-        "email" => ev::DonorKind::EmailOnly,
-        "anonym" | "anonymous" => ev::DonorKind::Anonymous,
-        other => return Err(fail(format!("unknown legacy address type {other:?}"))),
-    };
+    let payment_method = PaymentMethod::from_code(&old.payment_type).ok_or_else(|| {
+        fail(format!(
+            "unknown legacy payment type {:?}",
+            old.payment_type
+        ))
+    })?;
+    let kind = ev::DonorKind::from_legacy_code(&old.address_type).ok_or_else(|| {
+        fail(format!(
+            "unknown legacy address type {:?}",
+            old.address_type
+        ))
+    })?;
     let (campaign, keyword) = match old.tracking.split_once('/') {
         Some((c, k)) => (c.to_owned(), k.to_owned()),
         None => (old.tracking.clone(), String::new()),
@@ -168,7 +166,7 @@ fn upcast_donation_created_v1(
         }),
         interval_months: old.interval_months,
         payment_id: old.payment_id,
-        payment_method: payment_method as i32,
+        payment_method: payment_method.to_proto(),
         donor: Some(ev::DonorPublic {
             kind: kind as i32,
             salutation: old.salutation,

@@ -16,6 +16,20 @@ codes!(DonorKind, "donor kind", {
     Anonymous => "anonymous",
 });
 
+impl DonorKind {
+    /// The kind of a legacy `address_type` code (`person`, `firma`, `email`, `anonym`; the
+    /// English `company` and `anonymous` too).
+    pub fn from_legacy_code(code: &str) -> Option<Self> {
+        match code {
+            "person" => Some(Self::Person),
+            "firma" | "company" => Some(Self::Company),
+            "email" => Some(Self::EmailOnly),
+            "anonym" | "anonymous" => Some(Self::Anonymous),
+            _ => None,
+        }
+    }
+}
+
 /// The public, non-personal part of a donor; it survives a scrub.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DonorPublic {

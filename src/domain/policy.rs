@@ -1,8 +1,8 @@
 //! The moderation policy: which reasons a new donation or a comment raises.
 
+use crate::domain::commands::NewDonation;
 use crate::domain::donation::DonorKind;
 use crate::domain::moderation::{ModerationIdentifier, ModerationReason};
-use crate::domain::validation::NewDonationRequest;
 
 /// Source field of a comment violation.
 pub const COMMENT_SOURCE: &str = "comment";
@@ -32,24 +32,25 @@ impl Default for ModerationPolicy {
 impl ModerationPolicy {
     /// The moderation reasons for a new donation. PayPal, credit card and Sofort donations
     /// skip moderation entirely.
-    pub fn reasons_for(&self, r: &NewDonationRequest) -> Vec<ModerationReason> {
+    pub fn reasons_for(&self, r: &NewDonation) -> Vec<ModerationReason> {
         let mut reasons = Vec::new();
-        if r.method().is_some_and(|m| m.skips_moderation()) {
+        let (p, d) = (&r.payment, &r.donor);
+        if p.method.is_some_and(|m| m.skips_moderation()) {
             return reasons;
         }
-        if self.amount_is_too_high(r.amount_cents, r.interval_months) {
+        if self.amount_is_too_high(p.amount_cents, p.interval_months) {
             reasons.push(ModerationReason::new(
                 ModerationIdentifier::AmountTooHigh,
                 "amount",
             ));
         }
-        if r.kind() != Some(DonorKind::Anonymous) {
+        if d.kind != DonorKind::Anonymous {
             for (value, source) in [
-                (&r.first_name, "firstName"),
-                (&r.last_name, "lastName"),
-                (&r.company_name, "companyName"),
-                (&r.street, "street"),
-                (&r.city, "city"),
+                (&d.first_name, "firstName"),
+                (&d.last_name, "lastName"),
+                (&d.company_name, "companyName"),
+                (&d.street, "street"),
+                (&d.city, "city"),
             ] {
                 if self.text_violates(value) {
                     reasons.push(ModerationReason::new(
@@ -59,7 +60,7 @@ impl ModerationPolicy {
                 }
             }
         }
-        if self.email_is_blocked(&r.email) {
+        if self.email_is_blocked(&d.email) {
             reasons.push(ModerationReason::new(
                 ModerationIdentifier::EmailBlocked,
                 "email",
@@ -129,6 +130,7 @@ impl ModerationPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::commands::{NewDonor, NewPayment};
 
     fn policy() -> ModerationPolicy {
         ModerationPolicy {
@@ -138,14 +140,20 @@ mod tests {
         }
     }
 
-    fn request(method: &str, cents: i64, interval: u32) -> NewDonationRequest {
-        NewDonationRequest {
-            amount_cents: cents,
-            interval_months: interval,
-            payment_method: method.into(),
-            donor_kind: "person".into(),
-            first_name: "Ada".into(),
-            email: "ada@example.org".into(),
+    fn request(method: &str, cents: i64, interval: u32) -> NewDonation {
+        NewDonation {
+            payment: NewPayment {
+                amount_cents: cents,
+                interval_months: interval,
+                method: method.parse().ok(),
+                ..Default::default()
+            },
+            donor: NewDonor {
+                kind: DonorKind::Person,
+                first_name: "Ada".into(),
+                email: "ada@example.org".into(),
+                ..Default::default()
+            },
             ..Default::default()
         }
     }
@@ -183,8 +191,8 @@ mod tests {
         let p = policy();
         for m in ["PPL", "MCP", "SUB"] {
             let mut r = request(m, 500_000, 0);
-            r.first_name = "badword".into();
-            r.email = "spam@example.org".into();
+            r.donor.first_name = "badword".into();
+            r.donor.email = "spam@example.org".into();
             assert!(p.reasons_for(&r).is_empty(), "{m}");
         }
     }
@@ -192,9 +200,9 @@ mod tests {
     #[test]
     fn each_offending_address_field_raises_its_own_reason() {
         let mut r = request("BEZ", 500, 0);
-        r.first_name = "BadWord".into();
-        r.city = "Town of badword!".into();
-        r.street = "badwordless street".into();
+        r.donor.first_name = "BadWord".into();
+        r.donor.city = "Town of badword!".into();
+        r.donor.street = "badwordless street".into();
         assert_eq!(
             ids(&policy().reasons_for(&r)),
             [
@@ -207,8 +215,8 @@ mod tests {
     #[test]
     fn anonymous_donors_skip_the_address_check() {
         let mut r = request("UEB", 500, 0);
-        r.donor_kind = "anonymous".into();
-        r.last_name = "badword".into();
+        r.donor.kind = DonorKind::Anonymous;
+        r.donor.last_name = "badword".into();
         assert!(policy().reasons_for(&r).is_empty());
     }
 
@@ -216,11 +224,11 @@ mod tests {
     fn blocked_emails_and_domains_raise_email_blocked() {
         let p = policy();
         let mut r = request("BEZ", 500, 0);
-        r.email = "SPAM@example.org".into();
+        r.donor.email = "SPAM@example.org".into();
         assert_eq!(ids(&p.reasons_for(&r)), [("EMAIL_BLOCKED", "email")]);
-        r.email = "anyone@blocked.test".into();
+        r.donor.email = "anyone@blocked.test".into();
         assert_eq!(p.reasons_for(&r).len(), 1);
-        r.email = "anyone@notblocked.test".into();
+        r.donor.email = "anyone@notblocked.test".into();
         assert!(p.reasons_for(&r).is_empty());
     }
 

@@ -81,6 +81,15 @@ fn list(errors: &[FieldError]) -> String {
         .join("; ")
 }
 
+/// `Invalid` when a request's validation found field errors.
+pub fn invalid_if_any(errors: Vec<FieldError>) -> Result<(), IntakeError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(IntakeError::Invalid(errors))
+    }
+}
+
 impl IntakeError {
     /// A single field error.
     pub fn field(field: &str, rule: impl Into<String>) -> Self {

@@ -1,6 +1,10 @@
 //! The intake: the application service behind the gRPC API (which only translates). One
-//! async method per command: load the streams it needs, fold, let the domain decide, seal
-//! personal data, append everything in one atomic append.
+//! async method per command: check the request (`domain::validation`), load the streams it
+//! needs, fold, let the domain decide (`domain::commands`), seal personal data, append
+//! everything in one atomic append. One file per command family (`donation.rs`,
+//! `payment.rs`, `deletion.rs`, `moderation.rs`, `comment.rs`, `donor.rs`, `export.rs`,
+//! `contribution_tracking.rs`, `next_id.rs`); `decide.rs` holds the shared shapes of a
+//! decision on a donation or a payment; `method.rs` is the one list of RPCs.
 //!
 //! Idempotency without a separate store: every mutating call appends, in the same atomic
 //! append as its events, a `RequestHandled.v1` event to stream `request-{request_id}` with
@@ -11,10 +15,19 @@
 //! the record is there.
 
 pub mod clock;
+mod comment;
+mod contribution_tracking;
+mod decide;
+mod deletion;
+mod donation;
+mod donor;
 pub mod error;
-mod handlers;
+mod export;
 pub mod ids;
 mod method;
+mod moderation;
+mod next_id;
+mod payment;
 pub mod reference;
 pub mod sequence_check;
 mod view;
@@ -42,8 +55,8 @@ use crate::store::{
 
 pub use clock::{Clock, ManualClock};
 pub use error::IntakeError;
-pub use handlers::{BookPaymentCommand, DonorUpdate, MoneyBack, NewDonation};
 pub use method::Method;
+pub use payment::{BookPaymentCommand, MoneyBack};
 pub use view::donation_message;
 
 /// Stream category of the idempotency records.

@@ -6,17 +6,6 @@ use crate::domain::view::DonorDisplay;
 use crate::domain::DonationView;
 use crate::proto::api;
 
-/// `person`, `company`, `email_only`, `anonymous` (empty when unknown).
-fn kind_name(kind: DonorKind) -> &'static str {
-    match kind {
-        DonorKind::Person => "person",
-        DonorKind::Company => "company",
-        DonorKind::EmailOnly => "email_only",
-        DonorKind::Anonymous => "anonymous",
-        DonorKind::Unspecified => "",
-    }
-}
-
 /// The donation as the API shows it. With `include_personal`, the donor's personal data and a
 /// private comment's text are filled in when readable; without, only ids, states and public
 /// facts are (this form is stored in idempotency records).
@@ -82,7 +71,11 @@ pub fn donation_message(view: &DonationView, include_personal: bool) -> api::Don
         exported_at: view.export.exported_at.map(to_timestamp),
         is_scrubbed: view.is_scrubbed(),
         scrubbed_at: view.scrub.scrubbed_at.map(to_timestamp),
-        donor_kind: kind_name(kind).to_owned(),
+        // Empty, not `unspecified`, for a kind the ledger does not know, as always.
+        donor_kind: match kind {
+            DonorKind::Unspecified => String::new(),
+            known => known.as_str().to_owned(),
+        },
         salutation: d.donor.salutation.clone(),
         donor,
         comment: comment_text,

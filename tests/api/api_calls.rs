@@ -769,7 +769,10 @@ impl ledger::store::EventLog for RacingLog {
 
 #[tokio::test]
 async fn a_stale_expected_revision_is_aborted() {
-    use ledger::intake::{Intake, NewDonation, RequestMeta};
+    use ledger::domain::commands::{NewDonation, NewDonor, NewPayment};
+    use ledger::domain::donation::DonorKind;
+    use ledger::domain::PaymentMethod;
+    use ledger::intake::{Intake, RequestMeta};
     use ledger::store::Actor;
     let dir = tempfile::tempdir().unwrap();
     let storage = ledger::config::StorageArgs::in_dir(dir.path());
@@ -798,18 +801,16 @@ async fn a_stale_expected_revision_is_aborted() {
         .add_donation(
             &meta("create"),
             NewDonation {
-                request: ledger::domain::validation::NewDonationRequest {
+                payment: NewPayment {
                     amount_cents: 1_000,
-                    payment_method: "UEB".into(),
-                    donor_kind: "anonymous".into(),
+                    method: Some(PaymentMethod::BankTransfer),
                     ..Default::default()
                 },
-                wants_newsletter: false,
-                wants_receipt: false,
-                comment_is_public: false,
-                comment_display_name: String::new(),
-                tracking: Default::default(),
-                donation_id: None,
+                donor: NewDonor {
+                    kind: DonorKind::Anonymous,
+                    ..Default::default()
+                },
+                ..Default::default()
             },
         )
         .await

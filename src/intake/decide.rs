@@ -1,0 +1,167 @@
+//! The two shapes of a decision on existing state, and the loading they need: a decision on
+//! a donation's view (folded from its six streams) and one on a payment stream. Each loads,
+//! lets the domain decide, seals and commits through [`Intake::run`].
+
+use std::collections::HashMap;
+
+use super::error::invalid_if_any;
+use super::{donation_message, Intake, IntakeError, Loaded, Method, Plan, RequestMeta};
+use crate::domain::commands::Decision;
+use crate::domain::donation::DonationState;
+use crate::domain::payment::PaymentState;
+use crate::domain::streams;
+use crate::domain::validation::{validate_id, validate_reason};
+use crate::domain::{DomainError, DonationView, StreamEvent};
+use crate::proto::api;
+use crate::store::CurrentRevision;
+
+/// A view loaded for a decision, with the revisions of the streams it was folded from.
+pub(super) struct ViewLoad {
+    pub(super) view: DonationView,
+    pub(super) read: HashMap<String, CurrentRevision>,
+}
+
+impl ViewLoad {
+    /// Applies decided events so the answer shows the state after the call.
+    fn apply(&mut self, events: &[StreamEvent]) {
+        for e in events {
+            self.view.apply(&e.stream, &e.event);
+        }
+    }
+}
+
+impl Intake {
+    /// Loads the six streams of a donation; personal units are unsealed when `unseal`.
+    pub(super) async fn load_view(
+        &self,
+        donation_id: u64,
+        unseal: bool,
+    ) -> Result<ViewLoad, IntakeError> {
+        let donation_stream = streams::donation(donation_id);
+        let mut donation = self.load(&donation_stream).await?;
+        let state = DonationState::fold(&donation.events);
+        if !state.exists() {
+            return Err(IntakeError::NotFound {
+                what: "donation",
+                id: donation_id,
+            });
+        }
+        let names = [
+            streams::payment(state.payment_id),
+            streams::moderation(donation_id),
+            streams::deletion(donation_id),
+            streams::export(donation_id),
+            streams::scrub(donation_id),
+        ];
+        let mut others: Vec<Loaded> =
+            futures::future::try_join_all(names.iter().map(|s| self.load(s))).await?;
+        if unseal {
+            // One key lookup for both streams that carry personal units.
+            let both = donation.events.iter_mut().chain(&mut others[0].events);
+            self.vault.unseal(both).await?;
+        }
+        let mut view = DonationView::default();
+        let mut read = HashMap::new();
+        for e in &donation.events {
+            view.apply(&donation_stream, e);
+        }
+        read.insert(donation_stream, donation.revision);
+        for (name, loaded) in names.into_iter().zip(others) {
+            for e in &loaded.events {
+                view.apply(&name, e);
+            }
+            read.insert(name, loaded.revision);
+        }
+        Ok(ViewLoad { view, read })
+    }
+
+    /// Loads a payment stream, unsealed (a booking compares transaction ids).
+    pub(super) async fn load_payment(
+        &self,
+        payment_id: u64,
+    ) -> Result<(PaymentState, CurrentRevision), IntakeError> {
+        let mut loaded = self.load(&streams::payment(payment_id)).await?;
+        self.vault.unseal(&mut loaded.events).await?;
+        let state = PaymentState::fold(&loaded.events);
+        if !state.initiated {
+            return Err(IntakeError::NotFound {
+                what: "payment",
+                id: payment_id,
+            });
+        }
+        Ok((state, loaded.revision))
+    }
+
+    /// A payment-only decision on one payment stream.
+    pub(super) async fn payment_decision(
+        &self,
+        meta: &RequestMeta,
+        method: Method,
+        payment_id: u64,
+        decide: impl FnOnce(&PaymentState) -> Result<Vec<StreamEvent>, DomainError>,
+    ) -> Result<api::PaymentResponse, IntakeError> {
+        invalid_if_any(validate_id("payment_id", payment_id))?;
+        self.run(meta, method, async {
+            let (payment, revision) = self.load_payment(payment_id).await?;
+            let events = decide(&payment)?;
+            let mut state = payment.clone();
+            for e in &events {
+                state.apply(&e.event);
+            }
+            Ok(Plan {
+                events,
+                read: HashMap::from([(streams::payment(payment_id), revision)]),
+                response: api::PaymentResponse {
+                    payment_id,
+                    payment_state: state.status.as_str().to_owned(),
+                    ..Default::default()
+                },
+                stored: None,
+            })
+        })
+        .await
+    }
+
+    /// A decision on a donation's view; the answer is the view after it, without personal data.
+    pub(super) async fn donation_decision(
+        &self,
+        meta: &RequestMeta,
+        method: Method,
+        donation_id: u64,
+        unseal: bool,
+        decide: impl FnOnce(&DonationView) -> Result<Vec<StreamEvent>, IntakeError>,
+    ) -> Result<api::DonationResponse, IntakeError> {
+        invalid_if_any(validate_id("donation_id", donation_id))?;
+        self.run(meta, method, async {
+            let mut load = self.load_view(donation_id, unseal).await?;
+            let mut events = decide(&load.view)?;
+            load.apply(&events);
+            self.seal(donation_id, &mut events).await?;
+            Ok(Plan {
+                events,
+                read: load.read,
+                response: api::DonationResponse {
+                    donation: Some(donation_message(&load.view, false)),
+                    position: 0,
+                },
+                stored: None,
+            })
+        })
+        .await
+    }
+
+    /// A decision on a donation's view that takes the action's free-text reason (or note),
+    /// checked first; the view stays sealed.
+    pub(super) async fn reasoned_decision(
+        &self,
+        meta: &RequestMeta,
+        method: Method,
+        donation_id: u64,
+        reason: &str,
+        decide: impl FnOnce(&DonationView, &str) -> Decision,
+    ) -> Result<api::DonationResponse, IntakeError> {
+        invalid_if_any(validate_reason(reason))?;
+        self.donation_decision(meta, method, donation_id, false, |v| Ok(decide(v, reason)?))
+            .await
+    }
+}
