@@ -87,6 +87,25 @@ impl CommentState {
     }
 }
 
+/// Sets what `DonationCreated` and `FollowUpDonationCreated` both say (their fields share
+/// names): id, time, amount, interval, payment, donor and tracking.
+macro_rules! created_fields {
+    ($state:expr, $e:expr) => {{
+        $state.id = Some($e.donation_id);
+        $state.created_at = opt_datetime($e.created_at.as_ref());
+        $state.amount = $e.amount.as_ref().map(Money::from_proto);
+        $state.interval_months = $e.interval_months;
+        $state.payment_id = $e.payment_id;
+        $state.payment_method = PaymentMethod::from_proto($e.payment_method);
+        $state.donor = $e
+            .donor
+            .as_ref()
+            .map(DonorPublic::from_proto)
+            .unwrap_or_default();
+        $state.tracking = $e.tracking.clone();
+    }};
+}
+
 /// The state of one donation, folded from its own stream only.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DonationState {
@@ -138,39 +157,17 @@ impl DonationState {
     /// Applies `DonationCreated` (what [`DonationState::apply`] does with it; for a caller
     /// that holds the payload without its event).
     pub fn apply_created(&mut self, e: &ev::DonationCreated) {
-        self.id = Some(e.donation_id);
-        self.created_at = opt_datetime(e.created_at.as_ref());
-        self.amount = e.amount.as_ref().map(Money::from_proto);
-        self.interval_months = e.interval_months;
-        self.payment_id = e.payment_id;
-        self.payment_method = PaymentMethod::from_proto(e.payment_method);
-        self.donor = e
-            .donor
-            .as_ref()
-            .map(DonorPublic::from_proto)
-            .unwrap_or_default();
+        created_fields!(self, e);
         self.personal = e.personal.clone();
-        self.tracking = e.tracking.clone();
         self.comment = e.comment.as_ref().map(CommentState::from_proto);
     }
 
     /// Applies `FollowUpDonationCreated`, as [`DonationState::apply_created`] does creation.
     pub fn apply_follow_up(&mut self, e: &ev::FollowUpDonationCreated) {
-        self.id = Some(e.donation_id);
+        created_fields!(self, e);
         self.parent_donation_id = Some(e.parent_donation_id);
-        self.created_at = opt_datetime(e.created_at.as_ref());
-        self.amount = e.amount.as_ref().map(Money::from_proto);
-        self.interval_months = e.interval_months;
-        self.payment_id = e.payment_id;
-        self.payment_method = PaymentMethod::from_proto(e.payment_method);
-        self.donor = e
-            .donor
-            .as_ref()
-            .map(DonorPublic::from_proto)
-            .unwrap_or_default();
         // A recurring donor: salutation and kind only, never personal data.
         self.personal = None;
-        self.tracking = e.tracking.clone();
         self.comment = None;
     }
 

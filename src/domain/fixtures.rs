@@ -1,4 +1,5 @@
-//! Test-only builders of events and views shared by the unit tests of the domain.
+//! Test-only builders of events and views shared by the unit tests of the domain (and of the
+//! read model's rows).
 
 use chrono::{DateTime, TimeZone, Utc};
 

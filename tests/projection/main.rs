@@ -13,6 +13,7 @@ mod support;
 mod verify_support;
 
 mod bench_raw_insert;
+mod fold_agreement;
 mod projection_cli;
 mod projection_resilience;
 mod projection_rows;

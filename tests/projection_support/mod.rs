@@ -500,7 +500,7 @@ async fn change_donation(env: &Env, rng: &mut StdRng, id: u64, kind: usize, foll
             .await;
         }
         4 => {
-            // A refund or charge-back without an amount takes the payment's.
+            // A refund or charge-back without an amount refunds nothing (the domain's rule).
             let amount = if rng.gen_bool(0.5) { money(500) } else { None };
             env.append(
                 &payment,
