@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use super::backend::{Load, Session, Write};
 use super::cache::{from_cache, Committed, RowCache};
 use super::contribution_tracking::{Conflict, ContributionTrackingRow, Outcome};
-use super::donation::{self, id, moderation_identifier, DonationRow, PaymentRow, Rejection};
+use super::donation::{
+    self, id, micros, moderation_identifier, DonationRow, PaymentRow, Rejection,
+};
 use super::rows::Value;
 use super::{DecodeError, ProjectionError};
 use crate::domain::admission;
@@ -67,11 +69,6 @@ struct Wanted {
     payments: BTreeSet<i64>,
     reasons: BTreeSet<i64>,
     cts: BTreeSet<i64>,
-}
-
-fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
-    let nanos = t.timestamp_subsec_nanos() / 1000 * 1000;
-    DateTime::from_timestamp(t.timestamp(), nanos).unwrap_or(t)
 }
 
 impl Wanted {
