@@ -10,6 +10,9 @@
 //! may only remember a window of recent appends (KurrentDB keeps an in-memory idempotency
 //! cache). The embedded SQLite backend keeps a unique index on every event id ever written, so
 //! its window is the whole log.
+//!
+//! One concern over 600 lines: the event-log interface (types, errors, the trait) that every
+//! backend and the conformance suite share, kept in one file like the read model's `backend.rs`.
 
 mod durability;
 pub mod sqlite;

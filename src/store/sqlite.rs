@@ -27,6 +27,9 @@
 //! A linger (wait for stragglers when fewer requests came than the previous group held) can
 //! be set with `LEDGER_APPEND_LINGER_MICROS`; before the syncer it was 250 µs, with the syncer
 //! no setting measured consistently better than none (see `BENCHMARKS.md`).
+//!
+//! One concern over 600 lines: the embedded event-log backend, whose writer, syncer and reads
+//! share one connection discipline (the durability protocol is in `durability.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};

@@ -623,6 +623,25 @@ async fn check_all(rm: &ReadModel, histories: &[Vec<(String, DomainEvent)>], whe
     for history in histories {
         let view = DonationView::fold(history.iter().map(|(s, e)| (s.as_str(), e)));
         let (want_donation, want_payment) = expected(&view);
+        // The open reasons are the `donation_moderation_reason` rows, in key order.
+        let id = &want_donation["id"];
+        let prefix = format!("{id} | ");
+        let reasons: Vec<&String> = dump["donation_moderation_reason"]
+            .iter()
+            .filter(|r| r.starts_with(&prefix))
+            .collect();
+        let mut want_reasons: Vec<String> = view
+            .moderation
+            .open_reasons
+            .iter()
+            .map(|r| format!("{id} | {} | {}", r.identifier_name(), r.source))
+            .collect();
+        want_reasons.sort();
+        assert_eq!(
+            reasons,
+            want_reasons.iter().collect::<Vec<_>>(),
+            "{when}: donation_moderation_reason of {id}"
+        );
         for (table, want) in [("donation", want_donation), ("payment", want_payment)] {
             let id: i64 = want["id"].parse().unwrap();
             let row = rm.row(table, id).await.unwrap().expect("a projected row");
