@@ -9,6 +9,6 @@ SELECT
     comment_display_name, tracking_id::BIGINT AS tracking_id, campaign, keyword,
     impression_count::BIGINT AS impression_count, banner_impression_count::BIGINT AS
     banner_impression_count, contribution_tracking_id::BIGINT AS contribution_tracking_id,
-    parent_donation_id::BIGINT AS parent_donation_id
+    parent_donation_id::BIGINT AS parent_donation_id, approved_as_anonymous
 FROM donation
 WHERE id = ANY($1::BIGINT[]);

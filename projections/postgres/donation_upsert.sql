@@ -8,7 +8,8 @@ INSERT INTO donation (
     donor_kind, salutation, title, first_name, last_name, company_name, street, postcode,
     city, country, email, wants_newsletter, wants_receipt, comment, comment_is_public,
     comment_display_name, tracking_id, campaign, keyword, impression_count,
-    banner_impression_count, contribution_tracking_id, parent_donation_id
+    banner_impression_count, contribution_tracking_id, parent_donation_id,
+    approved_as_anonymous
 )
 SELECT
     u.id, u.created_at, u.updated_at, u.amount_cents, u.currency, u.interval_months,
@@ -18,7 +19,8 @@ SELECT
     u.last_name, u.company_name, u.street, u.postcode, u.city, u.country, u.email,
     u.wants_newsletter, u.wants_receipt, u.comment, u.comment_is_public,
     u.comment_display_name, u.tracking_id, u.campaign, u.keyword, u.impression_count,
-    u.banner_impression_count, u.contribution_tracking_id, u.parent_donation_id
+    u.banner_impression_count, u.contribution_tracking_id, u.parent_donation_id,
+    u.approved_as_anonymous
 FROM UNNEST(
     $1::BIGINT[],
     $2::TIMESTAMPTZ[],
@@ -60,7 +62,8 @@ FROM UNNEST(
     $38::BIGINT[],
     $39::BIGINT[],
     $40::BIGINT[],
-    $41::BIGINT[]
+    $41::BIGINT[],
+    $42::BOOLEAN[]
 ) AS u (
     id, created_at, updated_at, amount_cents, currency, interval_months, payment_id,
     payment_method, payment_state, payment_booked_at, deletion_state, moderation_state,
@@ -68,7 +71,8 @@ FROM UNNEST(
     donor_kind, salutation, title, first_name, last_name, company_name, street, postcode,
     city, country, email, wants_newsletter, wants_receipt, comment, comment_is_public,
     comment_display_name, tracking_id, campaign, keyword, impression_count,
-    banner_impression_count, contribution_tracking_id, parent_donation_id
+    banner_impression_count, contribution_tracking_id, parent_donation_id,
+    approved_as_anonymous
 )
 ON CONFLICT (id) DO UPDATE SET
     created_at = EXCLUDED.created_at,
@@ -110,4 +114,5 @@ ON CONFLICT (id) DO UPDATE SET
     impression_count = EXCLUDED.impression_count,
     banner_impression_count = EXCLUDED.banner_impression_count,
     contribution_tracking_id = EXCLUDED.contribution_tracking_id,
-    parent_donation_id = EXCLUDED.parent_donation_id;
+    parent_donation_id = EXCLUDED.parent_donation_id,
+    approved_as_anonymous = EXCLUDED.approved_as_anonymous;

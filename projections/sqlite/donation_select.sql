@@ -7,6 +7,6 @@ SELECT
     donor_kind, salutation, title, first_name, last_name, company_name, street, postcode,
     city, country, email, wants_newsletter, wants_receipt, comment, comment_is_public,
     comment_display_name, tracking_id, campaign, keyword, impression_count,
-    banner_impression_count, contribution_tracking_id, parent_donation_id
+    banner_impression_count, contribution_tracking_id, parent_donation_id, approved_as_anonymous
 FROM donation
 WHERE id IN (SELECT value FROM json_each(?1));

@@ -8,9 +8,10 @@ INSERT INTO donation (
     donor_kind, salutation, title, first_name, last_name, company_name, street, postcode,
     city, country, email, wants_newsletter, wants_receipt, comment, comment_is_public,
     comment_display_name, tracking_id, campaign, keyword, impression_count,
-    banner_impression_count, contribution_tracking_id, parent_donation_id
+    banner_impression_count, contribution_tracking_id, parent_donation_id,
+    approved_as_anonymous
 )
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     created_at = excluded.created_at,
     updated_at = excluded.updated_at,
@@ -51,4 +52,5 @@ ON CONFLICT (id) DO UPDATE SET
     impression_count = excluded.impression_count,
     banner_impression_count = excluded.banner_impression_count,
     contribution_tracking_id = excluded.contribution_tracking_id,
-    parent_donation_id = excluded.parent_donation_id;
+    parent_donation_id = excluded.parent_donation_id,
+    approved_as_anonymous = excluded.approved_as_anonymous;

@@ -114,6 +114,7 @@ pub const COLUMNS: &[(&str, Holds)] = &[
     ("donation.banner_impression_count", Holds::Count),
     ("donation.contribution_tracking_id", Holds::Id),
     ("donation.parent_donation_id", Holds::Id),
+    ("donation.approved_as_anonymous", Holds::Bool),
     ("donation_moderation_reason.donation_id", Holds::Id),
     (
         "donation_moderation_reason.moderation_identifier",

@@ -109,6 +109,9 @@ pub(crate) struct DonationRow {
     pub payment_booked_at: Option<DateTime<Utc>>,
     /// The `donation_tracking` id of the (campaign, keyword) pair, numbered by the batch.
     pub tracking_id: Option<i64>,
+    /// A moderator approved it as anonymous (`ModerationState::approved_as_anonymous`,
+    /// sticky): the donor columns show an anonymous donor from then on, whatever follows.
+    pub approved_as_anonymous: bool,
 }
 
 /// Reads column `i` of a loaded row.
@@ -179,11 +182,14 @@ impl DonationRow {
         let (cents, currency) = money(d.amount.as_ref());
         // A scrub blanks what is personal: the personal unit and a comment that is not public.
         let no_personal = PersonalData::default();
+        // Approved as anonymous (`DonorDisplay::Anonymous`): no personal data, no comment.
+        let anonymous = self.approved_as_anonymous;
         let personal = match &d.personal {
-            Some(p) if !self.scrub.scrubbed => p,
+            Some(p) if !self.scrub.scrubbed && !anonymous => p,
             _ => &no_personal,
         };
         let (comment, comment_is_public, display_name) = match &d.comment {
+            _ if anonymous => ("", false, ""),
             Some(c) if self.scrub.scrubbed && !c.is_public => ("", false, c.display_name.as_str()),
             Some(c) => (comment_text(c), c.is_public, c.display_name.as_str()),
             None => ("", false, ""),
@@ -209,8 +215,12 @@ impl DonationRow {
             Value::Bool(Some(self.scrub.scrubbed)),
             Value::Time(self.scrub.scrubbed_at.map(micros)),
             t(self.scrub.rule.map_or("", ScrubRule::as_str)),
-            t(d.donor.kind.as_str()),
-            t(&d.donor.salutation),
+            t(if anonymous {
+                DonorKind::Anonymous.as_str()
+            } else {
+                d.donor.kind.as_str()
+            }),
+            t(if anonymous { "" } else { &d.donor.salutation }),
             t(&personal.title),
             t(&personal.first_name),
             t(&personal.last_name),
@@ -232,6 +242,7 @@ impl DonationRow {
             Value::int(i64::from(tracking.banner_impression_count)),
             Value::int(big(tracking.contribution_tracking_id)),
             Value::int(big(d.parent_donation_id.unwrap_or(0))),
+            Value::Bool(Some(anonymous)),
         ]
     }
 
@@ -308,6 +319,7 @@ impl DonationRow {
                 rule: scrubbed.then(|| code(v, 17)),
             },
             tracking_id: at(v, 34).as_i64(),
+            approved_as_anonymous: flag(v, 41),
         }
     }
 
@@ -384,15 +396,9 @@ impl DonationRow {
             }
             E::ModerationApproved(e) => {
                 self.moderation = self.moderation.after(event);
-                if e.as_anonymous {
-                    // approveAsAnonymous: the donor is shown anonymous from now on
-                    // (`DonorDisplay::Anonymous`), and the comment goes.
-                    let donor = &mut self.donation.donor;
-                    donor.kind = DonorKind::Anonymous;
-                    donor.salutation.clear();
-                    self.donation.personal = None;
-                    self.donation.comment = None;
-                }
+                // approveAsAnonymous: the donor is shown anonymous from now on, whatever
+                // donor or comment change follows (see `to_values`).
+                self.approved_as_anonymous |= e.as_anonymous;
             }
             E::DonationCancelled(_) | E::DonationDeleted(_) | E::DonationRestored(_) => {
                 self.deletion.apply(event);

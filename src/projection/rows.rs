@@ -121,6 +121,7 @@ pub(crate) const DONATION_COLUMNS: &[(&str, ColType)] = &[
     ("banner_impression_count", ColType::I64),
     ("contribution_tracking_id", ColType::I64),
     ("parent_donation_id", ColType::I64),
+    ("approved_as_anonymous", ColType::Bool),
 ];
 pub(crate) const PAYMENT_COLUMNS: &[(&str, ColType)] = &[
     ("id", ColType::I64),
@@ -382,11 +383,23 @@ mod tests {
 
     /// The PostgreSQL type of every `table.column` the read-model migration creates.
     fn postgres_types() -> std::collections::HashMap<String, String> {
-        let sql = include_str!("../../migrations/postgres/readmodel/20261201000001_readmodel.sql");
+        let sql = [
+            include_str!("../../migrations/postgres/readmodel/20261201000001_readmodel.sql"),
+            include_str!(
+                "../../migrations/postgres/readmodel/20261206000001_approved_as_anonymous.sql"
+            ),
+        ]
+        .concat();
         let mut types = std::collections::HashMap::new();
         let mut table = None;
         for line in sql.lines() {
-            if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
+            if let Some(rest) = line.strip_prefix("ALTER TABLE ") {
+                // `ALTER TABLE t ADD COLUMN c TYPE ...`
+                let words: Vec<&str> = rest.split_whitespace().collect();
+                if let [t, "ADD", "COLUMN", c, ty, ..] = words[..] {
+                    types.insert(format!("{t}.{c}"), ty.trim_end_matches(',').to_owned());
+                }
+            } else if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
                 table = rest.split_whitespace().next().map(str::to_owned);
             } else if line.starts_with(')') {
                 table = None;

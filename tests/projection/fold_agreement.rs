@@ -4,12 +4,11 @@
 //! reloads its rows between small batches and after a rebuild that keeps them in memory.
 //!
 //! The histories are generated with proptest strategies from a fixed seed (one run projects
-//! every case at once, so a failure prints the case's history instead of shrinking it). Two
-//! things the rows cannot hold are left out of the histories and stated in the expectations:
-//! personal data readable after a scrub (its key is gone, so a real reader sees none), and a
-//! donor or comment change after an approval as anonymous (the row keeps no column for that
-//! sticky approval). A history starts with the donation's creation and the payment stream
-//! with its initiation: before them the projector has no row to change (it quarantines such
+//! every case at once, so a failure prints the case's history instead of shrinking it). One
+//! thing no reader can see is left out of the histories: personal data readable after a scrub
+//! (its key is gone). Donor and comment changes after an approval as anonymous are in them
+//! (the row keeps `approved_as_anonymous`). A history starts with the donation's creation and
+//! the payment stream with its initiation: before them the projector has no row to change (it quarantines such
 //! events, the check below would fail) where the domain's folds start from their defaults.
 
 use crate::projection_support;
@@ -351,8 +350,7 @@ impl Case {
     /// The history of donation `id` (payment `id + 100_000`) in log order: the creation first
     /// (events of the other streams of a donation not yet created have no row to change), then
     /// the streams interleaved by `picks`, each in its own order. Personal data a reader could
-    /// not open after the scrub is taken out; donor and comment changes after an approval as
-    /// anonymous are left out.
+    /// not open after the scrub is taken out.
     fn history(&self, id: u64) -> Vec<(String, DomainEvent)> {
         let pid = id + 100_000;
         let creation: DomainEvent = if self.follow_up {
@@ -411,7 +409,7 @@ impl Case {
         let mut cursors = [0usize; 6];
         let total: usize = streams.iter().map(|(_, e)| e.len()).sum();
         let mut out = vec![(format!("donation-{id}"), creation)];
-        let (mut scrubbed, mut anonymous) = (false, false);
+        let mut scrubbed = false;
         for i in 0..total {
             let open: Vec<usize> = (0..streams.len())
                 .filter(|&s| cursors[s] < streams[s].1.len())
@@ -420,18 +418,8 @@ impl Case {
             let (stream, events) = &streams[s];
             let mut e = events[cursors[s]].clone();
             cursors[s] += 1;
-            match &mut e {
-                DomainEvent::PersonalDataScrubbed(_) => scrubbed = true,
-                DomainEvent::ModerationApproved(a) if a.as_anonymous => anonymous = true,
-                DomainEvent::DonorUpdated(_)
-                | DomainEvent::CommentAdded(_)
-                | DomainEvent::CommentPublished(_)
-                | DomainEvent::CommentRetracted(_)
-                    if anonymous =>
-                {
-                    continue;
-                }
-                _ => {}
+            if let DomainEvent::PersonalDataScrubbed(_) = e {
+                scrubbed = true;
             }
             if scrubbed {
                 unreadable_after_scrub(&mut e);
