@@ -127,6 +127,9 @@ pub struct LoadedDonation {
     /// The donation stream (never empty, but possibly without a creation: an imported or
     /// foreign history; the intake refuses to decide on those).
     pub donation: LoadedStream,
+    /// The donation stream folded (what found the payment's stream), for callers that
+    /// decide on it.
+    pub state: DonationState,
     /// Its payment's stream, then its moderation, deletion, export and scrub streams (each
     /// possibly empty).
     pub related: Vec<LoadedStream>,
@@ -167,7 +170,11 @@ pub async fn load_donation(
         streams::scrub(donation_id),
     ];
     let related = futures::future::try_join_all(names.iter().map(|s| load_stream(log, s))).await?;
-    Ok(Some(LoadedDonation { donation, related }))
+    Ok(Some(LoadedDonation {
+        donation,
+        state,
+        related,
+    }))
 }
 
 /// The parts of one atomic append of `events`: a stream's events grouped, in order, each

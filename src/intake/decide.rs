@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use super::error::invalid_if_any;
 use super::{donation_message, Intake, IntakeError, Method, Plan, RequestMeta};
 use crate::domain::commands::Decision;
-use crate::domain::donation::DonationState;
 use crate::domain::payment::PaymentState;
 use crate::domain::streams;
 use crate::domain::validation::{validate_id, validate_reason};
@@ -45,7 +44,7 @@ impl Intake {
         let mut loaded = repository::load_donation(&*self.log, donation_id)
             .await?
             .ok_or_else(not_found)?;
-        if !DonationState::fold(loaded.donation.steps.iter().map(|s| &s.event)).exists() {
+        if !loaded.state.exists() {
             return Err(not_found());
         }
         if unseal {

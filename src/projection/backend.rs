@@ -262,15 +262,6 @@ pub(crate) trait ReadTx: Send {
         binds: &[Value],
         columns: &[(&str, ColType)],
     ) -> Result<Vec<Vec<Value>>, ProjectionError>;
-    /// Runs a query of one row of a count and an optional text (a page rendered by
-    /// [`SqlFlavor::page_text`]).
-    async fn count_and_text(
-        &mut self,
-        sql: &str,
-        binds: &[Value],
-    ) -> Result<(i64, Option<String>), ProjectionError>;
-    /// The stored definition of view `name` (`None` when there is no such view).
-    async fn view_definition(&mut self, name: &str) -> Result<Option<String>, ProjectionError>;
     /// Ends the snapshot.
     async fn finish(self: Box<Self>) -> Result<(), ProjectionError>;
 }
@@ -282,6 +273,9 @@ pub(crate) trait SqlFlavor: Send + Sync {
     fn param(&self, n: usize) -> String;
     /// `column` read back as its layout type `t` (a cast where the engine's type differs).
     fn typed(&self, column: &str, t: ColType) -> String;
+    /// The query of a view's stored definition, binding the view's name: one text column, no
+    /// row or NULL when there is no such view.
+    fn view_definition_sql(&self) -> &'static str;
     /// `column` as a key that sorts text in byte order.
     fn byte_ordered(&self, column: &str, t: ColType) -> String;
     /// One row of `count(*)` and the JSON arrays of `columns` of the rows `from_where` (a table

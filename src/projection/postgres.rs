@@ -666,6 +666,10 @@ impl SqlFlavor for PostgresFlavor {
         }
     }
 
+    fn view_definition_sql(&self) -> &'static str {
+        "SELECT pg_get_viewdef(to_regclass($1))"
+    }
+
     fn byte_ordered(&self, column: &str, t: ColType) -> String {
         match t {
             ColType::Text => format!("{column} COLLATE \"C\""),
@@ -701,27 +705,6 @@ impl ReadTx for PgReadTx {
         let q = bind_values!(sqlx::query(sql), binds);
         let rows = q.fetch_all(&mut *self.tx).await.map_err(db_error)?;
         rows.iter().map(|r| read(r, columns)).collect()
-    }
-
-    async fn count_and_text(
-        &mut self,
-        sql: &str,
-        binds: &[Value],
-    ) -> Result<(i64, Option<String>), ProjectionError> {
-        bind_values!(sqlx::query_as(sql), binds)
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(db_error)
-    }
-
-    async fn view_definition(&mut self, name: &str) -> Result<Option<String>, ProjectionError> {
-        let definition: Option<Option<String>> =
-            sqlx::query_scalar("SELECT pg_get_viewdef(to_regclass($1))")
-                .bind(name)
-                .fetch_optional(&mut *self.tx)
-                .await
-                .map_err(db_error)?;
-        Ok(definition.flatten())
     }
 
     async fn finish(self: Box<Self>) -> Result<(), ProjectionError> {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::backend::{db_error, Backend, Dialect, ProjectionError, Scratch, Session, Statement};
+use super::backend::{
+    db_error, Backend, Dialect, ProjectionError, Scratch, Session, SqlFlavor, Statement,
+};
 use super::rows::{self, ColType, Value};
 use super::{postgres, sqlite, DEFAULT_SCHEMA};
 use crate::store::{Position, RecordedEvent};
@@ -120,19 +122,12 @@ impl ReadModel {
 
     /// The last position `projector` applied, or `None` before its first event.
     pub async fn checkpoint(&self, projector: &str) -> Result<Option<Position>, ProjectionError> {
-        let flavor = self.backend.flavor();
-        let sql = format!(
-            "SELECT position FROM projector_checkpoint WHERE projector = {}",
-            flavor.param(1)
-        );
+        let sql = checkpoint_query(self.backend.flavor());
         let rows = self
             .backend
             .fetch(&sql, &[Value::text(projector)], CHECKPOINT_COLUMN)
             .await?;
-        Ok(rows
-            .first()
-            .and_then(|r| r[0].as_i64())
-            .map(|p| p as Position))
+        Ok(checkpoint_of(&rows))
     }
 
     /// Every table and the `legacy_spenden` view, rendered dialect-neutrally and ordered by
@@ -308,8 +303,23 @@ impl ReadModel {
     }
 }
 
-/// The one column of a checkpoint query.
-const CHECKPOINT_COLUMN: &[(&str, ColType)] = &[("position", ColType::I64)];
+/// The one column of [`checkpoint_query`].
+pub(crate) const CHECKPOINT_COLUMN: &[(&str, ColType)] = &[("position", ColType::I64)];
+
+/// The query of a projector's checkpoint, binding the projector's name.
+pub(crate) fn checkpoint_query(flavor: &dyn SqlFlavor) -> String {
+    format!(
+        "SELECT position FROM projector_checkpoint WHERE projector = {}",
+        flavor.param(1)
+    )
+}
+
+/// The checkpoint in the rows of [`checkpoint_query`] (`None` before the first event).
+pub(crate) fn checkpoint_of(rows: &[Vec<Value>]) -> Option<Position> {
+    rows.first()
+        .and_then(|r| r[0].as_i64())
+        .map(|p| p as Position)
+}
 
 /// The `skipped_by` of an event the projector quarantined itself (not an operator).
 pub const QUARANTINE: &str = "quarantine";

@@ -5,9 +5,13 @@
 use super::backend::{ProjectionError, ReadTx, SqlFlavor};
 use super::compare::DEFAULT_PAGE_SIZE;
 use super::diff::PageText;
+use super::read_model::{checkpoint_of, checkpoint_query, CHECKPOINT_COLUMN};
 use super::rows::{ColType, Layout, Value};
 use super::ReadModel;
 use crate::store::Position;
+
+/// What a page query returns: the row count and the rows' texts (NULL for no row).
+const PAGE_COLUMNS: &[(&str, ColType)] = &[("rows", ColType::I64), ("text", ColType::Text)];
 
 /// A read transaction on a read model: every page read through it sees the same snapshot.
 pub struct Snapshot {
@@ -28,22 +32,12 @@ impl Snapshot {
         &mut self,
         projector: &str,
     ) -> Result<Option<Position>, ProjectionError> {
-        let sql = format!(
-            "SELECT position FROM projector_checkpoint WHERE projector = {}",
-            self.tx.flavor().param(1)
-        );
+        let sql = checkpoint_query(self.tx.flavor());
         let rows = self
             .tx
-            .fetch(
-                &sql,
-                &[Value::text(projector)],
-                &[("position", ColType::I64)],
-            )
+            .fetch(&sql, &[Value::text(projector)], CHECKPOINT_COLUMN)
             .await?;
-        Ok(rows
-            .first()
-            .and_then(|r| r[0].as_i64())
-            .map(|p| p as Position))
+        Ok(checkpoint_of(&rows))
     }
 
     /// Ends the snapshot.
@@ -56,7 +50,15 @@ impl Snapshot {
         &mut self,
         name: &str,
     ) -> Result<Option<String>, ProjectionError> {
-        self.tx.view_definition(name).await
+        let sql = self.tx.flavor().view_definition_sql();
+        let rows = self
+            .tx
+            .fetch(sql, &[Value::text(name)], &[("definition", ColType::Text)])
+            .await?;
+        Ok(rows.into_iter().next().and_then(|r| match &r[0] {
+            Value::Text(definition) => definition.clone(),
+            _ => None,
+        }))
     }
 
     /// The rows of table or view `name`.
@@ -122,10 +124,17 @@ impl Snapshot {
             .chain(upto.unwrap_or_default())
             .cloned()
             .collect();
-        let (rows, text) = self.tx.count_and_text(&sql, &binds).await?;
+        let page = self.tx.fetch(&sql, &binds, PAGE_COLUMNS).await?;
+        let row = page.first();
         Ok(PageText {
-            rows: u64::try_from(rows).unwrap_or_default(),
-            text: text.unwrap_or_default(),
+            rows: row
+                .and_then(|r| r[0].as_i64())
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or_default(),
+            text: row
+                .and_then(|r| r[1].as_text())
+                .unwrap_or_default()
+                .to_owned(),
         })
     }
 

@@ -633,6 +633,10 @@ impl SqlFlavor for SqliteFlavor {
         column.to_owned()
     }
 
+    fn view_definition_sql(&self) -> &'static str {
+        "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?1"
+    }
+
     // Ordered by a subquery, not by `group_concat(… ORDER BY …)`, which copies every row
     // into a sorter and doubles the cost although the key index already gives the order.
     // SQLite keeps a FROM-subquery's ORDER BY when the outer query aggregates with
@@ -666,27 +670,6 @@ impl ReadTx for SqliteReadTx {
         let q = bind_values!(sqlx::query(sql), binds);
         let rows = q.fetch_all(&mut *self.tx).await.map_err(db_error)?;
         rows.iter().map(|r| read(r, columns)).collect()
-    }
-
-    async fn count_and_text(
-        &mut self,
-        sql: &str,
-        binds: &[Value],
-    ) -> Result<(i64, Option<String>), ProjectionError> {
-        bind_values!(sqlx::query_as(sql), binds)
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(db_error)
-    }
-
-    async fn view_definition(&mut self, name: &str) -> Result<Option<String>, ProjectionError> {
-        let definition: Option<Option<String>> =
-            sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?1")
-                .bind(name)
-                .fetch_optional(&mut *self.tx)
-                .await
-                .map_err(db_error)?;
-        Ok(definition.flatten())
     }
 
     async fn finish(self: Box<Self>) -> Result<(), ProjectionError> {
