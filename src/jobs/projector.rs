@@ -150,9 +150,6 @@ async fn connect_read_model(url: &str, shutdown: &CancellationToken) -> Option<R
                 "read model unusable; intake goes on, projectors retry"
             ),
         }
-        if shutdown.is_cancelled() {
-            return None;
-        }
         sleep_or_stop(CONNECT_RETRY, shutdown).await;
         if shutdown.is_cancelled() {
             return None;
