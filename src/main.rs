@@ -11,5 +11,6 @@ async fn main() -> anyhow::Result<()> {
     let cli = ledger::cli::Cli::parse();
     ledger::telemetry::init();
     ledger::store::sqlite::configure_library();
+    ledger::api::install_crypto_provider();
     ledger::cli::run(cli).await
 }
