@@ -419,12 +419,13 @@ async fn caught_up_all(sender: &Sender, position: Option<Position>) -> Result<()
 /// A catch-up subscription, until the client goes away or the server stops.
 async fn subscribe(port: &Arc<Port>, sender: &Sender, plan: &Plan) -> Result<(), Stop> {
     let id = Uuid::new_v4();
+    // Counted before it is confirmed, so a client that holds a confirmation sees it counted.
+    let _live = port.subscription_started(id);
     sender
         .content(Content::Confirmation(read_resp::SubscriptionConfirmation {
             subscription_id: id.to_string(),
         }))
         .await?;
-    let _live = port.subscription_started(id);
     let mut progress = Progress {
         port,
         id,

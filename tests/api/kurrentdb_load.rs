@@ -96,6 +96,12 @@ async fn sixty_four_subscribers_each_get_every_event_of_sixty_four_writers_once_
             positions
         }));
     }
+    assert_eq!(
+        port.metrics
+            .gauge_value("ledger_kurrentdb_subscriptions", &[]),
+        Some(SUBSCRIBERS as f64),
+        "every confirmed subscription is counted"
+    );
     let mut writers = Vec::new();
     for w in 0..WRITERS {
         let mut raw = port.raw().await;
@@ -126,9 +132,4 @@ async fn sixty_four_subscribers_each_get_every_event_of_sixty_four_writers_once_
             .unwrap();
         assert_eq!(positions, logged, "exactly once, in the log's order");
     }
-    assert_eq!(
-        port.metrics
-            .gauge_value("ledger_kurrentdb_subscriptions", &[]),
-        Some(SUBSCRIBERS as f64)
-    );
 }
