@@ -625,3 +625,28 @@ async fn users_get_what_their_grants_allow_and_nothing_more() {
         "nothing was appended"
     );
 }
+
+#[tokio::test]
+async fn the_port_serves_tls_with_the_intakes_certificate_flags() {
+    let app = spawn_app().await;
+    let port = crate::kurrentdb_support::serve_tls(app.log.clone()).await;
+    let settings = format!(
+        "esdb://etl:etl-pw@localhost:{}?tls=true&tlsVerifyCert=false&defaultDeadline=30000",
+        port.addr.port()
+    )
+    .parse::<kurrentdb::ClientSettings>()
+    .unwrap();
+    let client = kurrentdb::Client::new(settings).unwrap();
+    let stream = fresh("orders");
+    client
+        .append_to_stream(stream.as_str(), &Default::default(), events(2, "A"))
+        .await
+        .unwrap();
+    let read = read_stream(&client, &stream, &ReadStreamOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 2);
+    // A plaintext client gets no answer from the TLS port.
+    let plaintext = read_stream(&port.client(), &stream, &ReadStreamOptions::default()).await;
+    assert!(plaintext.is_err(), "{plaintext:?}");
+}

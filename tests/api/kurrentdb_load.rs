@@ -133,3 +133,68 @@ async fn sixty_four_subscribers_each_get_every_event_of_sixty_four_writers_once_
         assert_eq!(positions, logged, "exactly once, in the log's order");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_subscriber_far_behind_the_head_is_told_it_fell_behind_and_then_caught_up() {
+    use ledger::store::{ContentType, EventData, EventMetadata, ExpectedRevision};
+    let app = spawn_app().await;
+    let port = serve(app.log.clone(), true).await;
+    let mut raw = port.raw().await;
+    let mut reads = raw.read(subscribe_all()).await.unwrap().into_inner();
+    // Confirmation, then caught up on the empty log: the subscription is live.
+    let mut kinds: Vec<&str> = Vec::new();
+    while kinds.last() != Some(&"caught_up") {
+        let message = reads.next().await.unwrap().unwrap();
+        kinds.push(kind(&message));
+    }
+    // The client stops reading while the log grows far past what it took.
+    let behind = ledger::kurrentdb::read::FELL_BEHIND as usize * 2;
+    // One append, so the head jumps past the subscriber at once.
+    let events = (0..behind)
+        .map(|_| EventData {
+            id: uuid::Uuid::new_v4(),
+            event_type: "Tick".into(),
+            payload: b"{}".to_vec(),
+            metadata: EventMetadata::Foreign {
+                content_type: ContentType::Json,
+                bytes: Vec::new(),
+            },
+        })
+        .collect();
+    app.log
+        .append("ticks-1", ExpectedRevision::NoStream, events)
+        .await
+        .unwrap();
+    let mut events = 0;
+    let mut seen = Vec::new();
+    while events < behind {
+        let message = tokio::time::timeout(Duration::from_secs(60), reads.next())
+            .await
+            .expect("the subscription answers")
+            .unwrap()
+            .unwrap();
+        match kind(&message) {
+            "event" => events += 1,
+            other => seen.push((other, events)),
+        }
+    }
+    let fell = seen.iter().position(|(k, _)| *k == "fell_behind");
+    let back = seen.iter().rposition(|(k, _)| *k == "caught_up");
+    assert!(
+        matches!((fell, back), (Some(f), Some(b)) if f < b),
+        "fell behind, then caught up again: {seen:?}"
+    );
+}
+
+fn kind(
+    message: &ledger::proto::kurrentdb::event_store::client::streams::ReadResp,
+) -> &'static str {
+    match &message.content {
+        Some(read_resp::Content::Confirmation(_)) => "confirmation",
+        Some(read_resp::Content::CaughtUp(_)) => "caught_up",
+        Some(read_resp::Content::FellBehind(_)) => "fell_behind",
+        Some(read_resp::Content::Event(_)) => "event",
+        Some(read_resp::Content::Checkpoint(_)) => "checkpoint",
+        _ => "other",
+    }
+}

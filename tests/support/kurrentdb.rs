@@ -39,6 +39,33 @@ pub const USERS: &[(&str, &str, &str, &str)] = &[
 
 /// Serves the port over `log`, with [`USERS`], anonymous callers allowed or not.
 pub async fn serve(log: Arc<dyn EventLog>, allow_anonymous: bool) -> Port {
+    serve_with(log, allow_anonymous, None).await
+}
+
+/// [`serve`] over TLS with a self-signed `localhost` certificate.
+pub async fn serve_tls(log: Arc<dyn EventLog>) -> Port {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let files = ledger::api::TlsFiles {
+        cert: dir.path().join("cert.pem"),
+        key: dir.path().join("key.pem"),
+    };
+    std::fs::write(&files.cert, cert.pem()).unwrap();
+    std::fs::write(&files.key, key.serialize_pem()).unwrap();
+    let port = serve_with(log, false, Some(files)).await;
+    std::mem::forget(dir); // the files are read at bind time; the directory is a test's litter
+    port
+}
+
+async fn serve_with(
+    log: Arc<dyn EventLog>,
+    allow_anonymous: bool,
+    tls: Option<ledger::api::TlsFiles>,
+) -> Port {
     let dir = tempfile::tempdir().unwrap();
     let entries: Vec<String> = USERS
         .iter()
@@ -57,7 +84,7 @@ pub async fn serve(log: Arc<dyn EventLog>, allow_anonymous: bool) -> Port {
     let server = KurrentDbServer::bind(
         Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
-            tls: None,
+            tls,
             users,
             advertise_host: None,
         },
