@@ -81,11 +81,17 @@ pub struct StreamState {
 impl StreamState {
     /// Reads the stream's last event and its metadata stream's last event.
     pub async fn load(log: &dyn EventLog, stream: &str) -> Result<Self, StoreError> {
-        let last = last_event(log, stream).await?;
+        // The stream's tip and its metadata's tip, read at once.
+        let (last, metadata_tip) = if stream.starts_with("$$") {
+            (last_event(log, stream).await?, None)
+        } else {
+            let metadata_stream = metadata_stream(stream);
+            tokio::try_join!(last_event(log, stream), last_event(log, &metadata_stream))?
+        };
         let (metadata, metadata_revision) = if stream.starts_with("$$") {
             (StreamMetadata::default(), CurrentRevision::NoStream)
         } else {
-            match last_event(log, &metadata_stream(stream)).await? {
+            match metadata_tip {
                 None => (StreamMetadata::default(), CurrentRevision::NoStream),
                 Some(event) => (
                     StreamMetadata {
