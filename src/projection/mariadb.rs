@@ -180,10 +180,11 @@ fn connect(options: &MySqlConnectOptions, database: &str) -> MySqlPool {
             Box::pin(async move {
                 conn.execute(
                     "SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES'), \
-                     SESSION group_concat_max_len = 1073741824, \
-                     SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+                     SESSION group_concat_max_len = 1073741824",
                 )
                 .await?;
+                conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    .await?;
                 Ok(())
             })
         })

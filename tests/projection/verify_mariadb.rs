@@ -84,7 +84,9 @@ async fn verify_on_mariadb_passes_when_healthy_and_names_the_row_after_a_hand_ed
 
 /// The `donation_tracking` pairs in id order.
 async fn tracking_pairs(conn: &mut sqlx::MySqlConnection) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT campaign, keyword FROM donation_tracking ORDER BY id")
+    sqlx::query_as(
+        "SELECT CAST(campaign AS CHAR), CAST(keyword AS CHAR) FROM donation_tracking ORDER BY id",
+    )
         .fetch_all(conn)
         .await
         .unwrap()
