@@ -42,7 +42,10 @@ impl ScratchMariaDb {
         let mut conn = MySqlConnection::connect(&admin_url)
             .await
             .context("connecting to MariaDB")?;
-        let name = format!("ledger_bench_{}", &Uuid::new_v4().simple().to_string()[..16]);
+        let name = format!(
+            "ledger_bench_{}",
+            &Uuid::new_v4().simple().to_string()[..16]
+        );
         sqlx::query(&format!(
             "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
         ))
@@ -159,9 +162,11 @@ pub async fn raw_insert_mariadb(url: &str) -> anyhow::Result<RawInsert> {
     let indexes = target.defer_indexes().await?;
 
     let mut conn = MySqlConnection::connect(&raw_url).await?;
-    sqlx::query("SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES'), time_zone = '+00:00'")
-        .execute(&mut conn)
-        .await?;
+    sqlx::query(
+        "SET SESSION sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES'), time_zone = '+00:00'",
+    )
+    .execute(&mut conn)
+    .await?;
     let mut rows = 0;
     let mut watch = Stopwatch::default();
     let mut tx = watch.time(conn.begin()).await?;

@@ -82,8 +82,7 @@ const SKIPPED_EVENT_INSERT: &str =
 const SKIPPED_EVENT_SELECT: &str =
     include_str!("../../projections/mariadb/skipped_event_select.sql");
 const CANDIDATES: &str = include_str!("../../projections/mariadb/scrub_candidates.sql");
-const STALE_MODERATION: &str =
-    include_str!("../../projections/mariadb/scrub_stale_moderation.sql");
+const STALE_MODERATION: &str = include_str!("../../projections/mariadb/scrub_stale_moderation.sql");
 
 /// The statement and layout of each write.
 pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static str, ColType)]) {
@@ -147,16 +146,13 @@ fn check_database(name: &str) -> Result<(), ProjectionError> {
 fn options(url: &str) -> Result<(MySqlConnectOptions, String), ProjectionError> {
     let options = MySqlConnectOptions::from_str(&driver_url(url))
         .map_err(|e| ProjectionError::InvalidUrl(e.to_string()))?;
-    let database = options
-        .get_database()
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            ProjectionError::InvalidUrl(
-                "a mysql:// or mariadb:// read-model URL must name its database \
+    let database = options.get_database().map(str::to_owned).ok_or_else(|| {
+        ProjectionError::InvalidUrl(
+            "a mysql:// or mariadb:// read-model URL must name its database \
                  (mysql://user@host:3306/ledger)"
-                    .into(),
-            )
-        })?;
+                .into(),
+        )
+    })?;
     check_database(&database)?;
     Ok((options, database))
 }
@@ -405,15 +401,23 @@ async fn drop_secondary_indexes(pool: &MySqlPool) -> Result<Vec<String>, Project
             .iter()
             .map(|(index, _)| format!("DROP INDEX {}", quoted(index)))
             .collect();
-        sqlx::query(&format!("ALTER TABLE {} {}", quoted(&table), drops.join(", ")))
-            .execute(pool)
-            .await
-            .map_err(db_error)?;
+        sqlx::query(&format!(
+            "ALTER TABLE {} {}",
+            quoted(&table),
+            drops.join(", ")
+        ))
+        .execute(pool)
+        .await
+        .map_err(db_error)?;
         let adds: Vec<String> = indexes
             .iter()
             .map(|(index, columns)| format!("ADD INDEX {} ({columns})", quoted(index)))
             .collect();
-        recreate.push(format!("ALTER TABLE {} {}", quoted(&table), adds.join(", ")));
+        recreate.push(format!(
+            "ALTER TABLE {} {}",
+            quoted(&table),
+            adds.join(", ")
+        ));
     }
     Ok(recreate)
 }
@@ -432,7 +436,11 @@ async fn base_tables(pool: &MySqlPool, database: &str) -> Result<Vec<String>, Pr
 
 /// Switches the tables of `fresh` into `live` with one atomic `RENAME TABLE` (see the
 /// module's documentation), then drops the emptied databases.
-async fn switch_databases(pool: &MySqlPool, live: &str, fresh: &str) -> Result<(), ProjectionError> {
+async fn switch_databases(
+    pool: &MySqlPool,
+    live: &str,
+    fresh: &str,
+) -> Result<(), ProjectionError> {
     check_database(live)?;
     check_database(fresh)?;
     let old = format!("{live}_old");

@@ -341,7 +341,8 @@ pub(crate) fn chunk_sizes(rows: usize, max: usize) -> impl Iterator<Item = usize
 }
 
 /// Multi-row statements by (address of the one-row statement, rows).
-type ExpandedCache = std::sync::Mutex<std::collections::HashMap<(usize, usize), std::sync::Arc<str>>>;
+type ExpandedCache =
+    std::sync::Mutex<std::collections::HashMap<(usize, usize), std::sync::Arc<str>>>;
 
 /// The multi-row form of `statement` for `rows` rows, built once per process.
 pub(crate) fn expanded(statement: &'static str, rows: usize) -> std::sync::Arc<str> {

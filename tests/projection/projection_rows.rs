@@ -529,7 +529,10 @@ async fn scrub_candidates_are_what_the_policy_allows_oldest_first(env: Env) {
         (2, "cancelled_or_deleted".to_owned()),
         (3, "abandoned".to_owned()),
     ];
-    let candidates = rm.scrub_candidates(abandoned_before, None, 100).await.unwrap();
+    let candidates = rm
+        .scrub_candidates(abandoned_before, None, 100)
+        .await
+        .unwrap();
     assert_eq!(found(candidates), policy);
     let far = base_time() + chrono::Duration::days(365);
     let with_stale = rm
@@ -539,7 +542,10 @@ async fn scrub_candidates_are_what_the_policy_allows_oldest_first(env: Env) {
     let mut expected = policy.to_vec();
     expected.push((7, "stale_moderation".to_owned()));
     assert_eq!(found(with_stale), expected);
-    let first_two = rm.scrub_candidates(abandoned_before, None, 2).await.unwrap();
+    let first_two = rm
+        .scrub_candidates(abandoned_before, None, 2)
+        .await
+        .unwrap();
     assert_eq!(found(first_two), policy[..2]);
 }
 

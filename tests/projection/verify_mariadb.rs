@@ -87,9 +87,9 @@ async fn tracking_pairs(conn: &mut sqlx::MySqlConnection) -> Vec<(String, String
     sqlx::query_as(
         "SELECT CAST(campaign AS CHAR), CAST(keyword AS CHAR) FROM donation_tracking ORDER BY id",
     )
-        .fetch_all(conn)
-        .await
-        .unwrap()
+    .fetch_all(conn)
+    .await
+    .unwrap()
 }
 
 /// Tracking pairs that `utf8mb4_unicode_ci` compares equal (`ß` and `ss`, a trailing space)
@@ -158,8 +158,14 @@ async fn a_rebuild_on_mariadb_switches_in_tables_that_keep_text_byte_for_byte() 
     project_then_verify_identical(dir.path(), &db.url);
     let mut conn = sqlx::MySqlConnection::connect(&db.url).await.unwrap();
     let before = tracking_pairs(&mut conn).await;
-    assert!(before.contains(&("größe".to_owned(), "gelb ".to_owned())), "{before:?}");
-    assert!(before.contains(&("grosse".to_owned(), "gelb".to_owned())), "{before:?}");
+    assert!(
+        before.contains(&("größe".to_owned(), "gelb ".to_owned())),
+        "{before:?}"
+    );
+    assert!(
+        before.contains(&("grosse".to_owned(), "gelb".to_owned())),
+        "{before:?}"
+    );
 
     let rebuilt = on_mariadb(dir.path(), &db.url, &["rebuild"]);
     assert!(rebuilt.status.success(), "{}", both(&rebuilt));
