@@ -9,8 +9,8 @@
 //! renders a whole page into ONE text: each row a JSON array of its column values
 //! (`json_array` in SQLite, `json_build_array` in PostgreSQL, `JSON_ARRAY` in MariaDB), rows
 //! joined by newlines in key order. A page thus costs one round trip per side instead of a
-//! driver hand-off and a dozen allocations per row; the two sides run concurrently on their own connections, and a
-//! blocking thread checks one page while the next is read.
+//! driver hand-off and a dozen allocations per row; the two sides run concurrently on their
+//! own connections, and a blocking thread checks one page while the next is read.
 //!
 //! Per table and side this yields the row count and a SHA-256 over the row texts (the table
 //! checksum; it does not depend on the page size, but it does on the dialect). Equal page
