@@ -1,5 +1,5 @@
-//! The read model's rows after realistic event sequences, on SQLite, PostgreSQL and MariaDB: every
-//! payment method's columns, the legacy status letter of every row of the derivation table,
+//! The read model's rows after realistic event sequences, on SQLite, PostgreSQL and MariaDB:
+//! every payment method's columns, the legacy status letter of every row of the derivation table,
 //! scrubbing, contribution tracking upserts and conflicts, and bad events: quarantined by
 //! default, or stopping the projector until an operator skips them.
 
