@@ -110,7 +110,7 @@ async fn a_database_outage_mid_catch_up_ends_with_the_rows_of_an_uninterrupted_r
         // checkpoint row's lock, so the projector's batch waits inside the server, and every
         // connection to the test database but that session's is killed until the projector
         // has felt it and retried (reconnecting); then the lock goes.
-        Db::MariaDb => {
+        Db::Mariadb => {
             let mut blocker = sqlx::MySqlConnection::connect(&env.url).await.unwrap();
             sqlx::query("BEGIN").execute(&mut blocker).await.unwrap();
             let held: i64 = sqlx::query_scalar(

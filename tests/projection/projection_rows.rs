@@ -779,7 +779,7 @@ async fn contribution_tracking_is_upserted_by_id_with_refused_changes_counted(en
 
     let ct10 = row(&rm, "contribution_tracking", 10).await;
     // NUMERIC(20,3) in PostgreSQL, DECIMAL(20,3) in MariaDB, the decimal text in SQLite.
-    let amount = if matches!(env.db, Db::Postgres | Db::MariaDb) {
+    let amount = if matches!(env.db, Db::Postgres | Db::Mariadb) {
         "35.000"
     } else {
         "35"
@@ -1082,7 +1082,7 @@ async fn a_value_the_database_refuses_is_narrowed_to_its_event_and_quarantined(e
             .unwrap();
             pool.close().await;
         }
-        Db::MariaDb => {
+        Db::Mariadb => {
             let pool = sqlx::MySqlPool::connect(&env.url).await.unwrap();
             sqlx::query(
                 "ALTER TABLE donation ADD CONSTRAINT dba_rule CHECK (campaign <> 'refused-by-dba')",
@@ -1180,7 +1180,7 @@ async fn database_errors_are_classified_by_their_own_dialect() {
 #[tokio::test]
 async fn mariadb_errors_are_classified_by_their_own_codes() {
     use ledger::projection::{classify, DbFailure};
-    let Some(maria) = Env::new(Db::MariaDb).await else {
+    let Some(maria) = Env::new(Db::Mariadb).await else {
         return;
     };
     let pool = sqlx::MySqlPool::connect(&maria.url).await.unwrap();

@@ -19,7 +19,7 @@ use uuid::Uuid;
 pub enum Db {
     Sqlite,
     Postgres,
-    MariaDb,
+    Mariadb,
 }
 
 /// The read-model conformance suite: runs each listed async test body (`async fn(Env)`)
@@ -31,7 +31,7 @@ macro_rules! read_model_conformance {
     ($($name:ident),+ $(,)?) => {
         $crate::read_model_backend_tests!(sqlite, Sqlite, [$($name),+]);
         $crate::read_model_backend_tests!(postgres, Postgres, [$($name),+]);
-        $crate::read_model_backend_tests!(mariadb, MariaDb, [$($name),+]);
+        $crate::read_model_backend_tests!(mariadb, Mariadb, [$($name),+]);
     };
 }
 
@@ -88,7 +88,7 @@ impl Env {
                 .insert(postgres::fresh_database("projection").await?)
                 .url
                 .clone(),
-            Db::MariaDb => maria
+            Db::Mariadb => maria
                 .insert(mariadb::fresh_database("projection").await?)
                 .url
                 .clone(),
@@ -129,7 +129,7 @@ impl Env {
             Db::Postgres => ReadModel::connect_with_schema(&self.url, name)
                 .await
                 .unwrap(),
-            Db::MariaDb => {
+            Db::Mariadb => {
                 // `<test database>_<name>`, dropped with the test's database.
                 let maria = self.maria.as_ref().unwrap();
                 let database = format!("{}_{name}", maria.name);
