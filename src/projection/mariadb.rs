@@ -7,6 +7,8 @@
 //! database the URL names (`mysql://user:pass@host:3306/ledger`, or `mariadb://…`), and a
 //! scratch database sits beside it on the same server: `<database>_new` for a rebuild,
 //! `<database>_verify` for verify. The URL's user must be allowed to create and drop those.
+//! A scratch database is opened like the live one: what would make it faster and less durable
+//! (`innodb_flush_log_at_trx_commit`) is the server's global setting, not a session's.
 //!
 //! **What the switch is.** PostgreSQL renames a whole schema; MariaDB cannot rename a database,
 //! but `RENAME TABLE` moves tables between databases of one server, and one `RENAME TABLE` of
