@@ -27,7 +27,8 @@ pub struct StorageArgs {
     )]
     pub event_log_url: SecretString,
 
-    /// Read-model URL (`sqlite://…` or `postgres://…`). Empty: `<data-dir>/readmodel.sqlite`.
+    /// Read-model URL (`sqlite://…`, `postgres://…`, or `mysql://…/database` /
+    /// `mariadb://…/database`). Empty: `<data-dir>/readmodel.sqlite`.
     #[arg(
         long,
         env = "LEDGER_READ_MODEL_URL",

@@ -1,7 +1,7 @@
 //! `ledger bench`: one process, one run, every figure operators size deployments with, and the
 //! measuring functions the criterion benches in `benches/` share with it. Each part works on
-//! fresh files in a scratch directory (never the live data directory) and, for PostgreSQL, in
-//! a throw-away database, with the deterministic workload of [`crate::workload`].
+//! fresh files in a scratch directory (never the live data directory) and, for PostgreSQL and
+//! MariaDB, in a throw-away database, with the deterministic workload of [`crate::workload`].
 //!
 //! Parts, in the order [`run`] measures them:
 //! * appends and a catch-up subscription through the KurrentDB port beside the same work on
@@ -10,11 +10,12 @@
 //! * `AddDonation` over gRPC from 64 clients against the real server ([`intake_rate`]);
 //! * per read-model database: the projection rebuild ([`rebuild_rate`]) next to the same final
 //!   rows inserted raw by the fastest plain method ([`raw_insert`]), scrub selection and (on
-//!   SQLite) `verify`;
+//!   SQLite) `verify`; SQLite always, PostgreSQL and MariaDB when given a server;
 //! * the process's peak memory.
 //!
-//! One file per part: `append.rs`, `intake.rs`, `read_model.rs`, `kurrentdb.rs`, and `machine.rs` for what
-//! is reported about the machine.
+//! One file per part: `append.rs`, `intake.rs`, `read_model.rs` (with `mariadb.rs` for
+//! MariaDB's throw-away database and raw insert), `kurrentdb.rs`, and `machine.rs` for what is
+//! reported about the machine.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -35,12 +36,14 @@ mod grpc_client;
 mod intake;
 mod kurrentdb;
 mod machine;
+mod mariadb;
 mod read_model;
 
 pub use append::*;
 pub use intake::*;
 pub use kurrentdb::*;
 pub use machine::*;
+pub use mariadb::*;
 pub use read_model::*;
 
 /// The part of `ledger bench` to run.
@@ -75,6 +78,9 @@ pub struct BenchOptions {
     /// A PostgreSQL server to also measure the read model on: a throw-away database is created
     /// there and dropped afterwards.
     pub postgres_url: Option<SecretString>,
+    /// A MariaDB server to also measure the read model on (`mysql://` or `mariadb://`): a
+    /// throw-away database is created there and dropped afterwards.
+    pub mariadb_url: Option<SecretString>,
     /// Events appended by the single writer (a sample: one fsync per append).
     pub single_writer_events: usize,
     /// `AddDonation` calls measured.
@@ -217,21 +223,46 @@ pub const PORT_CATCH_UP_TARGET: Target = Target::AtLeast(200_000.0);
 /// The projector at least at half the raw insert rate (events/s ÷ rows/s, in %).
 pub const RAW_RATIO_TARGET: Target = Target::AtLeast(50.0);
 
-/// Runs the selected parts and returns their figures. The PostgreSQL database is created
-/// first, so an unreachable server fails the run before anything is measured, and dropped
-/// last, also after a failure.
+/// Runs the selected parts and returns their figures. The PostgreSQL and MariaDB databases
+/// are created first, so an unreachable server fails the run before anything is measured, and
+/// dropped last, also after a failure.
 pub async fn run(options: BenchOptions) -> anyhow::Result<BenchReport> {
+    let read_model = needs_read_model(&options.parts);
     let postgres = match &options.postgres_url {
-        Some(admin) if needs_read_model(&options.parts) => {
-            Some(ScratchDatabase::create(admin.expose_secret()).await?)
-        }
+        Some(admin) if read_model => Some(ScratchDatabase::create(admin.expose_secret()).await?),
         _ => None,
     };
-    let result = run_parts(&options, postgres.as_ref().map(|db| db.url.as_str())).await;
+    let mariadb = match &options.mariadb_url {
+        Some(url) if read_model => match ScratchMariaDb::create(url.expose_secret()).await {
+            Ok(db) => Some(db),
+            Err(e) => {
+                if let Some(db) = postgres {
+                    db.drop_database().await;
+                }
+                return Err(e);
+            }
+        },
+        _ => None,
+    };
+    let servers = Servers {
+        postgres: postgres.as_ref().map(|db| db.url.as_str()),
+        mariadb: mariadb.as_ref().map(|db| db.url.as_str()),
+    };
+    let result = run_parts(&options, servers).await;
     if let Some(db) = postgres {
         db.drop_database().await;
     }
+    if let Some(db) = mariadb {
+        db.drop_database().await;
+    }
     result
+}
+
+/// The throw-away databases the read-model parts also run in.
+#[derive(Clone, Copy)]
+struct Servers<'a> {
+    postgres: Option<&'a str>,
+    mariadb: Option<&'a str>,
 }
 
 fn needs_read_model(parts: &BTreeSet<Part>) -> bool {
@@ -240,7 +271,7 @@ fn needs_read_model(parts: &BTreeSet<Part>) -> bool {
         .any(|p| parts.contains(p))
 }
 
-async fn run_parts(options: &BenchOptions, postgres: Option<&str>) -> anyhow::Result<BenchReport> {
+async fn run_parts(options: &BenchOptions, servers: Servers<'_>) -> anyhow::Result<BenchReport> {
     let started = Instant::now();
     let cpu_at_start = cpu_times();
     let scratch = match &options.scratch_dir {
@@ -403,7 +434,7 @@ async fn run_parts(options: &BenchOptions, postgres: Option<&str>) -> anyhow::Re
                 )),
             );
         }
-        if let Some(url) = postgres {
+        for url in [servers.postgres, servers.mariadb].into_iter().flatten() {
             measure_read_model(&mut report, &options.parts, log.clone(), &vault, url, dir).await?;
         }
     }
@@ -455,6 +486,16 @@ const POSTGRES_FIGURES: DbFigures = DbFigures {
     switch_method: "schemas renamed",
 };
 
+const MARIADB_FIGURES: DbFigures = DbFigures {
+    name: "MariaDB",
+    rebuild: "rebuild_mariadb",
+    raw: "raw_insert_mariadb",
+    ratio: "rebuild_vs_raw_mariadb",
+    scrub: "scrub_selection_mariadb",
+    switch: "rebuild_switch_mariadb",
+    switch_method: "tables moved between databases in one RENAME TABLE",
+};
+
 /// Rebuild, raw insert and scrub selection on the read model at `url`.
 async fn measure_read_model(
     report: &mut BenchReport,
@@ -465,11 +506,12 @@ async fn measure_read_model(
     dir: &Path,
 ) -> anyhow::Result<()> {
     let wants = |p: Part| parts.contains(&p);
-    let postgres = !url.starts_with("sqlite:");
-    let db = if postgres {
-        POSTGRES_FIGURES
-    } else {
+    let db = if is_mariadb_url(url) {
+        MARIADB_FIGURES
+    } else if url.starts_with("sqlite:") {
         SQLITE_FIGURES
+    } else {
+        POSTGRES_FIGURES
     };
     tracing::info!(db = db.name, "measuring the projection rebuild");
     let rebuilt = rebuild_rate(log, url, vault.clone()).await?;
@@ -501,7 +543,7 @@ async fn measure_read_model(
         tracing::info!(db = db.name, "measuring the raw insert of the same rows");
         let raw = raw_insert(url, dir).await?;
         let raw_rate = raw.rows as f64 / raw.elapsed.as_secs_f64();
-        let method = if postgres {
+        let method = if db.name == POSTGRES_FIGURES.name {
             "COPY"
         } else {
             "prepared multi-row INSERT"

@@ -1,6 +1,6 @@
 //! The read-model parts of `ledger bench`: the projection rebuild, the same final rows
 //! inserted raw (the baseline), scrub selection and `verify`, and the throw-away PostgreSQL
-//! database they run in.
+//! database they run in (MariaDB's are in `mariadb.rs`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -63,10 +63,10 @@ pub struct RawInsert {
 /// Sums the time spent in the futures it runs: the timed steps of a raw insert, without the
 /// reads between them.
 #[derive(Default)]
-pub(super) struct Stopwatch(Duration);
+pub(super) struct Stopwatch(pub(super) Duration);
 
 impl Stopwatch {
-    async fn time<T>(&mut self, step: impl std::future::Future<Output = T>) -> T {
+    pub(super) async fn time<T>(&mut self, step: impl std::future::Future<Output = T>) -> T {
         let clock = Instant::now();
         let out = step.await;
         self.0 += clock.elapsed();
@@ -77,11 +77,15 @@ impl Stopwatch {
 /// Inserts the rows of every data table of the read model at `url` (after a rebuild: the
 /// rebuild's final rows) raw into freshly migrated tables of the same database, the fastest
 /// plain way, in one transaction: prepared multi-row INSERTs into a new SQLite file in `dir`
-/// with the settings of the rebuild's scratch file, or `COPY` into a new PostgreSQL schema
-/// with `synchronous_commit = off` like the rebuild's fresh schema. Like the rebuild, it drops
+/// with the settings of the rebuild's scratch file, `COPY` into a new PostgreSQL schema
+/// with `synchronous_commit = off` like the rebuild's fresh schema, or prepared multi-row
+/// INSERTs into a new MariaDB database beside the read model's (`bench/mariadb.rs`). Like the rebuild, it drops
 /// the secondary indexes of the empty tables first and builds them after the fill; the build
 /// is timed.
 pub async fn raw_insert(url: &str, dir: &Path) -> anyhow::Result<RawInsert> {
+    if super::mariadb::is_mariadb_url(url) {
+        return super::mariadb::raw_insert_mariadb(url).await;
+    }
     match url.strip_prefix("sqlite:") {
         Some(rest) => {
             let path = rest.trim_start_matches("//");

@@ -6,6 +6,7 @@ use clap::Args;
 use secrecy::SecretString;
 
 use crate::bench::{self, BenchOptions, BenchReport, Part};
+use crate::config::StorageArgs;
 
 /// `ledger bench`.
 #[derive(Debug, Args)]
@@ -27,7 +28,8 @@ pub struct BenchArgs {
     )]
     pub parts: Vec<Part>,
     /// Also measure the read model on this PostgreSQL server: the bench creates a throw-away
-    /// database there (the role needs CREATEDB) and drops it afterwards.
+    /// database there (the role needs CREATEDB) and drops it afterwards. For MariaDB, give
+    /// `--read-model-url mysql://user@host:3306/db` (the user needs CREATE and DROP).
     #[arg(
         long,
         env = "LEDGER_BENCH_POSTGRES_URL",
@@ -65,27 +67,46 @@ fn at_least_one(value: &str) -> Result<usize, String> {
 }
 
 impl BenchArgs {
-    fn options(&self) -> BenchOptions {
+    /// The options of a run; `read_model_url` is the global `--read-model-url`, which adds a
+    /// MariaDB server to measure (a `mysql://` or `mariadb://` URL) or a PostgreSQL one (like
+    /// `--postgres-url`). A `sqlite://` one changes nothing: SQLite is always measured, in
+    /// the scratch directory.
+    fn options(&self, read_model_url: &str) -> anyhow::Result<BenchOptions> {
         use secrecy::ExposeSecret;
-        let postgres_url = self.postgres_url.expose_secret();
-        BenchOptions {
+        let mut postgres_url = self.postgres_url.expose_secret();
+        let mut mariadb_url = "";
+        if bench::is_mariadb_url(read_model_url) {
+            mariadb_url = read_model_url;
+        } else if read_model_url.starts_with("postgres") {
+            anyhow::ensure!(
+                postgres_url.is_empty() || postgres_url == read_model_url,
+                "--read-model-url and --postgres-url name two PostgreSQL servers; the bench \
+                 measures one: give one of them"
+            );
+            postgres_url = read_model_url;
+        }
+        let url = |u: &str| (!u.is_empty()).then(|| u.into());
+        Ok(BenchOptions {
             donations: self.donations,
             seed: self.seed,
             parts: self.parts.iter().copied().collect(),
-            postgres_url: (!postgres_url.is_empty()).then(|| postgres_url.into()),
+            postgres_url: url(postgres_url),
+            mariadb_url: url(mariadb_url),
             single_writer_events: self.single_writer_events,
             intake_calls: match self.intake_calls {
                 0 => self.donations.clamp(bench::CONCURRENCY, 30_000),
                 n => n,
             },
             scratch_dir: self.scratch_dir.clone(),
-        }
+        })
     }
 }
 
-/// Runs `ledger bench`.
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let report = bench::run(args.options()).await?;
+/// Runs `ledger bench`; `--read-model-url` (of `storage`) may add a server to measure.
+pub async fn run(storage: &StorageArgs, args: BenchArgs) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    let options = args.options(storage.read_model_url.expose_secret())?;
+    let report = bench::run(options).await?;
     let mut out = std::io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report)?;

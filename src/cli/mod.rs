@@ -61,7 +61,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::State(args) => audit::state(&cli.storage, args).await,
         Command::Project(args) => project::project(&cli.storage, args).await,
         Command::Rebuild(args) => project::rebuild(&cli.storage, args).await,
-        Command::Bench(args) => bench::run(args).await,
+        Command::Bench(args) => bench::run(&cli.storage, args).await,
         Command::Scrub(args) => scrub::run(&cli.storage, args).await,
         Command::Verify(args) => verify::run(&cli.storage, args).await,
         Command::ExportAudit(args) => export::run(&cli.storage, args).await,

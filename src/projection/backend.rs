@@ -9,7 +9,7 @@
 //! * [`SqlFlavor`] — the few spellings (bind parameters, casts, byte order, JSON rows) the
 //!   dialect-neutral query builders need.
 //!
-//! Each backend implements all four in one file (`sqlite.rs`, `postgres.rs`), with its
+//! Each backend implements all four in one file (`sqlite.rs`, `postgres.rs`, `mariadb.rs`), with its
 //! migrations in `migrations/<dialect>/readmodel` and its statements in
 //! `projections/<dialect>/`. Adding one means: that file, its SQL, one arm in
 //! `ReadModel::connect_with_schema`, a [`Dialect`] variant, and one line in the read-model
@@ -20,7 +20,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use super::rows::{ColType, Value};
-use super::{postgres, sqlite};
+use super::{mariadb, postgres, sqlite};
 use crate::store::{Position, StoreError};
 
 /// Errors of the projection layer.
@@ -35,7 +35,7 @@ pub enum ProjectionError {
         /// Whether retrying may succeed.
         transient: bool,
         /// Whether a value of the batch caused it (SQLSTATE classes 22 and 23, SQLite
-        /// CONSTRAINT, TOOBIG, MISMATCH, RANGE).
+        /// CONSTRAINT, TOOBIG, MISMATCH, RANGE, MariaDB's 1366).
         data: bool,
         /// The driver's error.
         #[source]
@@ -140,6 +140,7 @@ pub fn classify(e: &sqlx::Error) -> DbFailure {
         sqlx::Error::Encode(_) => DbFailure::Data,
         sqlx::Error::Database(db) => postgres::classify_database(db.as_ref())
             .or_else(|| sqlite::classify_database(db.as_ref()))
+            .or_else(|| mariadb::classify_database(db.as_ref()))
             .unwrap_or(DbFailure::Other),
         _ => DbFailure::Other,
     }
@@ -176,6 +177,8 @@ pub enum Dialect {
     Sqlite,
     /// A PostgreSQL schema.
     Postgres,
+    /// A MariaDB (or MySQL) database.
+    MariaDb,
 }
 
 /// Which scratch database a backend opens beside its live one.

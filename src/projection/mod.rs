@@ -5,9 +5,9 @@
 //!   personal-data units will hook in there.
 //! * A batch loads the rows it touches with one `SELECT ... WHERE id IN (...)` per table,
 //!   applies its events to row structs (`donation.rs`, `contribution_tracking.rs`) and writes
-//!   them back with one multi-row upsert per table (SQLite: expanded `VALUES`; PostgreSQL:
-//!   `UNNEST` of column arrays), plus the checkpoint, in the same transaction. The statements
-//!   are the files in `projections/{sqlite,postgres}/`.
+//!   them back with one multi-row upsert per table (SQLite and MariaDB: expanded `VALUES`;
+//!   PostgreSQL: `UNNEST` of column arrays), plus the checkpoint, in the same transaction. The
+//!   statements are the files in `projections/{sqlite,postgres,mariadb}/`.
 //! * An event that cannot be projected — it breaks the admission rule
 //!   (`domain/admission.rs`), the fold refuses it, or the database refuses a value of it (a
 //!   batch that fails so is retried event by event to find it) — is quarantined: recorded in
@@ -24,7 +24,7 @@
 
 //!
 //! Layout: `backend.rs` is the read-model interface (error type and traits), implemented by
-//! one file per dialect (`sqlite.rs`, `postgres.rs`); `read_model.rs` is the dialect-neutral
+//! one file per dialect (`sqlite.rs`, `postgres.rs`, `mariadb.rs`); `read_model.rs` is the dialect-neutral
 //! handle on it. `projector.rs` runs the loop, `reader.rs` reads and decodes a batch,
 //! `batch.rs` folds it with the row logic of `donation.rs` and `contribution_tracking.rs`
 //! over `rows.rs`' layouts; `config.rs` holds settings and stats; `rebuild.rs`, `verify.rs`
@@ -38,6 +38,7 @@ mod config;
 mod contribution_tracking;
 mod diff;
 mod donation;
+mod mariadb;
 mod postgres;
 mod projector;
 mod read_model;
@@ -160,6 +161,7 @@ mod tests {
             for (sql, columns) in [
                 sqlite::write_statement(what),
                 postgres::write_statement(what),
+                mariadb::write_statement(what),
             ] {
                 let expected: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
                 assert_eq!(statement_columns(sql), expected, "{what:?}");

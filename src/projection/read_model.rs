@@ -10,10 +10,11 @@ use super::backend::{
     db_error, Backend, Dialect, ProjectionError, Scratch, Session, SqlFlavor, Statement,
 };
 use super::rows::{self, ColType, Value};
-use super::{postgres, sqlite, DEFAULT_SCHEMA};
+use super::{mariadb, postgres, sqlite, DEFAULT_SCHEMA};
 use crate::store::{Position, RecordedEvent};
 
-/// A connection to the relational read model: an SQLite file or a PostgreSQL schema.
+/// A connection to the relational read model: an SQLite file, a PostgreSQL schema or a
+/// MariaDB database.
 #[derive(Clone)]
 pub struct ReadModel {
     pub(crate) backend: Arc<dyn Backend>,
@@ -32,13 +33,15 @@ impl std::fmt::Debug for ReadModel {
 pub type TableDump = BTreeMap<String, Vec<String>>;
 
 impl ReadModel {
-    /// Connects to `sqlite://path` (created if missing) or `postgres://...` (schema
-    /// [`DEFAULT_SCHEMA`]). PostgreSQL connects lazily, so this succeeds while it is down.
+    /// Connects to `sqlite://path` (created if missing), `postgres://...` (schema
+    /// [`DEFAULT_SCHEMA`]) or `mysql://…/database` (also `mariadb://`; the database must
+    /// exist). PostgreSQL and MariaDB connect lazily, so this succeeds while they are down.
     pub async fn connect(url: &str) -> Result<Self, ProjectionError> {
         Self::connect_with_schema(url, DEFAULT_SCHEMA).await
     }
 
-    /// Like [`ReadModel::connect`], with the PostgreSQL schema named (ignored for SQLite).
+    /// Like [`ReadModel::connect`], with the PostgreSQL schema named (ignored for SQLite and
+    /// MariaDB, whose URL names the database).
     pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self, ProjectionError> {
         Self::open(url, schema, false).await
     }
@@ -58,6 +61,10 @@ impl ReadModel {
             } else {
                 postgres::PostgresBackend::connect(url, schema)?
             })
+        } else if mariadb::accepts(url) {
+            // A MariaDB read model is the database the URL names; its scratch databases are
+            // made beside it, so there are no separate scratch settings to open it with.
+            Arc::new(mariadb::MariaDbBackend::connect(url)?)
         } else if sqlite::accepts(url) {
             Arc::new(if scratch {
                 sqlite::SqliteBackend::connect_scratch(url).await?
@@ -66,7 +73,7 @@ impl ReadModel {
             })
         } else {
             return Err(ProjectionError::InvalidUrl(
-                "expected a sqlite:// or postgres:// URL".into(),
+                "expected a sqlite://, postgres://, mysql:// or mariadb:// URL".into(),
             ));
         };
         Ok(Self { backend })

@@ -29,7 +29,8 @@ pub struct RebuildReport {
 /// Rebuilds the read model at `url` from position 0 into fresh tables while the old ones keep
 /// serving, then switches atomically. PostgreSQL: fills schema `<schema>_new` and renames it
 /// over the live schema in one transaction. SQLite: fills `<file>.rebuild` and copies it into
-/// the live file in one write transaction. Operator skips carry over.
+/// the live file in one write transaction. MariaDB: fills database `<database>_new` and moves
+/// its tables into the live database with one `RENAME TABLE`. Operator skips carry over.
 #[tracing::instrument(skip_all, err)]
 pub async fn rebuild(
     log: Arc<dyn EventLog>,

@@ -1,8 +1,9 @@
-//! Column values and table layouts shared by both SQL dialects.
+//! Column values and table layouts shared by every SQL dialect, and the multi-row statement
+//! helpers of the dialects that expand a one-row `VALUES` tuple (SQLite, MariaDB).
 //!
 //! The projector folds rows as plain structs; to load and write them it turns each row into a
 //! `Vec<Value>` in the column order of the table layouts below, which is also the column order
-//! of the statements in `projections/{sqlite,postgres}/*.sql` (a unit test checks that).
+//! of the statements in `projections/{sqlite,postgres,mariadb}/*.sql` (a unit test checks that).
 
 use chrono::{DateTime, Utc};
 
@@ -325,6 +326,37 @@ pub(crate) fn expand_values(sql: &str, rows: usize) -> String {
     out
 }
 
+/// The statement sizes `rows` rows are written in: as many full statements of `max` rows as
+/// fit, then the rest as descending powers of two. Only a handful of distinct multi-row
+/// statements exist per table, so each is prepared once per connection and then reused from
+/// the statement cache (an ad-hoc size would be parsed anew for every batch).
+pub(crate) fn chunk_sizes(rows: usize, max: usize) -> impl Iterator<Item = usize> {
+    let full = std::iter::repeat_n(max, rows / max);
+    let rest = rows % max;
+    let bits = (0..usize::BITS)
+        .rev()
+        .map(|b| 1usize << b)
+        .filter(move |size| rest & size != 0);
+    full.chain(bits)
+}
+
+/// Multi-row statements by (address of the one-row statement, rows).
+type ExpandedCache =
+    std::sync::Mutex<std::collections::HashMap<(usize, usize), std::sync::Arc<str>>>;
+
+/// The multi-row form of `statement` for `rows` rows, built once per process.
+pub(crate) fn expanded(statement: &'static str, rows: usize) -> std::sync::Arc<str> {
+    static CACHE: std::sync::OnceLock<ExpandedCache> = std::sync::OnceLock::new();
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .expect("statement cache lock");
+    cache
+        .entry((statement.as_ptr() as usize, rows))
+        .or_insert_with(|| expand_values(statement, rows).into())
+        .clone()
+}
+
 /// The column names listed between `INSERT INTO table (` and `)` (or after `SELECT` up to
 /// `FROM`), for checking a statement against its layout.
 /// Binds [`Value`]s to a query of any dialect, in order.
@@ -374,6 +406,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn chunk_sizes_cover_every_row_with_few_distinct_sizes() {
+        for rows in [0, 1, 7, 256, 257, 1000, 4095] {
+            let sizes: Vec<usize> = chunk_sizes(rows, 256).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), rows, "{rows}");
+            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= 256));
+        }
+        assert_eq!(
+            chunk_sizes(1000, 256).collect::<Vec<_>>(),
+            [256, 256, 256, 128, 64, 32, 8]
+        );
+    }
+
+    #[test]
     fn expand_values_repeats_the_tuple() {
         let sql = "INSERT INTO t (a, b)\nVALUES (?, ?)\nON CONFLICT (a) DO NOTHING;";
         let out = expand_values(sql, 3);
@@ -381,15 +426,9 @@ mod tests {
         assert!(out.ends_with("ON CONFLICT (a) DO NOTHING;"));
     }
 
-    /// The PostgreSQL type of every `table.column` the read-model migration creates.
-    fn postgres_types() -> std::collections::HashMap<String, String> {
-        let sql = [
-            include_str!("../../migrations/postgres/readmodel/20261201000001_readmodel.sql"),
-            include_str!(
-                "../../migrations/postgres/readmodel/20261206000001_approved_as_anonymous.sql"
-            ),
-        ]
-        .concat();
+    /// The type of every `table.column` that the read-model migrations `sql` create (the
+    /// first word after the column's name; a decimal's precision and scale together).
+    fn column_types(sql: &str) -> std::collections::HashMap<String, String> {
         let mut types = std::collections::HashMap::new();
         let mut table = None;
         for line in sql.lines() {
@@ -411,7 +450,7 @@ mod tests {
                 if column == "--" || column.chars().any(|c| c.is_uppercase() || c == '(') {
                     continue;
                 }
-                let ty = if ty.starts_with("NUMERIC") {
+                let ty = if ty.starts_with("NUMERIC") || ty.starts_with("DECIMAL") {
                     format!("{ty}{}", words.next().unwrap_or_default())
                 } else {
                     ty.trim_end_matches(',').to_owned()
@@ -422,14 +461,40 @@ mod tests {
         types
     }
 
-    #[test]
-    fn every_read_model_column_has_an_admission_rule_that_fits_its_postgres_type() {
-        use crate::domain::admission::{Holds, COLUMNS};
-        let types = postgres_types();
-        let mut listed = 0;
+    /// The PostgreSQL type of every `table.column` the read-model migrations create.
+    fn postgres_types() -> std::collections::HashMap<String, String> {
+        column_types(
+            &[
+                include_str!("../../migrations/postgres/readmodel/20261201000001_readmodel.sql"),
+                include_str!(
+                    "../../migrations/postgres/readmodel/20261206000001_approved_as_anonymous.sql"
+                ),
+            ]
+            .concat(),
+        )
+    }
+
+    /// The MariaDB type of every `table.column` the read-model migrations create.
+    fn mariadb_types() -> std::collections::HashMap<String, String> {
+        column_types(
+            &[
+                include_str!("../../migrations/mariadb/readmodel/20261201000001_readmodel.sql"),
+                include_str!(
+                    "../../migrations/mariadb/readmodel/20261206000001_approved_as_anonymous.sql"
+                ),
+            ]
+            .concat(),
+        )
+    }
+
+    /// Every column of every layout with its admission rule and its type in `types`.
+    fn rules_and_types(
+        types: &std::collections::HashMap<String, String>,
+    ) -> Vec<(String, crate::domain::admission::Holds, String)> {
+        use crate::domain::admission::COLUMNS;
+        let mut out = Vec::new();
         for layout in TABLES {
             for (column, _) in layout.columns {
-                listed += 1;
                 let name = format!("{}.{column}", layout.name);
                 let holds = COLUMNS
                     .iter()
@@ -438,25 +503,58 @@ mod tests {
                     .unwrap_or_else(|| panic!("{name} has no rule in admission::COLUMNS"));
                 let ty = types
                     .get(&name)
-                    .unwrap_or_else(|| panic!("{name} not found in the migration"));
-                let fits = match holds {
-                    Holds::Id | Holds::Cents => ty == "BIGINT",
-                    Holds::Count | Holds::Int => ty == "INTEGER",
-                    Holds::Line(_) | Holds::Lines(_) => ty == "TEXT",
-                    Holds::Decimal { int, frac } => {
-                        *ty == format!("NUMERIC({},{frac})", int + frac)
-                    }
-                    Holds::Time => ty == "TIMESTAMPTZ",
-                    Holds::Bool => ty == "BOOLEAN",
-                    Holds::Derived => true,
-                };
-                assert!(fits, "{name}: {holds:?} does not describe {ty}");
+                    .unwrap_or_else(|| panic!("{name} not found in the migration"))
+                    .clone();
+                out.push((name, holds, ty));
             }
         }
         assert_eq!(
-            listed,
+            out.len(),
             COLUMNS.len(),
             "admission::COLUMNS lists a column no table has"
         );
+        out
+    }
+
+    #[test]
+    fn every_read_model_column_has_an_admission_rule_that_fits_its_mariadb_type() {
+        use crate::domain::admission::Holds;
+        for (name, holds, ty) in rules_and_types(&mariadb_types()) {
+            // VARCHAR(n) holds n characters; TEXT 65,535 bytes, 16,383 four-byte characters.
+            let chars = |ty: &str| match ty {
+                "TEXT" => Some(16_383),
+                _ => ty
+                    .strip_prefix("VARCHAR(")
+                    .and_then(|n| n.strip_suffix(')'))
+                    .and_then(|n| n.parse::<usize>().ok()),
+            };
+            let fits = match holds {
+                Holds::Id | Holds::Cents => ty == "BIGINT",
+                Holds::Count | Holds::Int => ty == "INTEGER",
+                Holds::Line(max) | Holds::Lines(max) => chars(&ty).is_some_and(|n| n >= max),
+                Holds::Decimal { int, frac } => ty == format!("DECIMAL({},{frac})", int + frac),
+                Holds::Time => ty == "DATETIME(6)",
+                Holds::Bool => ty == "BOOLEAN",
+                Holds::Derived => true,
+            };
+            assert!(fits, "{name}: {holds:?} does not describe {ty}");
+        }
+    }
+
+    #[test]
+    fn every_read_model_column_has_an_admission_rule_that_fits_its_postgres_type() {
+        use crate::domain::admission::Holds;
+        for (name, holds, ty) in rules_and_types(&postgres_types()) {
+            let fits = match holds {
+                Holds::Id | Holds::Cents => ty == "BIGINT",
+                Holds::Count | Holds::Int => ty == "INTEGER",
+                Holds::Line(_) | Holds::Lines(_) => ty == "TEXT",
+                Holds::Decimal { int, frac } => ty == format!("NUMERIC({},{frac})", int + frac),
+                Holds::Time => ty == "TIMESTAMPTZ",
+                Holds::Bool => ty == "BOOLEAN",
+                Holds::Derived => true,
+            };
+            assert!(fits, "{name}: {holds:?} does not describe {ty}");
+        }
     }
 }

@@ -6,10 +6,9 @@
 //! Over 600 lines, one concern: the read-model interface (`backend.rs`) for one dialect, kept
 //! in one file so that a dialect is one file (issue 17).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -23,7 +22,7 @@ use super::backend::{
     db_error, Backend, DbFailure, Dialect, Load, ProjectionError, ReadTx, Scratch, Session,
     SqlFlavor, Statement, Write,
 };
-use super::rows::{self, bind_values, expand_values, ColType, Value};
+use super::rows::{self, bind_values, chunk_sizes, expanded, ColType, Value};
 
 /// SQLite's limit on bound variables per statement.
 const MAX_VARIABLES: usize = 32_766;
@@ -193,36 +192,6 @@ pub(crate) fn read(
 
 fn json_ids(ids: &[i64]) -> String {
     serde_json::to_string(ids).expect("ids serialise")
-}
-
-/// The statement sizes `rows` rows are written in: as many full statements of `max` rows as
-/// fit, then the rest as descending powers of two. Only a handful of distinct multi-row
-/// statements exist per table, so each is prepared once per connection and then reused from
-/// the statement cache (an ad-hoc size would be parsed anew for every batch).
-fn chunk_sizes(rows: usize, max: usize) -> impl Iterator<Item = usize> {
-    let full = std::iter::repeat_n(max, rows / max);
-    let rest = rows % max;
-    let bits = (0..usize::BITS)
-        .rev()
-        .map(|b| 1usize << b)
-        .filter(move |size| rest & size != 0);
-    full.chain(bits)
-}
-
-/// Multi-row statements by (address of the one-row statement, rows).
-type ExpandedCache = Mutex<HashMap<(usize, usize), Arc<str>>>;
-
-/// The multi-row form of `statement` for `rows` rows, built once per process.
-fn expanded(statement: &'static str, rows: usize) -> Arc<str> {
-    static CACHE: OnceLock<ExpandedCache> = OnceLock::new();
-    let mut cache = CACHE
-        .get_or_init(Default::default)
-        .lock()
-        .expect("statement cache lock");
-    cache
-        .entry((statement.as_ptr() as usize, rows))
-        .or_insert_with(|| expand_values(statement, rows).into())
-        .clone()
 }
 
 /// Runs `statement` (a one-row `INSERT ... VALUES (...)`) for `rows`, as prepared multi-row
@@ -674,23 +643,5 @@ impl ReadTx for SqliteReadTx {
 
     async fn finish(self: Box<Self>) -> Result<(), ProjectionError> {
         self.tx.rollback().await.map_err(db_error)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunk_sizes_cover_every_row_with_few_distinct_sizes() {
-        for rows in [0, 1, 7, 256, 257, 1000, 4095] {
-            let sizes: Vec<usize> = chunk_sizes(rows, 256).collect();
-            assert_eq!(sizes.iter().sum::<usize>(), rows, "{rows}");
-            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= 256));
-        }
-        assert_eq!(
-            chunk_sizes(1000, 256).collect::<Vec<_>>(),
-            [256, 256, 256, 128, 64, 32, 8]
-        );
     }
 }

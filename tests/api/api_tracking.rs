@@ -147,7 +147,7 @@ async fn a_collision_reaches_the_conflicts_table_and_stays_out_of_the_row(url: &
         .unwrap()
         .expect("the tracking row");
     let amount = match rm.dialect() {
-        ledger::projection::Dialect::Postgres => "12.500",
+        ledger::projection::Dialect::Postgres | ledger::projection::Dialect::MariaDb => "12.500",
         _ => "12.5",
     };
     for (column, value) in [

@@ -7,7 +7,7 @@ use crate::support::ci;
 use assert_cmd::Command;
 use sqlx::Connection;
 
-/// The figures of every run, and the ones a PostgreSQL URL adds.
+/// The figures of every run, and the ones a PostgreSQL or MariaDB URL adds.
 const FIGURES: &[&str] = &[
     "append_1_writer",
     "append_64_writers",
@@ -28,6 +28,13 @@ const POSTGRES_FIGURES: &[&str] = &[
     "raw_insert_postgres",
     "rebuild_vs_raw_postgres",
     "scrub_selection_postgres",
+];
+const MARIADB_FIGURES: &[&str] = &[
+    "rebuild_mariadb",
+    "rebuild_switch_mariadb",
+    "raw_insert_mariadb",
+    "rebuild_vs_raw_mariadb",
+    "scrub_selection_mariadb",
 ];
 /// The figures that carry a target.
 const TARGETED: &[&str] = &[
@@ -56,9 +63,28 @@ async fn postgres_url() -> Option<String> {
     }
 }
 
+/// The MariaDB URL when the server answers; says so loudly when it does not (and fails under
+/// `CI=true`).
+async fn mariadb_url() -> Option<String> {
+    let url = crate::support::mariadb::admin_url();
+    match sqlx::MySqlConnection::connect(&url).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            Some(url)
+        }
+        Err(e) => {
+            ci::skip_or_fail(&format!(
+                "the MariaDB figures: {url} is unreachable ({e}); set LEDGER_TEST_MARIADB_URL"
+            ));
+            None
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bench_json_has_every_figure_and_each_is_positive() {
     let pg = postgres_url().await;
+    let maria = mariadb_url().await;
     let mut args: Vec<String> = [
         "bench",
         "--donations",
@@ -74,12 +100,16 @@ async fn bench_json_has_every_figure_and_each_is_positive() {
     if let Some(url) = &pg {
         args.extend(["--postgres-url".to_owned(), url.clone()]);
     }
+    if let Some(url) = &maria {
+        args.extend(["--read-model-url".to_owned(), url.clone()]);
+    }
     let output = tokio::task::spawn_blocking(move || {
         Command::cargo_bin("ledger")
             .unwrap()
             .args(&args)
             .env("RUST_LOG", "warn")
             .env_remove("LEDGER_BENCH_POSTGRES_URL")
+            .env_remove("LEDGER_READ_MODEL_URL")
             .env_remove("LEDGER_BENCH_PARTS")
             .output()
             .unwrap()
@@ -101,7 +131,8 @@ async fn bench_json_has_every_figure_and_each_is_positive() {
     let figures = report["figures"].as_array().unwrap();
     let expected = FIGURES
         .iter()
-        .chain(pg.as_ref().map_or(&[][..], |_| POSTGRES_FIGURES));
+        .chain(pg.as_ref().map_or(&[][..], |_| POSTGRES_FIGURES))
+        .chain(maria.as_ref().map_or(&[][..], |_| MARIADB_FIGURES));
     for key in expected {
         let figure = figures
             .iter()

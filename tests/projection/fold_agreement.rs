@@ -1,7 +1,8 @@
 //! One fold per stream: over generated histories of a donation's six streams (edge cases and
 //! odd orders included), the projected `donation` and `payment` rows say column by column what
-//! the domain's folds (`DonationView`) say, on SQLite and PostgreSQL, both when the projector
-//! reloads its rows between small batches and after a rebuild that keeps them in memory.
+//! the domain's folds (`DonationView`) say, on SQLite, PostgreSQL and MariaDB, both when the
+//! projector reloads its rows between small batches and after a rebuild that keeps them in
+//! memory.
 //!
 //! The histories are generated with proptest strategies from a fixed seed (one run projects
 //! every case at once, so a failure prints the case's history instead of shrinking it). One

@@ -1,5 +1,5 @@
 //! The projector: read-model rows per event, resilience (outages, kills, aborted batches),
-//! rebuild and verify, on SQLite and PostgreSQL.
+//! rebuild and verify, on SQLite, PostgreSQL and MariaDB.
 //!
 //! One test binary for the area (compiling and linking a binary per file cost CI minutes);
 //! each file is a module of it, its tests named `file::test`.
@@ -19,5 +19,6 @@ mod projection_resilience;
 mod projection_rows;
 mod schema_evolution;
 mod verify_compare;
+mod verify_mariadb;
 mod verify_postgres;
 mod verify_sqlite;

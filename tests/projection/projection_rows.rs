@@ -1,5 +1,5 @@
-//! The read model's rows after realistic event sequences, on SQLite and PostgreSQL: every
-//! payment method's columns, the legacy status letter of every row of the derivation table,
+//! The read model's rows after realistic event sequences, on SQLite, PostgreSQL and MariaDB:
+//! every payment method's columns, the legacy status letter of every row of the derivation table,
 //! scrubbing, contribution tracking upserts and conflicts, and bad events: quarantined by
 //! default, or stopping the projector until an operator skips them.
 
@@ -17,6 +17,7 @@ read_model_conformance!(
     later_events_change_only_their_own_columns,
     legacy_letter_follows_every_row_of_the_derivation_table,
     scrub_blanks_personal_columns_and_keeps_the_rest,
+    scrub_candidates_are_what_the_policy_allows_oldest_first,
     contribution_tracking_is_upserted_by_id_with_refused_changes_counted,
     an_event_that_cannot_be_applied_stops_the_projector_until_skipped,
     a_payment_event_for_an_unknown_payment_stops_the_projector,
@@ -470,6 +471,84 @@ async fn legacy_letter_follows_every_row_of_the_derivation_table(env: Env) {
     );
 }
 
+/// The scrub selection (partial indexes in SQLite and PostgreSQL, indexed generated columns in
+/// MariaDB): exported, cancelled and abandoned donations that are not scrubbed yet, oldest
+/// first, and with the optional rule the ones still under moderation.
+async fn scrub_candidates_are_what_the_policy_allows_oldest_first(env: Env) {
+    for (id, code) in [(1, "UEB"), (2, "BEZ"), (3, "PPL"), (4, "PPL")] {
+        create_donation(&env, id, code).await;
+    }
+    let abandoned_before = env.next_time();
+    for (id, code) in [(5, "MCP"), (6, "UEB"), (7, "BEZ")] {
+        create_donation(&env, id, code).await;
+    }
+    for id in [1, 6] {
+        env.append(
+            &format!("export-{id}"),
+            ev::DonationExported {
+                batch_id: "b1".into(),
+                exported_at: Some(ts(base_time())),
+            },
+        )
+        .await;
+    }
+    env.append(
+        "scrub-6",
+        ev::PersonalDataScrubbed {
+            rule: ev::ScrubRule::Exported as i32,
+            scrubbed_at: Some(ts(base_time())),
+        },
+    )
+    .await;
+    env.append(
+        "deletion-2",
+        ev::DonationCancelled {
+            reason: "donor".into(),
+        },
+    )
+    .await;
+    env.append("payment-100004", booked(base_time(), "TXN-4"))
+        .await;
+    env.append_as(
+        "moderation-7",
+        ev::ManuallyFlagged {
+            note: "check".into(),
+        },
+        foc("alice"),
+    )
+    .await;
+    let (_p, rm) = project(&env).await;
+    let found = |candidates: Vec<ledger::projection::scrub_selection::ScrubCandidate>| {
+        candidates
+            .into_iter()
+            .map(|c| (c.donation_id, c.rule))
+            .collect::<Vec<_>>()
+    };
+    let policy = [
+        (1, "exported".to_owned()),
+        (2, "cancelled_or_deleted".to_owned()),
+        (3, "abandoned".to_owned()),
+    ];
+    let candidates = rm
+        .scrub_candidates(abandoned_before, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(found(candidates), policy);
+    let far = base_time() + chrono::Duration::days(365);
+    let with_stale = rm
+        .scrub_candidates(abandoned_before, Some(far), 100)
+        .await
+        .unwrap();
+    let mut expected = policy.to_vec();
+    expected.push((7, "stale_moderation".to_owned()));
+    assert_eq!(found(with_stale), expected);
+    let first_two = rm
+        .scrub_candidates(abandoned_before, None, 2)
+        .await
+        .unwrap();
+    assert_eq!(found(first_two), policy[..2]);
+}
+
 async fn scrub_blanks_personal_columns_and_keeps_the_rest(env: Env) {
     create_donation(&env, 1, "PPL").await;
     env.append("payment-100001", booked(base_time(), "TXN-1"))
@@ -699,7 +778,8 @@ async fn contribution_tracking_is_upserted_by_id_with_refused_changes_counted(en
     p.run_once().await.unwrap();
 
     let ct10 = row(&rm, "contribution_tracking", 10).await;
-    let amount = if env.db == Db::Postgres {
+    // NUMERIC(20,3) in PostgreSQL, DECIMAL(20,3) in MariaDB, the decimal text in SQLite.
+    let amount = if matches!(env.db, Db::Postgres | Db::Mariadb) {
         "35.000"
     } else {
         "35"
@@ -1002,6 +1082,16 @@ async fn a_value_the_database_refuses_is_narrowed_to_its_event_and_quarantined(e
             .unwrap();
             pool.close().await;
         }
+        Db::Mariadb => {
+            let pool = sqlx::MySqlPool::connect(&env.url).await.unwrap();
+            sqlx::query(
+                "ALTER TABLE donation ADD CONSTRAINT dba_rule CHECK (campaign <> 'refused-by-dba')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
     }
     let mut refused = 0;
     for id in 1..=6u64 {
@@ -1082,6 +1172,60 @@ async fn database_errors_are_classified_by_their_own_dialect() {
         .await
         .unwrap_err();
     assert_eq!(classify(&missing), DbFailure::Other);
+}
+
+/// MariaDB's errors are classified by their SQLSTATE and number: a CHECK violation (4025,
+/// SQLSTATE 23000) and a value out of range (1264, 22003) are the data's doing, a missing table
+/// (1146, 42S02) is not, and a lock wait that timed out (1205, HY000) is worth retrying.
+#[tokio::test]
+async fn mariadb_errors_are_classified_by_their_own_codes() {
+    use ledger::projection::{classify, DbFailure};
+    let Some(maria) = Env::new(Db::Mariadb).await else {
+        return;
+    };
+    let pool = sqlx::MySqlPool::connect(&maria.url).await.unwrap();
+    sqlx::query("CREATE TABLE t (id BIGINT PRIMARY KEY CHECK (id >= 0), n TINYINT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("SET SESSION sql_mode = 'STRICT_ALL_TABLES', innodb_lock_wait_timeout = 1")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let check = sqlx::query("INSERT INTO t (id) VALUES (-1)")
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    assert_eq!(classify(&check), DbFailure::Data, "{check}");
+    let range = sqlx::query("INSERT INTO t (id, n) VALUES (1, 1000)")
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    assert_eq!(classify(&range), DbFailure::Data, "{range}");
+    let missing = sqlx::query("SELECT * FROM no_such_table")
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    assert_eq!(classify(&missing), DbFailure::Other, "{missing}");
+
+    sqlx::query("INSERT INTO t (id) VALUES (2)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM t WHERE id = 2 FOR UPDATE")
+        .fetch_all(&mut *holder)
+        .await
+        .unwrap();
+    let waited = sqlx::query("UPDATE t SET n = 1 WHERE id = 2")
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    assert_eq!(classify(&waited), DbFailure::Transient, "{waited}");
+    holder.rollback().await.unwrap();
+    drop(conn);
+    pool.close().await;
 }
 
 async fn an_event_whose_sealed_personal_data_does_not_open_is_quarantined(env: Env) {

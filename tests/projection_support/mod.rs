@@ -1,5 +1,5 @@
 //! Shared harness of the projection tests: a real `SqliteEventLog` in a tempdir, a read model
-//! on SQLite or on a throw-away PostgreSQL database, and event builders.
+//! on SQLite or on a throw-away PostgreSQL or MariaDB database, and event builders.
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -19,6 +19,7 @@ use uuid::Uuid;
 pub enum Db {
     Sqlite,
     Postgres,
+    Mariadb,
 }
 
 /// The read-model conformance suite: runs each listed async test body (`async fn(Env)`)
@@ -30,6 +31,7 @@ macro_rules! read_model_conformance {
     ($($name:ident),+ $(,)?) => {
         $crate::read_model_backend_tests!(sqlite, Sqlite, [$($name),+]);
         $crate::read_model_backend_tests!(postgres, Postgres, [$($name),+]);
+        $crate::read_model_backend_tests!(mariadb, Mariadb, [$($name),+]);
     };
 }
 
@@ -50,8 +52,8 @@ macro_rules! read_model_backend_tests {
     };
 }
 
-// The crate's shared support: `Env` needs its PostgreSQL databases.
-use crate::support::postgres;
+// The crate's shared support: `Env` needs its PostgreSQL and MariaDB databases.
+use crate::support::{mariadb, postgres};
 
 #[allow(unused_imports)] // not every test crate that includes the harness needs both
 pub use postgres::{admin_url, TestDatabase};
@@ -63,12 +65,13 @@ pub struct Env {
     pub log: SqliteEventLog,
     pub url: String,
     pub pg: Option<TestDatabase>,
+    pub maria: Option<mariadb::TestDatabase>,
     clock: std::sync::atomic::AtomicI64,
 }
 
 impl Env {
-    /// A fresh world, or `None` (after a loud SKIPPED line) when PostgreSQL is unreachable
-    /// outside CI. Under `CI=true` an unreachable PostgreSQL fails the test.
+    /// A fresh world, or `None` (after a loud SKIPPED line) when its database server is
+    /// unreachable outside CI. Under `CI=true` an unreachable server fails the test.
     pub async fn new(db: Db) -> Option<Self> {
         let _ = tracing_subscriber::fmt()
             .with_env_filter("warn")
@@ -78,15 +81,17 @@ impl Env {
         let log = SqliteEventLog::open(&dir.path().join("events.db"))
             .await
             .unwrap();
-        let (url, pg) = match db {
-            Db::Sqlite => (
-                format!("sqlite://{}", dir.path().join("readmodel.db").display()),
-                None,
-            ),
-            Db::Postgres => {
-                let pg = postgres::fresh_database("projection").await?;
-                (pg.url.clone(), Some(pg))
-            }
+        let (mut pg, mut maria) = (None, None);
+        let url = match db {
+            Db::Sqlite => format!("sqlite://{}", dir.path().join("readmodel.db").display()),
+            Db::Postgres => pg
+                .insert(postgres::fresh_database("projection").await?)
+                .url
+                .clone(),
+            Db::Mariadb => maria
+                .insert(mariadb::fresh_database("projection").await?)
+                .url
+                .clone(),
         };
         Some(Self {
             db,
@@ -94,6 +99,7 @@ impl Env {
             log,
             url,
             pg,
+            maria,
             clock: std::sync::atomic::AtomicI64::new(0),
         })
     }
@@ -109,8 +115,8 @@ impl Env {
         rm
     }
 
-    /// A second, independent read model of the same dialect (another SQLite file or another
-    /// PostgreSQL schema), for comparing runs.
+    /// A second, independent read model of the same dialect (another SQLite file, another
+    /// PostgreSQL schema or another MariaDB database beside the test's), for comparing runs.
     pub async fn other_read_model(&self, name: &str) -> ReadModel {
         let rm = match self.db {
             Db::Sqlite => {
@@ -123,6 +129,23 @@ impl Env {
             Db::Postgres => ReadModel::connect_with_schema(&self.url, name)
                 .await
                 .unwrap(),
+            Db::Mariadb => {
+                // `<test database>_<name>`, dropped with the test's database.
+                let maria = self.maria.as_ref().unwrap();
+                let database = format!("{}_{name}", maria.name);
+                let url = maria.url.replace(&maria.name, &database);
+                let mut admin = <sqlx::MySqlConnection as sqlx::Connection>::connect(&maria.url)
+                    .await
+                    .unwrap();
+                sqlx::query(&format!(
+                    "CREATE DATABASE IF NOT EXISTS `{database}` \
+                     CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                ))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+                ReadModel::connect(&url).await.unwrap()
+            }
         };
         rm.migrate().await.unwrap();
         rm

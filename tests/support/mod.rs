@@ -1,8 +1,10 @@
-//! Helpers shared by integration tests: real PostgreSQL databases per test, raw file scans.
+//! Helpers shared by integration tests: real PostgreSQL and MariaDB databases per test, raw
+//! file scans.
 #![allow(dead_code)]
 
 pub mod api;
 pub mod ci;
+pub mod mariadb;
 pub mod postgres;
 
 use std::path::{Path, PathBuf};

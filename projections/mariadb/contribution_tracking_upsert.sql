@@ -1,0 +1,50 @@
+-- Writes the merged contribution_tracking rows of a batch (upsert by id).
+-- The projector repeats the VALUES tuple once per row (multi-row insert, one statement
+-- per chunk of rows), binding the columns in the order listed.
+INSERT INTO contribution_tracking (
+    id, contribution_id, allocation_token, amount, currency, usd_amount, is_recurring,
+    referrer, utm_medium, utm_campaign, utm_key, gateway, appeal, payments_form_variant,
+    banner, landing_page, payment_method_id, payment_submethod_id, language, country,
+    tracking_date, os, os_version, browser, browser_version, recurring_choice_id,
+    device_type_id, banner_size_id, is_test_variant, banner_variant, is_pay_fee,
+    mailing_identifier, utm_source, banner_history_log_id, screen_width, screen_height,
+    app_install_id
+)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON DUPLICATE KEY UPDATE
+    contribution_id = VALUES(contribution_id),
+    allocation_token = VALUES(allocation_token),
+    amount = VALUES(amount),
+    currency = VALUES(currency),
+    usd_amount = VALUES(usd_amount),
+    is_recurring = VALUES(is_recurring),
+    referrer = VALUES(referrer),
+    utm_medium = VALUES(utm_medium),
+    utm_campaign = VALUES(utm_campaign),
+    utm_key = VALUES(utm_key),
+    gateway = VALUES(gateway),
+    appeal = VALUES(appeal),
+    payments_form_variant = VALUES(payments_form_variant),
+    banner = VALUES(banner),
+    landing_page = VALUES(landing_page),
+    payment_method_id = VALUES(payment_method_id),
+    payment_submethod_id = VALUES(payment_submethod_id),
+    language = VALUES(language),
+    country = VALUES(country),
+    tracking_date = VALUES(tracking_date),
+    os = VALUES(os),
+    os_version = VALUES(os_version),
+    browser = VALUES(browser),
+    browser_version = VALUES(browser_version),
+    recurring_choice_id = VALUES(recurring_choice_id),
+    device_type_id = VALUES(device_type_id),
+    banner_size_id = VALUES(banner_size_id),
+    is_test_variant = VALUES(is_test_variant),
+    banner_variant = VALUES(banner_variant),
+    is_pay_fee = VALUES(is_pay_fee),
+    mailing_identifier = VALUES(mailing_identifier),
+    utm_source = VALUES(utm_source),
+    banner_history_log_id = VALUES(banner_history_log_id),
+    screen_width = VALUES(screen_width),
+    screen_height = VALUES(screen_height),
+    app_install_id = VALUES(app_install_id);
