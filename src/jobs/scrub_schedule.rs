@@ -6,11 +6,12 @@
 //! next; the first run waits [`ScrubSchedule::first_run_after`] (by default one interval), so
 //! that starting a ledger never purges data before anyone could see it coming.
 //!
-//! The gauges show what `ledger scrub status` prints, which catches the read model up first:
-//! each refresh waits (for at most one refresh interval) until the live projector has reached
-//! the log's head as of the refresh. Published straight after start-up, before the projector's
-//! first catch-up, the gauge showed the figure of a read model behind the log (0 on a new one)
-//! for a whole interval.
+//! A run and the gauges see what `ledger scrub` and `ledger scrub status` see, which catch the
+//! read model up first: each run and each refresh waits (for at most one of its intervals)
+//! until the live projector has reached the log's head as of then. Published straight after
+//! start-up, before the projector's first catch-up, the gauge showed the figure of a read
+//! model behind the log (0 on a new one) for a whole interval, and a run at start-up selected
+//! from that read model.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -110,6 +111,9 @@ impl ScrubSchedule {
             return;
         };
         while !shutdown.is_cancelled() {
+            // Candidates come from the read model: select from one caught up with the log, as
+            // `ledger scrub` does (not from one still catching up after start-up).
+            wait_projected(&*log, &projector, Some(self.interval), &shutdown).await;
             match scrubber.run(Utc::now(), false).await {
                 Ok(report) if !report.scrubbed.is_empty() => {
                     purge_when_projected(&*log, &projector, &shutdown).await;

@@ -271,9 +271,10 @@ async fn an_unreachable_redis_sequence_generator_is_named_by_host_and_port() {
     );
 }
 
-#[test]
-fn unknown_key_store_and_sequence_schemes_are_refused_by_name() {
+#[tokio::test]
+async fn unknown_key_store_and_sequence_schemes_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
+    ledger_dir(dir.path()).await;
     let out = ledger(&[
         "--data-dir",
         dir.path().to_str().unwrap(),
