@@ -98,7 +98,10 @@ mod tests {
     fn an_error_line_is_one_line_with_every_cause() {
         let error = anyhow::Error::new(Outer(std::io::Error::other("disk\nfull")))
             .context("opening the event log");
-        assert_eq!(error_line(&error), "opening the event log: outer: disk full");
+        assert_eq!(
+            error_line(&error),
+            "opening the event log: outer: disk full"
+        );
     }
 
     #[test]

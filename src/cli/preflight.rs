@@ -361,7 +361,10 @@ async fn check_postgres(flag: Flag, url: &str, background: bool) -> Result<(), S
         Ok(Err(sqlx::Error::Database(e))) => Err(StartupError::new(
             flag,
             url,
-            format!("PostgreSQL at {target} refused the connection: {}", e.message()),
+            format!(
+                "PostgreSQL at {target} refused the connection: {}",
+                e.message()
+            ),
             "check the user, password and database name in the URL",
         )),
         Ok(Err(e)) => unreachable(
@@ -384,12 +387,7 @@ async fn check_postgres(flag: Flag, url: &str, background: bool) -> Result<(), S
 
 /// A server that did not answer: an error, or for `serve`'s read model a warning.
 fn unreachable(flag: Flag, url: &str, cause: String, background: bool) -> Result<(), StartupError> {
-    let error = StartupError::new(
-        flag,
-        url,
-        cause,
-        "start the server or correct the URL",
-    );
+    let error = StartupError::new(flag, url, cause, "start the server or correct the URL");
     if background {
         tracing::warn!(
             flag = flag.name,
@@ -482,8 +480,10 @@ fn check_writable(dir: &Path) -> std::io::Result<()> {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// The file of a `sqlite:` URL (`sqlite://path`, `sqlite:path`, options after `?`), or `None`
@@ -607,10 +607,19 @@ mod tests {
     #[test]
     fn host_and_port_come_from_the_authority_or_the_schemes_default() {
         let hp = |u| host_port(u).map(|(h, p)| format!("{h}:{p}"));
-        assert_eq!(hp("postgres://u:p@db.example:6543/x").as_deref(), Some("db.example:6543"));
+        assert_eq!(
+            hp("postgres://u:p@db.example:6543/x").as_deref(),
+            Some("db.example:6543")
+        );
         assert_eq!(hp("postgres://u:p/w@db/x").as_deref(), Some("db:5432"));
-        assert_eq!(hp("redis://127.0.0.1/0?key_prefix=a").as_deref(), Some("127.0.0.1:6379"));
-        assert_eq!(hp("mysql://root@[::1]:3307/test").as_deref(), Some("::1:3307"));
+        assert_eq!(
+            hp("redis://127.0.0.1/0?key_prefix=a").as_deref(),
+            Some("127.0.0.1:6379")
+        );
+        assert_eq!(
+            hp("mysql://root@[::1]:3307/test").as_deref(),
+            Some("::1:3307")
+        );
         assert_eq!(hp("postgres://a,b/x"), None);
         assert_eq!(hp("postgres:///x?host=/run/postgresql"), None);
         assert_eq!(hp("unknown://host/x"), None);
@@ -622,7 +631,10 @@ mod tests {
             sqlite_path("sqlite:///var/lib/ledger/events.sqlite?mode=rwc"),
             Some(PathBuf::from("/var/lib/ledger/events.sqlite"))
         );
-        assert_eq!(sqlite_path("sqlite:rm.sqlite"), Some(PathBuf::from("rm.sqlite")));
+        assert_eq!(
+            sqlite_path("sqlite:rm.sqlite"),
+            Some(PathBuf::from("rm.sqlite"))
+        );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("sqlite://file?mode=memory"), None);
         assert_eq!(sqlite_path("postgres://db/x"), None);

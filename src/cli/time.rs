@@ -37,7 +37,10 @@ mod tests {
     #[test]
     fn a_bare_date_is_refused_with_the_format_and_the_instant_to_write() {
         let e = parse_time("2026-11-01").unwrap_err();
-        assert!(e.contains("RFC 3339") && e.contains("2026-11-01T00:00:00Z"), "{e}");
+        assert!(
+            e.contains("RFC 3339") && e.contains("2026-11-01T00:00:00Z"),
+            "{e}"
+        );
         let e = parse_time("yesterday").unwrap_err();
         assert!(e.contains("not a time") && e.contains("RFC 3339"), "{e}");
     }

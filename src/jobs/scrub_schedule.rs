@@ -135,9 +135,10 @@ impl ScrubSchedule {
 /// The time a run `after` from now will start, to the second, for logs.
 fn next_run(after: Duration) -> String {
     let after = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
-    Utc::now()
-        .checked_add_signed(after)
-        .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+    Utc::now().checked_add_signed(after).map_or_else(
+        || "never".to_owned(),
+        |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
+    )
 }
 
 /// Waits until the live projector has reached the log's head as of now (for at most `limit`,

@@ -117,7 +117,10 @@ async fn serve_writes_a_private_admin_token_answers_with_it_and_stops_on_sigterm
         listening.contains(&format!("address=127.0.0.1:{port}")) && listening.contains("tls=off"),
         "the listen line names host, port and TLS mode: {listening}"
     );
-    assert!(!stderr.contains('\u{1b}'), "colour codes in a pipe: {stderr:?}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in a pipe: {stderr:?}"
+    );
 }
 
 /// A CA and a `localhost` server certificate it signed, as PEM: (CA cert, server cert, key).

@@ -99,7 +99,10 @@ async fn a_dry_run_says_would_scrub_and_scrubs_nothing() {
         .find(|l| l.contains("scrub dry run finished"))
         .unwrap_or_else(|| panic!("no dry-run log line: {stderr}"));
     assert!(line.contains("would_scrub=2"), "{line}");
-    assert!(!stderr.contains("scrubbed="), "a dry run scrubs nothing: {stderr}");
+    assert!(
+        !stderr.contains("scrubbed="),
+        "a dry run scrubs nothing: {stderr}"
+    );
     for id in ids {
         assert!(types(&app.log, &format!("scrub-{id}")).await.is_empty());
     }

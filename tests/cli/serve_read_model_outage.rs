@@ -95,7 +95,11 @@ where
 }
 
 /// The jobs of `ledger serve` for `app`, with the read model at `url`.
-pub(crate) async fn start_jobs(app: &TestApp, url: &str, args: JobArgs) -> (Jobs, CancellationToken) {
+pub(crate) async fn start_jobs(
+    app: &TestApp,
+    url: &str,
+    args: JobArgs,
+) -> (Jobs, CancellationToken) {
     let storage = StorageArgs::in_dir(app.dir.path());
     // The stores the server opened: the log itself, the key store once more (as `serve` hands
     // the intake's to the jobs).
@@ -131,7 +135,11 @@ pub(crate) fn job_args() -> JobArgs {
     }
 }
 
-pub(crate) async fn add_donations(app: &mut TestApp, method: ev::PaymentMethod, n: usize) -> Vec<u64> {
+pub(crate) async fn add_donations(
+    app: &mut TestApp,
+    method: ev::PaymentMethod,
+    n: usize,
+) -> Vec<u64> {
     let mut ids = Vec::new();
     for _ in 0..n {
         let r = app

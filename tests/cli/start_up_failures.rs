@@ -77,7 +77,10 @@ fn a_read_only_command_refuses_a_data_directory_that_does_not_exist_and_creates_
         "donation",
         "1",
     ]);
-    let line = refused(&out, &["--data-dir", missing.to_str().unwrap(), "does not exist"]);
+    let line = refused(
+        &out,
+        &["--data-dir", missing.to_str().unwrap(), "does not exist"],
+    );
     assert!(line.contains("check the path"), "{line}");
     assert!(!missing.exists(), "nothing may be created");
 }
@@ -214,7 +217,10 @@ async fn an_unreachable_postgres_is_named_by_host_and_port_for_every_store_that_
         args.extend_from_slice(command);
         let out = ledger(&args);
         let line = refused(&out, &[flag, "ledger:***@", &target, "cannot reach"]);
-        assert!(line.contains("start the server or correct the URL"), "{line}");
+        assert!(
+            line.contains("start the server or correct the URL"),
+            "{line}"
+        );
         assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"));
     }
 }
@@ -357,5 +363,8 @@ fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
         stderr.contains("sequence generator connected"),
         "logged at INFO: {stderr}"
     );
-    assert!(!stderr.contains('\u{1b}'), "colour codes in a pipe: {stderr:?}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in a pipe: {stderr:?}"
+    );
 }
