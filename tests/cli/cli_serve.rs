@@ -59,6 +59,14 @@ async fn connected(port: u16) -> LedgerClient<Channel> {
     }
 }
 
+/// Waits until the intake on `port` answers a call with the admin token of `data_dir`: past
+/// that, the server handles SIGTERM (a bound listener accepts connections earlier).
+async fn serving(port: u16, data_dir: &Path) {
+    let mut client = connected(port).await;
+    let token = std::fs::read_to_string(data_dir.join("admin.token")).unwrap();
+    client.next_id(next_ids(&token)).await.unwrap();
+}
+
 /// Sends SIGTERM and waits for the exit; returns whether it succeeded and its stderr.
 async fn stop(mut child: Child) -> (bool, String) {
     let pid = child.id().to_string();
@@ -250,7 +258,7 @@ async fn a_second_serve_on_the_same_data_directory_is_refused_naming_the_first_o
     let port = free_port();
     let first = spawn_serve(dir.path(), port, &[]);
     let pid = first.id();
-    connected(port).await;
+    serving(port, dir.path()).await;
 
     let second_port = free_port();
     let second = ledger_on(
@@ -291,7 +299,7 @@ async fn a_second_serve_on_the_same_data_directory_is_refused_naming_the_first_o
     // Released with its process: the next serve starts.
     let port = free_port();
     let next = spawn_serve(dir.path(), port, &[]);
-    connected(port).await;
+    serving(port, dir.path()).await;
     let (success, stderr) = stop(next).await;
     assert!(success, "{stderr}");
 }
@@ -303,9 +311,7 @@ async fn serve_starts_the_intake_when_its_read_model_does_not_answer_and_warns_b
     let url = format!("postgres://ledger:hunter2@127.0.0.1:{closed}/funds");
     let port = free_port();
     let child = spawn_serve(dir.path(), port, &["--read-model-url", &url]);
-    let mut client = connected(port).await;
-    let token = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
-    client.next_id(next_ids(&token)).await.unwrap();
+    serving(port, dir.path()).await;
 
     let (success, stderr) = stop(child).await;
     assert!(success, "{stderr}");
@@ -329,7 +335,7 @@ async fn the_scrub_schedule_is_logged_at_start_up_with_its_first_run_one_interva
         .env("LEDGER_LOG_FORMAT", "json")
         .spawn()
         .unwrap();
-    connected(port).await;
+    serving(port, dir.path()).await;
     let (success, stderr) = stop(child).await;
     assert!(success, "{stderr}");
     let schedule: serde_json::Value = stderr
