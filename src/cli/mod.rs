@@ -17,6 +17,7 @@ pub mod project;
 pub mod scrub;
 pub mod sequence;
 pub mod serve;
+pub mod storage_url;
 pub mod time;
 pub mod verify;
 

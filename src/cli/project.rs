@@ -181,7 +181,7 @@ pub async fn rebuild(storage: &StorageArgs, args: RebuildArgs) -> anyhow::Result
 
 /// Creates the directory of a `sqlite://` file if it is missing.
 fn ensure_sqlite_dir(url: &str) -> anyhow::Result<()> {
-    let path = super::preflight::sqlite_path(url);
+    let path = super::storage_url::sqlite_path(url);
     if let Some(dir) = path.as_deref().and_then(Path::parent) {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
