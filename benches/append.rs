@@ -29,7 +29,8 @@ fn event() -> EventData {
             },
             "bench",
             Uuid::new_v4(),
-        ),
+        )
+        .into(),
     }
 }
 

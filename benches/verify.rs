@@ -58,7 +58,7 @@ fn event(
         id: Uuid::now_v7(),
         event_type: e.event_type().into(),
         payload: e.encode(),
-        metadata,
+        metadata: metadata.into(),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod intake;
 pub mod jobs;
+pub mod kurrentdb;
 pub mod metrics;
 pub mod privacy;
 pub mod projection;

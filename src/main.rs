@@ -13,6 +13,7 @@ async fn main() -> ExitCode {
     let cli = ledger::cli::Cli::parse();
     ledger::telemetry::init();
     ledger::store::sqlite::configure_library();
+    ledger::api::install_crypto_provider();
     match ledger::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

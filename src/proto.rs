@@ -27,3 +27,43 @@ pub use ledger::events::v1 as events;
 /// The encoded file descriptor set of every schema, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/ledger_descriptor.bin"));
+
+/// The KurrentDB client protocol (v1), server side, nested as its protobuf packages.
+pub mod kurrentdb {
+    /// `event_store.client` and its services.
+    pub mod event_store {
+        /// Shared types: UUIDs, stream identifiers, positions, error details.
+        pub mod client {
+            include!(concat!(env!("OUT_DIR"), "/event_store.client.rs"));
+            /// `event_store.client.streams.Streams`.
+            pub mod streams {
+                include!(concat!(env!("OUT_DIR"), "/event_store.client.streams.rs"));
+            }
+            /// `event_store.client.gossip.Gossip`.
+            pub mod gossip {
+                include!(concat!(env!("OUT_DIR"), "/event_store.client.gossip.rs"));
+            }
+            /// `event_store.client.server_features.ServerFeatures`.
+            pub mod server_features {
+                include!(concat!(
+                    env!("OUT_DIR"),
+                    "/event_store.client.server_features.rs"
+                ));
+            }
+            /// `event_store.client.persistent_subscriptions.PersistentSubscriptions` (`List`).
+            pub mod persistent_subscriptions {
+                include!(concat!(
+                    env!("OUT_DIR"),
+                    "/event_store.client.persistent_subscriptions.rs"
+                ));
+            }
+        }
+    }
+    /// `google.rpc.Status`, in KurrentDB's one-`Any` form.
+    pub mod google {
+        /// The status message.
+        pub mod rpc {
+            include!(concat!(env!("OUT_DIR"), "/google.rpc.rs"));
+        }
+    }
+}

@@ -191,7 +191,7 @@ pub fn appends(
             id: Uuid::now_v7(),
             event_type: e.event.event_type().to_owned(),
             payload: e.event.encode(),
-            metadata: metadata.clone(),
+            metadata: metadata.clone().into(),
         };
         match parts.iter_mut().find(|p| p.stream == e.stream) {
             Some(part) => part.events.push(data),

@@ -45,6 +45,23 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// The TLS configuration of a gRPC server from its files. Installs the process's TLS crypto
+/// provider first: with two providers compiled in (the KurrentDB client crate brings a second),
+/// rustls cannot pick one itself.
+pub fn tls_config(files: &TlsFiles) -> anyhow::Result<ServerTlsConfig> {
+    install_crypto_provider();
+    let cert =
+        std::fs::read(&files.cert).with_context(|| format!("reading {}", files.cert.display()))?;
+    let key =
+        std::fs::read(&files.key).with_context(|| format!("reading {}", files.key.display()))?;
+    Ok(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
+}
+
+/// Makes `ring` the process's TLS crypto provider, once; later calls change nothing.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// What the gRPC intake needs to start.
 pub struct Settings {
     /// Where the stores live.
@@ -125,16 +142,7 @@ impl Application {
             )
             .with_clock(settings.clock),
         );
-        let tls = match &settings.tls {
-            None => None,
-            Some(files) => {
-                let cert = std::fs::read(&files.cert)
-                    .with_context(|| format!("reading {}", files.cert.display()))?;
-                let key = std::fs::read(&files.key)
-                    .with_context(|| format!("reading {}", files.key.display()))?;
-                Some(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
-            }
-        };
+        let tls = settings.tls.as_ref().map(tls_config).transpose()?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;

@@ -302,7 +302,10 @@ pub async fn export_period(
         for event in page {
             next = event.position + 1;
             summary.events_read += 1;
-            let m = &event.metadata;
+            // A foreign (KurrentDB client) event is not the ledger's to audit.
+            let Some(m) = event.metadata.ledger() else {
+                continue;
+            };
             if m.occurred_at < from
                 || m.occurred_at >= to
                 || !streams::is_domain_stream(&event.stream)

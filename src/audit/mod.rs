@@ -230,15 +230,17 @@ fn timeline_with<S>(
                 after: v.clone(),
             })
             .collect();
-        let m = &step.recorded.metadata;
+        // A donation's streams hold the ledger's envelopes only (the KurrentDB port writes
+        // foreign metadata outside the ledger's categories); an empty actor marks the exception.
+        let m = step.recorded.metadata.ledger();
         out.push(HistoryEntry {
-            occurred_at: m.occurred_at,
+            occurred_at: step.recorded.occurred_at(),
             position: step.recorded.position,
             stream: step.recorded.stream.clone(),
             event_type: step.recorded.event_type.clone(),
-            actor_kind: m.actor.kind.as_str().to_owned(),
-            actor: m.actor.id.clone(),
-            source: m.source.clone(),
+            actor_kind: m.map_or("", |m| m.actor.kind.as_str()).to_owned(),
+            actor: m.map_or_else(String::new, |m| m.actor.id.clone()),
+            source: m.map_or_else(String::new, |m| m.source.clone()),
             changes,
         });
         before = after;
@@ -279,7 +281,7 @@ pub fn state_as_of(steps: &[Step], as_of: AsOf) -> DonationView {
     let mut view = DonationView::default();
     for step in steps {
         let include = match as_of {
-            AsOf::Time(t) => step.recorded.metadata.occurred_at <= t,
+            AsOf::Time(t) => step.recorded.occurred_at() <= t,
             AsOf::Position(p) => step.recorded.position <= p,
         };
         if include {

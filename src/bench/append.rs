@@ -48,7 +48,8 @@ pub async fn sealed_workload(
                         id: Uuid::now_v7(),
                         event_type: event.event_type().to_owned(),
                         payload: event.encode(),
-                        metadata: Metadata::new(Actor::system("bench"), "ledger bench", request),
+                        metadata: Metadata::new(Actor::system("bench"), "ledger bench", request)
+                            .into(),
                     }],
                 })
                 .collect::<Vec<_>>()
@@ -189,7 +190,7 @@ mod tests {
             id,
             event_type: "Bench.v1".into(),
             payload: Vec::new(),
-            metadata: Metadata::new(Actor::system("test"), "test", Uuid::nil()),
+            metadata: Metadata::new(Actor::system("test"), "test", Uuid::nil()).into(),
         };
         // Made in advance and out of order, as dealing a workload out to writers leaves them.
         let made: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).rev().collect();

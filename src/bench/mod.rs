@@ -4,6 +4,8 @@
 //! a throw-away database, with the deterministic workload of [`crate::workload`].
 //!
 //! Parts, in the order [`run`] measures them:
+//! * appends and a catch-up subscription through the KurrentDB port beside the same work on
+//!   the embedded log directly ([`kurrentdb_rates`]);
 //! * durable appends at 1 and 64 concurrent writers ([`append_rate`]);
 //! * `AddDonation` over gRPC from 64 clients against the real server ([`intake_rate`]);
 //! * per read-model database: the projection rebuild ([`rebuild_rate`]) next to the same final
@@ -11,7 +13,7 @@
 //!   SQLite) `verify`;
 //! * the process's peak memory.
 //!
-//! One file per part: `append.rs`, `intake.rs`, `read_model.rs`, and `machine.rs` for what
+//! One file per part: `append.rs`, `intake.rs`, `read_model.rs`, `kurrentdb.rs`, and `machine.rs` for what
 //! is reported about the machine.
 
 use std::collections::BTreeSet;
@@ -31,11 +33,13 @@ use crate::workload::WorkloadConfig;
 mod append;
 mod grpc_client;
 mod intake;
+mod kurrentdb;
 mod machine;
 mod read_model;
 
 pub use append::*;
 pub use intake::*;
+pub use kurrentdb::*;
 pub use machine::*;
 pub use read_model::*;
 
@@ -55,6 +59,8 @@ pub enum Part {
     Scrub,
     /// `verify` of the SQLite read model.
     Verify,
+    /// Appends and a catch-up subscription through the KurrentDB port, against the log.
+    Kurrentdb,
 }
 
 /// What [`run`] measures, and how much of it.
@@ -204,6 +210,10 @@ pub const APPEND_TARGET: Target = Target::AtLeast(50_000.0);
 pub const INTAKE_RATE_TARGET: Target = Target::AtLeast(10_000.0);
 /// `AddDonation` p99 under 25 ms.
 pub const INTAKE_P99_TARGET: Target = Target::Below(25.0);
+/// Appends through the KurrentDB port at least at half the direct rate (in %).
+pub const PORT_APPEND_RATIO_TARGET: Target = Target::AtLeast(50.0);
+/// A catch-up subscription to `$all` through the port at 200,000 events/s or more.
+pub const PORT_CATCH_UP_TARGET: Target = Target::AtLeast(200_000.0);
 /// The projector at least at half the raw insert rate (events/s ÷ rows/s, in %).
 pub const RAW_RATIO_TARGET: Target = Target::AtLeast(50.0);
 
@@ -261,6 +271,55 @@ async fn run_parts(options: &BenchOptions, postgres: Option<&str>) -> anyhow::Re
     );
     let workload = sealed_workload(&config, &keys).await?;
     report.events = workload.events;
+
+    if wants(Part::Kurrentdb) {
+        tracing::info!("measuring the KurrentDB port");
+        let rates = kurrentdb_rates(dir, &workload.appends).await?;
+        let events = format!(
+            "{} events, 64 writers, single-event appends",
+            workload.events
+        );
+        report.add(
+            "kurrentdb_append_port",
+            "append through the KurrentDB port, 64 writers",
+            rates.port_append,
+            "events/s",
+            None,
+            Some(events.clone()),
+        );
+        report.add(
+            "kurrentdb_append_direct",
+            "the same appends into the log directly",
+            rates.direct_append,
+            "events/s",
+            None,
+            Some(events),
+        );
+        report.add(
+            "kurrentdb_append_ratio",
+            "port appends ÷ direct appends",
+            100.0 * rates.port_append / rates.direct_append,
+            "%",
+            Some(PORT_APPEND_RATIO_TARGET),
+            None,
+        );
+        report.add(
+            "kurrentdb_catch_up_all",
+            "catch-up subscription to $all through the port",
+            rates.catch_up,
+            "events/s",
+            Some(PORT_CATCH_UP_TARGET),
+            Some(format!("{} events", workload.events)),
+        );
+        report.add(
+            "kurrentdb_read_all_direct",
+            "the same log read directly, 512-event pages",
+            rates.direct_read,
+            "events/s",
+            None,
+            None,
+        );
+    }
 
     let log = fresh_log(dir, "events.sqlite").await?;
     let needs_read_model = needs_read_model(&options.parts);

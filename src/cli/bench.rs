@@ -23,7 +23,7 @@ pub struct BenchArgs {
         env = "LEDGER_BENCH_PARTS",
         value_enum,
         value_delimiter = ',',
-        default_value = "append,intake,projection,raw,scrub,verify"
+        default_value = "append,intake,projection,raw,scrub,verify,kurrentdb"
     )]
     pub parts: Vec<Part>,
     /// Also measure the read model on this PostgreSQL server: the bench creates a throw-away

@@ -16,6 +16,8 @@ use crate::config::StorageArgs;
 use crate::domain::policy::ModerationPolicy;
 use crate::intake::ids::DEFAULT_BLOCK;
 use crate::intake::Clock;
+use crate::kurrentdb::access::Users;
+use crate::kurrentdb::KurrentDbServer;
 use crate::metrics::Metrics;
 use crate::telemetry::format_chain;
 
@@ -56,6 +58,26 @@ pub struct ServeArgs {
     #[arg(long, env = "LEDGER_ID_BLOCK", default_value_t = DEFAULT_BLOCK)]
     pub id_block: u64,
 
+    /// Address of the KurrentDB-protocol port (any KurrentDB client can append, read and
+    /// subscribe there), or `off`. TLS with the intake's `--tls-cert`/`--tls-key`.
+    #[arg(long, env = "LEDGER_KURRENTDB_LISTEN", default_value = "127.0.0.1:2113", value_parser = parse_kurrentdb_listen)]
+    pub kurrentdb_listen: KurrentDbListen,
+
+    /// KurrentDB-port users (JSON, `{"users": [{"name", "sha256" of the password, "read":
+    /// [categories or "*"], "write": [...]}]}`), who sign in with HTTP basic auth.
+    #[arg(long, env = "LEDGER_KURRENTDB_USERS")]
+    pub kurrentdb_users: Option<PathBuf>,
+
+    /// Lets KurrentDB clients without credentials read everything and write outside the
+    /// ledger's categories (development and client test suites only).
+    #[arg(long, env = "LEDGER_KURRENTDB_ALLOW_ANONYMOUS")]
+    pub kurrentdb_allow_anonymous: bool,
+
+    /// The host name the KurrentDB port advertises in `Gossip.Read` (default: `localhost` on a
+    /// loopback address, else the listen address).
+    #[arg(long, env = "LEDGER_KURRENTDB_ADVERTISE_HOST")]
+    pub kurrentdb_advertise_host: Option<String>,
+
     /// The projectors and the scrub schedule that run beside the intake.
     #[command(flatten)]
     pub jobs: JobArgs,
@@ -86,6 +108,11 @@ const TLS_KEY: Flag = Flag {
     name: "--tls-key",
     env: "LEDGER_TLS_KEY",
 };
+/// `--kurrentdb-users`.
+const KURRENTDB_USERS: Flag = Flag {
+    name: "--kurrentdb-users",
+    env: "LEDGER_KURRENTDB_USERS",
+};
 /// `--metrics-listen`.
 const METRICS_LISTEN: Flag = Flag {
     name: "--metrics-listen",
@@ -101,6 +128,7 @@ impl ServeArgs {
             (TOKENS_FILE, &self.tokens_file),
             (DENY_WORDS_FILE, &self.deny_words_file),
             (BLOCKED_EMAILS_FILE, &self.blocked_emails_file),
+            (KURRENTDB_USERS, &self.kurrentdb_users),
         ] {
             if let Some(path) = path {
                 std::fs::File::open(path).map_err(|e| unreadable(flag, path, e))?;
@@ -118,6 +146,53 @@ fn unreadable(flag: Flag, path: &Path, cause: impl std::fmt::Display) -> Startup
         format!("cannot be read: {cause}"),
         "give the path of a file the ledger's user can read",
     )
+}
+
+/// Where the KurrentDB port listens, if anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KurrentDbListen {
+    /// Not served.
+    Off,
+    /// Served on this address.
+    At(SocketAddr),
+}
+
+fn parse_kurrentdb_listen(value: &str) -> Result<KurrentDbListen, String> {
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(KurrentDbListen::Off);
+    }
+    value
+        .parse()
+        .map(KurrentDbListen::At)
+        .map_err(|_| format!("{value:?} is neither `off` nor an address such as 127.0.0.1:2113"))
+}
+
+/// The KurrentDB port's settings, or `None` when it is off. The users file is read here, so a
+/// bad one stops `serve` before anything is opened.
+fn kurrentdb_settings(
+    args: &ServeArgs,
+    tls: Option<TlsFiles>,
+) -> anyhow::Result<Option<crate::kurrentdb::Settings>> {
+    let KurrentDbListen::At(listen) = args.kurrentdb_listen else {
+        return Ok(None);
+    };
+    let users = match &args.kurrentdb_users {
+        Some(path) => Users::from_file(path, args.kurrentdb_allow_anonymous)?,
+        None => Users::anonymous(args.kurrentdb_allow_anonymous),
+    };
+    if users.is_empty() && !args.kurrentdb_allow_anonymous {
+        tracing::warn!(
+            %listen,
+            "KurrentDB port: no --kurrentdb-users and no --kurrentdb-allow-anonymous, so every \
+             call is refused (access-denied)"
+        );
+    }
+    Ok(Some(crate::kurrentdb::Settings {
+        listen,
+        tls,
+        users,
+        advertise_host: args.kurrentdb_advertise_host.clone(),
+    }))
 }
 
 /// Non-empty, non-comment lines of a list file; an empty path is an empty list.
@@ -218,6 +293,7 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         blocked_emails: read_list(BLOCKED_EMAILS_FILE, args.blocked_emails_file.as_deref())?,
         ..ModerationPolicy::default()
     };
+    let kurrentdb = kurrentdb_settings(&args, tls.clone())?;
     let metrics = Metrics::new();
     let settings = Settings {
         storage: storage.clone(),
@@ -254,7 +330,20 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         vault: app.intake().vault().clone(),
         read_model_url: storage.read_model_url()?,
     };
+    let kurrentdb = match kurrentdb {
+        Some(settings) => Some(
+            KurrentDbServer::bind(
+                settings,
+                app.intake().log().clone(),
+                metrics.clone(),
+                shutdown.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let workers = jobs::start(stores, &args.jobs, metrics.clone(), shutdown.clone());
+    let kurrentdb = kurrentdb.map(|server| tokio::spawn(server.run_until_stopped()));
     let served = app
         .run_until_stopped(async move {
             shutdown_signal().await;
@@ -263,6 +352,13 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         })
         .await;
     let _ = metrics_task.await;
+    if let Some(task) = kurrentdb {
+        match task.await {
+            Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "KurrentDB port failed"),
+            Err(e) => tracing::error!(error = %e, "KurrentDB port panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
     for worker in workers.handles {
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "background job panicked");

@@ -408,7 +408,7 @@ impl Intake {
                 id: Uuid::now_v7(),
                 event_type: REQUEST_HANDLED.to_owned(),
                 payload: record.encode_to_vec(),
-                metadata,
+                metadata: metadata.into(),
             }],
         });
         match self.log.append_atomic(parts).await {

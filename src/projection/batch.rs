@@ -202,9 +202,12 @@ pub(crate) async fn apply(
 /// column can hold is refused here, naming the field, instead of failing the batch's
 /// transaction (events written before the rule, or by another writer).
 fn admitted(rec: &RecordedEvent, event: &DomainEvent) -> Result<(), Rejection> {
+    let Some(metadata) = rec.metadata.ledger() else {
+        return Err("carries a KurrentDB client's metadata, not the ledger's envelope".into());
+    };
     let mut errors = admission::admit(event);
-    errors.extend(admission::admit_actor_id(&rec.metadata.actor.id));
-    if let Some(rule) = admission::instant_misfit(rec.metadata.occurred_at) {
+    errors.extend(admission::admit_actor_id(&metadata.actor.id));
+    if let Some(rule) = admission::instant_misfit(metadata.occurred_at) {
         errors.push(FieldError::new("metadata.occurred_at", rule));
     }
     if errors.is_empty() {
@@ -341,7 +344,7 @@ impl State {
                 "a `{category}` stream cannot hold this event (it belongs in `{expected}`)"
             ));
         }
-        let at = micros(rec.metadata.occurred_at);
+        let at = micros(rec.occurred_at());
         match event {
             E::DonationCreated(e) => {
                 check_same(e.donation_id, sid, "donation_id")?;
@@ -496,13 +499,15 @@ impl State {
     }
 
     fn log(&mut self, donation_id: i64, rec: &RecordedEvent, position: i64, at: DateTime<Utc>) {
+        // Admitted events carry the ledger's envelope (see `admitted`).
+        let actor = rec.metadata.ledger().map(|m| &m.actor);
         self.log.push(vec![
             Value::int(donation_id),
             Value::int(position),
             Value::text(&rec.stream),
             Value::text(&rec.event_type),
-            Value::text(rec.metadata.actor.kind.as_str()),
-            Value::text(&rec.metadata.actor.id),
+            Value::text(actor.map_or("", |a| a.kind.as_str())),
+            Value::text(actor.map_or("", |a| a.id.as_str())),
             Value::Time(Some(at)),
         ]);
     }

@@ -195,7 +195,8 @@ mod tests {
                 crate::store::Actor::system("t"),
                 "t",
                 uuid::Uuid::nil(),
-            ),
+            )
+            .into(),
             recorded_at: Utc::now(),
         };
         assert!(decode(&event)

@@ -71,6 +71,18 @@ impl EventLog for BoundedLog {
         Ok(events)
     }
 
+    async fn read_all_backwards(
+        &self,
+        before: Option<Position>,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let Some(last) = self.last else {
+            return Ok(Vec::new());
+        };
+        let before = before.map_or(last.saturating_add(1), |b| b.min(last.saturating_add(1)));
+        self.inner.read_all_backwards(Some(before), max).await
+    }
+
     async fn read_all(&self, from: Position, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         if self.last.is_none_or(|last| from > last) {
             return Ok(Vec::new());

@@ -201,6 +201,106 @@ impl Metadata {
     }
 }
 
+/// How a foreign event's payload is encoded (KurrentDB's `content-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentType {
+    /// `application/json`.
+    Json,
+    /// `application/octet-stream`, and any other type a client names.
+    Binary,
+}
+
+impl ContentType {
+    /// The MIME type KurrentDB clients read.
+    pub fn as_mime(self) -> &'static str {
+        match self {
+            Self::Json => "application/json",
+            Self::Binary => "application/octet-stream",
+        }
+    }
+}
+
+/// The metadata an event carries: the ledger's own envelope, or the bytes a KurrentDB client
+/// wrote (through the ledger's KurrentDB port, to a stream outside the ledger's categories).
+/// The log keeps which one it is, so a foreign event is never mistaken for the ledger's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventMetadata {
+    /// The ledger's envelope; the payload is protobuf.
+    Ledger(Metadata),
+    /// A foreign client's metadata, kept byte for byte, and its payload's content type.
+    Foreign {
+        /// How the payload is encoded.
+        content_type: ContentType,
+        /// The client's metadata bytes (KurrentDB's `custom_metadata`).
+        bytes: Vec<u8>,
+    },
+}
+
+impl EventMetadata {
+    /// The ledger's envelope, or `None` for a foreign event.
+    pub fn ledger(&self) -> Option<&Metadata> {
+        match self {
+            Self::Ledger(m) => Some(m),
+            Self::Foreign { .. } => None,
+        }
+    }
+
+    /// The payload's content type: protobuf (binary) for the ledger's events.
+    pub fn content_type(&self) -> ContentType {
+        match self {
+            Self::Ledger(_) => ContentType::Binary,
+            Self::Foreign { content_type, .. } => *content_type,
+        }
+    }
+
+    /// The stored bytes: the ledger's envelope as JSON, or the client's bytes as written.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Self::Ledger(m) => m.to_bytes(),
+            Self::Foreign { bytes, .. } => bytes.clone(),
+        }
+    }
+
+    /// The log's code for the envelope kind: 0 the ledger's, 1 foreign binary, 2 foreign JSON.
+    pub fn kind_code(&self) -> i64 {
+        match self {
+            Self::Ledger(_) => 0,
+            Self::Foreign {
+                content_type: ContentType::Binary,
+                ..
+            } => 1,
+            Self::Foreign {
+                content_type: ContentType::Json,
+                ..
+            } => 2,
+        }
+    }
+
+    /// Rebuilds the metadata from its stored kind code and bytes.
+    pub fn from_stored(kind: i64, bytes: Vec<u8>) -> Result<Self, StoreError> {
+        match kind {
+            1 => Ok(Self::Foreign {
+                content_type: ContentType::Binary,
+                bytes,
+            }),
+            2 => Ok(Self::Foreign {
+                content_type: ContentType::Json,
+                bytes,
+            }),
+            0 => Metadata::from_bytes(&bytes).map(Self::Ledger),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown envelope kind {other}"
+            ))),
+        }
+    }
+}
+
+impl From<Metadata> for EventMetadata {
+    fn from(m: Metadata) -> Self {
+        Self::Ledger(m)
+    }
+}
+
 /// An event to append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventData {
@@ -208,10 +308,10 @@ pub struct EventData {
     pub id: Uuid,
     /// Explicit, versioned type name, e.g. `DonationCreated.v2`.
     pub event_type: String,
-    /// The protobuf payload.
+    /// The payload: protobuf for the ledger's events.
     pub payload: Vec<u8>,
     /// Envelope metadata.
-    pub metadata: Metadata,
+    pub metadata: EventMetadata,
 }
 
 /// An event as recorded in the log.
@@ -227,12 +327,22 @@ pub struct RecordedEvent {
     pub id: Uuid,
     /// Explicit, versioned type name.
     pub event_type: String,
-    /// The protobuf payload.
+    /// The payload: protobuf for the ledger's events.
     pub payload: Vec<u8>,
     /// Envelope metadata.
-    pub metadata: Metadata,
+    pub metadata: EventMetadata,
     /// When the log committed it.
     pub recorded_at: DateTime<Utc>,
+}
+
+impl RecordedEvent {
+    /// When it happened in the world: the ledger envelope's time, or, for a foreign event,
+    /// when the log recorded it.
+    pub fn occurred_at(&self) -> DateTime<Utc> {
+        self.metadata
+            .ledger()
+            .map_or(self.recorded_at, |m| m.occurred_at)
+    }
 }
 
 /// One stream's part of an append.
@@ -362,6 +472,14 @@ pub trait EventLog: Send + Sync + 'static {
     /// Reads up to `max` events of every stream, in global order, from `from` inclusive.
     async fn read_all(&self, from: Position, max: usize) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// Reads up to `max` events of every stream, newest first, starting from the newest event
+    /// before `before` (exclusive), or from the newest event of all when `before` is `None`.
+    async fn read_all_backwards(
+        &self,
+        before: Option<Position>,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
     /// Reads up to `max` events of the streams of one category, in global order, from `from`
     /// inclusive. The embedded log keeps no category index (it cost every append), so a read
     /// walks the log from `from` until it has `max` events of the category: cheap for a common
@@ -416,8 +534,17 @@ pub fn validate_stream_name(stream: &str) -> Result<(), StoreError> {
     if stream.len() > MAX_STREAM_NAME_LEN {
         return Err(bad(&format!("must be at most {MAX_STREAM_NAME_LEN} bytes")));
     }
-    if stream.starts_with('$') {
-        return Err(bad("must not start with `$` (reserved for system streams)"));
+    if let Some(described) = stream.strip_prefix("$$") {
+        // A stream's metadata stream (KurrentDB's `$$name`): the described name must be valid.
+        if described.starts_with('$') || described.is_empty() {
+            return Err(bad(
+                "a metadata stream is `$$` followed by an ordinary stream name",
+            ));
+        }
+    } else if stream.starts_with('$') {
+        return Err(bad(
+            "must not start with `$` (reserved for system streams; `$$name` holds a stream's metadata)",
+        ));
     }
     if stream.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(bad("must not contain whitespace or control characters"));
@@ -475,13 +602,16 @@ fn validate_append<'a>(
                 rule: format!("{} appears twice in one append", event.id),
             });
         }
-        let meta = match last {
-            Some((m, bytes)) if **m == event.metadata => bytes.clone(),
-            _ => {
-                let bytes = event.metadata.to_bytes();
-                *last = Some((&event.metadata, bytes.clone()));
-                bytes
-            }
+        let meta = match &event.metadata {
+            EventMetadata::Ledger(m) => match last {
+                Some((l, bytes)) if *l == m => bytes.clone(),
+                _ => {
+                    let bytes = m.to_bytes();
+                    *last = Some((m, bytes.clone()));
+                    bytes
+                }
+            },
+            foreign => foreign.to_bytes(),
         };
         let size = event.payload.len() + meta.len();
         metadata.push(meta);
@@ -558,7 +688,7 @@ mod tests {
             id: Uuid::now_v7(),
             event_type: "Test.v1".into(),
             payload: vec![1],
-            metadata: m.clone(),
+            metadata: m.clone().into(),
         };
         let parts = vec![
             StreamAppend {

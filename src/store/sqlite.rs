@@ -50,7 +50,7 @@ pub use super::durability::ProbeCounts;
 use super::durability::{self, Durability, Reply};
 use super::{
     category_of, validate_atomic, validate_category, validate_stream_name, AppendResult,
-    CurrentRevision, Direction, EventLog, Metadata, Position, RecordedEvent, StoreError,
+    CurrentRevision, Direction, EventLog, EventMetadata, Position, RecordedEvent, StoreError,
     StreamAppend, StreamStart, Subscription,
 };
 
@@ -479,7 +479,7 @@ struct Written {
 }
 
 /// A row to insert.
-struct Row9<'a> {
+struct StagedRow<'a> {
     position: Position,
     id: Uuid,
     stream: &'a str,
@@ -548,7 +548,7 @@ fn write_batch(
     }
 
     let recorded_at = Utc::now().timestamp_micros();
-    let mut rows: Vec<Row9<'_>> = Vec::new();
+    let mut rows: Vec<StagedRow<'_>> = Vec::new();
     let mut outcomes = Vec::with_capacity(requests.len());
     for &(parts, metadata) in requests {
         let rows_before = rows.len();
@@ -594,8 +594,8 @@ fn write_batch(
     }
     {
         let mut insert = conn.prepare_cached(
-            "INSERT INTO events (position, event_id, stream_name, category, revision, event_type, payload, metadata, recorded_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO events (position, event_id, stream_name, category, revision, event_type, payload, metadata, recorded_at, envelope) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         for row in &rows {
             insert.execute(params![
@@ -608,6 +608,7 @@ fn write_batch(
                 row.event.payload.as_slice(),
                 row.metadata,
                 recorded_at,
+                row.event.metadata.kind_code(),
             ])?;
         }
     }
@@ -629,7 +630,7 @@ fn stage_request<'a>(
     revisions: &HashMap<String, CurrentRevision>,
     written: &HashMap<Uuid, Written>,
     next_position: &mut Position,
-    rows: &mut Vec<Row9<'a>>,
+    rows: &mut Vec<StagedRow<'a>>,
     staged_revisions: &mut Vec<(String, CurrentRevision)>,
 ) -> Result<Vec<AppendResult>, StoreError> {
     let mut results = Vec::with_capacity(parts.len());
@@ -655,7 +656,7 @@ fn stage_request<'a>(
         };
         for ((revision, event), metadata) in (first_revision..).zip(&part.events).zip(part_metadata)
         {
-            rows.push(Row9 {
+            rows.push(StagedRow {
                 position: *next_position,
                 id: event.id,
                 stream: &part.stream,
@@ -716,7 +717,7 @@ const HIGHEST_STREAM_NUMBER: &str =
      AND SUBSTR(stream_name, ?1) <> ''";
 
 const SELECT_EVENT: &str =
-    "SELECT position, event_id, stream_name, revision, event_type, payload, metadata, recorded_at FROM events";
+    "SELECT position, event_id, stream_name, revision, event_type, payload, metadata, recorded_at, envelope FROM events";
 
 fn blob<'a>(row: &'a rusqlite::Row<'_>, i: usize) -> Result<&'a [u8], StoreError> {
     row.get_ref(i)?
@@ -744,7 +745,7 @@ fn query_events(
             revision: row.get::<_, i64>(3)? as u64,
             event_type: row.get(4)?,
             payload: blob(row, 5)?.to_vec(),
-            metadata: Metadata::from_bytes(blob(row, 6)?)?,
+            metadata: EventMetadata::from_stored(row.get(8)?, blob(row, 6)?.to_vec())?,
             recorded_at: DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or_default(),
         });
     }
@@ -825,6 +826,24 @@ impl EventLog for SqliteEventLog {
 
     async fn read_all(&self, from: Position, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         read_all_from(&self.inner.readers, from, max).await
+    }
+
+    async fn read_all_backwards(
+        &self,
+        before: Option<Position>,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let before = before.map_or(i64::MAX, clamp_position);
+        self.inner
+            .readers
+            .events(move |conn| {
+                query_events(
+                    conn,
+                    &format!("{SELECT_EVENT} WHERE position < ?1 ORDER BY position DESC LIMIT ?2"),
+                    params![before, clamp_max(max)],
+                )
+            })
+            .await
     }
 
     async fn read_category(

@@ -43,10 +43,11 @@ async fn add_donation_appends_donation_payment_and_request_record_atomically() {
     // Donation, payment, request record: one commit, consecutive positions, ours is the last.
     assert_eq!(head(&app.log).await, 3);
     assert_eq!(r.position, 3);
-    let created = &stream(&app.log, &d).await[0];
-    assert_eq!(created.metadata.actor.id, "test");
-    assert_eq!(created.metadata.source, "tests");
-    assert_eq!(created.metadata.correlation_id.get_version_num(), 5);
+    let created = stream(&app.log, &d).await[0].metadata.clone();
+    let created = created.ledger().expect("the ledger's envelope");
+    assert_eq!(created.actor.id, "test");
+    assert_eq!(created.source, "tests");
+    assert_eq!(created.correlation_id.get_version_num(), 5);
 }
 
 #[tokio::test]
@@ -714,7 +715,8 @@ impl ledger::store::EventLog for RacingLog {
                             ledger::store::Actor::system("racer"),
                             "racer",
                             uuid::Uuid::new_v4(),
-                        ),
+                        )
+                        .into(),
                     }],
                 )
                 .await?;
@@ -736,6 +738,14 @@ impl ledger::store::EventLog for RacingLog {
         max: usize,
     ) -> Result<Vec<ledger::store::RecordedEvent>, ledger::store::StoreError> {
         self.inner.read_all(from, max).await
+    }
+
+    async fn read_all_backwards(
+        &self,
+        before: Option<ledger::store::Position>,
+        max: usize,
+    ) -> Result<Vec<ledger::store::RecordedEvent>, ledger::store::StoreError> {
+        self.inner.read_all_backwards(before, max).await
     }
     async fn read_category(
         &self,

@@ -48,7 +48,7 @@ async fn append(
             id: Uuid::now_v7(),
             event_type: e.event_type().into(),
             payload: e.encode(),
-            metadata,
+            metadata: metadata.into(),
         }],
     )
     .await

@@ -1,9 +1,13 @@
 //! The gRPC intake end to end: every call, its validation and the fuzzing harness, privacy
-//! of what it stores, and the audit paths over what it wrote.
+//! of what it stores, and the audit paths over what it wrote; and the KurrentDB port, driven
+//! by the official Rust and Python clients and by the project's own protocol client.
 //!
 //! One test binary for the area (compiling and linking a binary per file cost CI minutes);
 //! each file is a module of it, its tests named `file::test`.
 
+#[allow(dead_code)]
+#[path = "../support/kurrentdb.rs"]
+mod kurrentdb_support;
 #[path = "../support/mod.rs"]
 mod support;
 #[path = "../verify_support/mod.rs"]
@@ -17,3 +21,7 @@ mod audit_history;
 mod auth_matrix;
 mod export_audit;
 mod fuzz;
+mod kurrentdb_client;
+mod kurrentdb_load;
+mod kurrentdb_protocol;
+mod kurrentdb_python;

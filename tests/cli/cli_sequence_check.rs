@@ -28,7 +28,7 @@ async fn sequence_check_fails_when_a_sequence_is_behind_the_log() {
                 id: uuid::Uuid::now_v7(),
                 event_type: "DonationCreated.v2".into(),
                 payload: Vec::new(),
-                metadata: Metadata::new(Actor::system("test"), "test", uuid::Uuid::now_v7()),
+                metadata: Metadata::new(Actor::system("test"), "test", uuid::Uuid::now_v7()).into(),
             }],
         )
         .await

@@ -32,6 +32,8 @@ fn serve_command(data_dir: &Path, port: u16, extra: &[&str]) -> Command {
         &format!("127.0.0.1:{port}"),
         "--metrics-listen",
         &format!("127.0.0.1:{}", free_port()),
+        "--kurrentdb-listen",
+        "127.0.0.1:0",
     ])
     .args(extra)
     .env("LEDGER_DATA_DIR", data_dir)

@@ -14,6 +14,7 @@ use ledger::store::{
     Actor, ActorKind, AppendResult, CurrentRevision, Direction, EventData, EventLog,
     ExpectedRevision, Metadata, StoreError, StreamAppend, StreamStart, MAX_EVENT_BYTES,
 };
+use ledger::store::{ContentType, EventMetadata};
 use uuid::Uuid;
 
 /// A test event with a recognisable payload.
@@ -29,7 +30,8 @@ pub fn event(payload: &str) -> EventData {
             },
             "conformance-suite",
             Uuid::new_v4(),
-        ),
+        )
+        .into(),
     }
 }
 
@@ -326,6 +328,82 @@ pub async fn read_all_is_in_global_commit_order_from_a_position(log: Arc<dyn Eve
     assert_eq!(log.head_position().await.unwrap(), Some(all[4].position));
 }
 
+pub async fn read_all_backwards_is_newest_first_before_a_position(log: Arc<dyn EventLog>) {
+    assert!(log.read_all_backwards(None, 10).await.unwrap().is_empty());
+    for i in 0..5 {
+        log.append(
+            &format!("payment-{i}"),
+            ExpectedRevision::Any,
+            vec![event("p")],
+        )
+        .await
+        .unwrap();
+    }
+    let all = log.read_all(0, 100).await.unwrap();
+    let positions = |events: Vec<ledger::store::RecordedEvent>| {
+        events.iter().map(|e| e.position).collect::<Vec<_>>()
+    };
+    let newest_first: Vec<_> = all.iter().rev().map(|e| e.position).collect();
+    assert_eq!(
+        positions(log.read_all_backwards(None, 100).await.unwrap()),
+        newest_first
+    );
+    assert_eq!(
+        positions(
+            log.read_all_backwards(Some(all[3].position), 2)
+                .await
+                .unwrap()
+        ),
+        vec![all[2].position, all[1].position],
+        "before is exclusive"
+    );
+    assert!(log
+        .read_all_backwards(Some(all[0].position), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn a_foreign_envelope_round_trips_byte_for_byte_beside_the_ledgers(
+    log: Arc<dyn EventLog>,
+) {
+    let foreign = EventData {
+        metadata: EventMetadata::Foreign {
+            content_type: ContentType::Json,
+            bytes: b"{\"not\": \"the ledger's\",  \"spacing\": kept}".to_vec(),
+        },
+        ..event("{}")
+    };
+    let binary = EventData {
+        metadata: EventMetadata::Foreign {
+            content_type: ContentType::Binary,
+            bytes: Vec::new(),
+        },
+        ..event("\u{0}\u{1}")
+    };
+    let ours = event("ours");
+    log.append(
+        "orders-1",
+        ExpectedRevision::NoStream,
+        vec![foreign.clone(), ours.clone(), binary.clone()],
+    )
+    .await
+    .unwrap();
+    // A metadata stream of `$$name` form is a valid stream name.
+    log.append("$$orders-1", ExpectedRevision::NoStream, vec![event("{}")])
+        .await
+        .unwrap();
+    let read = log
+        .read_stream("orders-1", Direction::Forwards, StreamStart::Beginning, 10)
+        .await
+        .unwrap();
+    assert_eq!(read[0].metadata, foreign.metadata);
+    assert_eq!(read[1].metadata, ours.metadata);
+    assert_eq!(read[2].metadata, binary.metadata);
+    assert_eq!(read[2].metadata.content_type(), ContentType::Binary);
+    assert!(read[0].metadata.ledger().is_none());
+}
+
 pub async fn a_category_reads_only_its_own_streams(log: Arc<dyn EventLog>) {
     log.append("donation-1", ExpectedRevision::Any, events(2, "d"))
         .await
@@ -364,7 +442,8 @@ pub async fn the_envelope_round_trips(log: Arc<dyn EventLog>) {
         correlation_id: correlation,
         causation_id: Uuid::new_v4(),
         occurred_at: chrono::DateTime::from_timestamp(1_700_000_000, 123_000).unwrap(),
-    };
+    }
+    .into();
     log.append("donation-9", ExpectedRevision::NoStream, vec![e.clone()])
         .await
         .unwrap();
@@ -735,6 +814,8 @@ macro_rules! event_log_conformance {
             a_stream_reads_forwards_and_backwards_from_a_revision,
             a_missing_stream_reads_empty_and_has_no_revision,
             read_all_is_in_global_commit_order_from_a_position,
+            read_all_backwards_is_newest_first_before_a_position,
+            a_foreign_envelope_round_trips_byte_for_byte_beside_the_ledgers,
             a_category_reads_only_its_own_streams,
             the_envelope_round_trips,
             an_atomic_append_writes_every_stream_or_none,

@@ -50,7 +50,7 @@ async fn log_with_a_bad_event() -> (
                 id: uuid::Uuid::new_v4(),
                 event_type: event_type.into(),
                 payload,
-                metadata: Metadata::new(Actor::system("t"), "t", uuid::Uuid::new_v4()),
+                metadata: Metadata::new(Actor::system("t"), "t", uuid::Uuid::new_v4()).into(),
             }],
         )
         .await

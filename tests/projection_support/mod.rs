@@ -152,7 +152,7 @@ impl Env {
                     id: Uuid::new_v4(),
                     event_type: event.event_type().to_owned(),
                     payload: event.encode(),
-                    metadata,
+                    metadata: metadata.into(),
                 }],
             )
             .await
@@ -175,7 +175,7 @@ impl Env {
                     id: Uuid::new_v4(),
                     event_type: event_type.to_owned(),
                     payload,
-                    metadata: Metadata::new(Actor::system("test"), "test", Uuid::new_v4()),
+                    metadata: Metadata::new(Actor::system("test"), "test", Uuid::new_v4()).into(),
                 }],
             )
             .await

@@ -76,7 +76,8 @@ fn crash_child_appends_and_acknowledges() {
                                     },
                                     "crash-test",
                                     Uuid::new_v4(),
-                                ),
+                                )
+                                .into(),
                             })
                             .collect();
                         let stream = format!("donation-{}", w * 1000 + i % 50);
@@ -255,6 +256,8 @@ async fn serve(data: &Path, tokens: &Path) -> Served {
             &format!("127.0.0.1:{port}"),
             "--metrics-listen",
             &format!("127.0.0.1:{}", free_port()),
+            "--kurrentdb-listen",
+            "off",
             "--tokens-file",
             tokens.to_str().unwrap(),
             "--projectors",
@@ -616,7 +619,8 @@ fn probe_event() -> EventData {
             },
             "crash-test",
             Uuid::new_v4(),
-        ),
+        )
+        .into(),
     }
 }
 

@@ -103,7 +103,7 @@ impl World {
                     id: Uuid::now_v7(),
                     event_type: e.event_type().into(),
                     payload: e.encode(),
-                    metadata,
+                    metadata: metadata.into(),
                 }],
             )
             .await

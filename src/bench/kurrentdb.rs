@@ -1,0 +1,229 @@
+//! The KurrentDB-port part of `ledger bench`: the workload's events appended by 64 writers
+//! through the port (each writer its own HTTP/2 connection, single-event `Append` calls) beside
+//! the same appends straight into the embedded log, as a ratio in one run; and a catch-up
+//! subscription to `$all` through the port over the filled log beside a direct page-by-page
+//! read of it. Clients run in the same process, so the port's figures include their cost.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::append::{fresh_log, lane_key};
+use super::CONCURRENCY;
+use crate::kurrentdb::access::Users;
+use crate::kurrentdb::{KurrentDbServer, Settings};
+use crate::metrics::Metrics;
+use crate::proto::kurrentdb::event_store::client::streams::streams_client::StreamsClient;
+use crate::proto::kurrentdb::event_store::client::streams::{
+    append_req, read_req, read_resp, AppendReq, ReadReq,
+};
+use crate::proto::kurrentdb::event_store::client::{self as shared, Empty, StreamIdentifier};
+use crate::store::{ContentType, EventData, EventMetadata, ExpectedRevision, StreamAppend};
+
+/// The port's figures.
+#[derive(Debug, Clone, Copy)]
+pub struct PortRates {
+    /// Events/s appended through the port by the writers.
+    pub port_append: f64,
+    /// Events/s of the same appends straight into the log.
+    pub direct_append: f64,
+    /// Events/s of a catch-up subscription to `$all` through the port.
+    pub catch_up: f64,
+    /// Events/s of a direct page-by-page read of the same log.
+    pub direct_read: f64,
+}
+
+/// One writer's appends: (stream, event), in order.
+type Lane = Vec<(String, EventData)>;
+
+/// The workload's events as a foreign client writes them: outside the ledger's categories
+/// (`bench_` + the category), binary payload, the envelope as custom metadata.
+fn lanes(appends: &[Vec<StreamAppend>]) -> Vec<Lane> {
+    let mut lanes: Vec<Lane> = (0..CONCURRENCY).map(|_| Vec::new()).collect();
+    for step in appends {
+        for part in step {
+            let lane = (lane_key(&part.stream) % CONCURRENCY as u64) as usize;
+            for event in &part.events {
+                lanes[lane].push((
+                    format!("bench_{}", part.stream),
+                    EventData {
+                        id: Uuid::now_v7(),
+                        event_type: event.event_type.clone(),
+                        payload: event.payload.clone(),
+                        metadata: EventMetadata::Foreign {
+                            content_type: ContentType::Binary,
+                            bytes: event.metadata.to_bytes(),
+                        },
+                    },
+                ));
+            }
+        }
+    }
+    lanes
+}
+
+fn append_request(stream: &str, event: &EventData) -> Vec<AppendReq> {
+    vec![
+        AppendReq {
+            content: Some(append_req::Content::Options(append_req::Options {
+                stream_identifier: Some(StreamIdentifier {
+                    stream_name: stream.as_bytes().to_vec(),
+                }),
+                expected_stream_revision: Some(append_req::options::ExpectedStreamRevision::Any(
+                    Empty {},
+                )),
+            })),
+        },
+        AppendReq {
+            content: Some(append_req::Content::ProposedMessage(
+                append_req::ProposedMessage {
+                    id: Some(shared::Uuid {
+                        value: Some(shared::uuid::Value::String(event.id.to_string())),
+                    }),
+                    metadata: HashMap::from([
+                        ("type".to_owned(), event.event_type.clone()),
+                        (
+                            "content-type".to_owned(),
+                            "application/octet-stream".to_owned(),
+                        ),
+                    ]),
+                    custom_metadata: event.metadata.to_bytes(),
+                    data: event.payload.clone(),
+                },
+            )),
+        },
+    ]
+}
+
+fn subscribe_all_from_start() -> ReadReq {
+    use read_req::options::{all_options, AllOptions, CountOption, FilterOption, StreamOption};
+    ReadReq {
+        options: Some(read_req::Options {
+            stream_option: Some(StreamOption::All(AllOptions {
+                all_option: Some(all_options::AllOption::Start(Empty {})),
+            })),
+            read_direction: 0,
+            resolve_links: false,
+            count_option: Some(CountOption::Subscription(
+                read_req::options::SubscriptionOptions {},
+            )),
+            filter_option: Some(FilterOption::NoFilter(Empty {})),
+            uuid_option: None,
+            control_option: None,
+        }),
+    }
+}
+
+/// Measures the port against the log, on fresh logs in `dir`.
+pub async fn kurrentdb_rates(
+    dir: &Path,
+    appends: &[Vec<StreamAppend>],
+) -> anyhow::Result<PortRates> {
+    let lanes = lanes(appends);
+    let events: usize = lanes.iter().map(Vec::len).sum();
+
+    let direct = fresh_log(dir, "kurrentdb-direct.sqlite").await?;
+    let started = Instant::now();
+    let tasks: Vec<_> = lanes
+        .iter()
+        .cloned()
+        .map(|lane| {
+            let log = direct.clone();
+            tokio::spawn(async move {
+                for (stream, event) in lane {
+                    log.append(&stream, ExpectedRevision::Any, vec![event])
+                        .await?;
+                }
+                Ok::<_, anyhow::Error>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    let direct_append = events as f64 / started.elapsed().as_secs_f64();
+
+    let log = fresh_log(dir, "kurrentdb-port.sqlite").await?;
+    let stop = CancellationToken::new();
+    let server = KurrentDbServer::bind(
+        Settings {
+            listen: "127.0.0.1:0".parse()?,
+            tls: None,
+            users: Users::anonymous(true),
+            advertise_host: None,
+        },
+        log.clone(),
+        Metrics::new(),
+        stop.clone(),
+    )
+    .await?;
+    let url = format!("http://{}", server.local_addr()?);
+    let serving = tokio::spawn(server.run_until_stopped());
+    let mut clients = Vec::with_capacity(CONCURRENCY);
+    for _ in 0..CONCURRENCY {
+        clients.push(
+            StreamsClient::connect(url.clone())
+                .await
+                .context("connecting to the KurrentDB port")?,
+        );
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = lanes
+        .into_iter()
+        .zip(clients)
+        .map(|(lane, mut client)| {
+            tokio::spawn(async move {
+                for (stream, event) in lane {
+                    client
+                        .append(tokio_stream::iter(append_request(&stream, &event)))
+                        .await?;
+                }
+                Ok::<_, anyhow::Error>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    let port_append = events as f64 / started.elapsed().as_secs_f64();
+
+    let mut client = StreamsClient::connect(url).await?;
+    let started = Instant::now();
+    let mut reads = client.read(subscribe_all_from_start()).await?.into_inner();
+    let mut received = 0usize;
+    while received < events {
+        let message = reads
+            .next()
+            .await
+            .context("the subscription ended early")??;
+        if let Some(read_resp::Content::Event(_)) = message.content {
+            received += 1;
+        }
+    }
+    let catch_up = events as f64 / started.elapsed().as_secs_f64();
+    drop(reads);
+    stop.cancel();
+    serving.await??;
+
+    let started = Instant::now();
+    let mut next = 0;
+    let mut read = 0usize;
+    loop {
+        let page = log.read_all(next, 512).await?;
+        let Some(last) = page.last() else { break };
+        next = last.position + 1;
+        read += page.len();
+    }
+    let direct_read = read as f64 / started.elapsed().as_secs_f64();
+    Ok(PortRates {
+        port_append,
+        direct_append,
+        catch_up,
+        direct_read,
+    })
+}

@@ -1,0 +1,115 @@
+//! Serves the KurrentDB port over a running intake's log (port 0), with users from JSON, and
+//! connects both kinds of client: the official Rust `kurrentdb` crate, and the project's own
+//! generated protocol client for the raw shapes (trailers, details) the crate hides.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ledger::kurrentdb::access::Users;
+use ledger::kurrentdb::{KurrentDbServer, Settings};
+use ledger::metrics::Metrics;
+use ledger::proto::kurrentdb::event_store::client::streams::streams_client::StreamsClient;
+use ledger::store::EventLog;
+use sha2::Digest as _;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+/// A served KurrentDB port; stops when dropped.
+pub struct Port {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its metrics.
+    pub metrics: Metrics,
+    stop: CancellationToken,
+    _users_dir: tempfile::TempDir,
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// The users of the access tests: `reader` reads everything, writes nothing; `etl` writes
+/// everything but the ledger's categories; `ops` may also write `donation` streams.
+pub const USERS: &[(&str, &str, &str, &str)] = &[
+    ("reader", "reader-pw", r#"["*"]"#, "[]"),
+    ("etl", "etl-pw", r#"["*"]"#, r#"["*"]"#),
+    ("ops", "ops-pw", r#"["*"]"#, r#"["*", "donation"]"#),
+];
+
+/// Serves the port over `log`, with [`USERS`], anonymous callers allowed or not.
+pub async fn serve(log: Arc<dyn EventLog>, allow_anonymous: bool) -> Port {
+    let dir = tempfile::tempdir().unwrap();
+    let entries: Vec<String> = USERS
+        .iter()
+        .map(|(name, password, read, write)| {
+            format!(
+                r#"{{"name": "{name}", "sha256": "{}", "read": {read}, "write": {write}}}"#,
+                hex::encode(sha2::Sha256::digest(password.as_bytes()))
+            )
+        })
+        .collect();
+    let path = dir.path().join("users.json");
+    std::fs::write(&path, format!(r#"{{"users": [{}]}}"#, entries.join(","))).unwrap();
+    let users = Users::from_file(&path, allow_anonymous).unwrap();
+    let metrics = Metrics::new();
+    let stop = CancellationToken::new();
+    let server = KurrentDbServer::bind(
+        Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
+            users,
+            advertise_host: None,
+        },
+        log,
+        metrics.clone(),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run_until_stopped());
+    Port {
+        addr,
+        metrics,
+        stop,
+        _users_dir: dir,
+    }
+}
+
+impl Port {
+    /// The official Rust client, anonymous, plaintext.
+    pub fn client(&self) -> kurrentdb::Client {
+        self.client_as(None)
+    }
+
+    /// The official Rust client as `user` (name, password), plaintext.
+    pub fn client_as(&self, user: Option<(&str, &str)>) -> kurrentdb::Client {
+        let credentials = user.map_or(String::new(), |(n, p)| format!("{n}:{p}@"));
+        let settings = format!(
+            "esdb://{credentials}127.0.0.1:{}?tls=false&defaultDeadline=30000",
+            self.addr.port()
+        )
+        .parse::<kurrentdb::ClientSettings>()
+        .unwrap();
+        kurrentdb::Client::new(settings).unwrap()
+    }
+
+    /// The project's generated Streams client.
+    pub async fn raw(&self) -> StreamsClient<Channel> {
+        StreamsClient::connect(format!("http://{}", self.addr))
+            .await
+            .unwrap()
+    }
+}
+
+/// `msg` with HTTP basic credentials.
+pub fn basic<T>(msg: T, name: &str, password: &str) -> tonic::Request<T> {
+    use base64::Engine as _;
+    let mut request = tonic::Request::new(msg);
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"));
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Basic {token}").parse().unwrap());
+    request
+}
