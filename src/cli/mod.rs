@@ -58,7 +58,7 @@ pub enum Command {
     #[command(subcommand)]
     Sequence(sequence::SequenceCommand),
     /// Run the gRPC intake (and `/metrics`) until SIGINT or SIGTERM.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
 }
 
 impl Command {
@@ -117,6 +117,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => verify::run(&cli.storage, args).await,
         Command::ExportAudit(args) => export::run(&cli.storage, args).await,
         Command::Sequence(cmd) => sequence::run(&cli.storage, cmd).await,
-        Command::Serve(args) => serve::run(&cli.storage, args).await,
+        Command::Serve(args) => serve::run(&cli.storage, *args).await,
     }
 }

@@ -430,7 +430,7 @@ async fn batch_step(
     }
     let batch = pending.remove(&key)?;
     let stream_identifier = batch.options.stream_identifier.clone();
-    let echo = batch.options.expected_stream_position.clone().map(|e| {
+    let echo = batch.options.expected_stream_position.map(|e| {
         use batch_append_req::options::ExpectedStreamPosition as E;
         use batch_append_resp::ExpectedStreamPosition as R;
         match e {
