@@ -10,6 +10,10 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::store::sqlite::SqliteEventLog;
 use crate::store::{EventLog, StoreError};
 
+/// The embedded event log's file in the data directory: a directory without it holds no
+/// ledger.
+pub const EVENT_LOG_FILE: &str = "events.sqlite";
+
 /// Storage flags shared by every subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct StorageArgs {

@@ -1,5 +1,8 @@
 //! Logging set-up: `tracing` to stderr, filtered by `RUST_LOG` (default `info`), as plain text
-//! on a terminal or JSON lines when `LEDGER_LOG_FORMAT=json`.
+//! (coloured only on a terminal) or JSON lines when `LEDGER_LOG_FORMAT=json`; and the one-line
+//! rendering of errors for logs and for the exit message of the binary.
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. Safe to call once per process.
@@ -8,12 +11,29 @@ pub fn init() {
     let json = std::env::var("LEDGER_LOG_FORMAT").is_ok_and(|v| v == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+}
+
+/// Whether log lines get colour codes: only on a terminal, and not when `NO_COLOR` is set to
+/// anything but the empty string (<https://no-color.org>). A log file or a journal gets none.
+fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// The line the binary prints for an error that ends a command: its cause chain on one line
+/// ([`format_chain`], line breaks inside a message turned into spaces), never a backtrace.
+pub fn error_line(error: &anyhow::Error) -> String {
+    let chain = format_chain(error.as_ref());
+    chain.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// An error with its cause chain, `outer: cause: root cause`, for logs. A cause whose text
@@ -63,6 +83,25 @@ mod tests {
         let root = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         assert_eq!(format_chain(&Outer(root())), "outer: refused");
         assert_eq!(format_chain(&Printing(root())), "printing: refused");
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(colour(true, None));
+        assert!(colour(true, Some(OsStr::new(""))));
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(!colour(false, None));
+    }
+
+    #[test]
+    fn an_error_line_is_one_line_with_every_cause() {
+        let error = anyhow::Error::new(Outer(std::io::Error::other("disk\nfull")))
+            .context("opening the event log");
+        assert_eq!(
+            error_line(&error),
+            "opening the event log: outer: disk full"
+        );
     }
 
     #[test]

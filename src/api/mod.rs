@@ -102,7 +102,7 @@ impl Settings {
 /// The gRPC intake with its listener bound.
 pub struct Application {
     listener: TcpListener,
-    port: u16,
+    address: SocketAddr,
     intake: Arc<Intake>,
     service: LedgerService,
     tls: Option<ServerTlsConfig>,
@@ -146,11 +146,11 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
-        let port = listener.local_addr()?.port();
+        let address = listener.local_addr()?;
         let service = LedgerService::new(intake.clone(), Arc::new(settings.auth), settings.metrics);
         Ok(Self {
             listener,
-            port,
+            address,
             intake,
             service,
             tls,
@@ -159,7 +159,7 @@ impl Application {
 
     /// The bound port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.address.port()
     }
 
     /// The intake behind the service (tests read its log).
@@ -181,11 +181,14 @@ impl Application {
             .build_v1()
             .context("building the reflection service")?;
         let mut builder = Server::builder();
-        if let Some(tls) = self.tls {
+        let tls = if let Some(tls) = self.tls {
             builder = builder.tls_config(tls).context("configuring TLS")?;
-        }
+            "on"
+        } else {
+            "off"
+        };
         let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
-        tracing::info!(port = self.port, "gRPC intake listening");
+        tracing::info!(address = %self.address, tls = %tls, "gRPC intake listening");
         builder
             .add_service(health)
             .add_service(reflection)

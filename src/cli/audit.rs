@@ -48,8 +48,9 @@ pub struct StateArgs {
     pub kind: String,
     /// Donation id.
     pub id: u64,
-    /// Fold the events that happened at or before this time (RFC 3339).
-    #[arg(long, conflicts_with = "at_position")]
+    /// Fold the events that happened at or before this time (RFC 3339, such as
+    /// `2026-11-01T12:00:00Z`).
+    #[arg(long, conflicts_with = "at_position", value_parser = super::time::parse_time)]
     pub as_of: Option<DateTime<Utc>>,
     /// Fold the events at or before this global log position.
     #[arg(long)]

@@ -11,11 +11,12 @@ use crate::config::StorageArgs;
 /// `ledger export-audit`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExportAuditArgs {
-    /// Start of the period (RFC 3339, inclusive), compared with each event's `occurredAt`.
-    #[arg(long, env = "LEDGER_EXPORT_FROM")]
+    /// Start of the period (RFC 3339 such as `2026-11-01T00:00:00Z`, inclusive), compared
+    /// with each event's `occurredAt`.
+    #[arg(long, env = "LEDGER_EXPORT_FROM", value_parser = super::time::parse_time)]
     pub from: DateTime<Utc>,
     /// End of the period (RFC 3339, exclusive).
-    #[arg(long, env = "LEDGER_EXPORT_TO")]
+    #[arg(long, env = "LEDGER_EXPORT_TO", value_parser = super::time::parse_time)]
     pub to: DateTime<Utc>,
     /// Output format.
     #[arg(long, env = "LEDGER_EXPORT_FORMAT", value_enum, default_value_t = Format::Csv)]

@@ -24,6 +24,17 @@ pub struct JobArgs {
     /// Minutes between scheduled scrub runs; 0 turns the schedule off.
     #[arg(long, env = "LEDGER_SCRUB_INTERVAL_MINUTES", default_value_t = 60)]
     pub scrub_interval_minutes: u64,
+    /// Minutes from start-up to the first scheduled scrub run. Absent: one interval, so that
+    /// a start never purges data at once.
+    #[arg(
+        long,
+        env = "LEDGER_SCRUB_FIRST_RUN_AFTER_MINUTES",
+        conflicts_with = "scrub_at_start"
+    )]
+    pub scrub_first_run_after_minutes: Option<u64>,
+    /// Run the first scheduled scrub at start-up instead of one interval later.
+    #[arg(long, env = "LEDGER_SCRUB_AT_START", default_value_t = false)]
+    pub scrub_at_start: bool,
     /// Seconds between refreshes of the scrub-eligible gauges (also refreshed at start and
     /// after every scrub run); 0 turns the refresh off.
     #[arg(
@@ -35,6 +46,19 @@ pub struct JobArgs {
     /// The scrub policy.
     #[command(flatten)]
     pub scrub: ScrubPolicyArgs,
+}
+
+impl JobArgs {
+    /// From start-up to the first scheduled scrub run.
+    pub fn scrub_first_run_after(&self) -> Duration {
+        let minutes = if self.scrub_at_start {
+            0
+        } else {
+            self.scrub_first_run_after_minutes
+                .unwrap_or(self.scrub_interval_minutes)
+        };
+        Duration::from_secs(minutes.saturating_mul(60))
+    }
 }
 
 /// Running background jobs.
@@ -62,6 +86,10 @@ pub fn start(
 ) -> Jobs {
     let mut handles = Vec::new();
     if !args.projectors {
+        tracing::info!(
+            "projectors off (--projectors false): no scrub schedule and no scrub gauges in \
+             this process"
+        );
         return Jobs { handles };
     }
     let SharedStores {
@@ -91,9 +119,45 @@ pub fn start(
     if args.scrub_interval_minutes > 0 {
         let schedule = ScrubSchedule {
             job: scrub_job(),
-            interval: Duration::from_secs(args.scrub_interval_minutes * 60),
+            interval: Duration::from_secs(args.scrub_interval_minutes.saturating_mul(60)),
+            first_run_after: args.scrub_first_run_after(),
         };
         handles.push(tokio::spawn(schedule.run_until_stopped(shutdown.clone())));
+    } else {
+        tracing::info!(
+            "scrub schedule off (--scrub-interval-minutes 0): personal data is scrubbed only \
+             by `ledger scrub`"
+        );
     }
     Jobs { handles }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    fn jobs(args: &[&str]) -> Result<super::JobArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["ledger", "serve"].iter().chain(args))?;
+        match cli.command {
+            Command::Serve(serve) => Ok(serve.jobs),
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_first_scheduled_scrub_waits_one_interval_unless_told_otherwise() {
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        let after = |args: &[&str]| jobs(args).unwrap().scrub_first_run_after();
+        assert_eq!(after(&["--scrub-interval-minutes", "30"]), minutes(30));
+        assert_eq!(after(&["--scrub-first-run-after-minutes", "5"]), minutes(5));
+        assert_eq!(after(&["--scrub-at-start"]), Duration::ZERO);
+        assert!(
+            jobs(&["--scrub-at-start", "--scrub-first-run-after-minutes", "5"]).is_err(),
+            "the two flags contradict each other"
+        );
+    }
 }

@@ -1,17 +1,24 @@
 //! The `ledger` command line: one subcommand per operator task. Each subcommand lives in its
-//! own file and calls into the library; `main` only parses and dispatches.
+//! own file and calls into the library; `main` only parses and dispatches. Before a command
+//! runs, the storage flags it uses are checked (`preflight.rs`) and, for a command that writes
+//! the embedded log, its directory is locked (`lock.rs`).
 use clap::{Parser, Subcommand};
 
 use crate::config::StorageArgs;
+use preflight::{Needs, ReadModelUse};
 
 pub mod audit;
 pub mod bench;
 pub mod export;
 pub mod jobs;
+pub mod lock;
+pub mod preflight;
 pub mod project;
 pub mod scrub;
 pub mod sequence;
 pub mod serve;
+pub mod storage_url;
+pub mod time;
 pub mod verify;
 
 /// An event-sourced fundraising ledger.
@@ -51,11 +58,55 @@ pub enum Command {
     #[command(subcommand)]
     Sequence(sequence::SequenceCommand),
     /// Run the gRPC intake (and `/metrics`) until SIGINT or SIGTERM.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
 }
 
-/// Runs the parsed command line.
+impl Command {
+    /// What the command uses: the stores its start-up checks cover, whether it may create a
+    /// ledger, and whether it appends to the log (and so holds the data directory's lock).
+    pub fn needs(&self) -> Needs {
+        let reads_log = Needs {
+            event_log: true,
+            key_store: true,
+            ..Needs::default()
+        };
+        let projects = Needs {
+            read_model: ReadModelUse::Required,
+            ..reads_log
+        };
+        match self {
+            Command::History(_) | Command::State(_) | Command::ExportAudit(_) => reads_log,
+            Command::Project(_) | Command::Rebuild(_) | Command::Verify(_) => projects,
+            Command::Scrub(args) => Needs {
+                writes_log: args.action.is_none() && !args.dry_run,
+                ..projects
+            },
+            Command::Bench(_) => Needs::default(),
+            Command::Sequence(cmd) => sequence::needs(cmd),
+            Command::Serve(args) => Needs {
+                event_log: true,
+                key_store: true,
+                sequences: true,
+                read_model: if args.jobs.projectors {
+                    ReadModelUse::Background
+                } else {
+                    ReadModelUse::Unused
+                },
+                creates: true,
+                writes_log: true,
+                data_dir: args.tokens_file.is_none(),
+            },
+        }
+    }
+}
+
+/// Runs the parsed command line: its start-up checks, then the command (holding the lock the
+/// checks took until it ends).
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Serve(args) = &cli.command {
+        args.check()?;
+    }
+    let _checked = preflight::check(&cli.storage, cli.command.needs()).await?;
     match cli.command {
         Command::History(args) => audit::history(&cli.storage, args).await,
         Command::State(args) => audit::state(&cli.storage, args).await,
@@ -66,6 +117,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => verify::run(&cli.storage, args).await,
         Command::ExportAudit(args) => export::run(&cli.storage, args).await,
         Command::Sequence(cmd) => sequence::run(&cli.storage, cmd).await,
-        Command::Serve(args) => serve::run(&cli.storage, args).await,
+        Command::Serve(args) => serve::run(&cli.storage, *args).await,
     }
 }

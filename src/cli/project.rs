@@ -181,10 +181,9 @@ pub async fn rebuild(storage: &StorageArgs, args: RebuildArgs) -> anyhow::Result
 
 /// Creates the directory of a `sqlite://` file if it is missing.
 fn ensure_sqlite_dir(url: &str) -> anyhow::Result<()> {
-    if let Some(rest) = url.strip_prefix("sqlite:") {
-        let path = rest.trim_start_matches("//");
-        let path = Path::new(path.split('?').next().unwrap_or(path));
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let path = super::storage_url::sqlite_path(url);
+    if let Some(dir) = path.as_deref().and_then(Path::parent) {
+        if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
     }

@@ -1,6 +1,7 @@
 //! `ledger sequence`: initialise, inspect and draw from the named sequence generators.
 use clap::Subcommand;
 
+use super::preflight::Needs;
 use crate::config::StorageArgs;
 use crate::intake::sequence_check::check_sequences;
 use crate::sequence::{InitializeMode, SequenceName};
@@ -34,6 +35,26 @@ pub enum SequenceCommand {
     /// Compare every sequence with the highest id in the event log; fails when one is behind
     /// (it would hand out ids already in use, e.g. after a Redis failover).
     Check,
+}
+
+/// What a sequence command uses: `init` and `next` may start the sequences of a new ledger;
+/// `check` also reads the log.
+pub fn needs(cmd: &SequenceCommand) -> Needs {
+    let sequences = Needs {
+        sequences: true,
+        ..Needs::default()
+    };
+    match cmd {
+        SequenceCommand::Init { .. } | SequenceCommand::Next { .. } => Needs {
+            creates: true,
+            ..sequences
+        },
+        SequenceCommand::Current { .. } => sequences,
+        SequenceCommand::Check => Needs {
+            event_log: true,
+            ..sequences
+        },
+    }
 }
 
 /// Runs a sequence command.

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::auth::{Authenticator, Scope};
 use crate::api::{shutdown_signal, Application, Settings, TlsFiles};
 use crate::cli::jobs::{self, JobArgs};
+use crate::cli::preflight::{Flag, StartupError};
 use crate::config::StorageArgs;
 use crate::domain::policy::ModerationPolicy;
 use crate::intake::ids::DEFAULT_BLOCK;
@@ -18,6 +19,7 @@ use crate::intake::Clock;
 use crate::kurrentdb::access::Users;
 use crate::kurrentdb::KurrentDbServer;
 use crate::metrics::Metrics;
+use crate::telemetry::format_chain;
 
 /// Flags of `ledger serve`.
 #[derive(Debug, Clone, Args)]
@@ -81,6 +83,71 @@ pub struct ServeArgs {
     pub jobs: JobArgs,
 }
 
+/// `--deny-words-file`.
+const DENY_WORDS_FILE: Flag = Flag {
+    name: "--deny-words-file",
+    env: "LEDGER_DENY_WORDS_FILE",
+};
+/// `--blocked-emails-file`.
+const BLOCKED_EMAILS_FILE: Flag = Flag {
+    name: "--blocked-emails-file",
+    env: "LEDGER_BLOCKED_EMAILS_FILE",
+};
+/// `--tokens-file`.
+const TOKENS_FILE: Flag = Flag {
+    name: "--tokens-file",
+    env: "LEDGER_TOKENS_FILE",
+};
+/// `--tls-cert`.
+const TLS_CERT: Flag = Flag {
+    name: "--tls-cert",
+    env: "LEDGER_TLS_CERT",
+};
+/// `--tls-key`.
+const TLS_KEY: Flag = Flag {
+    name: "--tls-key",
+    env: "LEDGER_TLS_KEY",
+};
+/// `--kurrentdb-users`.
+const KURRENTDB_USERS: Flag = Flag {
+    name: "--kurrentdb-users",
+    env: "LEDGER_KURRENTDB_USERS",
+};
+/// `--metrics-listen`.
+const METRICS_LISTEN: Flag = Flag {
+    name: "--metrics-listen",
+    env: "LEDGER_METRICS_LISTEN",
+};
+
+impl ServeArgs {
+    /// Checks the flags that need no store, before the data directory is created or any
+    /// store opened: TLS files in pairs, and every file flag readable.
+    pub fn check(&self) -> anyhow::Result<()> {
+        tls_files(self)?;
+        for (flag, path) in [
+            (TOKENS_FILE, &self.tokens_file),
+            (DENY_WORDS_FILE, &self.deny_words_file),
+            (BLOCKED_EMAILS_FILE, &self.blocked_emails_file),
+            (KURRENTDB_USERS, &self.kurrentdb_users),
+        ] {
+            if let Some(path) = path {
+                std::fs::File::open(path).map_err(|e| unreadable(flag, path, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The error for a file flag whose file cannot be read.
+fn unreadable(flag: Flag, path: &Path, cause: impl std::fmt::Display) -> StartupError {
+    StartupError::new(
+        flag,
+        &path.display().to_string(),
+        format!("cannot be read: {cause}"),
+        "give the path of a file the ledger's user can read",
+    )
+}
+
 /// Where the KurrentDB port listens, if anywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KurrentDbListen {
@@ -129,12 +196,11 @@ fn kurrentdb_settings(
 }
 
 /// Non-empty, non-comment lines of a list file; an empty path is an empty list.
-fn read_list(path: Option<&Path>) -> anyhow::Result<Vec<String>> {
+fn read_list(flag: Flag, path: Option<&Path>) -> anyhow::Result<Vec<String>> {
     let Some(path) = path else {
         return Ok(Vec::new());
     };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| unreadable(flag, path, e))?;
     Ok(text
         .lines()
         .map(str::trim)
@@ -146,8 +212,15 @@ fn read_list(path: Option<&Path>) -> anyhow::Result<Vec<String>> {
 /// The configured clients, or the embedded default's admin token (created once, mode 0600).
 fn authenticator(args: &ServeArgs, storage: &StorageArgs) -> anyhow::Result<Authenticator> {
     if let Some(file) = &args.tokens_file {
-        let auth = Authenticator::from_file(file)
-            .with_context(|| format!("reading tokens from {}", file.display()))?;
+        let auth = Authenticator::from_file(file).map_err(|e| {
+            StartupError::new(
+                TOKENS_FILE,
+                &file.display().to_string(),
+                format!("cannot be used: {}", format_chain(e.as_ref())),
+                "give a readable JSON file {\"tokens\": [{\"name\", \"sha256\", \"scopes\", \
+                 \"actor_kinds\"}]} (see the README)",
+            )
+        })?;
         tracing::info!(clients = auth.len(), "tokens loaded");
         return Ok(auth);
     }
@@ -191,10 +264,15 @@ fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
 /// is opened or bound.
 fn tls_files(args: &ServeArgs) -> anyhow::Result<Option<TlsFiles>> {
     match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-        })),
+        (Some(cert), Some(key)) => {
+            for (flag, path) in [(TLS_CERT, cert), (TLS_KEY, key)] {
+                std::fs::File::open(path).map_err(|e| unreadable(flag, path, e))?;
+            }
+            Ok(Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }))
+        }
         (None, None) => Ok(None),
         (Some(_), None) => anyhow::bail!(
             "--tls-cert (LEDGER_TLS_CERT) was given without --tls-key (LEDGER_TLS_KEY): TLS needs \
@@ -211,8 +289,8 @@ fn tls_files(args: &ServeArgs) -> anyhow::Result<Option<TlsFiles>> {
 pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
     let tls = tls_files(&args)?;
     let policy = ModerationPolicy {
-        deny_words: read_list(args.deny_words_file.as_deref())?,
-        blocked_emails: read_list(args.blocked_emails_file.as_deref())?,
+        deny_words: read_list(DENY_WORDS_FILE, args.deny_words_file.as_deref())?,
+        blocked_emails: read_list(BLOCKED_EMAILS_FILE, args.blocked_emails_file.as_deref())?,
         ..ModerationPolicy::default()
     };
     let kurrentdb = kurrentdb_settings(&args, tls.clone())?;
@@ -235,7 +313,14 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
             let _ = metrics_stop.wait_for(|s| *s).await;
         })
         .await
-        .with_context(|| format!("binding {}", args.metrics_listen))?;
+        .map_err(|e| {
+            StartupError::new(
+                METRICS_LISTEN,
+                &args.metrics_listen.to_string(),
+                format!("cannot listen: {}", format_chain(&e)),
+                "stop the process that holds the address, or choose another",
+            )
+        })?;
     tracing::info!(%metrics_addr, "metrics listening");
     // The projectors never block intake: they connect (and reconnect) to the read model in
     // their own tasks while the gRPC server already accepts donations.

@@ -59,6 +59,8 @@ pub struct Scrubbed {
 /// What a run did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ScrubReport {
+    /// A dry run: `scrubbed` lists what would have been scrubbed; nothing changed.
+    pub dry_run: bool,
     /// Scrubbed (or would be, in a dry run).
     pub scrubbed: Vec<Scrubbed>,
     /// Candidates of the read model that the log does not confirm (the read model lags).
@@ -180,7 +182,10 @@ impl Scrubber {
     /// of the read model is confirmed against the log with the domain's rule first.
     #[tracing::instrument(skip_all, err, fields(dry_run))]
     pub async fn run(&self, now: DateTime<Utc>, dry_run: bool) -> Result<ScrubReport, ScrubError> {
-        let mut report = ScrubReport::default();
+        let mut report = ScrubReport {
+            dry_run,
+            ..ScrubReport::default()
+        };
         let started = Instant::now();
         let candidates = self.candidates(now, usize::MAX).await?;
         report.selection_time = started.elapsed();
@@ -233,12 +238,19 @@ impl Scrubber {
                 }
             }
         }
-        tracing::info!(
-            scrubbed = report.scrubbed.len(),
-            not_confirmed = report.not_confirmed.len(),
-            dry_run,
-            "scrub run finished"
-        );
+        if dry_run {
+            tracing::info!(
+                would_scrub = report.scrubbed.len(),
+                not_confirmed = report.not_confirmed.len(),
+                "scrub dry run finished: nothing was scrubbed"
+            );
+        } else {
+            tracing::info!(
+                scrubbed = report.scrubbed.len(),
+                not_confirmed = report.not_confirmed.len(),
+                "scrub run finished"
+            );
+        }
         Ok(report)
     }
 }

@@ -1,11 +1,22 @@
 //! The scrub jobs of `ledger serve`: the scheduled scrub run, and the refresh of the
 //! scrub-eligible gauges (independent of the schedule: donations become eligible as time
 //! passes and as events arrive, not only when a scrub runs).
+//!
+//! The schedule is logged when it starts, with its first run, and after each run with the
+//! next; the first run waits [`ScrubSchedule::first_run_after`] (by default one interval), so
+//! that starting a ledger never purges data before anyone could see it coming.
+//!
+//! A run and the gauges see what `ledger scrub` and `ledger scrub status` see, which catch the
+//! read model up first: each run and each refresh waits (for at most one of its intervals)
+//! until the live projector has reached the log's head as of then. Published straight after
+//! start-up, before the projector's first catch-up, the gauge showed the figure of a read
+//! model behind the log (0 on a new one) for a whole interval, and a run at start-up selected
+//! from that read model.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{SecondsFormat, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::projector::{sleep_or_stop, ProjectorReady};
@@ -61,10 +72,12 @@ pub struct ScrubStatusRefresh {
 impl ScrubStatusRefresh {
     /// Refreshes until `shutdown`.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let log = self.job.log.clone();
         let Some((scrubber, projector)) = self.job.start(&shutdown).await else {
             return;
         };
         while !shutdown.is_cancelled() {
+            wait_projected(&*log, &projector, Some(self.every), &shutdown).await;
             publish_scrub_status(&scrubber, &projector).await;
             sleep_or_stop(self.every, &shutdown).await;
         }
@@ -78,16 +91,29 @@ pub struct ScrubSchedule {
     pub job: ScrubJob,
     /// Between runs.
     pub interval: Duration,
+    /// From start to the first run.
+    pub first_run_after: Duration,
 }
 
 impl ScrubSchedule {
-    /// Runs until `shutdown`.
+    /// Logs the schedule, waits for the first run, then runs every interval until `shutdown`.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
         let log = self.job.log.clone();
+        tracing::info!(
+            every_minutes = self.interval.as_secs() / 60,
+            next_run = %next_run(self.first_run_after),
+            grace_hours = self.job.policy.grace_period.num_hours(),
+            "scrub schedule on: the first run purges the personal data of every eligible \
+             donation (see `ledger scrub --dry-run`)"
+        );
+        sleep_or_stop(self.first_run_after, &shutdown).await;
         let Some((scrubber, projector)) = self.job.start(&shutdown).await else {
             return;
         };
         while !shutdown.is_cancelled() {
+            // Candidates come from the read model: select from one caught up with the log, as
+            // `ledger scrub` does (not from one still catching up after start-up).
+            wait_projected(&*log, &projector, Some(self.interval), &shutdown).await;
             match scrubber.run(Utc::now(), false).await {
                 Ok(report) if !report.scrubbed.is_empty() => {
                     purge_when_projected(&*log, &projector, &shutdown).await;
@@ -100,8 +126,36 @@ impl ScrubSchedule {
                 ),
             }
             publish_scrub_status(&scrubber, &projector).await;
+            tracing::info!(next_run = %next_run(self.interval), "scheduled scrub run done");
             sleep_or_stop(self.interval, &shutdown).await;
         }
+    }
+}
+
+/// The time a run `after` from now will start, to the second, for logs.
+fn next_run(after: Duration) -> String {
+    let after = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+    Utc::now().checked_add_signed(after).map_or_else(
+        || "never".to_owned(),
+        |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
+    )
+}
+
+/// Waits until the live projector has reached the log's head as of now (for at most `limit`,
+/// when given), or shutdown.
+async fn wait_projected(
+    log: &dyn EventLog,
+    projector: &Projector,
+    limit: Option<Duration>,
+    shutdown: &CancellationToken,
+) {
+    let started = Instant::now();
+    let head = log.head_position().await.ok().flatten().unwrap_or(0);
+    while projector.stats().snapshot().checkpoint.unwrap_or(0) < head
+        && !shutdown.is_cancelled()
+        && limit.is_none_or(|l| started.elapsed() < l)
+    {
+        tokio::time::sleep(CATCH_UP_POLL).await;
     }
 }
 
@@ -112,10 +166,7 @@ async fn purge_when_projected(
     projector: &Projector,
     shutdown: &CancellationToken,
 ) {
-    let head = log.head_position().await.ok().flatten().unwrap_or(0);
-    while projector.stats().snapshot().checkpoint.unwrap_or(0) < head && !shutdown.is_cancelled() {
-        tokio::time::sleep(CATCH_UP_POLL).await;
-    }
+    wait_projected(log, projector, None, shutdown).await;
     if let Err(e) = projector.read_model().purge_residue().await {
         tracing::warn!(error = %format_chain(&e), "purging read-model residue failed");
     }

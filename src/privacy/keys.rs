@@ -81,7 +81,19 @@ const LOOKUP_CHUNK: usize = 900;
 /// Keys the writer creates in one transaction at most.
 const MAX_CREATE_BATCH: usize = 900;
 
+/// Whether a key-store URL names PostgreSQL (anything else [`KeyStore::connect`] opens as
+/// SQLite).
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres:") || url.starts_with("postgresql:")
+}
+
 impl KeyStore {
+    /// Whether [`KeyStore::connect`] has a backend for `url`'s scheme: `sqlite:` or
+    /// `postgres:` (`postgresql:`). Start-up checks refuse anything else by name.
+    pub fn accepts(url: &str) -> bool {
+        is_postgres(url) || url.starts_with("sqlite:")
+    }
+
     fn with_backend(backend: Backend) -> Self {
         let (creator, rx) = mpsc::channel(8192);
         tokio::spawn(run_creator(backend.clone(), rx));
@@ -113,7 +125,7 @@ impl KeyStore {
 
     /// Opens the key store at a URL: `sqlite://…` or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Self, PrivacyError> {
-        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        if is_postgres(url) {
             let pool = PgPoolOptions::new().max_connections(4).connect(url).await?;
             sqlx::migrate!("./migrations/postgres/keys")
                 .run(&pool)

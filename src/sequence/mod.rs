@@ -240,10 +240,24 @@ pub trait SequenceGenerator: Send + Sync + 'static {
     }
 }
 
+/// The URL schemes [`connect`] opens.
+const SCHEMES: &[&str] = &["sqlite", "postgres", "postgresql", "redis", "rediss"];
+
+/// The scheme of a URL: what comes before the first `:`.
+fn scheme(url: &str) -> &str {
+    url.split_once(':').map(|(s, _)| s).unwrap_or_default()
+}
+
+/// Whether [`connect`] has a backend for `url`'s scheme (start-up checks refuse anything else
+/// by name).
+pub fn accepts(url: &str) -> bool {
+    SCHEMES.contains(&scheme(url))
+}
+
 /// Opens the generator a URL names: `sqlite://path`, `postgres://…` (or `postgresql://…`),
 /// `redis://…?key_prefix=…`. See each backend for its options.
 pub async fn connect(url: &str) -> Result<Arc<dyn SequenceGenerator>, SequenceError> {
-    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
+    let scheme = scheme(url);
     let generator: Arc<dyn SequenceGenerator> = match scheme {
         "sqlite" => Arc::new(sqlite::SqliteSequenceGenerator::connect(url).await?),
         "postgres" | "postgresql" => {
@@ -252,8 +266,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn SequenceGenerator>, SequenceEr
         "redis" | "rediss" => Arc::new(redis::RedisSequenceGenerator::connect(url).await?),
         _ => {
             return Err(SequenceError::InvalidUrl {
-                rule: "scheme must be `sqlite`, `postgres`, `postgresql`, `redis` or `rediss`"
-                    .to_owned(),
+                rule: format!("scheme must be one of {}", SCHEMES.join(", ")),
             })
         }
     };

@@ -124,7 +124,7 @@ impl PostgresSequenceGenerator {
 
 #[async_trait]
 impl SequenceGenerator for PostgresSequenceGenerator {
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "info"))]
     async fn next_block(
         &self,
         name: SequenceName,
@@ -140,7 +140,7 @@ impl SequenceGenerator for PostgresSequenceGenerator {
         Ok(block_ending_at(last + count, count))
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "info"))]
     async fn initialize(
         &self,
         name: SequenceName,
@@ -163,7 +163,7 @@ impl SequenceGenerator for PostgresSequenceGenerator {
         Ok(())
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "info"))]
     async fn current(&self, name: SequenceName) -> Result<Option<u64>, SequenceError> {
         let last: Option<i64> = sqlx::query_scalar("SELECT pg_sequence_last_value($1::regclass)")
             .bind(sequence_identifier(name))

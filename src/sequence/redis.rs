@@ -125,7 +125,7 @@ fn stored(name: SequenceName, value: i64) -> Result<u64, SequenceError> {
 
 #[async_trait]
 impl SequenceGenerator for RedisSequenceGenerator {
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "info"))]
     async fn next_id(&self, name: SequenceName) -> Result<u64, SequenceError> {
         // Plain INCR, byte for byte what SmashPig sends.
         let last: i64 = redis::cmd("INCR")
@@ -135,7 +135,7 @@ impl SequenceGenerator for RedisSequenceGenerator {
         stored(name, last)
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "info"))]
     async fn next_block(
         &self,
         name: SequenceName,
@@ -158,7 +158,7 @@ impl SequenceGenerator for RedisSequenceGenerator {
         Ok(block_ending_at(last, count))
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "info"))]
     async fn initialize(
         &self,
         name: SequenceName,
@@ -194,7 +194,7 @@ impl SequenceGenerator for RedisSequenceGenerator {
         }
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "info"))]
     async fn current(&self, name: SequenceName) -> Result<Option<u64>, SequenceError> {
         let value: Option<String> = redis::cmd("GET")
             .arg(self.key(name))

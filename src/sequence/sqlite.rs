@@ -97,7 +97,7 @@ fn stored(name: SequenceName, value: i64) -> Result<u64, SequenceError> {
 
 #[async_trait]
 impl SequenceGenerator for SqliteSequenceGenerator {
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "info"))]
     async fn next_block(
         &self,
         name: SequenceName,
@@ -121,7 +121,7 @@ impl SequenceGenerator for SqliteSequenceGenerator {
         Ok(block_ending_at(stored(name, last)?, count))
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "info"))]
     async fn initialize(
         &self,
         name: SequenceName,
@@ -155,7 +155,7 @@ impl SequenceGenerator for SqliteSequenceGenerator {
         })
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "info"))]
     async fn current(&self, name: SequenceName) -> Result<Option<u64>, SequenceError> {
         let last: Option<i64> =
             sqlx::query_scalar("SELECT last_value FROM ledger_sequences WHERE name = ?1")

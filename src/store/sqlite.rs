@@ -778,7 +778,7 @@ async fn read_all_from(
 
 #[async_trait::async_trait]
 impl EventLog for SqliteEventLog {
-    #[tracing::instrument(level = "debug", skip_all, err, fields(streams = parts.len()))]
+    #[tracing::instrument(level = "debug", skip_all, err(level = "info"), fields(streams = parts.len()))]
     async fn append_atomic(
         &self,
         parts: Vec<StreamAppend>,

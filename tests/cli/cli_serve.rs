@@ -1,6 +1,10 @@
 //! `ledger serve` on the built binary: with no tokens file it writes an admin token (mode
-//! 0600) to the data directory, serves gRPC with it, and stops cleanly on SIGTERM; with
-//! `--tls-cert` and `--tls-key` it serves TLS only, and one of the two flags alone is refused.
+//! 0600) to the data directory, serves gRPC with it (its listen line naming address and TLS
+//! mode), and stops cleanly on SIGTERM; with `--tls-cert` and `--tls-key` it serves TLS only,
+//! and one of the two flags alone is refused. A second `serve` (or a scrub) on the same data
+//! directory is refused naming the first one's pid; a read model that does not answer at
+//! start-up is warned about by host:port while the intake starts anyway; the scrub schedule is
+//! logged with its first run, one interval after start-up.
 use crate::support;
 
 use std::path::Path;
@@ -11,7 +15,7 @@ use ledger::proto::api::{self, ledger_client::LedgerClient};
 use support::api::{next_id_request, with_token};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -19,24 +23,50 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `ledger serve` on `port` with a data directory, plus `extra` flags; stderr piped.
+fn serve_command(data_dir: &Path, port: u16, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("ledger"));
+    cmd.args([
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--metrics-listen",
+        &format!("127.0.0.1:{}", free_port()),
+        "--kurrentdb-listen",
+        "127.0.0.1:0",
+    ])
+    .args(extra)
+    .env("LEDGER_DATA_DIR", data_dir)
+    .env_remove("LEDGER_READ_MODEL_URL")
+    .env_remove("RUST_LOG")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    cmd
+}
+
 /// Starts `ledger serve` on `port` with a data directory, plus `extra` flags.
 fn spawn_serve(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("ledger"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--metrics-listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--kurrentdb-listen",
-            "127.0.0.1:0",
-        ])
-        .args(extra)
-        .env("LEDGER_DATA_DIR", data_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    serve_command(data_dir, port, extra).spawn().unwrap()
+}
+
+/// Waits until the gRPC intake on `port` answers.
+async fn connected(port: u16) -> LedgerClient<Channel> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(c) = LedgerClient::connect(format!("http://127.0.0.1:{port}")).await {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the intake on `port` answers a call with the admin token of `data_dir`: past
+/// that, the server handles SIGTERM (a bound listener accepts connections earlier).
+async fn serving(port: u16, data_dir: &Path) {
+    let mut client = connected(port).await;
+    let token = std::fs::read_to_string(data_dir.join("admin.token")).unwrap();
+    client.next_id(next_ids(&token)).await.unwrap();
 }
 
 /// Sends SIGTERM and waits for the exit; returns whether it succeeded and its stderr.
@@ -71,14 +101,7 @@ async fn serve_writes_a_private_admin_token_answers_with_it_and_stops_on_sigterm
     let port = free_port();
     let child = spawn_serve(dir.path(), port, &[]);
     let token_path = dir.path().join("admin.token");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut client = loop {
-        if let Ok(c) = LedgerClient::connect(format!("http://127.0.0.1:{port}")).await {
-            break c;
-        }
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let mut client = connected(port).await;
     let token = std::fs::read_to_string(&token_path).unwrap();
     #[cfg(unix)]
     {
@@ -96,6 +119,18 @@ async fn serve_writes_a_private_admin_token_answers_with_it_and_stops_on_sigterm
         "the token must never be logged"
     );
     assert!(stderr.contains("admin.token"), "{stderr}");
+    let listening = stderr
+        .lines()
+        .find(|l| l.contains("gRPC intake listening"))
+        .unwrap_or_else(|| panic!("no listen line: {stderr}"));
+    assert!(
+        listening.contains(&format!("address=127.0.0.1:{port}")) && listening.contains("tls=off"),
+        "the listen line names host, port and TLS mode: {listening}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in a pipe: {stderr:?}"
+    );
 }
 
 /// A CA and a `localhost` server certificate it signed, as PEM: (CA cert, server cert, key).
@@ -204,4 +239,121 @@ fn serve_refuses_one_tls_flag_without_the_other_before_opening_anything() {
         );
         assert!(!data.exists(), "nothing may be created: {stderr}");
     }
+}
+
+/// Runs `ledger` with `args` on `data_dir`; a hang guard, not a timed assertion.
+fn ledger_on(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("ledger")
+        .unwrap()
+        .env("LEDGER_DATA_DIR", data_dir)
+        .env_remove("LEDGER_EVENT_LOG_URL")
+        .env_remove("LEDGER_READ_MODEL_URL")
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_second_serve_on_the_same_data_directory_is_refused_naming_the_first_ones_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let first = spawn_serve(dir.path(), port, &[]);
+    let pid = first.id();
+    serving(port, dir.path()).await;
+
+    let second_port = free_port();
+    let second = ledger_on(
+        dir.path(),
+        &[
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{second_port}"),
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+    );
+    // A scrub appends to the log as well; `scrub status` and `history` only read.
+    let scrub = ledger_on(dir.path(), &["scrub"]);
+    for (what, out) in [("second serve", &second), ("scrub", &scrub)] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.code().is_some_and(|c| c != 0),
+            "{what} must exit non-zero by itself: {stderr}"
+        );
+        let line = format!("in use by another ledger process (pid {pid}");
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains("--data-dir") && l.contains(&line)),
+            "{what}: {stderr}"
+        );
+    }
+    assert!(
+        LedgerClient::connect(format!("http://127.0.0.1:{second_port}"))
+            .await
+            .is_err(),
+        "the second serve must not listen"
+    );
+
+    let (success, stderr) = stop(first).await;
+    assert!(success, "{stderr}");
+    // Released with its process: the next serve starts.
+    let port = free_port();
+    let next = spawn_serve(dir.path(), port, &[]);
+    serving(port, dir.path()).await;
+    let (success, stderr) = stop(next).await;
+    assert!(success, "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_starts_the_intake_when_its_read_model_does_not_answer_and_warns_by_host_and_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = free_port();
+    let url = format!("postgres://ledger:hunter2@127.0.0.1:{closed}/funds");
+    let port = free_port();
+    let child = spawn_serve(dir.path(), port, &["--read-model-url", &url]);
+    serving(port, dir.path()).await;
+
+    let (success, stderr) = stop(child).await;
+    assert!(success, "{stderr}");
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("read model unreachable at start-up"))
+        .unwrap_or_else(|| panic!("no start-up warning: {stderr}"));
+    assert!(
+        warning.contains("--read-model-url") && warning.contains(&format!("127.0.0.1:{closed}")),
+        "{warning}"
+    );
+    assert!(!stderr.contains("hunter2"), "password logged: {stderr}");
+}
+
+#[tokio::test]
+async fn the_scrub_schedule_is_logged_at_start_up_with_its_first_run_one_interval_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let started = chrono::Utc::now();
+    let child = serve_command(dir.path(), port, &["--scrub-interval-minutes", "90"])
+        .env("LEDGER_LOG_FORMAT", "json")
+        .spawn()
+        .unwrap();
+    serving(port, dir.path()).await;
+    let (success, stderr) = stop(child).await;
+    assert!(success, "{stderr}");
+    let schedule: serde_json::Value = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("scrub schedule on"))
+        })
+        .unwrap_or_else(|| panic!("no schedule line: {stderr}"));
+    assert_eq!(schedule["fields"]["every_minutes"], 90, "{schedule}");
+    let next_run = schedule["fields"]["next_run"].as_str().unwrap();
+    let next_run = chrono::DateTime::parse_from_rfc3339(next_run).unwrap();
+    assert!(
+        next_run >= started + chrono::Duration::minutes(89),
+        "the first run waits one interval: {next_run} after a start at {started}"
+    );
 }

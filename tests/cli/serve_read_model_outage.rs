@@ -82,7 +82,7 @@ fn host_port(url: &str) -> &str {
 }
 
 /// Polls `check` until it holds; fails with `what` after `secs` seconds.
-async fn eventually<F, Fut>(what: &str, secs: u64, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, secs: u64, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -95,7 +95,11 @@ where
 }
 
 /// The jobs of `ledger serve` for `app`, with the read model at `url`.
-async fn start_jobs(app: &TestApp, url: &str, args: JobArgs) -> (Jobs, CancellationToken) {
+pub(crate) async fn start_jobs(
+    app: &TestApp,
+    url: &str,
+    args: JobArgs,
+) -> (Jobs, CancellationToken) {
     let storage = StorageArgs::in_dir(app.dir.path());
     // The stores the server opened: the log itself, the key store once more (as `serve` hands
     // the intake's to the jobs).
@@ -109,7 +113,7 @@ async fn start_jobs(app: &TestApp, url: &str, args: JobArgs) -> (Jobs, Cancellat
     (jobs, shutdown)
 }
 
-async fn stop_jobs(jobs: Jobs, shutdown: CancellationToken) {
+pub(crate) async fn stop_jobs(jobs: Jobs, shutdown: CancellationToken) {
     shutdown.cancel();
     for h in jobs.handles {
         h.await.unwrap();
@@ -117,10 +121,12 @@ async fn stop_jobs(jobs: Jobs, shutdown: CancellationToken) {
 }
 
 /// Projectors on, no scrub schedule, the default grace period.
-fn job_args() -> JobArgs {
+pub(crate) fn job_args() -> JobArgs {
     JobArgs {
         projectors: true,
         scrub_interval_minutes: 0,
+        scrub_first_run_after_minutes: None,
+        scrub_at_start: false,
         scrub_status_interval_seconds: 60,
         scrub: ScrubPolicyArgs {
             scrub_grace_hours: 48,
@@ -129,7 +135,11 @@ fn job_args() -> JobArgs {
     }
 }
 
-async fn add_donations(app: &mut TestApp, method: ev::PaymentMethod, n: usize) -> Vec<u64> {
+pub(crate) async fn add_donations(
+    app: &mut TestApp,
+    method: ev::PaymentMethod,
+    n: usize,
+) -> Vec<u64> {
     let mut ids = Vec::new();
     for _ in 0..n {
         let r = app
@@ -261,7 +271,7 @@ async fn the_lag_gauge_rises_while_the_read_model_is_away_and_returns_to_zero() 
 }
 
 /// `ledger scrub --scrub-grace-hours 0 status --json` on `app`'s data, read model at `url`.
-fn cli_eligible(app: &TestApp, url: &str) -> f64 {
+pub(crate) fn cli_eligible(app: &TestApp, url: &str) -> f64 {
     let out = Command::cargo_bin("ledger")
         .unwrap()
         .arg("--data-dir")
@@ -279,7 +289,7 @@ fn cli_eligible(app: &TestApp, url: &str) -> f64 {
     status["eligible"].as_u64().unwrap() as f64
 }
 
-fn scrub_gauges(metrics: &Metrics) -> (Option<f64>, Option<f64>) {
+pub(crate) fn scrub_gauges(metrics: &Metrics) -> (Option<f64>, Option<f64>) {
     (
         metrics.gauge_value("ledger_scrub_eligible", &[]),
         metrics.gauge_value("ledger_scrub_status_up", &[]),
