@@ -5,6 +5,7 @@ pub mod audit;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod intake;
 pub mod jobs;

@@ -147,22 +147,26 @@ impl Metrics {
         out
     }
 
-    /// Serves `/metrics` on `addr` until `shutdown` resolves. Returns the bound address.
+    /// Serves `/metrics` and `routes` (the status console) on `addr` until `shutdown`
+    /// resolves. Returns the bound address.
     pub async fn serve(
         &self,
         addr: SocketAddr,
+        routes: axum::Router,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
         let metrics = self.clone();
-        let app = axum::Router::new().route(
-            "/metrics",
-            axum::routing::get(move || {
-                let m = metrics.clone();
-                async move { m.render() }
-            }),
-        );
+        let app = axum::Router::new()
+            .route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let m = metrics.clone();
+                    async move { m.render() }
+                }),
+            )
+            .merge(routes);
         let handle = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)

@@ -138,6 +138,11 @@ impl Principal {
     pub fn may_act_as(&self, kind: ActorKind) -> bool {
         self.actor_kinds.is_empty() || self.actor_kinds.contains(&kind)
     }
+
+    /// Whether the client holds `scope` (or every scope).
+    pub fn grants(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope) || self.scopes.contains(&Scope::All)
+    }
 }
 
 /// The configured tokens.
@@ -200,6 +205,11 @@ impl Authenticator {
         self.by_hash.is_empty()
     }
 
+    /// The client holding `token`, if it is configured.
+    pub fn principal(&self, token: &str) -> Option<&Principal> {
+        self.by_hash.get(&token_hash(token))
+    }
+
     /// Checks the request's token and that it grants `scope`. Refusals are logged.
     pub fn authorize<T>(
         &self,
@@ -218,11 +228,11 @@ impl Authenticator {
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
-        let Some(principal) = token.and_then(|t| self.by_hash.get(&token_hash(t))) else {
+        let Some(principal) = token.and_then(|t| self.principal(t)) else {
             tracing::warn!(method, "refused: unknown token");
             return Err(Status::unauthenticated("unknown token"));
         };
-        if !(principal.scopes.contains(&scope) || principal.scopes.contains(&Scope::All)) {
+        if !principal.grants(scope) {
             tracing::warn!(method, client = %principal.name, ?scope, "refused: out of scope");
             return Err(Status::permission_denied(format!(
                 "client `{}` lacks scope {}",

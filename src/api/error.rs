@@ -2,6 +2,7 @@
 //! variant does not compile until someone decides its status.
 
 use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::domain::DomainError;
 use crate::intake::IntakeError;
@@ -24,7 +25,27 @@ pub fn to_status(error: &IntakeError) -> Status {
         tracing::error!(error = %chain, "internal error");
         return Status::internal("internal error; the ledger logged the cause");
     }
-    Status::new(code, capped(error.to_string()))
+    let message = capped(error.to_string());
+    match field_errors(error) {
+        Some(fields) => {
+            let mut details = ErrorDetails::new();
+            for field in fields {
+                details.add_bad_request_violation(field.field.clone(), field.rule.clone());
+            }
+            Status::with_error_details(code, message, details)
+        }
+        None => Status::new(code, message),
+    }
+}
+
+/// The refused fields of a validation error, for the machine-readable `google.rpc.BadRequest`
+/// detail (`grpc-status-details-bin`) that clients can read without parsing the message.
+fn field_errors(error: &IntakeError) -> Option<&[crate::domain::validation::FieldError]> {
+    match error {
+        IntakeError::Invalid(fields) if !fields.is_empty() => Some(fields),
+        IntakeError::InBatch { source, .. } => field_errors(source),
+        _ => None,
+    }
 }
 
 /// The most bytes of a status message. Values a client sent are cut where they are echoed

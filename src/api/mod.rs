@@ -15,6 +15,7 @@ mod history;
 mod moderation;
 mod next_id;
 mod payment;
+pub mod reflection;
 pub mod refusal;
 pub mod service;
 
@@ -162,6 +163,11 @@ impl Application {
         self.address.port()
     }
 
+    /// The refusals the intake answered recently (for the status console).
+    pub fn refusals(&self) -> refusal::RecentRefusals {
+        self.service.refusals().clone()
+    }
+
     /// The intake behind the service (tests read its log).
     pub fn intake(&self) -> &Arc<Intake> {
         &self.intake
@@ -176,10 +182,7 @@ impl Application {
         health_reporter
             .set_serving::<LedgerServer<LedgerService>>()
             .await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .context("building the reflection service")?;
+        let catalog = Arc::new(reflection::Catalog::ledger().context("building reflection")?);
         let mut builder = Server::builder();
         let tls = if let Some(tls) = self.tls {
             builder = builder.tls_config(tls).context("configuring TLS")?;
@@ -191,7 +194,8 @@ impl Application {
         tracing::info!(address = %self.address, tls = %tls, "gRPC intake listening");
         builder
             .add_service(health)
-            .add_service(reflection)
+            .add_service(reflection::ReflectionV1::new(catalog.clone()).into_server())
+            .add_service(reflection::ReflectionV1Alpha::new(catalog).into_server())
             .add_service(LedgerServer::new(self.service))
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await

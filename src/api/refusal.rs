@@ -1,5 +1,11 @@
-//! How a refused or failed call is logged, by its status code.
+//! How a refused or failed call is logged, by its status code, and the recent refusals kept
+//! for the status console.
 
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use tonic::Status;
 use tracing::Level;
 
@@ -49,6 +55,72 @@ pub(super) fn log_refusal(method: &'static str, status: &Status) {
     }
 }
 
+/// One refused or failed call, as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// When it was answered.
+    pub at: DateTime<Utc>,
+    /// The gRPC method.
+    pub method: &'static str,
+    /// The status code's name (`InvalidArgument`).
+    pub code: String,
+    /// The status message (already cut to [`crate::api::error::MAX_MESSAGE_BYTES`]; client
+    /// values in it are excerpts, and no message carries personal data in clear).
+    pub reason: String,
+}
+
+/// The last [`RecentRefusals::KEPT`] refusals and a count per method and code since start.
+/// Cheap to clone; clones share.
+#[derive(Debug, Clone, Default)]
+pub struct RecentRefusals {
+    inner: Arc<Mutex<RefusalBook>>,
+}
+
+#[derive(Debug, Default)]
+struct RefusalBook {
+    recent: VecDeque<Refusal>,
+    by_reason: BTreeMap<(&'static str, String), u64>,
+}
+
+impl RecentRefusals {
+    /// How many refusals are kept.
+    pub const KEPT: usize = 50;
+
+    /// Records a refused call.
+    pub fn record(&self, method: &'static str, status: &Status) {
+        let code = format!("{:?}", status.code());
+        let mut book = self.inner.lock().expect("refusals lock");
+        *book.by_reason.entry((method, code.clone())).or_default() += 1;
+        if book.recent.len() == Self::KEPT {
+            book.recent.pop_front();
+        }
+        book.recent.push_back(Refusal {
+            at: Utc::now(),
+            method,
+            code,
+            reason: status.message().to_owned(),
+        });
+    }
+
+    /// The kept refusals, newest first.
+    pub fn recent(&self) -> Vec<Refusal> {
+        let book = self.inner.lock().expect("refusals lock");
+        book.recent.iter().rev().cloned().collect()
+    }
+
+    /// Refusals since start by method and code, most frequent first.
+    pub fn by_reason(&self) -> Vec<(&'static str, String, u64)> {
+        let book = self.inner.lock().expect("refusals lock");
+        let mut out: Vec<_> = book
+            .by_reason
+            .iter()
+            .map(|((method, code), n)| (*method, code.clone(), *n))
+            .collect();
+        out.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (a.0, &a.1).cmp(&(b.0, &b.1))));
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +152,35 @@ mod tests {
         ] {
             assert_eq!(refusal_log(code), RefusalLog::Elsewhere, "{code:?}");
         }
+    }
+
+    #[test]
+    fn recent_refusals_keep_the_newest_and_count_every_one_by_method_and_code() {
+        let refusals = RecentRefusals::default();
+        for i in 0..RecentRefusals::KEPT + 5 {
+            refusals.record("AddDonation", &Status::invalid_argument(format!("bad {i}")));
+        }
+        refusals.record(
+            "CancelDonation",
+            &Status::not_found("donation 9 does not exist"),
+        );
+        let recent = refusals.recent();
+        assert_eq!(recent.len(), RecentRefusals::KEPT);
+        assert_eq!(recent[0].method, "CancelDonation");
+        assert_eq!(
+            recent[1].reason,
+            format!("bad {}", RecentRefusals::KEPT + 4)
+        );
+        assert_eq!(
+            refusals.by_reason(),
+            [
+                (
+                    "AddDonation",
+                    "InvalidArgument".to_owned(),
+                    RecentRefusals::KEPT as u64 + 5
+                ),
+                ("CancelDonation", "NotFound".to_owned(), 1),
+            ]
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 use tonic::{Request, Response, Status};
 
 use super::auth::{scope, Authenticator, Principal};
-use super::refusal::log_refusal;
+use super::refusal::{log_refusal, RecentRefusals};
 use crate::intake::{Intake, Method};
 use crate::metrics::Metrics;
 use crate::proto::api::{self, ledger_server::Ledger};
@@ -21,6 +21,7 @@ pub struct LedgerService {
     pub(super) intake: Arc<Intake>,
     auth: Arc<Authenticator>,
     metrics: Metrics,
+    refusals: RecentRefusals,
 }
 
 impl LedgerService {
@@ -38,7 +39,13 @@ impl LedgerService {
             intake,
             auth,
             metrics,
+            refusals: RecentRefusals::default(),
         }
+    }
+
+    /// The refusals this service answered recently (shared with the status console).
+    pub fn refusals(&self) -> &RecentRefusals {
+        &self.refusals
     }
 
     /// Authorises, runs `f`, counts the call by method and code.
@@ -63,6 +70,7 @@ impl LedgerService {
         };
         if let Err(status) = &result {
             log_refusal(method.name(), status);
+            self.refusals.record(method.name(), status);
         }
         let code = format!("{code:?}");
         self.metrics.count(

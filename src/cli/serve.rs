@@ -3,6 +3,7 @@ use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
@@ -13,6 +14,7 @@ use crate::api::{shutdown_signal, Application, Settings, TlsFiles};
 use crate::cli::jobs::{self, JobArgs};
 use crate::cli::preflight::{Flag, StartupError};
 use crate::config::StorageArgs;
+use crate::console::Console;
 use crate::domain::policy::ModerationPolicy;
 use crate::intake::ids::DEFAULT_BLOCK;
 use crate::intake::Clock;
@@ -305,11 +307,20 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         id_block: args.id_block,
         clock: Clock::System,
     };
+    let auth = Arc::new(settings.auth.clone());
     let app = Application::build(settings).await?;
+    let console = Arc::new(Console::new(
+        app.intake().clone(),
+        storage.read_model_url()?,
+        metrics.clone(),
+        auth,
+        app.refusals(),
+        false,
+    ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut metrics_stop = stop_rx;
     let (metrics_addr, metrics_task) = metrics
-        .serve(args.metrics_listen, async move {
+        .serve(args.metrics_listen, console.router(), async move {
             let _ = metrics_stop.wait_for(|s| *s).await;
         })
         .await
@@ -321,7 +332,7 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
                 "stop the process that holds the address, or choose another",
             )
         })?;
-    tracing::info!(%metrics_addr, "metrics listening");
+    tracing::info!(%metrics_addr, "metrics and status console listening (http://{metrics_addr}/)");
     // The projectors never block intake: they connect (and reconnect) to the read model in
     // their own tasks while the gRPC server already accepts donations.
     let shutdown = CancellationToken::new();

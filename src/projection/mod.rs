@@ -39,6 +39,7 @@ mod contribution_tracking;
 mod diff;
 mod donation;
 mod mariadb;
+mod overview;
 mod postgres;
 mod projector;
 mod read_model;
@@ -57,6 +58,7 @@ pub use backend::{classify, DbFailure, Dialect, ProjectionError};
 pub use config::{
     CatchUpOutcome, Lag, ProjectorConfig, ProjectorStats, RetryPolicy, StatsHandle, StepOutcome,
 };
+pub use overview::{CheckpointRow, Overview, StateCount};
 pub use projector::Projector;
 pub use read_model::{ReadModel, TableDump, QUARANTINE};
 pub use rebuild::{rebuild, RebuildReport};

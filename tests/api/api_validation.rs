@@ -6,6 +6,7 @@ use ledger::proto::api::{self, ActorKind};
 use ledger::proto::events as ev;
 use support::api::*;
 use tonic::Code;
+use tonic_types::StatusExt;
 
 /// Sends `req`, expects INVALID_ARGUMENT mentioning every `needle`, and an unchanged log.
 async fn refused(app: &mut TestApp, req: api::AddDonationRequest, needles: &[&str]) {
@@ -16,6 +17,19 @@ async fn refused(app: &mut TestApp, req: api::AddDonationRequest, needles: &[&st
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    // The same violations, machine-readable (`google.rpc.BadRequest`), as in the message.
+    let bad_request = err
+        .get_details_bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest detail: {err:?}"));
+    assert!(!bad_request.field_violations.is_empty());
+    for violation in &bad_request.field_violations {
+        assert!(
+            err.message()
+                .contains(&format!("{}: {}", violation.field, violation.description)),
+            "{violation:?} not in {:?}",
+            err.message()
+        );
+    }
     for needle in needles {
         assert!(
             err.message().contains(needle),

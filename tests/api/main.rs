@@ -25,3 +25,4 @@ mod kurrentdb_client;
 mod kurrentdb_load;
 mod kurrentdb_protocol;
 mod kurrentdb_python;
+mod reflection;

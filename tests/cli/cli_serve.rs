@@ -24,33 +24,34 @@ pub(crate) fn free_port() -> u16 {
 }
 
 /// `ledger serve` on `port` with a data directory, plus `extra` flags; stderr piped.
-fn serve_command(data_dir: &Path, port: u16, extra: &[&str]) -> Command {
+pub(crate) fn serve_command(data_dir: &Path, port: u16, extra: &[&str]) -> Command {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("ledger"));
     cmd.args([
         "serve",
         "--listen",
         &format!("127.0.0.1:{port}"),
-        "--metrics-listen",
-        &format!("127.0.0.1:{}", free_port()),
         "--kurrentdb-listen",
         "127.0.0.1:0",
-    ])
-    .args(extra)
-    .env("LEDGER_DATA_DIR", data_dir)
-    .env_remove("LEDGER_READ_MODEL_URL")
-    .env_remove("RUST_LOG")
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
+    ]);
+    if !extra.contains(&"--metrics-listen") {
+        cmd.args(["--metrics-listen", &format!("127.0.0.1:{}", free_port())]);
+    }
+    cmd.args(extra)
+        .env("LEDGER_DATA_DIR", data_dir)
+        .env_remove("LEDGER_READ_MODEL_URL")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     cmd
 }
 
 /// Starts `ledger serve` on `port` with a data directory, plus `extra` flags.
-fn spawn_serve(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
+pub(crate) fn spawn_serve(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
     serve_command(data_dir, port, extra).spawn().unwrap()
 }
 
 /// Waits until the gRPC intake on `port` answers.
-async fn connected(port: u16) -> LedgerClient<Channel> {
+pub(crate) async fn connected(port: u16) -> LedgerClient<Channel> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(c) = LedgerClient::connect(format!("http://127.0.0.1:{port}")).await {
@@ -63,14 +64,14 @@ async fn connected(port: u16) -> LedgerClient<Channel> {
 
 /// Waits until the intake on `port` answers a call with the admin token of `data_dir`: past
 /// that, the server handles SIGTERM (a bound listener accepts connections earlier).
-async fn serving(port: u16, data_dir: &Path) {
+pub(crate) async fn serving(port: u16, data_dir: &Path) {
     let mut client = connected(port).await;
     let token = std::fs::read_to_string(data_dir.join("admin.token")).unwrap();
     client.next_id(next_ids(&token)).await.unwrap();
 }
 
 /// Sends SIGTERM and waits for the exit; returns whether it succeeded and its stderr.
-async fn stop(mut child: Child) -> (bool, String) {
+pub(crate) async fn stop(mut child: Child) -> (bool, String) {
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])

@@ -10,6 +10,8 @@ mod support;
 mod cli_bench;
 mod cli_sequence_check;
 mod cli_serve;
+mod console_browser;
+mod example_clients;
 mod scrub_policy;
 mod scrub_schedule;
 mod serve_read_model_outage;

@@ -1,0 +1,326 @@
+//! The status console in a real headless Chromium (Debian's `chromium` and `chromedriver`,
+//! driven by Selenium from `tests/python/console_browser.py`), against a `ledger serve` that
+//! took a few thousand donations in every state: the figures the page shows equal the read
+//! model's own counts, a donation's history is followed from the lookup form, personal data
+//! shows only to a token holding `donations:read`, and screenshots are saved to
+//! `target/test-artifacts/`.
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use futures::StreamExt;
+use ledger::api::auth::token_hash;
+use ledger::proto::api::{self, ledger_client::LedgerClient, ActorKind};
+use ledger::proto::events as ev;
+use tonic::transport::Channel;
+
+use crate::cli_serve::{connected, free_port, spawn_serve, stop};
+use crate::support::api::{context, donation, with_token};
+use crate::support::ci::skip_or_fail;
+
+const ADMIN: &str = "console-test-admin";
+const OPERATOR: &str = "console-test-operator";
+const AUDITOR: &str = "console-test-auditor";
+const DONATIONS: u64 = 2_000;
+
+fn chromium_ready() -> Result<(), String> {
+    for path in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+        if !std::path::Path::new(path).exists() {
+            return Err(format!(
+                "{path} is missing (apt-get install chromium chromium-driver)"
+            ));
+        }
+    }
+    let selenium = Command::new("python3")
+        .args(["-c", "import selenium"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if selenium {
+        Ok(())
+    } else {
+        Err("the Python package selenium is missing (pip install selenium)".into())
+    }
+}
+
+fn tokens_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("tokens.json");
+    let file = serde_json::json!({"tokens": [
+        {"name": "admin", "sha256": token_hash(ADMIN), "scopes": ["*"]},
+        {"name": "operator", "sha256": token_hash(OPERATOR), "scopes": ["audit:read"]},
+        {"name": "auditor", "sha256": token_hash(AUDITOR), "scopes": ["audit:read", "donations:read"]},
+    ]});
+    std::fs::write(&path, file.to_string()).unwrap();
+    path
+}
+
+fn action(donation_id: u64, kind: ActorKind) -> api::DonationActionRequest {
+    api::DonationActionRequest {
+        context: context(kind),
+        donation_id,
+        reason: String::new(),
+    }
+}
+
+/// Adds donation `i` and moves it to the state `i` picks; returns its id, the last position
+/// written, and `i`.
+async fn one_donation(mut client: LedgerClient<Channel>, i: u64) -> (u64, u64, u64) {
+    let method = match i % 5 {
+        1 => ev::PaymentMethod::CreditCard,
+        2 => ev::PaymentMethod::BankTransfer,
+        _ => ev::PaymentMethod::DirectDebit,
+    };
+    let added = client
+        .add_donation(with_token(donation(method, 500 + i as i64), ADMIN))
+        .await
+        .unwrap()
+        .into_inner();
+    let id = added.donation_id;
+    let position = match i % 5 {
+        0 => {
+            client
+                .cancel_donation(with_token(action(id, ActorKind::Frontend), ADMIN))
+                .await
+                .unwrap()
+                .into_inner()
+                .position
+        }
+        1 => {
+            client
+                .book_payment(with_token(
+                    api::BookPaymentRequest {
+                        context: context(ActorKind::Provider),
+                        payment_id: added.payment_id,
+                        transaction_id: format!("CC-{i}"),
+                        amount_cents: 500 + i as i64,
+                        ..Default::default()
+                    },
+                    ADMIN,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .position
+        }
+        2 => {
+            client
+                .flag_donation(with_token(action(id, ActorKind::FocUser), ADMIN))
+                .await
+                .unwrap()
+                .into_inner()
+                .position
+        }
+        _ => added.position,
+    };
+    (id, position, i)
+}
+
+/// Reads `sql` (two columns: a key and a count) from the SQLite read model.
+fn counts(read_model: &std::path::Path, sql: &str) -> BTreeMap<String, i64> {
+    let db = rusqlite::Connection::open_with_flags(
+        read_model,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut statement = db.prepare(sql).unwrap();
+    let rows = statement
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_chromium_shows_the_read_models_counts_and_a_donations_history() {
+    if let Err(why) = chromium_ready() {
+        skip_or_fail(&why);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = tokens_file(dir.path());
+    let (port, http) = (free_port(), free_port());
+    let child = spawn_serve(
+        dir.path(),
+        port,
+        &[
+            "--tokens-file",
+            tokens.to_str().unwrap(),
+            "--metrics-listen",
+            &format!("127.0.0.1:{http}"),
+        ],
+    );
+    let client = connected(port).await;
+
+    // A few thousand donations in every state, eight calls at a time.
+    let done: Vec<(u64, u64, u64)> = futures::stream::iter(0..DONATIONS)
+        .map(|i| one_donation(client.clone(), i))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let export: Vec<u64> = done.iter().filter(|d| d.2 % 5 == 4).map(|d| d.0).collect();
+    let exported = client
+        .clone()
+        .mark_exported(with_token(
+            api::MarkExportedRequest {
+                context: context(ActorKind::System),
+                donation_ids: export.clone(),
+                batch_id: "console-test".into(),
+            },
+            ADMIN,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(exported.exported.len(), export.len());
+    // A booked credit-card donation.
+    let followed = done.iter().find(|d| d.2 % 5 == 1).unwrap().0;
+
+    // Wait until the projector has applied everything written.
+    let read_model = dir.path().join("readmodel.sqlite");
+    let head = exported.position;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let applied = read_model.exists()
+            && counts(
+                &read_model,
+                "SELECT projector, COALESCE(position, 0) FROM projector_checkpoint",
+            )
+            .values()
+            .any(|p| *p as u64 >= head);
+        if applied {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the projector did not catch up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    let artifacts = concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-artifacts");
+    std::fs::create_dir_all(artifacts).unwrap();
+    let screenshot = format!("{artifacts}/console.png");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/console_browser.py"
+    );
+    let envs = [
+        ("CONSOLE_URL", format!("http://127.0.0.1:{http}")),
+        ("CONSOLE_TOKEN", OPERATOR.to_owned()),
+        ("CONSOLE_AUDITOR_TOKEN", AUDITOR.to_owned()),
+        ("CONSOLE_DONATION", followed.to_string()),
+        ("CONSOLE_SCREENSHOT", screenshot.clone()),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(script)
+            .envs(envs)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the browser script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let figures = result["figures"].as_object().unwrap();
+    let shown = |name: &str| -> i64 {
+        figures
+            .get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("{name} not on the page: {figures:?}"))
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} is not a number: {:?}", figures[name]))
+    };
+
+    // Every state count on the page is the read model's own.
+    let mut compared = 0;
+    for column in [
+        "payment_state",
+        "deletion_state",
+        "moderation_state",
+        "payment_method",
+    ] {
+        let expected = counts(
+            &read_model,
+            &format!("SELECT {column}, COUNT(*) FROM donation GROUP BY {column}"),
+        );
+        assert!(!expected.is_empty());
+        for (value, n) in expected {
+            assert_eq!(
+                shown(&format!("donation.{column}.{value}")),
+                n,
+                "{column} = {value}"
+            );
+            compared += 1;
+        }
+    }
+    for flag in ["is_exported", "is_scrubbed"] {
+        let expected = counts(
+            &read_model,
+            &format!("SELECT CAST({flag} AS TEXT), COUNT(*) FROM donation GROUP BY 1"),
+        );
+        assert_eq!(
+            shown(&format!("donation.{flag}.true")),
+            expected.get("1").copied().unwrap_or(0),
+            "{flag}"
+        );
+        compared += 1;
+    }
+    assert_eq!(shown("donation.is_exported.true"), export.len() as i64);
+    let total: i64 = counts(&read_model, "SELECT 'all', COUNT(*) FROM donation")["all"];
+    assert_eq!(total, DONATIONS as i64);
+    assert!(compared >= 10, "too few figures compared: {compared}");
+    assert_eq!(shown("projector.readmodel.lag"), 0);
+    assert!(shown("head") as u64 >= head);
+    assert!(
+        result["chart_lines"].as_u64().unwrap() >= 1,
+        "the live chart drew nothing"
+    );
+    assert!(
+        result["bad_token_page"]
+            .as_str()
+            .unwrap()
+            .contains("Unknown token"),
+        "{result}"
+    );
+    assert!(result["after_sign_out"]
+        .as_str()
+        .unwrap()
+        .ends_with("/login"));
+
+    // The followed donation's history, without personal data for the operator, with it for
+    // the auditor.
+    let operator = &result["operator"];
+    assert!(operator["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/donations/{followed}")));
+    let events: Vec<&str> = operator["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(events.len() >= 2, "{events:?}");
+    assert!(events[0].starts_with("DonationCreated"), "{events:?}");
+    assert!(
+        events.iter().any(|e| e.starts_with("PaymentBooked")),
+        "{events:?}"
+    );
+    let operator_text = operator["text"].as_str().unwrap();
+    assert!(operator_text.contains("Personal data is hidden"));
+    assert!(!operator_text.contains("Zwiebelmeier"), "{operator_text}");
+    let auditor_text = result["auditor"]["text"].as_str().unwrap();
+    assert!(auditor_text.contains("Zwiebelmeier"), "{auditor_text}");
+    assert!(!auditor_text.contains("Personal data is hidden"));
+
+    let png = std::fs::read(&screenshot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
+    eprintln!("console screenshots: {screenshot} and console-donation.png beside it");
+    let (stopped, log) = stop(child).await;
+    assert!(stopped, "{log}");
+}
