@@ -60,10 +60,15 @@ impl ReadModel {
     /// The read model's rows by state and its checkpoints, from one snapshot.
     pub async fn overview(&self) -> Result<Overview, ProjectionError> {
         let mut tx = self.backend.snapshot().await?;
+        // Text read back as text in every dialect (MariaDB answers binary-collated columns
+        // as VARBINARY).
+        let flavor = self.backend.flavor();
+        let text_of = |column: &str| flavor.typed(column, ColType::Text);
         let mut states = Vec::new();
         for (table, column) in STATE_COLUMNS {
             let sql = format!(
-                "SELECT {column} AS value, COUNT(*) AS n FROM {table} GROUP BY {column} ORDER BY {column}"
+                "SELECT {} AS value, COUNT(*) AS n FROM {table} GROUP BY {column} ORDER BY {column}",
+                text_of(column)
             );
             let rows = tx
                 .fetch(&sql, &[], &[("value", ColType::Text), ("n", ColType::I64)])
@@ -117,8 +122,11 @@ impl ReadModel {
         }
         let rows = tx
             .fetch(
-                "SELECT kind AS value, COUNT(*) AS n FROM contribution_tracking_conflict \
-                 GROUP BY kind ORDER BY kind",
+                &format!(
+                    "SELECT {} AS value, COUNT(*) AS n FROM contribution_tracking_conflict \
+                     GROUP BY kind ORDER BY kind",
+                    text_of("kind")
+                ),
                 &[],
                 &[("value", ColType::Text), ("n", ColType::I64)],
             )
@@ -133,8 +141,11 @@ impl ReadModel {
         }
         let rows = tx
             .fetch(
-                "SELECT projector AS projector, position AS position FROM projector_checkpoint \
-                 ORDER BY projector",
+                &format!(
+                    "SELECT {} AS projector, position AS position FROM projector_checkpoint \
+                     ORDER BY projector",
+                    text_of("projector")
+                ),
                 &[],
                 &[("projector", ColType::Text), ("position", ColType::I64)],
             )

@@ -24,6 +24,7 @@ read_model_conformance!(
     unprojectable_events_from_another_writer_are_quarantined_and_the_projector_goes_on,
     a_value_the_database_refuses_is_narrowed_to_its_event_and_quarantined,
     an_event_whose_sealed_personal_data_does_not_open_is_quarantined,
+    the_overview_counts_each_state_as_the_rows_hold_it,
 );
 
 async fn row(rm: &ReadModel, table: &str, id: u64) -> BTreeMap<String, String> {
@@ -1284,5 +1285,58 @@ async fn an_event_whose_sealed_personal_data_does_not_open_is_quarantined(env: E
             "{altered} | donation-2 | DonationCreated.v2 | cannot decode: sealed personal data cannot be opened"
         )),
         "{q:?}"
+    );
+}
+
+/// The status console's figures (`ReadModel::overview`) are the rows' own states, counted in
+/// each dialect.
+async fn the_overview_counts_each_state_as_the_rows_hold_it(env: Env) {
+    workload(&env, 1, 80, 11).await;
+    let (_, rm) = project(&env).await;
+    let dump = rm.dump().await.unwrap();
+    let ids: Vec<u64> = dump["donation"]
+        .iter()
+        .map(|r| r.split(" | ").next().unwrap().parse().unwrap())
+        .collect();
+    assert!(ids.len() >= 80);
+    let mut expected: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for id in &ids {
+        let r = row(&rm, "donation", *id).await;
+        for column in [
+            "payment_state",
+            "deletion_state",
+            "moderation_state",
+            "payment_method",
+            "is_exported",
+            "is_scrubbed",
+        ] {
+            let value = match r[column].as_str() {
+                "1" | "true" => "true".to_owned(),
+                "0" | "false" => "false".to_owned(),
+                other => other.to_owned(),
+            };
+            *expected.entry((column.to_owned(), value)).or_default() += 1;
+        }
+    }
+    let overview = rm.overview().await.unwrap();
+    let shown: BTreeMap<(String, String), i64> = overview
+        .states
+        .iter()
+        .filter(|s| s.table == "donation" && s.column != "comment_is_public")
+        .filter(|s| s.rows > 0)
+        .map(|s| ((s.column.to_owned(), s.value.clone()), s.rows))
+        .collect();
+    assert_eq!(shown, expected);
+    assert!(
+        expected.len() > 8,
+        "the workload should reach several states: {expected:?}"
+    );
+    let head = env.log().head_position().await.unwrap().unwrap();
+    assert_eq!(overview.checkpoints.len(), 1);
+    assert_eq!(overview.checkpoints[0].position, Some(head as i64));
+    assert_eq!(
+        overview.count("contribution_tracking", "contribution_id", "linked")
+            + overview.count("contribution_tracking", "contribution_id", "not linked"),
+        dump["contribution_tracking"].len() as i64
     );
 }
