@@ -13,6 +13,7 @@ pub mod export;
 pub mod jobs;
 pub mod lock;
 pub mod preflight;
+pub mod progress;
 pub mod project;
 pub mod scrub;
 pub mod sequence;
