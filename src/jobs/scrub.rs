@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::audit;
 use crate::domain::commands::{self, ScrubPolicy};
-use crate::metrics::Metrics;
+use crate::metrics::{catalog, Metrics};
 use crate::projection::scrub_selection::ScrubCandidate;
 use crate::projection::ReadModel;
 use crate::proto::events::ScrubRule;
@@ -102,20 +102,6 @@ impl Scrubber {
         policy: ScrubPolicy,
         metrics: Metrics,
     ) -> Self {
-        metrics.describe(
-            "ledger_scrub_eligible",
-            "Donations eligible for scrubbing but not yet scrubbed.",
-        );
-        metrics.describe(
-            "ledger_scrub_oldest_eligible_age_seconds",
-            "Age of the oldest eligible, unscrubbed donation.",
-        );
-        metrics.describe(
-            "ledger_scrub_status_up",
-            "1 when the last scrub-status refresh succeeded; 0 when it failed (the read model is \
-             away) and the scrub-eligible gauges are absent.",
-        );
-        metrics.describe("ledger_scrubbed_total", "Donations scrubbed, by rule.");
         Self {
             log,
             vault,
@@ -154,28 +140,30 @@ impl Scrubber {
     /// is away), both gauges are removed rather than left showing an old figure, and
     /// `ledger_scrub_status_up` reads 0.
     pub async fn publish_status(&self, now: DateTime<Utc>) -> Result<ScrubStatus, ScrubError> {
-        const GAUGES: [&str; 2] = [
-            "ledger_scrub_eligible",
-            "ledger_scrub_oldest_eligible_age_seconds",
-        ];
         match self.status(now).await {
             Ok(status) => {
                 let age = status
                     .oldest
                     .map_or(0.0, |o| (now - o).num_seconds().max(0) as f64);
-                self.metrics.gauge(GAUGES[0], &[], status.eligible as f64);
-                self.metrics.gauge(GAUGES[1], &[], age);
-                self.metrics.gauge("ledger_scrub_status_up", &[], 1.0);
+                self.metrics
+                    .gauge(catalog::SCRUB_ELIGIBLE, &[], status.eligible as f64);
+                self.metrics.gauge(catalog::SCRUB_OLDEST_AGE, &[], age);
+                self.metrics.gauge(catalog::SCRUB_STATUS_UP, &[], 1.0);
                 Ok(status)
             }
             Err(e) => {
-                for name in GAUGES {
-                    self.metrics.remove_gauge(name, &[]);
-                }
-                self.metrics.gauge("ledger_scrub_status_up", &[], 0.0);
+                self.publish_unknown();
                 Err(e)
             }
         }
+    }
+
+    /// Removes the scrub-eligible gauges and sets `ledger_scrub_status_up` to 0: the status
+    /// cannot be read now.
+    pub fn publish_unknown(&self) {
+        self.metrics.remove_gauge(catalog::SCRUB_ELIGIBLE, &[]);
+        self.metrics.remove_gauge(catalog::SCRUB_OLDEST_AGE, &[]);
+        self.metrics.gauge(catalog::SCRUB_STATUS_UP, &[], 0.0);
     }
 
     /// Scrubs every eligible donation (or, with `dry_run`, only reports them). Each candidate
@@ -227,7 +215,7 @@ impl Scrubber {
                 match self.log.append_atomic(parts).await {
                     Ok(_) | Err(StoreError::Conflict { .. }) => {
                         self.metrics
-                            .count("ledger_scrubbed_total", &[("rule", rule)], 1);
+                            .count(catalog::SCRUBBED, &[("rule", rule)], 1);
                         report.scrubbed.push(Scrubbed {
                             donation_id: c.donation_id,
                             created_at: c.created_at,
