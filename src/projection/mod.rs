@@ -39,6 +39,7 @@ mod contribution_tracking;
 mod diff;
 mod donation;
 mod mariadb;
+pub mod migrations;
 mod postgres;
 mod projector;
 mod read_model;

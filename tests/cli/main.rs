@@ -11,6 +11,7 @@ mod support;
 mod cli_bench;
 mod cli_sequence_check;
 mod cli_serve;
+mod migrate;
 mod scrub_policy;
 mod scrub_schedule;
 mod serve_metrics;
