@@ -108,10 +108,9 @@ async fn postgres_applied(url: &str) -> anyhow::Result<Vec<i64>> {
     let mut conn = sqlx::PgConnection::connect(url)
         .await
         .with_context(|| format!("connecting to {}", mask_password(url)))?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-            .fetch_one(&mut conn)
-            .await?;
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(&mut conn)
+        .await?;
     let applied = if exists {
         sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
             .fetch_all(&mut conn)
@@ -136,7 +135,10 @@ pub async fn list(storage: &StorageArgs) -> anyhow::Result<Vec<StoreMigrations>>
         StoreMigrations {
             store: "key store",
             location: mask_password(&keys_url),
-            migrations: states(&key_store_migrator(true), &postgres_applied(&keys_url).await?),
+            migrations: states(
+                &key_store_migrator(true),
+                &postgres_applied(&keys_url).await?,
+            ),
         }
     } else {
         let file = sqlite_path(&keys_url)

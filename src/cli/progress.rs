@@ -61,9 +61,17 @@ impl Progress {
     }
 
     /// Sets the total (for work whose size is learnt after the start); shows the time left.
+    /// Setting the same total again changes nothing.
     pub fn set_total(&self, total: u64, unit: &str) {
-        self.bar.set_length(total);
-        self.bar.set_style(style(true, unit));
+        if self.bar.length() != Some(total) {
+            self.bar.set_length(total);
+            self.bar.set_style(style(true, unit));
+        }
+    }
+
+    /// Prints `line` above the bar (nothing when the bar is hidden).
+    pub fn println(&self, line: &str) {
+        self.bar.println(line);
     }
 
     /// Sets the count done so far.
@@ -96,7 +104,9 @@ impl Progress {
 /// spinner with the count and rate.
 fn template(known_total: bool, unit: &str) -> String {
     if known_total {
-        format!("{{msg}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, {{eta}} left)")
+        format!(
+            "{{msg}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, {{eta}} left)"
+        )
     } else {
         format!("{{spinner}} {{msg}}: {{human_pos}} {unit} ({{per_sec}}, {{elapsed}})")
     }
@@ -129,7 +139,10 @@ mod tests {
     fn every_layout_is_a_valid_template() {
         for known in [true, false] {
             let template = template(known, "events");
-            assert!(ProgressStyle::with_template(&template).is_ok(), "{template}");
+            assert!(
+                ProgressStyle::with_template(&template).is_ok(),
+                "{template}"
+            );
         }
     }
 }

@@ -168,8 +168,18 @@ impl Scrubber {
 
     /// Scrubs every eligible donation (or, with `dry_run`, only reports them). Each candidate
     /// of the read model is confirmed against the log with the domain's rule first.
-    #[tracing::instrument(skip_all, err, fields(dry_run))]
     pub async fn run(&self, now: DateTime<Utc>, dry_run: bool) -> Result<ScrubReport, ScrubError> {
+        self.run_with_progress(now, dry_run, &|_, _| {}).await
+    }
+
+    /// [`Scrubber::run`], calling `progress(done, candidates)` after each candidate.
+    #[tracing::instrument(skip_all, err, fields(dry_run))]
+    pub async fn run_with_progress(
+        &self,
+        now: DateTime<Utc>,
+        dry_run: bool,
+        progress: &(dyn Fn(usize, usize) + Send + Sync),
+    ) -> Result<ScrubReport, ScrubError> {
         let mut report = ScrubReport {
             dry_run,
             ..ScrubReport::default()
@@ -177,9 +187,12 @@ impl Scrubber {
         let started = Instant::now();
         let candidates = self.candidates(now, usize::MAX).await?;
         report.selection_time = started.elapsed();
-        for round in candidates.chunks(ROUND) {
+        let total = candidates.len();
+        progress(0, total);
+        for (n, round) in candidates.chunks(ROUND).enumerate() {
             let mut confirmed = Vec::with_capacity(round.len());
-            for c in round {
+            for (i, c) in round.iter().enumerate() {
+                progress(n * ROUND + i, total);
                 let steps = audit::load_donation_sealed(&*self.log, c.donation_id).await?;
                 let view = audit::view(&steps);
                 match commands::scrub(&view, now, &self.policy) {
@@ -214,8 +227,7 @@ impl Scrubber {
                 let parts = repository::appends(events, &HashMap::new(), &metadata);
                 match self.log.append_atomic(parts).await {
                     Ok(_) | Err(StoreError::Conflict { .. }) => {
-                        self.metrics
-                            .count(catalog::SCRUBBED, &[("rule", rule)], 1);
+                        self.metrics.count(catalog::SCRUBBED, &[("rule", rule)], 1);
                         report.scrubbed.push(Scrubbed {
                             donation_id: c.donation_id,
                             created_at: c.created_at,
@@ -226,6 +238,7 @@ impl Scrubber {
                 }
             }
         }
+        progress(total, total);
         if dry_run {
             tracing::info!(
                 would_scrub = report.scrubbed.len(),

@@ -88,8 +88,10 @@ impl ScrubStatusRefresh {
             Arc::new(move || {
                 let (scrubber, projector) = (s.clone(), p.clone());
                 Box::pin(async move {
-                    let refreshed =
-                        tokio::time::timeout(SCRAPE_BUDGET, publish_scrub_status(&scrubber, &projector));
+                    let refreshed = tokio::time::timeout(
+                        SCRAPE_BUDGET,
+                        publish_scrub_status(&scrubber, &projector),
+                    );
                     if refreshed.await.is_err() {
                         scrubber.publish_unknown();
                         tracing::warn!(

@@ -138,7 +138,6 @@ impl Port {
     }
 }
 
-
 /// The KurrentDB port with its listener bound.
 pub struct KurrentDbServer {
     listener: TcpListener,

@@ -36,11 +36,7 @@ pub struct Spec {
     pub labels: &'static [&'static str],
 }
 
-const fn counter(
-    name: &'static str,
-    labels: &'static [&'static str],
-    help: &'static str,
-) -> Spec {
+const fn counter(name: &'static str, labels: &'static [&'static str], help: &'static str) -> Spec {
     Spec {
         name,
         kind: Kind::Counter,

@@ -136,7 +136,10 @@ mod tests {
                     # HELP h Seconds.\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum 0.5\nh_count 1\n";
         let e = parse(text);
         assert!(e.malformed.is_empty());
-        assert_eq!(e.value("a_total", &[("j", "2"), ("k", "x \"y\"")]), Some(5.0));
+        assert_eq!(
+            e.value("a_total", &[("j", "2"), ("k", "x \"y\"")]),
+            Some(5.0)
+        );
         assert_eq!(e.types["h"], "histogram");
         assert_eq!(e.family_of("h_count"), "h");
         assert_eq!(e.family_of("a_total"), "a_total");

@@ -21,7 +21,12 @@ pub fn router(metrics: Metrics, readiness: Arc<Readiness>) -> Router {
             "/metrics",
             get(move || {
                 let metrics = metrics.clone();
-                async move { ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.scrape().await) }
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+                        metrics.scrape().await,
+                    )
+                }
             }),
         )
         .route("/healthz", get(|| async { "ok\n" }))

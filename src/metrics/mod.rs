@@ -170,7 +170,11 @@ impl Metrics {
         });
         if found.is_none() {
             debug_assert!(false, "metric {name} {labels:?} is not in the catalogue");
-            tracing::error!(metric = name, ?labels, "metric not in the catalogue; dropped");
+            tracing::error!(
+                metric = name,
+                ?labels,
+                "metric not in the catalogue; dropped"
+            );
         }
         found
     }
@@ -312,7 +316,10 @@ mod tests {
         ));
         assert!(text.contains("ledger_build_info{version=\""));
         assert_eq!(m.counter_value(SCRUBBED, &[("rule", "exported")]), 5);
-        assert_eq!(m.histogram_count(GRPC_DURATION, &[("method", "AddDonation")]), 1);
+        assert_eq!(
+            m.histogram_count(GRPC_DURATION, &[("method", "AddDonation")]),
+            1
+        );
     }
 
     #[test]

@@ -110,7 +110,12 @@ impl Collector for ProcessCollector {
         for (name, help, value) in gauges {
             if let Some(v) = value {
                 let gauge = ConstGauge::new(v);
-                gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+                gauge.encode(encoder.encode_descriptor(
+                    name,
+                    help,
+                    None,
+                    gauge.metric_type(),
+                )?)?;
             }
         }
         if let Some(v) = f.cpu_seconds {
@@ -144,6 +149,9 @@ mod tests {
             .unwrap()
             .as_secs_f64();
         let start = f.start_time_seconds.unwrap();
-        assert!(start <= now + 1.0 && start > now - 86_400.0 * 365.0, "{start}");
+        assert!(
+            start <= now + 1.0 && start > now - 86_400.0 * 365.0,
+            "{start}"
+        );
     }
 }

@@ -59,7 +59,8 @@ impl ReadModel {
             }
         };
         let rows = self.fetch_rows(exists_sql, &[("n", ColType::I64)]).await?;
-        let exists = matches!(rows.first().and_then(|r| r.first()), Some(Value::I64(Some(n))) if *n > 0);
+        let exists =
+            matches!(rows.first().and_then(|r| r.first()), Some(Value::I64(Some(n))) if *n > 0);
         let applied: Vec<i64> = if exists {
             self.fetch_rows(
                 "SELECT version FROM _sqlx_migrations WHERE success = TRUE ORDER BY version",

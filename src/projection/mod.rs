@@ -60,7 +60,7 @@ pub use config::{
 };
 pub use projector::Projector;
 pub use read_model::{ReadModel, TableDump, QUARANTINE};
-pub use rebuild::{rebuild, RebuildReport};
+pub use rebuild::{rebuild, rebuild_with_progress, RebuildProgress, RebuildReport};
 
 /// The statement building of a projector batch, reachable for `benches/hot_paths.rs` (not a
 /// stable API): the bench measures the real code, not a copy.

@@ -797,7 +797,10 @@ impl EventLog for SqliteEventLog {
             .map_err(|_| StoreError::Closed)?;
         let appended = rx.await.map_err(|_| StoreError::Closed)?;
         if appended.is_ok() {
-            crate::metrics::observe_event_log(crate::metrics::catalog::APPEND_DURATION, started.elapsed());
+            crate::metrics::observe_event_log(
+                crate::metrics::catalog::APPEND_DURATION,
+                started.elapsed(),
+            );
         }
         appended
     }

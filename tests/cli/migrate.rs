@@ -27,7 +27,9 @@ fn ledger(data_dir: &Path, args: &[&str]) -> String {
 
 /// The versions of the migration files in `migrations/<dir>`, oldest first.
 fn versions_in(dir: &str) -> Vec<i64> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dir);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(dir);
     let mut v: Vec<i64> = std::fs::read_dir(path)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -63,7 +63,9 @@ fn serve(data_dir: &Path, extra: &[&str]) -> Served {
 /// `GET path` on `127.0.0.1:port`: the status code and body, or `None` while nothing listens.
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
@@ -102,7 +104,11 @@ fn ledger(data_dir: &Path, args: &[&str]) -> String {
 /// Every sample belongs to a family with HELP and TYPE, every line parses, and counters (and
 /// only counters) end in `_total`.
 fn assert_well_formed(e: &Exposition) {
-    assert!(e.malformed.is_empty(), "unparsable lines: {:?}", e.malformed);
+    assert!(
+        e.malformed.is_empty(),
+        "unparsable lines: {:?}",
+        e.malformed
+    );
     assert!(!e.samples.is_empty());
     for s in &e.samples {
         let family = e.family_of(&s.name);
@@ -172,11 +178,8 @@ async fn every_series_has_help_and_type_and_every_gauge_agrees_with_the_cli() {
         &["scrub", "--scrub-grace-hours", "0", "status", "--json"],
     ))
     .unwrap();
-    let verify: serde_json::Value = serde_json::from_str(&ledger(
-        dir.path(),
-        &["verify", "--no-catch-up", "--json"],
-    ))
-    .unwrap();
+    let verify: serde_json::Value =
+        serde_json::from_str(&ledger(dir.path(), &["verify", "--no-catch-up", "--json"])).unwrap();
     let version = ledger(dir.path(), &["--version"]);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
 
@@ -236,7 +239,10 @@ async fn every_series_has_help_and_type_and_every_gauge_agrees_with_the_cli() {
     assert!(age >= 0.0 && age <= age_now + 1.0, "{age} vs {age_now}");
     checked.insert("ledger_scrub_oldest_eligible_age_seconds");
     let rate = value(&e, "ledger_projector_last_run_events_per_second", &p);
-    assert!(rate > 0.0, "the last catch-up that projected anything has a rate");
+    assert!(
+        rate > 0.0,
+        "the last catch-up that projected anything has a rate"
+    );
     checked.insert("ledger_projector_last_run_events_per_second");
 
     // The process: started between the test's start and now, holding memory and descriptors.
@@ -269,7 +275,10 @@ async fn every_series_has_help_and_type_and_every_gauge_agrees_with_the_cli() {
         .filter(|name| e.samples.iter().any(|s| s.name == *name))
         .collect();
     let unchecked: Vec<_> = gauges.difference(&checked).collect();
-    assert!(unchecked.is_empty(), "gauges nobody compared: {unchecked:?}");
+    assert!(
+        unchecked.is_empty(),
+        "gauges nobody compared: {unchecked:?}"
+    );
 
     // Latency histograms are filled: appends and fsyncs of the embedded log, projector
     // batches.

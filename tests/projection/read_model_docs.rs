@@ -90,15 +90,24 @@ impl Conn {
         };
         match self {
             Conn::Sqlite(c) => {
-                let rows = sqlx::raw_sql(sql).fetch_all(c).await.map_err(|e| e.to_string())?;
+                let rows = sqlx::raw_sql(sql)
+                    .fetch_all(c)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(strings(rows.len(), &|r, c| rows[r].get::<String, _>(c)))
             }
             Conn::Postgres(c) => {
-                let rows = sqlx::raw_sql(sql).fetch_all(c).await.map_err(|e| e.to_string())?;
+                let rows = sqlx::raw_sql(sql)
+                    .fetch_all(c)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(strings(rows.len(), &|r, c| rows[r].get::<String, _>(c)))
             }
             Conn::Mariadb(c) => {
-                let rows = sqlx::raw_sql(sql).fetch_all(c).await.map_err(|e| e.to_string())?;
+                let rows = sqlx::raw_sql(sql)
+                    .fetch_all(c)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(strings(rows.len(), &|r, c| rows[r].get::<String, _>(c)))
             }
         }
