@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 use super::auth::{scope, Authenticator, Principal};
 use super::refusal::{log_refusal, RecentRefusals};
 use crate::intake::{Intake, Method};
-use crate::metrics::Metrics;
+use crate::metrics::{catalog, Metrics};
 use crate::proto::api::{self, ledger_server::Ledger};
 
 /// The gRPC service over an intake.
@@ -27,14 +27,6 @@ pub struct LedgerService {
 impl LedgerService {
     /// A service answering with `intake`, admitting the clients of `auth`.
     pub fn new(intake: Arc<Intake>, auth: Arc<Authenticator>, metrics: Metrics) -> Self {
-        metrics.describe(
-            "ledger_grpc_requests_total",
-            "gRPC calls by method and status code.",
-        );
-        metrics.describe(
-            "ledger_grpc_request_seconds_sum",
-            "Total seconds spent in gRPC calls, by method.",
-        );
         Self {
             intake,
             auth,
@@ -74,12 +66,12 @@ impl LedgerService {
         }
         let code = format!("{code:?}");
         self.metrics.count(
-            "ledger_grpc_requests_total",
+            catalog::GRPC_REQUESTS,
             &[("method", method.name()), ("code", &code)],
             1,
         );
-        self.metrics.gauge_add(
-            "ledger_grpc_request_seconds_sum",
+        self.metrics.observe(
+            catalog::GRPC_DURATION,
             &[("method", method.name())],
             started.elapsed().as_secs_f64(),
         );

@@ -9,9 +9,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::scrub::ScrubPolicyArgs;
-use crate::jobs::projector::LiveProjector;
+use crate::jobs::projector::{LiveProjector, ProjectorReady};
 use crate::jobs::scrub_schedule::{ScrubJob, ScrubSchedule, ScrubStatusRefresh};
-use crate::metrics::Metrics;
+use crate::metrics::{catalog, Metrics};
 use crate::privacy::Vault;
 use crate::store::EventLog;
 
@@ -65,6 +65,8 @@ impl JobArgs {
 pub struct Jobs {
     /// The tasks; each ends when the shutdown token is cancelled.
     pub handles: Vec<JoinHandle<()>>,
+    /// The live projector once its read model answers (`None` with `--projectors false`).
+    pub projector: Option<ProjectorReady>,
 }
 
 /// The stores the jobs share with the intake (opened once, by the intake).
@@ -90,7 +92,10 @@ pub fn start(
             "projectors off (--projectors false): no scrub schedule and no scrub gauges in \
              this process"
         );
-        return Jobs { handles };
+        return Jobs {
+            handles,
+            projector: None,
+        };
     }
     let SharedStores {
         log,
@@ -101,7 +106,7 @@ pub fn start(
         LiveProjector::new(log.clone(), vault.clone(), read_model_url, metrics.clone());
     handles.push(tokio::spawn(projector.run_until_stopped(shutdown.clone())));
     // Until the read model answers, the scrub figures are unknown.
-    metrics.gauge("ledger_scrub_status_up", &[], 0.0);
+    metrics.gauge(catalog::SCRUB_STATUS_UP, &[], 0.0);
     let scrub_job = || ScrubJob {
         log: log.clone(),
         vault: vault.clone(),
@@ -129,7 +134,10 @@ pub fn start(
              by `ledger scrub`"
         );
     }
-    Jobs { handles }
+    Jobs {
+        handles,
+        projector: Some(ready),
+    }
 }
 
 #[cfg(test)]

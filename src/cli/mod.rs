@@ -12,7 +12,9 @@ pub mod bench;
 pub mod export;
 pub mod jobs;
 pub mod lock;
+pub mod migrate;
 pub mod preflight;
+pub mod progress;
 pub mod project;
 pub mod scrub;
 pub mod sequence;
@@ -54,6 +56,9 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// The change log of a period for auditors' tools, one line per event (CSV or JSON lines).
     ExportAudit(export::ExportAuditArgs),
+    /// Apply the schema migrations of the event log, key store and read model
+    /// (`--list`: show each one, applied or pending, and change nothing).
+    Migrate(migrate::MigrateArgs),
     /// Operate the named sequence generators.
     #[command(subcommand)]
     Sequence(sequence::SequenceCommand),
@@ -82,6 +87,14 @@ impl Command {
                 ..projects
             },
             Command::Bench(_) => Needs::default(),
+            Command::Migrate(args) if args.list => projects,
+            // Migrating may create a new ledger's stores, and changes the log's schema: not
+            // while a `serve` holds the log.
+            Command::Migrate(_) => Needs {
+                creates: true,
+                writes_log: true,
+                ..projects
+            },
             Command::Sequence(cmd) => sequence::needs(cmd),
             Command::Serve(args) => Needs {
                 event_log: true,
@@ -116,6 +129,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Scrub(args) => scrub::run(&cli.storage, args).await,
         Command::Verify(args) => verify::run(&cli.storage, args).await,
         Command::ExportAudit(args) => export::run(&cli.storage, args).await,
+        Command::Migrate(args) => migrate::run(&cli.storage, args).await,
         Command::Sequence(cmd) => sequence::run(&cli.storage, cmd).await,
         Command::Serve(args) => serve::run(&cli.storage, *args).await,
     }

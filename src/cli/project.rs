@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use super::progress::Progress;
 use crate::config::StorageArgs;
 use crate::projection::{self, Projector, ProjectorConfig, ReadModel, RetryPolicy};
 use crate::store::EventLog;
@@ -167,7 +168,16 @@ pub async fn project(storage: &StorageArgs, args: ProjectArgs) -> anyhow::Result
 /// Runs `ledger rebuild`.
 pub async fn rebuild(storage: &StorageArgs, args: RebuildArgs) -> anyhow::Result<()> {
     let (log, config, url) = args.read_model.open(storage).await?;
-    let report = projection::rebuild(log, &url, config).await?;
+    let bar = Progress::new("rebuilding the read model", None, "positions");
+    let report = projection::rebuild_with_progress(log, &url, config, &|p| {
+        if let Some(head) = p.head {
+            bar.set_total(head, "positions");
+        }
+        bar.set_position(p.position.unwrap_or(0));
+    })
+    .await;
+    bar.finish();
+    let report = report?;
     tracing::info!(
         events = report.events,
         projection_seconds = report.projection.as_secs_f64(),

@@ -5,6 +5,7 @@ use anyhow::Context;
 use chrono::{Duration, Utc};
 use clap::{Args, Subcommand};
 
+use super::progress::Progress;
 use crate::config::StorageArgs;
 use crate::domain::commands::ScrubPolicy;
 use crate::jobs::scrub::Scrubber;
@@ -106,7 +107,23 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let report = scrubber.run(Utc::now(), args.dry_run).await?;
+    let bar = Progress::new(
+        if args.dry_run {
+            "checking what would be scrubbed"
+        } else {
+            "scrubbing"
+        },
+        None,
+        "donations",
+    );
+    let report = scrubber
+        .run_with_progress(Utc::now(), args.dry_run, &|done, total| {
+            bar.set_total(total as u64, "donations");
+            bar.set_position(done as u64);
+        })
+        .await;
+    bar.finish();
+    let report = report?;
     if !args.dry_run {
         projector
             .run_once()

@@ -20,7 +20,8 @@ use crate::intake::ids::DEFAULT_BLOCK;
 use crate::intake::Clock;
 use crate::kurrentdb::access::Users;
 use crate::kurrentdb::KurrentDbServer;
-use crate::metrics::Metrics;
+use crate::metrics::readiness::Readiness;
+use crate::metrics::{http, Metrics};
 use crate::telemetry::format_chain;
 
 /// Flags of `ledger serve`.
@@ -30,9 +31,14 @@ pub struct ServeArgs {
     #[arg(long, env = "LEDGER_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
 
-    /// Address of the Prometheus `/metrics` endpoint.
+    /// Address of the HTTP port: Prometheus `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, env = "LEDGER_METRICS_LISTEN", default_value = "127.0.0.1:9184")]
     pub metrics_listen: SocketAddr,
+
+    /// `/readyz` answers 503 while the projector is more than this many log positions behind
+    /// the head.
+    #[arg(long, env = "LEDGER_READY_MAX_LAG", default_value_t = crate::metrics::readiness::DEFAULT_MAX_LAG)]
+    pub ready_max_lag: u64,
 
     /// Client tokens (JSON, `{"tokens": [{"name", "sha256", "scopes", "actor_kinds"}]}`).
     /// Absent: an admin token with every scope is generated once and written to
@@ -319,20 +325,18 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut metrics_stop = stop_rx;
-    let (metrics_addr, metrics_task) = metrics
-        .serve(args.metrics_listen, console.router(), async move {
-            let _ = metrics_stop.wait_for(|s| *s).await;
-        })
+    let cannot_listen = |e: std::io::Error| {
+        StartupError::new(
+            METRICS_LISTEN,
+            &args.metrics_listen.to_string(),
+            format!("cannot listen: {}", format_chain(&e)),
+            "stop the process that holds the address, or choose another",
+        )
+    };
+    let http_listener = http::bind(args.metrics_listen)
         .await
-        .map_err(|e| {
-            StartupError::new(
-                METRICS_LISTEN,
-                &args.metrics_listen.to_string(),
-                format!("cannot listen: {}", format_chain(&e)),
-                "stop the process that holds the address, or choose another",
-            )
-        })?;
-    tracing::info!(%metrics_addr, "metrics and status console listening (http://{metrics_addr}/)");
+        .map_err(cannot_listen)?;
+    let metrics_addr = http_listener.local_addr().map_err(cannot_listen)?;
     // The projectors never block intake: they connect (and reconnect) to the read model in
     // their own tasks while the gRPC server already accepts donations.
     let shutdown = CancellationToken::new();
@@ -354,6 +358,22 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let workers = jobs::start(stores, &args.jobs, metrics.clone(), shutdown.clone());
+    let readiness = Readiness::new(
+        app.intake().log().clone(),
+        workers.projector.clone(),
+        args.ready_max_lag,
+    );
+    let metrics_task = http::serve(
+        http_listener,
+        http::router(metrics.clone(), Arc::new(readiness)).merge(console.router()),
+        async move {
+            let _ = metrics_stop.wait_for(|s| *s).await;
+        },
+    );
+    tracing::info!(
+        %metrics_addr,
+        "metrics, /healthz, /readyz and the status console (http://{metrics_addr}/) listening"
+    );
     let kurrentdb = kurrentdb.map(|server| tokio::spawn(server.run_until_stopped()));
     let served = app
         .run_until_stopped(async move {

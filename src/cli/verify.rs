@@ -1,8 +1,7 @@
 //! `ledger verify`: rebuild the read model into a scratch database and compare it with the
 //! live one; print a summary (or `--json`) and exit non-zero when anything differs.
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -10,6 +9,7 @@ use crate::config::StorageArgs;
 use crate::projection::compare::{CompareMethod, CompareOptions, DifferenceKind, TableComparison};
 use crate::projection::verify::{self, VerifyConfig, VerifyProgress, VerifyReport};
 
+use super::progress::Progress;
 use super::project::ReadModelArgs;
 
 /// Rows verify's scratch rebuild caches by default (see [`VerifyArgs::write_back_rows`]):
@@ -52,43 +52,56 @@ pub struct VerifyArgs {
     pub max_listed: usize,
 }
 
-/// Progress on stderr: one rewritten line on a terminal, plain lines (at most every few
-/// seconds, plus one per finished table) otherwise.
+/// Progress on stderr while stderr is a terminal: a bar per phase (catch-up, scratch
+/// rebuild, each table's comparison) with its rate, the time left where the end is known, and
+/// one line per compared table above it. Nothing when stderr is not a terminal: the report on
+/// stdout says everything.
 struct ProgressDisplay {
-    terminal: bool,
-    state: Mutex<(Instant, String)>,
+    /// The phase shown and its bar.
+    current: Mutex<Option<(String, Progress)>>,
 }
 
 impl ProgressDisplay {
     fn new() -> Self {
         Self {
-            terminal: std::io::stderr().is_terminal(),
-            state: Mutex::new((Instant::now() - Duration::from_secs(60), String::new())),
+            current: Mutex::new(None),
+        }
+    }
+
+    /// The bar of `phase`, a new one when the phase changed.
+    fn bar(&self, phase: &str, unit: &str) -> Progress {
+        let mut current = self.current.lock().expect("progress lock");
+        match current.as_ref() {
+            Some((shown, bar)) if shown == phase => bar.clone(),
+            _ => {
+                if let Some((_, old)) = current.take() {
+                    old.finish();
+                }
+                let bar = Progress::new(phase, None, unit);
+                *current = Some((phase.to_owned(), bar.clone()));
+                bar
+            }
         }
     }
 
     fn show(&self, p: VerifyProgress) {
-        let (line, phase, always) = match p {
-            VerifyProgress::CatchingUp { events } => (
-                format!("catching up the live read model: {events} events applied"),
-                "catch-up".to_owned(),
-                false,
-            ),
-            VerifyProgress::Rebuilding { events, target } => (
-                format!(
-                    "rebuilding into scratch: {events} events projected (up to position {})",
-                    target.map_or("-".into(), |t| t.to_string())
-                ),
-                "rebuild".to_owned(),
-                false,
-            ),
-            VerifyProgress::Comparing { table, rows } => (
-                format!("comparing {table}: {rows} rows"),
-                format!("compare {table}"),
-                false,
-            ),
-            VerifyProgress::TableDone(t) => (
-                format!(
+        match p {
+            VerifyProgress::CatchingUp { events } => self
+                .bar("catching up the live read model", "events")
+                .set_position(events),
+            VerifyProgress::Rebuilding { events, target } => {
+                let bar = self.bar("rebuilding into scratch", "events");
+                if let Some(target) = target {
+                    // Positions of the embedded log count its events.
+                    bar.set_total(target.max(events), "events");
+                }
+                bar.set_position(events);
+            }
+            VerifyProgress::Comparing { table, rows } => self
+                .bar(&format!("comparing {table}"), "rows")
+                .set_position(rows),
+            VerifyProgress::TableDone(t) => {
+                let line = format!(
                     "compared {}: {} rows in {:.1} s, {}",
                     t.table,
                     t.live_rows,
@@ -98,31 +111,16 @@ impl ProgressDisplay {
                     } else {
                         format!("{} rows differ", t.differing_rows)
                     }
-                ),
-                format!("done {}", t.table),
-                true,
-            ),
-        };
-        let mut state = self.state.lock().expect("progress lock");
-        let mut err = std::io::stderr().lock();
-        if self.terminal {
-            if always {
-                let _ = write!(err, "\r\x1b[2K{line}\n");
-            } else if state.0.elapsed() >= Duration::from_millis(100) {
-                let _ = write!(err, "\r\x1b[2K{line}");
-                state.0 = Instant::now();
+                );
+                self.bar(&format!("comparing {}", t.table), "rows")
+                    .println(&line);
             }
-        } else if always || state.1 != phase || state.0.elapsed() >= Duration::from_secs(5) {
-            let _ = writeln!(err, "{line}");
-            state.0 = Instant::now();
-            state.1 = phase;
         }
-        let _ = err.flush();
     }
 
     fn finish(&self) {
-        if self.terminal {
-            let _ = write!(std::io::stderr(), "\r\x1b[2K");
+        if let Some((_, bar)) = self.current.lock().expect("progress lock").take() {
+            bar.finish();
         }
     }
 }
@@ -285,10 +283,9 @@ pub async fn run(storage: &StorageArgs, args: VerifyArgs) -> anyhow::Result<()> 
         },
     };
     let display = ProgressDisplay::new();
-    let report = verify::verify(log, &url, config, &|p| display.show(p))
-        .await
-        .context("verifying the read model")?;
+    let report = verify::verify(log, &url, config, &|p| display.show(p)).await;
     display.finish();
+    let report = report.context("verifying the read model")?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let mut value = serde_json::to_value(&report)?;

@@ -91,6 +91,8 @@ const RECENT_REFUSALS: usize = 10;
 impl Console {
     /// Gathers the overview's figures now.
     pub async fn status(&self) -> Status {
+        // The figures the jobs compute on demand (scrub backlog, projector state) first.
+        self.metrics.refresh().await;
         let log = self.intake.log();
         let head = log.head_position().await.ok().flatten().unwrap_or(0);
         let read_model = match self.read_model().await {

@@ -201,18 +201,6 @@ impl Intake {
         metrics: Metrics,
         id_block: u64,
     ) -> Self {
-        metrics.describe(
-            "ledger_sequence_collisions_total",
-            "Ids seen from two different sequence allocations (a sequence generator fault).",
-        );
-        metrics.describe(
-            "ledger_contribution_link_refusals_total",
-            "Refused attempts to change the contribution id linked to a tracking id.",
-        );
-        metrics.describe(
-            "ledger_idempotent_replays_total",
-            "Calls answered from the record of an earlier call with the same request id.",
-        );
         Self {
             ids: ids::IdBlocks::new(sequences.clone(), vault.keys().clone(), id_block),
             log,

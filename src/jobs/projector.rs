@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::Metrics;
+use crate::metrics::{catalog, Metrics};
 use crate::privacy::Vault;
 use crate::projection::{Projector, ProjectorConfig, ReadModel, RetryPolicy, StatsHandle};
 use crate::store::EventLog;
@@ -34,6 +34,11 @@ pub struct LiveProjector {
 pub struct ProjectorReady(watch::Receiver<Option<Projector>>);
 
 impl ProjectorReady {
+    /// The live projector if its read model has answered by now.
+    pub fn current(&self) -> Option<Projector> {
+        self.0.borrow().clone()
+    }
+
     /// The live projector once its read model has answered; `None` at shutdown.
     pub async fn wait(&mut self, shutdown: &CancellationToken) -> Option<Projector> {
         loop {
@@ -57,18 +62,7 @@ impl LiveProjector {
         url: String,
         metrics: Metrics,
     ) -> (Self, ProjectorReady) {
-        metrics.describe(
-            "ledger_projector_lag_positions",
-            "Log positions between the projector's checkpoint and the head.",
-        );
-        metrics.describe(
-            "ledger_projector_quarantined_total",
-            "Events the projector could not project and quarantined (see `ledger verify`).",
-        );
-        metrics.describe(
-            "ledger_projector_last_run_events_per_second",
-            "Projection throughput of the last catch-up.",
-        );
+        metrics.gauge(catalog::READ_MODEL_CONNECTED, &[], 0.0);
         let (ready, receiver) = watch::channel(None);
         let job = Self {
             log,
@@ -96,10 +90,29 @@ impl LiveProjector {
         let config = ProjectorConfig {
             vault: Some(self.vault),
             retry,
+            metrics: Some(self.metrics.clone()),
             ..ProjectorConfig::default()
         };
-        let projector = Projector::with_config(self.log, rm, config);
+        let projector = Projector::with_config(self.log.clone(), rm, config);
         let _ = self.ready.send(Some(projector.clone()));
+        self.metrics.gauge(catalog::READ_MODEL_CONNECTED, &[], 1.0);
+        // A scrape reads the projector's figures and the log's head as they are then.
+        let (metrics, stats, log) = (self.metrics.clone(), projector.stats(), self.log.clone());
+        self.metrics.on_scrape(
+            "projector",
+            Arc::new(move || {
+                let (metrics, stats, log) = (metrics.clone(), stats.clone(), log.clone());
+                Box::pin(async move {
+                    match log.head_position().await {
+                        Ok(head) => publish(&metrics, &stats, Some(head.unwrap_or(0))),
+                        Err(e) => {
+                            tracing::warn!(error = %format_chain(&e), "reading the log's head for /metrics failed");
+                            publish(&metrics, &stats, None);
+                        }
+                    }
+                })
+            }),
+        );
         let reporter = tokio::spawn(publish_until_stopped(
             self.metrics,
             projector.stats(),
@@ -157,48 +170,44 @@ async fn connect_read_model(url: &str, shutdown: &CancellationToken) -> Option<R
     }
 }
 
-/// Publishes the projector's figures every two seconds until shutdown.
+/// Publishes the projector's figures every two seconds until shutdown, for readers of the
+/// registry between scrapes (a scrape publishes them itself, with the log's head of then).
 async fn publish_until_stopped(metrics: Metrics, stats: StatsHandle, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
-        publish(&metrics, &stats);
+        publish(&metrics, &stats, None);
         sleep_or_stop(PUBLISH_EVERY, &shutdown).await;
     }
 }
 
-/// The projector's figures as gauges.
-fn publish(metrics: &Metrics, stats: &StatsHandle) {
+/// The projector's figures; the lag against `head` when given, else against the head the
+/// projector saw last.
+fn publish(metrics: &Metrics, stats: &StatsHandle, head: Option<u64>) {
     let s = stats.snapshot();
     let p = [("projector", s.projector.as_str())];
-    metrics.gauge("ledger_projector_lag_positions", &p, s.lag_positions as f64);
-    metrics.gauge(
-        "ledger_projector_checkpoint",
-        &p,
-        s.checkpoint.unwrap_or(0) as f64,
-    );
-    metrics.gauge("ledger_projector_events_total", &p, s.events_total as f64);
-    metrics.gauge("ledger_projector_retries_total", &p, s.retries_total as f64);
-    metrics.gauge(
-        "ledger_projector_quarantined_total",
-        &p,
-        s.quarantined_total as f64,
-    );
-    metrics.gauge(
-        "ledger_projector_last_run_events_per_second",
-        &p,
-        s.last_run_events_per_second,
-    );
-    metrics.gauge(
-        "ledger_contribution_tracking_conflicts_total",
+    let checkpoint = s.checkpoint.unwrap_or(0);
+    let lag = head.map_or(s.lag_positions, |h| h.saturating_sub(checkpoint));
+    if let Some(head) = head {
+        metrics.gauge(catalog::LOG_HEAD, &[], head as f64);
+    }
+    metrics.gauge(catalog::PROJECTOR_LAG, &p, lag as f64);
+    metrics.gauge(catalog::PROJECTOR_CHECKPOINT, &p, checkpoint as f64);
+    metrics.count_to(catalog::PROJECTOR_EVENTS, &p, s.events_total);
+    metrics.count_to(catalog::PROJECTOR_BATCHES, &p, s.batches_total);
+    metrics.count_to(catalog::PROJECTOR_RETRIES, &p, s.retries_total);
+    metrics.count_to(catalog::PROJECTOR_QUARANTINED, &p, s.quarantined_total);
+    metrics.gauge(catalog::PROJECTOR_RATE, &p, s.last_run_events_per_second);
+    metrics.count_to(
+        catalog::TRACKING_CONFLICTS,
         &[("kind", "contribution_id_change")],
-        s.contribution_id_conflicts_total as f64,
+        s.contribution_id_conflicts_total,
     );
-    metrics.gauge(
-        "ledger_contribution_tracking_conflicts_total",
+    metrics.count_to(
+        catalog::TRACKING_CONFLICTS,
         &[("kind", "allocation_collision")],
-        s.allocation_collisions_total as f64,
+        s.allocation_collisions_total,
     );
     metrics.gauge(
-        "ledger_projector_stopped",
+        catalog::PROJECTOR_STOPPED,
         &p,
         if s.last_error.is_some() { 1.0 } else { 0.0 },
     );

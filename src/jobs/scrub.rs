@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::audit;
 use crate::domain::commands::{self, ScrubPolicy};
-use crate::metrics::Metrics;
+use crate::metrics::{catalog, Metrics};
 use crate::projection::scrub_selection::ScrubCandidate;
 use crate::projection::ReadModel;
 use crate::proto::events::ScrubRule;
@@ -102,20 +102,6 @@ impl Scrubber {
         policy: ScrubPolicy,
         metrics: Metrics,
     ) -> Self {
-        metrics.describe(
-            "ledger_scrub_eligible",
-            "Donations eligible for scrubbing but not yet scrubbed.",
-        );
-        metrics.describe(
-            "ledger_scrub_oldest_eligible_age_seconds",
-            "Age of the oldest eligible, unscrubbed donation.",
-        );
-        metrics.describe(
-            "ledger_scrub_status_up",
-            "1 when the last scrub-status refresh succeeded; 0 when it failed (the read model is \
-             away) and the scrub-eligible gauges are absent.",
-        );
-        metrics.describe("ledger_scrubbed_total", "Donations scrubbed, by rule.");
         Self {
             log,
             vault,
@@ -154,34 +140,46 @@ impl Scrubber {
     /// is away), both gauges are removed rather than left showing an old figure, and
     /// `ledger_scrub_status_up` reads 0.
     pub async fn publish_status(&self, now: DateTime<Utc>) -> Result<ScrubStatus, ScrubError> {
-        const GAUGES: [&str; 2] = [
-            "ledger_scrub_eligible",
-            "ledger_scrub_oldest_eligible_age_seconds",
-        ];
         match self.status(now).await {
             Ok(status) => {
                 let age = status
                     .oldest
                     .map_or(0.0, |o| (now - o).num_seconds().max(0) as f64);
-                self.metrics.gauge(GAUGES[0], &[], status.eligible as f64);
-                self.metrics.gauge(GAUGES[1], &[], age);
-                self.metrics.gauge("ledger_scrub_status_up", &[], 1.0);
+                self.metrics
+                    .gauge(catalog::SCRUB_ELIGIBLE, &[], status.eligible as f64);
+                self.metrics.gauge(catalog::SCRUB_OLDEST_AGE, &[], age);
+                self.metrics.gauge(catalog::SCRUB_STATUS_UP, &[], 1.0);
                 Ok(status)
             }
             Err(e) => {
-                for name in GAUGES {
-                    self.metrics.remove_gauge(name, &[]);
-                }
-                self.metrics.gauge("ledger_scrub_status_up", &[], 0.0);
+                self.publish_unknown();
                 Err(e)
             }
         }
     }
 
+    /// Removes the scrub-eligible gauges and sets `ledger_scrub_status_up` to 0: the status
+    /// cannot be read now.
+    pub fn publish_unknown(&self) {
+        self.metrics.remove_gauge(catalog::SCRUB_ELIGIBLE, &[]);
+        self.metrics.remove_gauge(catalog::SCRUB_OLDEST_AGE, &[]);
+        self.metrics.gauge(catalog::SCRUB_STATUS_UP, &[], 0.0);
+    }
+
     /// Scrubs every eligible donation (or, with `dry_run`, only reports them). Each candidate
     /// of the read model is confirmed against the log with the domain's rule first.
-    #[tracing::instrument(skip_all, err, fields(dry_run))]
     pub async fn run(&self, now: DateTime<Utc>, dry_run: bool) -> Result<ScrubReport, ScrubError> {
+        self.run_with_progress(now, dry_run, &|_, _| {}).await
+    }
+
+    /// [`Scrubber::run`], calling `progress(done, candidates)` after each candidate.
+    #[tracing::instrument(skip_all, err, fields(dry_run))]
+    pub async fn run_with_progress(
+        &self,
+        now: DateTime<Utc>,
+        dry_run: bool,
+        progress: &(dyn Fn(usize, usize) + Send + Sync),
+    ) -> Result<ScrubReport, ScrubError> {
         let mut report = ScrubReport {
             dry_run,
             ..ScrubReport::default()
@@ -189,9 +187,12 @@ impl Scrubber {
         let started = Instant::now();
         let candidates = self.candidates(now, usize::MAX).await?;
         report.selection_time = started.elapsed();
-        for round in candidates.chunks(ROUND) {
+        let total = candidates.len();
+        progress(0, total);
+        for (n, round) in candidates.chunks(ROUND).enumerate() {
             let mut confirmed = Vec::with_capacity(round.len());
-            for c in round {
+            for (i, c) in round.iter().enumerate() {
+                progress(n * ROUND + i, total);
                 let steps = audit::load_donation_sealed(&*self.log, c.donation_id).await?;
                 let view = audit::view(&steps);
                 match commands::scrub(&view, now, &self.policy) {
@@ -226,8 +227,7 @@ impl Scrubber {
                 let parts = repository::appends(events, &HashMap::new(), &metadata);
                 match self.log.append_atomic(parts).await {
                     Ok(_) | Err(StoreError::Conflict { .. }) => {
-                        self.metrics
-                            .count("ledger_scrubbed_total", &[("rule", rule)], 1);
+                        self.metrics.count(catalog::SCRUBBED, &[("rule", rule)], 1);
                         report.scrubbed.push(Scrubbed {
                             donation_id: c.donation_id,
                             created_at: c.created_at,
@@ -238,6 +238,7 @@ impl Scrubber {
                 }
             }
         }
+        progress(total, total);
         if dry_run {
             tracing::info!(
                 would_scrub = report.scrubbed.len(),

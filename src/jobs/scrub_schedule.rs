@@ -28,6 +28,8 @@ use crate::projection::Projector;
 use crate::store::EventLog;
 use crate::telemetry::format_chain;
 
+/// How long a scrape waits for the scrub status.
+const SCRAPE_BUDGET: Duration = Duration::from_secs(3);
 /// While waiting for the projector to blank scrubbed rows before purging their residue.
 const CATCH_UP_POLL: Duration = Duration::from_millis(200);
 
@@ -73,9 +75,33 @@ impl ScrubStatusRefresh {
     /// Refreshes until `shutdown`.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
         let log = self.job.log.clone();
+        let metrics = self.job.metrics.clone();
         let Some((scrubber, projector)) = self.job.start(&shutdown).await else {
             return;
         };
+        // A scrape counts what the read model holds then, as `ledger scrub status` does (which
+        // catches the read model up first: the projector's lag, beside it, says how far the
+        // two may differ). Bounded, so that a read model that hangs cannot hang `/metrics`.
+        let (s, p) = (scrubber.clone(), projector.clone());
+        metrics.on_scrape(
+            "scrub_status",
+            Arc::new(move || {
+                let (scrubber, projector) = (s.clone(), p.clone());
+                Box::pin(async move {
+                    let refreshed = tokio::time::timeout(
+                        SCRAPE_BUDGET,
+                        publish_scrub_status(&scrubber, &projector),
+                    );
+                    if refreshed.await.is_err() {
+                        scrubber.publish_unknown();
+                        tracing::warn!(
+                            read_model = %projector.read_model().location(),
+                            "scrub status unknown: the read model did not answer within 3 s"
+                        );
+                    }
+                })
+            }),
+        );
         while !shutdown.is_cancelled() {
             wait_projected(&*log, &projector, Some(self.every), &shutdown).await;
             publish_scrub_status(&scrubber, &projector).await;

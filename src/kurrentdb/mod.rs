@@ -138,33 +138,6 @@ impl Port {
     }
 }
 
-fn describe(metrics: &Metrics) {
-    metrics.describe(
-        "ledger_kurrentdb_calls_total",
-        "Calls to the KurrentDB port, by method.",
-    );
-    metrics.describe(
-        "ledger_kurrentdb_errors_total",
-        "Calls to the KurrentDB port answered with an error, by method and error.",
-    );
-    metrics.describe(
-        "ledger_kurrentdb_events_appended_total",
-        "Events appended through the KurrentDB port.",
-    );
-    metrics.describe(
-        "ledger_kurrentdb_events_read_total",
-        "Events read from the log for KurrentDB-port reads and subscriptions.",
-    );
-    metrics.describe(
-        "ledger_kurrentdb_subscriptions",
-        "Live catch-up subscriptions on the KurrentDB port.",
-    );
-    metrics.describe(
-        "ledger_kurrentdb_subscriber_lag_events",
-        "The largest lag, in events behind the log's head, of a KurrentDB-port subscription.",
-    );
-}
-
 /// The KurrentDB port with its listener bound.
 pub struct KurrentDbServer {
     listener: TcpListener,
@@ -196,7 +169,6 @@ impl KurrentDbServer {
                 local.ip().to_string()
             }
         });
-        describe(&metrics);
         LagBoard::publish(&HashMap::new(), &metrics);
         Ok(Self {
             listener,

@@ -65,6 +65,9 @@ pub struct ProjectorConfig {
     /// it until an operator skips it. On by default: no event in the log may stop a read
     /// model.
     pub quarantine: bool,
+    /// Where the projector records each batch's duration
+    /// (`ledger_projector_batch_duration_seconds`); none by default.
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Default for ProjectorConfig {
@@ -78,6 +81,7 @@ impl Default for ProjectorConfig {
             vault: None,
             write_back_rows: 0,
             quarantine: true,
+            metrics: None,
         }
     }
 }
@@ -136,11 +140,11 @@ pub struct ProjectorStats {
     pub contribution_id_conflicts_total: u64,
     /// `allocation_collision` conflicts recorded.
     pub allocation_collisions_total: u64,
-    /// Events of the last catch-up run.
+    /// Events of the last catch-up run that applied any.
     pub last_run_events: u64,
-    /// Duration of the last catch-up run, in seconds.
+    /// Duration of that run, in seconds.
     pub last_run_seconds: f64,
-    /// Throughput of the last catch-up run.
+    /// Throughput of that run (0 until a run applied anything).
     pub last_run_events_per_second: f64,
     /// The last error, if the projector is stopped or retrying.
     pub last_error: Option<String>,

@@ -40,6 +40,7 @@ mod diff;
 mod donation;
 mod mariadb;
 mod overview;
+pub mod migrations;
 mod postgres;
 mod projector;
 mod read_model;
@@ -61,7 +62,7 @@ pub use config::{
 pub use overview::{CheckpointRow, Overview, StateCount};
 pub use projector::Projector;
 pub use read_model::{ReadModel, TableDump, QUARANTINE};
-pub use rebuild::{rebuild, RebuildReport};
+pub use rebuild::{rebuild, rebuild_with_progress, RebuildProgress, RebuildReport};
 
 /// The statement building of a projector batch, reachable for `benches/hot_paths.rs` (not a
 /// stable API): the bench measures the real code, not a copy.

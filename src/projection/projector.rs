@@ -181,6 +181,7 @@ impl Projector {
             ));
             *self.prefetch.lock().expect("prefetch lock") = Some(Prefetch { from: next, task });
         }
+        let batch_started = Instant::now();
         let written = async {
             let mut session = self.read_model.begin().await?;
             let (outcome, committed) = batch::apply(
@@ -227,6 +228,13 @@ impl Projector {
                 events: 0,
                 checkpoint: None,
             });
+        }
+        if let Some(metrics) = &self.config.metrics {
+            metrics.observe(
+                crate::metrics::catalog::PROJECTOR_BATCH_DURATION,
+                &[("projector", name)],
+                batch_started.elapsed().as_secs_f64(),
+            );
         }
         if let Some(cache) = cache.as_deref_mut() {
             committed.finish(cache);
@@ -407,13 +415,17 @@ impl Projector {
             None => self.stats.snapshot().checkpoint,
         };
         self.stats.update(|s| {
-            s.last_run_events = events;
-            s.last_run_seconds = elapsed.as_secs_f64();
-            s.last_run_events_per_second = if elapsed.as_secs_f64() > 0.0 {
-                events as f64 / elapsed.as_secs_f64()
-            } else {
-                0.0
-            };
+            // The last run that projected anything: a live projector's catch-ups mostly find
+            // nothing new, and would otherwise show a rate of 0 between bursts.
+            if events > 0 {
+                s.last_run_events = events;
+                s.last_run_seconds = elapsed.as_secs_f64();
+                s.last_run_events_per_second = if elapsed.as_secs_f64() > 0.0 {
+                    events as f64 / elapsed.as_secs_f64()
+                } else {
+                    0.0
+                };
+            }
             if events > 0 || retries == 0 {
                 s.last_error = None;
             }

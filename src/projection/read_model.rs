@@ -117,6 +117,15 @@ impl ReadModel {
         self.backend.location()
     }
 
+    /// Runs one read-only query without binds and reads `columns` of every row.
+    pub(crate) async fn fetch_rows(
+        &self,
+        sql: &str,
+        columns: &[(&str, ColType)],
+    ) -> Result<Vec<Vec<Value>>, ProjectionError> {
+        self.backend.fetch(sql, &[], columns).await
+    }
+
     /// Creates or updates the tables (embedded migrations).
     pub async fn migrate(&self) -> Result<(), ProjectionError> {
         self.backend.migrate().await

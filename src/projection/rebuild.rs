@@ -31,12 +31,38 @@ pub struct RebuildReport {
 /// over the live schema in one transaction. SQLite: fills `<file>.rebuild` and copies it into
 /// the live file in one write transaction. MariaDB: fills database `<database>_new` and moves
 /// its tables into the live database with one `RENAME TABLE`. Operator skips carry over.
-#[tracing::instrument(skip_all, err)]
 pub async fn rebuild(
     log: Arc<dyn EventLog>,
     url: &str,
     config: ProjectorConfig,
 ) -> Result<RebuildReport, ProjectionError> {
+    rebuild_with_progress(log, url, config, &|_| {}).await
+}
+
+/// How far a rebuild got: events projected into the fresh tables, and the log position it
+/// reached out of the head it runs to (positions as far as the log's head at the start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildProgress {
+    /// Events projected so far.
+    pub events: u64,
+    /// The last position projected.
+    pub position: Option<Position>,
+    /// The log's head when the rebuild started.
+    pub head: Option<Position>,
+}
+
+/// [`rebuild`], calling `progress` about four times a second while it projects.
+#[tracing::instrument(skip_all, err)]
+pub async fn rebuild_with_progress(
+    log: Arc<dyn EventLog>,
+    url: &str,
+    config: ProjectorConfig,
+    progress: &(dyn Fn(RebuildProgress) + Send + Sync),
+) -> Result<RebuildReport, ProjectionError> {
+    let head = log
+        .head_position()
+        .await
+        .map_err(super::backend::store_error)?;
     let live = ReadModel::connect(url).await?;
     live.migrate().await?;
     let fresh = live.scratch(Scratch::Rebuild).await?;
@@ -55,7 +81,26 @@ pub async fn rebuild(
     };
     let projector = Projector::with_config(log, fresh.clone(), config);
     let started = Instant::now();
-    let outcome = projector.run_once().await?;
+    let stats = projector.stats();
+    let report = || {
+        let s = stats.snapshot();
+        progress(RebuildProgress {
+            events: s.events_total,
+            position: s.checkpoint,
+            head,
+        })
+    };
+    let run = projector.run_once();
+    tokio::pin!(run);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut run => break outcome?,
+            _ = tick.tick() => report(),
+        }
+    };
+    report();
     fresh.create_indexes(&indexes).await?;
     let projection = started.elapsed();
 

@@ -372,6 +372,10 @@ fn run_syncer(
         };
         if synced.is_ok() {
             mark.probe.fsynced(covering);
+            crate::metrics::observe_event_log(
+                crate::metrics::catalog::FSYNC_DURATION,
+                started.elapsed(),
+            );
         }
         let mut covered = 0;
         let mut new_head = None;

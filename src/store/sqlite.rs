@@ -784,6 +784,7 @@ impl EventLog for SqliteEventLog {
         parts: Vec<StreamAppend>,
     ) -> Result<Vec<AppendResult>, StoreError> {
         let metadata = validate_atomic(&parts)?;
+        let started = Instant::now();
         let (reply, rx) = oneshot::channel();
         self.inner
             .writer
@@ -794,7 +795,14 @@ impl EventLog for SqliteEventLog {
             })
             .await
             .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        let appended = rx.await.map_err(|_| StoreError::Closed)?;
+        if appended.is_ok() {
+            crate::metrics::observe_event_log(
+                crate::metrics::catalog::APPEND_DURATION,
+                started.elapsed(),
+            );
+        }
+        appended
     }
 
     async fn read_stream(

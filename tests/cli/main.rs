@@ -1,5 +1,6 @@
 //! The `ledger` binary: serve, bench, sequence check, the scrub policy and schedule, serve
-//! riding out a read-model outage, and start-up failures that name the flag.
+//! riding out a read-model outage, `/metrics` and health endpoints checked against the CLI, and
+//! start-up failures that name the flag.
 //!
 //! One test binary for the area (compiling and linking a binary per file cost CI minutes);
 //! each file is a module of it, its tests named `file::test`.
@@ -12,7 +13,9 @@ mod cli_sequence_check;
 mod cli_serve;
 mod console_browser;
 mod example_clients;
+mod migrate;
 mod scrub_policy;
 mod scrub_schedule;
+mod serve_metrics;
 mod serve_read_model_outage;
 mod start_up_failures;

@@ -1,5 +1,5 @@
 //! The projector: read-model rows per event, resilience (outages, kills, aborted batches),
-//! rebuild and verify, on SQLite, PostgreSQL and MariaDB.
+//! rebuild and verify, the read-model docs' queries, on SQLite, PostgreSQL and MariaDB.
 //!
 //! One test binary for the area (compiling and linking a binary per file cost CI minutes);
 //! each file is a module of it, its tests named `file::test`.
@@ -17,6 +17,7 @@ mod fold_agreement;
 mod projection_cli;
 mod projection_resilience;
 mod projection_rows;
+mod read_model_docs;
 mod schema_evolution;
 mod verify_compare;
 mod verify_mariadb;
