@@ -1,5 +1,5 @@
 //! The `ledger` binary: serve, bench, sequence check, the scrub policy and schedule, serve
-//! riding out a read-model outage, and start-up failures that name the flag.
+//! riding out a read-model outage, start-up failures that name the flag, and the legacy import.
 //!
 //! One test binary for the area (compiling and linking a binary per file cost CI minutes);
 //! each file is a module of it, its tests named `file::test`.
@@ -10,6 +10,7 @@ mod support;
 mod cli_bench;
 mod cli_sequence_check;
 mod cli_serve;
+mod legacy_import;
 mod scrub_policy;
 mod scrub_schedule;
 mod serve_read_model_outage;
