@@ -273,7 +273,7 @@ async fn an_import_killed_ten_times_ends_as_an_uninterrupted_one() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let at = duration.mul_f64(rng.gen_range(0.05..1.0));
+        let at = duration.mul_f64(rng.gen_range(0.1..0.4));
         std::thread::sleep(at);
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
