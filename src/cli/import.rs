@@ -163,7 +163,9 @@ async fn run_check(storage: &StorageArgs, args: LegacyArgs) -> anyhow::Result<()
     print!("{}", report.summary());
     let n = report.difference_count();
     if n > 0 {
-        anyhow::bail!("{n} differences between the legacy table and the ledger's legacy_spenden view");
+        anyhow::bail!(
+            "{n} differences between the legacy table and the ledger's legacy_spenden view"
+        );
     }
     Ok(())
 }

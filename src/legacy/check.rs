@@ -16,8 +16,8 @@ use chrono::NaiveDateTime;
 
 use super::interpret::{euro_cents, interpret};
 use super::source::{Source, SourceError, SourceRow};
-use crate::projection::ProjectionError;
 use crate::projection::rows::{ColType, Value};
+use crate::projection::ProjectionError;
 use crate::projection::ReadModel;
 
 /// The columns the check reads: the view's, and the tracking pair its `tracking_id` names.
@@ -211,7 +211,11 @@ fn compare(report: &mut CheckReport, row: &SourceRow, found: Option<&Vec<Value>>
         m => m,
     };
     diff("payment_type", method.to_owned(), text(&v[10]));
-    diff("payment_id", row.payment_id.to_string(), int(&v[17]).to_string());
+    diff(
+        "payment_id",
+        row.payment_id.to_string(),
+        int(&v[17]).to_string(),
+    );
     diff(
         "created",
         format!("{:?}", row.dt_new.as_deref().and_then(seconds)),
@@ -235,7 +239,11 @@ fn compare(report: &mut CheckReport, row: &SourceRow, found: Option<&Vec<Value>>
         format!("{:?}", seconds(&text(&v[16]))),
     );
     let scrubbed = row.is_scrubbed != 0;
-    diff("scrub", scrubbed.to_string(), (int(&v[14]) != 0).to_string());
+    diff(
+        "scrub",
+        scrubbed.to_string(),
+        (int(&v[14]) != 0).to_string(),
+    );
     let pair = row.tracking.clone().unwrap_or_else(|| {
         interpreted
             .events
@@ -283,7 +291,11 @@ fn compare(report: &mut CheckReport, row: &SourceRow, found: Option<&Vec<Value>>
             format!("{}|{}|{}", t(&row.name), t(&row.ort), t(&row.email)),
             format!("{}|{}|{}", text(&v[2]), text(&v[3]), text(&v[4])),
         );
-        diff("payment_reference", row.ueb_code.trim().to_owned(), text(&v[12]));
+        diff(
+            "payment_reference",
+            row.ueb_code.trim().to_owned(),
+            text(&v[12]),
+        );
     }
 }
 
@@ -293,7 +305,10 @@ mod tests {
 
     #[test]
     fn times_compare_by_the_second_whatever_the_rendering() {
-        assert_eq!(seconds("2024-10-01 12:00:00"), seconds("2024-10-01T12:00:00Z"));
+        assert_eq!(
+            seconds("2024-10-01 12:00:00"),
+            seconds("2024-10-01T12:00:00Z")
+        );
         assert_eq!(
             seconds("2024-10-01 12:00:00.000000"),
             seconds("2024-10-01 12:00:00")

@@ -220,7 +220,9 @@ impl Scenario {
             870..=879 => S::ScrubbedBeforeImport,
             880..=884 => S::ScrubbedModerated,
             885..=887 => [S::BrokenBlob, S::UnknownStatus, S::BadAmount][rng.gen_range(0..3)],
-            888..=889 => [S::MissingPayment, S::UnknownPaymentType, S::MbkBooked][rng.gen_range(0..3)],
+            888..=889 => {
+                [S::MissingPayment, S::UnknownPaymentType, S::MbkBooked][rng.gen_range(0..3)]
+            }
             _ => {
                 let recent = &Self::ALL[..19];
                 recent[rng.gen_range(0..recent.len())]
@@ -250,7 +252,12 @@ impl FixtureSummary {
         self.scenarios
             .iter()
             .filter(|(_, s)| s.is_malformed())
-            .map(|(id, s)| (*id, s.expected_note().expect("malformed rows have a note").0))
+            .map(|(id, s)| {
+                (
+                    *id,
+                    s.expected_note().expect("malformed rows have a note").0,
+                )
+            })
             .collect()
     }
 
@@ -264,8 +271,12 @@ impl FixtureSummary {
     }
 }
 
-const FIRST: &[&str] = &["Anna", "Jonas", "Lea", "Paul", "Mia", "Emil", "Sofia", "Noah"];
-const LAST: &[&str] = &["Schmidt", "Weber", "Fischer", "Wagner", "Becker", "Müller", "Koch"];
+const FIRST: &[&str] = &[
+    "Anna", "Jonas", "Lea", "Paul", "Mia", "Emil", "Sofia", "Noah",
+];
+const LAST: &[&str] = &[
+    "Schmidt", "Weber", "Fischer", "Wagner", "Becker", "Müller", "Koch",
+];
 const CITIES: &[&str] = &["Berlin", "Hamburg", "Leipzig", "Köln", "Dresden", "Bremen"];
 const SALUTATIONS: &[&str] = &["Herr", "Frau", "Divers"];
 const TRACKING: &[(&str, &str)] = &[
@@ -413,7 +424,10 @@ fn build(t: &mut Tables, id: u64, payment_id: u64, scenario: Scenario, rng: &mut
     ) || (scenario == S::ExportedScrubbed && ["PPL", "MCP", "SUB"].contains(&method));
     let cancelled = matches!(
         scenario,
-        S::DirectDebitCancelled | S::BankTransferDeleted | S::CancelledModerated | S::ScrubbedCancelled
+        S::DirectDebitCancelled
+            | S::BankTransferDeleted
+            | S::CancelledModerated
+            | S::ScrubbedCancelled
     );
     let kind = match scenario {
         S::BankTransferCompany => "firma",
@@ -462,7 +476,11 @@ fn build(t: &mut Tables, id: u64, payment_id: u64, scenario: Scenario, rng: &mut
     } else {
         ""
     };
-    let email = format!("{}.{}{id}@example.org", first.to_lowercase(), last.to_lowercase());
+    let email = format!(
+        "{}.{}{id}@example.org",
+        first.to_lowercase(),
+        last.to_lowercase()
+    );
     let company = format!("{last} GmbH");
     let (campaign, keyword) = TRACKING[rng.gen_range(0..TRACKING.len())];
     let tracked = rng.gen_bool(0.8);
@@ -487,11 +505,21 @@ fn build(t: &mut Tables, id: u64, payment_id: u64, scenario: Scenario, rng: &mut
     let mut log = BTreeMap::new();
     let (name, ort, mail) = match kind {
         // A recurring payment's follow-up has a recurring donor: salutation and kind only.
-        _ if scenario == S::PayPalFollowUp => {
-            (Some(String::new()), Some(String::new()), Some(String::new()))
-        }
-        "anonym" => (Some("Anonym".to_owned()), Some(String::new()), Some(String::new())),
-        "firma" => (Some(company.clone()), Some(city.to_owned()), Some(email.clone())),
+        _ if scenario == S::PayPalFollowUp => (
+            Some(String::new()),
+            Some(String::new()),
+            Some(String::new()),
+        ),
+        "anonym" => (
+            Some("Anonym".to_owned()),
+            Some(String::new()),
+            Some(String::new()),
+        ),
+        "firma" => (
+            Some(company.clone()),
+            Some(city.to_owned()),
+            Some(email.clone()),
+        ),
         "email" => (
             Some(format!("{first} {last}")),
             Some(String::new()),
@@ -526,7 +554,10 @@ fn build(t: &mut Tables, id: u64, payment_id: u64, scenario: Scenario, rng: &mut
                     blob.insert("vorname".into(), s(first));
                     blob.insert("nachname".into(), s(last));
                 }
-                blob.insert("strasse".into(), s(&format!("Hauptstraße {}", id % 200 + 1)));
+                blob.insert(
+                    "strasse".into(),
+                    s(&format!("Hauptstraße {}", id % 200 + 1)),
+                );
                 blob.insert("plz".into(), s(&format!("{:05}", 10_000 + id % 89_999)));
                 blob.insert("ort".into(), s(city));
                 blob.insert("country".into(), s("DE"));
@@ -549,18 +580,32 @@ fn build(t: &mut Tables, id: u64, payment_id: u64, scenario: Scenario, rng: &mut
             log.insert(later(2), s("marked as approved by user: foc:jonas"));
         }
         S::ApprovedAnonymous => {
-            log.insert(later(2), s("marked as approved and anonymized by user: foc:jonas"));
+            log.insert(
+                later(2),
+                s("marked as approved and anonymized by user: foc:jonas"),
+            );
         }
         _ => {}
     }
     if method != "BEZ" && booked {
-        log.insert(fmt(created + Duration::minutes(5)), s("book_donation_use_case: booked"));
+        log.insert(
+            fmt(created + Duration::minutes(5)),
+            s("book_donation_use_case: booked"),
+        );
     }
     if !log.is_empty() {
         blob.insert("log".into(), PhpValue::Array(log));
     }
     if scenario == S::MissingKeys {
-        for k in ["tracking", "impCount", "bImpCount", "country", "titel", "email", "log"] {
+        for k in [
+            "tracking",
+            "impCount",
+            "bImpCount",
+            "country",
+            "titel",
+            "email",
+            "log",
+        ] {
             blob.remove(k);
         }
     }
@@ -739,7 +784,8 @@ pub async fn generate(
     for ddl in SCHEMA {
         sqlx::query(ddl).execute(&mut *conn).await?;
     }
-    let mut q = QueryBuilder::<MySql>::new("INSERT INTO donation_tracking (id, campaign, keyword) ");
+    let mut q =
+        QueryBuilder::<MySql>::new("INSERT INTO donation_tracking (id, campaign, keyword) ");
     q.push_values(TRACKING.iter().enumerate(), |mut b, (i, (c, k))| {
         b.push_bind(i as i64 + 1).push_bind(*c).push_bind(*k);
     });

@@ -26,8 +26,8 @@ use crate::privacy::{seal_with, PrivacyError, Vault};
 use crate::proto::events as ev;
 use crate::sequence::{InitializeMode, SequenceError, SequenceGenerator, SequenceName};
 use crate::store::{
-    Actor, ActorKind, Direction, EventData, EventLog, ExpectedRevision, Metadata,
-    StoreError, StreamAppend, StreamStart,
+    Actor, ActorKind, Direction, EventData, EventLog, ExpectedRevision, Metadata, StoreError,
+    StreamAppend, StreamStart,
 };
 
 /// The import's own stream: one record per batch, one per completed run.
@@ -224,13 +224,25 @@ impl Importer {
                 }
             }
         });
-        let mut max_payment = 0u64;
-        while let Some(rows) = rx.recv().await {
-            let rows = rows?;
-            if rows.is_empty() {
-                break;
+        // Interpreting and sealing the next batch overlaps the append of this one.
+        let (ptx, mut prx) = tokio::sync::mpsc::channel(2);
+        let vault = self.vault.clone();
+        let preparer = tokio::spawn(async move {
+            while let Some(rows) = rx.recv().await {
+                let prepared = match rows {
+                    Ok(rows) if rows.is_empty() => break,
+                    Ok(rows) => prepare(&vault, &rows).await,
+                    Err(e) => Err(e.into()),
+                };
+                let failed = prepared.is_err();
+                if ptx.send(prepared).await.is_err() || failed {
+                    break;
+                }
             }
-            let prepared = self.prepare(&rows).await?;
+        });
+        let mut max_payment = 0u64;
+        while let Some(prepared) = prx.recv().await {
+            let prepared = prepared?;
             max_payment = max_payment.max(prepared.max_payment);
             let n = prepared.rows;
             let last = prepared.last_id;
@@ -238,85 +250,12 @@ impl Importer {
             at.last_id = last;
             progress.advance(u64::from(n));
         }
+        preparer.await.ok();
         reader.await.ok();
         progress.finish();
         self.complete(&mut at).await?;
         self.advance_sequences(at.last_id, max_payment).await?;
         read_report(log).await
-    }
-
-    async fn prepare(&self, rows: &[super::source::SourceRow]) -> Result<Prepared, ImportError> {
-        let mut notes = Vec::new();
-        let mut interpreted = Vec::with_capacity(rows.len());
-        let mut streams_used: HashMap<String, u64> = HashMap::new();
-        let mut max_payment = 0;
-        for row in rows {
-            match interpret(row) {
-                Ok(mut i) => {
-                    // Two donations of one batch naming one payment: the second is refused
-                    // (across batches the log's expected revision refuses it).
-                    if let Some(other) = i
-                        .events
-                        .iter()
-                        .find_map(|e| streams_used.get(&e.event.stream))
-                    {
-                        notes.push(Note::skipped(
-                            i.donation_id,
-                            class::ALREADY_IN_LEDGER,
-                            format!("its payment is also the payment of donation {other}"),
-                        ));
-                        continue;
-                    }
-                    for e in &i.events {
-                        streams_used.insert(e.event.stream.clone(), i.donation_id);
-                    }
-                    if let Some(crate::domain::DomainEvent::DonationCreated(c)) =
-                        i.events.first().map(|e| &e.event.event)
-                    {
-                        max_payment = max_payment.max(c.payment_id);
-                    }
-                    notes.append(&mut i.notes);
-                    interpreted.push(i);
-                }
-                Err(note) => notes.push(note),
-            }
-        }
-        let needing: Vec<u64> = interpreted
-            .iter_mut()
-            .filter_map(|i| {
-                let personal = i
-                    .events
-                    .iter_mut()
-                    .any(|e| e.event.event.has_clear_personal_data());
-                personal.then_some(i.donation_id)
-            })
-            .collect();
-        let keys = self.vault.keys().create_many(&needing).await?;
-        let mut donations = Vec::with_capacity(interpreted.len());
-        for mut i in interpreted {
-            if let Some(key) = keys.get(&i.donation_id) {
-                for e in &mut i.events {
-                    seal_with(std::slice::from_mut(&mut e.event.event), i.donation_id, key);
-                }
-            } else if needing.contains(&i.donation_id) {
-                // A destroyed key: the ledger scrubbed this donation after an earlier import.
-                notes.push(Note::skipped(
-                    i.donation_id,
-                    class::ALREADY_IN_LEDGER,
-                    "its key was destroyed (scrubbed in the ledger)",
-                ));
-                continue;
-            }
-            donations.push((i.donation_id, donation_parts(&i)));
-        }
-        Ok(Prepared {
-            first_id: rows.first().map_or(0, |r| r.id),
-            last_id: rows.last().map_or(0, |r| r.id),
-            rows: rows.len() as u32,
-            donations,
-            notes,
-            max_payment,
-        })
     }
 
     /// Appends a batch with its record; returns the import stream's new revision.
@@ -401,7 +340,10 @@ impl Importer {
         let mut notes = Vec::new();
         let mut after = i64::MIN;
         loop {
-            let page = self.source.orphan_payments(after, 10_000, memberships).await?;
+            let page = self
+                .source
+                .orphan_payments(after, 10_000, memberships)
+                .await?;
             let Some(last) = page.last() else { break };
             after = last.0;
             for (id, method) in &page {
@@ -457,6 +399,84 @@ impl Importer {
     }
 }
 
+/// Interprets a batch, creates the keys its personal data needs and seals it.
+async fn prepare(
+    vault: &Vault,
+    rows: &[super::source::SourceRow],
+) -> Result<Prepared, ImportError> {
+    let mut notes = Vec::new();
+    let mut interpreted = Vec::with_capacity(rows.len());
+    let mut streams_used: HashMap<String, u64> = HashMap::new();
+    let mut max_payment = 0;
+    for row in rows {
+        match interpret(row) {
+            Ok(mut i) => {
+                // Two donations of one batch naming one payment: the second is refused
+                // (across batches the log's expected revision refuses it).
+                if let Some(other) = i
+                    .events
+                    .iter()
+                    .find_map(|e| streams_used.get(&e.event.stream))
+                {
+                    notes.push(Note::skipped(
+                        i.donation_id,
+                        class::ALREADY_IN_LEDGER,
+                        format!("its payment is also the payment of donation {other}"),
+                    ));
+                    continue;
+                }
+                for e in &i.events {
+                    streams_used.insert(e.event.stream.clone(), i.donation_id);
+                }
+                if let Some(crate::domain::DomainEvent::DonationCreated(c)) =
+                    i.events.first().map(|e| &e.event.event)
+                {
+                    max_payment = max_payment.max(c.payment_id);
+                }
+                notes.append(&mut i.notes);
+                interpreted.push(i);
+            }
+            Err(note) => notes.push(note),
+        }
+    }
+    let needing: Vec<u64> = interpreted
+        .iter_mut()
+        .filter_map(|i| {
+            let personal = i
+                .events
+                .iter_mut()
+                .any(|e| e.event.event.has_clear_personal_data());
+            personal.then_some(i.donation_id)
+        })
+        .collect();
+    let keys = vault.keys().create_many(&needing).await?;
+    let mut donations = Vec::with_capacity(interpreted.len());
+    for mut i in interpreted {
+        if let Some(key) = keys.get(&i.donation_id) {
+            for e in &mut i.events {
+                seal_with(std::slice::from_mut(&mut e.event.event), i.donation_id, key);
+            }
+        } else if needing.contains(&i.donation_id) {
+            // A destroyed key: the ledger scrubbed this donation after an earlier import.
+            notes.push(Note::skipped(
+                i.donation_id,
+                class::ALREADY_IN_LEDGER,
+                "its key was destroyed (scrubbed in the ledger)",
+            ));
+            continue;
+        }
+        donations.push((i.donation_id, donation_parts(&i)));
+    }
+    Ok(Prepared {
+        first_id: rows.first().map_or(0, |r| r.id),
+        last_id: rows.last().map_or(0, |r| r.id),
+        rows: rows.len() as u32,
+        donations,
+        notes,
+        max_payment,
+    })
+}
+
 /// The report of every import into `log` so far, from its stream: the sums and notes of every
 /// batch, and the notes of the latest completed run.
 pub async fn read_report(log: &dyn EventLog) -> Result<Report, ImportError> {
@@ -466,7 +486,12 @@ pub async fn read_report(log: &dyn EventLog) -> Result<Report, ImportError> {
     let mut seen: HashSet<(String, u64, String)> = HashSet::new();
     loop {
         let page = log
-            .read_stream(STREAM, Direction::Forwards, StreamStart::Revision(from), 512)
+            .read_stream(
+                STREAM,
+                Direction::Forwards,
+                StreamStart::Revision(from),
+                512,
+            )
             .await?;
         let Some(last) = page.last() else { break };
         from = last.revision + 1;

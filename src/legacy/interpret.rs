@@ -106,7 +106,11 @@ pub fn euro_cents(s: &str) -> Option<i64> {
         1 => frac.parse::<i64>().ok()? * 10,
         _ => frac.parse().ok()?,
     };
-    whole.parse::<i64>().ok()?.checked_mul(100)?.checked_add(frac_cents)
+    whole
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(100)?
+        .checked_add(frac_cents)
 }
 
 /// The blob's `log`: (time, message) in time order.
@@ -225,7 +229,11 @@ fn payment(row: &SourceRow, blob: &BTreeMap<String, PhpValue>) -> Result<Payment
     }
     .filter(|b| !scrubbed && *b != ev::BankData::default());
     let provider = if booked_at.is_some() && !scrubbed {
-        provider(method, p.transaction_id.as_deref(), p.booking_data.as_deref())?
+        provider(
+            method,
+            p.transaction_id.as_deref(),
+            p.booking_data.as_deref(),
+        )?
     } else {
         None
     };
@@ -546,10 +554,7 @@ fn interpret_inner(row: &SourceRow) -> Result<Interpreted, Skip> {
     });
     if !reasons.is_empty() {
         events.push((
-            StreamEvent::new(
-                moderation,
-                ev::ModerationReasonsRaised { reasons },
-            ),
+            StreamEvent::new(moderation, ev::ModerationReasonsRaised { reasons }),
             created,
         ));
     } else if status == "P" {
@@ -770,7 +775,11 @@ mod tests {
         );
         assert_eq!(i.derived_status, 'N');
         assert!(i.notes.is_empty(), "{:?}", i.notes);
-        assert_eq!(interpret(&row("N", "BEZ")).unwrap().events, i.events, "ids are stable");
+        assert_eq!(
+            interpret(&row("N", "BEZ")).unwrap().events,
+            i.events,
+            "ids are stable"
+        );
     }
 
     #[test]

@@ -34,7 +34,11 @@ impl Progress {
     /// `n` more rows done; redraws at most four times a second.
     pub fn advance(&mut self, n: u64) {
         self.done += n;
-        if !self.on || self.shown.is_some_and(|t| t.elapsed() < Duration::from_millis(250)) {
+        if !self.on
+            || self
+                .shown
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(250))
+        {
             return;
         }
         self.shown = Some(Instant::now());
@@ -78,7 +82,7 @@ pub fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -95,7 +99,10 @@ mod tests {
         let mut p = Progress::new(1_000_000, false);
         p.advance(12_000);
         let line = p.line();
-        assert!(line.starts_with("12,000 / 1,000,000 rows (1.2 %)"), "{line}");
+        assert!(
+            line.starts_with("12,000 / 1,000,000 rows (1.2 %)"),
+            "{line}"
+        );
         assert!(line.contains("rows/s") && line.contains("left"), "{line}");
         assert_eq!(group(999), "999");
         assert_eq!(group(1_000), "1,000");

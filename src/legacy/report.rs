@@ -187,7 +187,10 @@ impl Report {
             } else {
                 "skipped (not in the ledger):"
             };
-            let mine: Vec<_> = classes.iter().filter(|((i, _), _)| *i == imported).collect();
+            let mine: Vec<_> = classes
+                .iter()
+                .filter(|((i, _), _)| *i == imported)
+                .collect();
             if mine.is_empty() {
                 continue;
             }
@@ -255,7 +258,10 @@ mod tests {
         let s = report.summary();
         assert!(s.contains("2 rows skipped"), "{s}");
         assert!(s.contains("broken_blob: 1 (e.g. spenden 5)"), "{s}");
-        assert!(s.contains("payment_without_donation: 1 (e.g. payment 9)"), "{s}");
+        assert!(
+            s.contains("payment_without_donation: 1 (e.g. payment 9)"),
+            "{s}"
+        );
         assert!(s.contains("mbk_credit_card: 1 (e.g. spenden 6)"), "{s}");
     }
 

@@ -122,7 +122,8 @@ pub struct Source {
 }
 
 /// The columns of a batch, in the order [`row_of`] reads them.
-const BATCH_SQL: &str = "SELECT CAST(s.id AS SIGNED), CAST(s.status AS CHAR), s.name, s.ort, s.email, \
+const BATCH_SQL: &str =
+    "SELECT CAST(s.id AS SIGNED), CAST(s.status AS CHAR), s.name, s.ort, s.email, \
     CAST(s.info AS SIGNED), CAST(s.bescheinigung AS SIGNED), s.eintrag, s.betrag, \
     CAST(s.periode AS SIGNED), CAST(s.zahlweise AS CHAR), s.kommentar, s.ueb_code, s.data, \
     CAST(s.is_public AS SIGNED), CAST(s.is_scrubbed AS SIGNED), \

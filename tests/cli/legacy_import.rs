@@ -40,7 +40,9 @@ async fn legacy_source(
 
 /// Every stream of a log with its events' ids and types in revision order.
 async fn streams(dir: &Path) -> BTreeMap<String, Vec<(uuid::Uuid, String)>> {
-    let log = SqliteEventLog::open(&dir.join("events.sqlite")).await.unwrap();
+    let log = SqliteEventLog::open(&dir.join("events.sqlite"))
+        .await
+        .unwrap();
     let mut out: BTreeMap<String, Vec<(uuid::Uuid, String)>> = BTreeMap::new();
     let mut from = 0;
     loop {
@@ -75,13 +77,23 @@ async fn a_fixture_in_every_legacy_state_round_trips_and_the_report_names_every_
     }
     let dir = tempfile::tempdir().unwrap();
     let imported = ledger(dir.path())
-        .args(["import", "legacy", "--from", &source.url, "--batch-size", "64"])
+        .args([
+            "import",
+            "legacy",
+            "--from",
+            &source.url,
+            "--batch-size",
+            "64",
+        ])
         .assert()
         .success();
     let out = String::from_utf8_lossy(&imported.get_output().stdout).to_string();
     let err = String::from_utf8_lossy(&imported.get_output().stderr).to_string();
     assert!(out.contains("600 rows read"), "{out}");
-    assert!(!err.contains("rows/s"), "no progress line without a terminal: {err}");
+    assert!(
+        !err.contains("rows/s"),
+        "no progress line without a terminal: {err}"
+    );
 
     // The report names every malformed row by id and class, every payment without a donation,
     // and every row imported by a rule.
@@ -185,7 +197,12 @@ async fn a_fixture_in_every_legacy_state_round_trips_and_the_report_names_every_
         .failure();
     let out = String::from_utf8_lossy(&failed.get_output().stdout).to_string();
     assert!(out.contains("2 differences"), "{out}");
-    assert!(out.contains(&format!("status: 1 (e.g. {first_bez}: source \"B\", ledger \"N\")")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "status: 1 (e.g. {first_bez}: source \"B\", ledger \"N\")"
+        )),
+        "{out}"
+    );
     assert!(out.contains("amount: 1"), "{out}");
 }
 
@@ -304,10 +321,14 @@ async fn an_import_killed_ten_times_ends_as_an_uninterrupted_one() {
     let report = |dir: &Path| {
         let dir = dir.to_owned();
         async move {
-            let log = SqliteEventLog::open(&dir.join("events.sqlite")).await.unwrap();
+            let log = SqliteEventLog::open(&dir.join("events.sqlite"))
+                .await
+                .unwrap();
             read_report(&log).await.unwrap()
         }
     };
     assert_eq!(report(killed.path()).await, report(whole.path()).await);
-    eprintln!("{mid_import} of 10 kills landed mid-import; the uninterrupted import took {duration:?}");
+    eprintln!(
+        "{mid_import} of 10 kills landed mid-import; the uninterrupted import took {duration:?}"
+    );
 }
