@@ -10,6 +10,7 @@ pub mod domain;
 pub mod intake;
 pub mod jobs;
 pub mod kurrentdb;
+pub mod legacy;
 pub mod metrics;
 pub mod privacy;
 pub mod projection;

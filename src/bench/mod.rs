@@ -35,6 +35,7 @@ mod append;
 mod grpc_client;
 mod intake;
 mod kurrentdb;
+mod legacy;
 mod machine;
 mod mariadb;
 mod read_model;
@@ -42,6 +43,7 @@ mod read_model;
 pub use append::*;
 pub use intake::*;
 pub use kurrentdb::*;
+pub use legacy::*;
 pub use machine::*;
 pub use mariadb::*;
 pub use read_model::*;
@@ -64,6 +66,9 @@ pub enum Part {
     Verify,
     /// Appends and a catch-up subscription through the KurrentDB port, against the log.
     Kurrentdb,
+    /// The legacy import (opt-in, not in the default parts): `--donations` fixture rows in a
+    /// throw-away database on the MariaDB server of `--read-model-url`, imported end to end.
+    Legacy,
 }
 
 /// What [`run`] measures, and how much of it.
@@ -220,6 +225,8 @@ pub const INTAKE_P99_TARGET: Target = Target::Below(25.0);
 pub const PORT_APPEND_RATIO_TARGET: Target = Target::AtLeast(50.0);
 /// A catch-up subscription to `$all` through the port at 200,000 events/s or more.
 pub const PORT_CATCH_UP_TARGET: Target = Target::AtLeast(200_000.0);
+/// The legacy import at 8,000 source rows/s or more (WMDE's 7 million rows in 15 minutes).
+pub const LEGACY_IMPORT_TARGET: Target = Target::AtLeast(8_000.0);
 /// The projector at least at half the raw insert rate (events/s ÷ rows/s, in %).
 pub const RAW_RATIO_TARGET: Target = Target::AtLeast(50.0);
 
@@ -288,6 +295,42 @@ async fn run_parts(options: &BenchOptions, servers: Servers<'_>) -> anyhow::Resu
         load_average: (load_average(), None),
         ..Default::default()
     };
+
+    if wants(Part::Legacy) {
+        let url = options.mariadb_url.as_ref().context(
+            "the legacy part needs a MariaDB server: --read-model-url mysql://user@host:3306/db",
+        )?;
+        tracing::info!(rows = options.donations, "measuring the legacy import");
+        let rate = legacy_import_rate(
+            dir,
+            url.expose_secret(),
+            options.donations as u64,
+            options.seed,
+        )
+        .await?;
+        report.add(
+            "legacy_import",
+            "legacy import, end to end (MariaDB source → sealed events in the log)",
+            rate.rows_per_second(),
+            "rows/s",
+            Some(LEGACY_IMPORT_TARGET),
+            Some(format!(
+                "{} rows in {:.1} s: {} donations, {} events; fixture written in {:.1} s (not timed)",
+                rate.rows, rate.seconds, rate.donations, rate.events, rate.fixture_seconds
+            )),
+        );
+        if options.parts.len() == 1 {
+            if let Some(mib) = peak_memory_mib() {
+                report.add("peak_memory", "peak memory", mib, "MiB", None, None);
+            }
+            report.load_average.1 = load_average();
+            report.cpu_steal_percent = cpu_at_start
+                .zip(cpu_times())
+                .and_then(|(start, end)| end.steal_percent_since(&start));
+            report.seconds = started.elapsed().as_secs_f64();
+            return Ok(report);
+        }
+    }
 
     let keys = KeyStore::open_sqlite(&dir.join("keys.sqlite")).await?;
     let vault = Vault::new(keys.clone());

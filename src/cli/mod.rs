@@ -10,6 +10,7 @@ use preflight::{Needs, ReadModelUse};
 pub mod audit;
 pub mod bench;
 pub mod export;
+pub mod import;
 pub mod jobs;
 pub mod lock;
 pub mod migrate;
@@ -64,6 +65,10 @@ pub enum Command {
     Sequence(sequence::SequenceCommand),
     /// Run the gRPC intake (and `/metrics`) until SIGINT or SIGTERM.
     Serve(Box<serve::ServeArgs>),
+    /// Move in from another system: `import legacy --from mysql://…` (the legacy `spenden`
+    /// history), `--check` to compare after projecting.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
 }
 
 impl Command {
@@ -96,6 +101,7 @@ impl Command {
                 ..projects
             },
             Command::Sequence(cmd) => sequence::needs(cmd),
+            Command::Import(cmd) => import::needs(cmd),
             Command::Serve(args) => Needs {
                 event_log: true,
                 key_store: true,
@@ -132,5 +138,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(args) => migrate::run(&cli.storage, args).await,
         Command::Sequence(cmd) => sequence::run(&cli.storage, cmd).await,
         Command::Serve(args) => serve::run(&cli.storage, *args).await,
+        Command::Import(cmd) => import::run(&cli.storage, cmd).await,
     }
 }

@@ -13,6 +13,7 @@ codes!(ScrubRule, "scrub rule", {
     CancelledOrDeleted => "cancelled_or_deleted",
     Abandoned => "abandoned",
     StaleModeration => "stale_moderation",
+    BeforeImport => "before_import",
 });
 
 /// Whether a donation's personal data was scrubbed (its key destroyed), when and why.

@@ -89,9 +89,11 @@ impl Grant {
     }
 }
 
-/// The categories the ledger itself writes.
+/// The categories the ledger itself writes (`import` is the legacy import's record).
 pub fn is_ledger_category(category: &str) -> bool {
-    category == REQUEST_CATEGORY || Category::ALL.iter().any(|c| c.as_str() == category)
+    category == REQUEST_CATEGORY
+        || category == crate::store::category_of(crate::legacy::import::STREAM)
+        || Category::ALL.iter().any(|c| c.as_str() == category)
 }
 
 /// The category that governs access to `stream`: its own, or for `$$name` that of `name`.

@@ -30,7 +30,7 @@
 //! over `rows.rs`' layouts; `config.rs` holds settings and stats; `rebuild.rs`, `verify.rs`
 //! (with `compare.rs`) and `scrub_selection.rs` are the jobs built on top.
 
-mod backend;
+pub(crate) mod backend;
 mod batch;
 mod cache;
 pub mod compare;
@@ -46,7 +46,7 @@ mod projector;
 mod read_model;
 mod reader;
 mod rebuild;
-mod rows;
+pub(crate) mod rows;
 pub mod scrub_selection;
 mod snapshot;
 mod sqlite;

@@ -126,6 +126,8 @@ pub enum ActorKind {
     Provider,
     /// The ledger itself (scheduled jobs, follow-ups).
     System,
+    /// An import of another system's history (`ledger import legacy`).
+    Import,
 }
 
 impl ActorKind {
@@ -136,6 +138,7 @@ impl ActorKind {
             Self::FocUser => "foc_user",
             Self::Provider => "provider",
             Self::System => "system",
+            Self::Import => "import",
         }
     }
 }

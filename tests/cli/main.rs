@@ -1,6 +1,7 @@
 //! The `ledger` binary: serve, bench, sequence check, the scrub policy and schedule, serve
-//! riding out a read-model outage, `/metrics` and health endpoints checked against the CLI, and
-//! start-up failures that name the flag.
+//! riding out a read-model outage, `/metrics` and health endpoints checked against the CLI,
+//! start-up failures that name the flag, the legacy import, the example clients and the status
+//! console in Chromium.
 //!
 //! One test binary for the area (compiling and linking a binary per file cost CI minutes);
 //! each file is a module of it, its tests named `file::test`.
@@ -13,6 +14,7 @@ mod cli_sequence_check;
 mod cli_serve;
 mod console_browser;
 mod example_clients;
+mod legacy_import;
 mod migrate;
 mod scrub_policy;
 mod scrub_schedule;
