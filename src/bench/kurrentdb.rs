@@ -4,7 +4,6 @@
 //! subscription to `$all` through the port over the filled log beside a direct page-by-page
 //! read of it. Clients run in the same process, so the port's figures include their cost.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -16,13 +15,11 @@ use uuid::Uuid;
 use super::append::{fresh_log, lane_key};
 use super::CONCURRENCY;
 use crate::kurrentdb::access::Users;
+use crate::kurrentdb::requests::{append_any, subscribe_all_from_start, Proposed};
 use crate::kurrentdb::{KurrentDbServer, Settings};
 use crate::metrics::Metrics;
 use crate::proto::kurrentdb::event_store::client::streams::streams_client::StreamsClient;
-use crate::proto::kurrentdb::event_store::client::streams::{
-    append_req, read_req, read_resp, AppendReq, ReadReq,
-};
-use crate::proto::kurrentdb::event_store::client::{self as shared, Empty, StreamIdentifier};
+use crate::proto::kurrentdb::event_store::client::streams::{read_resp, AppendReq};
 use crate::store::{ContentType, EventData, EventMetadata, ExpectedRevision, StreamAppend};
 
 /// The port's figures.
@@ -68,55 +65,16 @@ fn lanes(appends: &[Vec<StreamAppend>]) -> Vec<Lane> {
 }
 
 fn append_request(stream: &str, event: &EventData) -> Vec<AppendReq> {
-    vec![
-        AppendReq {
-            content: Some(append_req::Content::Options(append_req::Options {
-                stream_identifier: Some(StreamIdentifier {
-                    stream_name: stream.as_bytes().to_vec(),
-                }),
-                expected_stream_revision: Some(append_req::options::ExpectedStreamRevision::Any(
-                    Empty {},
-                )),
-            })),
-        },
-        AppendReq {
-            content: Some(append_req::Content::ProposedMessage(
-                append_req::ProposedMessage {
-                    id: Some(shared::Uuid {
-                        value: Some(shared::uuid::Value::String(event.id.to_string())),
-                    }),
-                    metadata: HashMap::from([
-                        ("type".to_owned(), event.event_type.clone()),
-                        (
-                            "content-type".to_owned(),
-                            "application/octet-stream".to_owned(),
-                        ),
-                    ]),
-                    custom_metadata: event.metadata.to_bytes(),
-                    data: event.payload.clone(),
-                },
-            )),
-        },
-    ]
-}
-
-fn subscribe_all_from_start() -> ReadReq {
-    use read_req::options::{all_options, AllOptions, CountOption, FilterOption, StreamOption};
-    ReadReq {
-        options: Some(read_req::Options {
-            stream_option: Some(StreamOption::All(AllOptions {
-                all_option: Some(all_options::AllOption::Start(Empty {})),
-            })),
-            read_direction: 0,
-            resolve_links: false,
-            count_option: Some(CountOption::Subscription(
-                read_req::options::SubscriptionOptions {},
-            )),
-            filter_option: Some(FilterOption::NoFilter(Empty {})),
-            uuid_option: None,
-            control_option: None,
-        }),
-    }
+    append_any(
+        stream,
+        [Proposed {
+            id: event.id,
+            event_type: &event.event_type,
+            content_type: "application/octet-stream",
+            custom_metadata: event.metadata.to_bytes(),
+            data: event.payload.clone(),
+        }],
+    )
 }
 
 /// Measures the port against the log, on fresh logs in `dir`.

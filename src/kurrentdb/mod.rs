@@ -11,7 +11,8 @@
 //! Same log, same guarantees: appends go through the embedded log's writer (durable before
 //! acknowledged, idempotent by event id, expected revisions), positions are the log's, and the
 //! ledger's own events read back with their type, protobuf payload and envelope metadata as
-//! JSON — personal data as the sealed bytes the log holds. Access: `access.rs`.
+//! JSON — personal data as the sealed bytes the log holds. Access: `access.rs`. The requests a
+//! raw client sends, for the bench and the tests: `requests.rs`.
 
 pub mod access;
 mod cluster;
@@ -19,6 +20,7 @@ pub mod convert;
 pub mod errors;
 pub mod filter;
 pub mod read;
+pub mod requests;
 mod service;
 pub mod stream_state;
 pub mod write;

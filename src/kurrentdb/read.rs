@@ -243,6 +243,14 @@ fn now() -> prost_types::Timestamp {
 }
 
 /// A read with a count.
+/// Where the next page of a `$all` read starts: forwards from a position (inclusive), or
+/// backwards before one (exclusive; `None` is after the head).
+#[derive(Clone, Copy)]
+enum AllCursor {
+    From(Position),
+    Before(Option<Position>),
+}
+
 async fn read(port: &Port, sender: &Sender, plan: &Plan, count: u64) -> Result<(), Stop> {
     let log = port.log.as_ref();
     let mut left = count;
@@ -297,60 +305,42 @@ async fn read(port: &Port, sender: &Sender, plan: &Plan, count: u64) -> Result<(
                 sender.content(Content::LastStreamPosition(last)).await?;
             }
         }
-        Source::All(from) => match plan.direction {
-            Direction::Forwards => {
-                let mut next = match from {
-                    Origin::Start => 0,
-                    Origin::At(p) => *p,
-                    Origin::End => return Ok(()),
+        Source::All(from) => {
+            let mut cursor = match (plan.direction, from) {
+                (Direction::Forwards, Origin::Start) => AllCursor::From(0),
+                (Direction::Forwards, Origin::At(p)) => AllCursor::From(*p),
+                (Direction::Backwards, Origin::At(p)) => AllCursor::Before(Some(*p)),
+                (Direction::Backwards, Origin::End) => AllCursor::Before(None),
+                (Direction::Forwards, Origin::End) | (Direction::Backwards, Origin::Start) => {
+                    return Ok(())
+                }
+            };
+            while left > 0 {
+                let page = match cursor {
+                    AllCursor::From(p) => log.read_all(p, PAGE).await?,
+                    AllCursor::Before(p) => log.read_all_backwards(p, PAGE).await?,
                 };
-                while left > 0 {
-                    let page = log.read_all(next, PAGE).await?;
-                    let Some(last) = page.last() else { break };
-                    next = last.position + 1;
-                    let full = page.len() == PAGE;
-                    for event in &page {
-                        if left == 0 {
-                            break;
-                        }
-                        if plan.filter.as_ref().is_none_or(|f| f.matches(event)) {
-                            sender.event(event).await?;
-                            left -= 1;
-                        }
-                    }
-                    port.sent(page.len());
-                    if !full {
+                let Some(last) = page.last() else { break };
+                cursor = match cursor {
+                    AllCursor::From(_) => AllCursor::From(last.position + 1),
+                    AllCursor::Before(_) => AllCursor::Before(Some(last.position)),
+                };
+                let full = page.len() == PAGE;
+                for event in &page {
+                    if left == 0 {
                         break;
                     }
-                }
-            }
-            Direction::Backwards => {
-                let mut before = match from {
-                    Origin::Start => return Ok(()),
-                    Origin::At(p) => Some(*p),
-                    Origin::End => None,
-                };
-                while left > 0 {
-                    let page = log.read_all_backwards(before, PAGE).await?;
-                    let Some(last) = page.last() else { break };
-                    before = Some(last.position);
-                    let full = page.len() == PAGE;
-                    for event in &page {
-                        if left == 0 {
-                            break;
-                        }
-                        if plan.filter.as_ref().is_none_or(|f| f.matches(event)) {
-                            sender.event(event).await?;
-                            left -= 1;
-                        }
-                    }
-                    port.sent(page.len());
-                    if !full {
-                        break;
+                    if plan.filter.as_ref().is_none_or(|f| f.matches(event)) {
+                        sender.event(event).await?;
+                        left -= 1;
                     }
                 }
+                port.sent(page.len());
+                if !full {
+                    break;
+                }
             }
-        },
+        }
     }
     Ok(())
 }

@@ -1,13 +1,10 @@
 //! Many subscribers while many writers append, through the KurrentDB port: every subscriber
 //! receives every event exactly once, in the log's order.
-use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
-use ledger::proto::kurrentdb::event_store::client::streams::{
-    append_req, read_req, read_resp, AppendReq, ReadReq,
-};
-use ledger::proto::kurrentdb::event_store::client::{self as shared, Empty, StreamIdentifier};
+use ledger::kurrentdb::requests::{append_any, subscribe_all_from_start, Proposed};
+use ledger::proto::kurrentdb::event_store::client::streams::{read_resp, AppendReq};
 
 use crate::kurrentdb_support::serve;
 use crate::support::api::spawn_app;
@@ -16,54 +13,17 @@ const SUBSCRIBERS: usize = 64;
 const WRITERS: usize = 64;
 const APPENDS_PER_WRITER: usize = 20;
 
-fn subscribe_all() -> ReadReq {
-    use read_req::options::{all_options, AllOptions, CountOption, FilterOption, StreamOption};
-    ReadReq {
-        options: Some(read_req::Options {
-            stream_option: Some(StreamOption::All(AllOptions {
-                all_option: Some(all_options::AllOption::Start(Empty {})),
-            })),
-            read_direction: 0,
-            resolve_links: false,
-            count_option: Some(CountOption::Subscription(
-                read_req::options::SubscriptionOptions {},
-            )),
-            filter_option: Some(FilterOption::NoFilter(Empty {})),
-            uuid_option: None,
-            control_option: None,
-        }),
-    }
-}
-
 fn append(stream: &str, n: usize) -> Vec<AppendReq> {
-    let id = uuid::Uuid::new_v4().to_string();
-    vec![
-        AppendReq {
-            content: Some(append_req::Content::Options(append_req::Options {
-                stream_identifier: Some(StreamIdentifier {
-                    stream_name: stream.as_bytes().to_vec(),
-                }),
-                expected_stream_revision: Some(append_req::options::ExpectedStreamRevision::Any(
-                    Empty {},
-                )),
-            })),
-        },
-        AppendReq {
-            content: Some(append_req::Content::ProposedMessage(
-                append_req::ProposedMessage {
-                    id: Some(shared::Uuid {
-                        value: Some(shared::uuid::Value::String(id)),
-                    }),
-                    metadata: HashMap::from([
-                        ("type".to_owned(), "Tick".to_owned()),
-                        ("content-type".to_owned(), "application/json".to_owned()),
-                    ]),
-                    custom_metadata: Vec::new(),
-                    data: format!("{{\"n\":{n}}}").into_bytes(),
-                },
-            )),
-        },
-    ]
+    append_any(
+        stream,
+        [Proposed {
+            id: uuid::Uuid::new_v4(),
+            event_type: "Tick",
+            content_type: "application/json",
+            custom_metadata: Vec::new(),
+            data: format!("{{\"n\":{n}}}").into_bytes(),
+        }],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -74,7 +34,11 @@ async fn sixty_four_subscribers_each_get_every_event_of_sixty_four_writers_once_
     let mut subscribers = Vec::new();
     for _ in 0..SUBSCRIBERS {
         let mut raw = port.raw().await;
-        let mut reads = raw.read(subscribe_all()).await.unwrap().into_inner();
+        let mut reads = raw
+            .read(subscribe_all_from_start())
+            .await
+            .unwrap()
+            .into_inner();
         // Wait for the confirmation, so every subscriber is in place before the writers start.
         let first = reads.next().await.unwrap().unwrap();
         assert!(matches!(
@@ -140,7 +104,11 @@ async fn a_live_subscriber_far_behind_the_head_is_told_it_fell_behind_and_then_c
     let app = spawn_app().await;
     let port = serve(app.log.clone(), true).await;
     let mut raw = port.raw().await;
-    let mut reads = raw.read(subscribe_all()).await.unwrap().into_inner();
+    let mut reads = raw
+        .read(subscribe_all_from_start())
+        .await
+        .unwrap()
+        .into_inner();
     // Confirmation, then caught up on the empty log: the subscription is live.
     let mut kinds: Vec<&str> = Vec::new();
     while kinds.last() != Some(&"caught_up") {
