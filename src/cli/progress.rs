@@ -105,10 +105,10 @@ impl Progress {
 fn template(known_total: bool, unit: &str) -> String {
     if known_total {
         format!(
-            "{{msg}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, {{eta}} left)"
+            "{{msg}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec:0}}, {{eta}} left)"
         )
     } else {
-        format!("{{spinner}} {{msg}}: {{human_pos}} {unit} ({{per_sec}}, {{elapsed}})")
+        format!("{{spinner}} {{msg}}: {{human_pos}} {unit} ({{per_sec:0}}, {{elapsed}})")
     }
 }
 

@@ -174,6 +174,10 @@ pub async fn rebuild(storage: &StorageArgs, args: RebuildArgs) -> anyhow::Result
             bar.set_total(head, "positions");
         }
         bar.set_position(p.position.unwrap_or(0));
+        if p.finished {
+            // Before the rebuild logs its switch: a log line under a drawn bar leaves it behind.
+            bar.finish();
+        }
     })
     .await;
     bar.finish();

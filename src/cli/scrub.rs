@@ -120,6 +120,11 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
         .run_with_progress(Utc::now(), args.dry_run, &|done, total| {
             bar.set_total(total as u64, "donations");
             bar.set_position(done as u64);
+            if done == total {
+                // Before the scrub logs its result: a log line under a drawn bar leaves it
+                // behind.
+                bar.finish();
+            }
         })
         .await;
     bar.finish();

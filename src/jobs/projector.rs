@@ -34,6 +34,12 @@ pub struct LiveProjector {
 pub struct ProjectorReady(watch::Receiver<Option<Projector>>);
 
 impl ProjectorReady {
+    /// A handle that already carries `projector` (for tests of what reads it).
+    #[cfg(test)]
+    pub(crate) fn of(projector: Projector) -> Self {
+        Self(watch::channel(Some(projector)).1)
+    }
+
     /// The live projector if its read model has answered by now.
     pub fn current(&self) -> Option<Projector> {
         self.0.borrow().clone()

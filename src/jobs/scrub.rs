@@ -173,7 +173,7 @@ impl Scrubber {
     }
 
     /// [`Scrubber::run`], calling `progress(done, candidates)` after each candidate.
-    #[tracing::instrument(skip_all, err, fields(dry_run))]
+    #[tracing::instrument(name = "run", skip_all, err, fields(dry_run))]
     pub async fn run_with_progress(
         &self,
         now: DateTime<Utc>,

@@ -360,6 +360,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(debug_assertions)]
     #[should_panic(expected = "not in the catalogue")]
     fn a_metric_outside_the_catalogue_is_refused() {
         Metrics::new().count("ledger_typo_total", &[], 1);

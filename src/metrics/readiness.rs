@@ -91,3 +91,81 @@ impl Readiness {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::projection::{Projector, ProjectorConfig, ReadModel};
+    use crate::store::sqlite::SqliteEventLog;
+    use crate::store::{Actor, EventData, EventMetadata, ExpectedRevision, Metadata};
+
+    /// A log with `n` events outside the domain's categories, and a projector on a fresh
+    /// SQLite read model that has not run yet.
+    async fn log_and_projector(dir: &std::path::Path, n: usize) -> (Arc<dyn EventLog>, Projector) {
+        let log: Arc<dyn EventLog> = Arc::new(
+            SqliteEventLog::open(&dir.join("events.sqlite"))
+                .await
+                .unwrap(),
+        );
+        let events = (0..n)
+            .map(|_| EventData {
+                id: uuid::Uuid::new_v4(),
+                event_type: "Noted.v1".into(),
+                payload: Vec::new(),
+                metadata: EventMetadata::Ledger(Metadata::new(
+                    Actor::system("test"),
+                    "tests",
+                    uuid::Uuid::new_v4(),
+                )),
+            })
+            .collect();
+        log.append("note-1", ExpectedRevision::Any, events)
+            .await
+            .unwrap();
+        let url = format!("sqlite://{}", dir.join("readmodel.sqlite").display());
+        let rm = ReadModel::connect(&url).await.unwrap();
+        rm.migrate().await.unwrap();
+        let projector = Projector::with_config(log.clone(), rm, ProjectorConfig::default());
+        (log, projector)
+    }
+
+    #[tokio::test]
+    async fn readiness_waits_for_a_projector_under_the_lag_threshold_and_not_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, projector) = log_and_projector(dir.path(), 5).await;
+        let readiness = Readiness::new(log, Some(ProjectorReady::of(projector.clone())), 2);
+
+        let behind = readiness.check().await;
+        assert!(!behind.ready);
+        assert_eq!(behind.lag_positions, Some(5));
+        assert!(
+            behind.reasons[0].contains("5 positions behind the log (over --ready-max-lag 2)"),
+            "{behind:?}"
+        );
+
+        projector.run_once().await.unwrap();
+        let caught_up = readiness.check().await;
+        assert_eq!(caught_up.reasons, Vec::<String>::new());
+        assert!(caught_up.ready);
+        assert_eq!(caught_up.lag_positions, Some(0));
+
+        projector
+            .stats()
+            .update(|s| s.last_error = Some("the database refused a value".into()));
+        let stopped = readiness.check().await;
+        assert!(!stopped.ready);
+        assert!(
+            stopped.reasons[0].contains("stopped or retrying: the database refused a value"),
+            "{stopped:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_projectors_only_the_log_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = log_and_projector(dir.path(), 3).await;
+        let report = Readiness::new(log, None, 0).check().await;
+        assert!(report.ready, "{report:?}");
+        assert_eq!(report.head, Some(3));
+    }
+}

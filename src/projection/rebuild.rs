@@ -49,10 +49,12 @@ pub struct RebuildProgress {
     pub position: Option<Position>,
     /// The log's head when the rebuild started.
     pub head: Option<Position>,
+    /// The projection is over (the indexes and the switch follow): the last report.
+    pub finished: bool,
 }
 
 /// [`rebuild`], calling `progress` about four times a second while it projects.
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(name = "rebuild", skip_all, err)]
 pub async fn rebuild_with_progress(
     log: Arc<dyn EventLog>,
     url: &str,
@@ -82,12 +84,13 @@ pub async fn rebuild_with_progress(
     let projector = Projector::with_config(log, fresh.clone(), config);
     let started = Instant::now();
     let stats = projector.stats();
-    let report = || {
+    let report = |finished| {
         let s = stats.snapshot();
         progress(RebuildProgress {
             events: s.events_total,
             position: s.checkpoint,
             head,
+            finished,
         })
     };
     let run = projector.run_once();
@@ -97,10 +100,10 @@ pub async fn rebuild_with_progress(
     let outcome = loop {
         tokio::select! {
             outcome = &mut run => break outcome?,
-            _ = tick.tick() => report(),
+            _ = tick.tick() => report(false),
         }
     };
-    report();
+    report(true);
     fresh.create_indexes(&indexes).await?;
     let projection = started.elapsed();
 

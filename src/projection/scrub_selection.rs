@@ -36,6 +36,9 @@ impl ReadModel {
     ) -> Result<Vec<ScrubCandidate>, ProjectionError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut out = Vec::new();
+        // A donation both abandoned and stale is listed once. A set, not a scan of `out` per
+        // row: that made a backlog of 25,000 cost 312 million comparisons (2.6 s).
+        let mut seen = std::collections::HashSet::new();
         let mut queries = vec![(abandoned_before, true)];
         if let Some(t) = stale_moderation_before {
             queries.push((t, false));
@@ -58,10 +61,7 @@ impl ReadModel {
                 Some((r[0].as_i64()?, r[1].as_time()?, r[2].as_text()?.to_owned()))
             });
             for (id, created_at, rule) in rows {
-                if !out
-                    .iter()
-                    .any(|c: &ScrubCandidate| c.donation_id == id as u64)
-                {
+                if seen.insert(id) {
                     out.push(ScrubCandidate {
                         donation_id: id as u64,
                         created_at,
