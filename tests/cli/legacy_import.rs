@@ -363,7 +363,10 @@ async fn the_opt_in_bench_part_measures_the_import_on_a_fixture() {
         .expect("the legacy_import figure");
     assert!(legacy["value"].as_f64().unwrap() > 0.0, "{legacy}");
     assert!(
-        legacy["detail"].as_str().unwrap().starts_with("300 rows in"),
+        legacy["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("300 rows in"),
         "{legacy}"
     );
 }
