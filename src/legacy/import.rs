@@ -6,7 +6,7 @@
 //! the import's own stream [`STREAM`]: the last source id done and the notes of the rows it
 //! skipped or imported by a rule. So an import killed at any point has either appended a batch
 //! whole, with its record, or nothing of it; the next run resumes after the last record.
-//! Event ids are UUIDv5 of the source ids, so a batch appended again (the source changed under
+//! Event ids derive from the source ids ([`event_id`]), so a batch appended again (the source changed under
 //! a resumed import, or a record was lost) is answered from the log instead of duplicated.
 //!
 //! The source is read one batch ahead of the append, so the legacy database and the log work
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use prost::Message;
 use uuid::Uuid;
 
-use super::interpret::{interpret, Interpreted, NAMESPACE};
+use super::interpret::{event_id, interpret, Interpreted, NAMESPACE};
 use super::progress::Progress;
 use super::report::{class, Note, Report};
 use super::source::{Source, SourceError};
@@ -274,9 +274,11 @@ impl Importer {
             }
             .encode_to_vec()
         };
-        let id = Uuid::new_v5(
-            &NAMESPACE,
-            format!("import/batch/{}-{}", p.first_id, p.last_id).as_bytes(),
+        let id = event_id(
+            p.last_id,
+            14,
+            0,
+            &format!("import/batch/{}-{}", p.first_id, p.last_id),
         );
         let count = |d: &[(u64, Vec<StreamAppend>)]| -> u32 {
             d.iter()
@@ -361,7 +363,7 @@ impl Importer {
             notes.len(),
             notes.last().map_or(0, |n: &Note| n.id)
         );
-        let id = Uuid::new_v5(&NAMESPACE, digest.as_bytes());
+        let id = event_id(at.last_id, 13, 0, &digest);
         let payload = ev::LegacyImportCompleted {
             source: self.source.location().to_owned(),
             last_id: at.last_id,

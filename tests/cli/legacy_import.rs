@@ -332,3 +332,41 @@ async fn an_import_killed_ten_times_ends_as_an_uninterrupted_one() {
         "{mid_import} of 10 kills landed mid-import; the uninterrupted import took {duration:?}"
     );
 }
+
+#[tokio::test]
+async fn the_opt_in_bench_part_measures_the_import_on_a_fixture() {
+    // Only a reachability probe: the bench makes and drops its own database.
+    let Some(_probe) = support::mariadb::fresh_database("legacy_bench").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = ledger(dir.path())
+        .args([
+            "--read-model-url",
+            &support::mariadb::admin_url(),
+            "bench",
+            "--parts",
+            "legacy",
+            "--donations",
+            "300",
+            "--json",
+            "--scratch-dir",
+        ])
+        .arg(dir.path())
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let figures = report["figures"].as_array().unwrap();
+    let legacy = figures
+        .iter()
+        .find(|f| f["key"] == "legacy_import")
+        .expect("the legacy_import figure");
+    assert!(legacy["value"].as_f64().unwrap() > 0.0, "{legacy}");
+    assert!(
+        legacy["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("300 rows in"),
+        "{legacy}"
+    );
+}
