@@ -18,7 +18,6 @@ use crate::config::StorageArgs;
 use crate::legacy::check::check;
 use crate::legacy::fixture;
 use crate::legacy::import::{ImportOptions, Importer, DEFAULT_BATCH};
-use crate::legacy::progress::group;
 use crate::legacy::source::Source;
 use crate::projection::ReadModel;
 
@@ -168,4 +167,17 @@ async fn run_check(storage: &StorageArgs, args: LegacyArgs) -> anyhow::Result<()
         );
     }
     Ok(())
+}
+
+/// `1234567` → `1,234,567`.
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -13,15 +13,16 @@
 //! at the same time.
 
 use std::collections::{HashMap, HashSet};
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use prost::Message;
 use uuid::Uuid;
 
 use super::interpret::{event_id, interpret, Interpreted, NAMESPACE};
-use super::progress::Progress;
 use super::report::{class, Note, Report};
 use super::source::{Source, SourceError};
+use crate::cli::progress::Progress;
 use crate::privacy::{seal_with, PrivacyError, Vault};
 use crate::proto::events as ev;
 use crate::sequence::{InitializeMode, SequenceError, SequenceGenerator, SequenceName};
@@ -196,7 +197,12 @@ impl Importer {
             }
         }
         let total = self.source.count_after(at.last_id).await?;
-        let mut progress = Progress::new(total, options.progress);
+        let progress = Progress::with_target(
+            "importing",
+            Some(total),
+            "rows",
+            options.progress && std::io::stderr().is_terminal(),
+        );
         tracing::info!(
             source = self.source.location(),
             after = at.last_id,
@@ -248,7 +254,7 @@ impl Importer {
             let last = prepared.last_id;
             at.revision = Some(self.append(prepared, at.revision).await?);
             at.last_id = last;
-            progress.advance(u64::from(n));
+            progress.inc(u64::from(n));
         }
         preparer.await.ok();
         reader.await.ok();

@@ -6,8 +6,9 @@
 //! * [`import`] seals, appends batch by batch with its record, resumes, reports;
 //! * [`report`] the notes of skipped and rule-imported rows, by class;
 //! * [`check`] compares the `legacy_spenden` view with the source;
-//! * [`fixture`] a legacy database in every state for tests and benchmarks;
-//! * [`progress`] the progress line.
+//! * [`fixture`] a legacy database in every state for tests and benchmarks.
+//!
+//! The progress bar is the commands' shared one (`crate::cli::progress`).
 //!
 //! Memberships (the `request` table) are not imported: that context does not exist yet; the
 //! report counts their rows.
@@ -17,6 +18,5 @@ pub mod fixture;
 pub mod import;
 pub mod interpret;
 pub mod php;
-pub mod progress;
 pub mod report;
 pub mod source;
