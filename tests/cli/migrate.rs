@@ -7,7 +7,7 @@ use std::process::Command;
 use assert_cmd::prelude::*;
 
 /// Runs the built `ledger` on `data_dir` with `args`; its stdout (it must succeed).
-fn ledger(data_dir: &Path, args: &[&str]) -> String {
+pub(crate) fn ledger(data_dir: &Path, args: &[&str]) -> String {
     let out = Command::cargo_bin("ledger")
         .unwrap()
         .arg("--data-dir")

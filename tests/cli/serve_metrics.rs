@@ -17,6 +17,7 @@ use ledger::proto::events as ev;
 use support::api::{donation, with_token};
 
 use super::cli_serve::free_port;
+use super::migrate::ledger;
 
 /// A running `ledger serve` and its ports.
 struct Served {
@@ -81,24 +82,6 @@ fn wait_for(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Runs the built `ledger` with `args` on `data_dir`; its stdout (it must succeed).
-fn ledger(data_dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(assert_cmd::cargo::cargo_bin("ledger"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env_remove("LEDGER_READ_MODEL_URL")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ledger {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Every sample belongs to a family with HELP and TYPE, every line parses, and counters (and
