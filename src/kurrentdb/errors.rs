@@ -43,6 +43,9 @@ pub enum Refusal {
     Internal(String),
     /// The server is shutting down or its log stopped.
     Unavailable(String),
+    /// The operation's deadline passed before it ended (what the log did meanwhile stands:
+    /// an idempotent retry answers its result).
+    Timeout(String),
 }
 
 /// KurrentDB's number for a revision expectation in messages: -2 any, -1 no stream, -4 exists.
@@ -86,6 +89,7 @@ impl Refusal {
             Self::BadRequest(_) => "bad_request",
             Self::Internal(_) => "internal",
             Self::Unavailable(_) => "unavailable",
+            Self::Timeout(_) => "timeout",
         }
     }
 
@@ -150,6 +154,7 @@ impl Refusal {
             Self::BadRequest(message) => Status::invalid_argument(message.clone()),
             Self::Internal(_) => Status::internal("the ledger failed; see its log"),
             Self::Unavailable(message) => Status::unavailable(message.clone()),
+            Self::Timeout(what) => Status::aborted(format!("Operation timed out: {what}")),
         }
     }
 
@@ -190,6 +195,7 @@ impl Refusal {
                 }
                 .encode_to_vec(),
             ),
+            Self::Timeout(_) => any("Timeout", shared::Timeout {}.encode_to_vec()),
             Self::Internal(_) | Self::Unavailable(_) => {
                 any("Unknown", shared::Unknown {}.encode_to_vec())
             }

@@ -388,6 +388,28 @@ fn batch_expected(
     }
 }
 
+/// How long a batch may still take, from its options: `deadline` is relative (as the server
+/// reads it; the Rust client puts an absolute time there, which reads as decades), the older
+/// `deadline_21_10_0` is a point in time. Zero when it has passed; `None` without a deadline.
+fn batch_deadline(options: &batch_append_req::Options) -> Option<std::time::Duration> {
+    use batch_append_req::options::DeadlineOption;
+    let left = match options.deadline_option.as_ref()? {
+        DeadlineOption::Deadline(d) => {
+            let nanos = i128::from(d.seconds) * 1_000_000_000 + i128::from(d.nanos);
+            u64::try_from(nanos.max(0)).unwrap_or(u64::MAX)
+        }
+        DeadlineOption::Deadline21100(at) => {
+            let at = i128::from(at.seconds) * 1_000_000_000 + i128::from(at.nanos);
+            let now = chrono::Utc::now()
+                .timestamp_nanos_opt()
+                .map_or(i128::MAX, i128::from);
+            u64::try_from((at - now).max(0)).unwrap_or(u64::MAX)
+        }
+    };
+    // Decades of deadline are no deadline; a timer that far out helps no one.
+    Some(std::time::Duration::from_nanos(left).min(std::time::Duration::from_secs(86_400)))
+}
+
 /// Takes one request of a BatchAppend call; answers when a batch is final.
 async fn batch_step(
     port: &Port,
@@ -447,9 +469,24 @@ async fn batch_step(
             convert::stream_name(stream_identifier.as_ref()),
             batch_expected(batch.options.expected_stream_position.as_ref()),
         ) {
-            (Ok(stream), Ok(expected)) => {
-                write::append(port.log.as_ref(), caller, &stream, expected, batch.events).await
-            }
+            (Ok(stream), Ok(expected)) => match batch_deadline(&batch.options) {
+                None => {
+                    write::append(port.log.as_ref(), caller, &stream, expected, batch.events).await
+                }
+                Some(left) if left.is_zero() => Err(Refusal::Timeout(format!(
+                    "the batch's deadline for `{stream}` had passed when it arrived"
+                ))),
+                Some(left) => tokio::time::timeout(
+                    left,
+                    write::append(port.log.as_ref(), caller, &stream, expected, batch.events),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Refusal::Timeout(format!(
+                        "the append to `{stream}` did not end within the batch's deadline"
+                    )))
+                }),
+            },
             (Err(r), _) | (_, Err(r)) => Err(r),
         },
     };

@@ -385,6 +385,97 @@ async fn batch_append_errors_carry_one_any_that_names_the_error() {
 }
 
 #[tokio::test]
+async fn a_batch_whose_deadline_has_passed_times_out_and_appends_nothing() {
+    use batch_append_req::options::DeadlineOption;
+    let app = spawn_app().await;
+    let port = serve(app.log.clone(), true).await;
+    let mut raw = port.raw().await;
+    let batch = |deadline: DeadlineOption| BatchAppendReq {
+        correlation_id: Some(id(true)),
+        options: Some(batch_append_req::Options {
+            stream_identifier: stream("orders-deadline"),
+            expected_stream_position: Some(batch_append_req::options::ExpectedStreamPosition::Any(
+                (),
+            )),
+            deadline_option: Some(deadline),
+        }),
+        proposed_messages: vec![batch_append_req::ProposedMessage {
+            id: Some(id(false)),
+            metadata: HashMap::from([
+                ("type".to_owned(), "A".to_owned()),
+                ("content-type".to_owned(), "application/json".to_owned()),
+            ]),
+            custom_metadata: Vec::new(),
+            data: b"{}".to_vec(),
+        }],
+        is_final: true,
+    };
+    let past = chrono::Utc::now() - chrono::Duration::seconds(5);
+    for deadline in [
+        DeadlineOption::Deadline(prost_types::Duration {
+            seconds: 0,
+            nanos: 0,
+        }),
+        DeadlineOption::Deadline(prost_types::Duration {
+            seconds: -3,
+            nanos: 0,
+        }),
+        DeadlineOption::Deadline21100(prost_types::Timestamp {
+            seconds: past.timestamp(),
+            nanos: 0,
+        }),
+    ] {
+        let answer = raw
+            .batch_append(tokio_stream::iter(vec![batch(deadline)]))
+            .await
+            .unwrap()
+            .into_inner()
+            .next()
+            .await
+            .unwrap()
+            .unwrap();
+        let Some(batch_append_resp::Result::Error(status)) = answer.result else {
+            panic!("{deadline:?}: {answer:?}")
+        };
+        assert_eq!(status.code, Code::Aborted as i32, "{deadline:?}");
+        assert!(
+            status.message.starts_with("Operation timed out"),
+            "{}",
+            status.message
+        );
+        let detail = status.details.unwrap();
+        assert!(
+            detail.type_url.ends_with("event_store.client.Timeout"),
+            "{}",
+            detail.type_url
+        );
+    }
+    assert_eq!(
+        app.log.stream_revision("orders-deadline").await.unwrap(),
+        ledger::store::CurrentRevision::NoStream,
+        "nothing appended"
+    );
+    // A deadline in the future (the Python client's 315,576,000,000 s among them) appends.
+    for seconds in [30, 315_576_000_000] {
+        let answer = raw
+            .batch_append(tokio_stream::iter(vec![batch(DeadlineOption::Deadline(
+                prost_types::Duration { seconds, nanos: 0 },
+            ))]))
+            .await
+            .unwrap()
+            .into_inner()
+            .next()
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(answer.result, Some(batch_append_resp::Result::Success(_))),
+            "{answer:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_granted_writer_appends_to_a_ledger_category_only_with_the_ledgers_envelope() {
     let app = spawn_app().await;
     let port = serve(app.log.clone(), false).await;
