@@ -106,6 +106,7 @@ fn store_code(error: &StoreError) -> Code {
     match error {
         StoreError::Conflict { .. } => Code::Aborted,
         StoreError::DuplicateEventId { .. } => Code::AlreadyExists,
+        StoreError::StreamDeleted { .. } => Code::FailedPrecondition,
         StoreError::InvalidInput { .. } => Code::InvalidArgument,
         StoreError::Closed => Code::Unavailable,
         StoreError::Corrupt(_)

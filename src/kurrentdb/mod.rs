@@ -93,6 +93,7 @@ pub struct Port {
     lag: LagBoard,
     advertise: (String, u16),
     instance: Uuid,
+    metadata_streams: stream_state::MetadataStreams,
 }
 
 /// Removes a subscription from the gauges when it ends, however it ends.
@@ -182,6 +183,7 @@ impl KurrentDbServer {
                 lag: LagBoard::default(),
                 advertise: (host, local.port()),
                 instance: Uuid::new_v4(),
+                metadata_streams: stream_state::MetadataStreams::default(),
             }),
             tls,
         })

@@ -74,7 +74,15 @@ impl StreamsService {
     ) -> Result<u64, Status> {
         let outcome = match (convert::stream_name(stream.as_ref()), expected) {
             (Ok(stream), Ok(expected)) => {
-                write::delete(self.port.log.as_ref(), caller, &stream, expected, how).await
+                write::delete(
+                    self.port.log.as_ref(),
+                    &self.port.metadata_streams,
+                    caller,
+                    &stream,
+                    expected,
+                    how,
+                )
+                .await
             }
             (Err(r), _) | (_, Err(r)) => Err(r),
         };
@@ -257,7 +265,16 @@ impl Streams for StreamsService {
             .await
             .map_err(|r| self.refuse("Append", r))?;
         let count = events.len() as u64;
-        match write::append(self.port.log.as_ref(), &caller, &stream, expected, events).await {
+        match write::append(
+            self.port.log.as_ref(),
+            &self.port.metadata_streams,
+            &caller,
+            &stream,
+            expected,
+            events,
+        )
+        .await
+        {
             Ok(done) => {
                 self.port
                     .metrics
@@ -471,14 +488,29 @@ async fn batch_step(
         ) {
             (Ok(stream), Ok(expected)) => match batch_deadline(&batch.options) {
                 None => {
-                    write::append(port.log.as_ref(), caller, &stream, expected, batch.events).await
+                    write::append(
+                        port.log.as_ref(),
+                        &port.metadata_streams,
+                        caller,
+                        &stream,
+                        expected,
+                        batch.events,
+                    )
+                    .await
                 }
                 Some(left) if left.is_zero() => Err(Refusal::Timeout(format!(
                     "the batch's deadline for `{stream}` had passed when it arrived"
                 ))),
                 Some(left) => tokio::time::timeout(
                     left,
-                    write::append(port.log.as_ref(), caller, &stream, expected, batch.events),
+                    write::append(
+                        port.log.as_ref(),
+                        &port.metadata_streams,
+                        caller,
+                        &stream,
+                        expected,
+                        batch.events,
+                    ),
                 )
                 .await
                 .unwrap_or_else(|_| {

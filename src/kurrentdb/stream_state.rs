@@ -8,8 +8,11 @@
 //! appends `$streamDeleted` to the stream itself. Appending to a soft-deleted stream continues
 //! its numbering and moves `$tb` to the first new revision, in the same atomic append.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use tokio::sync::{OnceCell, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::store::{CurrentRevision, Direction, EventLog, RecordedEvent, StoreError, StreamStart};
 
@@ -17,8 +20,8 @@ use crate::store::{CurrentRevision, Direction, EventLog, RecordedEvent, StoreErr
 pub const SOFT_DELETED: u64 = i64::MAX as u64;
 /// The event type of a stream's metadata.
 pub const METADATA_EVENT: &str = "$metadata";
-/// The event type that tombstones a stream.
-pub const TOMBSTONE_EVENT: &str = "$streamDeleted";
+/// The event type that tombstones a stream (the log itself then refuses appends to it).
+pub const TOMBSTONE_EVENT: &str = crate::store::TOMBSTONE_EVENT_TYPE;
 
 /// The metadata stream of `stream`.
 pub fn metadata_stream(stream: &str) -> String {
@@ -143,4 +146,52 @@ async fn last_event(log: &dyn EventLog, stream: &str) -> Result<Option<RecordedE
         .read_stream(stream, Direction::Backwards, StreamStart::Beginning, 1)
         .await?
         .pop())
+}
+
+/// The streams that have metadata (a `$$name` stream in the log), read from the log once and
+/// then kept up to date by the port, the only writer of `$$` streams in the one process that
+/// writes the log (its lock file sees to that). A stream outside the set has no metadata, so
+/// an append to it needs no read first: the log checks its expected revision and refuses it
+/// after a tombstone. Appends hold the set shared; a write of metadata (a soft delete, an
+/// append to `$$name`) holds it exclusively and adds its stream before writing, so no append
+/// takes the fast way past a soft delete.
+#[derive(Debug, Default)]
+pub struct MetadataStreams {
+    set: OnceCell<RwLock<HashSet<String>>>,
+}
+
+impl MetadataStreams {
+    async fn lock(&self, log: &dyn EventLog) -> Result<&RwLock<HashSet<String>>, StoreError> {
+        self.set
+            .get_or_try_init(|| async {
+                let names = log.stream_names_with_prefix("$$").await?;
+                Ok(RwLock::new(
+                    names
+                        .iter()
+                        .filter_map(|n| n.strip_prefix("$$"))
+                        .map(str::to_owned)
+                        .collect(),
+                ))
+            })
+            .await
+    }
+
+    /// The set, shared with other appends.
+    pub async fn shared(
+        &self,
+        log: &dyn EventLog,
+    ) -> Result<RwLockReadGuard<'_, HashSet<String>>, StoreError> {
+        Ok(self.lock(log).await?.read().await)
+    }
+
+    /// The set, alone: for a write of `stream`'s metadata, which it adds.
+    pub async fn exclusive(
+        &self,
+        log: &dyn EventLog,
+        stream: &str,
+    ) -> Result<RwLockWriteGuard<'_, HashSet<String>>, StoreError> {
+        let mut set = self.lock(log).await?.write().await;
+        set.insert(stream.to_owned());
+        Ok(set)
+    }
 }

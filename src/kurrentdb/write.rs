@@ -3,16 +3,19 @@
 //! last revision, and continues its numbering), idempotent retries (the log's own: the same ids
 //! in the same order answer the first result), and deleted streams refusing what they refuse.
 //!
-//! A rule that reads the stream before writing (tombstoned? soft-deleted?) writes with the
-//! revisions it read as the expectation, so a concurrent writer makes the log refuse the append
-//! and the rule is read again: never an append after a tombstone.
+//! A stream without metadata (most of them) is appended to without a read: the log checks the
+//! caller's expected revision and refuses anything after a tombstone itself. A stream with
+//! metadata may be soft-deleted, so its state is read first, and the append is written with
+//! the revisions it read as the expectation: a concurrent writer makes the log refuse it and
+//! the rule is read again. Soft deletes and other writes of metadata exclude appends meanwhile
+//! ([`MetadataStreams`]).
 
 use uuid::Uuid;
 
 use super::access::{governing_category, is_ledger_category, Caller};
 use super::errors::Refusal;
 use super::stream_state::{
-    metadata_stream, StreamState, METADATA_EVENT, SOFT_DELETED, TOMBSTONE_EVENT,
+    metadata_stream, MetadataStreams, StreamState, METADATA_EVENT, SOFT_DELETED, TOMBSTONE_EVENT,
 };
 use crate::store::{
     AppendResult, ContentType, CurrentRevision, EventData, EventLog, EventMetadata,
@@ -62,6 +65,7 @@ fn store_refusal(e: StoreError) -> Refusal {
             Refusal::BadRequest(format!("invalid {field}: {rule}"))
         }
         e @ StoreError::DuplicateEventId { .. } => Refusal::BadRequest(e.to_string()),
+        StoreError::StreamDeleted { stream } => Refusal::StreamDeleted(stream),
         StoreError::Closed => Refusal::Unavailable("Server Is Not Ready".into()),
         other => Refusal::Internal(other.to_string()),
     }
@@ -133,6 +137,7 @@ fn appended(result: &AppendResult) -> Appended {
 /// Appends `events` to `stream`.
 pub async fn append(
     log: &dyn EventLog,
+    with_metadata: &MetadataStreams,
     caller: &Caller,
     stream: &str,
     expected: ExpectedRevision,
@@ -152,6 +157,41 @@ pub async fn append(
         .into_iter()
         .map(|p| event_data(stream, p))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(described) = stream.strip_prefix("$$") {
+        let _alone = with_metadata
+            .exclusive(log, described)
+            .await
+            .map_err(store_refusal)?;
+        return append_reading_first(log, stream, expected, events).await;
+    }
+    let known = with_metadata.shared(log).await.map_err(store_refusal)?;
+    if events.is_empty() || known.contains(stream) {
+        return append_reading_first(log, stream, expected, events).await;
+    }
+    let written = log
+        .append_atomic(vec![StreamAppend {
+            stream: stream.to_owned(),
+            expected,
+            events,
+        }])
+        .await;
+    drop(known);
+    match written {
+        Ok(results) => Ok(appended(&results[0])),
+        Err(StoreError::Conflict { actual, .. }) => {
+            Err(wrong_version("Append", stream, expected, actual))
+        }
+        Err(e) => Err(store_refusal(e)),
+    }
+}
+
+/// Appends to a stream that has (or is) metadata: reads its state, then writes pinned to it.
+async fn append_reading_first(
+    log: &dyn EventLog,
+    stream: &str,
+    expected: ExpectedRevision,
+    events: Vec<EventData>,
+) -> Result<Appended, Refusal> {
     for _ in 0..ATTEMPTS {
         let state = StreamState::load(log, stream)
             .await
@@ -243,6 +283,7 @@ pub enum Deletion {
 /// Deletes `stream`; answers the position of the event that records the deletion.
 pub async fn delete(
     log: &dyn EventLog,
+    with_metadata: &MetadataStreams,
     caller: &Caller,
     stream: &str,
     expected: ExpectedRevision,
@@ -259,6 +300,17 @@ pub async fn delete(
     let operation = match how {
         Deletion::Soft => "Delete",
         Deletion::Tombstone => "Tombstone",
+    };
+    // A soft delete writes metadata: no append may pass it meanwhile. A tombstone is pinned
+    // to the revision read, and the log refuses every append after it.
+    let _alone = match how {
+        Deletion::Soft => Some(
+            with_metadata
+                .exclusive(log, stream)
+                .await
+                .map_err(store_refusal)?,
+        ),
+        Deletion::Tombstone => None,
     };
     for _ in 0..ATTEMPTS {
         let state = StreamState::load(log, stream)

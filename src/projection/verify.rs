@@ -124,6 +124,11 @@ impl EventLog for BoundedLog {
         })
     }
 
+    /// Not bounded: names say nothing of positions (and verify lists none).
+    async fn stream_names_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.stream_names_with_prefix(prefix).await
+    }
+
     fn subscribe_all(&self, from: Position) -> Subscription {
         let last = self.last;
         self.inner

@@ -386,6 +386,12 @@ pub enum StreamStart {
     Revision(u64),
 }
 
+/// The type of the event that closes a stream for good (a KurrentDB tombstone): once it is a
+/// stream's last event, every backend refuses appends to that stream with
+/// [`StoreError::StreamDeleted`] (an exact repeat of an earlier append still answers its
+/// result).
+pub const TOMBSTONE_EVENT_TYPE: &str = "$streamDeleted";
+
 /// Errors of the event log.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -406,6 +412,13 @@ pub enum StoreError {
         event_id: Uuid,
         /// Where it was written.
         existing_stream: String,
+    },
+    /// The stream was tombstoned (its last event is [`TOMBSTONE_EVENT_TYPE`]) and takes no
+    /// more events; nothing was written.
+    #[error("stream `{stream}` was deleted for good (tombstoned) and takes no more events")]
+    StreamDeleted {
+        /// The stream.
+        stream: String,
     },
     /// The request was malformed; nothing was written.
     #[error("invalid {field}: {rule}")]
@@ -504,6 +517,10 @@ pub trait EventLog: Send + Sync + 'static {
     /// when the category has no stream with a numeric id. Used to check that a sequence
     /// generator is ahead of every id the log already holds.
     async fn highest_stream_number(&self, category: &str) -> Result<Option<u64>, StoreError>;
+
+    /// The names of the streams that hold at least one event and start with `prefix`, in
+    /// byte order (KurrentDB's port lists the `$$` metadata streams with it at start).
+    async fn stream_names_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 
     /// Every event from `from` inclusive, then live events as they are committed.
     fn subscribe_all(&self, from: Position) -> Subscription;

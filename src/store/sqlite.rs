@@ -51,7 +51,7 @@ use super::durability::{self, Durability, Reply};
 use super::{
     category_of, validate_atomic, validate_category, validate_stream_name, AppendResult,
     CurrentRevision, Direction, EventLog, EventMetadata, Position, RecordedEvent, StoreError,
-    StreamAppend, StreamStart, Subscription,
+    StreamAppend, StreamStart, Subscription, TOMBSTONE_EVENT_TYPE,
 };
 
 /// Process-wide SQLite settings, applied before the first connection opens (later calls, or
@@ -470,6 +470,14 @@ fn is_io_error(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// A stream's tip as a batch sees it.
+#[derive(Debug, Clone, Copy)]
+struct Tip {
+    revision: CurrentRevision,
+    /// Its last event is a tombstone: it takes no more events.
+    closed: bool,
+}
+
 /// Where an already-written event sits.
 #[derive(Clone)]
 struct Written {
@@ -481,6 +489,7 @@ struct Written {
 /// A row to insert.
 struct StagedRow<'a> {
     position: Position,
+    /// Its storage key ([`storage_key`]).
     id: Uuid,
     stream: &'a str,
     revision: u64,
@@ -507,41 +516,68 @@ fn write_batch(
         .query_row([], |r| r.get(0))?;
     let mut next_position = max as u64 + 1;
 
-    let mut revisions: HashMap<String, CurrentRevision> = HashMap::new();
+    // Each stream's tip: its revision, and whether its last event closed it (a tombstone).
+    let mut tips: HashMap<String, Tip> = HashMap::new();
     {
-        let mut stmt =
-            conn.prepare_cached("SELECT MAX(revision) FROM events WHERE stream_name = ?1")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT revision, event_type = ?2 FROM events WHERE stream_name = ?1 \
+             ORDER BY revision DESC LIMIT 1",
+        )?;
         for (parts, _) in requests {
             for part in *parts {
-                if revisions.contains_key(&part.stream) {
+                if tips.contains_key(&part.stream) {
                     continue;
                 }
-                let rev: Option<i64> = stmt.query_row([&part.stream], |r| r.get(0))?;
-                revisions.insert(
-                    part.stream.clone(),
-                    rev.map_or(CurrentRevision::NoStream, |r| CurrentRevision::At(r as u64)),
-                );
+                let tip = stmt
+                    .query_row(params![&part.stream, TOMBSTONE_EVENT_TYPE], |r| {
+                        Ok(Tip {
+                            revision: CurrentRevision::At(r.get::<_, i64>(0)? as u64),
+                            closed: r.get(1)?,
+                        })
+                    })
+                    .optional()?
+                    .unwrap_or(Tip {
+                        revision: CurrentRevision::NoStream,
+                        closed: false,
+                    });
+                tips.insert(part.stream.clone(), tip);
             }
         }
     }
     let mut written: HashMap<Uuid, Written> = HashMap::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT stream_name, revision, position FROM events WHERE event_id = ?1",
+            "SELECT stream_name, revision, position, client_event_id IS NULL FROM events \
+             WHERE event_id = ?1",
         )?;
+        let mut find = |key: &Uuid| {
+            stmt.query_row([key.as_bytes().as_slice()], |r| {
+                Ok((
+                    Written {
+                        stream: r.get(0)?,
+                        revision: r.get::<_, i64>(1)? as u64,
+                        position: r.get::<_, i64>(2)? as u64,
+                    },
+                    r.get::<_, bool>(3)?,
+                ))
+            })
+            .optional()
+        };
         for (parts, _) in requests {
-            for event in parts.iter().flat_map(|p| &p.events) {
-                let found = stmt
-                    .query_row([event.id.as_bytes().as_slice()], |r| {
-                        Ok(Written {
-                            stream: r.get(0)?,
-                            revision: r.get::<_, i64>(1)? as u64,
-                            position: r.get::<_, i64>(2)? as u64,
-                        })
-                    })
-                    .optional()?;
-                if let Some(w) = found {
-                    written.insert(event.id, w);
+            for part in *parts {
+                for event in &part.events {
+                    let key = storage_key(&part.stream, event);
+                    if let Some((w, _)) = find(&key)? {
+                        written.insert(key, w);
+                    } else if key != event.id {
+                        // A foreign event written before ids were per stream is keyed by its
+                        // own id: a repeat of that append to the same stream is still one.
+                        if let Some((w, true)) = find(&event.id)? {
+                            if w.stream == part.stream {
+                                written.insert(key, w);
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -553,20 +589,20 @@ fn write_batch(
     for &(parts, metadata) in requests {
         let rows_before = rows.len();
         let position_before = next_position;
-        let mut staged_revisions: Vec<(String, CurrentRevision)> = Vec::new();
+        let mut staged_tips: Vec<(String, Tip)> = Vec::new();
         let result = stage_request(
             parts,
             metadata,
-            &revisions,
+            &tips,
             &written,
             &mut next_position,
             &mut rows,
-            &mut staged_revisions,
+            &mut staged_tips,
         );
         match result {
             Ok(results) => {
-                for (stream, rev) in staged_revisions {
-                    revisions.insert(stream, rev);
+                for (stream, tip) in staged_tips {
+                    tips.insert(stream, tip);
                 }
                 for row in &rows[rows_before..] {
                     written.insert(
@@ -594,10 +630,11 @@ fn write_batch(
     }
     {
         let mut insert = conn.prepare_cached(
-            "INSERT INTO events (position, event_id, stream_name, category, revision, event_type, payload, metadata, recorded_at, envelope) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO events (position, event_id, stream_name, category, revision, event_type, payload, metadata, recorded_at, envelope, client_event_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         for row in &rows {
+            let client_id = (row.id != row.event.id).then(|| row.event.id.as_bytes().to_vec());
             insert.execute(params![
                 row.position as i64,
                 row.id.as_bytes().as_slice(),
@@ -609,6 +646,7 @@ fn write_batch(
                 row.metadata,
                 recorded_at,
                 row.event.metadata.kind_code(),
+                client_id,
             ])?;
         }
     }
@@ -627,21 +665,40 @@ fn write_batch(
 fn stage_request<'a>(
     parts: &'a [StreamAppend],
     metadata: &'a [Vec<Vec<u8>>],
-    revisions: &HashMap<String, CurrentRevision>,
+    tips: &HashMap<String, Tip>,
     written: &HashMap<Uuid, Written>,
     next_position: &mut Position,
     rows: &mut Vec<StagedRow<'a>>,
-    staged_revisions: &mut Vec<(String, CurrentRevision)>,
+    staged_tips: &mut Vec<(String, Tip)>,
 ) -> Result<Vec<AppendResult>, StoreError> {
     let mut results = Vec::with_capacity(parts.len());
     for (part, part_metadata) in parts.iter().zip(metadata) {
-        let current = revisions
-            .get(&part.stream)
+        // An earlier part of this request may have moved the stream already.
+        let tip = staged_tips
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == part.stream)
+            .map(|(_, t)| t)
+            .or_else(|| tips.get(&part.stream))
             .copied()
-            .unwrap_or(CurrentRevision::NoStream);
-        if part.events.iter().any(|e| written.contains_key(&e.id)) {
-            results.push(replayed_result(part, written)?);
+            .unwrap_or(Tip {
+                revision: CurrentRevision::NoStream,
+                closed: false,
+            });
+        let current = tip.revision;
+        let keys: Vec<Uuid> = part
+            .events
+            .iter()
+            .map(|e| storage_key(&part.stream, e))
+            .collect();
+        if keys.iter().any(|k| written.contains_key(k)) {
+            results.push(replayed_result(part, &keys, written)?);
             continue;
+        }
+        if tip.closed {
+            return Err(StoreError::StreamDeleted {
+                stream: part.stream.clone(),
+            });
         }
         if !part.expected.admits(current) {
             return Err(StoreError::Conflict {
@@ -654,11 +711,14 @@ fn stage_request<'a>(
             CurrentRevision::NoStream => 0,
             CurrentRevision::At(r) => r + 1,
         };
-        for ((revision, event), metadata) in (first_revision..).zip(&part.events).zip(part_metadata)
+        for (((revision, event), metadata), key) in (first_revision..)
+            .zip(&part.events)
+            .zip(part_metadata)
+            .zip(keys)
         {
             rows.push(StagedRow {
                 position: *next_position,
-                id: event.id,
+                id: key,
                 stream: &part.stream,
                 revision,
                 event,
@@ -667,7 +727,13 @@ fn stage_request<'a>(
             *next_position += 1;
         }
         let last = rows.last().expect("a part has events");
-        staged_revisions.push((part.stream.clone(), CurrentRevision::At(last.revision)));
+        staged_tips.push((
+            part.stream.clone(),
+            Tip {
+                revision: CurrentRevision::At(last.revision),
+                closed: last.event.event_type == TOMBSTONE_EVENT_TYPE,
+            },
+        ));
         results.push(AppendResult {
             next_expected_revision: last.revision,
             position: last.position,
@@ -680,9 +746,10 @@ fn stage_request<'a>(
 /// stream, in this order, at consecutive revisions; it then answers the original result.
 fn replayed_result(
     part: &StreamAppend,
+    keys: &[Uuid],
     written: &HashMap<Uuid, Written>,
 ) -> Result<AppendResult, StoreError> {
-    let known: Vec<Option<&Written>> = part.events.iter().map(|e| written.get(&e.id)).collect();
+    let known: Vec<Option<&Written>> = keys.iter().map(|k| written.get(k)).collect();
     let repeat = known
         .iter()
         .all(|w| w.is_some_and(|w| w.stream == part.stream))
@@ -716,8 +783,39 @@ const HIGHEST_STREAM_NUMBER: &str =
      AND SUBSTR(stream_name, ?1) NOT GLOB '*[^0-9]*' \
      AND SUBSTR(stream_name, ?1) <> ''";
 
+/// The smallest string above every string that starts with `prefix` (`None`: there is none,
+/// the prefix is all `char::MAX`).
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// The key a foreign (KurrentDB client's) event is stored under: its id is unique only within
+/// its stream, so the key is a name-based UUID of both. The ledger's own events are keyed by
+/// their id, unique across the log.
+fn storage_key(stream: &str, event: &super::EventData) -> Uuid {
+    if event.metadata.ledger().is_none() {
+        let mut name = Vec::with_capacity(stream.len() + 17);
+        name.extend_from_slice(stream.as_bytes());
+        name.push(0);
+        name.extend_from_slice(event.id.as_bytes());
+        Uuid::new_v5(&FOREIGN_KEYS, &name)
+    } else {
+        event.id
+    }
+}
+
+/// The namespace of [`storage_key`]'s name-based ids.
+const FOREIGN_KEYS: Uuid = Uuid::from_u128(0x6c65_6467_6572_4b44_8000_666f_7265_6967);
+
 const SELECT_EVENT: &str =
-    "SELECT position, event_id, stream_name, revision, event_type, payload, metadata, recorded_at, envelope FROM events";
+    "SELECT position, COALESCE(client_event_id, event_id), stream_name, revision, event_type, payload, metadata, recorded_at, envelope FROM events";
 
 fn blob<'a>(row: &'a rusqlite::Row<'_>, i: usize) -> Result<&'a [u8], StoreError> {
     row.get_ref(i)?
@@ -927,6 +1025,33 @@ impl EventLog for SqliteEventLog {
             })
             .await?;
         Ok(highest.and_then(|h| u64::try_from(h).ok()))
+    }
+
+    async fn stream_names_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        if prefix.is_empty() {
+            return Err(StoreError::InvalidInput {
+                field: "prefix",
+                rule: "must not be empty (that lists every stream)".into(),
+            });
+        }
+        // The stream index's keys from `prefix` up to (not including) the prefix with its
+        // last byte raised: only that range of the index is read.
+        let low = prefix.to_owned();
+        let high = prefix_successor(prefix);
+        self.inner
+            .readers
+            .with(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT DISTINCT stream_name FROM events \
+                     WHERE stream_name >= ?1 AND (?2 IS NULL OR stream_name < ?2) \
+                     ORDER BY stream_name",
+                )?;
+                let names = stmt
+                    .query_map(params![low, high], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(names)
+            })
+            .await
     }
 
     fn subscribe_all(&self, from: Position) -> Subscription {

@@ -772,6 +772,12 @@ impl ledger::store::EventLog for RacingLog {
     ) -> Result<Option<u64>, ledger::store::StoreError> {
         self.inner.highest_stream_number(category).await
     }
+    async fn stream_names_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<String>, ledger::store::StoreError> {
+        self.inner.stream_names_with_prefix(prefix).await
+    }
     fn subscribe_all(&self, from: ledger::store::Position) -> ledger::store::Subscription {
         self.inner.subscribe_all(from)
     }

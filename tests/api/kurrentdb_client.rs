@@ -185,6 +185,32 @@ async fn re_appending_the_same_event_ids_answers_the_first_result_and_writes_not
         .await
         .unwrap();
     assert_eq!(read.len(), 3);
+    // The same ids in another stream are other events there, as on KurrentDB (the Python
+    // client's own suite appends one event to two streams).
+    let other = fresh("orders");
+    let there = client
+        .append_to_stream(other.as_str(), &opts, batch_ids(&read))
+        .await
+        .unwrap();
+    assert_ne!(there.position, first.position);
+    let read_there = read_stream(&client, &other, &ReadStreamOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        read_there.iter().map(|e| e.id).collect::<Vec<_>>(),
+        read.iter().map(|e| e.id).collect::<Vec<_>>()
+    );
+}
+
+/// Events with the ids (and types) of `read`.
+fn batch_ids(read: &[kurrentdb::RecordedEvent]) -> Vec<EventData> {
+    read.iter()
+        .map(|e| {
+            EventData::json(&e.event_type, &serde_json::json!({}))
+                .unwrap()
+                .id(e.id)
+        })
+        .collect()
 }
 
 #[tokio::test]

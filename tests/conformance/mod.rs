@@ -226,6 +226,135 @@ pub async fn reusing_an_event_id_in_another_stream_is_refused(log: Arc<dyn Event
     );
 }
 
+/// A foreign event as a KurrentDB client proposes it.
+fn foreign(payload: &str) -> EventData {
+    EventData {
+        metadata: EventMetadata::Foreign {
+            content_type: ContentType::Json,
+            bytes: Vec::new(),
+        },
+        ..event(payload)
+    }
+}
+
+pub async fn a_foreign_event_id_is_unique_per_stream_and_repeats_within_it(log: Arc<dyn EventLog>) {
+    let shared_id = foreign("{\"n\": 1}");
+    let first = log
+        .append("orders-1", ExpectedRevision::Any, vec![shared_id.clone()])
+        .await
+        .unwrap();
+    // The same id in another stream is another event (KurrentDB accepts it).
+    let other = log
+        .append("orders-2", ExpectedRevision::Any, vec![shared_id.clone()])
+        .await
+        .unwrap();
+    assert_ne!(other.position, first.position);
+    // In its own stream it is a repeat: the first result, nothing written.
+    let again = log
+        .append("orders-1", ExpectedRevision::Any, vec![shared_id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(count_all(log.as_ref()).await, 2);
+    for stream in ["orders-1", "orders-2"] {
+        let read = log
+            .read_stream(stream, Direction::Forwards, StreamStart::Beginning, 10)
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 1, "{stream}");
+        assert_eq!(read[0].id, shared_id.id, "{stream} reads the client's id");
+    }
+    let all = log.read_all(0, 10).await.unwrap();
+    assert!(all.iter().all(|e| e.id == shared_id.id));
+}
+
+pub async fn a_tombstoned_stream_takes_no_more_events(log: Arc<dyn EventLog>) {
+    let before = foreign("{}");
+    log.append("orders-7", ExpectedRevision::NoStream, vec![before.clone()])
+        .await
+        .unwrap();
+    let tombstone = EventData {
+        event_type: ledger::store::TOMBSTONE_EVENT_TYPE.into(),
+        ..foreign("")
+    };
+    let closed = log
+        .append("orders-7", ExpectedRevision::Exact(0), vec![tombstone])
+        .await
+        .unwrap();
+    for expected in [
+        ExpectedRevision::Any,
+        ExpectedRevision::Exact(1),
+        ExpectedRevision::StreamExists,
+    ] {
+        let err = log
+            .append("orders-7", expected, vec![foreign("{}")])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::StreamDeleted { ref stream } if stream == "orders-7"),
+            "{expected:?}: {err:?}"
+        );
+    }
+    // Nor as part of an atomic append, which then writes nothing at all.
+    let err = log
+        .append_atomic(vec![
+            StreamAppend {
+                stream: "orders-8".into(),
+                expected: ExpectedRevision::Any,
+                events: vec![foreign("{}")],
+            },
+            StreamAppend {
+                stream: "orders-7".into(),
+                expected: ExpectedRevision::Any,
+                events: vec![foreign("{}")],
+            },
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::StreamDeleted { .. }), "{err:?}");
+    assert_eq!(
+        log.stream_revision("orders-8").await.unwrap(),
+        CurrentRevision::NoStream
+    );
+    assert_eq!(
+        log.stream_revision("orders-7").await.unwrap(),
+        CurrentRevision::At(closed.next_expected_revision)
+    );
+    // An exact repeat of the append before the tombstone still answers its result.
+    let again = log
+        .append("orders-7", ExpectedRevision::NoStream, vec![before])
+        .await
+        .unwrap();
+    assert_eq!(again.next_expected_revision, 0);
+}
+
+pub async fn stream_names_with_a_prefix_are_listed_in_byte_order_once_each(log: Arc<dyn EventLog>) {
+    for stream in [
+        "$$orders-2",
+        "$$orders-1",
+        "orders-1",
+        "$$orders-1",
+        "$$p-1",
+    ] {
+        log.append(stream, ExpectedRevision::Any, vec![foreign("{}")])
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        log.stream_names_with_prefix("$$").await.unwrap(),
+        ["$$orders-1", "$$orders-2", "$$p-1"]
+    );
+    assert_eq!(
+        log.stream_names_with_prefix("$$orders-").await.unwrap(),
+        ["$$orders-1", "$$orders-2"]
+    );
+    assert!(log
+        .stream_names_with_prefix("nothing")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 pub async fn a_partly_repeated_append_is_refused_and_writes_nothing(log: Arc<dyn EventLog>) {
     let batch = events(2, "a");
     log.append("deletion-3", ExpectedRevision::Any, batch.clone())
@@ -810,6 +939,9 @@ macro_rules! event_log_conformance {
             stream_exists_requires_an_existing_stream,
             repeating_an_append_returns_the_original_result_and_writes_nothing,
             reusing_an_event_id_in_another_stream_is_refused,
+            a_foreign_event_id_is_unique_per_stream_and_repeats_within_it,
+            a_tombstoned_stream_takes_no_more_events,
+            stream_names_with_a_prefix_are_listed_in_byte_order_once_each,
             a_partly_repeated_append_is_refused_and_writes_nothing,
             a_stream_reads_forwards_and_backwards_from_a_revision,
             a_missing_stream_reads_empty_and_has_no_revision,
