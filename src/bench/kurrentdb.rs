@@ -1,5 +1,7 @@
 //! The KurrentDB-port part of `ledger bench`: the workload's events appended by 64 writers
-//! through the port (each writer its own HTTP/2 connection, single-event `Append` calls) beside
+//! through the port (single-event `Append` calls; once with every writer on its own HTTP/2
+//! connection, once with all of them sharing one, as the tasks of one application share its
+//! client) beside
 //! the same appends straight into the embedded log, as a ratio in one run; and a catch-up
 //! subscription to `$all` through the port over the filled log beside a direct page-by-page
 //! read of it. Clients run in the same process, so the port's figures include their cost.
@@ -25,8 +27,10 @@ use crate::store::{ContentType, EventData, EventMetadata, ExpectedRevision, Stre
 /// The port's figures.
 #[derive(Debug, Clone, Copy)]
 pub struct PortRates {
-    /// Events/s appended through the port by the writers.
+    /// Events/s appended through the port by the writers, each on its own connection.
     pub port_append: f64,
+    /// Events/s appended through the port by the writers sharing one connection.
+    pub shared_append: f64,
     /// Events/s of the same appends straight into the log.
     pub direct_append: f64,
     /// Events/s of a catch-up subscription to `$all` through the port.
@@ -77,6 +81,58 @@ fn append_request(stream: &str, event: &EventData) -> Vec<AppendReq> {
     )
 }
 
+type Client = StreamsClient<tonic::transport::Channel>;
+
+/// Serves the port on `log` at a free loopback port: its URL, its stop token and its task.
+async fn start_port(
+    log: std::sync::Arc<dyn crate::store::EventLog>,
+) -> anyhow::Result<(
+    String,
+    CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+)> {
+    let stop = CancellationToken::new();
+    let server = KurrentDbServer::bind(
+        Settings {
+            listen: "127.0.0.1:0".parse()?,
+            tls: None,
+            users: Users::anonymous(true),
+            advertise_host: None,
+        },
+        log,
+        Metrics::new(),
+        stop.clone(),
+    )
+    .await?;
+    let url = format!("http://{}", server.local_addr()?);
+    let serving = tokio::spawn(server.run_until_stopped());
+    Ok((url, stop, serving))
+}
+
+/// Events/s of every lane appended through the port, lane `i` by `clients[i]`.
+async fn port_append_rate(lanes: Vec<Lane>, clients: Vec<Client>) -> anyhow::Result<f64> {
+    let events: usize = lanes.iter().map(Vec::len).sum();
+    let started = Instant::now();
+    let tasks: Vec<_> = lanes
+        .into_iter()
+        .zip(clients)
+        .map(|(lane, mut client)| {
+            tokio::spawn(async move {
+                for (stream, event) in lane {
+                    client
+                        .append(tokio_stream::iter(append_request(&stream, &event)))
+                        .await?;
+                }
+                Ok::<_, anyhow::Error>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(events as f64 / started.elapsed().as_secs_f64())
+}
+
 /// Measures the port against the log, on fresh logs in `dir`.
 pub async fn kurrentdb_rates(
     dir: &Path,
@@ -106,22 +162,23 @@ pub async fn kurrentdb_rates(
     }
     let direct_append = events as f64 / started.elapsed().as_secs_f64();
 
-    let log = fresh_log(dir, "kurrentdb-port.sqlite").await?;
-    let stop = CancellationToken::new();
-    let server = KurrentDbServer::bind(
-        Settings {
-            listen: "127.0.0.1:0".parse()?,
-            tls: None,
-            users: Users::anonymous(true),
-            advertise_host: None,
-        },
-        log.clone(),
-        Metrics::new(),
-        stop.clone(),
+    // One shared HTTP/2 connection first (how a client object is used by many tasks), on a
+    // log of its own; then each writer on its own connection, on the log the catch-up reads.
+    let shared_log = fresh_log(dir, "kurrentdb-port-shared.sqlite").await?;
+    let (url, stop, serving) = start_port(shared_log).await?;
+    let client = StreamsClient::connect(url)
+        .await
+        .context("connecting to the KurrentDB port")?;
+    let shared_append = port_append_rate(
+        lanes.clone(),
+        (0..CONCURRENCY).map(|_| client.clone()).collect(),
     )
     .await?;
-    let url = format!("http://{}", server.local_addr()?);
-    let serving = tokio::spawn(server.run_until_stopped());
+    stop.cancel();
+    serving.await??;
+
+    let log = fresh_log(dir, "kurrentdb-port.sqlite").await?;
+    let (url, stop, serving) = start_port(log.clone()).await?;
     let mut clients = Vec::with_capacity(CONCURRENCY);
     for _ in 0..CONCURRENCY {
         clients.push(
@@ -130,25 +187,7 @@ pub async fn kurrentdb_rates(
                 .context("connecting to the KurrentDB port")?,
         );
     }
-    let started = Instant::now();
-    let tasks: Vec<_> = lanes
-        .into_iter()
-        .zip(clients)
-        .map(|(lane, mut client)| {
-            tokio::spawn(async move {
-                for (stream, event) in lane {
-                    client
-                        .append(tokio_stream::iter(append_request(&stream, &event)))
-                        .await?;
-                }
-                Ok::<_, anyhow::Error>(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    let port_append = events as f64 / started.elapsed().as_secs_f64();
+    let port_append = port_append_rate(lanes, clients).await?;
 
     let mut client = StreamsClient::connect(url).await?;
     let started = Instant::now();
@@ -180,6 +219,7 @@ pub async fn kurrentdb_rates(
     let direct_read = read as f64 / started.elapsed().as_secs_f64();
     Ok(PortRates {
         port_append,
+        shared_append,
         direct_append,
         catch_up,
         direct_read,

@@ -12,11 +12,12 @@
 //! and a subscription starts after its position (KurrentDB's rules, which the clients' resume
 //! logic relies on).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use futures::StreamExt;
 use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use uuid::Uuid;
 
@@ -138,8 +139,19 @@ fn plan(request: ReadReq) -> Result<Plan, Refusal> {
     })
 }
 
-/// The stream of responses a read sends.
-pub type Responses = mpsc::Receiver<Result<ReadResp, Status>>;
+/// One response of a read.
+type Answer = Result<ReadResp, Status>;
+
+/// The stream of responses a read sends: they travel in bundles (a page's events at once), so
+/// the reading task and the connection hand over a bundle, not each event.
+pub type Responses = futures::stream::FlatMap<
+    ReceiverStream<Vec<Answer>>,
+    futures::stream::Iter<std::vec::IntoIter<Answer>>,
+    fn(Vec<Answer>) -> futures::stream::Iter<std::vec::IntoIter<Answer>>,
+>;
+
+/// Events bundled before they are handed to the connection.
+const BUNDLE: usize = 128;
 
 /// Starts a read for `caller`; refusals known before reading come back at once.
 pub async fn start(
@@ -161,22 +173,30 @@ pub async fn start(
             return Err(Refusal::StreamDeleted(name.clone()));
         }
     }
-    let (tx, rx) = mpsc::channel(64);
+    let (tx, rx) = mpsc::channel(8);
     tokio::spawn(async move {
         let sender = Sender {
             tx,
             structured_ids: plan.structured_ids,
+            bundle: Mutex::new(Vec::with_capacity(BUNDLE)),
         };
         let outcome = match plan.count {
             Some(count) => read(&port, &sender, &plan, count).await,
             None => subscribe(&port, &sender, &plan).await,
         };
+        let outcome = match outcome {
+            Ok(()) => sender.flush().await,
+            stopped => stopped,
+        };
         if let Err(Stop::Refused(refusal)) = outcome {
             port.refused("Read", &refusal);
-            let _ = sender.tx.send(Err(refusal.status())).await;
+            sender.push(Err(refusal.status()));
+            let _ = sender.flush().await;
         }
     });
-    Ok(rx)
+    let unbundle: fn(Vec<Answer>) -> futures::stream::Iter<std::vec::IntoIter<Answer>> =
+        futures::stream::iter;
+    Ok(ReceiverStream::new(rx).flat_map(unbundle))
 }
 
 /// Why a read ended early.
@@ -198,30 +218,53 @@ impl From<crate::store::StoreError> for Stop {
     }
 }
 
+/// Sends a read's responses: events are bundled (up to [`BUNDLE`], and every page's are sent
+/// when the page ends, see [`Sender::flush`]); every other message goes at once with the events
+/// before it.
 struct Sender {
-    tx: mpsc::Sender<Result<ReadResp, Status>>,
+    tx: mpsc::Sender<Vec<Answer>>,
     structured_ids: bool,
+    bundle: Mutex<Vec<Answer>>,
 }
 
 impl Sender {
-    async fn content(&self, content: Content) -> Result<(), Stop> {
-        self.tx
-            .send(Ok(ReadResp {
-                content: Some(content),
-            }))
-            .await
-            .map_err(|_| Stop::Gone)
+    fn push(&self, answer: Answer) -> usize {
+        let mut bundle = self.bundle.lock().expect("bundle lock");
+        bundle.push(answer);
+        bundle.len()
     }
 
+    /// Hands the bundled responses to the connection.
+    async fn flush(&self) -> Result<(), Stop> {
+        let bundle = std::mem::take(&mut *self.bundle.lock().expect("bundle lock"));
+        if bundle.is_empty() {
+            return Ok(());
+        }
+        self.tx.send(bundle).await.map_err(|_| Stop::Gone)
+    }
+
+    async fn content(&self, content: Content) -> Result<(), Stop> {
+        self.push(Ok(ReadResp {
+            content: Some(content),
+        }));
+        self.flush().await
+    }
+
+    /// Bundles an event; sends the bundle once it is full.
     async fn event(&self, event: &RecordedEvent) -> Result<(), Stop> {
-        self.content(Content::Event(read_resp::ReadEvent {
-            event: Some(convert::recorded(event, self.structured_ids)),
-            link: None,
-            position: Some(read_resp::read_event::Position::CommitPosition(
-                event.position,
-            )),
-        }))
-        .await
+        let bundled = self.push(Ok(ReadResp {
+            content: Some(Content::Event(read_resp::ReadEvent {
+                event: Some(convert::recorded(event, self.structured_ids)),
+                link: None,
+                position: Some(read_resp::read_event::Position::CommitPosition(
+                    event.position,
+                )),
+            })),
+        }));
+        if bundled >= BUNDLE {
+            self.flush().await?;
+        }
+        Ok(())
     }
 
     async fn checkpoint(&self, position: Position) -> Result<(), Stop> {
@@ -300,6 +343,7 @@ async fn read(port: &Port, sender: &Sender, plan: &Plan, count: u64) -> Result<(
                     }
                 }
                 port.sent(page.len());
+                sender.flush().await?;
             }
             if plan.compatibility >= 1 {
                 sender.content(Content::LastStreamPosition(last)).await?;
@@ -336,6 +380,7 @@ async fn read(port: &Port, sender: &Sender, plan: &Plan, count: u64) -> Result<(
                     }
                 }
                 port.sent(page.len());
+                sender.flush().await?;
                 if !full {
                     break;
                 }
@@ -457,6 +502,7 @@ async fn subscribe_all(
             progress.after(sender, event.position, false).await?;
         }
         port.sent(page.len());
+        sender.flush().await?;
         if !full {
             break;
         }
@@ -479,6 +525,7 @@ async fn subscribe_all(
         let event = event?;
         deliver(sender, plan, &event, interval, &mut scanned).await?;
         port.sent(1);
+        sender.flush().await?;
         progress.after(sender, event.position, true).await?;
     }
     Ok(())
@@ -544,6 +591,7 @@ async fn subscribe_stream(
             progress.after(sender, event.position, false).await?;
         }
         port.sent(page.len());
+        sender.flush().await?;
         if !full {
             break;
         }
@@ -573,6 +621,7 @@ async fn subscribe_stream(
         next_revision = event.revision + 1;
         sender.event(&event).await?;
         port.sent(1);
+        sender.flush().await?;
     }
     Ok(())
 }

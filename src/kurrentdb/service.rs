@@ -23,7 +23,7 @@ use crate::proto::kurrentdb::event_store::client::streams::streams_server::{Stre
 use crate::proto::kurrentdb::event_store::client::streams::{
     append_req, append_resp, batch_append_req, batch_append_resp, delete_req, delete_resp,
     tombstone_req, tombstone_resp, AppendReq, AppendResp, BatchAppendReq, BatchAppendResp,
-    DeleteReq, DeleteResp, ReadReq, ReadResp, TombstoneReq, TombstoneResp,
+    DeleteReq, DeleteResp, ReadReq, TombstoneReq, TombstoneResp,
 };
 use crate::proto::kurrentdb::event_store::client::{
     AllStreamPosition, Empty, StreamIdentifier, Uuid as UuidMessage,
@@ -245,13 +245,13 @@ type BatchResponses = ReceiverStream<Result<BatchAppendResp, Status>>;
 
 #[tonic::async_trait]
 impl Streams for StreamsService {
-    type ReadStream = ReceiverStream<Result<ReadResp, Status>>;
+    type ReadStream = read::Responses;
     type BatchAppendStream = BatchResponses;
 
     async fn read(&self, request: Request<ReadReq>) -> Result<Response<Self::ReadStream>, Status> {
         let caller = self.caller("Read", &request)?;
         match read::start(self.port.clone(), &caller, request.into_inner()).await {
-            Ok(rx) => Ok(Response::new(ReceiverStream::new(rx))),
+            Ok(responses) => Ok(Response::new(responses)),
             Err(refusal) => Err(self.refuse("Read", refusal)),
         }
     }
