@@ -33,8 +33,15 @@ use crate::store::{CurrentRevision, ExpectedRevision};
 /// Every service of the port on one router.
 pub fn router(builder: Server, port: Arc<Port>) -> Router {
     let cluster = Cluster { port: port.clone() };
-    let mut builder = builder;
+    // KurrentDB answers plain HTTP on the same port; `GET /health/live` (204 while the node
+    // is up) is what the clients' test harnesses and container health checks wait for.
+    let health = axum::Router::new().route(
+        "/health/live",
+        axum::routing::get(|| async { axum::http::StatusCode::NO_CONTENT }),
+    );
+    let mut builder = builder.accept_http1(true);
     builder
+        .add_routes(tonic::service::Routes::from(health))
         .add_service(StreamsServer::new(StreamsService { port }))
         .add_service(ServerFeaturesServer::new(cluster.clone()))
         .add_service(GossipServer::new(cluster.clone()))

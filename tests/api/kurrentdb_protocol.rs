@@ -385,6 +385,30 @@ async fn batch_append_errors_carry_one_any_that_names_the_error() {
 }
 
 #[tokio::test]
+async fn the_port_answers_the_health_check_clients_wait_for_beside_grpc() {
+    let app = spawn_app().await;
+    let port = serve(app.log.clone(), true).await;
+    let http = port.addr.port();
+    let (code, _) = tokio::task::spawn_blocking(move || {
+        crate::support::http_get(http, "/health/live").expect("an HTTP answer")
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 204);
+    let (code, _) = tokio::task::spawn_blocking(move || {
+        crate::support::http_get(http, "/no-such-page").expect("an HTTP answer")
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 404);
+    // gRPC on the same port is unaffected.
+    let mut raw = port.raw().await;
+    raw.read(read_stream_request("orders-health"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn a_batch_whose_deadline_has_passed_times_out_and_appends_nothing() {
     use batch_append_req::options::DeadlineOption;
     let app = spawn_app().await;

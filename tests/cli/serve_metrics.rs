@@ -4,6 +4,7 @@
 //! test itself did. `/healthz` answers while `/readyz` says why the ledger is not ready (a read
 //! model that does not answer) and turns ready once the projector has caught up.
 use crate::support;
+use crate::support::http_get as get;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -59,20 +60,6 @@ fn serve(data_dir: &Path, extra: &[&str]) -> Served {
         .spawn()
         .unwrap();
     Served { child, grpc, http }
-}
-
-/// `GET path` on `127.0.0.1:port`: the status code and body, or `None` while nothing listens.
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    let code = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, body.to_owned()))
 }
 
 /// Polls `check` every 100 ms until it holds, for at most `secs` seconds.

@@ -32,3 +32,19 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 pub fn key_bytes(key: &ledger::privacy::DataKey) -> Vec<u8> {
     key.expose_for_tests().to_vec()
 }
+
+/// `GET path` over HTTP/1.0 on `127.0.0.1:port`: the status code and body, or `None` while
+/// nothing listens.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let code = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, body.to_owned()))
+}
