@@ -7,6 +7,7 @@
 
 pub mod contribution_tracking;
 pub mod export;
+pub mod membership;
 
 use std::collections::BTreeMap;
 
