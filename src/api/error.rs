@@ -158,7 +158,9 @@ fn rule_code(rule: &DomainError) -> Code {
         | DomainError::MembershipNotModerated
         | DomainError::MembershipUnderModeration { .. }
         | DomainError::MembershipAlreadyExported { .. }
-        | DomainError::MembershipNotCancellable { .. } => Code::FailedPrecondition,
+        | DomainError::MembershipNotCancellable { .. }
+        | DomainError::MembershipAlreadyScrubbed
+        | DomainError::MembershipNotScrubbable => Code::FailedPrecondition,
     }
 }
 

@@ -195,4 +195,10 @@ pub enum DomainError {
         /// The payment method.
         method: PaymentMethod,
     },
+    /// A membership application is scrubbed once.
+    #[error("the membership application's personal data was already scrubbed")]
+    MembershipAlreadyScrubbed,
+    /// No scrub rule allows it.
+    #[error("the membership application may not be scrubbed yet: it is not exported, not cancelled, and not older than the grace period")]
+    MembershipNotScrubbable,
 }

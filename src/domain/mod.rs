@@ -97,6 +97,8 @@ mod tests {
                 R::CancelledOrDeleted,
                 R::Abandoned,
                 R::StaleModeration,
+                R::BeforeImport,
+                R::AfterGracePeriod,
             ],
             R::as_str,
         );

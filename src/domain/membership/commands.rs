@@ -5,13 +5,14 @@
 //!
 //! Decisions never read a clock and carry personal data in clear; the intake seals it.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::{fees, ApplicantKind, MembershipCategory, MembershipType, MembershipView};
 use crate::domain::commands::Decision;
 use crate::domain::error::DomainError;
 use crate::domain::moderation::{ModerationIdentifier, ModerationReason};
 use crate::domain::policy::ModerationPolicy;
+use crate::domain::scrub::ScrubRule;
 use crate::domain::types::{to_timestamp, PaymentMethod, StreamEvent};
 use crate::proto::events as ev;
 
@@ -294,6 +295,65 @@ pub fn mark_exported(view: &MembershipView, batch_id: &str, at: DateTime<Utc>) -
     )])
 }
 
+/// When an application may be scrubbed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MembershipScrubPolicy {
+    /// Applications created longer ago than this are scrubbed whatever their state (2 days,
+    /// what the legacy command used; the production value is not public).
+    pub grace_period: Duration,
+}
+
+impl Default for MembershipScrubPolicy {
+    fn default() -> Self {
+        Self {
+            grace_period: Duration::days(2),
+        }
+    }
+}
+
+/// The first rule that allows scrubbing `view` at `now`, in the order exported, cancelled,
+/// after the grace period (`domain/wmde-memberships.md` §1.6, the rule since 2026-07);
+/// `None` when none does or it is already scrubbed. Moderation is no input: a moderated
+/// application inside the grace period is kept, after it scrubbed.
+pub fn scrub_rule(
+    view: &MembershipView,
+    now: DateTime<Utc>,
+    policy: &MembershipScrubPolicy,
+) -> Option<ScrubRule> {
+    if view.is_scrubbed() || !view.application.exists() {
+        return None;
+    }
+    if view.is_exported() {
+        return Some(ScrubRule::Exported);
+    }
+    if view.is_cancelled() {
+        return Some(ScrubRule::CancelledOrDeleted);
+    }
+    let created = view.application.created_at?;
+    (created <= now - policy.grace_period).then_some(ScrubRule::AfterGracePeriod)
+}
+
+/// Scrubs the applicant's personal data (the caller then destroys the application's key):
+/// `PersonalDataScrubbed` with the rule that allowed it, on the application's scrub stream.
+pub fn scrub(
+    view: &MembershipView,
+    now: DateTime<Utc>,
+    policy: &MembershipScrubPolicy,
+) -> Decision {
+    let id = existing(view)?;
+    if view.is_scrubbed() {
+        return Err(DomainError::MembershipAlreadyScrubbed);
+    }
+    let rule = scrub_rule(view, now, policy).ok_or(DomainError::MembershipNotScrubbable)?;
+    Ok(vec![StreamEvent::new(
+        MembershipCategory::Scrub.stream(id),
+        ev::PersonalDataScrubbed {
+            rule: rule as i32,
+            scrubbed_at: Some(to_timestamp(now)),
+        },
+    )])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,6 +574,71 @@ mod tests {
         assert!(mark_exported(&cancelled, "b", t0()).is_err());
         assert_eq!(
             mark_exported(&MembershipView::default(), "b", t0()),
+            Err(DomainError::UnknownMembership)
+        );
+    }
+
+    fn scrub_rule_of(events: &[StreamEvent]) -> i32 {
+        match &events[0].event {
+            crate::domain::DomainEvent::PersonalDataScrubbed(e) => e.rule,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn given_an_exported_application_when_scrubbed_then_the_export_rule_allowed_it_once() {
+        let policy = MembershipScrubPolicy::default();
+        let v = given(&[confirmed_application(), exported()]);
+        let events = scrub(&v, t0(), &policy).unwrap();
+        assert_eq!(
+            streams(&events),
+            [("membership_scrub-11", "PersonalDataScrubbed.v1")]
+        );
+        assert_eq!(scrub_rule_of(&events), ScrubRule::Exported as i32);
+        let v = then(v, &events);
+        assert!(v.is_scrubbed());
+        assert_eq!(v.applicant(), None);
+        assert_eq!(v.legacy_status(), LegacyRequestStatus::Confirmed);
+        assert_eq!(
+            scrub(&v, t0(), &policy),
+            Err(DomainError::MembershipAlreadyScrubbed)
+        );
+    }
+
+    #[test]
+    fn given_a_cancelled_and_moderated_application_then_it_may_be_scrubbed_at_once() {
+        let v = given(&[confirmed_application(), fee_too_high(), cancelled()]);
+        let events = scrub(&v, t0(), &MembershipScrubPolicy::default()).unwrap();
+        assert_eq!(scrub_rule_of(&events), ScrubRule::CancelledOrDeleted as i32);
+    }
+
+    #[test]
+    fn given_a_moderated_application_then_it_is_kept_inside_the_grace_period_and_scrubbed_after() {
+        let policy = MembershipScrubPolicy::default();
+        let v = given(&[confirmed_application(), fee_too_high()]);
+        let inside = t0() + Duration::days(2) - Duration::seconds(1);
+        assert_eq!(scrub_rule(&v, inside, &policy), None);
+        assert_eq!(
+            scrub(&v, inside, &policy),
+            Err(DomainError::MembershipNotScrubbable)
+        );
+        let after = t0() + Duration::days(2);
+        assert_eq!(
+            scrub_rule(&v, after, &policy),
+            Some(ScrubRule::AfterGracePeriod)
+        );
+        assert_eq!(ScrubRule::AfterGracePeriod.as_str(), "after_grace_period");
+    }
+
+    #[test]
+    fn an_unknown_application_cannot_be_scrubbed() {
+        let v = MembershipView::default();
+        assert_eq!(
+            scrub_rule(&v, t0(), &MembershipScrubPolicy::default()),
+            None
+        );
+        assert_eq!(
+            scrub(&v, t0(), &MembershipScrubPolicy::default()),
             Err(DomainError::UnknownMembership)
         );
     }
