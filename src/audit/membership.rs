@@ -1,9 +1,9 @@
-//! Audit of membership applications: the timeline of an application across its five streams
-//! and what each event changed, as for donations.
+//! Audit of membership applications: the timeline of an application across its five streams,
+//! what each event changed, and its state as of a time or position, as for donations.
 
 use std::collections::BTreeMap;
 
-use super::{opt, timeline_with, AuditError, HistoryEntry, Step, SCRUBBED};
+use super::{opt, timeline_with, AsOf, AuditError, HistoryEntry, Step, SCRUBBED};
 use crate::domain::membership::MembershipView;
 use crate::privacy::Vault;
 use crate::repository;
@@ -18,7 +18,7 @@ pub async fn load_membership(
 ) -> Result<Vec<Step>, AuditError> {
     let loaded = repository::load_membership(log, membership_id)
         .await?
-        .ok_or(AuditError::NotFound(membership_id))?;
+        .ok_or(AuditError::MembershipNotFound(membership_id))?;
     let mut steps: Vec<Step> = loaded.into_iter().flat_map(|s| s.steps).collect();
     steps.sort_by_key(|s| s.recorded.position);
     vault.unseal(steps.iter_mut().map(|s| &mut s.event)).await?;
@@ -92,4 +92,13 @@ pub fn timeline(steps: &[Step]) -> Vec<HistoryEntry> {
         |view, step| view.apply(&step.recorded.stream, &step.event),
         fields,
     )
+}
+
+/// The application's view folded from the steps up to `as_of`.
+pub fn state_as_of(steps: &[Step], as_of: AsOf) -> MembershipView {
+    let mut view = MembershipView::default();
+    for step in steps.iter().filter(|s| as_of.includes(s)) {
+        view.apply(&step.recorded.stream, &step.event);
+    }
+    view
 }

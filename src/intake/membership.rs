@@ -396,7 +396,9 @@ impl Intake {
         use crate::audit::{membership, AuditError};
         match membership::load_membership(&*self.log, &self.vault, membership_id).await {
             Ok(steps) => Ok(membership::timeline(&steps)),
-            Err(AuditError::NotFound(id)) => Err(IntakeError::NotFound { what: WHAT, id }),
+            Err(AuditError::MembershipNotFound(id) | AuditError::NotFound(id)) => {
+                Err(IntakeError::NotFound { what: WHAT, id })
+            }
             Err(AuditError::Store(e)) => Err(e.into()),
             Err(AuditError::Privacy(e)) => Err(e.into()),
             Err(AuditError::Decode { source, .. }) => Err(source.into()),

@@ -244,6 +244,10 @@ impl Intake {
                 what: "donation",
                 id,
             }),
+            Err(crate::audit::AuditError::MembershipNotFound(id)) => Err(IntakeError::NotFound {
+                what: "membership application",
+                id,
+            }),
             Err(crate::audit::AuditError::Store(e)) => Err(e.into()),
             Err(crate::audit::AuditError::Privacy(e)) => Err(e.into()),
             Err(crate::audit::AuditError::Decode { source, .. }) => Err(source.into()),
