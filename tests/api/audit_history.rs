@@ -1,7 +1,7 @@
 //! Audit: a donation that went through creation, moderation, approval, booking, export and
 //! scrub shows every step with its actor; the state as of each step is what it was then; after
 //! the scrub no output shows the donor's personal data. The same for a membership application
-//! (`ledger history membership`, `ledger state membership`).
+//! (`ledger history membership`, `ledger state membership`, its lines in `ledger export-audit`).
 //!
 //! Just over 600 lines: the two lives (a donation's, an application's) written event by event,
 //! as the intake would, are most of the file.
@@ -609,4 +609,36 @@ async fn the_history_of_a_membership_that_does_not_exist_names_it() {
         stderr.contains("membership application 2 not found"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn the_audit_export_of_a_period_holds_the_membership_events_with_their_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_membership_life(dir.path(), false).await;
+    let (csv_text, _) = ledger_output(
+        dir.path(),
+        &[
+            "export-audit",
+            "--from",
+            "2026-01-01T00:05:00Z",
+            "--to",
+            "2026-01-01T00:35:00Z",
+        ],
+    );
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let header = ledger::audit::export::CSV_HEADER;
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let streams: Vec<&str> = rows.iter().map(|r| &r[column("stream")]).collect();
+    assert_eq!(
+        streams,
+        [
+            "membership_cancellation-1",
+            "membership_moderation-1",
+            "membership_cancellation-1"
+        ]
+    );
+    let changes = &rows[0][column("changes")];
+    assert!(changes.contains("legacy_status"), "{changes}");
+    assert!(changes.contains("-3"), "{changes}");
 }
