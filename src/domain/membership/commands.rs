@@ -4,6 +4,8 @@
 //! or scrubbed application; only a moderated one is approved; only a cancelled one restored.
 //!
 //! Decisions never read a clock and carry personal data in clear; the intake seals it.
+//!
+//! Over 600 lines because of its tests: one given/when/then test per rule, beside the rules.
 
 use chrono::{DateTime, Duration, Utc};
 
