@@ -177,6 +177,26 @@ pub async fn load_donation(
     }))
 }
 
+/// Loads the five streams of membership application `membership_id` (in
+/// [`MembershipCategory::ALL`] order); `None` when it has no application stream.
+///
+/// [`MembershipCategory::ALL`]: crate::domain::membership::MembershipCategory::ALL
+pub async fn load_membership(
+    log: &dyn EventLog,
+    membership_id: u64,
+) -> Result<Option<Vec<LoadedStream>>, LoadError> {
+    let names = crate::domain::membership::streams_of(membership_id);
+    let mut loaded = Vec::with_capacity(names.len());
+    for name in &names {
+        let stream = load_stream(log, name).await?;
+        if loaded.is_empty() && stream.steps.is_empty() {
+            return Ok(None);
+        }
+        loaded.push(stream);
+    }
+    Ok(Some(loaded))
+}
+
 /// The parts of one atomic append of `events`: a stream's events grouped, in order, each
 /// stream expected at the revision `read` holds for it (new when it holds none), every event
 /// with a fresh time-ordered id and `metadata`.

@@ -50,9 +50,24 @@ pub enum Scope {
     /// NextId.
     #[serde(rename = "sequence:next")]
     SequenceNext,
-    /// GetHistory and audit reads.
+    /// GetHistory, GetMembershipHistory and audit reads.
     #[serde(rename = "audit:read")]
     AuditRead,
+    /// ApplyForMembership.
+    #[serde(rename = "memberships:apply")]
+    MembershipsApply,
+    /// CancelMembership, RestoreMembership.
+    #[serde(rename = "memberships:cancel")]
+    MembershipsCancel,
+    /// FlagMembership, ApproveMembership.
+    #[serde(rename = "memberships:moderate")]
+    MembershipsModerate,
+    /// MarkMembershipsExported.
+    #[serde(rename = "memberships:export")]
+    MembershipsExport,
+    /// GetMembership.
+    #[serde(rename = "memberships:read")]
+    MembershipsRead,
     /// Everything.
     #[serde(rename = "*")]
     All,
@@ -73,6 +88,11 @@ impl Scope {
         Scope::TrackingWrite,
         Scope::SequenceNext,
         Scope::AuditRead,
+        Scope::MembershipsApply,
+        Scope::MembershipsCancel,
+        Scope::MembershipsModerate,
+        Scope::MembershipsExport,
+        Scope::MembershipsRead,
     ];
 }
 
@@ -100,6 +120,14 @@ pub fn scope(method: Method) -> Scope {
         Method::GetDonation => Scope::DonationsRead,
         Method::GetHistory => Scope::AuditRead,
         Method::NextId => Scope::SequenceNext,
+        Method::ApplyForMembership => Scope::MembershipsApply,
+        Method::CancelMembership => Scope::MembershipsCancel,
+        Method::RestoreMembership => Scope::MembershipsCancel,
+        Method::FlagMembership => Scope::MembershipsModerate,
+        Method::ApproveMembership => Scope::MembershipsModerate,
+        Method::MarkMembershipsExported => Scope::MembershipsExport,
+        Method::GetMembership => Scope::MembershipsRead,
+        Method::GetMembershipHistory => Scope::AuditRead,
     }
 }
 

@@ -43,7 +43,9 @@ pub fn to_status(error: &IntakeError) -> Status {
 fn field_errors(error: &IntakeError) -> Option<&[crate::domain::validation::FieldError]> {
     match error {
         IntakeError::Invalid(fields) if !fields.is_empty() => Some(fields),
-        IntakeError::InBatch { source, .. } => field_errors(source),
+        IntakeError::InBatch { source, .. } | IntakeError::InMembershipBatch { source, .. } => {
+            field_errors(source)
+        }
         _ => None,
     }
 }
@@ -73,7 +75,9 @@ fn code_of(error: &IntakeError) -> Code {
         IntakeError::NotFound { .. } => Code::NotFound,
         IntakeError::AlreadyExists { .. } => Code::AlreadyExists,
         IntakeError::Rule(rule) => rule_code(rule),
-        IntakeError::InBatch { source, .. } => code_of(source),
+        IntakeError::InBatch { source, .. } | IntakeError::InMembershipBatch { source, .. } => {
+            code_of(source)
+        }
         IntakeError::Store(e) => store_code(e),
         IntakeError::Privacy(e) => match e {
             PrivacyError::KeyDestroyed(_) => Code::FailedPrecondition,
@@ -118,7 +122,9 @@ fn store_code(error: &StoreError) -> Code {
 
 fn rule_code(rule: &DomainError) -> Code {
     match rule {
-        DomainError::UnknownDonation | DomainError::UnknownPayment => Code::NotFound,
+        DomainError::UnknownDonation
+        | DomainError::UnknownPayment
+        | DomainError::UnknownMembership => Code::NotFound,
         DomainError::MissingTransactionId
         | DomainError::EmptyComment
         | DomainError::MissingBatchId => Code::InvalidArgument,
@@ -144,7 +150,18 @@ fn rule_code(rule: &DomainError) -> Code {
         | DomainError::AlreadyExported { .. }
         | DomainError::AlreadyScrubbed
         | DomainError::NotScrubbable
-        | DomainError::ContributionAlreadyLinked { .. } => Code::FailedPrecondition,
+        | DomainError::ContributionAlreadyLinked { .. }
+        | DomainError::MembershipCancelled { .. }
+        | DomainError::MembershipNotCancelled
+        | DomainError::MembershipExported { .. }
+        | DomainError::MembershipScrubbed { .. }
+        | DomainError::MembershipAlreadyModerated
+        | DomainError::MembershipNotModerated
+        | DomainError::MembershipUnderModeration { .. }
+        | DomainError::MembershipAlreadyExported { .. }
+        | DomainError::MembershipNotCancellable { .. }
+        | DomainError::MembershipAlreadyScrubbed
+        | DomainError::MembershipNotScrubbable => Code::FailedPrecondition,
     }
 }
 

@@ -12,6 +12,7 @@ mod donation;
 pub mod error;
 mod export;
 mod history;
+mod membership;
 mod moderation;
 mod next_id;
 mod payment;

@@ -222,4 +222,60 @@ impl Ledger for LedgerService {
     ) -> Result<Response<api::NextIdResponse>, Status> {
         super::next_id::next_id(self, request).await
     }
+
+    async fn apply_for_membership(
+        &self,
+        request: Request<api::ApplyForMembershipRequest>,
+    ) -> Result<Response<api::ApplyForMembershipResponse>, Status> {
+        super::membership::apply_for_membership(self, request).await
+    }
+
+    async fn cancel_membership(
+        &self,
+        request: Request<api::MembershipActionRequest>,
+    ) -> Result<Response<api::MembershipResponse>, Status> {
+        super::membership::cancel_membership(self, request).await
+    }
+
+    async fn restore_membership(
+        &self,
+        request: Request<api::MembershipActionRequest>,
+    ) -> Result<Response<api::MembershipResponse>, Status> {
+        super::membership::restore_membership(self, request).await
+    }
+
+    async fn flag_membership(
+        &self,
+        request: Request<api::MembershipActionRequest>,
+    ) -> Result<Response<api::MembershipResponse>, Status> {
+        super::membership::flag_membership(self, request).await
+    }
+
+    async fn approve_membership(
+        &self,
+        request: Request<api::MembershipActionRequest>,
+    ) -> Result<Response<api::MembershipResponse>, Status> {
+        super::membership::approve_membership(self, request).await
+    }
+
+    async fn mark_memberships_exported(
+        &self,
+        request: Request<api::MarkMembershipsExportedRequest>,
+    ) -> Result<Response<api::MarkMembershipsExportedResponse>, Status> {
+        super::membership::mark_memberships_exported(self, request).await
+    }
+
+    async fn get_membership(
+        &self,
+        request: Request<api::GetMembershipRequest>,
+    ) -> Result<Response<api::Membership>, Status> {
+        super::membership::get_membership(self, request).await
+    }
+
+    async fn get_membership_history(
+        &self,
+        request: Request<api::GetMembershipHistoryRequest>,
+    ) -> Result<Response<api::GetHistoryResponse>, Status> {
+        super::membership::get_membership_history(self, request).await
+    }
 }

@@ -2,7 +2,9 @@
 //! `occurred_at` lies in the period, with its envelope and the fields it changed: for
 //! donation-related events with the donation id, from [`super::timeline`] (so personal data
 //! shows exactly as in `ledger history`: decrypted while the key exists, `<scrubbed>` after);
-//! for contribution-tracking events from [`super::contribution_tracking::timeline`].
+//! for contribution-tracking events from [`super::contribution_tracking::timeline`]; for
+//! membership applications from [`super::membership::timeline`] (their lines carry no
+//! `donation_id`; the stream names the application).
 //!
 //! The log is streamed with `read_all` in pages; the timelines of recently seen donations are
 //! cached (bounded), so memory does not grow with the log.
@@ -15,6 +17,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{AuditError, Change};
+use crate::domain::membership::{is_membership_stream, MembershipCategory};
 use crate::domain::{streams, DomainEvent};
 use crate::privacy::Vault;
 use crate::store::{Direction, EventLog, Position, RecordedEvent, StreamStart};
@@ -187,6 +190,7 @@ pub struct ExportSummary {
 enum Subject {
     Donation(u64),
     ContributionTracking(u64),
+    Membership(u64),
 }
 
 /// Resolves donation ids and per-event changes, caching recent timelines.
@@ -201,6 +205,9 @@ impl Changes<'_> {
     /// The donation or contribution-tracking record a domain event concerns.
     async fn subject_of(&mut self, event: &RecordedEvent) -> Result<Option<Subject>, AuditError> {
         use streams::Category::*;
+        if MembershipCategory::of(&event.stream).is_some() {
+            return Ok(streams::parse(&event.stream).map(|(_, id)| Subject::Membership(id)));
+        }
         let Some((category, id)) = streams::parse_domain(&event.stream) else {
             return Ok(None);
         };
@@ -255,6 +262,14 @@ impl Changes<'_> {
                     let steps = super::contribution_tracking::load(self.log, id).await?;
                     super::contribution_tracking::timeline(&steps)
                 }
+                Subject::Membership(id) => {
+                    match super::membership::load_membership(self.log, self.vault, id).await {
+                        Ok(steps) => super::membership::timeline(&steps),
+                        // A moderation stream whose application stream is missing.
+                        Err(AuditError::MembershipNotFound(_)) => Vec::new(),
+                        Err(e) => return Err(e),
+                    }
+                }
             };
             if self.timelines.len() >= CACHED_TIMELINES {
                 self.timelines.clear();
@@ -306,10 +321,9 @@ pub async fn export_period(
             let Some(m) = event.metadata.ledger() else {
                 continue;
             };
-            if m.occurred_at < from
-                || m.occurred_at >= to
-                || !streams::is_domain_stream(&event.stream)
-            {
+            let audited =
+                streams::is_domain_stream(&event.stream) || is_membership_stream(&event.stream);
+            if m.occurred_at < from || m.occurred_at >= to || !audited {
                 continue;
             }
             let subject = changes.subject_of(&event).await?;

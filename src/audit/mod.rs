@@ -7,6 +7,7 @@
 
 pub mod contribution_tracking;
 pub mod export;
+pub mod membership;
 
 use std::collections::BTreeMap;
 
@@ -28,6 +29,9 @@ pub enum AuditError {
     /// No such donation in the log.
     #[error("donation {0} not found")]
     NotFound(u64),
+    /// No such membership application in the log.
+    #[error("membership application {0} not found")]
+    MembershipNotFound(u64),
     /// The log failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -276,17 +280,21 @@ pub fn view(steps: &[Step]) -> DonationView {
     view
 }
 
+impl AsOf {
+    /// Whether `step` happened at or before this point.
+    pub fn includes(&self, step: &Step) -> bool {
+        match *self {
+            AsOf::Time(t) => step.recorded.occurred_at() <= t,
+            AsOf::Position(p) => step.recorded.position <= p,
+        }
+    }
+}
+
 /// The combined view folded from the steps up to `as_of`.
 pub fn state_as_of(steps: &[Step], as_of: AsOf) -> DonationView {
     let mut view = DonationView::default();
-    for step in steps {
-        let include = match as_of {
-            AsOf::Time(t) => step.recorded.occurred_at() <= t,
-            AsOf::Position(p) => step.recorded.position <= p,
-        };
-        if include {
-            view.apply(&step.recorded.stream, &step.event);
-        }
+    for step in steps.iter().filter(|s| as_of.includes(s)) {
+        view.apply(&step.recorded.stream, &step.event);
     }
     view
 }

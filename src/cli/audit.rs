@@ -1,4 +1,5 @@
-//! `ledger history` and `ledger state`: who changed what and when, and a donation as of a time.
+//! `ledger history` and `ledger state`: who changed what and when, and a donation or a
+//! membership application as of a time.
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
@@ -27,6 +28,12 @@ pub enum HistoryTarget {
         /// Contribution-tracking id.
         id: u64,
     },
+    /// Every stream of a membership application: application, moderation, cancellation,
+    /// export, scrub.
+    Membership {
+        /// Membership application id.
+        id: u64,
+    },
 }
 
 /// `ledger history`.
@@ -40,13 +47,13 @@ pub struct HistoryArgs {
     pub json: bool,
 }
 
-/// `ledger state donation <id>`.
+/// `ledger state donation <id>`, `ledger state membership <id>`.
 #[derive(Debug, Args)]
 pub struct StateArgs {
-    /// Only `donation` is supported.
-    #[arg(value_parser = ["donation"])]
+    /// `donation` or `membership`.
+    #[arg(value_parser = ["donation", "membership"])]
     pub kind: String,
-    /// Donation id.
+    /// Donation or membership application id.
     pub id: u64,
     /// Fold the events that happened at or before this time (RFC 3339, such as
     /// `2026-11-01T12:00:00Z`).
@@ -115,6 +122,10 @@ pub async fn history(storage: &StorageArgs, args: HistoryArgs) -> anyhow::Result
         HistoryTarget::ContributionTracking { id } => {
             return contribution_tracking(storage, id, args.json).await
         }
+        HistoryTarget::Membership { id } => {
+            let steps = audit::membership::load_membership(&*log, &vault, id).await?;
+            return print_entries(&audit::membership::timeline(&steps), args.json);
+        }
     };
     let steps = audit::load_donation(&*log, &vault, donation_id).await?;
     print_entries(&audit::timeline(&steps), args.json)
@@ -133,18 +144,30 @@ async fn contribution_tracking(storage: &StorageArgs, id: u64, json: bool) -> an
 pub async fn state(storage: &StorageArgs, args: StateArgs) -> anyhow::Result<()> {
     let log = storage.open_event_log().await?;
     let vault = storage.open_vault().await?;
-    let steps = audit::load_donation(&*log, &vault, args.id).await?;
     let as_of = match (args.as_of, args.at_position) {
         (_, Some(p)) => AsOf::Position(p),
         (Some(t), None) => AsOf::Time(t),
         (None, None) => AsOf::Time(Utc::now()),
     };
-    let view = audit::state_as_of(&steps, as_of);
-    let fields = audit::fields(&view);
+    let fields = if args.kind == "membership" {
+        let steps = audit::membership::load_membership(&*log, &vault, args.id).await?;
+        let view = audit::membership::state_as_of(&steps, as_of);
+        if view.id().is_none() {
+            anyhow::bail!(
+                "membership application {} did not exist yet at that point",
+                args.id
+            );
+        }
+        audit::membership::fields(&view)
+    } else {
+        let steps = audit::load_donation(&*log, &vault, args.id).await?;
+        let view = audit::state_as_of(&steps, as_of);
+        if view.donation.id.is_none() {
+            anyhow::bail!("donation {} did not exist yet at that point", args.id);
+        }
+        audit::fields(&view)
+    };
     let mut out = std::io::stdout().lock();
-    if view.donation.id.is_none() {
-        anyhow::bail!("donation {} did not exist yet at that point", args.id);
-    }
     if args.json {
         serde_json::to_writer_pretty(&mut out, &fields)?;
         writeln!(out)?;

@@ -693,6 +693,57 @@ pub fn admit(event: &DomainEvent) -> Vec<FieldError> {
             e.contribution_id,
             holds!("contribution_tracking.contribution_id"),
         ),
+        E::MembershipApplied(e) => {
+            c.unsigned("membership_id", e.membership_id, Holds::Id);
+            c.time("created_at", e.created_at.as_ref());
+            c.known(
+                "applicant_kind",
+                e.applicant_kind,
+                ev::ApplicantKind::Unspecified,
+                "applicant kind",
+            );
+            if let Some(a) = &e.applicant {
+                for (field, value, holds) in applicant_fields(a) {
+                    c.text(field, value, holds);
+                }
+            }
+            c.known(
+                "membership_type",
+                e.membership_type,
+                ev::MembershipType::Unspecified,
+                "membership type",
+            );
+            c.money("fee", e.fee.as_ref(), Holds::Line(3));
+            c.unsigned(
+                "interval_months",
+                u64::from(e.interval_months),
+                Holds::Count,
+            );
+            c.unsigned("payment_id", e.payment_id, Holds::Id);
+            c.method("payment_method", e.payment_method);
+            if let Some(b) = &e.bank {
+                c.text("bank.iban", &b.iban, holds!("payment.iban"));
+                c.text("bank.bic", &b.bic, holds!("payment.bic"));
+                c.text(
+                    "bank.payment_reference_code",
+                    &b.payment_reference_code,
+                    holds!("payment.payment_reference_code"),
+                );
+            }
+            if let Some(t) = &e.tracking {
+                c.text("tracking.campaign", &t.campaign, MEMBERSHIP_TRACKING);
+                c.text("tracking.keyword", &t.keyword, MEMBERSHIP_TRACKING);
+            }
+            for (i, name) in e.incentives.iter().enumerate() {
+                if let Some(rule) = text_misfit(name, MEMBERSHIP_INCENTIVE) {
+                    c.push(&format!("incentives[{i}]"), Some(rule));
+                }
+            }
+        }
+        E::MembershipExported(e) => {
+            c.text("batch_id", &e.batch_id, holds!("donation.export_batch"));
+            c.time("exported_at", e.exported_at.as_ref());
+        }
         // Reasons and notes reach no column; nothing else in them to admit.
         E::CommentRetracted(_)
         | E::PaymentFailed(_)
@@ -702,9 +753,37 @@ pub fn admit(event: &DomainEvent) -> Vec<FieldError> {
         | E::ManuallyFlagged(_)
         | E::DonationCancelled(_)
         | E::DonationDeleted(_)
-        | E::DonationRestored(_) => {}
+        | E::DonationRestored(_)
+        | E::MembershipCancelled(_)
+        | E::MembershipRestored(_) => {}
     }
     c.errors
+}
+
+/// What a membership's campaign or keyword holds (the legacy `tracking` column joins them as
+/// `campaign/keyword` in 50 characters; each part alone is held to that).
+pub const MEMBERSHIP_TRACKING: Holds = Holds::Line(50);
+/// What an incentive name holds (legacy `incentive.name varchar(32)`).
+pub const MEMBERSHIP_INCENTIVE: Holds = Holds::Line(32);
+
+/// The applicant's text fields with what each holds: the legacy `request` column lengths
+/// (`domain/wmde-memberships.md` §1.2), so the legacy view can always hold them. Paths are the
+/// same in the `ApplyForMembership` request and the `MembershipApplied` event.
+pub fn applicant_fields(a: &ev::ApplicantData) -> [(&'static str, &str, Holds); 12] {
+    [
+        ("applicant.salutation", &a.salutation, Holds::Line(16)),
+        ("applicant.title", &a.title, Holds::Line(16)),
+        ("applicant.first_name", &a.first_name, Holds::Line(50)),
+        ("applicant.last_name", &a.last_name, Holds::Line(50)),
+        ("applicant.company_name", &a.company_name, Holds::Line(100)),
+        ("applicant.street", &a.street, Holds::Line(100)),
+        ("applicant.postcode", &a.postcode, Holds::Line(16)),
+        ("applicant.city", &a.city, Holds::Line(100)),
+        ("applicant.country", &a.country, Holds::Line(8)),
+        ("applicant.email", &a.email, Holds::Line(250)),
+        ("applicant.phone", &a.phone, Holds::Line(30)),
+        ("applicant.date_of_birth", &a.date_of_birth, Holds::Line(10)),
+    ]
 }
 
 /// The field errors of a donation's marketing tracking (`tracking.campaign`, …), as an

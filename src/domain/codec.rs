@@ -107,6 +107,10 @@ domain_events! {
     PersonalDataScrubbed => "PersonalDataScrubbed.v1",
     ContributionTrackingRecorded => "ContributionTrackingRecorded.v1",
     ContributionLinked => "ContributionLinked.v1",
+    MembershipApplied => "MembershipApplied.v1",
+    MembershipCancelled => "MembershipCancelled.v1",
+    MembershipRestored => "MembershipRestored.v1",
+    MembershipExported => "MembershipExported.v1",
 }
 
 /// Type names of older versions that `decode` upcasts.
@@ -410,6 +414,58 @@ mod tests {
             }
             .into(),
             "ContributionLinked.v1" => ev::ContributionLinked { contribution_id: 9 }.into(),
+            "MembershipApplied.v1" => ev::MembershipApplied {
+                membership_id: 11,
+                created_at: at(1_700_000_700),
+                applicant_kind: ev::ApplicantKind::Company as i32,
+                applicant: Some(ev::ApplicantData {
+                    salutation: "Firma".into(),
+                    title: "Dr.".into(),
+                    first_name: "Ada".into(),
+                    last_name: "Lovelace".into(),
+                    company_name: "Engines Ltd".into(),
+                    street: "Main 1".into(),
+                    postcode: "12345".into(),
+                    city: "Berlin".into(),
+                    country: "DE".into(),
+                    email: "ada@example.org".into(),
+                    phone: "+49 30 1234".into(),
+                    date_of_birth: "1815-12-10".into(),
+                }),
+                applicant_sealed: sealed(),
+                membership_type: ev::MembershipType::Active as i32,
+                fee: money(2500),
+                interval_months: 3,
+                payment_id: 12,
+                payment_method: ev::PaymentMethod::DirectDebit as i32,
+                bank: Some(ev::BankData {
+                    iban: "DE02120300000000202051".into(),
+                    bic: "BYLADEM1001".into(),
+                    payment_reference_code: "XM-DAR-E99-T".into(),
+                }),
+                bank_sealed: sealed(),
+                confirmed: true,
+                tracking: Some(ev::MembershipTracking {
+                    campaign: "spring".into(),
+                    keyword: "banner".into(),
+                }),
+                incentives: vec!["tote_bag".into()],
+                donation_receipt: Some(false),
+            }
+            .into(),
+            "MembershipCancelled.v1" => ev::MembershipCancelled {
+                reason: "moved".into(),
+            }
+            .into(),
+            "MembershipRestored.v1" => ev::MembershipRestored {
+                reason: "mistake".into(),
+            }
+            .into(),
+            "MembershipExported.v1" => ev::MembershipExported {
+                batch_id: "m-1".into(),
+                exported_at: at(1_700_000_800),
+            }
+            .into(),
             other => panic!("no sample of {other}: add one for the new event type"),
         }
     }

@@ -147,4 +147,58 @@ pub enum DomainError {
         /// The refused one.
         attempted: u64,
     },
+    /// The membership stream has no `MembershipApplied` yet.
+    #[error("the membership application does not exist")]
+    UnknownMembership,
+    /// Acting on a cancelled membership application.
+    #[error("cannot {action}: the membership application is cancelled")]
+    MembershipCancelled {
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// Restoring a membership application that is not cancelled.
+    #[error("only a cancelled membership application can be restored, this one is active")]
+    MembershipNotCancelled,
+    /// Acting on an exported membership application.
+    #[error("cannot {action}: the membership application was already exported")]
+    MembershipExported {
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// Acting on a scrubbed membership application.
+    #[error("cannot {action}: the membership application's personal data was scrubbed")]
+    MembershipScrubbed {
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// Flagging a membership application that is already under moderation.
+    #[error("the membership application is already under moderation")]
+    MembershipAlreadyModerated,
+    /// Approving a membership application without open moderation reasons.
+    #[error("only a membership application with open moderation reasons can be approved")]
+    MembershipNotModerated,
+    /// Exporting a membership application with open moderation reasons.
+    #[error("cannot {action}: the membership application has open moderation reasons")]
+    MembershipUnderModeration {
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// A membership application is exported once.
+    #[error("the membership application was already exported in batch {batch_id:?}")]
+    MembershipAlreadyExported {
+        /// The earlier batch.
+        batch_id: Option<String>,
+    },
+    /// Only direct debit and bank transfer payments can be cancelled.
+    #[error("only direct debit and bank transfer membership fees can be cancelled, this one is {method}")]
+    MembershipNotCancellable {
+        /// The payment method.
+        method: PaymentMethod,
+    },
+    /// A membership application is scrubbed once.
+    #[error("the membership application's personal data was already scrubbed")]
+    MembershipAlreadyScrubbed,
+    /// No scrub rule allows it.
+    #[error("the membership application may not be scrubbed yet: it is not exported, not cancelled, and not older than the grace period")]
+    MembershipNotScrubbable,
 }

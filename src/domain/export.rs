@@ -1,4 +1,5 @@
-//! The export fold: `ExportState` from the events of one `export-{donation id}` stream.
+//! The export fold: `ExportState` from the events of one `export-{donation id}` (or
+//! `membership_export-{membership id}`) stream.
 
 use chrono::{DateTime, Utc};
 
@@ -28,13 +29,17 @@ impl ExportState {
 
     /// Applies one event; events of other streams are ignored. Never fails. The first export
     /// counts: a second one (which the decision refuses) does not move the date.
+    /// A membership's export stream holds `MembershipExported`, the same fact.
     pub fn apply(&mut self, event: &DomainEvent) {
-        if let DomainEvent::DonationExported(e) = event {
-            if !self.exported {
-                self.exported = true;
-                self.exported_at = opt_datetime(e.exported_at.as_ref());
-                self.batch_id = Some(e.batch_id.clone());
-            }
+        let (batch_id, exported_at) = match event {
+            DomainEvent::DonationExported(e) => (&e.batch_id, &e.exported_at),
+            DomainEvent::MembershipExported(e) => (&e.batch_id, &e.exported_at),
+            _ => return,
+        };
+        if !self.exported {
+            self.exported = true;
+            self.exported_at = opt_datetime(exported_at.as_ref());
+            self.batch_id = Some(batch_id.clone());
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod error;
 pub mod export;
 #[cfg(test)]
 pub(crate) mod fixtures;
+pub mod membership;
 pub mod moderation;
 pub mod payment;
 pub mod personal;
@@ -86,6 +87,7 @@ mod tests {
                 I::CommentContentViolation,
                 I::ManuallyFlaggedByAdmin,
                 I::EmailBlocked,
+                I::MembershipFeeTooHigh,
             ],
             I::as_str,
         );
@@ -95,6 +97,8 @@ mod tests {
                 R::CancelledOrDeleted,
                 R::Abandoned,
                 R::StaleModeration,
+                R::BeforeImport,
+                R::AfterGracePeriod,
             ],
             R::as_str,
         );

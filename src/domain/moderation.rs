@@ -91,6 +91,7 @@ codes!(ModerationIdentifier, "moderation identifier", {
     CommentContentViolation => "COMMENT_CONTENT_VIOLATION",
     ManuallyFlaggedByAdmin => "MANUALLY_FLAGGED_BY_ADMIN",
     EmailBlocked => "EMAIL_BLOCKED",
+    MembershipFeeTooHigh => "MEMBERSHIP_FEE_TOO_HIGH",
 });
 
 /// The moderation of one donation, folded from its own stream only.

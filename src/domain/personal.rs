@@ -15,6 +15,11 @@ pub enum UnitMut<'a> {
     Provider(&'a mut Option<ev::ProviderData>, &'a mut Option<ev::Sealed>),
     /// A private comment's text.
     Comment(&'a mut Option<ev::CommentText>, &'a mut Option<ev::Sealed>),
+    /// A membership applicant's name, address, email, phone and date of birth.
+    Applicant(
+        &'a mut Option<ev::ApplicantData>,
+        &'a mut Option<ev::Sealed>,
+    ),
 }
 
 impl UnitMut<'_> {
@@ -25,6 +30,7 @@ impl UnitMut<'_> {
             Self::Bank(..) => "BankData",
             Self::Provider(..) => "ProviderData",
             Self::Comment(..) => "CommentText",
+            Self::Applicant(..) => "ApplicantData",
         }
     }
 }
@@ -59,6 +65,10 @@ impl DomainEvent {
             Self::FollowUpPaymentBooked(e) => {
                 vec![UnitMut::Provider(&mut e.provider, &mut e.provider_sealed)]
             }
+            Self::MembershipApplied(e) => vec![
+                UnitMut::Applicant(&mut e.applicant, &mut e.applicant_sealed),
+                UnitMut::Bank(&mut e.bank, &mut e.bank_sealed),
+            ],
             _ => vec![],
         }
     }
@@ -70,6 +80,7 @@ impl DomainEvent {
             UnitMut::Bank(c, _) => c.is_some(),
             UnitMut::Provider(c, _) => c.is_some(),
             UnitMut::Comment(c, _) => c.is_some(),
+            UnitMut::Applicant(c, _) => c.is_some(),
         })
     }
 }

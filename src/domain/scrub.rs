@@ -14,6 +14,7 @@ codes!(ScrubRule, "scrub rule", {
     Abandoned => "abandoned",
     StaleModeration => "stale_moderation",
     BeforeImport => "before_import",
+    AfterGracePeriod => "after_grace_period",
 });
 
 /// Whether a donation's personal data was scrubbed (its key destroyed), when and why.

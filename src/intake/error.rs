@@ -54,6 +54,14 @@ pub enum IntakeError {
         /// Why.
         source: Box<IntakeError>,
     },
+    /// One application of a membership export batch failed, so the whole batch was refused.
+    #[error("membership application {membership_id}: {source}")]
+    InMembershipBatch {
+        /// The application.
+        membership_id: u64,
+        /// Why.
+        source: Box<IntakeError>,
+    },
     /// The event log failed or refused the append (a `Conflict` is a concurrent writer).
     #[error("event log: {0}")]
     Store(#[from] StoreError),

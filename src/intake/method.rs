@@ -46,6 +46,22 @@ pub enum Method {
     GetHistory,
     /// `NextId`
     NextId,
+    /// `ApplyForMembership`
+    ApplyForMembership,
+    /// `CancelMembership`
+    CancelMembership,
+    /// `RestoreMembership`
+    RestoreMembership,
+    /// `FlagMembership`
+    FlagMembership,
+    /// `ApproveMembership`
+    ApproveMembership,
+    /// `MarkMembershipsExported`
+    MarkMembershipsExported,
+    /// `GetMembership`
+    GetMembership,
+    /// `GetMembershipHistory`
+    GetMembershipHistory,
 }
 
 impl Method {
@@ -71,6 +87,14 @@ impl Method {
         Method::GetDonation,
         Method::GetHistory,
         Method::NextId,
+        Method::ApplyForMembership,
+        Method::CancelMembership,
+        Method::RestoreMembership,
+        Method::FlagMembership,
+        Method::ApproveMembership,
+        Method::MarkMembershipsExported,
+        Method::GetMembership,
+        Method::GetMembershipHistory,
     ];
 
     /// The gRPC method name (also the metrics label and the idempotency record's method).
@@ -96,13 +120,27 @@ impl Method {
             Method::GetDonation => "GetDonation",
             Method::GetHistory => "GetHistory",
             Method::NextId => "NextId",
+            Method::ApplyForMembership => "ApplyForMembership",
+            Method::CancelMembership => "CancelMembership",
+            Method::RestoreMembership => "RestoreMembership",
+            Method::FlagMembership => "FlagMembership",
+            Method::ApproveMembership => "ApproveMembership",
+            Method::MarkMembershipsExported => "MarkMembershipsExported",
+            Method::GetMembership => "GetMembership",
+            Method::GetMembershipHistory => "GetMembershipHistory",
         }
     }
 
     /// Whether a call carries a request context and is idempotent per request id (every
-    /// method but the two reads).
+    /// method but the reads).
     pub const fn is_mutating(self) -> bool {
-        !matches!(self, Method::GetDonation | Method::GetHistory)
+        !matches!(
+            self,
+            Method::GetDonation
+                | Method::GetHistory
+                | Method::GetMembership
+                | Method::GetMembershipHistory
+        )
     }
 }
 

@@ -24,6 +24,7 @@ mod donor;
 pub mod error;
 mod export;
 pub mod ids;
+mod membership;
 mod method;
 mod moderation;
 mod next_id;
@@ -56,6 +57,7 @@ use crate::store::{
 
 pub use clock::{Clock, ManualClock};
 pub use error::IntakeError;
+pub use membership::membership_message;
 pub use method::Method;
 pub use payment::{BookPaymentCommand, MoneyBack};
 pub use view::donation_message;
@@ -162,7 +164,10 @@ positioned!(
     api::DonationResponse,
     api::MarkExportedResponse,
     api::ContributionTrackingResponse,
-    api::NextIdResponse
+    api::NextIdResponse,
+    api::ApplyForMembershipResponse,
+    api::MembershipResponse,
+    api::MarkMembershipsExportedResponse
 );
 
 /// What a command decided: the events (sealed), the revisions of the streams it read, and the
@@ -239,6 +244,10 @@ impl Intake {
                 what: "donation",
                 id,
             }),
+            Err(crate::audit::AuditError::MembershipNotFound(id)) => Err(IntakeError::NotFound {
+                what: "membership application",
+                id,
+            }),
             Err(crate::audit::AuditError::Store(e)) => Err(e.into()),
             Err(crate::audit::AuditError::Privacy(e)) => Err(e.into()),
             Err(crate::audit::AuditError::Decode { source, .. }) => Err(source.into()),
@@ -259,14 +268,15 @@ impl Intake {
         })
     }
 
-    /// Seals every clear personal unit of `events` with the key of `donation_id`.
-    async fn seal(&self, donation_id: u64, events: &mut [StreamEvent]) -> Result<(), IntakeError> {
+    /// Seals every clear personal unit of `events` with key `key_id`: a donation's id, or
+    /// [`crate::privacy::membership_key_id`] of an application's.
+    async fn seal(&self, key_id: u64, events: &mut [StreamEvent]) -> Result<(), IntakeError> {
         if !events.iter_mut().any(|e| e.event.has_clear_personal_data()) {
             return Ok(());
         }
-        let key = self.vault.keys().get_or_create(donation_id).await?;
+        let key = self.vault.keys().get_or_create(key_id).await?;
         for e in events {
-            seal_with(std::slice::from_mut(&mut e.event), donation_id, &key);
+            seal_with(std::slice::from_mut(&mut e.event), key_id, &key);
         }
         Ok(())
     }

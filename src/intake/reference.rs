@@ -1,6 +1,6 @@
 //! Payment reference codes for bank transfer and Sofort: `XW-DAR-E99-X` (wmde.md §3).
 //!
-//! Two prefix characters (`XW` known donor, `XR` anonymous donor), six random characters and
+//! Two prefix characters (`XW` known donor, `XR` anonymous donor, `XM` membership fee), six random characters and
 //! one checksum character, all from the 19-character set `ACDEFKLMNPRTWXYZ349`. The checksum
 //! follows WMDE's `doc/transfer_codes.md`: the sum of the hexadecimal digit values of the MD5
 //! of the first eight characters, modulo 19, indexes the character set.
@@ -13,7 +13,12 @@ pub const CHARACTERS: &[u8; 19] = b"ACDEFKLMNPRTWXYZ349";
 
 /// A fresh random code, formatted with dashes.
 pub fn generate(anonymous: bool) -> String {
-    let prefix = if anonymous { "XR" } else { "XW" };
+    with_prefix(if anonymous { "XR" } else { "XW" })
+}
+
+/// A fresh random code with a two-character prefix from [`CHARACTERS`] (`XM` for membership
+/// fees paid by bank transfer).
+pub fn with_prefix(prefix: &str) -> String {
     let mut rng = rand::thread_rng();
     let code: String = (0..6)
         .map(|_| char::from(CHARACTERS[rng.gen_range(0..CHARACTERS.len())]))

@@ -2,6 +2,7 @@
 //! sequence behind the log (for instance Redis after a failover that lost its last `INCR`s)
 //! would hand out ids that are already in use.
 
+use crate::domain::membership::MembershipCategory;
 use crate::domain::streams::category;
 use crate::sequence::{SequenceError, SequenceGenerator, SequenceName};
 use crate::store::{EventLog, StoreError};
@@ -45,6 +46,7 @@ pub fn category_of(name: SequenceName) -> &'static str {
         SequenceName::ContributionTracking => category::CONTRIBUTION_TRACKING,
         SequenceName::Donation => category::DONATION,
         SequenceName::Payment => category::PAYMENT,
+        SequenceName::Membership => MembershipCategory::Application.as_str(),
     }
 }
 

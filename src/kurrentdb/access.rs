@@ -89,11 +89,15 @@ impl Grant {
     }
 }
 
-/// The categories the ledger itself writes (`import` is the legacy import's record).
+/// The categories the ledger itself writes (`import` is the legacy import's record), of both
+/// contexts.
 pub fn is_ledger_category(category: &str) -> bool {
     category == REQUEST_CATEGORY
         || category == crate::store::category_of(crate::legacy::import::STREAM)
         || Category::ALL.iter().any(|c| c.as_str() == category)
+        || crate::domain::membership::MembershipCategory::ALL
+            .iter()
+            .any(|c| c.as_str() == category)
 }
 
 /// The category that governs access to `stream`: its own, or for `$$name` that of `name`.

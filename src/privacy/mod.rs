@@ -21,6 +21,16 @@ use crate::proto::events as ev;
 
 pub use keys::{DataKey, KeyStore};
 
+/// Key ids of membership applications start here: application `n` is sealed with key
+/// `MEMBERSHIP_KEY_BASE + n`, so its key never is a donation's (donation `n` has key `n`). The
+/// key store holds ids up to `i64::MAX`, which leaves room for 2^62 applications.
+pub const MEMBERSHIP_KEY_BASE: u64 = 1 << 62;
+
+/// The key id of membership application `membership_id`.
+pub fn membership_key_id(membership_id: u64) -> u64 {
+    MEMBERSHIP_KEY_BASE | membership_id
+}
+
 /// Version of the sealing scheme, stored in every `Sealed`.
 const KEY_VERSION: u32 = 1;
 
@@ -140,6 +150,7 @@ pub fn seal_with(events: &mut [DomainEvent], key_id: u64, key: &DataKey) {
                 UnitMut::Bank(c, s) => seal_unit(c, s, label, key_id, key),
                 UnitMut::Provider(c, s) => seal_unit(c, s, label, key_id, key),
                 UnitMut::Comment(c, s) => seal_unit(c, s, label, key_id, key),
+                UnitMut::Applicant(c, s) => seal_unit(c, s, label, key_id, key),
             }
         }
     }
@@ -154,7 +165,8 @@ pub fn key_ids<'e>(events: impl IntoIterator<Item = &'e mut DomainEvent>) -> BTr
                 UnitMut::Personal(_, s)
                 | UnitMut::Bank(_, s)
                 | UnitMut::Provider(_, s)
-                | UnitMut::Comment(_, s) => s,
+                | UnitMut::Comment(_, s)
+                | UnitMut::Applicant(_, s) => s,
             };
             if let Some(s) = sealed {
                 ids.insert(s.key_id);
@@ -178,6 +190,7 @@ pub fn unseal_with<'e>(
                 UnitMut::Bank(c, s) => unseal_unit(c, s, label, keys)?,
                 UnitMut::Provider(c, s) => unseal_unit(c, s, label, keys)?,
                 UnitMut::Comment(c, s) => unseal_unit(c, s, label, keys)?,
+                UnitMut::Applicant(c, s) => unseal_unit(c, s, label, keys)?,
             }
         }
     }

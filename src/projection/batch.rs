@@ -22,6 +22,7 @@ use super::donation::{
 use super::rows::Value;
 use super::{DecodeError, ProjectionError};
 use crate::domain::admission;
+use crate::domain::membership::MembershipCategory;
 use crate::domain::moderation::{ModerationIdentifier, ModerationReason, ModerationState};
 use crate::domain::validation::FieldError;
 use crate::domain::{streams, DomainEvent};
@@ -323,6 +324,13 @@ fn category_of(event: &DomainEvent) -> &'static str {
         E::DonationExported(_) => c::EXPORT,
         E::PersonalDataScrubbed(_) => c::SCRUB,
         E::ContributionTrackingRecorded(_) | E::ContributionLinked(_) => c::CONTRIBUTION_TRACKING,
+        // The membership context's own streams, which this projector skips (they are not
+        // donation streams); here only so a membership event in a donation stream is refused.
+        E::MembershipApplied(_) => MembershipCategory::Application.as_str(),
+        E::MembershipCancelled(_) | E::MembershipRestored(_) => {
+            MembershipCategory::Cancellation.as_str()
+        }
+        E::MembershipExported(_) => MembershipCategory::Export.as_str(),
     }
 }
 

@@ -40,14 +40,17 @@ pub enum SequenceName {
     Donation,
     /// Payment ids.
     Payment,
+    /// Membership application ids.
+    Membership,
 }
 
 impl SequenceName {
     /// Every known sequence.
-    pub const ALL: [SequenceName; 3] = [
+    pub const ALL: [SequenceName; 4] = [
         SequenceName::ContributionTracking,
         SequenceName::Donation,
         SequenceName::Payment,
+        SequenceName::Membership,
     ];
 
     /// The stable name, as stored by every backend (e.g. in the Redis key).
@@ -56,6 +59,7 @@ impl SequenceName {
             Self::ContributionTracking => "contribution-tracking",
             Self::Donation => "donation",
             Self::Payment => "payment",
+            Self::Membership => "membership",
         }
     }
 
@@ -334,7 +338,9 @@ mod tests {
         let text = SequenceName::parse("contribution_tracking")
             .unwrap_err()
             .to_string();
-        assert!(text.contains("must be one of contribution-tracking, donation, payment"));
+        assert!(
+            text.contains("must be one of contribution-tracking, donation, payment, membership")
+        );
     }
 
     #[test]

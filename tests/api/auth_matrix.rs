@@ -35,6 +35,12 @@ fn documented_scope(method: Method) -> Scope {
         Method::GetDonation => Scope::DonationsRead,
         Method::GetHistory => Scope::AuditRead,
         Method::NextId => Scope::SequenceNext,
+        Method::ApplyForMembership => Scope::MembershipsApply,
+        Method::CancelMembership | Method::RestoreMembership => Scope::MembershipsCancel,
+        Method::FlagMembership | Method::ApproveMembership => Scope::MembershipsModerate,
+        Method::MarkMembershipsExported => Scope::MembershipsExport,
+        Method::GetMembership => Scope::MembershipsRead,
+        Method::GetMembershipHistory => Scope::AuditRead,
     }
 }
 

@@ -14,6 +14,7 @@ mod support;
 mod verify_support;
 
 mod api_calls;
+mod api_memberships;
 mod api_privacy;
 mod api_tracking;
 mod api_validation;

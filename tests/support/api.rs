@@ -1,4 +1,8 @@
 //! Spawns the real gRPC intake on port 0 with a temporary data directory, and builds requests.
+//!
+//! Over 600 lines because [`Call`] lists every RPC of the service in one exhaustive enum (its
+//! variants, names, senders and well-formed requests), so a new RPC cannot be left out of the
+//! tests that send every method.
 use std::sync::Arc;
 
 use ledger::api::auth::{token_hash, Authenticator, TokenFile};
@@ -109,6 +113,50 @@ pub fn next_id_request(sequence: &str, count: u32) -> api::NextIdRequest {
     }
 }
 
+/// A valid membership application by a person, sustaining, `fee_cents` every
+/// `interval_months`.
+pub fn membership(
+    method: ev::PaymentMethod,
+    fee_cents: i64,
+    interval_months: u32,
+) -> api::ApplyForMembershipRequest {
+    api::ApplyForMembershipRequest {
+        context: context(api::ActorKind::Frontend),
+        applicant: Some(api::ApplicantInput {
+            kind: ev::ApplicantKind::Person as i32,
+            salutation: "Herr".into(),
+            first_name: "Korbinian".into(),
+            last_name: "Quastenflosser".into(),
+            street: "Mitgliedsallee 3".into(),
+            postcode: "10963".into(),
+            city: "Berlin".into(),
+            country: "DE".into(),
+            email: "korbinian.quastenflosser@example.org".into(),
+            phone: "+49 30 555".into(),
+            date_of_birth: "1980-01-31".into(),
+            ..Default::default()
+        }),
+        membership_type: ev::MembershipType::Sustaining as i32,
+        fee_cents,
+        interval_months,
+        payment: Some(api::MembershipPaymentInput {
+            method: method as i32,
+            iban: if method == ev::PaymentMethod::DirectDebit {
+                "DE02120300000000202051".into()
+            } else {
+                String::new()
+            },
+            bic: String::new(),
+        }),
+        tracking: Some(api::MembershipTrackingInput {
+            campaign: "Spring".into(),
+            keyword: "Banner".into(),
+        }),
+        incentives: vec!["tote_bag".into()],
+        donation_receipt: Some(true),
+    }
+}
+
 /// A valid donation by a person.
 pub fn donation(method: ev::PaymentMethod, amount_cents: i64) -> api::AddDonationRequest {
     api::AddDonationRequest {
@@ -214,6 +262,22 @@ pub enum Call {
     GetDonation(api::GetDonationRequest),
     /// `GetHistory`
     GetHistory(api::GetHistoryRequest),
+    /// `ApplyForMembership`
+    ApplyForMembership(api::ApplyForMembershipRequest),
+    /// `CancelMembership`
+    CancelMembership(api::MembershipActionRequest),
+    /// `RestoreMembership`
+    RestoreMembership(api::MembershipActionRequest),
+    /// `FlagMembership`
+    FlagMembership(api::MembershipActionRequest),
+    /// `ApproveMembership`
+    ApproveMembership(api::MembershipActionRequest),
+    /// `MarkMembershipsExported`
+    MarkMembershipsExported(api::MarkMembershipsExportedRequest),
+    /// `GetMembership`
+    GetMembership(api::GetMembershipRequest),
+    /// `GetMembershipHistory`
+    GetMembershipHistory(api::GetMembershipHistoryRequest),
 }
 
 /// Runs `$body` with `$r` bound to the request of every variant of a `Call`.
@@ -240,6 +304,14 @@ macro_rules! each_call {
             Call::NextId($r) => $body,
             Call::GetDonation($r) => $body,
             Call::GetHistory($r) => $body,
+            Call::ApplyForMembership($r) => $body,
+            Call::CancelMembership($r) => $body,
+            Call::RestoreMembership($r) => $body,
+            Call::FlagMembership($r) => $body,
+            Call::ApproveMembership($r) => $body,
+            Call::MarkMembershipsExported($r) => $body,
+            Call::GetMembership($r) => $body,
+            Call::GetMembershipHistory($r) => $body,
         }
     };
 }
@@ -271,8 +343,21 @@ with_context!(
     api::MarkExportedRequest,
     api::RecordContributionTrackingRequest,
     api::LinkContributionRequest,
-    api::NextIdRequest
+    api::NextIdRequest,
+    api::ApplyForMembershipRequest,
+    api::MembershipActionRequest,
+    api::MarkMembershipsExportedRequest
 );
+impl WithContext for api::GetMembershipRequest {
+    fn context_mut(&mut self) -> Option<&mut Option<api::RequestContext>> {
+        None
+    }
+}
+impl WithContext for api::GetMembershipHistoryRequest {
+    fn context_mut(&mut self) -> Option<&mut Option<api::RequestContext>> {
+        None
+    }
+}
 impl WithContext for api::GetDonationRequest {
     fn context_mut(&mut self) -> Option<&mut Option<api::RequestContext>> {
         None
@@ -308,6 +393,14 @@ impl Call {
             Call::NextId(_) => "NextId",
             Call::GetDonation(_) => "GetDonation",
             Call::GetHistory(_) => "GetHistory",
+            Call::ApplyForMembership(_) => "ApplyForMembership",
+            Call::CancelMembership(_) => "CancelMembership",
+            Call::RestoreMembership(_) => "RestoreMembership",
+            Call::FlagMembership(_) => "FlagMembership",
+            Call::ApproveMembership(_) => "ApproveMembership",
+            Call::MarkMembershipsExported(_) => "MarkMembershipsExported",
+            Call::GetMembership(_) => "GetMembership",
+            Call::GetMembershipHistory(_) => "GetMembershipHistory",
         }
     }
 
@@ -365,6 +458,29 @@ impl Call {
             Call::NextId(r) => client.next_id(request(r, token)).await.map(drop),
             Call::GetDonation(r) => client.get_donation(request(r, token)).await.map(drop),
             Call::GetHistory(r) => client.get_history(request(r, token)).await.map(drop),
+            Call::ApplyForMembership(r) => client
+                .apply_for_membership(request(r, token))
+                .await
+                .map(drop),
+            Call::CancelMembership(r) => {
+                client.cancel_membership(request(r, token)).await.map(drop)
+            }
+            Call::RestoreMembership(r) => {
+                client.restore_membership(request(r, token)).await.map(drop)
+            }
+            Call::FlagMembership(r) => client.flag_membership(request(r, token)).await.map(drop),
+            Call::ApproveMembership(r) => {
+                client.approve_membership(request(r, token)).await.map(drop)
+            }
+            Call::MarkMembershipsExported(r) => client
+                .mark_memberships_exported(request(r, token))
+                .await
+                .map(drop),
+            Call::GetMembership(r) => client.get_membership(request(r, token)).await.map(drop),
+            Call::GetMembershipHistory(r) => client
+                .get_membership_history(request(r, token))
+                .await
+                .map(drop),
         }
     }
 
@@ -374,6 +490,11 @@ impl Call {
         let action = || api::DonationActionRequest {
             context: context(kind),
             donation_id: 1,
+            reason: "why".into(),
+        };
+        let membership_action = || api::MembershipActionRequest {
+            context: context(kind),
+            membership_id: 1,
             reason: "why".into(),
         };
         let money_back = || api::RefundPaymentRequest {
@@ -452,6 +573,28 @@ impl Call {
             }),
             Method::GetDonation => Call::GetDonation(api::GetDonationRequest { donation_id: 1 }),
             Method::GetHistory => Call::GetHistory(api::GetHistoryRequest { donation_id: 1 }),
+            Method::ApplyForMembership => {
+                let mut apply = membership(ev::PaymentMethod::DirectDebit, 1_000, 1);
+                apply.context = context(kind);
+                Call::ApplyForMembership(apply)
+            }
+            Method::CancelMembership => Call::CancelMembership(membership_action()),
+            Method::RestoreMembership => Call::RestoreMembership(membership_action()),
+            Method::FlagMembership => Call::FlagMembership(membership_action()),
+            Method::ApproveMembership => Call::ApproveMembership(membership_action()),
+            Method::MarkMembershipsExported => {
+                Call::MarkMembershipsExported(api::MarkMembershipsExportedRequest {
+                    context: context(kind),
+                    membership_ids: vec![1],
+                    batch_id: "m-1".into(),
+                })
+            }
+            Method::GetMembership => {
+                Call::GetMembership(api::GetMembershipRequest { membership_id: 1 })
+            }
+            Method::GetMembershipHistory => {
+                Call::GetMembershipHistory(api::GetMembershipHistoryRequest { membership_id: 1 })
+            }
         }
     }
 

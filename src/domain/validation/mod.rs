@@ -16,9 +16,11 @@ use crate::proto::events as ev;
 
 mod donation;
 mod formats;
+mod membership;
 
 pub use donation::{donor_fits_payment, validate_donor, validate_new_donation};
 pub use formats::{bic_is_valid, email_is_valid, iban_is_valid};
+pub use membership::validate_new_membership;
 
 /// Smallest donation, in cents (1 EUR).
 pub const MIN_AMOUNT_CENTS: i64 = 100;
