@@ -7,7 +7,7 @@ use super::context::{meta, status};
 use super::service::LedgerService;
 use crate::domain::membership::commands::NewMembership;
 use crate::domain::membership::{ApplicantKind, MembershipType};
-use crate::domain::types::{to_timestamp, PaymentMethod};
+use crate::domain::types::PaymentMethod;
 use crate::intake::Method;
 use crate::proto::api;
 use crate::proto::events as ev;
@@ -134,29 +134,7 @@ pub(super) async fn get_membership_history(
             .membership_history(req.membership_id)
             .await
             .map_err(status)?;
-        Ok(api::GetHistoryResponse {
-            entries: entries
-                .into_iter()
-                .map(|e| api::HistoryEntry {
-                    occurred_at: Some(to_timestamp(e.occurred_at)),
-                    position: e.position,
-                    stream: e.stream,
-                    event_type: e.event_type,
-                    actor_kind: e.actor_kind,
-                    actor: e.actor,
-                    source: e.source,
-                    changes: e
-                        .changes
-                        .into_iter()
-                        .map(|c| api::HistoryChange {
-                            field: c.field,
-                            before: c.before,
-                            after: c.after,
-                        })
-                        .collect(),
-                })
-                .collect(),
-        })
+        Ok(super::history::history_response(entries))
     })
     .await
 }
