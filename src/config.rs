@@ -135,9 +135,16 @@ impl StorageArgs {
         if url.starts_with("sqlite:") {
             return Ok(Arc::new(SqliteEventLog::open_url(url).await?));
         }
+        if crate::store::kurrent::is_kurrentdb_url(url) {
+            return Ok(Arc::new(
+                crate::store::kurrent::KurrentEventLog::connect(url).await?,
+            ));
+        }
         Err(StoreError::InvalidInput {
             field: "event_log_url",
-            rule: "must be empty (embedded default) or a sqlite: URL; the KurrentDB backend is not built yet".into(),
+            rule: "must be empty (embedded default), a sqlite: URL, or a KurrentDB connection \
+                   string (esdb://, kurrentdb://, kdb://, with +discover)"
+                .into(),
         })
     }
 }

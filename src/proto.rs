@@ -59,6 +59,30 @@ pub mod kurrentdb {
             }
         }
     }
+    /// KurrentDB's protocol v2, as far as the ledger serves and calls it: the multi-stream
+    /// `AppendSession` and its error details.
+    pub mod kurrentdb {
+        /// `kurrentdb.protocol`.
+        pub mod protocol {
+            /// `kurrentdb.protocol.v2`.
+            pub mod v2 {
+                /// `kurrentdb.protocol.v2.streams.StreamsService`.
+                pub mod streams {
+                    include!(concat!(
+                        env!("OUT_DIR"),
+                        "/kurrentdb.protocol.v2.streams.rs"
+                    ));
+                    /// The details of its refusals.
+                    pub mod errors {
+                        include!(concat!(
+                            env!("OUT_DIR"),
+                            "/kurrentdb.protocol.v2.streams.errors.rs"
+                        ));
+                    }
+                }
+            }
+        }
+    }
     /// `google.rpc.Status`, in KurrentDB's one-`Any` form.
     pub mod google {
         /// The status message.

@@ -113,6 +113,13 @@ fn store_code(error: &StoreError) -> Code {
         StoreError::StreamDeleted { .. } => Code::FailedPrecondition,
         StoreError::InvalidInput { .. } => Code::InvalidArgument,
         StoreError::Closed => Code::Unavailable,
+        StoreError::Remote { transient, .. } => {
+            if *transient {
+                Code::Unavailable
+            } else {
+                Code::Internal
+            }
+        }
         StoreError::Corrupt(_)
         | StoreError::Database(_)
         | StoreError::Embedded(_)

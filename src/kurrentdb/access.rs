@@ -6,7 +6,8 @@
 //! stream categories (`orders` or `orders-`, both meaning the streams `orders-…`) or `"*"`.
 //!
 //! The ledger's own categories (`donation`, `payment`, …, `request`) are read-only through this
-//! port: `"*"` does not grant writing them; only a `write` entry naming the category does, so a
+//! port: `"*"` does not grant writing them; only a `write` entry naming the category does (or
+//! `"$ledger"`, all of them: for the user of a ledger whose log lives behind this port), so a
 //! foreign client cannot forge an event the intake would have refused. Deleting a stream of the
 //! ledger's categories is refused to everyone (history is removed by scrubbing, not deletion).
 //! Reading `$all` needs a `"*"` read grant. A stream's metadata stream `$$name` is governed by
@@ -53,8 +54,13 @@ struct UsersFile {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grant {
     everything: bool,
+    ledger: bool,
     categories: Vec<String>,
 }
+
+/// The grant entry that covers every category the ledger itself writes: the user of another
+/// ledger process whose log lives behind this port (`--event-log-url esdb://…`).
+pub const LEDGER_GRANT: &str = "$ledger";
 
 impl Grant {
     fn parse(entries: &[String], user: &str, which: &str) -> anyhow::Result<Self> {
@@ -64,11 +70,15 @@ impl Grant {
                 grant.everything = true;
                 continue;
             }
+            if entry == LEDGER_GRANT {
+                grant.ledger = true;
+                continue;
+            }
             let category = entry.strip_suffix('-').unwrap_or(entry);
             if category.is_empty() || category.contains('-') || category.starts_with('$') {
                 anyhow::bail!(
-                    "user `{user}`: {which} entry {entry:?} must be \"*\" or a stream category \
-                     (`orders` or `orders-`, no other `-`, not starting with `$`)"
+                    "user `{user}`: {which} entry {entry:?} must be \"*\", \"{LEDGER_GRANT}\" or a \
+                     stream category (`orders` or `orders-`, no other `-`, not starting with `$`)"
                 );
             }
             grant.categories.push(category.to_owned());
@@ -80,6 +90,7 @@ impl Grant {
     pub fn all() -> Self {
         Self {
             everything: true,
+            ledger: false,
             categories: Vec::new(),
         }
     }
@@ -129,7 +140,7 @@ impl Caller {
     pub fn may_write(&self, stream: &str) -> bool {
         let category = governing_category(stream);
         if is_ledger_category(category) {
-            self.write.names(category)
+            self.write.ledger || self.write.names(category)
         } else {
             self.write.everything || self.write.names(category)
         }

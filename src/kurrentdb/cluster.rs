@@ -32,6 +32,10 @@ const METHODS: &[(&str, &str)] = &[
     ("event_store.client.streams.streams", "batchappend"),
     ("event_store.client.streams.streams", "delete"),
     ("event_store.client.streams.streams", "tombstone"),
+    (
+        "kurrentdb.protocol.v2.streams.streamsservice",
+        "appendsession",
+    ),
     ("event_store.client.gossip.gossip", "read"),
     (
         "event_store.client.server_features.serverfeatures",

@@ -2,6 +2,8 @@
 //! port of its own (`ledger serve --kurrentdb-listen`), so that any KurrentDB client — in PHP,
 //! Python, Node, .NET, Java, Go or Rust — can append to, read and subscribe to the ledger.
 //!
+//! - protocol v2 `StreamsService.AppendSession`: KurrentDB 25.1's multi-stream atomic append
+//!   (`append_session.rs`), which the KurrentDB log backend writes through;
 //! - `Streams`: `Append`, `BatchAppend`, `Read` (reads and catch-up subscriptions), `Delete`
 //!   (soft) and `Tombstone` (`service.rs`, `write.rs`, `read.rs`);
 //! - `ServerFeatures.GetSupportedMethods`, `Gossip.Read` as a single alive leader, and
@@ -15,6 +17,7 @@
 //! raw client sends, for the bench and the tests: `requests.rs`.
 
 pub mod access;
+pub mod append_session;
 mod cluster;
 pub mod convert;
 pub mod errors;

@@ -468,11 +468,16 @@ async fn subscribe(port: &Arc<Port>, sender: &Sender, plan: &Plan) -> Result<(),
         behind: false,
     };
     match &plan.source {
-        Source::All(from) => subscribe_all(port, sender, plan, *from, &mut progress).await,
+        Source::All(from) => subscribe_all(port, sender, plan, *from, &mut progress).await?,
         Source::Stream(name, from) => {
-            subscribe_stream(port, sender, name, *from, &mut progress).await
+            subscribe_stream(port, sender, name, *from, &mut progress).await?
         }
     }
+    // A subscription never ends cleanly: a client takes a clean end for "no more events" (the
+    // Rust client even polls an ended stream in a loop), so the server's stop is an error.
+    Err(Stop::Refused(Refusal::Unavailable(
+        "Server Is Shutting Down".into(),
+    )))
 }
 
 async fn subscribe_all(

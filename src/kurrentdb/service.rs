@@ -12,6 +12,7 @@ use tonic::transport::server::Router;
 use tonic::transport::Server;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::append_session::AppendSessions;
 use super::cluster::Cluster;
 use super::errors::Refusal;
 use super::write::{self, Appended, Deletion, Proposed, MAX_APPEND_SIZE};
@@ -20,6 +21,7 @@ use crate::proto::kurrentdb::event_store::client::gossip::gossip_server::GossipS
 use crate::proto::kurrentdb::event_store::client::persistent_subscriptions::persistent_subscriptions_server::PersistentSubscriptionsServer;
 use crate::proto::kurrentdb::event_store::client::server_features::server_features_server::ServerFeaturesServer;
 use crate::proto::kurrentdb::event_store::client::streams::streams_server::{Streams, StreamsServer};
+use crate::proto::kurrentdb::kurrentdb::protocol::v2::streams::streams_service_server::StreamsServiceServer;
 use crate::proto::kurrentdb::event_store::client::streams::{
     append_req, append_resp, batch_append_req, batch_append_resp, delete_req, delete_resp,
     tombstone_req, tombstone_resp, AppendReq, AppendResp, BatchAppendReq, BatchAppendResp,
@@ -42,6 +44,9 @@ pub fn router(builder: Server, port: Arc<Port>) -> Router {
     let mut builder = builder.accept_http1(true);
     builder
         .add_routes(tonic::service::Routes::from(health))
+        .add_service(StreamsServiceServer::new(AppendSessions {
+            port: port.clone(),
+        }))
         .add_service(StreamsServer::new(StreamsService { port }))
         .add_service(ServerFeaturesServer::new(cluster.clone()))
         .add_service(GossipServer::new(cluster.clone()))

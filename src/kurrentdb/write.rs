@@ -73,7 +73,7 @@ fn store_refusal(e: StoreError) -> Refusal {
 
 /// Turns a proposed event into the log's: a foreign envelope, except in the ledger's categories
 /// (reachable only with an explicit grant), where the metadata must be the ledger's envelope.
-fn event_data(stream: &str, proposed: Proposed) -> Result<EventData, Refusal> {
+pub(super) fn event_data(stream: &str, proposed: Proposed) -> Result<EventData, Refusal> {
     if proposed.event_type == TOMBSTONE_EVENT {
         return Err(Refusal::BadRequest(format!(
             "invalid type: `{TOMBSTONE_EVENT}` is written by Tombstone, not appended"

@@ -15,6 +15,7 @@
 //! backend and the conformance suite share, kept in one file like the read model's `backend.rs`.
 
 mod durability;
+pub mod kurrent;
 pub mod sqlite;
 
 use std::fmt;
@@ -440,6 +441,15 @@ pub enum StoreError {
     /// The embedded database failed (the SQLite backend's writer and readers).
     #[error("embedded database error")]
     Embedded(#[from] rusqlite::Error),
+    /// The KurrentDB server of the KurrentDB backend refused or failed a call in a way the
+    /// interface has no error for (access denied, unreachable, an internal failure).
+    #[error("KurrentDB: {message}")]
+    Remote {
+        /// What the server or the client said.
+        message: String,
+        /// Whether retrying may succeed (the server was unreachable or busy).
+        transient: bool,
+    },
     /// The database schema could not be brought up to date.
     #[error("migration error")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -691,6 +701,7 @@ impl StoreError {
                 e.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             ),
+            Self::Remote { transient, .. } => *transient,
             _ => false,
         }
     }

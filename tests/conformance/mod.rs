@@ -226,6 +226,14 @@ pub async fn reusing_an_event_id_in_another_stream_is_refused(log: Arc<dyn Event
     );
 }
 
+/// A `$metadata` event, the only kind a `$$name` metadata stream takes on KurrentDB.
+fn stream_metadata() -> EventData {
+    EventData {
+        event_type: "$metadata".into(),
+        ..foreign("{}")
+    }
+}
+
 /// A foreign event as a KurrentDB client proposes it.
 fn foreign(payload: &str) -> EventData {
     EventData {
@@ -336,7 +344,12 @@ pub async fn stream_names_with_a_prefix_are_listed_in_byte_order_once_each(log: 
         "$$orders-1",
         "$$p-1",
     ] {
-        log.append(stream, ExpectedRevision::Any, vec![foreign("{}")])
+        let event = if stream.starts_with("$$") {
+            stream_metadata()
+        } else {
+            foreign("{}")
+        };
+        log.append(stream, ExpectedRevision::Any, vec![event])
             .await
             .unwrap();
     }
@@ -519,9 +532,13 @@ pub async fn a_foreign_envelope_round_trips_byte_for_byte_beside_the_ledgers(
     .await
     .unwrap();
     // A metadata stream of `$$name` form is a valid stream name.
-    log.append("$$orders-1", ExpectedRevision::NoStream, vec![event("{}")])
-        .await
-        .unwrap();
+    log.append(
+        "$$orders-1",
+        ExpectedRevision::NoStream,
+        vec![stream_metadata()],
+    )
+    .await
+    .unwrap();
     let read = log
         .read_stream("orders-1", Direction::Forwards, StreamStart::Beginning, 10)
         .await

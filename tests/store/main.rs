@@ -7,10 +7,14 @@
 #[macro_use]
 #[path = "../conformance/mod.rs"]
 mod conformance;
+#[allow(dead_code)]
+#[path = "../support/kurrentdb.rs"]
+mod kurrentdb_support;
 #[path = "../support/mod.rs"]
 mod support;
 
 mod crash_durability;
+mod event_log_kurrent;
 mod event_log_sqlite;
 mod key_store;
 mod sequence_generators;

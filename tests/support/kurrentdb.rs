@@ -30,11 +30,13 @@ impl Drop for Port {
 }
 
 /// The users of the access tests: `reader` reads everything, writes nothing; `etl` writes
-/// everything but the ledger's categories; `ops` may also write `donation` streams.
+/// everything but the ledger's categories; `ops` may also write `donation` streams; `ledger`
+/// writes everything, the ledger's categories too (a KurrentDB log backend's user).
 pub const USERS: &[(&str, &str, &str, &str)] = &[
     ("reader", "reader-pw", r#"["*"]"#, "[]"),
     ("etl", "etl-pw", r#"["*"]"#, r#"["*"]"#),
     ("ops", "ops-pw", r#"["*"]"#, r#"["*", "donation"]"#),
+    ("ledger", "ledger-pw", r#"["*"]"#, r#"["*", "$ledger"]"#),
 ];
 
 /// Serves the port over `log`, with [`USERS`], anonymous callers allowed or not.
@@ -112,14 +114,20 @@ impl Port {
 
     /// The official Rust client as `user` (name, password), plaintext.
     pub fn client_as(&self, user: Option<(&str, &str)>) -> kurrentdb::Client {
+        let settings = self
+            .url_as(user)
+            .parse::<kurrentdb::ClientSettings>()
+            .unwrap();
+        kurrentdb::Client::new(settings).unwrap()
+    }
+
+    /// The connection string of the port as `user` (name, password), plaintext.
+    pub fn url_as(&self, user: Option<(&str, &str)>) -> String {
         let credentials = user.map_or(String::new(), |(n, p)| format!("{n}:{p}@"));
-        let settings = format!(
+        format!(
             "esdb://{credentials}127.0.0.1:{}?tls=false&defaultDeadline=30000",
             self.addr.port()
         )
-        .parse::<kurrentdb::ClientSettings>()
-        .unwrap();
-        kurrentdb::Client::new(settings).unwrap()
     }
 
     /// The project's generated Streams client.
