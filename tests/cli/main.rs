@@ -19,5 +19,6 @@ mod migrate;
 mod scrub_policy;
 mod scrub_schedule;
 mod serve_metrics;
+mod serve_on_kurrentdb;
 mod serve_read_model_outage;
 mod start_up_failures;

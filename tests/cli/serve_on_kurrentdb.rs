@@ -1,0 +1,174 @@
+//! Two real `ledger` processes: A serves its embedded log on its KurrentDB port; B runs
+//! `ledger serve` with its log in A (`--event-log-url esdb://…`), its own read model, keys and
+//! sequences. A donation taken by B's intake lands in A's log whole, B's projector folds it into
+//! B's read model, and the audit, projection, verify, rebuild and scrub commands run on the
+//! KurrentDB backend.
+use crate::support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ledger::projection::ReadModel;
+use ledger::proto::events as ev;
+use sha2::Digest as _;
+use support::api::{donation, with_token};
+
+use crate::cli_serve::{connected, free_port, serving, stop};
+
+/// `ledger serve` with a data directory and exactly these flags; stderr piped.
+fn serve(data_dir: &Path, args: &[&str]) -> Child {
+    Command::new(assert_cmd::cargo::cargo_bin("ledger"))
+        .arg("serve")
+        .args(args)
+        .env("LEDGER_DATA_DIR", data_dir)
+        .env_remove("LEDGER_READ_MODEL_URL")
+        .env_remove("LEDGER_EVENT_LOG_URL")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A users file granting `ledger` (password `pw`) the ledger's own categories.
+fn users_file(dir: &Path) -> String {
+    let path = dir.join("users.json");
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"users": [{{"name": "ledger", "sha256": "{}", "read": ["*"], "write": ["*", "$ledger"]}}]}}"#,
+            hex::encode(sha2::Sha256::digest(b"pw"))
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+async fn donation_rows(url: &str) -> usize {
+    let rm = ReadModel::connect(url).await.unwrap();
+    let rows = rm.dump().await.map(|d| d["donation"].len()).unwrap_or(0);
+    rm.close().await;
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_with_its_log_in_another_ledgers_kurrentdb_port_takes_projects_and_audits_donations(
+) {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let (a_port, a_kurrent, b_port) = (free_port(), free_port(), free_port());
+    let users = users_file(a_dir.path());
+    let a = serve(
+        a_dir.path(),
+        &[
+            "--listen",
+            &format!("127.0.0.1:{a_port}"),
+            "--metrics-listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--kurrentdb-listen",
+            &format!("127.0.0.1:{a_kurrent}"),
+            "--kurrentdb-users",
+            &users,
+        ],
+    );
+    serving(a_port, a_dir.path()).await;
+    let url = format!("esdb://ledger:pw@127.0.0.1:{a_kurrent}?tls=false");
+    let b = serve(
+        b_dir.path(),
+        &[
+            "--listen",
+            &format!("127.0.0.1:{b_port}"),
+            "--metrics-listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--kurrentdb-listen",
+            "off",
+            "--event-log-url",
+            &url,
+        ],
+    );
+    serving(b_port, b_dir.path()).await;
+    let token = std::fs::read_to_string(b_dir.path().join("admin.token")).unwrap();
+    let mut client = connected(b_port).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let r = client
+            .add_donation(with_token(
+                donation(ev::PaymentMethod::BankTransfer, 2_500),
+                token.trim(),
+            ))
+            .await
+            .unwrap();
+        ids.push(r.into_inner().donation_id);
+    }
+
+    // B's projector reads A's log through the backend into B's read model.
+    let b_read_model = format!(
+        "sqlite://{}",
+        b_dir.path().join("readmodel.sqlite").display()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while donation_rows(&b_read_model).await < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "B's read model did not get the donations"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The audit command reads the donation's history from A's log through the backend.
+    let out = Command::new(assert_cmd::cargo::cargo_bin("ledger"))
+        .args(["history", "donation", &ids[0].to_string(), "--json"])
+        .args(["--event-log-url", &url])
+        .env("LEDGER_DATA_DIR", b_dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("DonationCreated"), "{text}");
+
+    let (b_ok, b_err) = stop(b).await;
+    assert!(b_ok, "{b_err}");
+
+    // With B stopped, its other commands run on the backend too.
+    let ledger_b = |args: &[&str]| {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("ledger"))
+            .args(args)
+            .args(["--event-log-url", &url])
+            .env("LEDGER_DATA_DIR", b_dir.path())
+            .env_remove("LEDGER_READ_MODEL_URL")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "ledger {args:?}: {text}");
+        text
+    };
+    let state = ledger_b(&["state", "donation", &ids[1].to_string(), "--json"]);
+    assert!(state.contains("2500"), "{state}");
+    ledger_b(&["project", "--once"]);
+    ledger_b(&["verify"]);
+    ledger_b(&["rebuild"]);
+    ledger_b(&["verify"]);
+    let audit = ledger_b(&[
+        "export-audit",
+        "--format",
+        "jsonl",
+        "--from",
+        "2000-01-01T00:00:00Z",
+        "--to",
+        "2100-01-01T00:00:00Z",
+    ]);
+    assert!(audit.contains("DonationCreated"), "{audit}");
+    ledger_b(&["scrub", "--dry-run"]);
+
+    let (a_ok, a_err) = stop(a).await;
+    assert!(a_ok, "{a_err}");
+}
