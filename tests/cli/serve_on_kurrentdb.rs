@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use ledger::projection::ReadModel;
 use ledger::proto::events as ev;
 use sha2::Digest as _;
-use support::api::{donation, with_token};
+use ledger::proto::api;
+use support::api::{context, donation, with_token};
 
 use crate::cli_serve::{connected, free_port, serving, stop};
 
@@ -131,6 +132,20 @@ async fn a_ledger_with_its_log_in_another_ledgers_kurrentdb_port_takes_projects_
     );
     assert!(text.contains("DonationCreated"), "{text}");
 
+    // Donation 3 is exported: the scrub below is due for it.
+    let exported = client
+        .mark_exported(with_token(
+            api::MarkExportedRequest {
+                context: context(api::ActorKind::System),
+                donation_ids: vec![ids[2]],
+                batch_id: "B1".into(),
+            },
+            token.trim(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(exported.exported, [ids[2]]);
     let (b_ok, b_err) = stop(b).await;
     assert!(b_ok, "{b_err}");
 
@@ -167,7 +182,26 @@ async fn a_ledger_with_its_log_in_another_ledgers_kurrentdb_port_takes_projects_
         "2100-01-01T00:00:00Z",
     ]);
     assert!(audit.contains("DonationCreated"), "{audit}");
+    let scrubbed_id = ids[2].to_string();
+    let before = ledger_b(&["history", "donation", &scrubbed_id]);
+    assert!(before.contains("Zwiebelmeier"), "{before}");
     ledger_b(&["scrub", "--dry-run"]);
+    ledger_b(&["scrub"]);
+    // Crypto-shredding holds on this backend: the donor's data is no longer readable from
+    // the KurrentDB log, by history or state, while a donation not scrubbed still is.
+    for args in [
+        vec!["history", "donation", scrubbed_id.as_str()],
+        vec!["state", "donation", scrubbed_id.as_str(), "--json"],
+    ] {
+        let out = ledger_b(&args);
+        for needle in ["Zwiebelmeier", "adelheid.zwiebelmeier@example.org", "Geheimweg"] {
+            assert!(!out.contains(needle), "{needle} in {args:?}: {out}");
+        }
+    }
+    let after = ledger_b(&["history", "donation", &scrubbed_id]);
+    assert!(after.contains("PersonalDataScrubbed"), "{after}");
+    let kept = ledger_b(&["history", "donation", &ids[0].to_string()]);
+    assert!(kept.contains("Zwiebelmeier"), "{kept}");
 
     let (a_ok, a_err) = stop(a).await;
     assert!(a_ok, "{a_err}");
