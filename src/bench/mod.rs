@@ -35,6 +35,7 @@ mod append;
 mod grpc_client;
 mod intake;
 mod kurrentdb;
+mod kurrentdb_log;
 mod legacy;
 mod machine;
 mod mariadb;
@@ -66,6 +67,8 @@ pub enum Part {
     Verify,
     /// Appends and a catch-up subscription through the KurrentDB port, against the log.
     Kurrentdb,
+    /// The KurrentDB log backend: appends (1 and 64 writers) and a rebuild through it.
+    KurrentdbLog,
     /// The legacy import (opt-in, not in the default parts): `--donations` fixture rows in a
     /// throw-away database on the MariaDB server of `--read-model-url`, imported end to end.
     Legacy,
@@ -92,6 +95,10 @@ pub struct BenchOptions {
     pub intake_calls: usize,
     /// Where the scratch directory is created (the system's temporary directory if `None`).
     pub scratch_dir: Option<PathBuf>,
+    /// The KurrentDB server the `kurrentdb-log` part writes to (the global `--event-log-url`
+    /// when it is a KurrentDB connection string); `None`: a KurrentDB port over a scratch log,
+    /// in this process.
+    pub kurrentdb_url: Option<SecretString>,
 }
 
 /// A figure's target.
@@ -408,6 +415,48 @@ async fn run_parts(options: &BenchOptions, servers: Servers<'_>) -> anyhow::Resu
             "events/s",
             None,
             None,
+        );
+    }
+
+    if wants(Part::KurrentdbLog) {
+        tracing::info!("measuring the KurrentDB log backend");
+        let sample = first_events(&workload.appends, options.single_writer_events);
+        let rates = kurrentdb_log::backend_rates(
+            dir,
+            options.kurrentdb_url.as_ref(),
+            sample.clone(),
+            workload.appends.clone(),
+            &vault,
+        )
+        .await?;
+        let server = if options.kurrentdb_url.is_some() {
+            "the --event-log-url server"
+        } else {
+            "a KurrentDB port over a scratch log, in-process"
+        };
+        report.add(
+            "kurrentdb_log_append_1_writer",
+            "KurrentDB log backend: append, 1 writer",
+            rates.append_1_writer,
+            "events/s",
+            None,
+            Some(format!("{} events; {server}", count_events(&sample))),
+        );
+        report.add(
+            "kurrentdb_log_append_64_writers",
+            "KurrentDB log backend: append, 64 writers",
+            rates.append_64_writers,
+            "events/s",
+            None,
+            Some(format!("{} events; {server}", workload.events)),
+        );
+        report.add(
+            "kurrentdb_log_rebuild",
+            "KurrentDB log backend: rebuild, SQLite",
+            rates.rebuild,
+            "events/s",
+            None,
+            Some(server.to_owned()),
         );
     }
 

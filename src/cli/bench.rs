@@ -24,7 +24,7 @@ pub struct BenchArgs {
         env = "LEDGER_BENCH_PARTS",
         value_enum,
         value_delimiter = ',',
-        default_value = "append,intake,projection,raw,scrub,verify,kurrentdb"
+        default_value = "append,intake,projection,raw,scrub,verify,kurrentdb,kurrentdb-log"
     )]
     pub parts: Vec<Part>,
     /// Also measure the read model on this PostgreSQL server: the bench creates a throw-away
@@ -71,7 +71,7 @@ impl BenchArgs {
     /// MariaDB server to measure (a `mysql://` or `mariadb://` URL) or a PostgreSQL one (like
     /// `--postgres-url`). A `sqlite://` one changes nothing: SQLite is always measured, in
     /// the scratch directory.
-    fn options(&self, read_model_url: &str) -> anyhow::Result<BenchOptions> {
+    fn options(&self, read_model_url: &str, event_log_url: &str) -> anyhow::Result<BenchOptions> {
         use secrecy::ExposeSecret;
         let mut postgres_url = self.postgres_url.expose_secret();
         let mut mariadb_url = "";
@@ -98,6 +98,8 @@ impl BenchArgs {
                 n => n,
             },
             scratch_dir: self.scratch_dir.clone(),
+            kurrentdb_url: crate::store::kurrent::is_kurrentdb_url(event_log_url)
+                .then(|| event_log_url.into()),
         })
     }
 }
@@ -105,7 +107,10 @@ impl BenchArgs {
 /// Runs `ledger bench`; `--read-model-url` (of `storage`) may add a server to measure.
 pub async fn run(storage: &StorageArgs, args: BenchArgs) -> anyhow::Result<()> {
     use secrecy::ExposeSecret;
-    let options = args.options(storage.read_model_url.expose_secret())?;
+    let options = args.options(
+        storage.read_model_url.expose_secret(),
+        storage.event_log_url.expose_secret(),
+    )?;
     let report = bench::run(options).await?;
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -10,9 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ledger::projection::ReadModel;
+use ledger::proto::api;
 use ledger::proto::events as ev;
 use sha2::Digest as _;
-use ledger::proto::api;
 use support::api::{context, donation, with_token};
 
 use crate::cli_serve::{connected, free_port, serving, stop};
@@ -194,7 +194,11 @@ async fn a_ledger_with_its_log_in_another_ledgers_kurrentdb_port_takes_projects_
         vec!["state", "donation", scrubbed_id.as_str(), "--json"],
     ] {
         let out = ledger_b(&args);
-        for needle in ["Zwiebelmeier", "adelheid.zwiebelmeier@example.org", "Geheimweg"] {
+        for needle in [
+            "Zwiebelmeier",
+            "adelheid.zwiebelmeier@example.org",
+            "Geheimweg",
+        ] {
             assert!(!out.contains(needle), "{needle} in {args:?}: {out}");
         }
     }
