@@ -102,8 +102,12 @@ pub fn start(
         vault,
         read_model_url,
     } = stores;
-    let (projector, ready) =
-        LiveProjector::new(log.clone(), vault.clone(), read_model_url, metrics.clone());
+    let (projector, ready) = LiveProjector::new(
+        log.clone(),
+        vault.clone(),
+        read_model_url.clone(),
+        metrics.clone(),
+    );
     handles.push(tokio::spawn(projector.run_until_stopped(shutdown.clone())));
     // Until the read model answers, the scrub figures are unknown.
     metrics.gauge(catalog::SCRUB_STATUS_UP, &[], 0.0);
@@ -126,6 +130,7 @@ pub fn start(
             job: scrub_job(),
             interval: Duration::from_secs(args.scrub_interval_minutes.saturating_mul(60)),
             first_run_after: args.scrub_first_run_after(),
+            read_model_url,
         };
         handles.push(tokio::spawn(schedule.run_until_stopped(shutdown.clone())));
     } else {

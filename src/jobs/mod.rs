@@ -8,10 +8,13 @@
 //! * [`projector::LiveProjector`] — the live projector, surviving its database being away at
 //!   start-up or later, and its metrics; [`projector::ProjectorReady`] hands the running
 //!   projector to the jobs that need its read model.
+//! * [`lease`] — which of several `serve` processes sharing a log and a read model runs each
+//!   singleton job (a lock in the read-model database).
 //! * [`scrub::Scrubber`] — one scrub run (also used by `ledger scrub`).
 //! * [`scrub_schedule::ScrubSchedule`] and [`scrub_schedule::ScrubStatusRefresh`] — the
 //!   scheduled scrub and the refresh of the scrub-eligible gauges.
 
+pub mod lease;
 pub mod projector;
 pub mod scrub;
 pub mod scrub_schedule;

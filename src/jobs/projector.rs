@@ -120,13 +120,20 @@ impl LiveProjector {
             }),
         );
         let reporter = tokio::spawn(publish_until_stopped(
-            self.metrics,
+            self.metrics.clone(),
             projector.stats(),
             shutdown.clone(),
         ));
         while !shutdown.is_cancelled() {
-            match projector.run_until_stopped(shutdown.clone()).await {
-                Ok(()) => break,
+            // Among processes sharing the read model, one projects; the others stand by.
+            let Some(lease) =
+                super::lease::acquire(&self.url, "projector", &self.metrics, &shutdown).await
+            else {
+                break;
+            };
+            match projector.run_until_stopped(lease.lost()).await {
+                // Shutdown, or the lease was lost: stand by for it again.
+                Ok(()) => continue,
                 Err(e) => {
                     let from = projector.stats().snapshot().checkpoint.map_or(0, |p| p + 1);
                     tracing::error!(

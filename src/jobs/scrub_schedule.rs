@@ -119,12 +119,16 @@ pub struct ScrubSchedule {
     pub interval: Duration,
     /// From start to the first run.
     pub first_run_after: Duration,
+    /// The read model's URL, where the schedule's lease is taken: among processes sharing
+    /// the read model, one runs the schedule.
+    pub read_model_url: String,
 }
 
 impl ScrubSchedule {
     /// Logs the schedule, waits for the first run, then runs every interval until `shutdown`.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
         let log = self.job.log.clone();
+        let metrics = self.job.metrics.clone();
         tracing::info!(
             every_minutes = self.interval.as_secs() / 60,
             next_run = %next_run(self.first_run_after),
@@ -136,7 +140,22 @@ impl ScrubSchedule {
         let Some((scrubber, projector)) = self.job.start(&shutdown).await else {
             return;
         };
+        let mut lease: Option<super::lease::Lease> = None;
         while !shutdown.is_cancelled() {
+            if lease.as_ref().is_none_or(|l| l.lost().is_cancelled()) {
+                // The lost lease's connection goes first, then the next one is waited for.
+                drop(lease.take());
+                lease = super::lease::acquire(
+                    &self.read_model_url,
+                    "scrub_schedule",
+                    &metrics,
+                    &shutdown,
+                )
+                .await;
+                if lease.is_none() {
+                    break;
+                }
+            }
             // Candidates come from the read model: select from one caught up with the log, as
             // `ledger scrub` does (not from one still catching up after start-up).
             wait_projected(&*log, &projector, Some(self.interval), &shutdown).await;
@@ -153,7 +172,11 @@ impl ScrubSchedule {
             }
             publish_scrub_status(&scrubber, &projector).await;
             tracing::info!(next_run = %next_run(self.interval), "scheduled scrub run done");
-            sleep_or_stop(self.interval, &shutdown).await;
+            // The lease's token ends with shutdown too, and at once when the lease is lost.
+            let until = lease
+                .as_ref()
+                .map_or_else(|| shutdown.clone(), |l| l.lost());
+            sleep_or_stop(self.interval, &until).await;
         }
     }
 }

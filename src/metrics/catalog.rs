@@ -86,6 +86,8 @@ pub const APPEND_DURATION: &str = "ledger_event_log_append_duration_seconds";
 pub const FSYNC_DURATION: &str = "ledger_event_log_fsync_duration_seconds";
 /// `ledger_event_log_head_position`.
 pub const LOG_HEAD: &str = "ledger_event_log_head_position";
+/// `ledger_job_lease_held`.
+pub const JOB_LEASE_HELD: &str = "ledger_job_lease_held";
 /// `ledger_read_model_connected`.
 pub const READ_MODEL_CONNECTED: &str = "ledger_read_model_connected";
 /// `ledger_projector_checkpoint`.
@@ -179,6 +181,12 @@ pub const CATALOG: &[Spec] = &[
         LOG_HEAD,
         &[],
         "The log's last durable position (0 when empty), read at scrape time.",
+    ),
+    gauge(
+        JOB_LEASE_HELD,
+        &["job"],
+        "1 while this process holds the job's lease and runs it (the projector, the scrub \
+         schedule); 0 while another process sharing the read model does.",
     ),
     gauge(
         READ_MODEL_CONNECTED,

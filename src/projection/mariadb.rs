@@ -120,7 +120,7 @@ pub(crate) fn accepts(url: &str) -> bool {
 }
 
 /// The URL as sqlx's MySQL driver reads it (`mariadb://` is our alias of `mysql://`).
-fn driver_url(url: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn driver_url(url: &str) -> std::borrow::Cow<'_, str> {
     match url.strip_prefix("mariadb://") {
         Some(rest) => format!("mysql://{rest}").into(),
         None => url.into(),

@@ -59,7 +59,11 @@ pub use backend::{classify, DbFailure, Dialect, ProjectionError};
 pub use config::{
     CatchUpOutcome, Lag, ProjectorConfig, ProjectorStats, RetryPolicy, StatsHandle, StepOutcome,
 };
+/// Whether a read-model URL names a MariaDB (MySQL) server, and the URL as sqlx's MySQL driver
+/// reads it; whether it names a PostgreSQL server.
+pub(crate) use mariadb::{accepts as is_mariadb_url, driver_url as mariadb_driver_url};
 pub use overview::{CheckpointRow, Overview, StateCount};
+pub(crate) use postgres::accepts as is_postgres_url;
 pub use projector::Projector;
 pub use read_model::{ReadModel, TableDump, QUARANTINE};
 pub use rebuild::{rebuild, rebuild_with_progress, RebuildProgress, RebuildReport};

@@ -210,3 +210,170 @@ async fn a_ledger_with_its_log_in_another_ledgers_kurrentdb_port_takes_projects_
     let (a_ok, a_err) = stop(a).await;
     assert!(a_ok, "{a_err}");
 }
+
+/// A ledger process of a pair sharing one log (behind A's KurrentDB port) and one PostgreSQL
+/// read model.
+struct Instance {
+    child: Child,
+    port: u16,
+    metrics_port: u16,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn instance(log_url: &str, read_model_url: &str) -> Instance {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, metrics_port) = (free_port(), free_port());
+    let child = serve(
+        dir.path(),
+        &[
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--metrics-listen",
+            &format!("127.0.0.1:{metrics_port}"),
+            "--kurrentdb-listen",
+            "off",
+            "--event-log-url",
+            log_url,
+            "--read-model-url",
+            read_model_url,
+            "--sequence-url",
+            read_model_url,
+            "--key-store-url",
+            read_model_url,
+        ],
+    );
+    serving(port, dir.path()).await;
+    let token = std::fs::read_to_string(dir.path().join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    Instance {
+        child,
+        port,
+        metrics_port,
+        token,
+        _dir: dir,
+    }
+}
+
+/// Whether the instance's `/metrics` says it holds the projector's lease.
+fn holds_projector(instance: &Instance) -> Option<bool> {
+    let (_, body) = support::http_get(instance.metrics_port, "/metrics")?;
+    body.lines()
+        .find(|l| l.starts_with("ledger_job_lease_held{job=\"projector\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v == 1.0)
+}
+
+async fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_ledgers_on_one_log_project_once_and_the_survivor_takes_over_when_the_projecting_one_is_killed(
+) {
+    let Some(db) = support::postgres::fresh_database("two_ledgers").await else {
+        return;
+    };
+    let a_dir = tempfile::tempdir().unwrap();
+    let (a_port, a_kurrent) = (free_port(), free_port());
+    let users = users_file(a_dir.path());
+    let a = serve(
+        a_dir.path(),
+        &[
+            "--listen",
+            &format!("127.0.0.1:{a_port}"),
+            "--metrics-listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--kurrentdb-listen",
+            &format!("127.0.0.1:{a_kurrent}"),
+            "--kurrentdb-users",
+            &users,
+        ],
+    );
+    serving(a_port, a_dir.path()).await;
+    let log_url = format!("esdb://ledger:pw@127.0.0.1:{a_kurrent}?tls=false");
+
+    let mut b = instance(&log_url, &db.url).await;
+    until("B takes the projector's lease", || {
+        holds_projector(&b) == Some(true)
+    })
+    .await;
+    let c = instance(&log_url, &db.url).await;
+    until("C stands by", || holds_projector(&c) == Some(false)).await;
+
+    let add = |instance: &Instance, request: &api::AddDonationRequest| {
+        with_token(request.clone(), &instance.token)
+    };
+    let mut to_b = connected(b.port).await;
+    let mut to_c = connected(c.port).await;
+    let mut ids = Vec::new();
+    let first = donation(ev::PaymentMethod::BankTransfer, 1_000);
+    let first_id = to_b
+        .add_donation(add(&b, &first))
+        .await
+        .unwrap()
+        .into_inner()
+        .donation_id;
+    ids.push(first_id);
+    for _ in 0..2 {
+        let r = to_c
+            .add_donation(add(&c, &donation(ev::PaymentMethod::BankTransfer, 1_500)))
+            .await
+            .unwrap();
+        ids.push(r.into_inner().donation_id);
+    }
+    // A retry that lands on the other instance gets the first answer.
+    let retried = to_c
+        .add_donation(add(&c, &first))
+        .await
+        .unwrap()
+        .into_inner()
+        .donation_id;
+    assert_eq!(retried, first_id);
+
+    b.child.kill().unwrap();
+    b.child.wait().unwrap();
+    for _ in 0..3 {
+        let r = to_c
+            .add_donation(add(&c, &donation(ev::PaymentMethod::BankTransfer, 2_000)))
+            .await
+            .unwrap();
+        ids.push(r.into_inner().donation_id);
+    }
+    until("C takes the projector's lease after B's death", || {
+        holds_projector(&c) == Some(true)
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rm = ReadModel::connect(&db.url).await.unwrap();
+        let rows = rm.dump().await.unwrap()["donation"].len();
+        if rows >= ids.len() || Instant::now() > deadline {
+            assert_eq!(
+                rows,
+                ids.len(),
+                "every donation once in the shared read model"
+            );
+            for id in &ids {
+                assert!(
+                    rm.row("donation", *id as i64).await.unwrap().is_some(),
+                    "donation {id} in the read model"
+                );
+            }
+            rm.close().await;
+            break;
+        }
+        rm.close().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (c_ok, c_err) = stop(c.child).await;
+    assert!(c_ok, "{c_err}");
+    let (a_ok, a_err) = stop(a).await;
+    assert!(a_ok, "{a_err}");
+}
