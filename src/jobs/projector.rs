@@ -1,6 +1,7 @@
 //! The live projector of `ledger serve`: connects its read model (retrying until it answers),
 //! projects until shutdown, restarts after a stop, and publishes its figures as metrics.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,17 +28,27 @@ pub struct LiveProjector {
     url: String,
     metrics: Metrics,
     ready: watch::Sender<Option<Projector>>,
+    leading: Arc<AtomicBool>,
 }
 
 /// Hands the live projector, once its read model has answered, to the jobs that need it.
 #[derive(Clone)]
-pub struct ProjectorReady(watch::Receiver<Option<Projector>>);
+pub struct ProjectorReady(watch::Receiver<Option<Projector>>, Arc<AtomicBool>);
 
 impl ProjectorReady {
     /// A handle that already carries `projector` (for tests of what reads it).
     #[cfg(test)]
     pub(crate) fn of(projector: Projector) -> Self {
-        Self(watch::channel(Some(projector)).1)
+        Self(
+            watch::channel(Some(projector)).1,
+            Arc::new(AtomicBool::new(true)),
+        )
+    }
+
+    /// Whether this process's projector runs (holds the projector's lease), rather than
+    /// standing by while another process sharing the read model projects.
+    pub fn leads(&self) -> bool {
+        self.1.load(Ordering::Relaxed)
     }
 
     /// The live projector if its read model has answered by now.
@@ -70,14 +81,16 @@ impl LiveProjector {
     ) -> (Self, ProjectorReady) {
         metrics.gauge(catalog::READ_MODEL_CONNECTED, &[], 0.0);
         let (ready, receiver) = watch::channel(None);
+        let leading = Arc::new(AtomicBool::new(false));
         let job = Self {
             log,
             vault,
             url,
             metrics,
             ready,
+            leading: leading.clone(),
         };
-        (job, ProjectorReady(receiver))
+        (job, ProjectorReady(receiver, leading))
     }
 
     /// Connects, then projects until `shutdown`. Inside serve the projector never gives up on
@@ -131,7 +144,10 @@ impl LiveProjector {
             else {
                 break;
             };
-            match projector.run_until_stopped(lease.lost()).await {
+            self.leading.store(true, Ordering::Relaxed);
+            let outcome = projector.run_until_stopped(lease.lost()).await;
+            self.leading.store(false, Ordering::Relaxed);
+            match outcome {
                 // Shutdown, or the lease was lost: stand by for it again.
                 Ok(()) => continue,
                 Err(e) => {

@@ -1,6 +1,7 @@
 //! What `/readyz` answers: ready when the event log answers, the live projector's read model
-//! is connected, no projector is stopped or retrying, and its lag is under a threshold. Each
-//! failed condition is one short reason.
+//! is connected, no projector is stopped or retrying, and its lag is under a threshold (a
+//! process standing by while another one holds the projector's lease has no lag to count).
+//! Each failed condition is one short reason.
 
 use std::sync::Arc;
 
@@ -61,6 +62,8 @@ impl Readiness {
                     "read model not connected: the projector is waiting for it to answer"
                         .to_owned(),
                 ),
+                // Another process sharing the read model projects; this one stands by.
+                Some(_) if !ready.leads() => {}
                 Some(projector) => {
                     let stats = projector.stats().snapshot();
                     if let Some(error) = &stats.last_error {

@@ -306,6 +306,10 @@ async fn two_ledgers_on_one_log_project_once_and_the_survivor_takes_over_when_th
     .await;
     let c = instance(&log_url, &db.url).await;
     until("C stands by", || holds_projector(&c) == Some(false)).await;
+    until("C, standing by, is ready for intake", || {
+        support::http_get(c.metrics_port, "/readyz").map(|(code, _)| code) == Some(200)
+    })
+    .await;
 
     let add = |instance: &Instance, request: &api::AddDonationRequest| {
         with_token(request.clone(), &instance.token)
