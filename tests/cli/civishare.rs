@@ -3,6 +3,9 @@
 //! stale and unknown-sender messages refused, counted and appending nothing; two ledgers
 //! peered both ways share a donation exactly once without ping-pong; and a peer that was down
 //! receives everything once it is back. Statuses are read from `civishare.sqlite` by SQL.
+//!
+//! Over 600 lines because the scenarios share one harness (`Node`: a data directory, its
+//! `serve` process, its CLI and its tables) and the seed's example message, kept beside them.
 use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
