@@ -300,8 +300,10 @@ impl Receiver {
             Err(e) => return Ok(Outcome::refused(format!("invalid: {e}"))),
         };
         // Remembered before the append, with the correlation id of its events, so that the
-        // outgoing projector finds the loop list of what it forwards.
-        self.store
+        // outgoing projector finds the loop list of what it forwards. Two copies arriving at
+        // once (from two peers) both passed the check above: the second to insert loses here.
+        if !self
+            .store
             .remember_change(
                 origin,
                 &peering.node_name,
@@ -309,7 +311,12 @@ impl Receiver {
                 Some(correlation_id(&request_id)),
                 now.timestamp(),
             )
-            .await?;
+            .await?
+        {
+            return Ok(Outcome::ignored(
+                "a change with this origin is being or was processed",
+            ));
+        }
         match self.intake.add_donation(&meta, cmd).await {
             Ok(answer) => Ok(Outcome {
                 status: ChangeStatus::Applied,
@@ -357,7 +364,8 @@ impl Receiver {
             hex::encode(Sha256::digest(origin.as_bytes()))
         );
         let correlation = correlation_id(&request_id);
-        self.store
+        if !self
+            .store
             .remember_change(
                 origin,
                 &peering.node_name,
@@ -365,7 +373,12 @@ impl Receiver {
                 Some(correlation),
                 now.timestamp(),
             )
-            .await?;
+            .await?
+        {
+            return Ok(Outcome::ignored(
+                "a change with this origin is being or was processed",
+            ));
+        }
         self.intake.vault().destroy(&[donation_id]).await?;
         let mut metadata = Metadata::new(
             Actor {

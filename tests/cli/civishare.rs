@@ -137,6 +137,16 @@ impl Node {
         self.query("civishare.sqlite", sql)
     }
 
+    /// One text from `civishare.sqlite`.
+    fn query_text(&self, sql: &str) -> String {
+        let db = rusqlite::Connection::open_with_flags(
+            self.dir.path().join("civishare.sqlite"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        db.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
     /// One number from the SQLite file `file` of the data directory, read-only.
     fn query(&self, file: &str, sql: &str) -> i64 {
         let db = rusqlite::Connection::open_with_flags(
@@ -513,10 +523,10 @@ async fn a_peer_that_was_down_receives_every_change_in_order_once_it_is_back() {
     wait_for("B applied all three", 120, || {
         b.count("SELECT COUNT(*) FROM civishare_inbox WHERE status = 'applied'") == 3
     });
-    assert_eq!(
-        a.count("SELECT COUNT(*) FROM civishare_outbox WHERE status = 'acknowledged'"),
-        3
-    );
+    wait_for("A recorded the answers", 60, || {
+        a.count("SELECT COUNT(*) FROM civishare_outbox WHERE status = 'acknowledged'") == 3
+    });
+    assert_eq!(a.count("SELECT COUNT(*) FROM civishare_outbox"), 3);
     // In order: B received A's donations in the order A created them.
     let db = rusqlite::Connection::open(b.dir.path().join("civishare.sqlite")).unwrap();
     let refs: Vec<u64> = db
@@ -616,11 +626,174 @@ async fn in_a_triangle_a_donation_is_applied_once_on_each_other_node_and_never_r
         .sum();
     // A to B and C, then at most one forward between B and C each way: the second copy
     // is ignored as a loop, and nothing travels further.
-    assert_eq!(sent, received);
+    assert_eq!(sent, received, "changes sent and received");
     assert!((2..=4).contains(&received), "{received} changes received");
     assert_eq!(
         b.count("SELECT COUNT(*) FROM civishare_inbox WHERE status = 'applied'")
             + c.count("SELECT COUNT(*) FROM civishare_inbox WHERE status = 'applied'"),
         2
     );
+}
+
+/// A peer that only records: answers every message 200 with one `applied` per change and
+/// keeps the raw bodies.
+fn capture_peer(port: u16) -> std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>> {
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let kept = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 65536];
+            // Read the head, then as many body bytes as it announces.
+            let body = loop {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                raw.extend_from_slice(&buf[..n]);
+                let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&raw[..end]).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if raw.len() >= end + 4 + length {
+                    break Some(raw[end + 4..end + 4 + length].to_vec());
+                }
+            };
+            let Some(body) = body else { continue };
+            let message = Envelope::parse(&body).unwrap();
+            let results: Vec<serde_json::Value> = (0..message.payload.changes.len())
+                .map(|i| serde_json::json!({"index": i, "type": "x", "status": "applied"}))
+                .collect();
+            kept.lock().unwrap().push(body);
+            let answer = serde_json::json!({"id": message.id, "results": results}).to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    bodies
+}
+
+#[tokio::test]
+async fn a_donation_scrubbed_while_queued_goes_out_without_its_personal_data_and_its_scrub_follows()
+{
+    let mut a = Node::new("https://ledger-a.example.org");
+    let port = free_port();
+    a.peer_with(
+        "https://capture.example.org",
+        &format!("http://127.0.0.1:{port}/civishare/v1/messages"),
+        "",
+    );
+    a.start();
+    // The peer is down while the donation is queued.
+    a.client()
+        .await
+        .add_donation(with_token(
+            donation(ev::PaymentMethod::Paypal, 2_500),
+            &a.token(),
+        ))
+        .await
+        .unwrap();
+    wait_for("the change is queued and its delivery failed", 60, || {
+        a.count("SELECT COUNT(*) FROM civishare_outbox WHERE status = 'failed'") == 1
+    });
+    // Scrubbed (an abandoned PayPal donation, with no grace period) while still queued.
+    a.stop();
+    let report = a.ledger(&["scrub", "--scrub-grace-hours", "0", "--json"], &[]);
+    assert!(report.contains("abandoned"), "{report}");
+    a.start();
+    let bodies = capture_peer(port);
+    wait_for("both changes acknowledged", 60, || {
+        a.count("SELECT COUNT(*) FROM civishare_outbox WHERE status = 'acknowledged'") == 2
+    });
+    let bodies = bodies.lock().unwrap().clone();
+    let all: Vec<u8> = bodies.concat();
+    for personal in [
+        "Adelheid",
+        "Zwiebelmeier",
+        "Geheimweg",
+        "10963",
+        "adelheid.zwiebelmeier",
+    ] {
+        assert!(
+            !crate::support::contains(&all, personal.as_bytes()),
+            "{personal} was sent after the scrub"
+        );
+    }
+    let types: Vec<String> = bodies
+        .iter()
+        .flat_map(|b| Envelope::parse(b).unwrap().payload.changes)
+        .map(|c| c.change_type)
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "ledger.change.donation.created",
+            "ledger.change.donation.scrubbed"
+        ]
+    );
+    // What is left of the donation still goes: its kind and salutation.
+    assert!(crate::support::contains(
+        &all,
+        b"\"salutation\",\"from\":\"\",\"to\":\"Frau\""
+    ));
+}
+
+#[tokio::test]
+async fn a_scrub_on_a_purges_the_copy_on_b() {
+    let mut a = Node::new("https://ledger-a.example.org");
+    let mut b = Node::new("https://ledger-b.example.org");
+    a.peer_with(&b.name, &b.endpoint(), "all");
+    b.peer_with(&a.name, &a.endpoint(), "all");
+    a.start();
+    b.start();
+    a.client()
+        .await
+        .add_donation(with_token(
+            donation(ev::PaymentMethod::Paypal, 2_500),
+            &a.token(),
+        ))
+        .await
+        .unwrap();
+    wait_for("B applied the donation", 60, || {
+        b.count("SELECT COUNT(*) FROM civishare_inbox WHERE status = 'applied'") == 1
+    });
+    a.stop();
+    a.ledger(&["scrub", "--scrub-grace-hours", "0"], &[]);
+    a.start();
+    wait_for("B applied the scrub", 60, || {
+        b.count(
+            "SELECT COUNT(*) FROM civishare_inbox WHERE status = 'applied' \
+             AND change_type = 'ledger.change.donation.scrubbed'",
+        ) == 1
+    });
+    let local: u64 = b
+        .query_text("SELECT local_reference FROM civishare_inbox ORDER BY seq LIMIT 1")
+        .parse()
+        .unwrap();
+    let copy = b
+        .client()
+        .await
+        .get_donation(with_token(
+            api::GetDonationRequest { donation_id: local },
+            &b.token(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let donor = copy.donor.unwrap_or_default();
+    assert!(
+        donor.last_name.is_empty() && donor.email.is_empty(),
+        "{donor:?}"
+    );
+    assert!(copy.is_scrubbed);
+    assert_eq!(copy.donor_kind, "person");
 }
