@@ -72,19 +72,28 @@ impl CivishareStore {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Whether a change with origin signature `origin` was processed within the retention.
-    pub async fn origin_seen(&self, origin: &str) -> Result<bool, CivishareError> {
-        Ok(
-            sqlx::query("SELECT 1 FROM civishare_change_seen WHERE origin = ?1")
-                .bind(origin)
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some(),
-        )
+    /// Whether a change with origin signature `origin` was processed within the retention
+    /// (`Some(true)`), was being applied when this node stopped (`Some(false)`), or is new.
+    pub async fn origin_done(&self, origin: &str) -> Result<Option<bool>, CivishareError> {
+        let row = sqlx::query("SELECT state FROM civishare_change_seen WHERE origin = ?1")
+            .bind(origin)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get::<&str, _>("state") == "done"))
     }
 
-    /// Remembers a change about to be applied: its origin, its loop list and the correlation
-    /// id of the request that applies it. `false` when it was remembered already.
+    /// Marks a remembered change applied.
+    pub async fn change_done(&self, origin: &str) -> Result<(), CivishareError> {
+        sqlx::query("UPDATE civishare_change_seen SET state = 'done' WHERE origin = ?1")
+            .bind(origin)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Remembers a change about to be applied (state `applying`): its origin, its loop list and
+    /// the correlation id of the request that applies it. `false` when it was remembered
+    /// already.
     pub async fn remember_change(
         &self,
         origin: &str,
@@ -95,8 +104,8 @@ impl CivishareStore {
     ) -> Result<bool, CivishareError> {
         let done = sqlx::query(
             "INSERT INTO civishare_change_seen \
-             (origin, sender, loop_detection, correlation_id, seen_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (origin) DO NOTHING",
+             (origin, state, sender, loop_detection, correlation_id, seen_at) \
+             VALUES (?1, 'applying', ?2, ?3, ?4, ?5) ON CONFLICT (origin) DO NOTHING",
         )
         .bind(origin)
         .bind(sender)

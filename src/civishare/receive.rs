@@ -45,6 +45,8 @@ pub struct Receiver {
     metrics: Metrics,
     window_secs: u64,
     retention_secs: i64,
+    /// Held while one change is checked and applied.
+    applying: tokio::sync::Mutex<()>,
 }
 
 /// What became of one change, as answered.
@@ -118,6 +120,7 @@ impl Receiver {
             window_secs,
             retention_secs: i64::try_from(retention_days.saturating_mul(86_400))
                 .unwrap_or(i64::MAX),
+            applying: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -235,7 +238,12 @@ impl Receiver {
         {
             return Ok(Outcome::ignored("this node's stamp is in loop_detection"));
         }
-        if self.store.origin_seen(&origin).await? {
+        // One change at a time: two copies of one change (from two peers) must not both pass
+        // the check below before either is remembered. A change remembered but not marked
+        // done (this node stopped half-way) is applied again: the intake's idempotency key,
+        // derived from the origin, makes that harmless.
+        let _one_at_a_time = self.applying.lock().await;
+        if self.store.origin_done(&origin).await? == Some(true) {
             return Ok(Outcome::ignored(
                 "a change with this origin was processed before",
             ));
@@ -300,10 +308,8 @@ impl Receiver {
             Err(e) => return Ok(Outcome::refused(format!("invalid: {e}"))),
         };
         // Remembered before the append, with the correlation id of its events, so that the
-        // outgoing projector finds the loop list of what it forwards. Two copies arriving at
-        // once (from two peers) both passed the check above: the second to insert loses here.
-        if !self
-            .store
+        // outgoing projector finds the loop list of what it forwards.
+        self.store
             .remember_change(
                 origin,
                 &peering.node_name,
@@ -311,20 +317,21 @@ impl Receiver {
                 Some(correlation_id(&request_id)),
                 now.timestamp(),
             )
-            .await?
-        {
-            return Ok(Outcome::ignored(
-                "a change with this origin is being or was processed",
-            ));
-        }
+            .await?;
         match self.intake.add_donation(&meta, cmd).await {
-            Ok(answer) => Ok(Outcome {
-                status: ChangeStatus::Applied,
-                reason: None,
-                local_reference: Some(answer.donation_id.to_string()),
-            }),
+            Ok(answer) => {
+                self.store.change_done(origin).await?;
+                Ok(Outcome {
+                    status: ChangeStatus::Applied,
+                    reason: None,
+                    local_reference: Some(answer.donation_id.to_string()),
+                })
+            }
             Err(e) => match refusal(&e) {
-                Some(reason) => Ok(Outcome::refused(reason)),
+                Some(reason) => {
+                    self.store.change_done(origin).await?;
+                    Ok(Outcome::refused(reason))
+                }
                 None => {
                     self.store.forget_change(origin).await?;
                     Err(CivishareError::Invalid {
@@ -364,8 +371,7 @@ impl Receiver {
             hex::encode(Sha256::digest(origin.as_bytes()))
         );
         let correlation = correlation_id(&request_id);
-        if !self
-            .store
+        self.store
             .remember_change(
                 origin,
                 &peering.node_name,
@@ -373,12 +379,7 @@ impl Receiver {
                 Some(correlation),
                 now.timestamp(),
             )
-            .await?
-        {
-            return Ok(Outcome::ignored(
-                "a change with this origin is being or was processed",
-            ));
-        }
+            .await?;
         self.intake.vault().destroy(&[donation_id]).await?;
         let mut metadata = Metadata::new(
             Actor {
@@ -410,11 +411,14 @@ impl Receiver {
             .await
         {
             // Already scrubbed here: the key is gone either way.
-            Ok(_) | Err(StoreError::Conflict { .. }) => Ok(Outcome {
-                status: ChangeStatus::Applied,
-                reason: None,
-                local_reference: Some(local),
-            }),
+            Ok(_) | Err(StoreError::Conflict { .. }) => {
+                self.store.change_done(origin).await?;
+                Ok(Outcome {
+                    status: ChangeStatus::Applied,
+                    reason: None,
+                    local_reference: Some(local),
+                })
+            }
             Err(e) => {
                 self.store.forget_change(origin).await?;
                 Err(e.into())
@@ -479,8 +483,19 @@ pub fn router(receiver: Arc<Receiver>) -> Router {
 }
 
 async fn handle(State(receiver): State<Arc<Receiver>>, body: Bytes) -> Response {
-    match receiver.receive(&body, Utc::now()).await {
-        Ok(answer) => (StatusCode::OK, Json(answer)).into_response(),
-        Err(e) => error_response(&e),
+    // In a task of its own: a sender that hangs up (or is killed) does not cancel a message
+    // half-applied.
+    let task = tokio::spawn(async move { receiver.receive(&body, Utc::now()).await });
+    match task.await {
+        Ok(Ok(answer)) => (StatusCode::OK, Json(answer)).into_response(),
+        Ok(Err(e)) => error_response(&e),
+        Err(e) => {
+            tracing::error!(error = %e, "CiviShare message handler panicked");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(serde_json::json!({"error": "unavailable", "message": "internal error"})),
+            )
+                .into_response()
+        }
     }
 }

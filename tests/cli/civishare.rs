@@ -797,3 +797,53 @@ async fn a_scrub_on_a_purges_the_copy_on_b() {
     assert!(copy.is_scrubbed);
     assert_eq!(copy.donor_kind, "person");
 }
+
+#[tokio::test]
+async fn a_sender_killed_mid_delivery_loses_and_doubles_nothing() {
+    const N: i64 = 40;
+    let mut a = Node::new("https://ledger-a.example.org");
+    let mut b = Node::new("https://ledger-b.example.org");
+    a.peer_with(&b.name, &b.endpoint(), "all");
+    b.peer_with(&a.name, &a.endpoint(), "all");
+    a.start();
+    b.start();
+    let mut client = a.client().await;
+    for i in 0..N {
+        client
+            .add_donation(with_token(
+                donation(ev::PaymentMethod::Paypal, 1_000 + i),
+                &a.token(),
+            ))
+            .await
+            .unwrap();
+    }
+    // SIGKILL while B is part-way through (or, on a fast machine, just done).
+    wait_for("B applied a first change", 60, || {
+        b.count("SELECT COUNT(*) FROM civishare_inbox WHERE status = 'applied'") >= 1
+    });
+    a.stop();
+    let before = b.count("SELECT COUNT(*) FROM civishare_inbox WHERE status = 'applied'");
+    a.start();
+    wait_for("B applied every change", 120, || {
+        b.count("SELECT COUNT(*) FROM civishare_inbox WHERE status = 'applied'") == N
+    });
+    wait_for("A recorded every answer", 60, || {
+        a.count("SELECT COUNT(*) FROM civishare_outbox WHERE status = 'acknowledged'") == N
+    });
+    assert_eq!(a.count("SELECT COUNT(*) FROM civishare_outbox"), N);
+    // Exactly one donation on B per donation on A, whatever was sent twice.
+    assert_eq!(
+        b.query(
+            "events.sqlite",
+            "SELECT COUNT(*) FROM events WHERE event_type = 'DonationCreated.v2'"
+        ),
+        N
+    );
+    assert_eq!(
+        b.count(
+            "SELECT COUNT(DISTINCT entity_reference) FROM civishare_inbox WHERE status = 'applied'"
+        ),
+        N
+    );
+    assert!(before <= N);
+}

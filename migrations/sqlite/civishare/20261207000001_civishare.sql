@@ -57,9 +57,12 @@ CREATE TABLE civishare_message_seen (
 );
 
 -- Origin signatures of processed changes, kept for the retention; the correlation id of the
--- request that applied it lets the outgoing projector forward it with its loop list.
+-- request that applied it lets the outgoing projector forward it with its loop list. state:
+-- `applying` until the change is applied (a leftover of a crash is applied again: the intake's
+-- idempotency key is derived from the origin), then `done`.
 CREATE TABLE civishare_change_seen (
     origin          TEXT    PRIMARY KEY,
+    state           TEXT    NOT NULL,
     sender          TEXT    NOT NULL,
     loop_detection  TEXT    NOT NULL,
     correlation_id  TEXT,
