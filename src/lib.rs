@@ -3,6 +3,7 @@
 pub mod api;
 pub mod audit;
 pub mod bench;
+pub mod civishare;
 pub mod cli;
 pub mod config;
 pub mod console;

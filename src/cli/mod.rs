@@ -14,6 +14,7 @@ pub mod import;
 pub mod jobs;
 pub mod lock;
 pub mod migrate;
+pub mod peer;
 pub mod preflight;
 pub mod progress;
 pub mod project;
@@ -65,6 +66,9 @@ pub enum Command {
     Sequence(sequence::SequenceCommand),
     /// Run the gRPC intake (and `/metrics`) until SIGINT or SIGTERM.
     Serve(Box<serve::ServeArgs>),
+    /// CiviShare peering: the local node and the linked ledgers changes are shared with.
+    #[command(subcommand)]
+    Peer(peer::PeerCommand),
     /// Move in from another system: `import legacy --from mysql://…` (the legacy `spenden`
     /// history), `--check` to compare after projecting.
     #[command(subcommand)]
@@ -102,6 +106,7 @@ impl Command {
             },
             Command::Sequence(cmd) => sequence::needs(cmd),
             Command::Import(cmd) => import::needs(cmd),
+            Command::Peer(cmd) => peer::needs(cmd),
             Command::Serve(args) => Needs {
                 event_log: true,
                 key_store: true,
@@ -139,5 +144,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sequence(cmd) => sequence::run(&cli.storage, cmd).await,
         Command::Serve(args) => serve::run(&cli.storage, *args).await,
         Command::Import(cmd) => import::run(&cli.storage, cmd).await,
+        Command::Peer(cmd) => peer::run(&cli.storage, cmd).await,
     }
 }

@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::{Authenticator, Scope};
 use crate::api::{shutdown_signal, Application, Settings, TlsFiles};
+use crate::civishare::deliver::Outgoing;
+use crate::civishare::receive::Receiver;
+use crate::civishare::{self, CivishareStore};
 use crate::cli::jobs::{self, JobArgs};
 use crate::cli::preflight::{Flag, StartupError};
 use crate::config::StorageArgs;
@@ -85,6 +88,16 @@ pub struct ServeArgs {
     /// loopback address, else the listen address).
     #[arg(long, env = "LEDGER_KURRENTDB_ADVERTISE_HOST")]
     pub kurrentdb_advertise_host: Option<String>,
+
+    /// CiviShare: refuse messages whose `sent` is further than this from this node's clock
+    /// (message ids are remembered for twice as long).
+    #[arg(long, env = "LEDGER_CIVISHARE_CLOCK_WINDOW_SECS", default_value_t = crate::civishare::receive::DEFAULT_WINDOW_SECS)]
+    pub civishare_clock_window_secs: u64,
+
+    /// CiviShare: how long the origin signatures of received changes are remembered (a change
+    /// seen again within it is ignored as a loop).
+    #[arg(long, env = "LEDGER_CIVISHARE_RETENTION_DAYS", default_value_t = crate::civishare::receive::DEFAULT_RETENTION_DAYS)]
+    pub civishare_retention_days: u64,
 
     /// The projectors and the scrub schedule that run beside the intake.
     #[command(flatten)]
@@ -358,6 +371,23 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let workers = jobs::start(stores, &args.jobs, metrics.clone(), shutdown.clone());
+    // CiviShare: the message endpoint on the HTTP port, and the outgoing worker.
+    let civishare = CivishareStore::open_in(&storage.data_dir).await?;
+    let receiver = Arc::new(Receiver::new(
+        civishare.clone(),
+        app.intake().vault().keys().clone(),
+        app.intake().clone(),
+        metrics.clone(),
+        args.civishare_clock_window_secs,
+        args.civishare_retention_days,
+    ));
+    let outgoing = Outgoing::new(
+        civishare,
+        app.intake().log().clone(),
+        app.intake().vault().clone(),
+        metrics.clone(),
+    );
+    let civishare_worker = tokio::spawn(outgoing.run_until_stopped(shutdown.clone()));
     let readiness = Readiness::new(
         app.intake().log().clone(),
         workers.projector.clone(),
@@ -365,7 +395,9 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
     );
     let metrics_task = http::serve(
         http_listener,
-        http::router(metrics.clone(), Arc::new(readiness)).merge(console.router()),
+        http::router(metrics.clone(), Arc::new(readiness))
+            .merge(console.router())
+            .merge(civishare::receive::router(receiver)),
         async move {
             let _ = metrics_stop.wait_for(|s| *s).await;
         },
@@ -389,6 +421,9 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
             Err(e) => tracing::error!(error = %e, "KurrentDB port panicked"),
             Ok(Ok(())) => {}
         }
+    }
+    if let Err(e) = civishare_worker.await {
+        tracing::error!(error = %e, "CiviShare worker panicked");
     }
     for worker in workers.handles {
         if let Err(e) = worker.await {

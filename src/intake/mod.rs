@@ -76,6 +76,12 @@ pub fn request_stream(request_id: &str) -> String {
     format!("{REQUEST_CATEGORY}-{request_id}")
 }
 
+/// The correlation id of every event a call with `request_id` appends (a UUIDv5 of the
+/// request id): how a reader of the log finds the events of one request.
+pub fn correlation_id(request_id: &str) -> Uuid {
+    Uuid::new_v5(&REQUEST_NAMESPACE, request_id.as_bytes())
+}
+
 /// Who asks, and the idempotency key of the call.
 #[derive(Debug, Clone)]
 pub struct RequestMeta {
@@ -136,7 +142,7 @@ impl RequestMeta {
     }
 
     fn metadata(&self, occurred_at: DateTime<Utc>) -> Metadata {
-        let id = Uuid::new_v5(&REQUEST_NAMESPACE, self.request_id.as_bytes());
+        let id = correlation_id(&self.request_id);
         let mut metadata = Metadata::new(self.actor.clone(), self.source.clone(), id);
         metadata.occurred_at = occurred_at;
         metadata

@@ -286,6 +286,39 @@ pub const CATALOG: &[Spec] = &[
         &[],
         "Live catch-up subscriptions on the KurrentDB port.",
     ),
+    counter(
+        crate::civishare::receive::REFUSALS,
+        &["reason"],
+        "CiviShare messages refused whole (nothing appended), by reason: malformed, unsigned, \
+         unknown_sender, bad_signature, stale, replayed.",
+    ),
+    counter(
+        crate::civishare::receive::RECEIVED,
+        &["status"],
+        "Changes received from CiviShare peers, by what became of them: applied, ignored_loop, \
+         refused.",
+    ),
+    counter(
+        crate::civishare::deliver::SENT,
+        &["peer"],
+        "Changes delivered to a CiviShare peer (acknowledged), by peer.",
+    ),
+    counter(
+        crate::civishare::deliver::FAILURES,
+        &["peer"],
+        "Failed deliveries to a CiviShare peer (each retried after a back-off), by peer.",
+    ),
+    gauge(
+        crate::civishare::deliver::QUEUE_DEPTH,
+        &["peer"],
+        "Changes queued for a CiviShare peer and not yet acknowledged.",
+    ),
+    gauge(
+        crate::civishare::deliver::OLDEST_UNDELIVERED,
+        &["peer"],
+        "Age in seconds of the oldest change queued for a CiviShare peer and not yet \
+         acknowledged (0 when none).",
+    ),
     gauge(
         KURRENTDB_SUBSCRIBER_LAG,
         &[],

@@ -31,6 +31,16 @@ pub fn membership_key_id(membership_id: u64) -> u64 {
     MEMBERSHIP_KEY_BASE | membership_id
 }
 
+/// Key ids of CiviShare peering secrets: peering `n` is sealed with key
+/// `PEERING_KEY_BASE + n`. The range sits at the top of the donations' range (donation ids
+/// never come near 2^62 - 2^32) and below the memberships'.
+pub const PEERING_KEY_BASE: u64 = (1 << 62) - (1 << 32);
+
+/// The key id of CiviShare peering `peering_id`.
+pub fn peering_key_id(peering_id: u64) -> u64 {
+    PEERING_KEY_BASE + (peering_id & 0xffff_ffff)
+}
+
 /// Version of the sealing scheme, stored in every `Sealed`.
 const KEY_VERSION: u32 = 1;
 
@@ -195,6 +205,48 @@ pub fn unseal_with<'e>(
         }
     }
     Ok(())
+}
+
+/// Seals `plain` (a secret that is not part of an event, such as a CiviShare peering secret)
+/// with key `key_id` under `label`: a fresh random nonce and the ciphertext.
+pub fn seal_bytes(plain: &[u8], label: &str, key_id: u64, key: &DataKey) -> (Vec<u8>, Vec<u8>) {
+    let cipher = XChaCha20Poly1305::new(key.0.as_ref().into());
+    let mut nonce = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let ciphertext = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plain,
+                aad: &aad(label, key_id),
+            },
+        )
+        .expect("XChaCha20-Poly1305 encryption does not fail for in-memory buffers");
+    (nonce.to_vec(), ciphertext)
+}
+
+/// Opens what [`seal_bytes`] sealed; `Tampered` when it does not authenticate.
+pub fn open_bytes(
+    nonce: &[u8],
+    ciphertext: &[u8],
+    label: &'static str,
+    key_id: u64,
+    key: &DataKey,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, PrivacyError> {
+    if nonce.len() != 24 {
+        return Err(PrivacyError::Tampered { label, key_id });
+    }
+    let cipher = XChaCha20Poly1305::new(key.0.as_ref().into());
+    cipher
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad: &aad(label, key_id),
+            },
+        )
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| PrivacyError::Tampered { label, key_id })
 }
 
 /// Seals events before they are appended and unseals them after they are read, with keys from

@@ -129,6 +129,8 @@ pub enum ActorKind {
     System,
     /// An import of another system's history (`ledger import legacy`).
     Import,
+    /// A linked ledger or CRM whose change was applied here (CiviShare peering).
+    Peer,
 }
 
 impl ActorKind {
@@ -140,6 +142,7 @@ impl ActorKind {
             Self::Provider => "provider",
             Self::System => "system",
             Self::Import => "import",
+            Self::Peer => "peer",
         }
     }
 }

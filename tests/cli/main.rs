@@ -1,7 +1,7 @@
 //! The `ledger` binary: serve, bench, sequence check, the scrub policy and schedule, serve
 //! riding out a read-model outage, `/metrics` and health endpoints checked against the CLI,
 //! start-up failures that name the flag, the legacy import, the example clients and the status
-//! console in Chromium.
+//! console in Chromium, and CiviShare peering between real processes.
 //!
 //! One test binary for the area (compiling and linking a binary per file cost CI minutes);
 //! each file is a module of it, its tests named `file::test`.
@@ -9,6 +9,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod civishare;
 mod cli_bench;
 mod cli_sequence_check;
 mod cli_serve;
