@@ -46,6 +46,28 @@ fn users_file(dir: &Path) -> String {
     path.display().to_string()
 }
 
+/// Ledger A: serves its embedded log in `dir` on its KurrentDB port, with the `ledger` user of
+/// [`users_file`]; the process and the connection string of its port.
+async fn log_host(dir: &Path) -> (Child, String) {
+    let (port, kurrent) = (free_port(), free_port());
+    let users = users_file(dir);
+    let a = serve(
+        dir,
+        &[
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--metrics-listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--kurrentdb-listen",
+            &format!("127.0.0.1:{kurrent}"),
+            "--kurrentdb-users",
+            &users,
+        ],
+    );
+    serving(port, dir).await;
+    (a, format!("esdb://ledger:pw@127.0.0.1:{kurrent}?tls=false"))
+}
+
 async fn donation_rows(url: &str) -> usize {
     let rm = ReadModel::connect(url).await.unwrap();
     let rows = rm.dump().await.map(|d| d["donation"].len()).unwrap_or(0);
@@ -58,23 +80,8 @@ async fn a_ledger_with_its_log_in_another_ledgers_kurrentdb_port_takes_projects_
 ) {
     let a_dir = tempfile::tempdir().unwrap();
     let b_dir = tempfile::tempdir().unwrap();
-    let (a_port, a_kurrent, b_port) = (free_port(), free_port(), free_port());
-    let users = users_file(a_dir.path());
-    let a = serve(
-        a_dir.path(),
-        &[
-            "--listen",
-            &format!("127.0.0.1:{a_port}"),
-            "--metrics-listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--kurrentdb-listen",
-            &format!("127.0.0.1:{a_kurrent}"),
-            "--kurrentdb-users",
-            &users,
-        ],
-    );
-    serving(a_port, a_dir.path()).await;
-    let url = format!("esdb://ledger:pw@127.0.0.1:{a_kurrent}?tls=false");
+    let b_port = free_port();
+    let (a, url) = log_host(a_dir.path()).await;
     let b = serve(
         b_dir.path(),
         &[
@@ -281,23 +288,7 @@ async fn two_ledgers_on_one_log_project_once_and_the_survivor_takes_over_when_th
         return;
     };
     let a_dir = tempfile::tempdir().unwrap();
-    let (a_port, a_kurrent) = (free_port(), free_port());
-    let users = users_file(a_dir.path());
-    let a = serve(
-        a_dir.path(),
-        &[
-            "--listen",
-            &format!("127.0.0.1:{a_port}"),
-            "--metrics-listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--kurrentdb-listen",
-            &format!("127.0.0.1:{a_kurrent}"),
-            "--kurrentdb-users",
-            &users,
-        ],
-    );
-    serving(a_port, a_dir.path()).await;
-    let log_url = format!("esdb://ledger:pw@127.0.0.1:{a_kurrent}?tls=false");
+    let (a, log_url) = log_host(a_dir.path()).await;
 
     let mut b = instance(&log_url, &db.url).await;
     until("B takes the projector's lease", || {

@@ -5,10 +5,7 @@ use std::sync::Arc;
 
 use ledger::store::kurrent::KurrentEventLog;
 use ledger::store::sqlite::SqliteEventLog;
-use ledger::store::{
-    ContentType, CurrentRevision, EventData, EventLog, EventMetadata, ExpectedRevision, StoreError,
-    StreamAppend, TOMBSTONE_EVENT_TYPE,
-};
+use ledger::store::{EventLog, StoreError};
 
 use crate::conformance;
 use crate::kurrentdb_support::{serve, Port};
@@ -67,66 +64,10 @@ event_log_conformance!(fresh_kurrent_log;
     the_highest_stream_number_of_a_category_ignores_other_categories_and_non_numbers,
 );
 
-fn foreign(payload: &str) -> EventData {
-    EventData {
-        metadata: EventMetadata::Foreign {
-            content_type: ContentType::Json,
-            bytes: Vec::new(),
-        },
-        ..conformance::event(payload)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tombstone_refuses_every_later_append_and_the_stream_reads_as_deleted() {
     let (log, _server) = fresh_kurrent_log().await;
-    log.append("orders-7", ExpectedRevision::NoStream, vec![foreign("{}")])
-        .await
-        .unwrap();
-    let tombstone = EventData {
-        event_type: TOMBSTONE_EVENT_TYPE.into(),
-        ..foreign("")
-    };
-    let closed = log
-        .append("orders-7", ExpectedRevision::Exact(0), vec![tombstone])
-        .await
-        .unwrap();
-    assert_eq!(closed.next_expected_revision, 1);
-    for expected in [
-        ExpectedRevision::Any,
-        ExpectedRevision::Exact(1),
-        ExpectedRevision::StreamExists,
-    ] {
-        let err = log
-            .append("orders-7", expected, vec![foreign("{}")])
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, StoreError::StreamDeleted { ref stream } if stream == "orders-7"),
-            "{expected:?}: {err:?}"
-        );
-    }
-    let err = log
-        .append_atomic(vec![
-            StreamAppend {
-                stream: "orders-8".into(),
-                expected: ExpectedRevision::Any,
-                events: vec![foreign("{}")],
-            },
-            StreamAppend {
-                stream: "orders-7".into(),
-                expected: ExpectedRevision::Any,
-                events: vec![foreign("{}")],
-            },
-        ])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::StreamDeleted { .. }), "{err:?}");
-    assert_eq!(
-        log.stream_revision("orders-8").await.unwrap(),
-        CurrentRevision::NoStream,
-        "the atomic append wrote nothing"
-    );
+    conformance::tombstone_refuses_every_later_append(&log).await;
     assert!(matches!(
         log.stream_revision("orders-7").await.unwrap_err(),
         StoreError::StreamDeleted { .. }
