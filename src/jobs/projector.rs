@@ -135,6 +135,7 @@ impl LiveProjector {
         let reporter = tokio::spawn(publish_until_stopped(
             self.metrics.clone(),
             projector.stats(),
+            self.log.clone(),
             shutdown.clone(),
         ));
         while !shutdown.is_cancelled() {
@@ -201,9 +202,17 @@ async fn connect_read_model(url: &str, shutdown: &CancellationToken) -> Option<R
 
 /// Publishes the projector's figures every two seconds until shutdown, for readers of the
 /// registry between scrapes (a scrape publishes them itself, with the log's head of then).
-async fn publish_until_stopped(metrics: Metrics, stats: StatsHandle, shutdown: CancellationToken) {
+async fn publish_until_stopped(
+    metrics: Metrics,
+    stats: StatsHandle,
+    log: Arc<dyn EventLog>,
+    shutdown: CancellationToken,
+) {
     while !shutdown.is_cancelled() {
-        publish(&metrics, &stats, None);
+        // The log's head as it is now: a projector that is not running (its database away, or
+        // standing by for its lease) falls further behind as the log grows.
+        let head = log.head_position().await.ok().map(|h| h.unwrap_or(0));
+        publish(&metrics, &stats, head);
         sleep_or_stop(PUBLISH_EVERY, &shutdown).await;
     }
 }

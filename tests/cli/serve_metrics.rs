@@ -235,6 +235,14 @@ async fn every_series_has_help_and_type_and_every_gauge_agrees_with_the_cli() {
         "process_virtual_memory_bytes",
     ]);
 
+    // A lone serve on a SQLite read model holds the projector's lease (the scrub schedule's
+    // only once its first run is due).
+    assert_eq!(
+        value(&e, "ledger_job_lease_held", &[("job", "projector")]),
+        1.0
+    );
+    checked.insert("ledger_job_lease_held");
+
     // Every gauge the scrape shows was compared above.
     let gauges: BTreeSet<&str> = e
         .types

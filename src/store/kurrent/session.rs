@@ -20,6 +20,11 @@ use crate::store::{
     validate_atomic, AppendResult, ContentType, CurrentRevision, StoreError, StreamAppend,
 };
 
+/// The longest an append session may take before it counts as failed (transient: a retry
+/// with the same event ids is answered by the first write if that one landed). Without it, an
+/// append to a node that died mid-call could wait for ever.
+pub const APPEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A connection for append sessions to the first node of the connection string.
 #[derive(Clone)]
 pub struct Sessions {
@@ -75,7 +80,8 @@ impl Sessions {
         let uri = settings.to_uri(host);
         let mut endpoint = Channel::builder(uri)
             .tcp_nodelay(true)
-            .connect_timeout(std::time::Duration::from_secs(5));
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(APPEND_TIMEOUT);
         if settings.is_secure_mode_enabled() {
             let Some(ca) = settings.tls_ca_file() else {
                 return Err(invalid_url(
@@ -173,7 +179,11 @@ pub fn refused(status: &tonic::Status) -> StoreError {
     }
     let transient = matches!(
         status.code(),
-        Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::ResourceExhausted
+            | Code::Aborted
+            | Code::Cancelled
     );
     let message = match status.code() {
         Code::PermissionDenied | Code::Unauthenticated => format!(
