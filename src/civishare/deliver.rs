@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -59,27 +60,70 @@ pub fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(secs).min(MAX_BACKOFF)
 }
 
+/// The TLS client configuration for peers' `https://` endpoints: the system's roots (which
+/// `SSL_CERT_FILE` replaces) and the CAs of the PEM file `extra_ca`, if given.
+pub fn client_tls(extra_ca: Option<&std::path::Path>) -> anyhow::Result<rustls::ClientConfig> {
+    use anyhow::Context as _;
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::CertificateDer;
+    crate::api::install_crypto_provider();
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for e in &native.errors {
+        tracing::debug!(error = %e, "CiviShare: a system root certificate could not be read");
+    }
+    roots.add_parsable_certificates(native.certs);
+    if let Some(path) = extra_ca {
+        let read = || -> anyhow::Result<Vec<CertificateDer<'static>>> {
+            Ok(CertificateDer::pem_file_iter(path)?.collect::<Result<_, _>>()?)
+        };
+        let certs =
+            read().with_context(|| format!("reading CA certificates from {}", path.display()))?;
+        anyhow::ensure!(
+            !certs.is_empty(),
+            "{} holds no CA certificate",
+            path.display()
+        );
+        for cert in certs {
+            roots
+                .add(cert)
+                .with_context(|| format!("a CA certificate of {}", path.display()))?;
+        }
+    }
+    Ok(rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// The outgoing side.
 pub struct Outgoing {
     store: CivishareStore,
     log: Arc<dyn EventLog>,
     vault: Vault,
     metrics: Metrics,
-    client: Client<HttpConnector, Full<bytes::Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<bytes::Bytes>>,
     /// Per peer: failed attempts in a row and when it may be tried again.
     waits: tokio::sync::Mutex<HashMap<i64, (u32, Instant)>>,
 }
 
 impl Outgoing {
-    /// The outgoing side over these stores.
+    /// The outgoing side over these stores, posting to `http://` endpoints in clear and to
+    /// `https://` ones with `tls` (see [`client_tls`]).
     pub fn new(
         store: CivishareStore,
         log: Arc<dyn EventLog>,
         vault: Vault,
         metrics: Metrics,
+        tls: rustls::ClientConfig,
     ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         Self {
             store,
             log,

@@ -99,6 +99,11 @@ pub struct ServeArgs {
     #[arg(long, env = "LEDGER_CIVISHARE_RETENTION_DAYS", default_value_t = crate::civishare::receive::DEFAULT_RETENTION_DAYS)]
     pub civishare_retention_days: u64,
 
+    /// CiviShare: a PEM file of CA certificates trusted for peers' `https://` endpoints besides
+    /// the system's roots (for peers with certificates of a private CA).
+    #[arg(long, env = "LEDGER_CIVISHARE_CA_FILE")]
+    pub civishare_ca_file: Option<PathBuf>,
+
     /// The projectors and the scrub schedule that run beside the intake.
     #[command(flatten)]
     pub jobs: JobArgs,
@@ -134,6 +139,11 @@ const KURRENTDB_USERS: Flag = Flag {
     name: "--kurrentdb-users",
     env: "LEDGER_KURRENTDB_USERS",
 };
+/// `--civishare-ca-file`.
+const CIVISHARE_CA_FILE: Flag = Flag {
+    name: "--civishare-ca-file",
+    env: "LEDGER_CIVISHARE_CA_FILE",
+};
 /// `--metrics-listen`.
 const METRICS_LISTEN: Flag = Flag {
     name: "--metrics-listen",
@@ -142,14 +152,18 @@ const METRICS_LISTEN: Flag = Flag {
 
 impl ServeArgs {
     /// Checks the flags that need no store, before the data directory is created or any
-    /// store opened: TLS files in pairs, and every file flag readable.
+    /// store opened: TLS files in pairs making a server identity, and every file flag
+    /// readable.
     pub fn check(&self) -> anyhow::Result<()> {
-        tls_files(self)?;
+        if let Some(files) = tls_files(self)? {
+            crate::api::rustls_server_config(&files)?;
+        }
         for (flag, path) in [
             (TOKENS_FILE, &self.tokens_file),
             (DENY_WORDS_FILE, &self.deny_words_file),
             (BLOCKED_EMAILS_FILE, &self.blocked_emails_file),
             (KURRENTDB_USERS, &self.kurrentdb_users),
+            (CIVISHARE_CA_FILE, &self.civishare_ca_file),
         ] {
             if let Some(path) = path {
                 std::fs::File::open(path).map_err(|e| unreadable(flag, path, e))?;
@@ -309,6 +323,11 @@ fn tls_files(args: &ServeArgs) -> anyhow::Result<Option<TlsFiles>> {
 /// Runs `ledger serve`.
 pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
     let tls = tls_files(&args)?;
+    let http_tls = tls
+        .as_ref()
+        .map(crate::api::rustls_server_config)
+        .transpose()?;
+    let civishare_tls = crate::civishare::deliver::client_tls(args.civishare_ca_file.as_deref())?;
     let policy = ModerationPolicy {
         deny_words: read_list(DENY_WORDS_FILE, args.deny_words_file.as_deref())?,
         blocked_emails: read_list(BLOCKED_EMAILS_FILE, args.blocked_emails_file.as_deref())?,
@@ -386,6 +405,7 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         app.intake().log().clone(),
         app.intake().vault().clone(),
         metrics.clone(),
+        civishare_tls,
     );
     let civishare_worker = tokio::spawn(outgoing.run_until_stopped(shutdown.clone()));
     let readiness = Readiness::new(
@@ -398,13 +418,15 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         http::router(metrics.clone(), Arc::new(readiness))
             .merge(console.router())
             .merge(civishare::receive::router(receiver)),
+        http_tls.clone(),
         async move {
             let _ = metrics_stop.wait_for(|s| *s).await;
         },
     );
+    let scheme = if http_tls.is_some() { "https" } else { "http" };
     tracing::info!(
         %metrics_addr,
-        "metrics, /healthz, /readyz and the status console (http://{metrics_addr}/) listening"
+        "metrics, /healthz, /readyz and the status console ({scheme}://{metrics_addr}/) listening"
     );
     let kurrentdb = kurrentdb.map(|server| tokio::spawn(server.run_until_stopped()));
     let served = app

@@ -14,6 +14,7 @@ pub mod exposition;
 pub mod http;
 pub mod process;
 pub mod readiness;
+pub mod tls_listener;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;

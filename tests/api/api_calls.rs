@@ -1,5 +1,6 @@
 //! The gRPC intake end to end: every call through the generated client against the real server
-//! on port 0, and the events each appends to the log.
+//! on port 0, and the events each appends to the log, with the log embedded and in KurrentDB
+//! (each such test runs in `embedded_log` and in `kurrentdb_log`).
 use crate::support;
 
 use ledger::proto::api::{self, ActorKind};
@@ -23,9 +24,26 @@ fn action(donation_id: u64, kind: ActorKind) -> api::DonationActionRequest {
     }
 }
 
-#[tokio::test]
-async fn add_donation_appends_donation_payment_and_request_record_atomically() {
-    let mut app = spawn_app().await;
+// The intake's calls on both event-log backends: the embedded log and KurrentDB.
+crate::on_both_logs!(
+    add_donation_appends_donation_payment_and_request_record_atomically,
+    a_bank_transfer_gets_a_reference_code_and_an_anonymous_one_the_xr_prefix,
+    the_moderation_policy_raises_amount_address_and_email_reasons_but_not_for_paypal,
+    repeating_a_request_id_returns_the_first_answer_and_appends_nothing,
+    identical_requests_racing_get_one_answer_and_one_donation,
+    next_id_repeated_with_its_request_id_returns_the_first_ids_and_takes_none,
+    a_frontend_supplied_donation_id_is_used_once,
+    get_donation_sees_its_own_write_decrypted,
+    booking_a_recurring_paypal_payment_again_creates_a_follow_up,
+    payments_fail_refund_and_charge_back_with_their_rules,
+    cancel_delete_restore_flag_approve_and_export_follow_the_domain_rules,
+    comments_are_added_policed_published_and_retracted,
+    update_donor_replaces_the_personal_data,
+    get_history_shows_every_step_with_its_actor_like_the_cli,
+);
+
+async fn add_donation_appends_donation_payment_and_request_record_atomically(backend: LogBackend) {
+    let mut app = spawn_app_on(backend).await;
     let r = add(&mut app, donation(ev::PaymentMethod::DirectDebit, 2_500)).await;
     assert!(r.donation_id > 0 && r.payment_id > 0);
     assert_eq!(r.payment_state, "pending");
@@ -50,9 +68,10 @@ async fn add_donation_appends_donation_payment_and_request_record_atomically() {
     assert_eq!(created.correlation_id.get_version_num(), 5);
 }
 
-#[tokio::test]
-async fn a_bank_transfer_gets_a_reference_code_and_an_anonymous_one_the_xr_prefix() {
-    let mut app = spawn_app().await;
+async fn a_bank_transfer_gets_a_reference_code_and_an_anonymous_one_the_xr_prefix(
+    backend: LogBackend,
+) {
+    let mut app = spawn_app_on(backend).await;
     let r = add(&mut app, donation(ev::PaymentMethod::BankTransfer, 500)).await;
     assert!(r.payment_reference_code.starts_with("XW-"), "{r:?}");
     assert!(ledger::intake::reference::is_valid(
@@ -67,9 +86,10 @@ async fn a_bank_transfer_gets_a_reference_code_and_an_anonymous_one_the_xr_prefi
     assert!(r.payment_reference_code.starts_with("XR-"), "{r:?}");
 }
 
-#[tokio::test]
-async fn the_moderation_policy_raises_amount_address_and_email_reasons_but_not_for_paypal() {
-    let mut app = spawn_app().await;
+async fn the_moderation_policy_raises_amount_address_and_email_reasons_but_not_for_paypal(
+    backend: LogBackend,
+) {
+    let mut app = spawn_app_on(backend).await;
     let mut req = donation(ev::PaymentMethod::BankTransfer, 100_000);
     let donor = req.donor.as_mut().unwrap();
     donor.street = "Badword Allee 1".into();
@@ -95,9 +115,8 @@ async fn the_moderation_policy_raises_amount_address_and_email_reasons_but_not_f
     assert_eq!(add(&mut app, paypal).await.moderation_state, "none");
 }
 
-#[tokio::test]
-async fn repeating_a_request_id_returns_the_first_answer_and_appends_nothing() {
-    let mut app = spawn_app().await;
+async fn repeating_a_request_id_returns_the_first_answer_and_appends_nothing(backend: LogBackend) {
+    let mut app = spawn_app_on(backend).await;
     let req = donation(ev::PaymentMethod::BankTransfer, 1_000);
     let first = add(&mut app, req.clone()).await;
     let head_after_first = head(&app.log).await;
@@ -136,9 +155,8 @@ async fn repeating_a_request_id_returns_the_first_answer_and_appends_nothing() {
     );
 }
 
-#[tokio::test]
-async fn identical_requests_racing_get_one_answer_and_one_donation() {
-    let app = spawn_app().await;
+async fn identical_requests_racing_get_one_answer_and_one_donation(backend: LogBackend) {
+    let app = spawn_app_on(backend).await;
     let req = donation(ev::PaymentMethod::DirectDebit, 1_000);
     let calls = (0..8).map(|_| {
         let mut c = app.client.clone();
@@ -154,9 +172,10 @@ async fn identical_requests_racing_get_one_answer_and_one_donation() {
     assert_eq!(head(&app.log).await, 3);
 }
 
-#[tokio::test]
-async fn next_id_repeated_with_its_request_id_returns_the_first_ids_and_takes_none() {
-    let app = spawn_app().await;
+async fn next_id_repeated_with_its_request_id_returns_the_first_ids_and_takes_none(
+    backend: LogBackend,
+) {
+    let app = spawn_app_on(backend).await;
     let request = next_id_request("contribution-tracking", 3);
     let request_id = request.context.as_ref().unwrap().request_id.clone();
     let call = |r: api::NextIdRequest| {
@@ -207,9 +226,8 @@ async fn next_id_repeated_with_its_request_id_returns_the_first_ids_and_takes_no
     assert_eq!(next.first_id, first.last_id + 1, "{next:?} {first:?}");
 }
 
-#[tokio::test]
-async fn a_frontend_supplied_donation_id_is_used_once() {
-    let mut app = spawn_app().await;
+async fn a_frontend_supplied_donation_id_is_used_once(backend: LogBackend) {
+    let mut app = spawn_app_on(backend).await;
     let ids = app
         .client
         .next_id(with_token(next_id_request("donation", 1), FORM))
@@ -239,9 +257,8 @@ async fn a_frontend_supplied_donation_id_is_used_once() {
     assert!(err.message().contains("donation_id"));
 }
 
-#[tokio::test]
-async fn get_donation_sees_its_own_write_decrypted() {
-    let mut app = spawn_app().await;
+async fn get_donation_sees_its_own_write_decrypted(backend: LogBackend) {
+    let mut app = spawn_app_on(backend).await;
     let mut req = donation(ev::PaymentMethod::DirectDebit, 1_234);
     req.comment = Some(api::CommentInput {
         text: "private thanks".into(),
@@ -279,9 +296,8 @@ async fn get_donation_sees_its_own_write_decrypted() {
     assert_eq!(missing.code(), Code::NotFound);
 }
 
-#[tokio::test]
-async fn booking_a_recurring_paypal_payment_again_creates_a_follow_up() {
-    let mut app = spawn_app().await;
+async fn booking_a_recurring_paypal_payment_again_creates_a_follow_up(backend: LogBackend) {
+    let mut app = spawn_app_on(backend).await;
     let mut req = donation(ev::PaymentMethod::Paypal, 500);
     req.payment.as_mut().unwrap().interval_months = 1;
     let r = add(&mut app, req).await;
@@ -349,9 +365,8 @@ async fn booking_a_recurring_paypal_payment_again_creates_a_follow_up() {
     );
 }
 
-#[tokio::test]
-async fn payments_fail_refund_and_charge_back_with_their_rules() {
-    let mut app = spawn_app().await;
+async fn payments_fail_refund_and_charge_back_with_their_rules(backend: LogBackend) {
+    let mut app = spawn_app_on(backend).await;
     let r = add(&mut app, donation(ev::PaymentMethod::CreditCard, 1_000)).await;
     let refund = |cents| api::RefundPaymentRequest {
         context: context(ActorKind::Provider),
@@ -432,9 +447,10 @@ async fn payments_fail_refund_and_charge_back_with_their_rules() {
     assert_eq!(missing.code(), Code::NotFound);
 }
 
-#[tokio::test]
-async fn cancel_delete_restore_flag_approve_and_export_follow_the_domain_rules() {
-    let mut app = spawn_app().await;
+async fn cancel_delete_restore_flag_approve_and_export_follow_the_domain_rules(
+    backend: LogBackend,
+) {
+    let mut app = spawn_app_on(backend).await;
     let r = add(&mut app, donation(ev::PaymentMethod::BankTransfer, 1_000)).await;
     let id = r.donation_id;
     let c = &mut app.client;
@@ -516,9 +532,8 @@ async fn cancel_delete_restore_flag_approve_and_export_follow_the_domain_rules()
     );
 }
 
-#[tokio::test]
-async fn comments_are_added_policed_published_and_retracted() {
-    let mut app = spawn_app().await;
+async fn comments_are_added_policed_published_and_retracted(backend: LogBackend) {
+    let mut app = spawn_app_on(backend).await;
     let r = add(&mut app, donation(ev::PaymentMethod::DirectDebit, 1_000)).await;
     let id = r.donation_id;
     let comment = |text: &str| api::AddCommentRequest {
@@ -588,9 +603,8 @@ async fn comments_are_added_policed_published_and_retracted() {
     assert!(!retracted.comment_is_public);
 }
 
-#[tokio::test]
-async fn update_donor_replaces_the_personal_data() {
-    let mut app = spawn_app().await;
+async fn update_donor_replaces_the_personal_data(backend: LogBackend) {
+    let mut app = spawn_app_on(backend).await;
     let r = add(&mut app, donation(ev::PaymentMethod::DirectDebit, 1_000)).await;
     let mut donor = donation(ev::PaymentMethod::DirectDebit, 1).donor.unwrap();
     donor.last_name = "Neumann".into();
@@ -923,9 +937,8 @@ async fn health_and_reflection_are_served() {
     );
 }
 
-#[tokio::test]
-async fn get_history_shows_every_step_with_its_actor_like_the_cli() {
-    let mut app = spawn_app().await;
+async fn get_history_shows_every_step_with_its_actor_like_the_cli(backend: LogBackend) {
+    let mut app = spawn_app_on(backend).await;
     let r = add(&mut app, donation(ev::PaymentMethod::BankTransfer, 150_000)).await;
     assert_eq!(r.moderation_state, "open");
     app.client

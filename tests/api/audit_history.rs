@@ -7,16 +7,13 @@
 //! as the intake would, are most of the file.
 use crate::support;
 
-use std::path::Path;
-
-use assert_cmd::Command;
 use chrono::{DateTime, Duration, Utc};
 use ledger::audit::{self, AsOf};
 use ledger::domain::{streams, DomainEvent};
 use ledger::privacy::{KeyStore, Vault};
 use ledger::proto::events as ev;
-use ledger::store::sqlite::SqliteEventLog;
 use ledger::store::{Actor, ActorKind, EventData, EventLog, ExpectedRevision, Metadata};
+use support::log_backend::{LedgerData, LogBackend};
 use uuid::Uuid;
 
 const T0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
@@ -26,7 +23,7 @@ fn at(minutes: i64) -> DateTime<Utc> {
 }
 
 async fn append(
-    log: &SqliteEventLog,
+    log: &dyn EventLog,
     vault: &Vault,
     stream: &str,
     minutes: i64,
@@ -61,12 +58,10 @@ async fn append(
 
 /// Writes the life of donation 1 (PayPal, 1500 EUR, moderated, approved, booked, exported,
 /// scrubbed) into the data directory, as the intake would.
-async fn write_life(dir: &Path, scrub: bool) {
-    let log = SqliteEventLog::open(&dir.join("events.sqlite"))
-        .await
-        .unwrap();
+async fn write_life(data: &LedgerData, scrub: bool) {
+    let log = data.open_log().await;
     let vault = Vault::new(
-        KeyStore::open_sqlite(&dir.join("keys.sqlite"))
+        KeyStore::open_sqlite(&data.path().join("keys.sqlite"))
             .await
             .unwrap(),
     );
@@ -105,7 +100,15 @@ async fn write_life(dir: &Path, scrub: bool) {
         }),
         ..Default::default()
     };
-    append(&log, &vault, &streams::donation(1), 0, form, created.into()).await;
+    append(
+        &*log,
+        &vault,
+        &streams::donation(1),
+        0,
+        form,
+        created.into(),
+    )
+    .await;
     let initiated = ev::PaymentInitiated {
         payment_id: 11,
         donation_id: 1,
@@ -122,7 +125,7 @@ async fn write_life(dir: &Path, scrub: bool) {
         ..Default::default()
     };
     append(
-        &log,
+        &*log,
         &vault,
         &streams::payment(11),
         0,
@@ -137,7 +140,7 @@ async fn write_life(dir: &Path, scrub: bool) {
         }],
     };
     append(
-        &log,
+        &*log,
         &vault,
         &streams::moderation(1),
         0,
@@ -146,7 +149,7 @@ async fn write_life(dir: &Path, scrub: bool) {
     )
     .await;
     append(
-        &log,
+        &*log,
         &vault,
         &streams::moderation(1),
         10,
@@ -159,7 +162,7 @@ async fn write_life(dir: &Path, scrub: bool) {
     .await;
     let _ = paypal;
     append(
-        &log,
+        &*log,
         &vault,
         &streams::export(1),
         30,
@@ -173,7 +176,7 @@ async fn write_life(dir: &Path, scrub: bool) {
     .await;
     if scrub {
         append(
-            &log,
+            &*log,
             &vault,
             &streams::scrub(1),
             40,
@@ -189,19 +192,27 @@ async fn write_life(dir: &Path, scrub: bool) {
     }
 }
 
-#[tokio::test]
-async fn the_history_shows_every_step_with_its_actor_and_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    write_life(dir.path(), false).await;
-    let log = SqliteEventLog::open(&dir.path().join("events.sqlite"))
-        .await
-        .unwrap();
+// The audit on both event-log backends: the embedded log and KurrentDB.
+crate::on_both_logs!(
+    the_history_shows_every_step_with_its_actor_and_changes,
+    the_state_as_of_each_step_is_what_it_was_then,
+    after_a_scrub_no_history_or_state_output_shows_personal_data,
+    a_membership_history_shows_every_step_and_its_state_as_of_each_time,
+    after_a_membership_scrub_no_history_or_state_output_shows_personal_data,
+    the_history_of_a_membership_that_does_not_exist_names_it,
+    the_audit_export_of_a_period_holds_the_membership_events_with_their_changes,
+);
+
+async fn the_history_shows_every_step_with_its_actor_and_changes(backend: LogBackend) {
+    let data = LedgerData::new(backend);
+    write_life(&data, false).await;
+    let log = data.open_log().await;
     let vault = Vault::new(
-        KeyStore::open_sqlite(&dir.path().join("keys.sqlite"))
+        KeyStore::open_sqlite(&data.path().join("keys.sqlite"))
             .await
             .unwrap(),
     );
-    let steps = audit::load_donation(&log, &vault, 1).await.unwrap();
+    let steps = audit::load_donation(&*log, &vault, 1).await.unwrap();
     let timeline = audit::timeline(&steps);
     let kinds: Vec<(&str, &str)> = timeline
         .iter()
@@ -240,19 +251,16 @@ async fn the_history_shows_every_step_with_its_actor_and_changes() {
     );
 }
 
-#[tokio::test]
-async fn the_state_as_of_each_step_is_what_it_was_then() {
-    let dir = tempfile::tempdir().unwrap();
-    write_life(dir.path(), true).await;
-    let log = SqliteEventLog::open(&dir.path().join("events.sqlite"))
-        .await
-        .unwrap();
+async fn the_state_as_of_each_step_is_what_it_was_then(backend: LogBackend) {
+    let data = LedgerData::new(backend);
+    write_life(&data, true).await;
+    let log = data.open_log().await;
     let vault = Vault::new(
-        KeyStore::open_sqlite(&dir.path().join("keys.sqlite"))
+        KeyStore::open_sqlite(&data.path().join("keys.sqlite"))
             .await
             .unwrap(),
     );
-    let steps = audit::load_donation(&log, &vault, 1).await.unwrap();
+    let steps = audit::load_donation(&*log, &vault, 1).await.unwrap();
     let state = |m: i64| audit::fields(&audit::state_as_of(&steps, AsOf::Time(at(m))));
     assert_eq!(state(5)["moderation_state"], "open");
     assert_eq!(state(5)["legacy_status"], "P");
@@ -276,11 +284,9 @@ async fn the_state_as_of_each_step_is_what_it_was_then() {
     assert_eq!(by_position["moderation_state"], "open");
 }
 
-#[tokio::test]
-async fn after_a_scrub_no_history_or_state_output_shows_personal_data() {
-    let dir = tempfile::tempdir().unwrap();
-    write_life(dir.path(), true).await;
-    let data_dir = dir.path().to_str().unwrap();
+async fn after_a_scrub_no_history_or_state_output_shows_personal_data(backend: LogBackend) {
+    let data = LedgerData::new(backend);
+    write_life(&data, true).await;
     let mut outputs = Vec::new();
     for args in [
         vec!["history", "donation", "1"],
@@ -296,13 +302,7 @@ async fn after_a_scrub_no_history_or_state_output_shows_personal_data() {
             "2026-01-01T00:05:00Z",
         ],
     ] {
-        let out = Command::cargo_bin("ledger")
-            .unwrap()
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(&args)
-            .output()
-            .unwrap();
+        let out = data.ledger().args(&args).output().unwrap();
         assert!(
             out.status.success(),
             "{args:?}: {}",
@@ -336,13 +336,11 @@ async fn after_a_scrub_no_history_or_state_output_shows_personal_data() {
 /// Writes the life of membership application 1 (applied, fee too high, cancelled while
 /// moderated, approved, exported at minute 40, scrubbed at 50 when `scrub`) as the intake
 /// would, sealed with the application's own key.
-async fn write_membership_life(dir: &Path, scrub: bool) {
+async fn write_membership_life(data: &LedgerData, scrub: bool) {
     use ledger::domain::membership::MembershipCategory as C;
-    let log = SqliteEventLog::open(&dir.join("events.sqlite"))
-        .await
-        .unwrap();
+    let log = data.open_log().await;
     let vault = Vault::new(
-        KeyStore::open_sqlite(&dir.join("keys.sqlite"))
+        KeyStore::open_sqlite(&data.path().join("keys.sqlite"))
             .await
             .unwrap(),
     );
@@ -464,15 +462,9 @@ async fn write_membership_life(dir: &Path, scrub: bool) {
     }
 }
 
-/// Runs the built `ledger` on `dir`; it must succeed. Returns stdout and stderr.
-fn ledger_output(dir: &Path, args: &[&str]) -> (String, String) {
-    let out = Command::cargo_bin("ledger")
-        .unwrap()
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
+/// Runs the built `ledger` on `data`; it must succeed. Returns stdout and stderr.
+fn ledger_output(data: &LedgerData, args: &[&str]) -> (String, String) {
+    let out = data.ledger().args(args).output().unwrap();
     assert!(
         out.status.success(),
         "{args:?}: {}",
@@ -484,11 +476,10 @@ fn ledger_output(dir: &Path, args: &[&str]) -> (String, String) {
     )
 }
 
-#[tokio::test]
-async fn a_membership_history_shows_every_step_and_its_state_as_of_each_time() {
-    let dir = tempfile::tempdir().unwrap();
-    write_membership_life(dir.path(), false).await;
-    let (history, _) = ledger_output(dir.path(), &["history", "membership", "1", "--json"]);
+async fn a_membership_history_shows_every_step_and_its_state_as_of_each_time(backend: LogBackend) {
+    let data = LedgerData::new(backend);
+    write_membership_life(&data, false).await;
+    let (history, _) = ledger_output(&data, &["history", "membership", "1", "--json"]);
     let entries: Vec<serde_json::Value> = serde_json::from_str(&history).unwrap();
     let steps: Vec<(&str, &str, &str)> = entries
         .iter()
@@ -543,7 +534,7 @@ async fn a_membership_history_shows_every_step_and_its_state_as_of_each_time() {
         ("2026-01-01T00:35:00Z", "1"),
     ] {
         let (state, _) = ledger_output(
-            dir.path(),
+            &data,
             &["state", "membership", "1", "--json", "--as-of", time],
         );
         let fields: serde_json::Value = serde_json::from_str(&state).unwrap();
@@ -552,10 +543,11 @@ async fn a_membership_history_shows_every_step_and_its_state_as_of_each_time() {
     }
 }
 
-#[tokio::test]
-async fn after_a_membership_scrub_no_history_or_state_output_shows_personal_data() {
-    let dir = tempfile::tempdir().unwrap();
-    write_membership_life(dir.path(), true).await;
+async fn after_a_membership_scrub_no_history_or_state_output_shows_personal_data(
+    backend: LogBackend,
+) {
+    let data = LedgerData::new(backend);
+    write_membership_life(&data, true).await;
     let mut outputs = Vec::new();
     for args in [
         &["history", "membership", "1"][..],
@@ -569,7 +561,7 @@ async fn after_a_membership_scrub_no_history_or_state_output_shows_personal_data
             "2026-01-01T00:05:00Z",
         ],
     ] {
-        outputs.push((args, ledger_output(dir.path(), args)));
+        outputs.push((args, ledger_output(&data, args)));
     }
     for (args, (stdout, stderr)) in &outputs {
         for needle in [
@@ -592,14 +584,11 @@ async fn after_a_membership_scrub_no_history_or_state_output_shows_personal_data
     assert_eq!(fields["fee_cents"], "10000", "kept after a scrub");
 }
 
-#[tokio::test]
-async fn the_history_of_a_membership_that_does_not_exist_names_it() {
-    let dir = tempfile::tempdir().unwrap();
-    write_membership_life(dir.path(), false).await;
-    let out = Command::cargo_bin("ledger")
-        .unwrap()
-        .arg("--data-dir")
-        .arg(dir.path())
+async fn the_history_of_a_membership_that_does_not_exist_names_it(backend: LogBackend) {
+    let data = LedgerData::new(backend);
+    write_membership_life(&data, false).await;
+    let out = data
+        .ledger()
         .args(["history", "membership", "2"])
         .output()
         .unwrap();
@@ -611,12 +600,13 @@ async fn the_history_of_a_membership_that_does_not_exist_names_it() {
     );
 }
 
-#[tokio::test]
-async fn the_audit_export_of_a_period_holds_the_membership_events_with_their_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    write_membership_life(dir.path(), false).await;
+async fn the_audit_export_of_a_period_holds_the_membership_events_with_their_changes(
+    backend: LogBackend,
+) {
+    let data = LedgerData::new(backend);
+    write_membership_life(&data, false).await;
     let (csv_text, _) = ledger_output(
-        dir.path(),
+        &data,
         &[
             "export-audit",
             "--from",

@@ -1,22 +1,30 @@
 //! `ledger export-audit`: the events of a period and nothing outside it, with envelope,
 //! donation id and changed fields; CSV that parses back (quotes and commas included); JSON
 //! lines; personal data only as `ledger history` shows it (`<scrubbed>` after a scrub); the
-//! fields contribution-tracking events changed.
-use crate::verify_support;
+//! fields contribution-tracking events changed; each on the embedded log and on the KurrentDB
+//! backend.
+use crate::{support, verify_support};
 
 use ledger::domain::streams;
 use ledger::proto::events as ev;
 use ledger::store::ActorKind;
-use verify_support::{at, both, correlation, ledger, stdout, write_donations};
+use support::log_backend::{LedgerData, LogBackend};
+use verify_support::{at, both, correlation, stdout, write_donations_on, World};
 
 fn rfc3339(minutes: i64) -> String {
     at(minutes).to_rfc3339()
 }
 
-#[tokio::test]
-async fn export_audit_csv_has_the_events_of_the_period_and_nothing_outside_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let world = write_donations(dir.path(), 4).await;
+crate::on_both_logs!(
+    export_audit_csv_has_the_events_of_the_period_and_nothing_outside_it,
+    export_audit_jsonl_to_a_file_shows_scrubbed_donors_as_history_does,
+    export_audit_refuses_an_empty_period,
+    export_audit_shows_what_contribution_tracking_events_changed,
+);
+
+async fn export_audit_csv_has_the_events_of_the_period_and_nothing_outside_it(backend: LogBackend) {
+    let data = LedgerData::new(backend);
+    let world = write_donations_on(&data, 4).await;
     // An actor id that needs CSV quoting, inside the period, on another donation.
     world
         .append(
@@ -31,10 +39,7 @@ async fn export_audit_csv_has_the_events_of_the_period_and_nothing_outside_it() 
         )
         .await;
 
-    let out = ledger(
-        dir.path(),
-        &["export-audit", "--from", &rfc3339(20), "--to", &rfc3339(30)],
-    );
+    let out = world.ledger(&["export-audit", "--from", &rfc3339(20), "--to", &rfc3339(30)]);
     assert!(out.status.success(), "{}", both(&out));
     let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
     assert_eq!(
@@ -127,25 +132,21 @@ async fn export_audit_csv_has_the_events_of_the_period_and_nothing_outside_it() 
     }
 }
 
-#[tokio::test]
-async fn export_audit_jsonl_to_a_file_shows_scrubbed_donors_as_history_does() {
-    let dir = tempfile::tempdir().unwrap();
-    write_donations(dir.path(), 4).await;
-    let file = dir.path().join("audit.jsonl");
-    let out = ledger(
-        dir.path(),
-        &[
-            "export-audit",
-            "--from",
-            &rfc3339(40),
-            "--to",
-            &rfc3339(60),
-            "--format",
-            "jsonl",
-            "--output",
-            file.to_str().unwrap(),
-        ],
-    );
+async fn export_audit_jsonl_to_a_file_shows_scrubbed_donors_as_history_does(backend: LogBackend) {
+    let data = LedgerData::new(backend);
+    let world = write_donations_on(&data, 4).await;
+    let file = data.path().join("audit.jsonl");
+    let out = world.ledger(&[
+        "export-audit",
+        "--from",
+        &rfc3339(40),
+        "--to",
+        &rfc3339(60),
+        "--format",
+        "jsonl",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", both(&out));
     assert!(out.stdout.is_empty());
     let text = std::fs::read_to_string(&file).unwrap();
@@ -186,22 +187,17 @@ async fn export_audit_jsonl_to_a_file_shows_scrubbed_donors_as_history_does() {
     }
 }
 
-#[tokio::test]
-async fn export_audit_refuses_an_empty_period() {
-    let dir = tempfile::tempdir().unwrap();
-    write_donations(dir.path(), 1).await;
-    let out = ledger(
-        dir.path(),
-        &["export-audit", "--from", &rfc3339(30), "--to", &rfc3339(30)],
-    );
+async fn export_audit_refuses_an_empty_period(backend: LogBackend) {
+    let data = LedgerData::new(backend);
+    let world = write_donations_on(&data, 1).await;
+    let out = world.ledger(&["export-audit", "--from", &rfc3339(30), "--to", &rfc3339(30)]);
     assert!(!out.status.success(), "{}", both(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid period"));
 }
 
-#[tokio::test]
-async fn export_audit_shows_what_contribution_tracking_events_changed() {
-    let dir = tempfile::tempdir().unwrap();
-    let world = verify_support::World::open(dir.path()).await;
+async fn export_audit_shows_what_contribution_tracking_events_changed(backend: LogBackend) {
+    let data = LedgerData::new(backend);
+    let world = World::on(&data).await;
     let stream = streams::contribution_tracking(7);
     let form = (ActorKind::Frontend, "spenden.example.org");
     let first = ev::ContributionTrackingFields {
@@ -231,10 +227,7 @@ async fn export_audit_shows_what_contribution_tracking_events_changed() {
     world.append(7, &stream, 7, pipeline, link).await;
     world.append(7, &stream, 8, pipeline, link).await;
 
-    let out = ledger(
-        dir.path(),
-        &["export-audit", "--from", &rfc3339(0), "--to", &rfc3339(30)],
-    );
+    let out = world.ledger(&["export-audit", "--from", &rfc3339(0), "--to", &rfc3339(30)]);
     assert!(out.status.success(), "{}", both(&out));
     let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
     let header = reader.headers().unwrap().clone();
@@ -266,10 +259,7 @@ async fn export_audit_shows_what_contribution_tracking_events_changed() {
     assert_eq!(changes[2], "contribution_id:  → 4711");
 
     // `ledger history contribution-tracking` shows the same changes.
-    let history = ledger(
-        dir.path(),
-        &["history", "contribution-tracking", "7", "--json"],
-    );
+    let history = world.ledger(&["history", "contribution-tracking", "7", "--json"]);
     assert!(history.status.success(), "{}", both(&history));
     let entries: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
     let second = &entries[1]["changes"];

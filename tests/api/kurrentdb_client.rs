@@ -10,8 +10,8 @@ use kurrentdb::{
 };
 use uuid::Uuid;
 
-use crate::kurrentdb_support::serve;
 use crate::support::api::spawn_app;
+use crate::support::kurrentdb::serve;
 
 fn fresh(prefix: &str) -> String {
     format!("{prefix}-{}", Uuid::new_v4().simple())
@@ -655,7 +655,7 @@ async fn users_get_what_their_grants_allow_and_nothing_more() {
 #[tokio::test]
 async fn the_port_serves_tls_with_the_intakes_certificate_flags() {
     let app = spawn_app().await;
-    let port = crate::kurrentdb_support::serve_tls(app.log.clone()).await;
+    let port = crate::support::kurrentdb::serve_tls(app.log.clone()).await;
     let settings = format!(
         "esdb://etl:etl-pw@localhost:{}?tls=true&tlsVerifyCert=false&defaultDeadline=30000",
         port.addr.port()

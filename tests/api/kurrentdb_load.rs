@@ -6,8 +6,8 @@ use futures::StreamExt;
 use ledger::kurrentdb::requests::{append_any, subscribe_all_from_start, Proposed};
 use ledger::proto::kurrentdb::event_store::client::streams::{read_resp, AppendReq};
 
-use crate::kurrentdb_support::serve;
 use crate::support::api::spawn_app;
+use crate::support::kurrentdb::serve;
 
 const SUBSCRIBERS: usize = 64;
 const WRITERS: usize = 64;

@@ -16,8 +16,8 @@ use prost::Message as _;
 use tonic::Code;
 use uuid::Uuid;
 
-use crate::kurrentdb_support::{basic, serve};
 use crate::support::api::{donation, spawn_app, with_token, ADMIN};
+use crate::support::kurrentdb::{basic, serve};
 
 fn id(text_form: bool) -> shared::Uuid {
     let id = Uuid::new_v4();

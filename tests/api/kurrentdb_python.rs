@@ -3,9 +3,9 @@
 //! `python3 -m unittest`, and every test of it must pass.
 use std::process::Command;
 
-use crate::kurrentdb_support::serve;
 use crate::support::api::spawn_app;
 use crate::support::ci::skip_or_fail;
+use crate::support::kurrentdb::serve;
 
 /// Whether `python3` can import the client.
 fn client_installed() -> bool {

@@ -5,9 +5,6 @@
 //! One test binary for the area (compiling and linking a binary per file cost CI minutes);
 //! each file is a module of it, its tests named `file::test`.
 
-#[allow(dead_code)]
-#[path = "../support/kurrentdb.rs"]
-mod kurrentdb_support;
 #[path = "../support/mod.rs"]
 mod support;
 #[path = "../verify_support/mod.rs"]

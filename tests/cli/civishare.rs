@@ -2,7 +2,9 @@
 //! example message signed per `docs/civishare.md` and posted; tampered, unsigned, replayed,
 //! stale and unknown-sender messages refused, counted and appending nothing; two ledgers
 //! peered both ways share a donation exactly once without ping-pong; and a peer that was down
-//! receives everything once it is back. Statuses are read from `civishare.sqlite` by SQL.
+//! receives everything once it is back; over HTTPS (both ports TLS, the peer's certificate
+//! checked against a CA the sender trusts) the same, and a peer signed by another CA gets
+//! nothing. Statuses are read from `civishare.sqlite` by SQL.
 //!
 //! Over 600 lines because the scenarios share one harness (`Node`: a data directory, its
 //! `serve` process, its CLI and its tables) and the seed's example message, kept beside them.
@@ -32,6 +34,33 @@ struct Node {
     grpc: u16,
     http: u16,
     name: String,
+    tls: Option<Pki>,
+}
+
+/// The files of a test CA and the `localhost` certificate it signed.
+#[derive(Clone)]
+struct Pki {
+    ca: String,
+    ca_pem: String,
+    cert: String,
+    key: String,
+}
+
+impl Pki {
+    fn new(dir: &Path) -> Self {
+        let (ca, cert, key) = crate::cli_serve::test_pki();
+        let write = |name: &str, pem: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).unwrap();
+            path.display().to_string()
+        };
+        Self {
+            ca: write("ca.pem", &ca),
+            cert: write("cert.pem", &cert),
+            key: write("key.pem", &key),
+            ca_pem: ca,
+        }
+    }
 }
 
 impl Drop for Node {
@@ -50,18 +79,39 @@ impl Node {
             grpc: free_port(),
             http: free_port(),
             name: name.to_owned(),
+            tls: None,
         };
         node.ledger(&["peer", "node", "--name", name], &[]);
         node
     }
 
-    /// The message endpoint.
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}/civishare/v1/messages", self.http)
+    /// This node serving TLS with `pki`'s certificate, trusting its CA for its peers.
+    fn with_tls(mut self, pki: &Pki) -> Self {
+        self.tls = Some(pki.clone());
+        self
     }
 
-    /// Starts `ledger serve` and waits until its HTTP port answers.
+    /// The message endpoint.
+    fn endpoint(&self) -> String {
+        match self.tls {
+            Some(_) => format!("https://localhost:{}/civishare/v1/messages", self.http),
+            None => format!("http://127.0.0.1:{}/civishare/v1/messages", self.http),
+        }
+    }
+
+    /// Starts `ledger serve` and waits until its HTTP port answers (accepts connections, with
+    /// TLS).
     fn start(&mut self) {
+        let tls = self.tls.as_ref().map_or(Vec::new(), |pki| {
+            vec![
+                "--tls-cert",
+                pki.cert.as_str(),
+                "--tls-key",
+                pki.key.as_str(),
+                "--civishare-ca-file",
+                pki.ca.as_str(),
+            ]
+        });
         let child = Command::new(assert_cmd::cargo::cargo_bin("ledger"))
             .args([
                 "serve",
@@ -74,6 +124,7 @@ impl Node {
                 "--scrub-interval-minutes",
                 "0",
             ])
+            .args(tls)
             .env("LEDGER_DATA_DIR", self.dir.path())
             .env_remove("LEDGER_READ_MODEL_URL")
             .env_remove("RUST_LOG")
@@ -83,6 +134,12 @@ impl Node {
             .unwrap();
         self.child = Some(child);
         let http = self.http;
+        if self.tls.is_some() {
+            wait_for("the HTTPS port accepts connections", 60, || {
+                std::net::TcpStream::connect(("127.0.0.1", http)).is_ok()
+            });
+            return;
+        }
         wait_for("the HTTP port answers", 60, || {
             http_get(http, "/healthz").is_some_and(|(c, _)| c == 200)
         });
@@ -181,9 +238,27 @@ impl Node {
     }
 
     async fn client(&self) -> LedgerClient<tonic::transport::Channel> {
-        LedgerClient::connect(format!("http://127.0.0.1:{}", self.grpc))
-            .await
-            .unwrap()
+        let Some(pki) = &self.tls else {
+            return LedgerClient::connect(format!("http://127.0.0.1:{}", self.grpc))
+                .await
+                .unwrap();
+        };
+        let tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(&pki.ca_pem))
+            .domain_name("localhost");
+        let endpoint =
+            tonic::transport::Channel::from_shared(format!("https://127.0.0.1:{}", self.grpc))
+                .unwrap()
+                .tls_config(tls)
+                .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match endpoint.connect().await {
+                Ok(channel) => return LedgerClient::new(channel),
+                Err(e) => assert!(Instant::now() < deadline, "no TLS connection: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
@@ -489,6 +564,79 @@ async fn a_donation_on_a_reaches_b_exactly_once_and_does_not_come_back_to_a() {
         &[("peer", "https://ledger-b.example.org")],
     );
     assert_eq!(sent, 1.0);
+    a.stop();
+    b.stop();
+}
+
+#[tokio::test]
+async fn over_https_a_donation_on_a_reaches_b_and_the_port_answers_no_plaintext() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(pki_dir.path());
+    let mut a = Node::new("https://ledger-a.example.org").with_tls(&pki);
+    let mut b = Node::new("https://ledger-b.example.org").with_tls(&pki);
+    assert!(b.endpoint().starts_with("https://localhost:"));
+    a.peer_with(&b.name, &b.endpoint(), "all");
+    b.peer_with(&a.name, &a.endpoint(), "all");
+    a.start();
+    b.start();
+
+    let mut client = a.client().await;
+    client
+        .add_donation(with_token(
+            donation(ev::PaymentMethod::Paypal, 2_500),
+            &a.token(),
+        ))
+        .await
+        .unwrap();
+    wait_for("B applied the donation sent over HTTPS", 60, || {
+        b.count("SELECT COUNT(*) FROM civishare_inbox WHERE status = 'applied'") == 1
+    });
+    wait_for("A saw it acknowledged", 60, || {
+        a.count("SELECT COUNT(*) FROM civishare_outbox WHERE status = 'acknowledged'") == 1
+    });
+    // The HTTP port speaks TLS only: a plaintext request gets no HTTP answer.
+    assert_eq!(http_get(b.http, "/healthz"), None);
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn a_peer_whose_certificate_no_trusted_ca_signed_gets_nothing() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    let (pki, other) = (
+        Pki::new(pki_dir.path()),
+        Pki::new(&{
+            let d = pki_dir.path().join("other");
+            std::fs::create_dir(&d).unwrap();
+            d
+        }),
+    );
+    // A trusts `other`'s CA only; B's certificate is signed by `pki`'s.
+    let mut a = Node::new("https://ledger-a.example.org").with_tls(&Pki {
+        ca: other.ca.clone(),
+        ..pki.clone()
+    });
+    let mut b = Node::new("https://ledger-b.example.org").with_tls(&pki);
+    a.peer_with(&b.name, &b.endpoint(), "all");
+    b.peer_with(&a.name, &a.endpoint(), "all");
+    a.start();
+    b.start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        a.client()
+            .await
+            .add_donation(with_token(
+                donation(ev::PaymentMethod::Paypal, 2_500),
+                &a.token(),
+            ))
+            .await
+            .unwrap();
+    });
+    wait_for("A's delivery failed on B's certificate", 60, || {
+        a.query_text("SELECT COALESCE(MAX(last_error), '') FROM civishare_outbox")
+            .contains("certificate")
+    });
+    assert_eq!(b.count("SELECT COUNT(*) FROM civishare_inbox"), 0);
     a.stop();
     b.stop();
 }

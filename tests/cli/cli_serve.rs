@@ -135,7 +135,7 @@ async fn serve_writes_a_private_admin_token_answers_with_it_and_stops_on_sigterm
 }
 
 /// A CA and a `localhost` server certificate it signed, as PEM: (CA cert, server cert, key).
-fn test_pki() -> (String, String, String) {
+pub(crate) fn test_pki() -> (String, String, String) {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

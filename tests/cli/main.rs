@@ -15,6 +15,7 @@ mod cli_sequence_check;
 mod cli_serve;
 mod console_browser;
 mod example_clients;
+mod kurrentdb_kills;
 mod legacy_import;
 mod migrate;
 mod scrub_policy;

@@ -2,12 +2,12 @@
 //! the real gRPC server (its clock set back for the donations that must be older than the test
 //! run), then `ledger scrub` projects and scrubs. Afterwards the scrubbed donors' names, emails
 //! and IBANs occur in no file of the data directory and in no command output, a rebuild still
-//! shows them scrubbed, and `GetDonation` shows a scrubbed donor apart from an anonymous one.
+//! shows them scrubbed, and `GetDonation` shows a scrubbed donor apart from an anonymous one;
+//! on the embedded log and on the KurrentDB backend (whose log is in the data directory too).
 use crate::support;
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use chrono::{Duration, Utc};
 use ledger::intake::{Clock, ManualClock};
 use ledger::projection::ReadModel;
@@ -165,15 +165,9 @@ async fn make(
     }
 }
 
-/// Runs the built `ledger` on `dir`; it must succeed.
-fn ledger(dir: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::cargo_bin("ledger")
-        .unwrap()
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
+/// Runs the built `ledger` on `app`'s data directory and log; it must succeed.
+fn ledger(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let out = app.ledger().args(args).output().unwrap();
     assert!(
         out.status.success(),
         "{args:?}: {}",
@@ -201,9 +195,9 @@ fn report(out: &std::process::Output) -> Vec<(u64, String)> {
 }
 
 /// `ledger scrub [policy] status`: how many donations are eligible.
-fn eligible(dir: &Path, policy: &[&str]) -> u64 {
+fn eligible(app: &TestApp, policy: &[&str]) -> u64 {
     let args = [&["scrub"][..], policy, &["status", "--json"]].concat();
-    let status: serde_json::Value = serde_json::from_slice(&ledger(dir, &args).stdout).unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&ledger(app, &args).stdout).unwrap();
     status["eligible"].as_u64().unwrap()
 }
 
@@ -227,11 +221,18 @@ async fn get_donation(app: &mut TestApp, id: u64) -> api::Donation {
         .into_inner()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_scrub_policy_matrix_holds_through_the_api_and_no_personal_data_survives_anywhere() {
+// The scrub on both event-log backends: the embedded log and KurrentDB.
+crate::on_both_logs!(
+    the_scrub_policy_matrix_holds_through_the_api_and_no_personal_data_survives_anywhere,
+    get_donation_after_a_scrub_shows_the_scrubbed_donor_apart_from_an_anonymous_one,
+);
+
+async fn the_scrub_policy_matrix_holds_through_the_api_and_no_personal_data_survives_anywhere(
+    backend: LogBackend,
+) {
     let now = Utc::now();
     let clock = ManualClock::new(now);
-    let mut app = spawn_app_with(|s| s.clock = Clock::Manual(clock.clone())).await;
+    let mut app = spawn_app_on_with(backend, |s| s.clock = Clock::Manual(clock.clone())).await;
     let person = ev::DonorKind::Person;
     let matrix: Vec<Case> = vec![
         // Scrubbed: abandoned PayPal, credit card and Sofort older than the grace period.
@@ -319,30 +320,30 @@ async fn the_scrub_policy_matrix_holds_through_the_api_and_no_personal_data_surv
     let scrubbed = |id: u64| expected.iter().any(|(e, _)| *e == id);
 
     let mut outputs = Vec::new();
-    let dry = ledger(&data, &["scrub", "--dry-run", "--json"]);
+    let dry = ledger(&app, &["scrub", "--dry-run", "--json"]);
     assert_eq!(
         report(&dry),
         expected,
         "the dry run lists exactly the matrix's scrubbed donations, with their rules"
     );
     outputs.push(dry);
-    assert_eq!(eligible(&data, &[]), expected.len() as u64);
+    assert_eq!(eligible(&app, &[]), expected.len() as u64);
     // The grace period is the policy's: at 12 hours the pending day-old PayPal and credit-card
     // donations count as abandoned too.
     assert_eq!(
-        eligible(&data, &["--scrub-grace-hours", "12"]),
+        eligible(&app, &["--scrub-grace-hours", "12"]),
         expected.len() as u64 + 2
     );
 
-    let run = ledger(&data, &["scrub", "--json"]);
+    let run = ledger(&app, &["scrub", "--json"]);
     assert_eq!(
         report(&run),
         expected,
         "the run scrubs what the dry run listed"
     );
     outputs.push(run);
-    outputs.push(ledger(&data, &["scrub", "status"]));
-    assert_eq!(eligible(&data, &[]), 0);
+    outputs.push(ledger(&app, &["scrub", "status"]));
+    assert_eq!(eligible(&app, &[]), 0);
 
     // The read model: scrubbed rows keep only what the policy allows.
     let rm = read_model(&data).await;
@@ -379,7 +380,7 @@ async fn the_scrub_policy_matrix_holds_through_the_api_and_no_personal_data_surv
     rm.close().await;
 
     // A rebuild still shows them scrubbed.
-    outputs.push(ledger(&data, &["rebuild"]));
+    outputs.push(ledger(&app, &["rebuild"]));
     let rm = read_model(&data).await;
     assert_eq!(
         rm.dump().await.unwrap()["donation"],
@@ -401,7 +402,7 @@ async fn the_scrub_policy_matrix_holds_through_the_api_and_no_personal_data_surv
     }
     for (m, _) in made.iter().filter(|(m, _)| scrubbed(m.donation_id)).take(2) {
         let id = m.donation_id.to_string();
-        let history = ledger(&data, &["history", "donation", &id, "--json"]);
+        let history = ledger(&app, &["history", "donation", &id, "--json"]);
         assert!(support::contains(&history.stdout, b"<scrubbed>"));
         outputs.push(history);
     }
@@ -445,9 +446,10 @@ async fn the_scrub_policy_matrix_holds_through_the_api_and_no_personal_data_surv
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn get_donation_after_a_scrub_shows_the_scrubbed_donor_apart_from_an_anonymous_one() {
-    let mut app = spawn_app().await;
+async fn get_donation_after_a_scrub_shows_the_scrubbed_donor_apart_from_an_anonymous_one(
+    backend: LogBackend,
+) {
+    let mut app = spawn_app_on(backend).await;
     let (person, anonymous) = (ev::DonorKind::Person, ev::DonorKind::Anonymous);
     let scrubbed = make(&mut app, 1, Bez, person, 2_500, &[Step::Export]).await;
     let anonymous_kept = make(&mut app, 2, Ueb, anonymous, 2_500, &[]).await;
@@ -456,7 +458,7 @@ async fn get_donation_after_a_scrub_shows_the_scrubbed_donor_apart_from_an_anony
     assert_eq!(before.donor.unwrap().last_name, surname(1));
 
     let data = app.dir.path().to_owned();
-    let run = ledger(&data, &["scrub", "--json"]);
+    let run = ledger(&app, &["scrub", "--json"]);
     assert_eq!(
         report(&run),
         [
@@ -595,7 +597,6 @@ async fn no_file_of_a_postgres_read_model_keeps_a_scrubbed_donors_data() {
     clock.set(now - Duration::days(30));
     let kept = make(&mut app, 22, Bez, ev::DonorKind::Person, 2_500, &[]).await;
     clock.set(now);
-    let data = app.dir.path().to_owned();
     let url = db.url.clone();
     let on_postgres = |args: &[&'static str]| -> Vec<String> {
         ["--read-model-url", url.as_str()]
@@ -605,7 +606,7 @@ async fn no_file_of_a_postgres_read_model_keeps_a_scrubbed_donors_data() {
             .collect()
     };
     let args = on_postgres(&["project", "--once"]);
-    ledger(&data, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    ledger(&app, &args.iter().map(String::as_str).collect::<Vec<_>>());
     let any_file_has = |files: &[(std::path::PathBuf, Vec<u8>)], needle: &str| {
         files
             .iter()
@@ -622,7 +623,7 @@ async fn no_file_of_a_postgres_read_model_keeps_a_scrubbed_donors_data() {
     }
 
     let args = on_postgres(&["scrub", "--json"]);
-    let scrub = ledger(&data, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let scrub = ledger(&app, &args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(
         report(&scrub),
         [(gone.donation_id, "cancelled_or_deleted".to_owned())]

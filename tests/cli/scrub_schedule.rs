@@ -3,7 +3,7 @@
 //! catch-up instead of counting a read model behind the log); `--scrub-at-start` runs the first
 //! scheduled scrub at once (by default it waits one interval, see `cli::jobs`' unit tests and
 //! `cli_serve`); a dry run says "would scrub" on stdout and in its log line and changes
-//! nothing.
+//! nothing. Each on the embedded log and on the KurrentDB backend.
 use crate::serve_read_model_outage::{
     add_donations, cli_eligible, eventually, job_args, scrub_gauges, start_jobs, stop_jobs,
 };
@@ -19,9 +19,15 @@ fn fresh_read_model(app: &TestApp, name: &str) -> String {
     format!("sqlite://{}", app.dir.path().join(name).display())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_scrub_gauge_published_at_start_up_is_the_figure_of_scrub_status() {
-    let mut app = spawn_app().await;
+// The schedule on both event-log backends: the embedded log and KurrentDB.
+crate::on_both_logs!(
+    the_scrub_gauge_published_at_start_up_is_the_figure_of_scrub_status,
+    scrub_at_start_runs_the_first_scheduled_scrub_at_once,
+    a_dry_run_says_would_scrub_and_scrubs_nothing,
+);
+
+async fn the_scrub_gauge_published_at_start_up_is_the_figure_of_scrub_status(backend: LogBackend) {
+    let mut app = spawn_app_on(backend).await;
     add_donations(&mut app, ev::PaymentMethod::Paypal, 5).await;
     add_donations(&mut app, ev::PaymentMethod::BankTransfer, 2).await;
     // A read model behind the log (new), and no refresh but the first for an hour: the first
@@ -47,9 +53,8 @@ async fn the_scrub_gauge_published_at_start_up_is_the_figure_of_scrub_status() {
     stop_jobs(jobs, shutdown).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scrub_at_start_runs_the_first_scheduled_scrub_at_once() {
-    let mut app = spawn_app().await;
+async fn scrub_at_start_runs_the_first_scheduled_scrub_at_once(backend: LogBackend) {
+    let mut app = spawn_app_on(backend).await;
     let ids = add_donations(&mut app, ev::PaymentMethod::Paypal, 3).await;
     let url = fresh_read_model(&app, "jobs-readmodel.sqlite");
     let mut args = job_args();
@@ -74,16 +79,12 @@ async fn scrub_at_start_runs_the_first_scheduled_scrub_at_once() {
     stop_jobs(jobs, shutdown).await;
 }
 
-#[tokio::test]
-async fn a_dry_run_says_would_scrub_and_scrubs_nothing() {
-    let mut app = spawn_app().await;
+async fn a_dry_run_says_would_scrub_and_scrubs_nothing(backend: LogBackend) {
+    let mut app = spawn_app_on(backend).await;
     let ids = add_donations(&mut app, ev::PaymentMethod::Paypal, 2).await;
-    let out = assert_cmd::Command::cargo_bin("ledger")
-        .unwrap()
-        .arg("--data-dir")
-        .arg(app.dir.path())
+    let out = app
+        .ledger()
         .env("RUST_LOG", "info")
-        .env_remove("LEDGER_READ_MODEL_URL")
         .args(["scrub", "--dry-run", "--scrub-grace-hours", "0"])
         .timeout(Duration::from_secs(60))
         .output()

@@ -2,7 +2,9 @@
 //! `ledger serve` with its log in A (`--event-log-url esdb://…`), its own read model, keys and
 //! sequences. A donation taken by B's intake lands in A's log whole, B's projector folds it into
 //! B's read model, and the audit, projection, verify, rebuild and scrub commands run on the
-//! KurrentDB backend.
+//! KurrentDB backend. Over TLS, B checks A's certificate against the system's roots when the
+//! connection string names no CA. Two ledgers on one log share the work, and the survivor
+//! takes over the projector when the other is killed.
 use crate::support;
 
 use std::path::Path;
@@ -18,22 +20,27 @@ use support::api::{context, donation, with_token};
 use crate::cli_serve::{connected, free_port, serving, stop};
 
 /// `ledger serve` with a data directory and exactly these flags; stderr piped.
-fn serve(data_dir: &Path, args: &[&str]) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("ledger"))
-        .arg("serve")
+fn serve_command(data_dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("ledger"));
+    cmd.arg("serve")
         .args(args)
         .env("LEDGER_DATA_DIR", data_dir)
         .env_remove("LEDGER_READ_MODEL_URL")
         .env_remove("LEDGER_EVENT_LOG_URL")
         .env_remove("RUST_LOG")
+        .env_remove("SSL_CERT_FILE")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// [`serve_command`], started.
+fn serve(data_dir: &Path, args: &[&str]) -> Child {
+    serve_command(data_dir, args).spawn().unwrap()
 }
 
 /// A users file granting `ledger` (password `pw`) the ledger's own categories.
-fn users_file(dir: &Path) -> String {
+pub(crate) fn users_file(dir: &Path) -> String {
     let path = dir.join("users.json");
     std::fs::write(
         &path,
@@ -216,6 +223,130 @@ async fn a_ledger_with_its_log_in_another_ledgers_kurrentdb_port_takes_projects_
 
     let (a_ok, a_err) = stop(a).await;
     assert!(a_ok, "{a_err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_reaches_its_log_over_tls_checked_against_the_system_roots_and_refuses_an_unchecked_server(
+) {
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = crate::cli_serve::test_pki();
+    let path = |dir: &Path, name: &str, pem: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).unwrap();
+        path.display().to_string()
+    };
+    let (cert, key) = (
+        path(a_dir.path(), "cert.pem", &cert),
+        path(a_dir.path(), "key.pem", &key),
+    );
+    let ca = path(b_dir.path(), "ca.pem", &ca);
+    let kurrent = free_port();
+    let users = users_file(a_dir.path());
+    let a = serve(
+        a_dir.path(),
+        &[
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--metrics-listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--kurrentdb-listen",
+            &format!("127.0.0.1:{kurrent}"),
+            "--kurrentdb-users",
+            &users,
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", kurrent)).is_err() {
+        assert!(Instant::now() < deadline, "A's KurrentDB port did not open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // No `tlsCAFile`: the test CA reaches B as the system's roots, through `SSL_CERT_FILE`.
+    let url = format!("esdb://ledger:pw@localhost:{kurrent}?tls=true&maxDiscoverAttempts=2");
+    let b_port = free_port();
+    let b = serve_command(
+        b_dir.path(),
+        &[
+            "--listen",
+            &format!("127.0.0.1:{b_port}"),
+            "--metrics-listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--kurrentdb-listen",
+            "off",
+            "--event-log-url",
+            &url,
+        ],
+    )
+    .env("SSL_CERT_FILE", &ca)
+    .spawn()
+    .unwrap();
+    serving(b_port, b_dir.path()).await;
+    let token = std::fs::read_to_string(b_dir.path().join("admin.token")).unwrap();
+    let mut client = connected(b_port).await;
+    let id = client
+        .add_donation(with_token(
+            donation(ev::PaymentMethod::BankTransfer, 2_500),
+            token.trim(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .donation_id;
+    let read_back = client
+        .get_donation(with_token(
+            api::GetDonationRequest { donation_id: id },
+            token.trim(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read_back.donor.unwrap().last_name, "Zwiebelmeier");
+    let (b_ok, b_err) = stop(b).await;
+    assert!(b_ok, "{b_err}");
+
+    let state = |url: &str, roots: Option<&str>| {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("ledger"));
+        cmd.args(["state", "donation", &id.to_string(), "--json"])
+            .args(["--event-log-url", url])
+            .env("LEDGER_DATA_DIR", b_dir.path())
+            .env_remove("SSL_CERT_FILE");
+        if let Some(roots) = roots {
+            cmd.env("SSL_CERT_FILE", roots);
+        }
+        cmd.output().unwrap()
+    };
+    // With the CA as the system's roots the state reads back; without it, A's certificate
+    // is unknown and nothing is read; `tlsVerifyCert=false` is refused by name.
+    let out = state(&url, Some(&ca));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2500"));
+    let out = state(&url, Some(&cert_of_nobody(b_dir.path())));
+    assert!(!out.status.success(), "an unknown CA must not be trusted");
+    let out = state(&format!("{url}&tlsVerifyCert=false"), Some(&ca));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("tlsVerifyCert"),
+        "{stderr}"
+    );
+
+    let (a_ok, a_err) = stop(a).await;
+    assert!(a_ok, "{a_err}");
+}
+
+/// A file of roots holding only a CA that signed nothing here.
+fn cert_of_nobody(dir: &Path) -> String {
+    let (other_ca, _, _) = crate::cli_serve::test_pki();
+    let path = dir.join("other-ca.pem");
+    std::fs::write(&path, other_ca).unwrap();
+    path.display().to_string()
 }
 
 /// A ledger process of a pair sharing one log (behind A's KurrentDB port) and one PostgreSQL

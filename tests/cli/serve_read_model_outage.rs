@@ -14,7 +14,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use ledger::cli::jobs::{self, JobArgs, Jobs};
 use ledger::cli::scrub::ScrubPolicyArgs;
 use ledger::config::StorageArgs;
@@ -272,10 +271,8 @@ async fn the_lag_gauge_rises_while_the_read_model_is_away_and_returns_to_zero() 
 
 /// `ledger scrub --scrub-grace-hours 0 status --json` on `app`'s data, read model at `url`.
 pub(crate) fn cli_eligible(app: &TestApp, url: &str) -> f64 {
-    let out = Command::cargo_bin("ledger")
-        .unwrap()
-        .arg("--data-dir")
-        .arg(app.dir.path())
+    let out = app
+        .ledger()
         .args(["--read-model-url", url])
         .args(["scrub", "--scrub-grace-hours", "0", "status", "--json"])
         .output()

@@ -8,7 +8,7 @@ use ledger::store::sqlite::SqliteEventLog;
 use ledger::store::{EventLog, StoreError};
 
 use crate::conformance;
-use crate::kurrentdb_support::{serve, Port};
+use crate::support::kurrentdb::{serve, Port};
 
 /// What keeps a backend's server alive for the length of a test.
 pub struct Server {

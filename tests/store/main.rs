@@ -7,9 +7,6 @@
 #[macro_use]
 #[path = "../conformance/mod.rs"]
 mod conformance;
-#[allow(dead_code)]
-#[path = "../support/kurrentdb.rs"]
-mod kurrentdb_support;
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -16,6 +16,10 @@ use ledger::store::{Direction, EventLog, RecordedEvent, StreamStart};
 use tonic::transport::Channel;
 use tonic::Request;
 
+use super::kurrentdb::LogHost;
+use super::log_backend;
+pub use super::log_backend::LogBackend;
+
 /// Token with every scope.
 pub const ADMIN: &str = "admin-secret";
 /// A donation form: add donations, tracking, ids, reads; acts as a frontend only.
@@ -31,6 +35,8 @@ pub struct TestApp {
     pub log: Arc<dyn EventLog>,
     /// The metrics registry.
     pub metrics: Metrics,
+    /// The host of the log on the KurrentDB backend (stopped before the directory goes).
+    host: Option<LogHost>,
     /// The data directory (dropped last).
     pub dir: tempfile::TempDir,
     /// The bound port.
@@ -59,8 +65,25 @@ pub async fn spawn_app() -> TestApp {
 
 /// [`spawn_app`] with settings changed by `configure` (another clock, say).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on_with(LogBackend::Embedded, configure).await
+}
+
+/// [`spawn_app`] with its log on `backend`.
+pub async fn spawn_app_on(backend: LogBackend) -> TestApp {
+    spawn_app_on_with(backend, |_| {}).await
+}
+
+/// [`spawn_app_with`] with its log on `backend`.
+pub async fn spawn_app_on_with(
+    backend: LogBackend,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
+    let host = log_backend::host(dir.path(), backend);
     let mut settings = Settings::for_tests(dir.path(), authenticator());
+    if let Some(host) = &host {
+        settings.storage.event_log_url = host.url().to_owned().into();
+    }
     settings.policy = ModerationPolicy {
         deny_words: vec!["badword".into()],
         blocked_emails: vec!["blocked@example.org".into()],
@@ -69,6 +92,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     configure(&mut settings);
     let metrics = settings.metrics.clone();
     let app = Application::build(settings).await.unwrap();
+    assert_eq!(
+        dir.path().join("events.sqlite").exists(),
+        host.is_none(),
+        "the log is where the backend says"
+    );
     let port = app.port();
     let log = app.intake().log().clone();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
@@ -79,8 +107,23 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         client,
         log,
         metrics,
+        host,
         dir,
         port,
+    }
+}
+
+impl TestApp {
+    /// The server's `--event-log-url` (empty: the embedded default).
+    pub fn event_log_url(&self) -> String {
+        self.host
+            .as_ref()
+            .map_or(String::new(), |h| h.url().to_owned())
+    }
+
+    /// `ledger` on the server's data directory and log.
+    pub fn ledger(&self) -> assert_cmd::Command {
+        log_backend::ledger_command(self.dir.path(), &self.event_log_url())
     }
 }
 

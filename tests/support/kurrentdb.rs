@@ -148,3 +148,59 @@ pub fn basic<T>(msg: T, name: &str, password: &str) -> tonic::Request<T> {
         .insert("authorization", format!("Basic {token}").parse().unwrap());
     request
 }
+
+/// An embedded log in `<dir>/events.sqlite` served on a KurrentDB port from a thread and
+/// runtime of its own, so that a test may block on a `ledger` command that reaches it; the
+/// port stops when this is dropped. The log of a ledger on the KurrentDB backend.
+pub struct LogHost {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LogHost {
+    /// Opens the log in `dir` and serves it.
+    pub fn start(dir: &std::path::Path) -> Self {
+        let path = dir.join("events.sqlite");
+        let (url_tx, url_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let log = ledger::store::sqlite::SqliteEventLog::open(&path)
+                    .await
+                    .unwrap();
+                let port = serve(Arc::new(log), false).await;
+                url_tx
+                    .send(port.url_as(Some(("ledger", "ledger-pw"))))
+                    .unwrap();
+                let _ = stopped.await;
+            });
+        });
+        Self {
+            url: url_rx.recv().expect("the log host started"),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// The connection string of the port, as the `ledger` user.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for LogHost {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

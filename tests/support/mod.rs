@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod ci;
+pub mod kurrentdb;
+pub mod log_backend;
 pub mod mariadb;
 pub mod postgres;
 

@@ -1,17 +1,19 @@
 //! Shared by the `verify` and `export-audit` tests: writes a few donations' lives into a data
-//! directory as the intake would (personal data sealed with the vault), and runs the binary.
+//! directory as the intake would (personal data sealed with the vault), and runs the binary;
+//! on the embedded log, or on either backend with [`World::on`].
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use assert_cmd::Command;
 use chrono::{DateTime, Duration, Utc};
 use ledger::domain::{streams, DomainEvent};
 use ledger::privacy::{KeyStore, Vault};
 use ledger::proto::events as ev;
-use ledger::store::sqlite::SqliteEventLog;
 use ledger::store::{Actor, ActorKind, EventData, EventLog, ExpectedRevision, Metadata};
 use uuid::Uuid;
+
+use crate::support::log_backend::{ledger_command, LedgerData};
 
 /// 2026-01-01T00:00:00Z.
 pub const T0: i64 = 1_767_225_600;
@@ -26,12 +28,14 @@ pub fn correlation(minutes: i64) -> Uuid {
     Uuid::from_u128(0x5eed_0000_0000_0000_0000_0000_0000_0000 + minutes as u128)
 }
 
-/// Runs the built `ledger` with `--data-dir dir` and `args`.
+/// Runs the built `ledger` with `--data-dir dir` (its embedded log) and `args`.
 pub fn ledger(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("ledger")
-        .unwrap()
-        .arg("--data-dir")
-        .arg(dir)
+    ledger_on(dir, "", args)
+}
+
+/// Runs the built `ledger` with `--data-dir dir`, the log at `event_log_url`, and `args`.
+fn ledger_on(dir: &Path, event_log_url: &str, args: &[&str]) -> std::process::Output {
+    ledger_command(dir, event_log_url)
         .env("RUST_LOG", "warn")
         .args(args)
         .output()
@@ -55,23 +59,40 @@ pub fn both(out: &std::process::Output) -> String {
 
 /// The event log and vault of a data directory.
 pub struct World {
-    pub log: SqliteEventLog,
+    pub log: Arc<dyn EventLog>,
     pub vault: Vault,
+    dir: PathBuf,
+    event_log_url: String,
 }
 
 impl World {
-    /// Opens (creating) the log and key store in `dir`.
+    /// Opens (creating) the embedded log and the key store in `dir`.
     pub async fn open(dir: &Path) -> Self {
+        let storage = ledger::config::StorageArgs::in_dir(dir);
+        Self::with_log(dir, storage.open_event_log().await.unwrap(), String::new()).await
+    }
+
+    /// Opens the log of `data` (on its backend) and the key store in its directory.
+    pub async fn on(data: &LedgerData) -> Self {
+        Self::with_log(data.path(), data.open_log().await, data.event_log_url()).await
+    }
+
+    async fn with_log(dir: &Path, log: Arc<dyn EventLog>, event_log_url: String) -> Self {
         Self {
-            log: SqliteEventLog::open(&dir.join("events.sqlite"))
-                .await
-                .unwrap(),
+            log,
             vault: Vault::new(
                 KeyStore::open_sqlite(&dir.join("keys.sqlite"))
                     .await
                     .unwrap(),
             ),
+            dir: dir.to_owned(),
+            event_log_url,
         }
+    }
+
+    /// Runs the built `ledger` on this world's data directory and log with `args`.
+    pub fn ledger(&self, args: &[&str]) -> std::process::Output {
+        ledger_on(&self.dir, &self.event_log_url, args)
     }
 
     /// Appends one event of donation `donation` (sealed with its key) at `minutes`.
@@ -120,7 +141,15 @@ pub fn last_name(id: u64) -> String {
 /// personal data), payment initiated; donation 2 is moderated and approved; donation 3 is
 /// exported; donation 4 is exported and scrubbed (key destroyed).
 pub async fn write_donations(dir: &Path, n: u64) -> World {
-    let w = World::open(dir).await;
+    fill_donations(World::open(dir).await, n).await
+}
+
+/// [`write_donations`] into `data`, on its backend.
+pub async fn write_donations_on(data: &LedgerData, n: u64) -> World {
+    fill_donations(World::on(data).await, n).await
+}
+
+async fn fill_donations(w: World, n: u64) -> World {
     let form = (ActorKind::Frontend, "spenden.example.org");
     for id in 1..=n {
         let m = 10 * id as i64;

@@ -6,7 +6,7 @@
 use ::kurrentdb::ClientSettings;
 use base64::Engine as _;
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic::Code;
 
 use crate::kurrentdb::append_session::{
@@ -69,9 +69,39 @@ fn authorization(settings: &ClientSettings) -> Result<Option<MetadataValue<Ascii
         .map_err(|_| invalid_url("the user cannot be sent as a header".into()))
 }
 
+/// The TLS settings of a secure connection string: the server's certificate checked against
+/// `tlsCAFile` when given, else against the system's roots (which honour `SSL_CERT_FILE`), and
+/// the client certificate of `userCertFile`/`userKeyFile` when given. `tlsVerifyCert=false` is
+/// refused: the log's writes are not sent to a server whose identity is unchecked.
+fn tls_config(settings: &ClientSettings, domain: &str) -> Result<ClientTlsConfig, StoreError> {
+    if !settings.is_tls_certificate_verification_enabled() {
+        return Err(invalid_url(
+            "tlsVerifyCert=false: the log backend always checks the server's certificate; give \
+             its CA as `tlsCAFile=<path>` instead"
+                .into(),
+        ));
+    }
+    let read = |what: &str, path: &str| {
+        std::fs::read(path).map_err(|e| invalid_url(format!("cannot read {what} {path}: {e}")))
+    };
+    let mut tls = ClientTlsConfig::new().domain_name(domain);
+    tls = match settings.tls_ca_file() {
+        Some(ca) => tls.ca_certificate(Certificate::from_pem(read("tlsCAFile", ca)?)),
+        None => tls.with_native_roots(),
+    };
+    if let Some((cert, key)) = settings.user_certificate() {
+        tls = tls.identity(Identity::from_pem(
+            read("userCertFile", cert)?,
+            read("userKeyFile", key)?,
+        ));
+    }
+    Ok(tls)
+}
+
 impl Sessions {
     /// Prepares a lazy connection to the first host of `settings` (the leader of a cluster
-    /// given by its nodes; a `+discover` seed must then be the leader, see the README).
+    /// given by its nodes; a `+discover` seed must then be the leader, see the README), over
+    /// TLS when the connection string asks for it.
     pub fn new(settings: &ClientSettings) -> Result<Self, StoreError> {
         let host = settings
             .hosts()
@@ -83,20 +113,8 @@ impl Sessions {
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(APPEND_TIMEOUT);
         if settings.is_secure_mode_enabled() {
-            let Some(ca) = settings.tls_ca_file() else {
-                return Err(invalid_url(
-                    "TLS to KurrentDB needs the server's CA as `tlsCAFile=<path>` in the \
-                     connection string (or `tls=false`)"
-                        .into(),
-                ));
-            };
-            let pem = std::fs::read(ca)
-                .map_err(|e| invalid_url(format!("cannot read tlsCAFile {ca}: {e}")))?;
-            let tls = ClientTlsConfig::new()
-                .domain_name(host.host.clone())
-                .ca_certificate(Certificate::from_pem(pem));
             endpoint = endpoint
-                .tls_config(tls)
+                .tls_config(tls_config(settings, &host.host)?)
                 .map_err(|e| invalid_url(format!("TLS: {e}")))?;
         }
         Ok(Self {
