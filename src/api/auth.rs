@@ -68,6 +68,9 @@ pub enum Scope {
     /// GetMembership.
     #[serde(rename = "memberships:read")]
     MembershipsRead,
+    /// The `Peering` service: CiviShare node and peerings.
+    #[serde(rename = "peers:admin")]
+    PeersAdmin,
     /// Everything.
     #[serde(rename = "*")]
     All,
@@ -93,6 +96,7 @@ impl Scope {
         Scope::MembershipsModerate,
         Scope::MembershipsExport,
         Scope::MembershipsRead,
+        Scope::PeersAdmin,
     ];
 }
 

@@ -16,6 +16,7 @@ mod membership;
 mod moderation;
 mod next_id;
 mod payment;
+pub mod peering;
 pub mod reflection;
 pub mod refusal;
 pub mod service;
@@ -30,12 +31,15 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
+use crate::civishare::CivishareStore;
 use crate::config::StorageArgs;
 use crate::domain::policy::ModerationPolicy;
 use crate::intake::{ids::DEFAULT_BLOCK, sequence_check, Clock, Intake};
 use crate::metrics::Metrics;
 use crate::proto::api::ledger_server::LedgerServer;
+use crate::proto::api::peering_server::PeeringServer;
 use auth::Authenticator;
+use peering::PeeringService;
 use service::LedgerService;
 
 /// A PEM certificate chain and its private key.
@@ -126,6 +130,8 @@ pub struct Application {
     address: SocketAddr,
     intake: Arc<Intake>,
     service: LedgerService,
+    peering: PeeringService,
+    civishare: CivishareStore,
     tls: Option<ServerTlsConfig>,
 }
 
@@ -168,12 +174,25 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
         let address = listener.local_addr()?;
-        let service = LedgerService::new(intake.clone(), Arc::new(settings.auth), settings.metrics);
+        let civishare = CivishareStore::open_in(&settings.storage.data_dir)
+            .await
+            .context("opening the CiviShare store")?;
+        let auth = Arc::new(settings.auth);
+        let service = LedgerService::new(intake.clone(), auth.clone(), settings.metrics.clone());
+        let peering = PeeringService::new(
+            civishare.clone(),
+            intake.vault().keys().clone(),
+            auth,
+            settings.metrics,
+            service.refusals().clone(),
+        );
         Ok(Self {
             listener,
             address,
             intake,
             service,
+            peering,
+            civishare,
             tls,
         })
     }
@@ -191,6 +210,11 @@ impl Application {
     /// The intake behind the service (tests read its log).
     pub fn intake(&self) -> &Arc<Intake> {
         &self.intake
+    }
+
+    /// The CiviShare store of the data directory (peerings, queue, inbox).
+    pub fn civishare(&self) -> &CivishareStore {
+        &self.civishare
     }
 
     /// Serves the ledger, health and reflection until `shutdown` resolves, then drains.
@@ -217,6 +241,7 @@ impl Application {
             .add_service(reflection::ReflectionV1::new(catalog.clone()).into_server())
             .add_service(reflection::ReflectionV1Alpha::new(catalog).into_server())
             .add_service(LedgerServer::new(self.service))
+            .add_service(PeeringServer::new(self.peering))
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
             .context("serving gRPC")?;

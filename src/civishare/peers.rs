@@ -255,6 +255,39 @@ impl CivishareStore {
     }
 }
 
+/// What `ledger peer status` and `GetPeerStatus` show of one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerReport {
+    /// The peering.
+    pub peering: Peering,
+    /// Its outgoing queue.
+    pub queue: super::outbox::QueueStatus,
+    /// Changes received from it, per status.
+    pub incoming: Vec<(String, i64)>,
+}
+
+impl CivishareStore {
+    /// Every peering with its queue and what became of the changes received from it.
+    pub async fn peer_reports(&self) -> Result<Vec<PeerReport>, CivishareError> {
+        let received = self.inbox_counts().await?;
+        let mut reports = Vec::new();
+        for peering in self.peerings().await? {
+            let queue = self.queue_status(peering.id).await?;
+            let incoming = received
+                .iter()
+                .filter(|(sender, _, _)| *sender == peering.node_name)
+                .map(|(_, status, n)| (status.clone(), *n))
+                .collect();
+            reports.push(PeerReport {
+                peering,
+                queue,
+                incoming,
+            });
+        }
+        Ok(reports)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

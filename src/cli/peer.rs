@@ -163,9 +163,8 @@ pub async fn run(storage: &StorageArgs, cmd: PeerCommand) -> anyhow::Result<()> 
             )?;
         }
         PeerCommand::Status => {
-            let received = store.inbox_counts().await?;
-            for p in store.peerings().await? {
-                let q = store.queue_status(p.id).await?;
+            for report in store.peer_reports().await? {
+                let (p, q) = (&report.peering, &report.queue);
                 let statuses: Vec<String> = q
                     .by_status
                     .iter()
@@ -182,16 +181,17 @@ pub async fn run(storage: &StorageArgs, cmd: PeerCommand) -> anyhow::Result<()> 
                     },
                     q.undelivered,
                     q.oldest_undelivered
+                        .as_ref()
                         .map(|t| format!(", oldest queued {t}"))
                         .unwrap_or_default()
                 )?;
-                if let Some(e) = q.last_error {
+                if let Some(e) = &q.last_error {
                     writeln!(out, "  last error: {e}")?;
                 }
-                let incoming: Vec<String> = received
+                let incoming: Vec<String> = report
+                    .incoming
                     .iter()
-                    .filter(|(s, _, _)| *s == p.node_name)
-                    .map(|(_, status, n)| format!("{status}={n}"))
+                    .map(|(status, n)| format!("{status}={n}"))
                     .collect();
                 writeln!(
                     out,

@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::{Authenticator, Scope};
 use crate::api::{shutdown_signal, Application, Settings, TlsFiles};
+use crate::civishare;
 use crate::civishare::deliver::Outgoing;
 use crate::civishare::receive::Receiver;
-use crate::civishare::{self, CivishareStore};
 use crate::cli::jobs::{self, JobArgs};
 use crate::cli::preflight::{Flag, StartupError};
 use crate::config::StorageArgs;
@@ -391,7 +391,7 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
     };
     let workers = jobs::start(stores, &args.jobs, metrics.clone(), shutdown.clone());
     // CiviShare: the message endpoint on the HTTP port, and the outgoing worker.
-    let civishare = CivishareStore::open_in(&storage.data_dir).await?;
+    let civishare = app.civishare().clone();
     let receiver = Arc::new(Receiver::new(
         civishare.clone(),
         app.intake().vault().keys().clone(),

@@ -12,6 +12,7 @@ mod verify_support;
 
 mod api_calls;
 mod api_memberships;
+mod api_peering;
 mod api_privacy;
 mod api_tracking;
 mod api_validation;
