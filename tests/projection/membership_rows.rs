@@ -6,7 +6,7 @@
 
 use crate::projection_support;
 
-use ledger::projection::{Projector, ReadModel};
+use ledger::projection::{Projector, ProjectorConfig, ReadModel};
 use ledger::proto::events as ev;
 use projection_support::*;
 
@@ -21,6 +21,7 @@ read_model_conformance!(
     legacy_request_shows_the_legacy_columns,
     a_scrubbed_application_has_no_personal_data_in_its_rows,
     a_rebuild_and_verify_find_the_same_membership_rows,
+    a_sealed_application_shows_unsealed_and_nothing_once_its_key_is_destroyed,
 );
 
 /// An application of a person, 10 EUR a month by direct debit, with a bank account.
@@ -466,6 +467,57 @@ async fn a_rebuild_and_verify_find_the_same_membership_rows(env: Env) {
     assert!(
         differing.contains(&"membership_application"),
         "{differing:?}"
+    );
+}
+
+async fn a_sealed_application_shows_unsealed_and_nothing_once_its_key_is_destroyed(env: Env) {
+    // Sealed with the application's own key, as the intake seals it.
+    let vault = ledger::config::StorageArgs::in_dir(env.dir.path())
+        .open_vault()
+        .await
+        .unwrap();
+    let key_id = ledger::privacy::membership_key_id(1);
+    let key = vault.keys().get_or_create(key_id).await.unwrap();
+    let mut event: ledger::domain::DomainEvent = applied(1, true).into();
+    ledger::privacy::seal_with(std::slice::from_mut(&mut event), key_id, &key);
+    let ledger::domain::DomainEvent::MembershipApplied(sealed) = &event else {
+        unreachable!()
+    };
+    assert!(sealed.applicant.is_none() && sealed.applicant_sealed.is_some());
+    env.append("membership-1", event).await;
+    let rm = env.read_model().await;
+    let with_vault = ProjectorConfig {
+        vault: Some(vault.clone()),
+        ..config(100)
+    };
+    let p = Projector::with_config(env.log(), rm.clone(), with_vault.clone());
+    p.run_once().await.unwrap();
+    check(
+        &row(&rm, "membership_application", 1).await,
+        &[
+            ("last_name", "Lovelace"),
+            ("iban", "DE02120300000000202051"),
+        ],
+    );
+
+    // Exported, scrubbed, its key destroyed: a rebuild cannot bring anything back.
+    append(&env, 1, Step::Exported).await;
+    append(&env, 1, Step::Scrubbed).await;
+    vault.destroy(&[key_id]).await.unwrap();
+    p.run_once().await.unwrap();
+    rm.close().await;
+    ledger::projection::rebuild(env.log(), &env.url, with_vault)
+        .await
+        .unwrap();
+    let rm = ReadModel::connect(&env.url).await.unwrap();
+    check(
+        &row(&rm, "membership_application", 1).await,
+        &[("last_name", ""), ("iban", ""), ("is_scrubbed", "true")],
+    );
+    let dump = format!("{:?}", rm.dump().await.unwrap());
+    assert!(
+        !dump.contains("Lovelace") && !dump.contains("DE0212"),
+        "{dump}"
     );
 }
 
