@@ -17,9 +17,10 @@
 //! one statement, every base table of the live database (the migration record included) into
 //! `<database>_old` and every base table of `<database>_new` into the live database, then drops
 //! both emptied databases. A reader's statement sees either all old or all new tables. The
-//! live database itself, its grants and its views stay: the `legacy_spenden` view names its
-//! tables by name, so from the switch on it reads the new ones (the rebuild migrates the live
-//! database first, so its view is the one the new tables were made for). Foreign keys move
+//! live database itself, its grants and its views stay: the legacy views (`legacy_spenden`,
+//! `legacy_request`) name their tables by name, so from the switch on they read the new ones
+//! (the rebuild migrates the live database first, so its views are the ones the new tables
+//! were made for). Foreign keys move
 //! with their tables.
 //!
 //! Over 600 lines, one concern: the read-model interface (`backend.rs`) for one dialect, kept
