@@ -43,6 +43,8 @@ pub const DATA_TABLES: &[&str] = &[
     "donation_event",
     "contribution_tracking",
     "contribution_tracking_conflict",
+    "membership_application",
+    "membership_moderation_reason",
 ];
 
 /// The PostgreSQL schema the raw insert fills.
@@ -381,7 +383,10 @@ mod tests {
             .filter(|t| {
                 !matches!(
                     *t,
-                    "projector_checkpoint" | "projector_skipped_event" | "legacy_spenden"
+                    "projector_checkpoint"
+                        | "projector_skipped_event"
+                        | "legacy_spenden"
+                        | "legacy_request"
                 )
             })
             .collect();

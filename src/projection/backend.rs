@@ -293,6 +293,8 @@ pub(crate) enum Load {
     Payment,
     ContributionTracking,
     ModerationReason,
+    Membership,
+    MembershipModerationReason,
 }
 
 /// The statements a `Session` writes with.
@@ -305,6 +307,44 @@ pub(crate) enum Write {
     DonationEvent,
     ContributionTracking,
     Conflict,
+    Membership,
+    MembershipModerationReason,
+}
+
+/// A table of open moderation reasons: each context has its own, with the same columns
+/// (owner id, identifier, source).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReasonTable {
+    /// `donation_moderation_reason`.
+    Donation,
+    /// `membership_moderation_reason`.
+    Membership,
+}
+
+impl ReasonTable {
+    /// The table's name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Donation => "donation_moderation_reason",
+            Self::Membership => "membership_moderation_reason",
+        }
+    }
+
+    /// The load of its rows.
+    pub(crate) fn load(self) -> Load {
+        match self {
+            Self::Donation => Load::ModerationReason,
+            Self::Membership => Load::MembershipModerationReason,
+        }
+    }
+
+    /// The write of its rows.
+    pub(crate) fn write(self) -> Write {
+        match self {
+            Self::Donation => Write::ModerationReason,
+            Self::Membership => Write::MembershipModerationReason,
+        }
+    }
 }
 
 /// One read-model transaction, in one dialect.
@@ -339,8 +379,12 @@ pub(crate) trait Session: Send {
     ) -> Result<(), ProjectionError> {
         self.write(what, rows).await
     }
-    /// Deletes the moderation reasons of `donation_ids`.
-    async fn delete_reasons(&mut self, donation_ids: &[i64]) -> Result<(), ProjectionError>;
+    /// Deletes the rows of `table` whose owner (donation or membership) is one of `ids`.
+    async fn delete_reasons(
+        &mut self,
+        table: ReasonTable,
+        ids: &[i64],
+    ) -> Result<(), ProjectionError>;
     /// Stores the checkpoint.
     async fn set_checkpoint(
         &mut self,

@@ -6,24 +6,27 @@
 //! the same rows.
 //!
 //! One concern, about 600 lines: how one batch folds every event type into rows (the row
-//! logic itself is in `donation.rs` and `contribution_tracking.rs`, the cache in `cache.rs`).
+//! logic itself is in `donation.rs`, `membership.rs` and `contribution_tracking.rs`, the
+//! reason tables in `moderation_reasons.rs`, the cache in `cache.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use super::backend::db_error;
+use super::backend::ReasonTable;
 use super::backend::{Load, Session, Write};
 use super::cache::{from_cache, Committed, RowCache};
 use super::contribution_tracking::{Conflict, ContributionTrackingRow, Outcome};
 use super::donation::{
     self, id, micros, moderation_identifier, DonationRow, PaymentRow, Rejection,
 };
+use super::membership::Memberships;
+use super::moderation_reasons;
 use super::rows::Value;
 use super::{DecodeError, ProjectionError};
 use crate::domain::admission;
-use crate::domain::membership::MembershipCategory;
-use crate::domain::moderation::{ModerationIdentifier, ModerationReason, ModerationState};
+use crate::domain::membership::{is_membership_stream, MembershipCategory};
+use crate::domain::moderation::ModerationState;
 use crate::domain::validation::FieldError;
 use crate::domain::{streams, DomainEvent};
 use crate::store::{Position, RecordedEvent};
@@ -65,6 +68,8 @@ pub(super) struct State {
     dirty_reasons: BTreeSet<i64>,
     pub(super) cts: HashMap<i64, ContributionTrackingRow>,
     pub(super) dirty_cts: BTreeSet<i64>,
+    /// The membership applications the batch touches, with their open reasons.
+    memberships: Memberships,
     conflicts: Vec<Conflict>,
     log: Vec<Vec<Value>>,
 }
@@ -76,6 +81,7 @@ struct Wanted {
     payments: BTreeSet<i64>,
     reasons: BTreeSet<i64>,
     cts: BTreeSet<i64>,
+    memberships: BTreeSet<i64>,
 }
 
 impl Wanted {
@@ -89,6 +95,10 @@ impl Wanted {
                 continue;
             };
             let Some(sid) = as_id(sid) else { continue };
+            if is_membership_stream(&d.record.stream) {
+                w.memberships.insert(sid);
+                continue;
+            }
             match category {
                 streams::category::PAYMENT => {
                     w.payments.insert(sid);
@@ -160,10 +170,10 @@ pub(crate) async fn apply(
         let position = pos(rec.position);
         if skipped.contains(&position) {
             outcome.skipped += 1;
-        } else if !streams::is_domain_stream(&rec.stream) {
-            // Streams outside the seven domain categories (e.g. `request-*` idempotency
-            // records of the intake) belong to other consumers; the read model has no rows
-            // for them.
+        } else if !streams::is_domain_stream(&rec.stream) && !is_membership_stream(&rec.stream) {
+            // Streams outside the seven donation categories and the five membership ones
+            // (e.g. `request-*` idempotency records of the intake) belong to other consumers;
+            // the read model has no rows for them.
         } else {
             let applied = match &d.event {
                 Ok(event) => admitted(rec, event).and_then(|()| state.apply(rec, position, event)),
@@ -251,28 +261,9 @@ async fn load(
         .collect();
     let missing = from_cache(&more, &mut state.payments, payments);
     load_payments(session, &missing, state).await?;
-    if !wanted.reasons.is_empty() {
-        for v in session
-            .load(Load::ModerationReason, &ids(&wanted.reasons))
-            .await?
-        {
-            let donation = v[0].as_i64().unwrap_or_default();
-            let code = v[1].as_text().unwrap_or_default();
-            let identifier = code.parse::<ModerationIdentifier>().map_err(|_| {
-                db_error(sqlx::Error::Decode(
-                    format!("donation_moderation_reason holds an unknown identifier {code:?}")
-                        .into(),
-                ))
-            })?;
-            let source = v[2].as_text().unwrap_or_default();
-            state
-                .reasons
-                .entry(donation)
-                .or_default()
-                .open_reasons
-                .insert(ModerationReason::new(identifier, source));
-        }
-    }
+    let reasons = ids(&wanted.reasons);
+    moderation_reasons::load(session, ReasonTable::Donation, &reasons, &mut state.reasons).await?;
+    state.memberships = Memberships::load(session, &wanted.memberships).await?;
     let cts = cache.map(|c| (&c.cts, started_empty));
     let missing = from_cache(&wanted.cts, &mut state.cts, cts);
     if !missing.is_empty() {
@@ -324,8 +315,8 @@ fn category_of(event: &DomainEvent) -> &'static str {
         E::DonationExported(_) => c::EXPORT,
         E::PersonalDataScrubbed(_) => c::SCRUB,
         E::ContributionTrackingRecorded(_) | E::ContributionLinked(_) => c::CONTRIBUTION_TRACKING,
-        // The membership context's own streams, which this projector skips (they are not
-        // donation streams); here only so a membership event in a donation stream is refused.
+        // The membership context's own events (`membership.rs` checks its streams); here so
+        // that a membership event in a donation stream is refused.
         E::MembershipApplied(_) => MembershipCategory::Application.as_str(),
         E::MembershipCancelled(_) | E::MembershipRestored(_) => {
             MembershipCategory::Cancellation.as_str()
@@ -346,13 +337,16 @@ impl State {
         let (category, sid) = streams::parse(&rec.stream)
             .ok_or_else(|| "the stream name has no `category-id` form".to_owned())?;
         let sid = id(sid, "stream id")?;
+        let at = micros(rec.occurred_at());
+        if let Some(category) = MembershipCategory::of(&rec.stream) {
+            return self.memberships.apply(category, sid, event, at);
+        }
         let expected = category_of(event);
         if category != expected {
             return Err(format!(
                 "a `{category}` stream cannot hold this event (it belongs in `{expected}`)"
             ));
         }
-        let at = micros(rec.occurred_at());
         match event {
             E::DonationCreated(e) => {
                 check_same(e.donation_id, sid, "donation_id")?;
@@ -594,23 +588,13 @@ impl State {
             let cts = rows(&self.dirty_cts, &|id| self.cts[&id].to_values());
             session.write(Write::ContributionTracking, cts).await?;
         }
-        if !self.dirty_reasons.is_empty() {
-            let ids: Vec<i64> = self.dirty_reasons.iter().copied().collect();
-            session.delete_reasons(&ids).await?;
-            let reasons: Vec<Vec<Value>> = ids
-                .iter()
-                .flat_map(|id| {
-                    self.reasons[id].open_reasons.iter().map(move |r| {
-                        vec![
-                            Value::int(*id),
-                            Value::text(r.identifier_name()),
-                            Value::text(&r.source),
-                        ]
-                    })
-                })
-                .collect();
-            session.write(Write::ModerationReason, reasons).await?;
-        }
+        let reasons = self
+            .dirty_reasons
+            .iter()
+            .map(|id| (*id, &self.reasons[id].open_reasons));
+        moderation_reasons::replace(session, ReasonTable::Donation, reasons).await?;
+        // Membership rows are not cached: they are written after every batch.
+        self.memberships.write(session).await?;
         let conflicts: Vec<Vec<Value>> = self.conflicts.iter().map(Conflict::to_values).collect();
         session.write(Write::Conflict, conflicts).await?;
         // In key order: the change log's primary-key index is filled page by page instead of
@@ -628,7 +612,8 @@ impl State {
     }
 }
 
-fn check_same(payload_id: u64, stream_id: i64, field: &str) -> Result<(), Rejection> {
+/// Refuses a payload whose id (`field`, 0 when absent) is not the stream's.
+pub(super) fn check_same(payload_id: u64, stream_id: i64, field: &str) -> Result<(), Rejection> {
     if payload_id != 0 && donation::id(payload_id, field)? != stream_id {
         return Err(format!(
             "{field} {payload_id} in the payload differs from the stream's id {stream_id}"

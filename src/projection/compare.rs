@@ -131,14 +131,14 @@ impl Default for CompareOptions {
     }
 }
 
-/// The names of the compared tables, in comparison order (every table, then the legacy view).
+/// The names of the compared tables, in comparison order (every table, then the legacy views).
 pub fn compared_tables() -> Vec<&'static str> {
     layouts().map(|l| l.name).collect()
 }
 
-/// Every table, then the legacy view (after the tables it reads).
+/// Every table, then the legacy views (after the tables they read).
 fn layouts() -> impl Iterator<Item = &'static Layout> {
-    rows::TABLES.iter().chain([&rows::LEGACY_SPENDEN])
+    rows::tables_and_views()
 }
 
 /// The tables the `legacy_spenden` view reads (`FROM donation LEFT JOIN payment`; a unit test
@@ -153,9 +153,19 @@ fn layouts() -> impl Iterator<Item = &'static Layout> {
 /// consumers that read it.
 const LEGACY_SPENDEN_INPUTS: &[&str] = &["donation", "payment"];
 
+/// The tables the `legacy_request` view reads (`FROM membership_application`), compared the
+/// same way as [`LEGACY_SPENDEN_INPUTS`].
+const LEGACY_REQUEST_INPUTS: &[&str] = &["membership_application"];
+
 /// The input tables of a compared view, `None` for a table.
 fn view_inputs(layout: &Layout) -> Option<&'static [&'static str]> {
-    (layout.name == rows::LEGACY_SPENDEN.name).then_some(LEGACY_SPENDEN_INPUTS)
+    if layout.name == rows::LEGACY_SPENDEN.name {
+        Some(LEGACY_SPENDEN_INPUTS)
+    } else if layout.name == rows::LEGACY_REQUEST.name {
+        Some(LEGACY_REQUEST_INPUTS)
+    } else {
+        None
+    }
 }
 
 /// The compared layout called `name`, for unit tests.
@@ -331,26 +341,52 @@ mod tests {
         }
     }
 
+    /// The tables the `CREATE VIEW {view}` of `migration` reads (the words after FROM and
+    /// JOIN).
+    fn read_by(migration: &str, view: &str) -> Vec<String> {
+        let start = migration.find(&format!("CREATE VIEW {view}")).unwrap();
+        let definition = &migration[start..];
+        let definition = &definition[..definition.find(';').unwrap()];
+        let words: Vec<&str> = definition.split_whitespace().collect();
+        words
+            .windows(2)
+            .filter(|w| matches!(w[0], "FROM" | "JOIN"))
+            .map(|w| w[1].to_owned())
+            .collect()
+    }
+
     #[test]
-    fn the_legacy_view_reads_exactly_its_listed_inputs_in_every_dialect() {
-        for migration in [
-            include_str!("../../migrations/sqlite/readmodel/20261201000001_readmodel.sql"),
-            include_str!("../../migrations/postgres/readmodel/20261201000001_readmodel.sql"),
-            include_str!("../../migrations/mariadb/readmodel/20261201000001_readmodel.sql"),
+    fn the_legacy_views_read_exactly_their_listed_inputs_in_every_dialect() {
+        for (view, inputs, migrations) in [
+            (
+                "legacy_spenden",
+                LEGACY_SPENDEN_INPUTS,
+                [
+                    include_str!("../../migrations/sqlite/readmodel/20261201000001_readmodel.sql"),
+                    include_str!(
+                        "../../migrations/postgres/readmodel/20261201000001_readmodel.sql"
+                    ),
+                    include_str!("../../migrations/mariadb/readmodel/20261201000001_readmodel.sql"),
+                ],
+            ),
+            (
+                "legacy_request",
+                LEGACY_REQUEST_INPUTS,
+                [
+                    include_str!("../../migrations/sqlite/readmodel/20261207000001_membership.sql"),
+                    include_str!(
+                        "../../migrations/postgres/readmodel/20261207000001_membership.sql"
+                    ),
+                    include_str!(
+                        "../../migrations/mariadb/readmodel/20261207000001_membership.sql"
+                    ),
+                ],
+            ),
         ] {
-            let view = &migration[migration.find("CREATE VIEW legacy_spenden").unwrap()..];
-            let view = &view[..view.find(';').unwrap()];
-            let words: Vec<&str> = view.split_whitespace().collect();
-            let read: Vec<&str> = words
-                .windows(2)
-                .filter(|w| matches!(w[0], "FROM" | "JOIN"))
-                .map(|w| w[1])
-                .collect();
-            assert_eq!(read, LEGACY_SPENDEN_INPUTS, "{view}");
-            assert_eq!(
-                view_inputs(layout("legacy_spenden")),
-                Some(LEGACY_SPENDEN_INPUTS)
-            );
+            for migration in migrations {
+                assert_eq!(read_by(migration, view), inputs, "{view}");
+            }
+            assert_eq!(view_inputs(layout(view)), Some(inputs));
         }
     }
 }

@@ -14,11 +14,9 @@
 //! two rows of a donation, which mirror each other), hence one file; its unit tests check that
 //! a row loaded back from its columns folds on like the one kept in memory.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 
-use super::rows::Value;
+use super::rows::{code, flag, int, text, time, unsigned, Value};
 use crate::domain::deletion::DeletionState;
 use crate::domain::donation::{CommentState, DonationState, DonorKind, DonorPublic};
 use crate::domain::donation::{PersonalData, Tracking};
@@ -61,7 +59,7 @@ pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
 
 /// A domain id (`u64`) in its BIGINT column; ids were checked to fit when their event was
 /// applied, so this never saturates in practice.
-fn big(v: u64) -> i64 {
+pub(crate) fn big(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -78,6 +76,37 @@ fn comment_text(c: &CommentState) -> &str {
     } else {
         c.text().unwrap_or_default()
     }
+}
+
+/// The six export and scrub columns both `donation` and `membership_application` have, in
+/// this order: `is_exported`, `exported_at`, `export_batch`, `is_scrubbed`, `scrubbed_at`,
+/// `scrub_rule`.
+pub(crate) fn export_and_scrub_values(export: &ExportState, scrub: &ScrubState) -> [Value; 6] {
+    let t = |s: &str| Value::Text(Some(s.to_owned()));
+    [
+        Value::Bool(Some(export.exported)),
+        Value::Time(export.exported_at.map(micros)),
+        t(export.batch_id.as_deref().unwrap_or_default()),
+        Value::Bool(Some(scrub.scrubbed)),
+        Value::Time(scrub.scrubbed_at.map(micros)),
+        t(scrub.rule.map_or("", ScrubRule::as_str)),
+    ]
+}
+
+/// The export and scrub folds as far as their six columns, from `v[first]` on, tell them.
+pub(crate) fn export_and_scrub_of(v: &[Value], first: usize) -> (ExportState, ScrubState) {
+    let (exported, scrubbed) = (flag(v, first), flag(v, first + 3));
+    let export = ExportState {
+        exported,
+        exported_at: time(v, first + 1),
+        batch_id: exported.then(|| text(v, first + 2)),
+    };
+    let scrub = ScrubState {
+        scrubbed,
+        scrubbed_at: time(v, first + 4),
+        rule: scrubbed.then(|| code(v, first + 5)),
+    };
+    (export, scrub)
 }
 
 /// One row of `donation`: the folds of the donation's own streams, with the payment's status
@@ -112,34 +141,6 @@ pub(crate) struct DonationRow {
     /// A moderator approved it as anonymous (`ModerationState::approved_as_anonymous`,
     /// sticky): the donor columns show an anonymous donor from then on, whatever follows.
     pub approved_as_anonymous: bool,
-}
-
-/// Reads column `i` of a loaded row.
-fn at(values: &[Value], i: usize) -> &Value {
-    &values[i]
-}
-fn text(values: &[Value], i: usize) -> String {
-    at(values, i).as_text().unwrap_or_default().to_owned()
-}
-fn int(values: &[Value], i: usize) -> i64 {
-    at(values, i).as_i64().unwrap_or_default()
-}
-/// An id or count column as the domain's unsigned type (a negative one reads as 0).
-fn unsigned<T: TryFrom<i64> + Default>(values: &[Value], i: usize) -> T {
-    T::try_from(int(values, i)).unwrap_or_default()
-}
-fn flag(values: &[Value], i: usize) -> bool {
-    at(values, i).as_bool().unwrap_or_default()
-}
-fn time(values: &[Value], i: usize) -> Option<DateTime<Utc>> {
-    at(values, i).as_time()
-}
-/// A code column as its domain enum (an unknown code reads as the enum's default).
-fn code<T: FromStr + Default>(values: &[Value], i: usize) -> T {
-    at(values, i)
-        .as_text()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_default()
 }
 
 impl DonationRow {
@@ -196,7 +197,7 @@ impl DonationRow {
         };
         let no_tracking = Tracking::default();
         let tracking = d.tracking.as_ref().unwrap_or(&no_tracking);
-        vec![
+        let mut values = vec![
             Value::int(self.id),
             Value::Time(Some(self.created_at)),
             Value::Time(Some(self.updated_at)),
@@ -209,12 +210,9 @@ impl DonationRow {
             Value::Time(self.payment_booked_at.map(micros)),
             t(self.deletion.as_str()),
             t(self.moderation.as_str()),
-            Value::Bool(Some(self.export.exported)),
-            Value::Time(self.export.exported_at.map(micros)),
-            t(self.export.batch_id.as_deref().unwrap_or_default()),
-            Value::Bool(Some(self.scrub.scrubbed)),
-            Value::Time(self.scrub.scrubbed_at.map(micros)),
-            t(self.scrub.rule.map_or("", ScrubRule::as_str)),
+        ];
+        values.extend(export_and_scrub_values(&self.export, &self.scrub));
+        values.extend([
             t(if anonymous {
                 DonorKind::Anonymous.as_str()
             } else {
@@ -243,7 +241,8 @@ impl DonationRow {
             Value::int(big(tracking.contribution_tracking_id)),
             Value::int(big(d.parent_donation_id.unwrap_or(0))),
             Value::Bool(Some(anonymous)),
-        ]
+        ]);
+        values
     }
 
     /// A loaded row, from values in the order of `DONATION_COLUMNS`: the domain states its
@@ -268,7 +267,7 @@ impl DonationRow {
             }),
             interval_months: unsigned(v, 5),
             payment_id: unsigned(v, 6),
-            payment_method: at(v, 7).as_text().and_then(|c| c.parse().ok()),
+            payment_method: v[7].as_text().and_then(|c| c.parse().ok()),
             donor: DonorPublic {
                 kind: code(v, 18),
                 salutation: text(v, 19),
@@ -296,8 +295,7 @@ impl DonationRow {
             }),
             parent_donation_id: (parent != 0).then_some(parent),
         };
-        let exported = flag(v, 12);
-        let scrubbed = flag(v, 15);
+        let (export, scrub) = export_and_scrub_of(v, 12);
         Self {
             id: int(v, 0),
             payment_id: int(v, 6),
@@ -308,17 +306,9 @@ impl DonationRow {
             payment_booked_at: time(v, 9),
             deletion: code(v, 10),
             moderation: code(v, 11),
-            export: ExportState {
-                exported,
-                exported_at: time(v, 13),
-                batch_id: exported.then(|| text(v, 14)),
-            },
-            scrub: ScrubState {
-                scrubbed,
-                scrubbed_at: time(v, 16),
-                rule: scrubbed.then(|| code(v, 17)),
-            },
-            tracking_id: at(v, 34).as_i64(),
+            export,
+            scrub,
+            tracking_id: v[34].as_i64(),
             approved_as_anonymous: flag(v, 41),
         }
     }
@@ -517,7 +507,7 @@ impl PaymentRow {
             initiated: true,
             payment_id: unsigned(v, 0),
             donation_id: unsigned(v, 1),
-            method: at(v, 2).as_text().and_then(|c| c.parse().ok()),
+            method: v[2].as_text().and_then(|c| c.parse().ok()),
             amount: Some(Money {
                 cents: int(v, 3),
                 currency: text(v, 4),

@@ -17,9 +17,10 @@
 //! one statement, every base table of the live database (the migration record included) into
 //! `<database>_old` and every base table of `<database>_new` into the live database, then drops
 //! both emptied databases. A reader's statement sees either all old or all new tables. The
-//! live database itself, its grants and its views stay: the `legacy_spenden` view names its
-//! tables by name, so from the switch on it reads the new ones (the rebuild migrates the live
-//! database first, so its view is the one the new tables were made for). Foreign keys move
+//! live database itself, its grants and its views stay: the legacy views (`legacy_spenden`,
+//! `legacy_request`) name their tables by name, so from the switch on they read the new ones
+//! (the rebuild migrates the live database first, so its views are the ones the new tables
+//! were made for). Foreign keys move
 //! with their tables.
 //!
 //! Over 600 lines, one concern: the read-model interface (`backend.rs`) for one dialect, kept
@@ -34,8 +35,8 @@ use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPoolOptions, MySqlRo
 use sqlx::{Executor, MySql, MySqlPool, Row, Transaction};
 
 use super::backend::{
-    db_error, Backend, DbFailure, Dialect, Load, ProjectionError, ReadTx, Scratch, Session,
-    SqlFlavor, Statement, Write,
+    db_error, Backend, DbFailure, Dialect, Load, ProjectionError, ReadTx, ReasonTable, Scratch,
+    Session, SqlFlavor, Statement, Write,
 };
 use super::rows::{self, bind_values, chunk_sizes, expanded, ColType, Value};
 
@@ -58,6 +59,14 @@ const MODERATION_REASON_SELECT: &str =
     include_str!("../../projections/mariadb/moderation_reason_select.sql");
 const MODERATION_REASON_DELETE: &str =
     include_str!("../../projections/mariadb/moderation_reason_delete.sql");
+const MEMBERSHIP_SELECT: &str = include_str!("../../projections/mariadb/membership_select.sql");
+const MEMBERSHIP_UPSERT: &str = include_str!("../../projections/mariadb/membership_upsert.sql");
+const MEMBERSHIP_REASON_SELECT: &str =
+    include_str!("../../projections/mariadb/membership_moderation_reason_select.sql");
+const MEMBERSHIP_REASON_DELETE: &str =
+    include_str!("../../projections/mariadb/membership_moderation_reason_delete.sql");
+const MEMBERSHIP_REASON_INSERT: &str =
+    include_str!("../../projections/mariadb/membership_moderation_reason_insert.sql");
 const DONATION_TRACKING_SELECT: &str =
     include_str!("../../projections/mariadb/donation_tracking_select.sql");
 const DONATION_TRACKING_MAX_ID: &str =
@@ -99,6 +108,10 @@ pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static
             rows::CONTRIBUTION_TRACKING_COLUMNS,
         ),
         Write::Conflict => (CONFLICT_INSERT, rows::CONFLICT_COLUMNS),
+        Write::Membership => (MEMBERSHIP_UPSERT, rows::MEMBERSHIP_COLUMNS),
+        Write::MembershipModerationReason => {
+            (MEMBERSHIP_REASON_INSERT, rows::MEMBERSHIP_REASON_COLUMNS)
+        }
     }
 }
 
@@ -111,6 +124,10 @@ fn load_statement(what: Load) -> (&'static str, &'static [(&'static str, ColType
             rows::CONTRIBUTION_TRACKING_COLUMNS,
         ),
         Load::ModerationReason => (MODERATION_REASON_SELECT, rows::REASON_COLUMNS),
+        Load::Membership => (MEMBERSHIP_SELECT, rows::MEMBERSHIP_COLUMNS),
+        Load::MembershipModerationReason => {
+            (MEMBERSHIP_REASON_SELECT, rows::MEMBERSHIP_REASON_COLUMNS)
+        }
     }
 }
 
@@ -333,9 +350,17 @@ impl Session for MariaDbSession {
         write_rows(&mut self.tx, sql, columns.len(), rows).await
     }
 
-    async fn delete_reasons(&mut self, donation_ids: &[i64]) -> Result<(), ProjectionError> {
-        sqlx::query(MODERATION_REASON_DELETE)
-            .bind(json_ids(donation_ids))
+    async fn delete_reasons(
+        &mut self,
+        table: ReasonTable,
+        ids: &[i64],
+    ) -> Result<(), ProjectionError> {
+        let sql = match table {
+            ReasonTable::Donation => MODERATION_REASON_DELETE,
+            ReasonTable::Membership => MEMBERSHIP_REASON_DELETE,
+        };
+        sqlx::query(sql)
+            .bind(json_ids(ids))
             .execute(&mut *self.tx)
             .await
             .map_err(db_error)?;
@@ -635,7 +660,7 @@ impl Backend for MariaDbBackend {
     /// tables, online (readers and the projector go on); the scrub job runs it only after a
     /// run that scrubbed something.
     async fn purge_residue(&self) -> Result<(), ProjectionError> {
-        sqlx::query("OPTIMIZE TABLE donation, payment")
+        sqlx::query("OPTIMIZE TABLE donation, payment, membership_application")
             .fetch_all(&self.pool)
             .await
             .map_err(db_error)?;

@@ -4,7 +4,8 @@
 //! * One function, [`decode`], turns a recorded event into a [`DomainEvent`]; decryption of the
 //!   personal-data units will hook in there.
 //! * A batch loads the rows it touches with one `SELECT ... WHERE id IN (...)` per table,
-//!   applies its events to row structs (`donation.rs`, `contribution_tracking.rs`) and writes
+//!   applies its events to row structs (`donation.rs`, `membership.rs`,
+//!   `contribution_tracking.rs`) and writes
 //!   them back with one multi-row upsert per table (SQLite and MariaDB: expanded `VALUES`;
 //!   PostgreSQL: `UNNEST` of column arrays), plus the checkpoint, in the same transaction. The
 //!   statements are the files in `projections/{sqlite,postgres,mariadb}/`.
@@ -26,8 +27,9 @@
 //! Layout: `backend.rs` is the read-model interface (error type and traits), implemented by
 //! one file per dialect (`sqlite.rs`, `postgres.rs`, `mariadb.rs`); `read_model.rs` is the dialect-neutral
 //! handle on it. `projector.rs` runs the loop, `reader.rs` reads and decodes a batch,
-//! `batch.rs` folds it with the row logic of `donation.rs` and `contribution_tracking.rs`
-//! over `rows.rs`' layouts; `config.rs` holds settings and stats; `rebuild.rs`, `verify.rs`
+//! `batch.rs` folds it with the row logic of `donation.rs`, `membership.rs` and
+//! `contribution_tracking.rs` over `rows.rs`' layouts (`moderation_reasons.rs` keeps the
+//! reason tables of both contexts); `config.rs` holds settings and stats; `rebuild.rs`, `verify.rs`
 //! (with `compare.rs`) and `scrub_selection.rs` are the jobs built on top.
 
 pub(crate) mod backend;
@@ -39,7 +41,9 @@ mod contribution_tracking;
 mod diff;
 mod donation;
 mod mariadb;
+mod membership;
 pub mod migrations;
+mod moderation_reasons;
 mod overview;
 mod postgres;
 mod projector;
@@ -164,6 +168,8 @@ mod tests {
             Write::DonationEvent,
             Write::ContributionTracking,
             Write::Conflict,
+            Write::Membership,
+            Write::MembershipModerationReason,
         ] {
             for (sql, columns) in [
                 sqlite::write_statement(what),

@@ -15,8 +15,8 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::backend::{
-    db_error, Backend, DbFailure, Dialect, Load, ProjectionError, ReadTx, Scratch, Session,
-    SqlFlavor, Statement, Write,
+    db_error, Backend, DbFailure, Dialect, Load, ProjectionError, ReadTx, ReasonTable, Scratch,
+    Session, SqlFlavor, Statement, Write,
 };
 use super::rows::{self, bind_values, ColType, Value};
 
@@ -28,6 +28,14 @@ const MODERATION_REASON_SELECT: &str =
     include_str!("../../projections/postgres/moderation_reason_select.sql");
 const MODERATION_REASON_DELETE: &str =
     include_str!("../../projections/postgres/moderation_reason_delete.sql");
+const MEMBERSHIP_SELECT: &str = include_str!("../../projections/postgres/membership_select.sql");
+const MEMBERSHIP_UPSERT: &str = include_str!("../../projections/postgres/membership_upsert.sql");
+const MEMBERSHIP_REASON_SELECT: &str =
+    include_str!("../../projections/postgres/membership_moderation_reason_select.sql");
+const MEMBERSHIP_REASON_DELETE: &str =
+    include_str!("../../projections/postgres/membership_moderation_reason_delete.sql");
+const MEMBERSHIP_REASON_INSERT: &str =
+    include_str!("../../projections/postgres/membership_moderation_reason_insert.sql");
 const DONATION_TRACKING_SELECT: &str =
     include_str!("../../projections/postgres/donation_tracking_select.sql");
 const DONATION_TRACKING_MAX_ID: &str =
@@ -67,6 +75,10 @@ pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static
             rows::CONTRIBUTION_TRACKING_COLUMNS,
         ),
         Write::Conflict => (CONFLICT_INSERT, rows::CONFLICT_COLUMNS),
+        Write::Membership => (MEMBERSHIP_UPSERT, rows::MEMBERSHIP_COLUMNS),
+        Write::MembershipModerationReason => {
+            (MEMBERSHIP_REASON_INSERT, rows::MEMBERSHIP_REASON_COLUMNS)
+        }
     }
 }
 
@@ -79,6 +91,10 @@ fn load_statement(what: Load) -> (&'static str, &'static [(&'static str, ColType
             rows::CONTRIBUTION_TRACKING_COLUMNS,
         ),
         Load::ModerationReason => (MODERATION_REASON_SELECT, rows::REASON_COLUMNS),
+        Load::Membership => (MEMBERSHIP_SELECT, rows::MEMBERSHIP_COLUMNS),
+        Load::MembershipModerationReason => {
+            (MEMBERSHIP_REASON_SELECT, rows::MEMBERSHIP_REASON_COLUMNS)
+        }
     }
 }
 
@@ -212,6 +228,8 @@ fn table_of(what: Write) -> &'static str {
         Write::DonationEvent => "donation_event",
         Write::ContributionTracking => "contribution_tracking",
         Write::Conflict => "contribution_tracking_conflict",
+        Write::Membership => "membership_application",
+        Write::MembershipModerationReason => "membership_moderation_reason",
     }
 }
 
@@ -382,9 +400,17 @@ impl Session for PgSession {
         Ok(())
     }
 
-    async fn delete_reasons(&mut self, donation_ids: &[i64]) -> Result<(), ProjectionError> {
-        sqlx::query(MODERATION_REASON_DELETE)
-            .bind(donation_ids)
+    async fn delete_reasons(
+        &mut self,
+        table: ReasonTable,
+        ids: &[i64],
+    ) -> Result<(), ProjectionError> {
+        let sql = match table {
+            ReasonTable::Donation => MODERATION_REASON_DELETE,
+            ReasonTable::Membership => MEMBERSHIP_REASON_DELETE,
+        };
+        sqlx::query(sql)
+            .bind(ids)
             .execute(&mut *self.tx)
             .await
             .map_err(db_error)?;
@@ -626,7 +652,7 @@ impl Backend for PostgresBackend {
 
     /// Vacuums the tables that held personal data.
     async fn purge_residue(&self) -> Result<(), ProjectionError> {
-        sqlx::query("VACUUM donation, payment")
+        sqlx::query("VACUUM donation, payment, membership_application")
             .execute(&self.pool)
             .await
             .map_err(db_error)?;

@@ -146,26 +146,25 @@ impl ReadModel {
         Ok(checkpoint_of(&rows))
     }
 
-    /// Every table and the `legacy_spenden` view, rendered dialect-neutrally and ordered by
-    /// key (`projector_checkpoint` without its wall-clock column).
+    /// Every table and the legacy views (`legacy_spenden`, `legacy_request`), rendered
+    /// dialect-neutrally and ordered by key (`projector_checkpoint` without its wall-clock
+    /// column).
     pub async fn dump(&self) -> Result<TableDump, ProjectionError> {
         let mut out = TableDump::new();
-        for layout in rows::TABLES.iter().chain([&rows::LEGACY_SPENDEN]) {
+        for layout in rows::tables_and_views() {
             out.insert(layout.name.to_owned(), self.dump_table(layout).await?);
         }
         Ok(out)
     }
 
-    /// One row of a table or of `legacy_spenden` as column name → rendered value, found by
-    /// its first column (`id` or `donation_id`). For tests and diagnostics.
+    /// One row of a table or a legacy view as column name → rendered value, found by its
+    /// first column (`id`, `donation_id` or `membership_id`). For tests and diagnostics.
     pub async fn row(
         &self,
         table: &str,
         key: i64,
     ) -> Result<Option<BTreeMap<String, String>>, ProjectionError> {
-        let layout = rows::TABLES
-            .iter()
-            .chain([&rows::LEGACY_SPENDEN])
+        let layout = rows::tables_and_views()
             .find(|l| l.name == table)
             .ok_or_else(|| ProjectionError::InvalidUrl(format!("unknown table {table}")))?;
         let dump = self.dump_table(layout).await?;

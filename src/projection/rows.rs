@@ -4,6 +4,10 @@
 //! The projector folds rows as plain structs; to load and write them it turns each row into a
 //! `Vec<Value>` in the column order of the table layouts below, which is also the column order
 //! of the statements in `projections/{sqlite,postgres,mariadb}/*.sql` (a unit test checks that).
+//! The readers at the end ([`text`], [`flag`], …) take a loaded row's columns back apart.
+//!
+//! Over 600 lines, one concern: every table's layout in one place, so that the dump, the
+//! swap, `verify` and the statement checks walk the same list.
 
 use chrono::{DateTime, Utc};
 
@@ -214,6 +218,86 @@ pub(crate) const REASON_COLUMNS: &[(&str, ColType)] = &[
     ("moderation_identifier", ColType::Text),
     ("source", ColType::Text),
 ];
+/// `membership_application`, one row per application (see `membership.rs`).
+pub(crate) const MEMBERSHIP_COLUMNS: &[(&str, ColType)] = &[
+    ("id", ColType::I64),
+    ("created_at", ColType::Time),
+    ("updated_at", ColType::Time),
+    ("applicant_kind", ColType::Text),
+    ("membership_type", ColType::Text),
+    ("fee_cents", ColType::I64),
+    ("interval_months", ColType::I64),
+    ("yearly_fee_cents", ColType::I64),
+    ("payment_id", ColType::I64),
+    ("payment_method", ColType::Text),
+    ("is_confirmed", ColType::Bool),
+    ("moderation_state", ColType::Text),
+    ("cancellation_state", ColType::Text),
+    ("is_exported", ColType::Bool),
+    ("exported_at", ColType::Time),
+    ("export_batch", ColType::Text),
+    ("is_scrubbed", ColType::Bool),
+    ("scrubbed_at", ColType::Time),
+    ("scrub_rule", ColType::Text),
+    ("salutation", ColType::Text),
+    ("title", ColType::Text),
+    ("first_name", ColType::Text),
+    ("last_name", ColType::Text),
+    ("company_name", ColType::Text),
+    ("street", ColType::Text),
+    ("postcode", ColType::Text),
+    ("city", ColType::Text),
+    ("country", ColType::Text),
+    ("email", ColType::Text),
+    ("phone", ColType::Text),
+    ("date_of_birth", ColType::Text),
+    ("iban", ColType::Text),
+    ("bic", ColType::Text),
+    ("payment_reference_code", ColType::Text),
+    ("campaign", ColType::Text),
+    ("keyword", ColType::Text),
+    ("incentives", ColType::Text),
+    ("wants_receipt", ColType::Bool),
+    ("receipt_answered", ColType::Bool),
+];
+pub(crate) const MEMBERSHIP_REASON_COLUMNS: &[(&str, ColType)] = &[
+    ("membership_id", ColType::I64),
+    ("moderation_identifier", ColType::Text),
+    ("source", ColType::Text),
+];
+/// The `legacy_request` view (its `backup` column, always NULL, is not compared).
+pub(crate) const LEGACY_REQUEST_COLUMNS: &[(&str, ColType)] = &[
+    ("id", ColType::I64),
+    ("status", ColType::I64),
+    ("timestamp", ColType::Text),
+    ("anrede", ColType::Text),
+    ("titel", ColType::Text),
+    ("firma", ColType::Text),
+    ("name", ColType::Text),
+    ("vorname", ColType::Text),
+    ("nachname", ColType::Text),
+    ("strasse", ColType::Text),
+    ("plz", ColType::Text),
+    ("ort", ColType::Text),
+    ("country", ColType::Text),
+    ("email", ColType::Text),
+    ("phone", ColType::Text),
+    ("dob", ColType::Text),
+    ("membership_type", ColType::Text),
+    ("payment_type", ColType::Text),
+    ("membership_fee", ColType::I64),
+    ("membership_fee_interval", ColType::I64),
+    ("account_number", ColType::Text),
+    ("bank_code", ColType::Text),
+    ("bank_name", ColType::Text),
+    ("iban", ColType::Text),
+    ("bic", ColType::Text),
+    ("export", ColType::Text),
+    ("tracking", ColType::Text),
+    ("donation_receipt", ColType::I64),
+    ("payment_id", ColType::I64),
+    ("is_scrubbed", ColType::Bool),
+];
 pub(crate) const PROJECTOR_CHECKPOINT_COLUMNS: &[(&str, ColType)] =
     &[("projector", ColType::Text), ("position", ColType::I64)];
 pub(crate) const SKIPPED_EVENT_COLUMNS: &[(&str, ColType)] = &[
@@ -290,6 +374,16 @@ pub(crate) const TABLES: &[Layout] = &[
         columns: CONFLICT_COLUMNS,
     },
     Layout {
+        name: "membership_application",
+        order_by: "id",
+        columns: MEMBERSHIP_COLUMNS,
+    },
+    Layout {
+        name: "membership_moderation_reason",
+        order_by: "membership_id, moderation_identifier, source",
+        columns: MEMBERSHIP_REASON_COLUMNS,
+    },
+    Layout {
         name: "projector_checkpoint",
         order_by: "projector",
         columns: PROJECTOR_CHECKPOINT_COLUMNS,
@@ -301,12 +395,55 @@ pub(crate) const TABLES: &[Layout] = &[
     },
 ];
 
-/// The legacy strangler view.
+/// The legacy strangler view of donations.
 pub(crate) const LEGACY_SPENDEN: Layout = Layout {
     name: "legacy_spenden",
     order_by: "id",
     columns: LEGACY_SPENDEN_COLUMNS,
 };
+
+/// The legacy strangler view of membership applications.
+pub(crate) const LEGACY_REQUEST: Layout = Layout {
+    name: "legacy_request",
+    order_by: "id",
+    columns: LEGACY_REQUEST_COLUMNS,
+};
+
+/// The legacy views, each after the tables it reads.
+pub(crate) const VIEWS: &[Layout] = &[LEGACY_SPENDEN, LEGACY_REQUEST];
+
+/// Every table, then the legacy views: what a dump or a `verify` walks.
+pub(crate) fn tables_and_views() -> impl Iterator<Item = &'static Layout> {
+    TABLES.iter().chain(VIEWS)
+}
+
+/// Column `i` of a loaded row as text (`''` for NULL).
+pub(crate) fn text(values: &[Value], i: usize) -> String {
+    values[i].as_text().unwrap_or_default().to_owned()
+}
+/// Column `i` of a loaded row as an integer (0 for NULL).
+pub(crate) fn int(values: &[Value], i: usize) -> i64 {
+    values[i].as_i64().unwrap_or_default()
+}
+/// An id or count column as the domain's unsigned type (a negative one reads as 0).
+pub(crate) fn unsigned<T: TryFrom<i64> + Default>(values: &[Value], i: usize) -> T {
+    T::try_from(int(values, i)).unwrap_or_default()
+}
+/// Column `i` of a loaded row as a boolean (false for NULL).
+pub(crate) fn flag(values: &[Value], i: usize) -> bool {
+    values[i].as_bool().unwrap_or_default()
+}
+/// Column `i` of a loaded row as a time.
+pub(crate) fn time(values: &[Value], i: usize) -> Option<DateTime<Utc>> {
+    values[i].as_time()
+}
+/// A code column as its domain enum (an unknown code reads as the enum's default).
+pub(crate) fn code<T: std::str::FromStr + Default>(values: &[Value], i: usize) -> T {
+    values[i]
+        .as_text()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_default()
+}
 
 /// Repeats the parenthesised tuple after `VALUES` in `sql` `rows` times (SQLite multi-row
 /// insert from the one-row statement in `projections/sqlite/`).
@@ -469,6 +606,7 @@ mod tests {
                 include_str!(
                     "../../migrations/postgres/readmodel/20261206000001_approved_as_anonymous.sql"
                 ),
+                include_str!("../../migrations/postgres/readmodel/20261207000001_membership.sql"),
             ]
             .concat(),
         )
@@ -482,6 +620,7 @@ mod tests {
                 include_str!(
                     "../../migrations/mariadb/readmodel/20261206000001_approved_as_anonymous.sql"
                 ),
+                include_str!("../../migrations/mariadb/readmodel/20261207000001_membership.sql"),
             ]
             .concat(),
         )

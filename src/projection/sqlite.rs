@@ -19,8 +19,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::backend::{
-    db_error, Backend, DbFailure, Dialect, Load, ProjectionError, ReadTx, Scratch, Session,
-    SqlFlavor, Statement, Write,
+    db_error, Backend, DbFailure, Dialect, Load, ProjectionError, ReadTx, ReasonTable, Scratch,
+    Session, SqlFlavor, Statement, Write,
 };
 use super::rows::{self, bind_values, chunk_sizes, expanded, ColType, Value};
 
@@ -40,6 +40,14 @@ const MODERATION_REASON_SELECT: &str =
     include_str!("../../projections/sqlite/moderation_reason_select.sql");
 const MODERATION_REASON_DELETE: &str =
     include_str!("../../projections/sqlite/moderation_reason_delete.sql");
+const MEMBERSHIP_SELECT: &str = include_str!("../../projections/sqlite/membership_select.sql");
+const MEMBERSHIP_UPSERT: &str = include_str!("../../projections/sqlite/membership_upsert.sql");
+const MEMBERSHIP_REASON_SELECT: &str =
+    include_str!("../../projections/sqlite/membership_moderation_reason_select.sql");
+const MEMBERSHIP_REASON_DELETE: &str =
+    include_str!("../../projections/sqlite/membership_moderation_reason_delete.sql");
+const MEMBERSHIP_REASON_INSERT: &str =
+    include_str!("../../projections/sqlite/membership_moderation_reason_insert.sql");
 const DONATION_TRACKING_SELECT: &str =
     include_str!("../../projections/sqlite/donation_tracking_select.sql");
 const DONATION_TRACKING_MAX_ID: &str =
@@ -78,6 +86,10 @@ pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static
             rows::CONTRIBUTION_TRACKING_COLUMNS,
         ),
         Write::Conflict => (CONFLICT_INSERT, rows::CONFLICT_COLUMNS),
+        Write::Membership => (MEMBERSHIP_UPSERT, rows::MEMBERSHIP_COLUMNS),
+        Write::MembershipModerationReason => {
+            (MEMBERSHIP_REASON_INSERT, rows::MEMBERSHIP_REASON_COLUMNS)
+        }
     }
 }
 
@@ -90,6 +102,10 @@ fn load_statement(what: Load) -> (&'static str, &'static [(&'static str, ColType
             rows::CONTRIBUTION_TRACKING_COLUMNS,
         ),
         Load::ModerationReason => (MODERATION_REASON_SELECT, rows::REASON_COLUMNS),
+        Load::Membership => (MEMBERSHIP_SELECT, rows::MEMBERSHIP_COLUMNS),
+        Load::MembershipModerationReason => {
+            (MEMBERSHIP_REASON_SELECT, rows::MEMBERSHIP_REASON_COLUMNS)
+        }
     }
 }
 
@@ -287,9 +303,17 @@ impl Session for SqliteSession {
         write_rows(&mut self.tx, sql, columns.len(), rows).await
     }
 
-    async fn delete_reasons(&mut self, donation_ids: &[i64]) -> Result<(), ProjectionError> {
-        sqlx::query(MODERATION_REASON_DELETE)
-            .bind(json_ids(donation_ids))
+    async fn delete_reasons(
+        &mut self,
+        table: ReasonTable,
+        ids: &[i64],
+    ) -> Result<(), ProjectionError> {
+        let sql = match table {
+            ReasonTable::Donation => MODERATION_REASON_DELETE,
+            ReasonTable::Membership => MEMBERSHIP_REASON_DELETE,
+        };
+        sqlx::query(sql)
+            .bind(json_ids(ids))
             .execute(&mut *self.tx)
             .await
             .map_err(db_error)?;

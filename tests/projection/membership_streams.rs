@@ -1,6 +1,6 @@
-//! The donation read model and membership applications: the projector passes over the
-//! membership context's streams, even where an application has the same numeric id as a
-//! donation, on SQLite, PostgreSQL and MariaDB (until the membership read model exists).
+//! Donations and membership applications side by side: the membership context's streams make
+//! rows in their own table (`membership_application`) and none in `donation`, even where an
+//! application has the same numeric id as a donation, on SQLite, PostgreSQL and MariaDB.
 
 use crate::projection_support;
 
@@ -8,18 +8,18 @@ use ledger::projection::{Projector, ReadModel};
 use ledger::proto::events as ev;
 use projection_support::*;
 
-read_model_conformance!(membership_events_change_no_donation_row_and_are_not_quarantined,);
+read_model_conformance!(membership_events_make_their_own_rows_and_change_no_donation_row,);
 
-async fn column(rm: &ReadModel, id: u64, name: &str) -> String {
-    rm.row("donation", id as i64)
+async fn column(rm: &ReadModel, table: &str, id: u64, name: &str) -> String {
+    rm.row(table, id as i64)
         .await
         .unwrap()
-        .unwrap_or_else(|| panic!("no donation row {id}"))
+        .unwrap_or_else(|| panic!("no {table} row {id}"))
         .remove(name)
         .unwrap_or_else(|| panic!("no column {name}"))
 }
 
-async fn membership_events_change_no_donation_row_and_are_not_quarantined(env: Env) {
+async fn membership_events_make_their_own_rows_and_change_no_donation_row(env: Env) {
     create_donation(&env, 1, "BEZ").await;
     // Application 1 goes through every state its streams hold; donation 1 must not notice.
     env.append(
@@ -86,7 +86,35 @@ async fn membership_events_change_no_donation_row_and_are_not_quarantined(env: E
         ("is_exported", "false"),
         ("is_scrubbed", "false"),
     ] {
-        assert_eq!(column(&rm, 1, name).await, value, "donation 1 {name}");
+        assert_eq!(
+            column(&rm, "donation", 1, name).await,
+            value,
+            "donation 1 {name}"
+        );
     }
     assert!(rm.row("donation", 7).await.unwrap().is_none());
+    // Application 1 has its own row, in every state its streams hold.
+    for (name, value) in [
+        ("moderation_state", "open"),
+        ("cancellation_state", "cancelled"),
+        ("is_exported", "true"),
+        ("is_scrubbed", "true"),
+        ("is_confirmed", "true"),
+        ("payment_id", "7"),
+    ] {
+        assert_eq!(
+            column(&rm, "membership_application", 1, name).await,
+            value,
+            "application 1 {name}"
+        );
+    }
+    assert_eq!(column(&rm, "legacy_request", 1, "status").await, "-3");
+    let dump = rm.dump().await.unwrap();
+    assert_eq!(dump["membership_application"].len(), 1);
+    assert_eq!(dump["donation"].len(), 1);
+    assert_eq!(dump["payment"].len(), 1);
+    // Only the donation's events are in its change log.
+    assert!(dump["donation_event"]
+        .iter()
+        .all(|e| !e.contains("membership")));
 }

@@ -27,23 +27,6 @@ read_model_conformance!(
     the_overview_counts_each_state_as_the_rows_hold_it,
 );
 
-async fn row(rm: &ReadModel, table: &str, id: u64) -> BTreeMap<String, String> {
-    rm.row(table, id as i64)
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no {table} row {id}"))
-}
-
-fn check(row: &BTreeMap<String, String>, expected: &[(&str, &str)]) {
-    for (column, value) in expected {
-        assert_eq!(
-            row.get(*column).map(String::as_str),
-            Some(*value),
-            "column {column} of {row:?}"
-        );
-    }
-}
-
 /// A projector that stops at an event it cannot project instead of quarantining it.
 fn stopping(batch_size: usize) -> ProjectorConfig {
     ProjectorConfig {
@@ -1021,18 +1004,7 @@ async fn unprojectable_events_from_another_writer_are_quarantined_and_the_projec
     // Nothing changes on a second run; verify lists the quarantined events.
     p.run_once().await.unwrap();
     assert_eq!(rm.dump().await.unwrap(), dump);
-    let report = ledger::projection::verify::verify(
-        env.log(),
-        &env.url,
-        ledger::projection::verify::VerifyConfig {
-            projector: config(100),
-            catch_up_live: true,
-            compare: Default::default(),
-        },
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let report = verify(&env).await;
     assert!(report.is_identical(), "{:?}", report.differing_tables());
     let positions: Vec<u64> = report.quarantined.iter().map(|q| q.position).collect();
     assert_eq!(positions, [too_big, garbage, nul]);

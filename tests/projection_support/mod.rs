@@ -210,6 +210,46 @@ impl Env {
     }
 }
 
+/// `ledger verify` of the test's read model, caught up first, with the test projector's
+/// settings.
+pub async fn verify(env: &Env) -> ledger::projection::verify::VerifyReport {
+    ledger::projection::verify::verify(
+        env.log(),
+        &env.url,
+        ledger::projection::verify::VerifyConfig {
+            projector: config(100),
+            catch_up_live: true,
+            compare: Default::default(),
+        },
+        &|_| {},
+    )
+    .await
+    .unwrap()
+}
+
+/// Row `id` (its first column) of a table or legacy view, as column name → rendered value.
+pub async fn row(
+    rm: &ReadModel,
+    table: &str,
+    id: u64,
+) -> std::collections::BTreeMap<String, String> {
+    rm.row(table, id as i64)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {table} row {id}"))
+}
+
+/// Asserts the `expected` (column, rendered value) pairs of a row.
+pub fn check(row: &std::collections::BTreeMap<String, String>, expected: &[(&str, &str)]) {
+    for (column, value) in expected {
+        assert_eq!(
+            row.get(*column).map(String::as_str),
+            Some(*value),
+            "column {column} of {row:?}"
+        );
+    }
+}
+
 pub fn base_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap()
 }

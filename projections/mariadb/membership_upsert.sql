@@ -1,0 +1,51 @@
+-- Writes the folded rows of the membership applications a batch touched (one row each).
+-- The projector repeats the VALUES tuple once per row (multi-row insert, one statement
+-- per chunk of rows), binding the columns in the order listed.
+INSERT INTO membership_application (
+    id, created_at, updated_at, applicant_kind, membership_type, fee_cents,
+    interval_months, yearly_fee_cents, payment_id, payment_method, is_confirmed,
+    moderation_state, cancellation_state, is_exported, exported_at, export_batch, is_scrubbed,
+    scrubbed_at, scrub_rule, salutation, title, first_name, last_name, company_name, street,
+    postcode, city, country, email, phone, date_of_birth, iban, bic, payment_reference_code,
+    campaign, keyword, incentives, wants_receipt, receipt_answered
+)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON DUPLICATE KEY UPDATE
+    created_at = VALUES(created_at),
+    updated_at = VALUES(updated_at),
+    applicant_kind = VALUES(applicant_kind),
+    membership_type = VALUES(membership_type),
+    fee_cents = VALUES(fee_cents),
+    interval_months = VALUES(interval_months),
+    yearly_fee_cents = VALUES(yearly_fee_cents),
+    payment_id = VALUES(payment_id),
+    payment_method = VALUES(payment_method),
+    is_confirmed = VALUES(is_confirmed),
+    moderation_state = VALUES(moderation_state),
+    cancellation_state = VALUES(cancellation_state),
+    is_exported = VALUES(is_exported),
+    exported_at = VALUES(exported_at),
+    export_batch = VALUES(export_batch),
+    is_scrubbed = VALUES(is_scrubbed),
+    scrubbed_at = VALUES(scrubbed_at),
+    scrub_rule = VALUES(scrub_rule),
+    salutation = VALUES(salutation),
+    title = VALUES(title),
+    first_name = VALUES(first_name),
+    last_name = VALUES(last_name),
+    company_name = VALUES(company_name),
+    street = VALUES(street),
+    postcode = VALUES(postcode),
+    city = VALUES(city),
+    country = VALUES(country),
+    email = VALUES(email),
+    phone = VALUES(phone),
+    date_of_birth = VALUES(date_of_birth),
+    iban = VALUES(iban),
+    bic = VALUES(bic),
+    payment_reference_code = VALUES(payment_reference_code),
+    campaign = VALUES(campaign),
+    keyword = VALUES(keyword),
+    incentives = VALUES(incentives),
+    wants_receipt = VALUES(wants_receipt),
+    receipt_answered = VALUES(receipt_answered);

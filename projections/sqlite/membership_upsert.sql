@@ -1,0 +1,51 @@
+-- Writes the folded rows of the membership applications a batch touched (one row each).
+-- The projector repeats the VALUES tuple once per row (multi-row insert, one statement
+-- per chunk of rows), binding the columns in the order listed.
+INSERT INTO membership_application (
+    id, created_at, updated_at, applicant_kind, membership_type, fee_cents,
+    interval_months, yearly_fee_cents, payment_id, payment_method, is_confirmed,
+    moderation_state, cancellation_state, is_exported, exported_at, export_batch, is_scrubbed,
+    scrubbed_at, scrub_rule, salutation, title, first_name, last_name, company_name, street,
+    postcode, city, country, email, phone, date_of_birth, iban, bic, payment_reference_code,
+    campaign, keyword, incentives, wants_receipt, receipt_answered
+)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    created_at = excluded.created_at,
+    updated_at = excluded.updated_at,
+    applicant_kind = excluded.applicant_kind,
+    membership_type = excluded.membership_type,
+    fee_cents = excluded.fee_cents,
+    interval_months = excluded.interval_months,
+    yearly_fee_cents = excluded.yearly_fee_cents,
+    payment_id = excluded.payment_id,
+    payment_method = excluded.payment_method,
+    is_confirmed = excluded.is_confirmed,
+    moderation_state = excluded.moderation_state,
+    cancellation_state = excluded.cancellation_state,
+    is_exported = excluded.is_exported,
+    exported_at = excluded.exported_at,
+    export_batch = excluded.export_batch,
+    is_scrubbed = excluded.is_scrubbed,
+    scrubbed_at = excluded.scrubbed_at,
+    scrub_rule = excluded.scrub_rule,
+    salutation = excluded.salutation,
+    title = excluded.title,
+    first_name = excluded.first_name,
+    last_name = excluded.last_name,
+    company_name = excluded.company_name,
+    street = excluded.street,
+    postcode = excluded.postcode,
+    city = excluded.city,
+    country = excluded.country,
+    email = excluded.email,
+    phone = excluded.phone,
+    date_of_birth = excluded.date_of_birth,
+    iban = excluded.iban,
+    bic = excluded.bic,
+    payment_reference_code = excluded.payment_reference_code,
+    campaign = excluded.campaign,
+    keyword = excluded.keyword,
+    incentives = excluded.incentives,
+    wants_receipt = excluded.wants_receipt,
+    receipt_answered = excluded.receipt_answered;
