@@ -1,5 +1,6 @@
 //! The KurrentDB-log part of `ledger bench`: the workload appended through the KurrentDB log
-//! backend by 1 and by 64 writers, and a read-model rebuild reading the log through it — the
+//! backend by 1 and by 64 writers, the whole log read through it in the rebuild's batches (the
+//! rebuild's ceiling), and a read-model rebuild reading the log through it — the
 //! figures to set beside the embedded log's `append_1_writer`, `append_64_writers` and
 //! `rebuild` of the same run. The server is the global `--event-log-url` when it is a
 //! KurrentDB connection string (give it an empty scratch server: the bench writes the workload
@@ -31,8 +32,28 @@ pub struct BackendRates {
     pub append_1_writer: f64,
     /// Events/s appended by 64 writers.
     pub append_64_writers: f64,
+    /// Events/s of reading the whole log through the backend as a rebuild does (batches of
+    /// the rebuild's size), without projecting: the rebuild's ceiling on this backend.
+    pub read_all: f64,
     /// Events/s of a rebuild reading the log through the backend.
     pub rebuild: f64,
+}
+
+/// Reads everything `log` holds in batches of the rebuild's size; events/s.
+async fn read_rate(log: &dyn EventLog) -> anyhow::Result<f64> {
+    let started = std::time::Instant::now();
+    let (mut from, mut events) = (0, 0usize);
+    loop {
+        let batch = log
+            .read_all(from, crate::projection::REBUILD_BATCH_SIZE)
+            .await?;
+        let Some(last) = batch.last() else {
+            break;
+        };
+        from = last.position + 1;
+        events += batch.len();
+    }
+    Ok(events as f64 / started.elapsed().as_secs_f64())
 }
 
 /// A KurrentDB port over a scratch log in `dir`, with one user (`bench`) that may write the
@@ -109,6 +130,7 @@ pub async fn backend_rates(
     let log: Arc<dyn EventLog> = Arc::new(KurrentEventLog::connect(&url).await?);
     let append_1_writer = append_rate(log.clone(), single_writer_sample(sample), 1).await?;
     let append_64_writers = append_rate(log.clone(), appends, CONCURRENCY).await?;
+    let read_all = read_rate(log.as_ref()).await?;
     let read_model = format!(
         "sqlite://{}",
         dir.join("kurrentdb-log-readmodel.sqlite").display()
@@ -122,6 +144,7 @@ pub async fn backend_rates(
     Ok(BackendRates {
         append_1_writer,
         append_64_writers,
+        read_all,
         rebuild,
     })
 }

@@ -451,6 +451,17 @@ async fn run_parts(options: &BenchOptions, servers: Servers<'_>) -> anyhow::Resu
             Some(format!("{} events; {server}", workload.events)),
         );
         report.add(
+            "kurrentdb_log_read_all",
+            "KurrentDB log backend: read $all, no projection",
+            rates.read_all,
+            "events/s",
+            None,
+            Some(format!(
+                "batches of {}, as a rebuild reads; {server}",
+                crate::projection::REBUILD_BATCH_SIZE
+            )),
+        );
+        report.add(
             "kurrentdb_log_rebuild",
             "KurrentDB log backend: rebuild, SQLite",
             rates.rebuild,
