@@ -108,24 +108,39 @@ impl Drop for Restartable {
     }
 }
 
-/// Sends donations to `port` until `stop` is set, each until it is answered; the answers'
-/// donation ids, pushed to `answered`.
-async fn writer(port: u16, token: String, stop: Arc<AtomicBool>, answered: Arc<Mutex<Vec<u64>>>) {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
-        .unwrap()
-        .timeout(Duration::from_secs(40))
-        .connect_timeout(Duration::from_secs(2))
-        .connect_lazy();
-    let mut client = LedgerClient::new(channel);
+/// Sends donations until `stop` is set, each until it is answered: to the first of `targets`
+/// (gRPC port and its token), and after a failure the same request (same request id) to the
+/// next one in turn. The answers' donation ids are pushed to `answered`.
+pub(crate) async fn writer(
+    targets: Vec<(u16, String)>,
+    stop: Arc<AtomicBool>,
+    answered: Arc<Mutex<Vec<u64>>>,
+) {
+    let mut clients: Vec<_> = targets
+        .into_iter()
+        .map(|(port, token)| {
+            let channel =
+                tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+                    .unwrap()
+                    .timeout(Duration::from_secs(40))
+                    .connect_timeout(Duration::from_secs(2))
+                    .connect_lazy();
+            (LedgerClient::new(channel), token)
+        })
+        .collect();
+    let mut next = 0;
     while !stop.load(Ordering::Relaxed) {
         let request = donation(ev::PaymentMethod::BankTransfer, 1_000);
         let id = loop {
+            let count = clients.len();
+            let (client, token) = &mut clients[next % count];
             match client
-                .add_donation(with_token(request.clone(), &token))
+                .add_donation(with_token(request.clone(), token))
                 .await
             {
                 Ok(r) => break r.into_inner().donation_id,
                 Err(status) => {
+                    next += 1;
                     // Only the failures a dying server or log gives; a refusal is a bug.
                     assert!(
                         matches!(
@@ -147,7 +162,7 @@ async fn writer(port: u16, token: String, stop: Arc<AtomicBool>, answered: Arc<M
 }
 
 /// Waits until `answered` has grown by `more`; panics after a minute without it.
-async fn progress(answered: &Mutex<Vec<u64>>, more: usize, what: &str) {
+pub(crate) async fn progress(answered: &Mutex<Vec<u64>>, more: usize, what: &str) {
     let target = answered.lock().unwrap().len() + more;
     let deadline = Instant::now() + Duration::from_secs(60);
     while answered.lock().unwrap().len() < target {
@@ -213,8 +228,7 @@ async fn killing_the_kurrentdb_endpoint_and_the_ledger_on_it_twenty_times_each_l
     let writers: Vec<_> = (0..WRITERS)
         .map(|_| {
             tokio::spawn(writer(
-                b.port,
-                token.clone(),
+                vec![(b.port, token.clone())],
                 stop.clone(),
                 answered.clone(),
             ))

@@ -7,8 +7,11 @@
 //! takes over the projector when the other is killed.
 use crate::support;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ledger::projection::ReadModel;
@@ -18,6 +21,7 @@ use sha2::Digest as _;
 use support::api::{context, donation, with_token};
 
 use crate::cli_serve::{connected, free_port, serving, stop};
+use crate::kurrentdb_kills::{progress, writer};
 
 /// `ledger serve` with a data directory and exactly these flags; stderr piped.
 fn serve_command(data_dir: &Path, args: &[&str]) -> Command {
@@ -413,7 +417,7 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_ledgers_on_one_log_project_once_and_the_survivor_takes_over_when_the_projecting_one_is_killed(
+async fn two_ledgers_on_one_log_under_load_project_once_and_the_survivor_takes_over_when_the_projecting_one_is_killed(
 ) {
     let Some(db) = support::postgres::fresh_database("two_ledgers").await else {
         return;
@@ -463,39 +467,59 @@ async fn two_ledgers_on_one_log_project_once_and_the_survivor_takes_over_when_th
         .donation_id;
     assert_eq!(retried, first_id);
 
+    // Under load: four writers, two starting on B and two on C, each sending a failed
+    // request again to the other instance; B, holding the projector, is killed meanwhile.
+    let stop_writers = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(Mutex::new(Vec::new()));
+    let writers: Vec<_> = (0..4)
+        .map(|i| {
+            let mut targets = vec![(b.port, b.token.clone()), (c.port, c.token.clone())];
+            if i % 2 == 1 {
+                targets.reverse();
+            }
+            tokio::spawn(writer(targets, stop_writers.clone(), answered.clone()))
+        })
+        .collect();
+    progress(&answered, 40, "before B is killed").await;
     b.child.kill().unwrap();
     b.child.wait().unwrap();
-    for _ in 0..3 {
-        let r = to_c
-            .add_donation(add(&c, &donation(ev::PaymentMethod::BankTransfer, 2_000)))
-            .await
-            .unwrap();
-        ids.push(r.into_inner().donation_id);
-    }
+    progress(&answered, 40, "after B was killed").await;
     until("C takes the projector's lease after B's death", || {
         holds_projector(&c) == Some(true)
     })
     .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
+    stop_writers.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    ids.extend(answered.lock().unwrap().iter().copied());
+    let expected: BTreeSet<u64> = ids.iter().copied().collect();
+    assert_eq!(
+        expected.len(),
+        ids.len(),
+        "two answers with one donation id"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let rm = ReadModel::connect(&db.url).await.unwrap();
-        let rows = rm.dump().await.unwrap()["donation"].len();
-        if rows >= ids.len() || Instant::now() > deadline {
+        let rows = rm.dump().await.unwrap().remove("donation").unwrap();
+        rm.close().await;
+        if rows.len() >= ids.len() || Instant::now() > deadline {
+            let projected: BTreeSet<u64> = rows
+                .iter()
+                .map(|r| r.split(" | ").next().unwrap().parse().unwrap())
+                .collect();
             assert_eq!(
-                rows,
+                rows.len(),
                 ids.len(),
-                "every donation once in the shared read model"
+                "every donation once in the read model"
             );
-            for id in &ids {
-                assert!(
-                    rm.row("donation", *id as i64).await.unwrap().is_some(),
-                    "donation {id} in the read model"
-                );
-            }
-            rm.close().await;
+            assert_eq!(
+                projected, expected,
+                "the read model's donations are the answered ones"
+            );
             break;
         }
-        rm.close().await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (c_ok, c_err) = stop(c.child).await;
