@@ -237,6 +237,19 @@ impl Node {
             .to_owned()
     }
 
+    /// A PayPal donation of `cents` taken by this node's intake; its answer.
+    async fn donate(&self, cents: i64) -> api::AddDonationResponse {
+        self.client()
+            .await
+            .add_donation(with_token(
+                donation(ev::PaymentMethod::Paypal, cents),
+                &self.token(),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
     async fn client(&self) -> LedgerClient<tonic::transport::Channel> {
         let Some(pki) = &self.tls else {
             return LedgerClient::connect(format!("http://127.0.0.1:{}", self.grpc))
@@ -527,15 +540,7 @@ async fn a_donation_on_a_reaches_b_exactly_once_and_does_not_come_back_to_a() {
     a.start();
     b.start();
 
-    let mut client = a.client().await;
-    let added = client
-        .add_donation(with_token(
-            donation(ev::PaymentMethod::Paypal, 2_500),
-            &a.token(),
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let added = a.donate(2_500).await;
 
     wait_for("B applied the donation", 60, || {
         b.count("SELECT COUNT(*) FROM civishare_inbox WHERE status = 'applied'") == 1
@@ -580,14 +585,7 @@ async fn over_https_a_donation_on_a_reaches_b_and_the_port_answers_no_plaintext(
     a.start();
     b.start();
 
-    let mut client = a.client().await;
-    client
-        .add_donation(with_token(
-            donation(ev::PaymentMethod::Paypal, 2_500),
-            &a.token(),
-        ))
-        .await
-        .unwrap();
+    a.donate(2_500).await;
     wait_for("B applied the donation sent over HTTPS", 60, || {
         b.count("SELECT COUNT(*) FROM civishare_inbox WHERE status = 'applied'") == 1
     });
@@ -621,17 +619,9 @@ fn a_peer_whose_certificate_no_trusted_ca_signed_gets_nothing() {
     b.peer_with(&a.name, &a.endpoint(), "all");
     a.start();
     b.start();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        a.client()
-            .await
-            .add_donation(with_token(
-                donation(ev::PaymentMethod::Paypal, 2_500),
-                &a.token(),
-            ))
-            .await
-            .unwrap();
-    });
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(a.donate(2_500));
     wait_for("A's delivery failed on B's certificate", 60, || {
         a.query_text("SELECT COALESCE(MAX(last_error), '') FROM civishare_outbox")
             .contains("certificate")
@@ -740,14 +730,7 @@ async fn in_a_triangle_a_donation_is_applied_once_on_each_other_node_and_never_r
         n.start();
     }
     let [a, b, c] = &nodes;
-    a.client()
-        .await
-        .add_donation(with_token(
-            donation(ev::PaymentMethod::Paypal, 4_200),
-            &a.token(),
-        ))
-        .await
-        .unwrap();
+    a.donate(4_200).await;
     for n in [b, c] {
         wait_for("the donation applied", 60, || {
             n.count("SELECT COUNT(*) FROM civishare_inbox WHERE status = 'applied'") == 1
@@ -842,14 +825,7 @@ async fn a_donation_scrubbed_while_queued_goes_out_without_its_personal_data_and
     );
     a.start();
     // The peer is down while the donation is queued.
-    a.client()
-        .await
-        .add_donation(with_token(
-            donation(ev::PaymentMethod::Paypal, 2_500),
-            &a.token(),
-        ))
-        .await
-        .unwrap();
+    a.donate(2_500).await;
     wait_for("the change is queued and its delivery failed", 60, || {
         a.count("SELECT COUNT(*) FROM civishare_outbox WHERE status = 'failed'") == 1
     });
@@ -903,14 +879,7 @@ async fn a_scrub_on_a_purges_the_copy_on_b() {
     b.peer_with(&a.name, &a.endpoint(), "all");
     a.start();
     b.start();
-    a.client()
-        .await
-        .add_donation(with_token(
-            donation(ev::PaymentMethod::Paypal, 2_500),
-            &a.token(),
-        ))
-        .await
-        .unwrap();
+    a.donate(2_500).await;
     wait_for("B applied the donation", 60, || {
         b.count("SELECT COUNT(*) FROM civishare_inbox WHERE status = 'applied'") == 1
     });

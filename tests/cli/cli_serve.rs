@@ -70,14 +70,18 @@ pub(crate) async fn serving(port: u16, data_dir: &Path) {
     client.next_id(next_ids(&token)).await.unwrap();
 }
 
-/// Sends SIGTERM and waits for the exit; returns whether it succeeded and its stderr.
-pub(crate) async fn stop(mut child: Child) -> (bool, String) {
-    let pid = child.id().to_string();
+/// Sends SIGTERM to `child`.
+pub(crate) fn sigterm(child: &Child) {
     assert!(Command::new("kill")
-        .args(["-TERM", &pid])
+        .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap()
         .success());
+}
+
+/// Sends SIGTERM and waits for the exit; returns whether it succeeded and its stderr.
+pub(crate) async fn stop(mut child: Child) -> (bool, String) {
+    sigterm(&child);
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {

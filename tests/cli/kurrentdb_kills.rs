@@ -21,7 +21,7 @@ use ledger::store::sqlite::SqliteEventLog;
 use ledger::store::{EventLog, Position};
 use support::api::{donation, with_token};
 
-use crate::cli_serve::{free_port, serving};
+use crate::cli_serve::{free_port, serving, sigterm};
 use crate::serve_on_kurrentdb::users_file;
 
 const KILLS_EACH: usize = 20;
@@ -84,12 +84,7 @@ impl Restartable {
     /// SIGTERM, and the exit must be clean.
     fn stop(&mut self) {
         let mut child = self.child.take().expect("running");
-        let pid = child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
+        sigterm(&child);
         let status = child.wait().unwrap();
         assert!(status.success(), "{}", self.log());
     }

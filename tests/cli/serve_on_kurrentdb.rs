@@ -24,7 +24,7 @@ use crate::cli_serve::{connected, free_port, serving, stop};
 use crate::kurrentdb_kills::{progress, writer};
 
 /// `ledger serve` with a data directory and exactly these flags; stderr piped.
-fn serve_command(data_dir: &Path, args: &[&str]) -> Command {
+fn serve_command(data_dir: &Path, args: &[impl AsRef<std::ffi::OsStr>]) -> Command {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("ledger"));
     cmd.arg("serve")
         .args(args)
@@ -38,8 +38,22 @@ fn serve_command(data_dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// The flags of a ledger serving gRPC on `port` with its log at `url` (no KurrentDB port).
+fn on_log(port: u16, url: &str) -> [String; 8] {
+    [
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--metrics-listen".into(),
+        format!("127.0.0.1:{}", free_port()),
+        "--kurrentdb-listen".into(),
+        "off".into(),
+        "--event-log-url".into(),
+        url.into(),
+    ]
+}
+
 /// [`serve_command`], started.
-fn serve(data_dir: &Path, args: &[&str]) -> Child {
+fn serve(data_dir: &Path, args: &[impl AsRef<std::ffi::OsStr>]) -> Child {
     serve_command(data_dir, args).spawn().unwrap()
 }
 
@@ -93,19 +107,7 @@ async fn a_ledger_with_its_log_in_another_ledgers_kurrentdb_port_takes_projects_
     let b_dir = tempfile::tempdir().unwrap();
     let b_port = free_port();
     let (a, url) = log_host(a_dir.path()).await;
-    let b = serve(
-        b_dir.path(),
-        &[
-            "--listen",
-            &format!("127.0.0.1:{b_port}"),
-            "--metrics-listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--kurrentdb-listen",
-            "off",
-            "--event-log-url",
-            &url,
-        ],
-    );
+    let b = serve(b_dir.path(), &on_log(b_port, &url));
     serving(b_port, b_dir.path()).await;
     let token = std::fs::read_to_string(b_dir.path().join("admin.token")).unwrap();
     let mut client = connected(b_port).await;
@@ -272,22 +274,10 @@ async fn a_ledger_reaches_its_log_over_tls_checked_against_the_system_roots_and_
     // No `tlsCAFile`: the test CA reaches B as the system's roots, through `SSL_CERT_FILE`.
     let url = format!("esdb://ledger:pw@localhost:{kurrent}?tls=true&maxDiscoverAttempts=2");
     let b_port = free_port();
-    let b = serve_command(
-        b_dir.path(),
-        &[
-            "--listen",
-            &format!("127.0.0.1:{b_port}"),
-            "--metrics-listen",
-            &format!("127.0.0.1:{}", free_port()),
-            "--kurrentdb-listen",
-            "off",
-            "--event-log-url",
-            &url,
-        ],
-    )
-    .env("SSL_CERT_FILE", &ca)
-    .spawn()
-    .unwrap();
+    let b = serve_command(b_dir.path(), &on_log(b_port, &url))
+        .env("SSL_CERT_FILE", &ca)
+        .spawn()
+        .unwrap();
     serving(b_port, b_dir.path()).await;
     let token = std::fs::read_to_string(b_dir.path().join("admin.token")).unwrap();
     let mut client = connected(b_port).await;
