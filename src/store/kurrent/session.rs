@@ -2,6 +2,8 @@
 //! `AppendSession` (KurrentDB 25.1+, and the ledger's own KurrentDB port), so several streams
 //! are written atomically and refusals come back with their details (which stream conflicted,
 //! at which revision; which event id was written where). The v1 client crate has no such call.
+//! With a `+discover` connection string or several nodes, sessions go to the leader the seeds'
+//! gossip names.
 
 use ::kurrentdb::ClientSettings;
 use base64::Engine as _;
@@ -12,6 +14,10 @@ use tonic::Code;
 use crate::kurrentdb::append_session::{
     current_from_wire, expected_to_wire, store_error_of, METADATA_PROPERTY,
 };
+use crate::proto::kurrentdb::event_store::client::gossip::{
+    gossip_client::GossipClient, member_info,
+};
+use crate::proto::kurrentdb::event_store::client::Empty;
 use crate::proto::kurrentdb::kurrentdb::protocol::v2::streams::{
     streams_service_client::StreamsServiceClient, AppendRecord, AppendRequest, SchemaFormat,
     SchemaInfo,
@@ -25,11 +31,53 @@ use crate::store::{
 /// append to a node that died mid-call could wait for ever.
 pub const APPEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// A connection for append sessions to the first node of the connection string.
+/// How long a seed may take to answer `Gossip.Read`.
+const GOSSIP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Where append sessions go.
+enum Target {
+    /// The one node of the connection string.
+    Node(StreamsServiceClient<Channel>),
+    /// The leader of a cluster, found by asking the seeds' `Gossip.Read` (a `+discover`
+    /// connection string, or several nodes); forgotten after a failed session, so the next
+    /// one asks again (the leader may have changed).
+    Leader {
+        settings: Box<ClientSettings>,
+        leader: tokio::sync::Mutex<Option<StreamsServiceClient<Channel>>>,
+    },
+}
+
+/// The connection of append sessions: to the one node of the connection string, or to the
+/// cluster's leader.
 #[derive(Clone)]
 pub struct Sessions {
-    client: StreamsServiceClient<Channel>,
+    target: std::sync::Arc<Target>,
     authorization: Option<MetadataValue<Ascii>>,
+}
+
+/// A lazy channel to `host:port` with the connection string's TLS settings.
+fn channel(
+    settings: &ClientSettings,
+    host: &str,
+    port: u32,
+    timeout: std::time::Duration,
+) -> Result<Channel, StoreError> {
+    let scheme = if settings.is_secure_mode_enabled() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut endpoint = Channel::from_shared(format!("{scheme}://{host}:{port}"))
+        .map_err(|e| invalid_url(format!("{host}:{port} is not a node address: {e}")))?
+        .tcp_nodelay(true)
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(timeout);
+    if settings.is_secure_mode_enabled() {
+        endpoint = endpoint
+            .tls_config(tls_config(settings, host)?)
+            .map_err(|e| invalid_url(format!("TLS: {e}")))?;
+    }
+    Ok(endpoint.connect_lazy())
 }
 
 fn invalid_url(rule: String) -> StoreError {
@@ -99,28 +147,95 @@ fn tls_config(settings: &ClientSettings, domain: &str) -> Result<ClientTlsConfig
 }
 
 impl Sessions {
-    /// Prepares a lazy connection to the first host of `settings` (the leader of a cluster
-    /// given by its nodes; a `+discover` seed must then be the leader, see the README), over
-    /// TLS when the connection string asks for it.
+    /// Prepares the connection: lazily to the one node of `settings`, or, for a `+discover`
+    /// connection string or several nodes, to the leader their gossip names (asked at the
+    /// first append); over TLS when the connection string asks for it.
     pub fn new(settings: &ClientSettings) -> Result<Self, StoreError> {
-        let host = settings
-            .hosts()
+        let hosts = settings.hosts();
+        let host = hosts
             .first()
             .ok_or_else(|| invalid_url("names no host".into()))?;
-        let uri = settings.to_uri(host);
-        let mut endpoint = Channel::builder(uri)
-            .tcp_nodelay(true)
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .timeout(APPEND_TIMEOUT);
-        if settings.is_secure_mode_enabled() {
-            endpoint = endpoint
-                .tls_config(tls_config(settings, &host.host)?)
-                .map_err(|e| invalid_url(format!("TLS: {e}")))?;
-        }
+        let target = if settings.is_dns_discovery_enabled() || hosts.len() > 1 {
+            // Every seed's channel is checked now, so a bad address fails at start-up.
+            for seed in hosts {
+                channel(settings, &seed.host, seed.port, GOSSIP_TIMEOUT)?;
+            }
+            Target::Leader {
+                settings: Box::new(settings.clone()),
+                leader: tokio::sync::Mutex::new(None),
+            }
+        } else {
+            Target::Node(StreamsServiceClient::new(channel(
+                settings,
+                &host.host,
+                host.port,
+                APPEND_TIMEOUT,
+            )?))
+        };
         Ok(Self {
-            client: StreamsServiceClient::new(endpoint.connect_lazy()),
+            target: std::sync::Arc::new(target),
             authorization: authorization(settings)?,
         })
+    }
+
+    /// The client of the node appends go to now.
+    async fn client(&self) -> Result<StreamsServiceClient<Channel>, StoreError> {
+        let (settings, leader) = match self.target.as_ref() {
+            Target::Node(client) => return Ok(client.clone()),
+            Target::Leader { settings, leader } => (settings, leader),
+        };
+        let mut leader = leader.lock().await;
+        if let Some(client) = leader.as_ref() {
+            return Ok(client.clone());
+        }
+        let mut failures = Vec::new();
+        for seed in settings.hosts() {
+            let mut gossip =
+                GossipClient::new(channel(settings, &seed.host, seed.port, GOSSIP_TIMEOUT)?);
+            let mut request = tonic::Request::new(Empty {});
+            if let Some(value) = &self.authorization {
+                request
+                    .metadata_mut()
+                    .insert("authorization", value.clone());
+            }
+            let members = match gossip.read(request).await {
+                Ok(info) => info.into_inner().members,
+                Err(status) => {
+                    failures.push(format!("{}:{}: {}", seed.host, seed.port, status.message()));
+                    continue;
+                }
+            };
+            let found = members
+                .into_iter()
+                .find(|m| m.is_alive && m.state == member_info::VNodeState::Leader as i32);
+            match found.and_then(|m| m.http_end_point) {
+                Some(at) => {
+                    let client = StreamsServiceClient::new(channel(
+                        settings,
+                        &at.address,
+                        at.port,
+                        APPEND_TIMEOUT,
+                    )?);
+                    *leader = Some(client.clone());
+                    return Ok(client);
+                }
+                None => failures.push(format!("{}:{}: names no live leader", seed.host, seed.port)),
+            }
+        }
+        Err(StoreError::Remote {
+            message: format!(
+                "no KurrentDB leader found through the seeds ({})",
+                failures.join("; ")
+            ),
+            transient: true,
+        })
+    }
+
+    /// After a failed session: ask the seeds for the leader again next time.
+    async fn forget_leader(&self) {
+        if let Target::Leader { leader, .. } = self.target.as_ref() {
+            *leader.lock().await = None;
+        }
     }
 
     /// Appends every part atomically.
@@ -169,13 +284,16 @@ impl Sessions {
                 .metadata_mut()
                 .insert("authorization", value.clone());
         }
-        let response = self
-            .client
-            .clone()
-            .append_session(request)
-            .await
-            .map_err(|status| refused(&status))?
-            .into_inner();
+        let response = match self.client().await?.append_session(request).await {
+            Ok(response) => response.into_inner(),
+            Err(status) => {
+                let error = refused(&status);
+                if error.is_transient() {
+                    self.forget_leader().await;
+                }
+                return Err(error);
+            }
+        };
         Ok(response
             .output
             .into_iter()
