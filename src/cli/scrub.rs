@@ -168,29 +168,28 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
         } else {
             "scrubbed"
         };
-        for s in &report.scrubbed {
+        let donations = report
+            .scrubbed
+            .iter()
+            .map(|s| ("donation", s.donation_id, s.created_at, s.rule));
+        let memberships = report
+            .memberships_scrubbed
+            .iter()
+            .map(|s| ("membership", s.membership_id, s.created_at, s.rule));
+        for (what, id, created_at, rule) in donations.chain(memberships) {
+            let created_at = created_at.to_rfc3339();
             writeln!(
                 out,
-                "{verb} donation {:<10} created {}  rule {}",
-                s.donation_id,
-                s.created_at.to_rfc3339(),
-                s.rule
+                "{verb} {what} {id:<10} created {created_at}  rule {rule}"
             )?;
         }
-        for s in &report.memberships_scrubbed {
-            writeln!(
-                out,
-                "{verb} membership {:<8} created {}  rule {}",
-                s.membership_id,
-                s.created_at.to_rfc3339(),
-                s.rule
-            )?;
-        }
-        writeln!(
-            out,
-            "{verb} {} membership application(s); {} candidate(s) not confirmed by the log",
+        let (memberships, unconfirmed) = (
             report.memberships_scrubbed.len(),
             report.memberships_not_confirmed.len(),
+        );
+        writeln!(
+            out,
+            "{verb} {memberships} membership application(s); {unconfirmed} candidate(s) not confirmed by the log"
         )?;
         writeln!(
             out,

@@ -421,3 +421,33 @@ impl Scrubber {
         Ok(view)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_context_status_counts_its_candidates_and_finds_the_oldest() {
+        let t = |s| Utc.timestamp_opt(s, 0).unwrap();
+        let status = ContextStatus::of([t(30), t(10), t(20)].into_iter());
+        assert_eq!(status.eligible, 3);
+        assert_eq!(status.oldest, Some(t(10)));
+        assert_eq!(status.oldest_age(t(70)), 60.0);
+        let none = ContextStatus::of(std::iter::empty());
+        assert_eq!((none.eligible, none.oldest), (0, None));
+        assert_eq!(none.oldest_age(t(70)), 0.0);
+    }
+
+    #[test]
+    fn a_report_scrubbed_something_when_either_context_did() {
+        let mut report = ScrubReport::default();
+        assert!(!report.scrubbed_any());
+        report.memberships_scrubbed.push(ScrubbedMembership {
+            membership_id: 1,
+            created_at: Utc::now(),
+            rule: "exported",
+        });
+        assert!(report.scrubbed_any());
+    }
+}

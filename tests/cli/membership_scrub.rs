@@ -7,18 +7,18 @@
 //! email, phone and bank data occur in no file of the data directory and no command output, a
 //! rebuild still shows the rows scrubbed, and `GetMembership` has no applicant; on the
 //! embedded log and on the KurrentDB backend.
+use crate::scrub_policy::{found_nowhere, iban, ledger, read_model, report_of};
 use crate::support;
 
 use chrono::{Duration, Utc};
 use ledger::intake::{Clock, ManualClock};
-use ledger::projection::ReadModel;
 use ledger::proto::api::{self, ActorKind};
 use ledger::proto::events as ev;
 use support::api::*;
 
 /// What happens to an application after it is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
+pub(crate) enum Step {
     /// The export batch exports it.
     Export,
     /// An administrator cancels it.
@@ -27,7 +27,7 @@ enum Step {
 
 /// Who applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     /// A person paying 10 EUR a month.
     Person,
     /// A person paying 83.34 EUR a month: above 1000 EUR a year, moderated at once.
@@ -55,15 +55,6 @@ fn street(n: u64) -> String {
 fn phone(n: u64) -> String {
     format!("+49 30 77{n:04}")
 }
-/// A German IBAN with a valid checksum, different for every `n`.
-fn iban(n: u64) -> String {
-    let bban = format!("37040044{:010}", 771_013_000 + n);
-    let rem = format!("{bban}131400")
-        .bytes()
-        .fold(0u64, |r, b| (r * 10 + u64::from(b - b'0')) % 97);
-    format!("DE{:02}{bban}", 98 - rem)
-}
-
 /// What of applicant `n` must not survive its scrub.
 fn personal_data(n: u64) -> Vec<String> {
     vec![
@@ -72,20 +63,20 @@ fn personal_data(n: u64) -> Vec<String> {
         email(n),
         street(n),
         phone(n),
-        iban(n),
+        iban(500 + n),
     ]
 }
 
 /// Applies as applicant `n` through the API and applies `steps`, each through the API too.
 /// Returns the membership id.
-async fn make(app: &mut TestApp, n: u64, kind: Kind, steps: &[Step]) -> u64 {
+pub(crate) async fn make(app: &mut TestApp, n: u64, kind: Kind, steps: &[Step]) -> u64 {
     let mut req = membership(ev::PaymentMethod::DirectDebit, 1_000, 1);
     let a = req.applicant.as_mut().unwrap();
     a.last_name = surname(n);
     a.email = email(n);
     a.street = street(n);
     a.phone = phone(n);
-    req.payment.as_mut().unwrap().iban = iban(n);
+    req.payment.as_mut().unwrap().iban = iban(500 + n);
     match kind {
         Kind::Person => {}
         Kind::Moderated => req.fee_cents = 8_334,
@@ -147,38 +138,14 @@ async fn make(app: &mut TestApp, n: u64, kind: Kind, steps: &[Step]) -> u64 {
     id
 }
 
-/// Runs the built `ledger` on `app`'s data directory and log; it must succeed.
-fn ledger(app: &TestApp, args: &[&str]) -> std::process::Output {
-    let out = app.ledger().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 /// The membership ids and rules of a `ledger scrub --json` report, by id.
 fn report(out: &std::process::Output) -> Vec<(u64, String)> {
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
-        report["scrubbed"].as_array().map(Vec::len),
-        Some(0),
+        report_of(out, "scrubbed", "donation_id"),
+        [],
         "no donations here, and the donations' key is still there"
     );
-    let mut rules: Vec<(u64, String)> = report["memberships_scrubbed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["membership_id"].as_u64().unwrap(),
-                s["rule"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    rules.sort();
-    rules
+    report_of(out, "memberships_scrubbed", "membership_id")
 }
 
 /// `ledger scrub [policy] status --json`: (eligible donations, eligible applications).
@@ -189,15 +156,6 @@ fn eligible(app: &TestApp, policy: &[&str]) -> (u64, u64) {
         status["eligible"].as_u64().unwrap(),
         status["memberships"]["eligible"].as_u64().unwrap(),
     )
-}
-
-async fn read_model(app: &TestApp) -> ReadModel {
-    ReadModel::connect(&format!(
-        "sqlite://{}",
-        app.dir.path().join("readmodel.sqlite").display()
-    ))
-    .await
-    .unwrap()
 }
 
 crate::on_both_logs!(
@@ -263,7 +221,7 @@ async fn exported_cancelled_and_overdue_applications_are_scrubbed_keeping_only_t
     let listed = String::from_utf8_lossy(&text.stdout).into_owned();
     for (id, rule) in &expected {
         assert!(
-            listed.contains(&format!("would scrub membership {id:<8}")) && listed.contains(rule),
+            listed.contains(&format!("would scrub membership {id:<10}")) && listed.contains(rule),
             "{listed}"
         );
     }
@@ -292,7 +250,7 @@ async fn exported_cancelled_and_overdue_applications_are_scrubbed_keeping_only_t
     assert_eq!(eligible(&app, &[]), (0, 0));
 
     // The read model: scrubbed rows keep only the statistics.
-    let rm = read_model(&app).await;
+    let rm = read_model(app.dir.path()).await;
     for (n, kind, id, _) in &made {
         let row = rm
             .row("membership_application", *id as i64)
@@ -316,20 +274,9 @@ async fn exported_cancelled_and_overdue_applications_are_scrubbed_keeping_only_t
         assert_eq!(row["payment_method"], "BEZ", "application {n}");
         assert_eq!(row["campaign"], "Spring", "tracking kept for {n}");
         if scrubbed(*id) {
-            for c in [
-                "salutation",
-                "first_name",
-                "last_name",
-                "company_name",
-                "street",
-                "postcode",
-                "city",
-                "email",
-                "phone",
-                "date_of_birth",
-                "iban",
-                "bic",
-            ] {
+            let personal = "salutation first_name last_name company_name street postcode city \
+                            email phone date_of_birth iban bic";
+            for c in personal.split_whitespace() {
                 assert_eq!(row[c], "", "{c} of {n}");
             }
         } else {
@@ -341,7 +288,7 @@ async fn exported_cancelled_and_overdue_applications_are_scrubbed_keeping_only_t
 
     // A rebuild still shows them scrubbed.
     outputs.push(ledger(&app, &["rebuild"]));
-    let rm = read_model(&app).await;
+    let rm = read_model(app.dir.path()).await;
     assert_eq!(
         rm.dump().await.unwrap()["membership_application"],
         dump["membership_application"],
@@ -387,20 +334,7 @@ async fn exported_cancelled_and_overdue_applications_are_scrubbed_keeping_only_t
             continue;
         }
         for needle in personal_data(*n) {
-            for (path, bytes) in &files {
-                assert!(
-                    !support::contains(bytes, needle.as_bytes()),
-                    "{needle} found in {}",
-                    path.display()
-                );
-            }
-            for out in &outputs {
-                assert!(
-                    !support::contains(&out.stdout, needle.as_bytes())
-                        && !support::contains(&out.stderr, needle.as_bytes()),
-                    "{needle} in the output of a command"
-                );
-            }
+            found_nowhere(&needle, &files, &outputs);
         }
     }
     assert!(

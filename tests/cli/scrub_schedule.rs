@@ -2,8 +2,10 @@
 //! start-up already shows the figure of `ledger scrub status` (it waits for the projector's
 //! catch-up instead of counting a read model behind the log); `--scrub-at-start` runs the first
 //! scheduled scrub at once, of donations and membership applications (by default it waits one
-//! interval, see `cli::jobs`' unit tests and `cli_serve`); a dry run says "would scrub" on stdout and in its log line and changes
-//! nothing. Each on the embedded log and on the KurrentDB backend.
+//! interval, see `cli::jobs`' unit tests and `cli_serve`); a dry run says "would scrub" on
+//! stdout and in its log line and changes nothing. Each on the embedded log and on the
+//! KurrentDB backend.
+use crate::membership_scrub::{self, Kind};
 use crate::serve_read_model_outage::{
     add_donations, cli_eligible, eventually, job_args, scrub_gauges, start_jobs, stop_jobs,
 };
@@ -58,16 +60,7 @@ async fn scrub_at_start_runs_the_first_scheduled_scrub_at_once(backend: LogBacke
     let ids = add_donations(&mut app, ev::PaymentMethod::Paypal, 3).await;
     // A membership application, due at once with a grace of 0 hours: the schedule scrubs it
     // too.
-    let application = app
-        .client
-        .apply_for_membership(with_token(
-            membership(ev::PaymentMethod::DirectDebit, 1_000, 1),
-            ADMIN,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .membership_id;
+    let application = membership_scrub::make(&mut app, 1, Kind::Person, &[]).await;
     let url = fresh_read_model(&app, "jobs-readmodel.sqlite");
     let mut args = job_args();
     args.scrub.scrub_grace_hours = 0;
