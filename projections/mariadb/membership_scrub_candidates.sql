@@ -1,9 +1,9 @@
 -- Membership applications the scrub policy allows to scrub (domain/wmde-memberships.md §1.6,
 -- the legacy rule since 2026-07): not scrubbed AND (exported OR cancelled OR created before
--- the grace cutoff, the first ?). Moderation is no input. Every unscrubbed application becomes
--- a candidate once its grace period is over, so the rows read are the candidates plus the
--- young applications, found through `membership_application_by_created_at`. The second ?
--- limits the batch.
+-- the grace cutoff, the first ?). Moderation is no input. The first condition reads one range
+-- of the index `membership_application_scrub_candidates` (is_scrubbed, created_at): the
+-- unscrubbed applications (the candidates and those inside their grace period), not the
+-- table. The second ? limits the batch.
 SELECT id, created_at,
        CASE WHEN is_exported = 1 THEN 'exported'
             WHEN cancellation_state = 'cancelled' THEN 'cancelled_or_deleted'
