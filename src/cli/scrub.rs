@@ -1,13 +1,15 @@
-//! `ledger scrub`: purge donors' personal data the policy no longer allows to keep.
+//! `ledger scrub`: purge donors' and membership applicants' personal data the policy no
+//! longer allows to keep.
 use std::io::Write;
 
 use anyhow::Context;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Subcommand};
 
 use super::progress::Progress;
 use crate::config::StorageArgs;
 use crate::domain::commands::ScrubPolicy;
+use crate::domain::membership::commands::MembershipScrubPolicy;
 use crate::jobs::scrub::Scrubber;
 use crate::metrics::Metrics;
 use crate::projection::{Projector, ProjectorConfig, ReadModel};
@@ -22,6 +24,14 @@ pub struct ScrubPolicyArgs {
     /// Off unless set: also scrub donations still under moderation after this many days.
     #[arg(long, env = "LEDGER_SCRUB_STALE_MODERATION_DAYS")]
     pub scrub_stale_moderation_days: Option<i64>,
+    /// A membership application neither exported nor cancelled is scrubbed this many hours
+    /// after it was made, moderated or not (the legacy grace period, 2 days).
+    #[arg(
+        long,
+        env = "LEDGER_MEMBERSHIP_SCRUB_GRACE_HOURS",
+        default_value_t = 48
+    )]
+    pub membership_scrub_grace_hours: i64,
 }
 
 impl ScrubPolicyArgs {
@@ -32,6 +42,9 @@ impl ScrubPolicyArgs {
             stale_moderation_after: self
                 .scrub_stale_moderation_days
                 .map(|d| Duration::days(d.max(0))),
+            memberships: MembershipScrubPolicy {
+                grace_period: Duration::hours(self.membership_scrub_grace_hours.max(0)),
+            },
         }
     }
 }
@@ -39,7 +52,8 @@ impl ScrubPolicyArgs {
 /// `ledger scrub`.
 #[derive(Debug, Args)]
 pub struct ScrubArgs {
-    /// Only `status`: report how many donations are eligible and the oldest.
+    /// Only `status`: report how many donations and membership applications are eligible and
+    /// the oldest of each.
     #[command(subcommand)]
     pub action: Option<ScrubAction>,
     /// List what would be scrubbed and why; change nothing.
@@ -56,7 +70,8 @@ pub struct ScrubArgs {
 /// Sub-actions of `ledger scrub`.
 #[derive(Debug, Subcommand)]
 pub enum ScrubAction {
-    /// How many donations are eligible but not yet scrubbed, and the oldest of them.
+    /// How many donations and membership applications are eligible but not yet scrubbed, and
+    /// the oldest of each.
     Status,
 }
 
@@ -98,11 +113,19 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
             serde_json::to_writer_pretty(&mut out, &status)?;
             writeln!(out)?;
         } else {
-            let oldest = status.oldest.map_or("-".to_owned(), |t| t.to_rfc3339());
+            let oldest = |t: Option<DateTime<Utc>>| t.map_or("-".to_owned(), |t| t.to_rfc3339());
             writeln!(
                 out,
-                "eligible, not yet scrubbed: {}\noldest: {oldest}",
-                status.eligible
+                "eligible, not yet scrubbed: {}\noldest: {}",
+                status.eligible,
+                oldest(status.oldest)
+            )?;
+            let m = &status.memberships;
+            writeln!(
+                out,
+                "membership applications eligible, not yet scrubbed: {}\noldest membership application: {}",
+                m.eligible,
+                oldest(m.oldest)
             )?;
         }
         return Ok(());
@@ -114,11 +137,11 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
             "scrubbing"
         },
         None,
-        "donations",
+        "donations and applications",
     );
     let report = scrubber
         .run_with_progress(Utc::now(), args.dry_run, &|done, total| {
-            bar.set_total(total as u64, "donations");
+            bar.set_total(total as u64, "donations and applications");
             bar.set_position(done as u64);
             if done == total {
                 // Before the scrub logs its result: a log line under a drawn bar leaves it
@@ -145,15 +168,29 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
         } else {
             "scrubbed"
         };
-        for s in &report.scrubbed {
+        let donations = report
+            .scrubbed
+            .iter()
+            .map(|s| ("donation", s.donation_id, s.created_at, s.rule));
+        let memberships = report
+            .memberships_scrubbed
+            .iter()
+            .map(|s| ("membership", s.membership_id, s.created_at, s.rule));
+        for (what, id, created_at, rule) in donations.chain(memberships) {
+            let created_at = created_at.to_rfc3339();
             writeln!(
                 out,
-                "{verb} donation {:<10} created {}  rule {}",
-                s.donation_id,
-                s.created_at.to_rfc3339(),
-                s.rule
+                "{verb} {what} {id:<10} created {created_at}  rule {rule}"
             )?;
         }
+        let (memberships, unconfirmed) = (
+            report.memberships_scrubbed.len(),
+            report.memberships_not_confirmed.len(),
+        );
+        writeln!(
+            out,
+            "{verb} {memberships} membership application(s); {unconfirmed} candidate(s) not confirmed by the log"
+        )?;
         writeln!(
             out,
             "{verb} {} donation(s); {} candidate(s) not confirmed by the log; selection took {:.1} ms",

@@ -1,6 +1,7 @@
-//! The scrub jobs of `ledger serve`: the scheduled scrub run, and the refresh of the
-//! scrub-eligible gauges (independent of the schedule: donations become eligible as time
-//! passes and as events arrive, not only when a scrub runs).
+//! The scrub jobs of `ledger serve`: the scheduled scrub run (donations and membership
+//! applications, each by its own rule), and the refresh of the scrub-eligible gauges of both
+//! contexts (independent of the schedule: entities become eligible as time passes and as
+//! events arrive, not only when a scrub runs).
 //!
 //! The schedule is logged when it starts, with its first run, and after each run with the
 //! next; the first run waits [`ScrubSchedule::first_run_after`] (by default one interval), so
@@ -160,7 +161,7 @@ impl ScrubSchedule {
             // `ledger scrub` does (not from one still catching up after start-up).
             wait_projected(&*log, &projector, Some(self.interval), &shutdown).await;
             match scrubber.run(Utc::now(), false).await {
-                Ok(report) if !report.scrubbed.is_empty() => {
+                Ok(report) if report.scrubbed_any() => {
                     purge_when_projected(&*log, &projector, &shutdown).await;
                 }
                 Ok(_) => {}

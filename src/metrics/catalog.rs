@@ -118,6 +118,12 @@ pub const SCRUB_OLDEST_AGE: &str = "ledger_scrub_oldest_eligible_age_seconds";
 pub const SCRUB_STATUS_UP: &str = "ledger_scrub_status_up";
 /// `ledger_scrubbed_total`.
 pub const SCRUBBED: &str = "ledger_scrubbed_total";
+/// `ledger_membership_scrub_eligible`.
+pub const MEMBERSHIP_SCRUB_ELIGIBLE: &str = "ledger_membership_scrub_eligible";
+/// `ledger_membership_scrub_oldest_eligible_age_seconds`.
+pub const MEMBERSHIP_SCRUB_OLDEST_AGE: &str = "ledger_membership_scrub_oldest_eligible_age_seconds";
+/// `ledger_memberships_scrubbed_total`.
+pub const MEMBERSHIPS_SCRUBBED: &str = "ledger_memberships_scrubbed_total";
 /// `ledger_kurrentdb_calls_total`.
 pub const KURRENTDB_CALLS: &str = "ledger_kurrentdb_calls_total";
 /// `ledger_kurrentdb_errors_total`.
@@ -261,6 +267,22 @@ pub const CATALOG: &[Spec] = &[
          model is away) and the scrub-eligible gauges are absent.",
     ),
     counter(SCRUBBED, &["rule"], "Donations scrubbed, by rule."),
+    gauge(
+        MEMBERSHIP_SCRUB_ELIGIBLE,
+        &[],
+        "Membership applications eligible for scrubbing but not yet scrubbed (as `ledger scrub \
+         status`).",
+    ),
+    gauge(
+        MEMBERSHIP_SCRUB_OLDEST_AGE,
+        &[],
+        "Age in seconds of the oldest eligible, unscrubbed membership application (0 when none).",
+    ),
+    counter(
+        MEMBERSHIPS_SCRUBBED,
+        &["rule"],
+        "Membership applications scrubbed, by rule.",
+    ),
     counter(
         KURRENTDB_CALLS,
         &["method"],

@@ -203,6 +203,9 @@ pub(crate) enum Statement {
     /// `scrub_stale_moderation.sql`: binds the cutoff time and the limit; returns what
     /// [`Statement::ScrubCandidates`] does.
     ScrubStaleModeration,
+    /// `membership_scrub_candidates.sql`: binds the cutoff time of the grace period and the
+    /// limit; returns `(membership id, created at, rule)`.
+    MembershipScrubCandidates,
 }
 
 /// A read model's connection, in one dialect.

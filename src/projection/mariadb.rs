@@ -94,6 +94,8 @@ const SKIPPED_EVENT_SELECT: &str =
     include_str!("../../projections/mariadb/skipped_event_select.sql");
 const CANDIDATES: &str = include_str!("../../projections/mariadb/scrub_candidates.sql");
 const STALE_MODERATION: &str = include_str!("../../projections/mariadb/scrub_stale_moderation.sql");
+const MEMBERSHIP_CANDIDATES: &str =
+    include_str!("../../projections/mariadb/membership_scrub_candidates.sql");
 
 /// The statement and layout of each write.
 pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static str, ColType)]) {
@@ -651,6 +653,7 @@ impl Backend for MariaDbBackend {
             Statement::SkippedEventInsert => SKIPPED_EVENT_INSERT,
             Statement::ScrubCandidates => CANDIDATES,
             Statement::ScrubStaleModeration => STALE_MODERATION,
+            Statement::MembershipScrubCandidates => MEMBERSHIP_CANDIDATES,
         }
     }
 

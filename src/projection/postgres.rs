@@ -495,6 +495,8 @@ async fn swap_schemas(pool: &PgPool, live: &str, fresh: &str) -> Result<(), Proj
 const CANDIDATES: &str = include_str!("../../projections/postgres/scrub_candidates.sql");
 const STALE_MODERATION: &str =
     include_str!("../../projections/postgres/scrub_stale_moderation.sql");
+const MEMBERSHIP_CANDIDATES: &str =
+    include_str!("../../projections/postgres/membership_scrub_candidates.sql");
 
 /// Whether `url` names a PostgreSQL read model.
 pub(crate) fn accepts(url: &str) -> bool {
@@ -647,6 +649,7 @@ impl Backend for PostgresBackend {
             Statement::SkippedEventInsert => SKIPPED_EVENT_INSERT,
             Statement::ScrubCandidates => CANDIDATES,
             Statement::ScrubStaleModeration => STALE_MODERATION,
+            Statement::MembershipScrubCandidates => MEMBERSHIP_CANDIDATES,
         }
     }
 

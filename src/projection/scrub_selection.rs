@@ -1,15 +1,15 @@
-//! Read-model queries of the scrub job: which donations the policy allows to scrub (through
-//! the partial indexes, so the cost follows the candidates, not the table), and purging the
-//! residue a blanked row leaves behind.
+//! Read-model queries of the scrub job: which donations and which membership applications the
+//! policy allows to scrub (donations through the partial indexes, so the cost follows the
+//! candidates, not the table), and purging the residue a blanked row leaves behind.
 use chrono::{DateTime, Utc};
 
 use super::backend::{db_error, ProjectionError, Statement};
 use super::rows::{ColType, Value};
 use super::ReadModel;
 
-/// What the candidate statements return.
+/// What the candidate statements return (the id is a donation's or an application's).
 const CANDIDATE_COLUMNS: &[(&str, ColType)] = &[
-    ("donation_id", ColType::I64),
+    ("id", ColType::I64),
     ("created_at", ColType::Time),
     ("rule", ColType::Text),
 ];
@@ -22,6 +22,17 @@ pub struct ScrubCandidate {
     /// When it was made.
     pub created_at: DateTime<Utc>,
     /// `exported`, `cancelled_or_deleted`, `abandoned` or `stale_moderation`.
+    pub rule: String,
+}
+
+/// A membership application the read model says may be scrubbed, and by which rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipScrubCandidate {
+    /// The application.
+    pub membership_id: u64,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// `exported`, `cancelled_or_deleted` or `after_grace_period`.
     pub rule: String,
 }
 
@@ -49,21 +60,10 @@ impl ReadModel {
             } else {
                 Statement::ScrubStaleModeration
             };
-            let rows = self
-                .backend
-                .fetch(
-                    self.backend.statement(statement),
-                    &[Value::Time(Some(cutoff)), Value::int(limit)],
-                    CANDIDATE_COLUMNS,
-                )
-                .await?;
-            let rows = rows.iter().filter_map(|r| {
-                Some((r[0].as_i64()?, r[1].as_time()?, r[2].as_text()?.to_owned()))
-            });
-            for (id, created_at, rule) in rows {
+            for (id, created_at, rule) in self.fetch_candidates(statement, cutoff, limit).await? {
                 if seen.insert(id) {
                     out.push(ScrubCandidate {
-                        donation_id: id as u64,
+                        donation_id: id,
                         created_at,
                         rule,
                     });
@@ -73,6 +73,58 @@ impl ReadModel {
         out.sort_by_key(|c| c.created_at);
         out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(out)
+    }
+
+    /// Up to `limit` membership applications the membership rule allows to scrub, oldest
+    /// first: exported, cancelled, or created before `grace_cutoff`
+    /// (`membership_scrub_candidates.sql`; the log confirms each with
+    /// `domain::membership::commands::scrub_rule`).
+    pub async fn membership_scrub_candidates(
+        &self,
+        grace_cutoff: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<MembershipScrubCandidate>, ProjectionError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .fetch_candidates(Statement::MembershipScrubCandidates, grace_cutoff, limit)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(membership_id, created_at, rule)| MembershipScrubCandidate {
+                    membership_id,
+                    created_at,
+                    rule,
+                },
+            )
+            .collect())
+    }
+
+    /// Runs one candidate statement: `(id, created at, rule)` rows.
+    async fn fetch_candidates(
+        &self,
+        statement: Statement,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(u64, DateTime<Utc>, String)>, ProjectionError> {
+        let rows = self
+            .backend
+            .fetch(
+                self.backend.statement(statement),
+                &[Value::Time(Some(cutoff)), Value::int(limit)],
+                CANDIDATE_COLUMNS,
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r[0].as_i64()? as u64,
+                    r[1].as_time()?,
+                    r[2].as_text()?.to_owned(),
+                ))
+            })
+            .collect())
     }
 
     /// Removes what blanked rows leave behind: SQLite moves the zeroed pages (the connection

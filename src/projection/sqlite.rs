@@ -417,6 +417,8 @@ fn full_columns(table: &str) -> Option<String> {
 
 const CANDIDATES: &str = include_str!("../../projections/sqlite/scrub_candidates.sql");
 const STALE_MODERATION: &str = include_str!("../../projections/sqlite/scrub_stale_moderation.sql");
+const MEMBERSHIP_CANDIDATES: &str =
+    include_str!("../../projections/sqlite/membership_scrub_candidates.sql");
 
 /// Whether `url` names an SQLite read model.
 pub(crate) fn accepts(url: &str) -> bool {
@@ -572,6 +574,7 @@ impl Backend for SqliteBackend {
             Statement::SkippedEventInsert => SKIPPED_EVENT_INSERT,
             Statement::ScrubCandidates => CANDIDATES,
             Statement::ScrubStaleModeration => STALE_MODERATION,
+            Statement::MembershipScrubCandidates => MEMBERSHIP_CANDIDATES,
         }
     }
 

@@ -17,6 +17,7 @@ mod console_browser;
 mod example_clients;
 mod kurrentdb_kills;
 mod legacy_import;
+mod membership_scrub;
 mod migrate;
 mod scrub_policy;
 mod scrub_schedule;

@@ -62,7 +62,7 @@ fn email(n: u64) -> String {
     format!("erika{n:04}@beispiel.example")
 }
 /// A German IBAN with a valid checksum, different for every `n`.
-fn iban(n: u64) -> String {
+pub(crate) fn iban(n: u64) -> String {
     let bban = format!("37040044{:010}", 532_013_000 + n);
     let rem = format!("{bban}131400")
         .bytes()
@@ -166,7 +166,7 @@ async fn make(
 }
 
 /// Runs the built `ledger` on `app`'s data directory and log; it must succeed.
-fn ledger(app: &TestApp, args: &[&str]) -> std::process::Output {
+pub(crate) fn ledger(app: &TestApp, args: &[&str]) -> std::process::Output {
     let out = app.ledger().args(args).output().unwrap();
     assert!(
         out.status.success(),
@@ -178,14 +178,24 @@ fn ledger(app: &TestApp, args: &[&str]) -> std::process::Output {
 
 /// The ids and rules of a `ledger scrub --json` report, by donation id.
 fn report(out: &std::process::Output) -> Vec<(u64, String)> {
+    report_of(out, "scrubbed", "donation_id")
+}
+
+/// The ids (`id_key`) and rules of the entries under `list_key` of a `ledger scrub --json`
+/// report, by id.
+pub(crate) fn report_of(
+    out: &std::process::Output,
+    list_key: &str,
+    id_key: &str,
+) -> Vec<(u64, String)> {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut rules: Vec<(u64, String)> = report["scrubbed"]
+    let mut rules: Vec<(u64, String)> = report[list_key]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| {
             (
-                s["donation_id"].as_u64().unwrap(),
+                s[id_key].as_u64().unwrap(),
                 s["rule"].as_str().unwrap().to_owned(),
             )
         })
@@ -201,7 +211,8 @@ fn eligible(app: &TestApp, policy: &[&str]) -> u64 {
     status["eligible"].as_u64().unwrap()
 }
 
-async fn read_model(dir: &Path) -> ReadModel {
+/// The SQLite read model of the data directory `dir`.
+pub(crate) async fn read_model(dir: &Path) -> ReadModel {
     ReadModel::connect(&format!(
         "sqlite://{}",
         dir.join("readmodel.sqlite").display()
@@ -421,20 +432,7 @@ async fn the_scrub_policy_matrix_holds_through_the_api_and_no_personal_data_surv
     let files = support::read_dir_bytes(&data);
     for (m, _) in made.iter().filter(|(m, _)| scrubbed(m.donation_id)) {
         for needle in needles(m) {
-            for (path, bytes) in &files {
-                assert!(
-                    !support::contains(bytes, needle.as_bytes()),
-                    "{needle} found in {}",
-                    path.display()
-                );
-            }
-            for out in &outputs {
-                assert!(
-                    !support::contains(&out.stdout, needle.as_bytes())
-                        && !support::contains(&out.stderr, needle.as_bytes()),
-                    "{needle} in the output of a command"
-                );
-            }
+            found_nowhere(&needle, &files, &outputs);
         }
     }
     let kept = made.iter().find(|(m, _)| m.n == 22).unwrap();
@@ -444,6 +442,29 @@ async fn the_scrub_policy_matrix_holds_through_the_api_and_no_personal_data_surv
             .any(|(_, b)| support::contains(b, surname(kept.0.n).as_bytes())),
         "kept donors are still readable"
     );
+}
+
+/// Asserts that `needle` is in none of `files` (path and bytes) and in no stdout or stderr of
+/// `outputs`.
+pub(crate) fn found_nowhere(
+    needle: &str,
+    files: &[(std::path::PathBuf, Vec<u8>)],
+    outputs: &[std::process::Output],
+) {
+    for (path, bytes) in files {
+        assert!(
+            !support::contains(bytes, needle.as_bytes()),
+            "{needle} found in {}",
+            path.display()
+        );
+    }
+    for out in outputs {
+        assert!(
+            !support::contains(&out.stdout, needle.as_bytes())
+                && !support::contains(&out.stderr, needle.as_bytes()),
+            "{needle} in the output of a command"
+        );
+    }
 }
 
 async fn get_donation_after_a_scrub_shows_the_scrubbed_donor_apart_from_an_anonymous_one(

@@ -1,9 +1,11 @@
 //! Scrubbing you can see coming: the scrub-eligible gauge `serve` publishes right after
 //! start-up already shows the figure of `ledger scrub status` (it waits for the projector's
 //! catch-up instead of counting a read model behind the log); `--scrub-at-start` runs the first
-//! scheduled scrub at once (by default it waits one interval, see `cli::jobs`' unit tests and
-//! `cli_serve`); a dry run says "would scrub" on stdout and in its log line and changes
-//! nothing. Each on the embedded log and on the KurrentDB backend.
+//! scheduled scrub at once, of donations and membership applications (by default it waits one
+//! interval, see `cli::jobs`' unit tests and `cli_serve`); a dry run says "would scrub" on
+//! stdout and in its log line and changes nothing. Each on the embedded log and on the
+//! KurrentDB backend.
+use crate::membership_scrub::{self, Kind};
 use crate::serve_read_model_outage::{
     add_donations, cli_eligible, eventually, job_args, scrub_gauges, start_jobs, stop_jobs,
 };
@@ -56,25 +58,34 @@ async fn the_scrub_gauge_published_at_start_up_is_the_figure_of_scrub_status(bac
 async fn scrub_at_start_runs_the_first_scheduled_scrub_at_once(backend: LogBackend) {
     let mut app = spawn_app_on(backend).await;
     let ids = add_donations(&mut app, ev::PaymentMethod::Paypal, 3).await;
+    // A membership application, due at once with a grace of 0 hours: the schedule scrubs it
+    // too.
+    let application = membership_scrub::make(&mut app, 1, Kind::Person, &[]).await;
     let url = fresh_read_model(&app, "jobs-readmodel.sqlite");
     let mut args = job_args();
     args.scrub.scrub_grace_hours = 0;
+    args.scrub.membership_scrub_grace_hours = 0;
     args.scrub_interval_minutes = 60;
     args.scrub_at_start = true;
     assert_eq!(args.scrub_first_run_after(), Duration::ZERO);
     let (jobs, shutdown) = start_jobs(&app, &url, args).await;
     let log = app.log.clone();
-    eventually("every abandoned donation is scrubbed at start", 60, || {
-        let (log, ids) = (log.clone(), ids.clone());
-        async move {
-            for id in ids {
-                if types(&log, &format!("scrub-{id}")).await.is_empty() {
-                    return false;
+    eventually(
+        "every abandoned donation and the application are scrubbed at start",
+        60,
+        || {
+            let (log, ids) = (log.clone(), ids.clone());
+            async move {
+                for id in ids {
+                    if types(&log, &format!("scrub-{id}")).await.is_empty() {
+                        return false;
+                    }
                 }
+                let stream = format!("membership_scrub-{application}");
+                !types(&log, &stream).await.is_empty()
             }
-            true
-        }
-    })
+        },
+    )
     .await;
     stop_jobs(jobs, shutdown).await;
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ledger::metrics::exposition::{self, Exposition};
 use ledger::proto::api::ledger_client::LedgerClient;
 use ledger::proto::events as ev;
-use support::api::{donation, with_token};
+use support::api::{donation, membership, with_token};
 
 use super::cli_serve::free_port;
 use super::migrate::ledger;
@@ -48,6 +48,8 @@ fn serve(data_dir: &Path, extra: &[&str]) -> Served {
             "--scrub-interval-minutes",
             "0",
             "--scrub-grace-hours",
+            "0",
+            "--membership-scrub-grace-hours",
             "0",
         ])
         .args(extra)
@@ -125,6 +127,14 @@ async fn every_series_has_help_and_type_and_every_gauge_agrees_with_the_cli() {
             .await
             .unwrap();
     }
+    // One membership application: due at once with a grace of 0 hours.
+    client
+        .apply_for_membership(with_token(
+            membership(ev::PaymentMethod::DirectDebit, 1_000, 1),
+            token.trim(),
+        ))
+        .await
+        .unwrap();
     let scrape = || exposition::parse(&get(served.http, "/metrics").unwrap().1);
     wait_for("the projector caught up with the log", 60, || {
         let e = scrape();
@@ -144,7 +154,15 @@ async fn every_series_has_help_and_type_and_every_gauge_agrees_with_the_cli() {
     // What the CLI reports, from the same data directory while serve runs.
     let scrub: serde_json::Value = serde_json::from_str(&ledger(
         dir.path(),
-        &["scrub", "--scrub-grace-hours", "0", "status", "--json"],
+        &[
+            "scrub",
+            "--scrub-grace-hours",
+            "0",
+            "--membership-scrub-grace-hours",
+            "0",
+            "status",
+            "--json",
+        ],
     ))
     .unwrap();
     let verify: serde_json::Value =
@@ -163,6 +181,12 @@ async fn every_series_has_help_and_type_and_every_gauge_agrees_with_the_cli() {
         scrub["eligible"].as_f64().unwrap(),
     );
     check("ledger_scrub_eligible", &[], 3.0);
+    check(
+        "ledger_membership_scrub_eligible",
+        &[],
+        scrub["memberships"]["eligible"].as_f64().unwrap(),
+    );
+    check("ledger_membership_scrub_eligible", &[], 1.0);
     check("ledger_scrub_status_up", &[], 1.0);
     let position = verify["position"].as_f64().unwrap();
     let head = verify["head_at_start"].as_f64().unwrap();
@@ -207,6 +231,16 @@ async fn every_series_has_help_and_type_and_every_gauge_agrees_with_the_cli() {
     let age = value(&e, "ledger_scrub_oldest_eligible_age_seconds", &[]);
     assert!(age >= 0.0 && age <= age_now + 1.0, "{age} vs {age_now}");
     checked.insert("ledger_scrub_oldest_eligible_age_seconds");
+    let oldest = scrub["memberships"]["oldest"].as_str().unwrap();
+    let oldest = chrono::DateTime::parse_from_rfc3339(oldest).unwrap();
+    let age_now = now.as_secs_f64() - oldest.timestamp() as f64;
+    let age = value(
+        &e,
+        "ledger_membership_scrub_oldest_eligible_age_seconds",
+        &[],
+    );
+    assert!(age >= 0.0 && age <= age_now + 1.0, "{age} vs {age_now}");
+    checked.insert("ledger_membership_scrub_oldest_eligible_age_seconds");
     let rate = value(&e, "ledger_projector_last_run_events_per_second", &p);
     assert!(
         rate > 0.0,
@@ -292,4 +326,5 @@ fn readyz_says_why_while_the_read_model_does_not_answer_and_healthz_stays_up() {
         None,
         "an unknown figure is absent, not 0"
     );
+    assert_eq!(e.value("ledger_membership_scrub_eligible", &[]), None);
 }

@@ -130,6 +130,7 @@ pub(crate) fn job_args() -> JobArgs {
         scrub: ScrubPolicyArgs {
             scrub_grace_hours: 48,
             scrub_stale_moderation_days: None,
+            membership_scrub_grace_hours: 48,
         },
     }
 }

@@ -2,7 +2,7 @@
 //! state transition of its five streams (each state its own column, also the combinations
 //! the legacy status could not hold), its open moderation reasons, one test per status code of
 //! the `legacy_request` view against a hand-built history, the blank personal columns after a
-//! scrub, and a rebuild and `verify` that find the same rows.
+//! scrub, the scrub selection, and a rebuild and `verify` that find the same rows.
 
 use crate::projection_support;
 
@@ -20,6 +20,7 @@ read_model_conformance!(
     legacy_status_minus_3_is_a_cancelled_and_moderated_application,
     legacy_request_shows_the_legacy_columns,
     a_scrubbed_application_has_no_personal_data_in_its_rows,
+    scrub_candidates_are_exported_or_cancelled_applications_and_any_after_the_grace_period,
     a_rebuild_and_verify_find_the_same_membership_rows,
     a_sealed_application_shows_unsealed_and_nothing_once_its_key_is_destroyed,
 );
@@ -402,6 +403,57 @@ async fn a_scrubbed_application_has_no_personal_data_in_its_rows(env: Env) {
     ] {
         assert!(!dump.contains(personal), "{personal} survived the scrub");
     }
+}
+
+/// The membership scrub selection (`membership_scrub_candidates.sql`): exported and cancelled
+/// applications at once, moderated or not; every other unscrubbed one once it was made before
+/// the grace cutoff; a scrubbed one never.
+async fn scrub_candidates_are_exported_or_cancelled_applications_and_any_after_the_grace_period(
+    env: Env,
+) {
+    use Step::*;
+    let histories = [
+        vec![Applied(true), Exported],
+        vec![Applied(true), FeeTooHigh, Cancelled],
+        vec![Applied(true), Exported, Scrubbed],
+        vec![Applied(true), FeeTooHigh],
+        vec![Applied(false), Cancelled, Restored],
+    ];
+    for (id, steps) in (1u64..).zip(histories) {
+        for step in steps {
+            append(&env, id, step).await;
+        }
+    }
+    let rm = env.read_model().await;
+    Projector::with_config(env.log(), rm.clone(), config(100))
+        .run_once()
+        .await
+        .unwrap();
+    let found = |cutoff| {
+        let rm = rm.clone();
+        async move {
+            let mut found: Vec<(u64, String)> = rm
+                .membership_scrub_candidates(cutoff, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.membership_id, c.rule))
+                .collect();
+            found.sort();
+            found
+        }
+    };
+    let at_once = vec![
+        (1, "exported".to_owned()),
+        (2, "cancelled_or_deleted".to_owned()),
+    ];
+    // Every application was made at base_time: inside the grace period only the first two.
+    let inside = base_time() - chrono::Duration::seconds(1);
+    assert_eq!(found(inside).await, at_once);
+    let mut after = at_once.clone();
+    after.push((4, "after_grace_period".to_owned()));
+    after.push((5, "after_grace_period".to_owned()));
+    assert_eq!(found(base_time()).await, after);
 }
 
 async fn a_rebuild_and_verify_find_the_same_membership_rows(env: Env) {

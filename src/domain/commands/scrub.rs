@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{existing, Decision};
 use crate::domain::error::DomainError;
+use crate::domain::membership::commands::MembershipScrubPolicy;
 use crate::domain::payment::PaymentStatus;
 use crate::domain::scrub::ScrubRule;
 use crate::domain::streams;
@@ -18,6 +19,8 @@ pub struct ScrubPolicy {
     pub grace_period: Duration,
     /// Off by default: scrub donations still under moderation after this long.
     pub stale_moderation_after: Option<Duration>,
+    /// The membership applications' own rule (their grace period).
+    pub memberships: MembershipScrubPolicy,
 }
 
 impl Default for ScrubPolicy {
@@ -25,6 +28,7 @@ impl Default for ScrubPolicy {
         Self {
             grace_period: Duration::days(2),
             stale_moderation_after: None,
+            memberships: MembershipScrubPolicy::default(),
         }
     }
 }
