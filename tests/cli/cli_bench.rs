@@ -1,5 +1,6 @@
 //! `ledger bench --json` on a small workload: every figure the issue asks for is there and
-//! positive, so the command cannot silently lose a part. (No timing is asserted: figures are
+//! positive, so the command cannot silently lose a part; with `--event-log-url esdb://…` the
+//! KurrentDB-log part measures that server. (No timing is asserted: figures are
 //! for `ledger bench` itself to print.)
 
 use crate::support::ci;
@@ -20,6 +21,10 @@ const FIGURES: &[&str] = &[
     "rebuild_vs_raw_sqlite",
     "scrub_selection_sqlite",
     "verify_sqlite",
+    "kurrentdb_log_append_1_writer",
+    "kurrentdb_log_append_64_writers",
+    "kurrentdb_log_read_all",
+    "kurrentdb_log_rebuild",
     "peak_memory",
 ];
 const POSTGRES_FIGURES: &[&str] = &[
@@ -145,6 +150,77 @@ async fn bench_json_has_every_figure_and_each_is_positive() {
             assert!(figure["meets_target"].is_boolean(), "{key} has no target");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_measures_the_kurrentdb_log_backend_on_the_server_of_event_log_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, url) = crate::serve_on_kurrentdb::log_host(dir.path()).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let args: Vec<String> = [
+        "bench",
+        "--donations",
+        "200",
+        "--single-writer-events",
+        "100",
+        "--parts",
+        "kurrentdb-log",
+        "--json",
+        "--event-log-url",
+        url.as_str(),
+        "--scratch-dir",
+        scratch.path().to_str().unwrap(),
+    ]
+    .map(str::to_owned)
+    .into();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::cargo_bin("ledger")
+            .unwrap()
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "ledger bench failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for key in [
+        "kurrentdb_log_append_1_writer",
+        "kurrentdb_log_append_64_writers",
+        "kurrentdb_log_read_all",
+        "kurrentdb_log_rebuild",
+    ] {
+        let figure = report["figures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["key"] == key)
+            .unwrap_or_else(|| panic!("figure {key} missing from {report:#}"));
+        assert!(figure["value"].as_f64().unwrap() > 0.0, "{key}");
+        assert!(
+            figure["detail"]
+                .as_str()
+                .unwrap()
+                .contains("the --event-log-url server"),
+            "{key} measured elsewhere: {figure}"
+        );
+    }
+    // The workload went to the server: its log holds the bench's donations.
+    let (ok, stderr) = crate::cli_serve::stop(host).await;
+    assert!(ok, "{stderr}");
+    let log = ledger::store::sqlite::SqliteEventLog::open(&dir.path().join("events.sqlite"))
+        .await
+        .unwrap();
+    use ledger::store::EventLog as _;
+    assert!(
+        log.highest_stream_number("donation").await.unwrap() >= Some(200),
+        "the workload's donations are in the server's log"
+    );
 }
 
 #[test]

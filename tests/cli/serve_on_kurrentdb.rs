@@ -73,7 +73,7 @@ pub(crate) fn users_file(dir: &Path) -> String {
 
 /// Ledger A: serves its embedded log in `dir` on its KurrentDB port, with the `ledger` user of
 /// [`users_file`]; the process and the connection string of its port.
-async fn log_host(dir: &Path) -> (Child, String) {
+pub(crate) async fn log_host(dir: &Path) -> (Child, String) {
     let (port, kurrent) = (free_port(), free_port());
     let users = users_file(dir);
     let a = serve(
