@@ -32,6 +32,7 @@ use crate::store::EventLog;
 use crate::workload::WorkloadConfig;
 
 mod append;
+mod civishare;
 mod grpc_client;
 mod intake;
 mod kurrentdb;
@@ -42,6 +43,7 @@ mod mariadb;
 mod read_model;
 
 pub use append::*;
+pub use civishare::*;
 pub use intake::*;
 pub use kurrentdb::*;
 pub use legacy::*;
@@ -69,6 +71,10 @@ pub enum Part {
     Kurrentdb,
     /// The KurrentDB log backend: appends (1 and 64 writers) and a rebuild through it.
     KurrentdbLog,
+    /// CiviShare between two `ledger serve` processes on loopback: changes delivered and
+    /// applied per second, and the latency from the append on one node to the applied copy on
+    /// the other.
+    Civishare,
     /// The legacy import (opt-in, not in the default parts): `--donations` fixture rows in a
     /// throw-away database on the MariaDB server of `--read-model-url`, imported end to end.
     Legacy,
@@ -93,6 +99,8 @@ pub struct BenchOptions {
     pub single_writer_events: usize,
     /// `AddDonation` calls measured.
     pub intake_calls: usize,
+    /// Donations of the CiviShare part's burst.
+    pub civishare_changes: usize,
     /// Where the scratch directory is created (the system's temporary directory if `None`).
     pub scratch_dir: Option<PathBuf>,
     /// The KurrentDB server the `kurrentdb-log` part writes to (the global `--event-log-url`
@@ -531,6 +539,45 @@ async fn run_parts(options: &BenchOptions, servers: Servers<'_>) -> anyhow::Resu
             "ms",
             Some(INTAKE_P99_TARGET),
             None,
+        );
+    }
+
+    if wants(Part::Civishare) {
+        tracing::info!("measuring CiviShare between two serve processes");
+        let figures = civishare_rates(dir, options.civishare_changes).await?;
+        report.add(
+            "civishare_changes_rate",
+            "CiviShare: donations created on node A, delivered to and applied on node B",
+            figures.changes_per_second(),
+            "changes/s",
+            None,
+            Some(format!(
+                "{} changes from 16 clients in {:.1} s; append-to-applied p50 {:.0} ms, p99 {:.0} ms under that load",
+                figures.burst_changes,
+                figures.burst_elapsed.as_secs_f64(),
+                millis(quantile(&figures.burst_latencies, 0.50)),
+                millis(quantile(&figures.burst_latencies, 0.99)),
+            )),
+        );
+        let paced = Some(format!(
+            "{} changes, one every 20 ms; from the append on A to the copy's append on B",
+            figures.paced_latencies.len()
+        ));
+        report.add(
+            "civishare_latency_p50",
+            "CiviShare end-to-end latency p50",
+            millis(quantile(&figures.paced_latencies, 0.50)),
+            "ms",
+            None,
+            paced.clone(),
+        );
+        report.add(
+            "civishare_latency_p99",
+            "CiviShare end-to-end latency p99",
+            millis(quantile(&figures.paced_latencies, 0.99)),
+            "ms",
+            None,
+            paced,
         );
     }
 

@@ -14,15 +14,15 @@ use hyper_util::rt::TokioExecutor;
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
-use super::changes::{self, Shared};
+use super::changes::{self, Shared, Subject};
 use super::message::{format_time, Change, Envelope, Payload};
 use super::outbox::{NewRow, QueuedRow};
 use super::receive::Answer;
 use super::{signing, CivishareError, CivishareStore, Peering};
-use crate::domain::DomainEvent;
+use crate::domain::{streams, DomainEvent};
 use crate::metrics::Metrics;
 use crate::privacy::Vault;
-use crate::store::{ActorKind, EventLog, RecordedEvent};
+use crate::store::{ActorKind, Direction, EventLog, RecordedEvent, StreamStart};
 
 /// Events the projector reads per step.
 const READ_BATCH: usize = 500;
@@ -149,9 +149,29 @@ impl Outgoing {
         let next = last.position + 1;
         let peerings = self.store.peerings().await?;
         let mut rows = Vec::new();
+        let mut donations_of_payments = HashMap::new();
         for event in &events {
             let Some(shared) = changes::shared(event) else {
                 continue;
+            };
+            if !peerings
+                .iter()
+                .any(|p| p.outgoing.contains(shared.change_type))
+            {
+                continue;
+            }
+            let donation_id = match shared.subject {
+                Subject::Donation(id) => id,
+                Subject::PaymentOf(payment_id) => match donations_of_payments.get(&payment_id) {
+                    Some(&id) => id,
+                    None => {
+                        let Some(id) = self.donation_of_payment(payment_id).await? else {
+                            continue;
+                        };
+                        donations_of_payments.insert(payment_id, id);
+                        id
+                    }
+                },
             };
             let loop_detection = self.loop_list(&local, event).await?;
             for p in &peerings {
@@ -162,11 +182,31 @@ impl Outgoing {
                 if loop_detection.contains(&signing::node_stamp(&p.node_name, &loop_detection[0])) {
                     continue;
                 }
-                rows.push(row(p, event, &shared, &loop_detection));
+                rows.push(row(p, event, &shared, donation_id, &loop_detection));
             }
         }
         self.store.enqueue(&rows, next).await?;
         Ok(Outcome::Processed(events.len()))
+    }
+
+    /// The donation a payment belongs to, from its `PaymentInitiated`; `None` for a payment
+    /// stream that does not start with one.
+    async fn donation_of_payment(&self, payment_id: u64) -> Result<Option<u64>, CivishareError> {
+        let first = self
+            .log
+            .read_stream(
+                &streams::payment(payment_id),
+                Direction::Forwards,
+                StreamStart::Beginning,
+                1,
+            )
+            .await?;
+        Ok(first
+            .first()
+            .and_then(|e| match DomainEvent::decode(&e.event_type, &e.payload) {
+                Ok(DomainEvent::PaymentInitiated(p)) => Some(p.donation_id),
+                _ => None,
+            }))
     }
 
     /// The loop list this node sends with the change of `event`: a change applied from a peer
@@ -371,14 +411,20 @@ impl Outgoing {
     }
 }
 
-fn row(p: &Peering, event: &RecordedEvent, shared: &Shared, loop_detection: &[String]) -> NewRow {
+fn row(
+    p: &Peering,
+    event: &RecordedEvent,
+    shared: &Shared,
+    donation_id: u64,
+    loop_detection: &[String],
+) -> NewRow {
     NewRow {
         peering_id: p.id,
         position: event.position,
         event_id: event.id,
         change_type: shared.change_type.to_owned(),
-        entity: shared.entity.to_owned(),
-        entity_reference: shared.entity_reference.clone(),
+        entity: Shared::ENTITY.to_owned(),
+        entity_reference: donation_id.to_string(),
         loop_detection: loop_detection.to_vec(),
     }
 }

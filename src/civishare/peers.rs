@@ -24,6 +24,14 @@ pub const SECRET_CHARS: usize = 43;
 pub const CHANGE_TYPES: &[&str] = &[
     super::changes::DONATION_CREATED,
     super::changes::DONATION_SCRUBBED,
+    super::changes::DONATION_CANCELLED,
+    super::changes::DONATION_DELETED,
+    super::changes::DONATION_RESTORED,
+    super::changes::DONOR_UPDATED,
+    super::changes::PAYMENT_BOOKED,
+    super::changes::PAYMENT_FAILED,
+    super::changes::PAYMENT_REFUNDED,
+    super::changes::PAYMENT_CHARGEBACK,
     super::changes::CONTACT_BASE,
 ];
 

@@ -15,13 +15,17 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::changes::{self, CONTACT_BASE, DONATION_CREATED, DONATION_ENTITY, DONATION_SCRUBBED};
+use super::changes::{
+    self, FollowUp, CONTACT_BASE, DONATION_CREATED, DONATION_ENTITY, DONATION_SCRUBBED,
+};
 use super::inbox::{ChangeStatus, InboxRow};
 use super::message::{parse_time, Change, Envelope};
 use super::{signing, CivishareError, CivishareStore, Peering, MESSAGES_PATH};
 use crate::domain::streams;
 use crate::domain::types::to_timestamp;
-use crate::intake::{correlation_id, Intake, IntakeError, RequestMeta};
+use crate::intake::{
+    correlation_id, BookPaymentCommand, Intake, IntakeError, MoneyBack, RequestMeta,
+};
 use crate::metrics::Metrics;
 use crate::privacy::KeyStore;
 use crate::proto::events as ev;
@@ -265,6 +269,12 @@ impl Receiver {
                 }
             )));
         }
+        if change.change_type != CONTACT_BASE && change.entity != DONATION_ENTITY {
+            return Ok(Outcome::refused(format!(
+                "invalid: entity must be {DONATION_ENTITY} for {}",
+                change.change_type
+            )));
+        }
         match change.change_type.as_str() {
             DONATION_CREATED => self.apply_created(peering, change, &origin, now).await,
             DONATION_SCRUBBED => self.apply_scrubbed(peering, change, &origin, now).await,
@@ -272,33 +282,38 @@ impl Receiver {
                 "no_processor: the ledger keeps donations, not contacts; \
                  civishare.change.contact.base cannot be applied here",
             )),
-            other => Ok(Outcome::refused(format!("unknown_type: {other}"))),
+            other => match changes::follow_up(other, &change.attribute_changes) {
+                Ok(Some(follow_up)) => {
+                    self.apply_follow_up(peering, change, &origin, now, follow_up)
+                        .await
+                }
+                Ok(None) => Ok(Outcome::refused(format!("unknown_type: {other}"))),
+                Err(e) => Ok(Outcome::refused(e.0)),
+            },
         }
     }
 
-    async fn apply_created(
+    /// Runs the intake call a change becomes, with the peer as the actor and a request id
+    /// derived from the change's origin: a second application of the same change (after a
+    /// crash between the append and this node's memory) is answered from the intake's
+    /// idempotency record instead of acting twice. The change is remembered before the call,
+    /// with the correlation id of its events (so the outgoing projector finds the loop list of
+    /// what it forwards), and settled after: done when applied or refused for what it says,
+    /// forgotten on a failure of this node (then `Err`: the sender retries the message).
+    /// `call` answers the entity's id here.
+    async fn through_intake<F, Fut>(
         &self,
         peering: &Peering,
         change: &Change,
         origin: &str,
         now: DateTime<Utc>,
-    ) -> Result<Outcome, CivishareError> {
-        if change.entity != DONATION_ENTITY {
-            return Ok(Outcome::refused(format!(
-                "invalid: entity must be {DONATION_ENTITY} for {DONATION_CREATED}"
-            )));
-        }
-        let cmd = match changes::new_donation(&change.attribute_changes) {
-            Ok(cmd) => cmd,
-            Err(e) => return Ok(Outcome::refused(e.0)),
-        };
-        // The request id is the origin's: a second application of the same change (after a
-        // crash between the append and this node's memory) is answered from the intake's
-        // idempotency record instead of creating a second donation.
-        let request_id = format!(
-            "civishare-{}",
-            hex::encode(Sha256::digest(origin.as_bytes()))
-        );
+        call: F,
+    ) -> Result<Outcome, CivishareError>
+    where
+        F: FnOnce(RequestMeta) -> Fut,
+        Fut: std::future::Future<Output = Result<String, IntakeError>>,
+    {
+        let request_id = request_id(origin);
         let actor = Actor {
             kind: ActorKind::Peer,
             id: peering.node_name.clone(),
@@ -307,8 +322,6 @@ impl Receiver {
             Ok(meta) => meta,
             Err(e) => return Ok(Outcome::refused(format!("invalid: {e}"))),
         };
-        // Remembered before the append, with the correlation id of its events, so that the
-        // outgoing projector finds the loop list of what it forwards.
         self.store
             .remember_change(
                 origin,
@@ -318,13 +331,13 @@ impl Receiver {
                 now.timestamp(),
             )
             .await?;
-        match self.intake.add_donation(&meta, cmd).await {
-            Ok(answer) => {
+        match call(meta).await {
+            Ok(local_reference) => {
                 self.store.change_done(origin).await?;
                 Ok(Outcome {
                     status: ChangeStatus::Applied,
                     reason: None,
-                    local_reference: Some(answer.donation_id.to_string()),
+                    local_reference: Some(local_reference),
                 })
             }
             Err(e) => match refusal(&e) {
@@ -343,6 +356,116 @@ impl Receiver {
         }
     }
 
+    /// The receiver's copy of the donation a change names: the one it created from the same
+    /// sender's `created` change with that reference. `None` when it has none; the change is
+    /// then refused but not remembered, so a copy of it arriving later by another path (after
+    /// the `created` change) still applies.
+    async fn local_donation(
+        &self,
+        peering: &Peering,
+        change: &Change,
+    ) -> Result<Option<u64>, CivishareError> {
+        Ok(self
+            .store
+            .local_reference(&peering.node_name, &change.entity, &change.entity_reference)
+            .await?
+            .and_then(|local| local.parse().ok()))
+    }
+
+    /// A change to a donation this node has: the intake command it asks for, on this node's
+    /// copy (and that copy's payment).
+    async fn apply_follow_up(
+        &self,
+        peering: &Peering,
+        change: &Change,
+        origin: &str,
+        now: DateTime<Utc>,
+        follow_up: FollowUp,
+    ) -> Result<Outcome, CivishareError> {
+        let Some(donation_id) = self.local_donation(peering, change).await? else {
+            return Ok(unknown_entity(peering, change));
+        };
+        let intake = &self.intake;
+        let transaction_id = request_id(origin);
+        self.through_intake(peering, change, origin, now, |meta| async move {
+            let payment_id = || async {
+                Ok::<_, IntakeError>(intake.get_donation(donation_id).await?.payment_id)
+            };
+            match follow_up {
+                FollowUp::Cancel { reason } => {
+                    intake.cancel_donation(&meta, donation_id, &reason).await?;
+                }
+                FollowUp::Delete { reason } => {
+                    intake.delete_donation(&meta, donation_id, &reason).await?;
+                }
+                FollowUp::Restore { reason } => {
+                    intake.restore_donation(&meta, donation_id, &reason).await?;
+                }
+                FollowUp::UpdateDonor(donor) => {
+                    intake.update_donor(&meta, donation_id, donor).await?;
+                }
+                FollowUp::Book {
+                    amount,
+                    valuation_date,
+                } => {
+                    let cmd = BookPaymentCommand {
+                        payment_id: payment_id().await?,
+                        transaction_id,
+                        valuation_date,
+                        amount,
+                        provider: ev::ProviderData::default(),
+                    };
+                    intake.book_payment(&meta, cmd).await?;
+                }
+                FollowUp::Fail { reason } => {
+                    intake
+                        .fail_payment(&meta, payment_id().await?, &reason)
+                        .await?;
+                }
+                FollowUp::Refund { amount, reason } => {
+                    let cmd = MoneyBack {
+                        payment_id: payment_id().await?,
+                        amount,
+                        reason,
+                    };
+                    intake.refund_payment(&meta, cmd).await?;
+                }
+                FollowUp::Chargeback { amount, reason } => {
+                    let cmd = MoneyBack {
+                        payment_id: payment_id().await?,
+                        amount,
+                        reason,
+                    };
+                    intake.report_chargeback(&meta, cmd).await?;
+                }
+            }
+            Ok(donation_id.to_string())
+        })
+        .await
+    }
+
+    async fn apply_created(
+        &self,
+        peering: &Peering,
+        change: &Change,
+        origin: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, CivishareError> {
+        let cmd = match changes::new_donation(&change.attribute_changes) {
+            Ok(cmd) => cmd,
+            Err(e) => return Ok(Outcome::refused(e.0)),
+        };
+        let intake = &self.intake;
+        self.through_intake(peering, change, origin, now, |meta| async move {
+            Ok(intake
+                .add_donation(&meta, cmd)
+                .await?
+                .donation_id
+                .to_string())
+        })
+        .await
+    }
+
     /// A peer's scrub: the local copy's key is destroyed and `PersonalDataScrubbed` appended
     /// with the peer's rule, as the scrub job does (key first, then the event).
     async fn apply_scrubbed(
@@ -352,25 +475,12 @@ impl Receiver {
         origin: &str,
         now: DateTime<Utc>,
     ) -> Result<Outcome, CivishareError> {
-        let Some(local) = self
-            .store
-            .local_reference(&peering.node_name, &change.entity, &change.entity_reference)
-            .await?
-        else {
-            return Ok(Outcome::refused(format!(
-                "unknown_entity: no {} {} of {} was applied here",
-                change.entity, change.entity_reference, peering.node_name
-            )));
+        let Some(donation_id) = self.local_donation(peering, change).await? else {
+            return Ok(unknown_entity(peering, change));
         };
-        let Ok(donation_id) = local.parse::<u64>() else {
-            return Ok(Outcome::refused(format!("unknown_entity: {local}")));
-        };
+        let local = donation_id.to_string();
         let rule = changes::scrub_rule(&change.attribute_changes);
-        let request_id = format!(
-            "civishare-{}",
-            hex::encode(Sha256::digest(origin.as_bytes()))
-        );
-        let correlation = correlation_id(&request_id);
+        let correlation = correlation_id(&request_id(origin));
         self.store
             .remember_change(
                 origin,
@@ -425,6 +535,22 @@ impl Receiver {
             }
         }
     }
+}
+
+/// The intake request id of a change with this origin (also the transaction id of a booking
+/// applied from a peer): `civishare-` and the SHA-256 of the origin signature, in hex.
+fn request_id(origin: &str) -> String {
+    format!(
+        "civishare-{}",
+        hex::encode(Sha256::digest(origin.as_bytes()))
+    )
+}
+
+fn unknown_entity(peering: &Peering, change: &Change) -> Outcome {
+    Outcome::refused(format!(
+        "unknown_entity: no {} {} of {} was applied here",
+        change.entity, change.entity_reference, peering.node_name
+    ))
 }
 
 /// The reason to answer when the intake refuses a change for what it says; `None` for a

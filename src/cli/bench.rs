@@ -24,7 +24,7 @@ pub struct BenchArgs {
         env = "LEDGER_BENCH_PARTS",
         value_enum,
         value_delimiter = ',',
-        default_value = "append,intake,projection,raw,scrub,verify,kurrentdb,kurrentdb-log"
+        default_value = "append,intake,projection,raw,scrub,verify,kurrentdb,kurrentdb-log,civishare"
     )]
     pub parts: Vec<Part>,
     /// Also measure the read model on this PostgreSQL server: the bench creates a throw-away
@@ -48,6 +48,15 @@ pub struct BenchArgs {
     /// `AddDonation` calls measured. 0: as many as donations, at most 30,000.
     #[arg(long, env = "LEDGER_BENCH_INTAKE_CALLS", default_value_t = 0)]
     pub intake_calls: usize,
+    /// Donations of the `civishare` part's burst (its latency run sends a tenth of them, at
+    /// most 200, paced).
+    #[arg(
+        long,
+        env = "LEDGER_BENCH_CIVISHARE_CHANGES",
+        default_value_t = 2_000,
+        value_parser = at_least_one
+    )]
+    pub civishare_changes: usize,
     /// Where to create the scratch directory; put it on the disk the ledger will use (on a
     /// tmpfs an fsync costs nothing). Default: the system's temporary directory.
     #[arg(long, env = "LEDGER_BENCH_SCRATCH_DIR")]
@@ -97,6 +106,7 @@ impl BenchArgs {
                 0 => self.donations.clamp(bench::CONCURRENCY, 30_000),
                 n => n,
             },
+            civishare_changes: self.civishare_changes,
             scratch_dir: self.scratch_dir.clone(),
             kurrentdb_url: crate::store::kurrent::is_kurrentdb_url(event_log_url)
                 .then(|| event_log_url.into()),

@@ -21,7 +21,7 @@ use ledger::proto::api::ledger_client::LedgerClient;
 use ledger::proto::events as ev;
 
 use super::cli_serve::free_port;
-use crate::support::api::{donation, with_token};
+use crate::support::api::{context, donation, with_token};
 use crate::support::http_get;
 
 /// A test secret, as `peer add` would generate one.
@@ -570,6 +570,200 @@ async fn a_donation_on_a_reaches_b_exactly_once_and_does_not_come_back_to_a() {
     );
     assert_eq!(sent, 1.0);
     a.stop();
+    b.stop();
+}
+
+#[tokio::test]
+async fn a_donations_later_life_on_a_reaches_bs_copy_as_the_same_commands_once_and_in_order() {
+    let mut a = Node::new("https://ledger-a.example.org");
+    let mut b = Node::new("https://ledger-b.example.org");
+    a.peer_with(&b.name, &b.endpoint(), "all");
+    b.peer_with(&a.name, &a.endpoint(), "all");
+    a.start();
+    b.start();
+    let token = a.token();
+    let mut client = a.client().await;
+    let added = a.donate(2_500).await;
+    let (donation_id, payment_id) = (added.donation_id, added.payment_id);
+
+    client
+        .book_payment(with_token(
+            api::BookPaymentRequest {
+                context: context(api::ActorKind::Provider),
+                payment_id,
+                transaction_id: "PAYID-TEST-1".into(),
+                amount_cents: 2_500,
+                currency: "EUR".into(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .unwrap();
+    let mut donor = donation(ev::PaymentMethod::Paypal, 2_500).donor.unwrap();
+    donor.last_name = "Umgezogen".into();
+    donor.street = "Neue Allee 3".into();
+    client
+        .update_donor(with_token(
+            api::UpdateDonorRequest {
+                context: context(api::ActorKind::FocUser),
+                donation_id,
+                donor: Some(donor),
+            },
+            &token,
+        ))
+        .await
+        .unwrap();
+    client
+        .refund_payment(with_token(
+            api::RefundPaymentRequest {
+                context: context(api::ActorKind::Provider),
+                payment_id,
+                amount_cents: 1_000,
+                currency: "EUR".into(),
+                reason: "partial refund".into(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap();
+    for restore in [false, true] {
+        let request = with_token(
+            api::DonationActionRequest {
+                context: context(api::ActorKind::FocUser),
+                donation_id,
+                reason: "checking".into(),
+            },
+            &token,
+        );
+        if restore {
+            client.restore_donation(request).await.unwrap();
+        } else {
+            client.delete_donation(request).await.unwrap();
+        }
+    }
+
+    let expected = [
+        "ledger.change.donation.created",
+        "ledger.change.payment.booked",
+        "ledger.change.donation.donor_updated",
+        "ledger.change.payment.refunded",
+        "ledger.change.donation.deleted",
+        "ledger.change.donation.restored",
+    ];
+    wait_for("B applied all six changes", 60, || {
+        b.count("SELECT COUNT(*) FROM civishare_inbox WHERE status = 'applied'") == 6
+    });
+    let applied = b.query_text(
+        "SELECT group_concat(change_type, ' ') FROM \
+         (SELECT change_type FROM civishare_inbox WHERE status = 'applied' ORDER BY seq)",
+    );
+    assert_eq!(applied, expected.join(" "));
+    assert_eq!(
+        b.count(&format!(
+            "SELECT COUNT(DISTINCT entity_reference) FROM civishare_inbox \
+             WHERE entity = 'Donation' AND entity_reference = '{donation_id}'"
+        )),
+        1,
+        "every change names the donation on A, payment changes included"
+    );
+    let copy: u64 = b
+        .query_text(
+            "SELECT local_reference FROM civishare_inbox \
+             WHERE change_type = 'ledger.change.donation.created'",
+        )
+        .parse()
+        .unwrap();
+    let b_token = b.token();
+    let mut b_client = b.client().await;
+    let on_b = b_client
+        .get_donation(with_token(
+            api::GetDonationRequest { donation_id: copy },
+            &b_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(on_b.donor.as_ref().unwrap().last_name, "Umgezogen");
+    assert_eq!(on_b.donor.as_ref().unwrap().street, "Neue Allee 3");
+    assert_eq!(on_b.payment_state, "refunded", "{on_b:?}");
+    assert_eq!(on_b.deletion_state, "active", "{on_b:?}");
+    let history = b_client
+        .get_history(with_token(
+            api::GetHistoryRequest { donation_id: copy },
+            &b_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let peer_made: Vec<&str> = history
+        .entries
+        .iter()
+        .filter(|e| e.actor_kind == "peer" && e.actor == a.name)
+        .map(|e| e.event_type.as_str())
+        .collect();
+    for event_type in [
+        "PaymentBooked.v1",
+        "DonorUpdated.v1",
+        "PaymentRefunded.v1",
+        "DonationDeleted.v1",
+        "DonationRestored.v1",
+    ] {
+        assert_eq!(
+            peer_made.iter().filter(|t| **t == event_type).count(),
+            1,
+            "{event_type} once on B, by A: {peer_made:?}"
+        );
+    }
+    // Nothing came back: B's copies carry A's stamp.
+    wait_for("B's outgoing projector caught up", 60, || {
+        b.count("SELECT COALESCE(MAX(position), 0) FROM civishare_checkpoint") as f64 > b.head()
+    });
+    assert_eq!(b.count("SELECT COUNT(*) FROM civishare_outbox"), 0);
+    assert_eq!(a.count("SELECT COUNT(*) FROM civishare_inbox"), 0);
+    assert_eq!(
+        a.count(
+            "SELECT COUNT(*) FROM civishare_outbox \
+             WHERE status = 'acknowledged' AND peer_status = 'applied'"
+        ),
+        6
+    );
+    a.stop();
+    b.stop();
+}
+
+#[tokio::test]
+async fn a_change_to_a_donation_the_peer_never_got_is_refused_as_unknown_and_changes_nothing() {
+    let mut b = Node::new("https://ledger-b.example.org");
+    b.peer_with(
+        "https://ledger-a.example.org",
+        "http://127.0.0.1:9/x",
+        "all",
+    );
+    b.start();
+    let head = b.head();
+    let mut change = created_change("https://ledger-a.example.org", "4711", "Niemand");
+    change["type"] = "ledger.change.payment.booked".into();
+    change["attribute_changes"] = serde_json::json!([
+        {"name": "amount_cents", "from": "", "to": "2500"},
+        {"name": "currency", "from": "", "to": "EUR"}
+    ]);
+    let body = seed_message(&uuid::Uuid::now_v7().to_string(), SECRET, |m| {
+        m["sender"] = "https://ledger-a.example.org".into();
+        m["changes"] = serde_json::json!([change]);
+    });
+    let (status, answer) = post(b.http, &body);
+    assert_eq!(status, 200, "{answer}");
+    let result = &answer["results"][0];
+    assert_eq!(result["status"], "refused");
+    assert!(
+        result["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown_entity"),
+        "{answer}"
+    );
+    assert_eq!(b.head(), head, "nothing appended");
     b.stop();
 }
 

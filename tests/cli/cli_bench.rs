@@ -25,6 +25,9 @@ const FIGURES: &[&str] = &[
     "kurrentdb_log_append_64_writers",
     "kurrentdb_log_read_all",
     "kurrentdb_log_rebuild",
+    "civishare_changes_rate",
+    "civishare_latency_p50",
+    "civishare_latency_p99",
     "peak_memory",
 ];
 const POSTGRES_FIGURES: &[&str] = &[
@@ -99,6 +102,8 @@ async fn bench_json_has_every_figure_and_each_is_positive() {
         "200",
         "--intake-calls",
         "128",
+        "--civishare-changes",
+        "100",
     ]
     .map(str::to_owned)
     .into();
