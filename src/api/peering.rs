@@ -115,7 +115,9 @@ fn to_status(error: &CivishareError) -> Status {
             details.add_bad_request_violation(field, rule.clone());
             Status::with_error_details(Code::InvalidArgument, format!("{field}: {rule}"), details)
         }
-        CivishareError::NoLocalNode => Status::failed_precondition(error.to_string()),
+        CivishareError::NoLocalNode | CivishareError::RenamePeered { .. } => {
+            Status::failed_precondition(error.to_string())
+        }
         CivishareError::NoPeering(_) => Status::not_found(error.to_string()),
         CivishareError::PeeringExists(_) => Status::already_exists(error.to_string()),
         CivishareError::Malformed(_)

@@ -67,6 +67,18 @@ pub enum CivishareError {
     /// The local node has no name yet.
     #[error("the local node has no name: run `ledger peer node --name <its base URL>` first")]
     NoLocalNode,
+    /// The local node has peerings and another name was asked for.
+    #[error(
+        "cannot rename node {current:?} while it has {peerings} peering(s): its peers know it by \
+         that name and its loop-detection stamps are made of it; remove the peerings first \
+         (`ledger peer remove`), rename, and add them again on both sides"
+    )]
+    RenamePeered {
+        /// Its name.
+        current: String,
+        /// How many peerings it has.
+        peerings: i64,
+    },
     /// No peering with that node.
     #[error("no peering with node {0:?}")]
     NoPeering(String),
@@ -100,6 +112,7 @@ impl CivishareError {
             Self::Replayed(_) => Some("replayed"),
             Self::Invalid { .. }
             | Self::NoLocalNode
+            | Self::RenamePeered { .. }
             | Self::NoPeering(_)
             | Self::PeeringExists(_)
             | Self::Database(_)

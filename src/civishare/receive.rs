@@ -583,6 +583,7 @@ fn error_response(e: &CivishareError) -> Response {
         CivishareError::Stale { .. } | CivishareError::Replayed(_) => StatusCode::CONFLICT,
         CivishareError::Invalid { .. }
         | CivishareError::NoLocalNode
+        | CivishareError::RenamePeered { .. }
         | CivishareError::NoPeering(_)
         | CivishareError::PeeringExists(_)
         | CivishareError::Database(_)

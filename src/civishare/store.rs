@@ -62,10 +62,20 @@ impl CivishareStore {
         Ok(row.map(|r| r.get("name")))
     }
 
-    /// Names the local node (its base URL, by convention). Renaming a node that already
-    /// shares changes breaks its peers' loop detection: the caller says so.
+    /// Names the local node (its base URL, by convention). A node that is peered keeps its
+    /// name: its peers find their peering by it, its loop-detection stamps are made of it, and
+    /// a renamed node would receive its own changes back as new ones. Renaming is refused until
+    /// every peering is removed (setting the same name again is allowed).
     pub async fn set_local_node(&self, name: &str) -> Result<(), CivishareError> {
         check_name("--name", name)?;
+        if let Some(current) = self.local_node().await? {
+            let peerings: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM civishare_peering")
+                .fetch_one(&self.pool)
+                .await?;
+            if current != name && peerings > 0 {
+                return Err(CivishareError::RenamePeered { current, peerings });
+            }
+        }
         sqlx::query(
             "INSERT INTO civishare_node (id, name) VALUES (1, ?1) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name",

@@ -201,6 +201,27 @@ async fn a_peering_added_over_grpc_shows_its_secret_once_and_goes_with_its_key()
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::AlreadyExists, "{again:?}");
+    // A peered node keeps its name (its peers know it by it); the same name again is fine.
+    let name = |name: &str| {
+        with_token(
+            api::SetLocalNodeRequest {
+                name: name.to_owned(),
+            },
+            ADMIN,
+        )
+    };
+    let renamed = c
+        .set_local_node(name("https://ledger-z.example.org"))
+        .await
+        .unwrap_err();
+    assert_eq!(renamed.code(), Code::FailedPrecondition, "{renamed:?}");
+    assert!(
+        renamed.message().contains("remove the peerings first"),
+        "{renamed:?}"
+    );
+    c.set_local_node(name("https://ledger-a.example.org"))
+        .await
+        .unwrap();
     let remove = || {
         with_token(
             api::RemovePeerRequest {
@@ -218,6 +239,11 @@ async fn a_peering_added_over_grpc_shows_its_secret_once_and_goes_with_its_key()
         .unwrap()
         .into_inner();
     assert!(listed.peers.is_empty());
+    assert_eq!(listed.local_node, "https://ledger-a.example.org");
+    // Without peerings it may be renamed.
+    c.set_local_node(name("https://ledger-z.example.org"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
