@@ -213,6 +213,7 @@ impl peering_server::Peering for PeeringService {
                 secret: SecretString::from(secret),
                 outgoing: types("outgoing", &r.outgoing)?,
                 incoming: types("incoming", &r.incoming)?,
+                history: r.history,
             };
             let peering = self.store.add_peering(&self.keys, &new).await?;
             Ok(api::AddPeerResponse {

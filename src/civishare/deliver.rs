@@ -147,10 +147,67 @@ impl Outgoing {
             return Ok(Outcome::CaughtUp);
         };
         let next = last.position + 1;
+        // Read in this order: a peering added with its history meanwhile is in neither list
+        // or in both, never only in the first.
         let peerings = self.store.peerings().await?;
+        let backfilling = self.store.backfills().await?;
+        let live: Vec<Peering> = peerings
+            .into_iter()
+            .filter(|p| !backfilling.contains_key(&p.id))
+            .collect();
+        let rows = self.rows_for(&local, &events, &live).await?;
+        self.store.enqueue(&rows, next).await?;
+        Ok(Outcome::Processed(events.len()))
+    }
+
+    /// One step of every peering still getting its history: the next batch of the log below
+    /// the live projector's checkpoint, queued for that peering alone.
+    #[tracing::instrument(level = "debug", skip_all, err)]
+    pub async fn try_backfill(&self) -> Result<Outcome, CivishareError> {
+        let backfilling = self.store.backfills().await?;
+        if backfilling.is_empty() {
+            return Ok(Outcome::CaughtUp);
+        }
+        let Some(local) = self.store.local_node().await? else {
+            return Ok(Outcome::CaughtUp);
+        };
+        let peerings = self.store.peerings().await?;
+        let mut read = 0;
+        for (peering_id, from) in backfilling {
+            let Some(peering) = peerings.iter().find(|p| p.id == peering_id) else {
+                continue;
+            };
+            let until = self.store.checkpoint().await?;
+            let mut events = self.log.read_all(from, READ_BATCH).await?;
+            events.retain(|e| e.position < until);
+            let next = events.last().map_or(until.max(from), |e| e.position + 1);
+            let rows = self
+                .rows_for(&local, &events, std::slice::from_ref(peering))
+                .await?;
+            let done = self.store.backfill_step(peering_id, &rows, next).await?;
+            if done {
+                tracing::info!(peer = %peering.node_name, "CiviShare: the peer's history is queued");
+            }
+            read += events.len();
+        }
+        Ok(if read == 0 {
+            Outcome::CaughtUp
+        } else {
+            Outcome::Processed(read)
+        })
+    }
+
+    /// The queue rows of `events` for `peerings`: each shared change for every peer whose
+    /// outgoing types include it and that has not had it (loop rule).
+    async fn rows_for(
+        &self,
+        local: &str,
+        events: &[RecordedEvent],
+        peerings: &[Peering],
+    ) -> Result<Vec<NewRow>, CivishareError> {
         let mut rows = Vec::new();
         let mut donations_of_payments = HashMap::new();
-        for event in &events {
+        for event in events {
             let Some(shared) = changes::shared(event) else {
                 continue;
             };
@@ -173,8 +230,10 @@ impl Outgoing {
                     }
                 },
             };
-            let loop_detection = self.loop_list(&local, event).await?;
-            for p in &peerings {
+            let Some(loop_detection) = self.loop_list(local, event).await? else {
+                continue;
+            };
+            for p in peerings {
                 if !p.outgoing.contains(shared.change_type) {
                     continue;
                 }
@@ -185,8 +244,7 @@ impl Outgoing {
                 rows.push(row(p, event, &shared, donation_id, &loop_detection));
             }
         }
-        self.store.enqueue(&rows, next).await?;
-        Ok(Outcome::Processed(events.len()))
+        Ok(rows)
     }
 
     /// The donation a payment belongs to, from its `PaymentInitiated`; `None` for a payment
@@ -211,18 +269,24 @@ impl Outgoing {
 
     /// The loop list this node sends with the change of `event`: a change applied from a peer
     /// keeps the list it came with; a change of this node starts one. This node's stamp last.
+    /// `None` for a change applied from a peer whose list is no longer remembered (older than
+    /// the retention, met again by a peering's history): without it nothing proves the change
+    /// would not go back where it came from, so it is not shared.
     async fn loop_list(
         &self,
         local: &str,
         event: &RecordedEvent,
-    ) -> Result<Vec<String>, CivishareError> {
+    ) -> Result<Option<Vec<String>>, CivishareError> {
         let from_peer = event
             .metadata
             .ledger()
             .filter(|m| m.actor.kind == ActorKind::Peer)
             .map(|m| m.correlation_id);
         let mut list = match from_peer {
-            Some(correlation) => self.store.loop_of(&correlation).await?.unwrap_or_default(),
+            Some(correlation) => match self.store.loop_of(&correlation).await? {
+                Some(list) if !list.is_empty() => list,
+                _ => return Ok(None),
+            },
             None => Vec::new(),
         };
         if list.is_empty() {
@@ -232,7 +296,7 @@ impl Outgoing {
         if !list.contains(&stamp) {
             list.push(stamp);
         }
-        Ok(list)
+        Ok(Some(list))
     }
 
     /// One delivery to `peering`, if it has undelivered rows and is not waiting out a
@@ -397,6 +461,10 @@ impl Outgoing {
     async fn round(&self) -> Result<bool, CivishareError> {
         let mut busy = false;
         while let Outcome::Processed(_) = self.try_enqueue().await? {
+            busy = true;
+        }
+        // A peering's history a batch per round, so that live changes keep flowing meanwhile.
+        if let Outcome::Processed(_) = self.try_backfill().await? {
             busy = true;
         }
         let Some(local) = self.store.local_node().await? else {

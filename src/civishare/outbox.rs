@@ -2,6 +2,8 @@
 //! outgoing projector's checkpoint in one transaction; statuses `queued`, `sent` (a request
 //! is in flight), `acknowledged`, `failed` (with attempts and the last error). No personal
 //! data: a row names the event by its log position, and the message is built at delivery.
+use std::collections::HashMap;
+
 use sqlx::Row;
 
 use super::{CivishareError, CivishareStore};
@@ -71,27 +73,8 @@ impl CivishareStore {
     /// Queues `rows` and moves the checkpoint to `next` in one transaction. A row already
     /// queued (same peer and event) is not queued twice.
     pub async fn enqueue(&self, rows: &[NewRow], next: u64) -> Result<(), CivishareError> {
-        let now = super::message::format_time(chrono::Utc::now());
         let mut tx = self.pool.begin().await?;
-        for r in rows {
-            sqlx::query(
-                "INSERT INTO civishare_outbox \
-                 (peering_id, position, event_id, change_type, entity, entity_reference, \
-                  loop_detection, status, queued_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8) \
-                 ON CONFLICT (peering_id, event_id) DO NOTHING",
-            )
-            .bind(r.peering_id)
-            .bind(r.position as i64)
-            .bind(r.event_id.to_string())
-            .bind(&r.change_type)
-            .bind(&r.entity)
-            .bind(&r.entity_reference)
-            .bind(serde_json::to_string(&r.loop_detection).expect("strings serialise"))
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_rows(&mut tx, rows).await?;
         sqlx::query(
             "INSERT INTO civishare_checkpoint (id, position) VALUES (1, ?1) \
              ON CONFLICT (id) DO UPDATE SET position = excluded.position",
@@ -101,6 +84,55 @@ impl CivishareStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The peerings still getting their history, each with the next position to read.
+    pub async fn backfills(&self) -> Result<HashMap<i64, u64>, CivishareError> {
+        let rows = sqlx::query("SELECT peering_id, next_position FROM civishare_backfill")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<i64, _>("peering_id"),
+                    r.get::<i64, _>("next_position") as u64,
+                )
+            })
+            .collect())
+    }
+
+    /// One step of a peering's history: queues `rows` and moves its position to `next`, in
+    /// one transaction; once `next` has reached the live projector's checkpoint the history is
+    /// complete and the peering joins the live projector (its row is deleted). Whether it is
+    /// complete.
+    pub async fn backfill_step(
+        &self,
+        peering_id: i64,
+        rows: &[NewRow],
+        next: u64,
+    ) -> Result<bool, CivishareError> {
+        let mut tx = self.pool.begin().await?;
+        insert_rows(&mut tx, rows).await?;
+        let checkpoint: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM civishare_checkpoint WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let done = next >= checkpoint.unwrap_or(0) as u64;
+        if done {
+            sqlx::query("DELETE FROM civishare_backfill WHERE peering_id = ?1")
+                .bind(peering_id)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sqlx::query("UPDATE civishare_backfill SET next_position = ?1 WHERE peering_id = ?2")
+                .bind(next as i64)
+                .bind(peering_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Up to `limit` undelivered rows of a peer, in queue order.
@@ -222,4 +254,32 @@ impl CivishareStore {
             last_error: oldest.and_then(|r| r.get("last_error")),
         })
     }
+}
+
+/// Queues rows in `tx`; a row already queued (same peer and event) is not queued twice.
+async fn insert_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    rows: &[NewRow],
+) -> Result<(), CivishareError> {
+    let now = super::message::format_time(chrono::Utc::now());
+    for r in rows {
+        sqlx::query(
+            "INSERT INTO civishare_outbox \
+             (peering_id, position, event_id, change_type, entity, entity_reference, \
+              loop_detection, status, queued_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8) \
+             ON CONFLICT (peering_id, event_id) DO NOTHING",
+        )
+        .bind(r.peering_id)
+        .bind(r.position as i64)
+        .bind(r.event_id.to_string())
+        .bind(&r.change_type)
+        .bind(&r.entity)
+        .bind(&r.entity_reference)
+        .bind(serde_json::to_string(&r.loop_detection).expect("strings serialise"))
+        .bind(&now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

@@ -56,6 +56,9 @@ pub struct NewPeering {
     pub outgoing: BTreeSet<String>,
     /// Change types accepted from it.
     pub incoming: BTreeSet<String>,
+    /// Whether it also gets the changes already in the log (from the log's start), not only
+    /// those appended after it was added.
+    pub history: bool,
 }
 
 /// A stored peering, without its secret.
@@ -176,6 +179,16 @@ impl CivishareStore {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        if new.history {
+            sqlx::query(
+                "INSERT INTO civishare_backfill (peering_id, next_position, started_at) \
+                 VALUES (?1, 0, ?2)",
+            )
+            .bind(id)
+            .bind(&created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(Peering {
             id,
@@ -250,10 +263,12 @@ impl CivishareStore {
         // a second `remove` deletes.
         keys.destroy(&[peering_key_id(peering.id as u64)]).await?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM civishare_outbox WHERE peering_id = ?1")
-            .bind(peering.id)
-            .execute(&mut *tx)
-            .await?;
+        for table in ["civishare_outbox", "civishare_backfill"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE peering_id = ?1"))
+                .bind(peering.id)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("DELETE FROM civishare_peering WHERE id = ?1")
             .bind(peering.id)
             .execute(&mut *tx)

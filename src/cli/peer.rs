@@ -57,6 +57,11 @@ pub struct AddArgs {
     #[arg(long, env = "LEDGER_PEER_INCOMING", default_value = "all")]
     pub incoming: String,
 
+    /// Also send the changes already in the log (from its start, in log order, before any
+    /// later one), not only those appended from now on.
+    #[arg(long, env = "LEDGER_PEER_HISTORY")]
+    pub history: bool,
+
     /// Read the shared secret the other side generated from the first line of stdin.
     #[arg(long, env = "LEDGER_PEER_SECRET_STDIN")]
     pub secret_stdin: bool,
@@ -115,6 +120,7 @@ pub async fn run(storage: &StorageArgs, cmd: PeerCommand) -> anyhow::Result<()> 
                 secret,
                 outgoing: parse_types("--outgoing", &args.outgoing)?,
                 incoming: parse_types("--incoming", &args.incoming)?,
+                history: args.history,
             };
             let peering = store.add_peering(vault.keys(), &new).await?;
             writeln!(

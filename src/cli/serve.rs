@@ -353,7 +353,9 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         metrics.clone(),
         auth,
         app.refusals(),
-        false,
+        // The console is on the HTTP port, which serves HTTPS only when TLS flags are given.
+        http_tls.is_some(),
+        app.civishare().clone(),
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut metrics_stop = stop_rx;

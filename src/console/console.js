@@ -32,6 +32,19 @@
       }
     }
     set("scrub.eligible", status.scrub.eligible === null ? "unknown" : status.scrub.eligible);
+    set(
+      "scrub.memberships.eligible",
+      status.membership_scrub.eligible === null ? "unknown" : status.membership_scrub.eligible,
+    );
+    if (status.civishare.Ok) {
+      for (const p of status.civishare.Ok.peers) {
+        set(`civishare.${p.node}.undelivered`, p.undelivered);
+        set(`civishare.${p.node}.failed`, p.failed);
+        for (const [received, n] of p.received) {
+          set(`civishare.${p.node}.${received}`, n);
+        }
+      }
+    }
     set("kurrentdb.subscriptions", status.kurrentdb.subscriptions);
     set("kurrentdb.max_lag", status.kurrentdb.max_lag);
     set("sequence.collisions", status.sequences.collisions);

@@ -29,6 +29,7 @@ use tokio::sync::OnceCell;
 
 use crate::api::auth::{Authenticator, Principal, Scope};
 use crate::api::refusal::RecentRefusals;
+use crate::civishare::CivishareStore;
 use crate::intake::Intake;
 use crate::metrics::Metrics;
 use crate::projection::ReadModel;
@@ -46,6 +47,7 @@ pub struct Console {
     refusals: RecentRefusals,
     sessions: Sessions,
     secure_cookies: bool,
+    civishare: CivishareStore,
 }
 
 impl Console {
@@ -57,6 +59,7 @@ impl Console {
         auth: Arc<Authenticator>,
         refusals: RecentRefusals,
         secure_cookies: bool,
+        civishare: CivishareStore,
     ) -> Self {
         Self {
             intake,
@@ -67,6 +70,7 @@ impl Console {
             refusals,
             sessions: Sessions::default(),
             secure_cookies,
+            civishare,
         }
     }
 

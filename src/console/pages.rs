@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::status::Status;
+use super::status::{CivishareStatus, ScrubBacklog, Status};
 use crate::audit::HistoryEntry;
 
 /// Escapes text for HTML element content and attribute values.
@@ -151,25 +151,17 @@ pub fn overview(viewer: &str, status: &Status) -> String {
     }
     body.push_str("</section>");
 
-    let backlog = match (status.scrub.eligible, status.scrub.oldest_age_seconds) {
-        (None, _) => "not known yet (the first count runs after the projector has caught up, \
-                      or the read model cannot be read)"
-            .to_owned(),
-        (Some(0), _) => "none".to_owned(),
-        (Some(_), Some(seconds)) => format!("the oldest has waited {}", age(seconds)),
-        (Some(_), None) => String::new(),
-    };
     let _ = write!(
         body,
-        "<section><h2>Scrubbing</h2><p>Eligible, not yet scrubbed: {}. Backlog: {}.</p></section>",
+        "<section><h2>Scrubbing</h2><p>Donations eligible, not yet scrubbed: {}. Backlog: {}.</p>\
+         <p>Membership applications eligible, not yet scrubbed: {}. Backlog: {}.</p></section>",
+        figure("scrub.eligible", known(status.scrub.eligible)),
+        esc(&backlog(&status.scrub)),
         figure(
-            "scrub.eligible",
-            status
-                .scrub
-                .eligible
-                .map_or("unknown".to_owned(), |v| v.to_string())
+            "scrub.memberships.eligible",
+            known(status.membership_scrub.eligible)
         ),
-        esc(&backlog),
+        esc(&backlog(&status.membership_scrub)),
     );
 
     body.push_str("<section><h2>Sequences</h2><table><thead><tr><th>Sequence</th><th>Current</th></tr></thead><tbody>");
@@ -223,13 +215,94 @@ pub fn overview(viewer: &str, status: &Status) -> String {
 
     let _ = write!(
         body,
-        "<section><h2>KurrentDB port</h2><p>Live subscriptions: {}; the furthest behind is {} events behind.</p></section>\
-         <section><h2>CiviShare</h2><p>Peering is not built yet: no queues.</p></section>\
-         <script src=\"/console/console.js\" defer></script>",
+        "<section><h2>KurrentDB port</h2><p>Live subscriptions: {}; the furthest behind is {} events behind.</p></section>",
         figure("kurrentdb.subscriptions", status.kurrentdb.subscriptions),
         figure("kurrentdb.max_lag", status.kurrentdb.max_lag),
     );
+    civishare(&mut body, &status.civishare);
+    body.push_str("<script src=\"/console/console.js\" defer></script>");
     layout("Overview", Some(viewer), &body)
+}
+
+/// A count, or `unknown`.
+fn known(value: Option<u64>) -> String {
+    value.map_or("unknown".to_owned(), |v| v.to_string())
+}
+
+/// How long a scrub backlog has waited, in words.
+fn backlog(scrub: &ScrubBacklog) -> String {
+    match (scrub.eligible, scrub.oldest_age_seconds) {
+        (None, _) => "not known yet (the first count runs after the projector has caught up, \
+                      or the read model cannot be read)"
+            .to_owned(),
+        (Some(0), _) => "none".to_owned(),
+        (Some(_), Some(seconds)) => format!("the oldest has waited {}", age(seconds)),
+        (Some(_), None) => String::new(),
+    }
+}
+
+/// The CiviShare section: the local node, and per peer its queue and what came from it.
+fn civishare(body: &mut String, status: &Result<CivishareStatus, String>) {
+    body.push_str("<section class=\"wide\"><h2>CiviShare</h2>");
+    let status = match status {
+        Ok(status) => status,
+        Err(e) => {
+            let _ = write!(
+                body,
+                "<p class=\"error\" data-figure=\"civishare.error\">The CiviShare database \
+                 cannot be read: {}</p></section>",
+                esc(e)
+            );
+            return;
+        }
+    };
+    match &status.local_node {
+        Some(name) => {
+            let _ = write!(
+                body,
+                "<p>This node: {}.</p>",
+                figure("civishare.local_node", name)
+            );
+        }
+        None => body.push_str(
+            "<p data-figure=\"civishare.local_node\">This node has no name yet \
+             (<code>ledger peer node --name</code>): nothing is shared.</p>",
+        ),
+    }
+    if status.peers.is_empty() {
+        body.push_str("<p data-figure=\"civishare.peers\">No peers.</p></section>");
+        return;
+    }
+    body.push_str(
+        "<table><thead><tr><th>Peer</th><th>Undelivered</th><th>Oldest undelivered</th>\
+         <th>Failed</th><th>Last error</th><th>Received</th></tr></thead><tbody>",
+    );
+    for p in &status.peers {
+        let key = |what: &str| format!("civishare.{}.{what}", p.node);
+        let received = p
+            .received
+            .iter()
+            .map(|(status, n)| format!("{}: {}", esc(status), figure(&key(status), n)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = write!(
+            body,
+            "<tr><td title=\"{}\">{}</td><td class=\"n\">{}</td><td>{}</td>\
+             <td class=\"n\">{}</td><td class=\"error-text\">{}</td><td>{}</td></tr>",
+            esc(&p.endpoint),
+            esc(&p.node),
+            figure(&key("undelivered"), p.undelivered),
+            esc(p.oldest_undelivered.as_deref().unwrap_or("")),
+            figure(&key("failed"), p.failed),
+            esc(p.last_error.as_deref().unwrap_or("")),
+            if received.is_empty() {
+                "nothing".to_owned()
+            } else {
+                received
+            },
+        );
+    }
+    body.push_str("</tbody></table></section>");
 }
 
 /// A duration in seconds, as days, hours and minutes.

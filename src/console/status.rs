@@ -24,14 +24,46 @@ pub struct Status {
     pub projectors: Vec<ProjectorStatus>,
     /// The read model's figures, or why they could not be read.
     pub read_model: Result<Overview, String>,
-    /// The scrub backlog.
+    /// The donations' scrub backlog.
     pub scrub: ScrubBacklog,
+    /// The membership applications' scrub backlog.
+    pub membership_scrub: ScrubBacklog,
     /// Each sequence's current value or error, and the collisions seen.
     pub sequences: SequenceHealth,
     /// Refusals since start by method and code, and the most recent ones.
     pub refusals: Refusals,
     /// The KurrentDB port's live subscriptions.
     pub kurrentdb: KurrentDbStatus,
+    /// CiviShare's local node and peers, or why they could not be read.
+    pub civishare: Result<CivishareStatus, String>,
+}
+
+/// CiviShare peering.
+#[derive(Debug, Clone, Serialize)]
+pub struct CivishareStatus {
+    /// The local node's name, `None` before `ledger peer node`.
+    pub local_node: Option<String>,
+    /// Each peer.
+    pub peers: Vec<PeerStatus>,
+}
+
+/// One peer: what is queued for it and what came from it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerStatus {
+    /// Its node name.
+    pub node: String,
+    /// Its message endpoint.
+    pub endpoint: String,
+    /// Changes queued for it and not yet acknowledged.
+    pub undelivered: i64,
+    /// When the oldest of them was queued.
+    pub oldest_undelivered: Option<String>,
+    /// Changes whose last delivery attempt failed.
+    pub failed: i64,
+    /// The last delivery error.
+    pub last_error: Option<String>,
+    /// Changes received from it, per status (`applied`, `ignored_loop`, `refused`).
+    pub received: Vec<(String, i64)>,
 }
 
 /// One projector.
@@ -141,16 +173,23 @@ impl Console {
             sequences.push((name.as_str(), current));
         }
         let refusals = self.refusals.recent();
+        let backlog = |eligible: &str, oldest: &str| ScrubBacklog {
+            eligible: gauge(eligible).map(|v| v as u64),
+            oldest_age_seconds: gauge(oldest).map(|v| v as u64),
+        };
         Status {
             at: Utc::now(),
             head,
             projectors,
             read_model,
-            scrub: ScrubBacklog {
-                eligible: gauge("ledger_scrub_eligible").map(|v| v as u64),
-                oldest_age_seconds: gauge("ledger_scrub_oldest_eligible_age_seconds")
-                    .map(|v| v as u64),
-            },
+            scrub: backlog(
+                "ledger_scrub_eligible",
+                "ledger_scrub_oldest_eligible_age_seconds",
+            ),
+            membership_scrub: backlog(
+                "ledger_membership_scrub_eligible",
+                "ledger_membership_scrub_oldest_eligible_age_seconds",
+            ),
             sequences: SequenceHealth {
                 sequences,
                 collisions: metrics.counter_value(
@@ -166,6 +205,35 @@ impl Console {
                 subscriptions: gauge("ledger_kurrentdb_subscriptions").unwrap_or(0.0) as u64,
                 max_lag: gauge("ledger_kurrentdb_subscriber_lag_events").unwrap_or(0.0) as u64,
             },
+            civishare: self.civishare_status().await.map_err(|e| e.to_string()),
         }
+    }
+
+    async fn civishare_status(&self) -> Result<CivishareStatus, crate::civishare::CivishareError> {
+        let peers = self
+            .civishare
+            .peer_reports()
+            .await?
+            .into_iter()
+            .map(|r| PeerStatus {
+                failed: r
+                    .queue
+                    .by_status
+                    .iter()
+                    .filter(|(status, _)| status == "failed")
+                    .map(|(_, n)| n)
+                    .sum(),
+                node: r.peering.node_name,
+                endpoint: r.peering.endpoint,
+                undelivered: r.queue.undelivered,
+                oldest_undelivered: r.queue.oldest_undelivered,
+                last_error: r.queue.last_error,
+                received: r.incoming,
+            })
+            .collect();
+        Ok(CivishareStatus {
+            local_node: self.civishare.local_node().await?,
+            peers,
+        })
     }
 }

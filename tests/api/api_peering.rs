@@ -25,6 +25,7 @@ fn add(node: &str, url: &str) -> api::AddPeerRequest {
         outgoing: vec!["all".into()],
         incoming: vec!["all".into()],
         secret: String::new(),
+        history: false,
     }
 }
 

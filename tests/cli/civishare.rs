@@ -768,6 +768,90 @@ async fn a_change_to_a_donation_the_peer_never_got_is_refused_as_unknown_and_cha
 }
 
 #[tokio::test]
+async fn a_peer_added_with_its_history_gets_the_earlier_changes_first_and_one_added_without_only_later_ones(
+) {
+    let mut a = Node::new("https://ledger-a.example.org");
+    let mut b = Node::new("https://ledger-b.example.org");
+    let mut c = Node::new("https://ledger-c.example.org");
+    b.peer_with(&a.name, &a.endpoint(), "all");
+    c.peer_with(&a.name, &a.endpoint(), "all");
+    a.start();
+    b.start();
+    c.start();
+    let mut early = Vec::new();
+    for cents in [1_100, 1_200, 1_300] {
+        early.push(a.donate(cents).await.donation_id);
+    }
+    wait_for(
+        "A's outgoing projector passed the early donations",
+        60,
+        || a.count("SELECT COALESCE(MAX(position), 0) FROM civishare_checkpoint") as f64 > a.head(),
+    );
+    // Added while A serves: B with its history, C without.
+    for (node, history) in [(&b, true), (&c, false)] {
+        let mut args = vec![
+            "peer".to_owned(),
+            "add".to_owned(),
+            "--node".to_owned(),
+            node.name.clone(),
+            "--url".to_owned(),
+            node.endpoint(),
+        ];
+        if history {
+            args.push("--history".to_owned());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        a.ledger(&args, &[("LEDGER_PEER_SECRET", SECRET)]);
+    }
+    let late = a.donate(1_400).await.donation_id;
+
+    wait_for("B got all four donations", 60, || {
+        b.count("SELECT COUNT(*) FROM civishare_inbox WHERE status = 'applied'") == 4
+    });
+    wait_for("C got the late donation", 60, || {
+        c.count("SELECT COUNT(*) FROM civishare_inbox WHERE status = 'applied'") == 1
+    });
+    let mut expected = early.clone();
+    expected.push(late);
+    let order = |node: &Node| {
+        node.query_text(
+            "SELECT group_concat(entity_reference, ' ') FROM \
+             (SELECT entity_reference FROM civishare_inbox ORDER BY seq)",
+        )
+    };
+    let in_order: Vec<String> = expected.iter().map(u64::to_string).collect();
+    assert_eq!(
+        order(&b),
+        in_order.join(" "),
+        "the history first, in log order"
+    );
+    assert_eq!(order(&c), late.to_string(), "no history for C");
+    assert_eq!(
+        a.count("SELECT COUNT(*) FROM civishare_backfill"),
+        0,
+        "B's history is complete"
+    );
+    // Everything once: the history and the live projector did not both queue a change.
+    wait_for("A saw B's four acknowledged", 60, || {
+        a.count(
+            "SELECT COUNT(*) FROM civishare_outbox o JOIN civishare_peering p \
+             ON p.id = o.peering_id WHERE p.node_name = 'https://ledger-b.example.org' \
+             AND o.status = 'acknowledged'",
+        ) == 4
+    });
+    assert_eq!(
+        a.count(
+            "SELECT COUNT(*) FROM civishare_outbox o JOIN civishare_peering p \
+             ON p.id = o.peering_id WHERE p.node_name = 'https://ledger-b.example.org'"
+        ),
+        4
+    );
+    a.stop();
+    b.stop();
+    c.stop();
+}
+
+#[tokio::test]
 async fn over_https_a_donation_on_a_reaches_b_and_the_port_answers_no_plaintext() {
     let pki_dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(pki_dir.path());

@@ -138,6 +138,26 @@ async fn the_console_in_chromium_shows_the_read_models_counts_and_a_donations_hi
     let dir = tempfile::tempdir().unwrap();
     let tokens = tokens_file(dir.path());
     let (port, http) = (free_port(), free_port());
+    // A peer that never answers: every shared change waits in its queue.
+    let peer = "https://unreachable.example.org";
+    let unreachable = format!("http://127.0.0.1:{}/civishare/v1/messages", free_port());
+    for args in [
+        &["peer", "node", "--name", "https://console-test.example.org"][..],
+        &["peer", "add", "--node", peer, "--url", unreachable.as_str()][..],
+    ] {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("ledger"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .env(
+                "LEDGER_PEER_SECRET",
+                "ConsoleTestSecretConsoleTestSecret012345678",
+            )
+            .env_remove("LEDGER_READ_MODEL_URL")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
     let child = spawn_serve(
         dir.path(),
         port,
@@ -185,13 +205,19 @@ async fn the_console_in_chromium_shows_the_read_models_counts_and_a_donations_hi
                 "SELECT projector, COALESCE(position, 0) FROM projector_checkpoint",
             )
             .values()
-            .any(|p| *p as u64 >= head);
+            .any(|p| *p as u64 >= head)
+            && counts(
+                &dir.path().join("civishare.sqlite"),
+                "SELECT 'next', position FROM civishare_checkpoint",
+            )
+            .values()
+            .any(|p| *p as u64 > head);
         if applied {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the projector did not catch up"
+            "the projector or CiviShare's outgoing projector did not catch up"
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
@@ -275,6 +301,23 @@ async fn the_console_in_chromium_shows_the_read_models_counts_and_a_donations_hi
     assert_eq!(total, DONATIONS as i64);
     assert!(compared >= 10, "too few figures compared: {compared}");
     assert_eq!(shown("projector.readmodel.lag"), 0);
+    // CiviShare: the peer's queue is CiviShare's own count, every change of the log that it
+    // takes (each donation's creation, cancellations, bookings).
+    let queued = counts(
+        &dir.path().join("civishare.sqlite"),
+        "SELECT 'undelivered', COUNT(*) FROM civishare_outbox WHERE status <> 'acknowledged'",
+    )["undelivered"];
+    assert!(queued >= DONATIONS as i64, "{queued}");
+    assert_eq!(shown(&format!("civishare.{peer}.undelivered")), queued);
+    assert!(shown(&format!("civishare.{peer}.failed")) <= queued);
+    assert_eq!(
+        figures["civishare.local_node"].as_str(),
+        Some("https://console-test.example.org")
+    );
+    assert!(
+        figures.contains_key("scrub.memberships.eligible"),
+        "{figures:?}"
+    );
     assert!(shown("head") as u64 >= head);
     assert!(
         result["chart_lines"].as_u64().unwrap() >= 1,
