@@ -1,5 +1,5 @@
-//! The intake bench's load generator: unary gRPC calls written straight onto an HTTP/2
-//! connection with the `h2` crate.
+//! The benches' load generator: unary and client-streaming gRPC calls (every request message
+//! sent at once, one reply) written straight onto an HTTP/2 connection with the `h2` crate.
 //!
 //! Frontends run on other machines; the bench's 64 clients share the two CPUs with the server
 //! being measured, so every cycle the load generator spends is taken from the server. tonic's
@@ -13,16 +13,16 @@ use anyhow::{bail, Context as _};
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Request, Uri};
 
-/// One HTTP/2 connection that sends unary gRPC calls.
+/// One HTTP/2 connection that sends gRPC calls with one reply.
 pub struct GrpcClient {
     send: h2::client::SendRequest<Bytes>,
     authority: String,
-    authorization: HeaderValue,
+    authorization: Option<HeaderValue>,
 }
 
 impl GrpcClient {
     /// Connects to `addr` (`host:port`) with `TCP_NODELAY` and drives the connection on a task
-    /// of the current runtime; every call carries `authorization`.
+    /// of the current runtime; every call carries `authorization` (none when empty).
     pub async fn connect(addr: &str, authorization: &str) -> anyhow::Result<Self> {
         let tcp = tokio::net::TcpStream::connect(addr)
             .await
@@ -39,8 +39,13 @@ impl GrpcClient {
         Ok(Self {
             send,
             authority: addr.to_owned(),
-            authorization: HeaderValue::from_str(authorization)
-                .context("authorization is not a valid header value")?,
+            authorization: match authorization {
+                "" => None,
+                value => Some(
+                    HeaderValue::from_str(value)
+                        .context("authorization is not a valid header value")?,
+                ),
+            },
         })
     }
 
@@ -51,21 +56,35 @@ impl GrpcClient {
         path: &str,
         message: &M,
     ) -> anyhow::Result<R> {
+        self.call(path, std::slice::from_ref(message)).await
+    }
+
+    /// Calls the method at `path` with every message of `messages` (a client stream, sent at
+    /// once and closed) and decodes its one reply.
+    pub async fn call<M: prost::Message, R: prost::Message + Default>(
+        &mut self,
+        path: &str,
+        messages: &[M],
+    ) -> anyhow::Result<R> {
         let uri = Uri::builder()
             .scheme("http")
             .authority(self.authority.as_str())
             .path_and_query(path)
             .build()?;
-        let request = Request::post(uri)
+        let mut request = Request::post(uri)
             .header("content-type", "application/grpc")
-            .header("te", "trailers")
-            .header("authorization", self.authorization.clone())
-            .body(())?;
-        let len = message.encoded_len();
-        let mut body = BytesMut::with_capacity(5 + len);
-        body.put_u8(0);
-        body.put_u32(u32::try_from(len).context("message too large")?);
-        message.encode(&mut body)?;
+            .header("te", "trailers");
+        if let Some(authorization) = &self.authorization {
+            request = request.header("authorization", authorization.clone());
+        }
+        let request = request.body(())?;
+        let len: usize = messages.iter().map(|m| 5 + m.encoded_len()).sum();
+        let mut body = BytesMut::with_capacity(len);
+        for message in messages {
+            body.put_u8(0);
+            body.put_u32(u32::try_from(message.encoded_len()).context("message too large")?);
+            message.encode(&mut body)?;
+        }
 
         let mut send = self.send.clone().ready().await?;
         let (response, mut stream) = send.send_request(request, false)?;

@@ -1,7 +1,8 @@
 //! The KurrentDB-port part of `ledger bench`: the workload's events appended by 64 writers
-//! through the port (single-event `Append` calls; once with every writer on its own HTTP/2
-//! connection, once with all of them sharing one, as the tasks of one application share its
-//! client) beside
+//! through the port (single-event `Append` calls; with the `tonic` client once with every
+//! writer on its own HTTP/2 connection and once with all of them sharing one, as the tasks of
+//! one application share its client; and with the intake bench's lean load generator, each
+//! writer on its own connection) beside
 //! the same appends straight into the embedded log, as a ratio in one run; and a catch-up
 //! subscription to `$all` through the port over the filled log beside a direct page-by-page
 //! read of it. Clients run in the same process, so the port's figures include their cost.
@@ -15,13 +16,16 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::append::{fresh_log, lane_key};
+use super::grpc_client::GrpcClient;
 use super::CONCURRENCY;
 use crate::kurrentdb::access::Users;
 use crate::kurrentdb::requests::{append_any, subscribe_all_from_start, Proposed};
 use crate::kurrentdb::{KurrentDbServer, Settings};
 use crate::metrics::Metrics;
 use crate::proto::kurrentdb::event_store::client::streams::streams_client::StreamsClient;
-use crate::proto::kurrentdb::event_store::client::streams::{read_resp, AppendReq};
+use crate::proto::kurrentdb::event_store::client::streams::{
+    append_resp, read_resp, AppendReq, AppendResp,
+};
 use crate::store::{ContentType, EventData, EventMetadata, ExpectedRevision, StreamAppend};
 
 /// The port's figures.
@@ -31,6 +35,9 @@ pub struct PortRates {
     pub port_append: f64,
     /// Events/s appended through the port by the writers sharing one connection.
     pub shared_append: f64,
+    /// Events/s appended through the port by the writers, each on its own connection, with
+    /// the lean load generator of the intake bench instead of the `tonic` client.
+    pub lean_append: f64,
     /// Events/s of the same appends straight into the log.
     pub direct_append: f64,
     /// Events/s of a catch-up subscription to `$all` through the port.
@@ -109,6 +116,43 @@ async fn start_port(
     Ok((url, stop, serving))
 }
 
+/// Events/s of every lane appended through the port at `addr` (`host:port`), each lane on its
+/// own connection of the lean load generator ([`GrpcClient`]: both frames of a call in one
+/// write, no buffer task), connected before the clock starts.
+async fn lean_append_rate(lanes: Vec<Lane>, addr: &str) -> anyhow::Result<f64> {
+    let mut clients = Vec::with_capacity(lanes.len());
+    for _ in 0..lanes.len() {
+        clients.push(GrpcClient::connect(addr, "").await?);
+    }
+    let events: usize = lanes.iter().map(Vec::len).sum();
+    let started = Instant::now();
+    let tasks: Vec<_> = lanes
+        .into_iter()
+        .zip(clients)
+        .map(|(lane, mut client)| {
+            tokio::spawn(async move {
+                for (stream, event) in lane {
+                    let reply: AppendResp = client
+                        .call(
+                            "/event_store.client.streams.Streams/Append",
+                            &append_request(&stream, &event),
+                        )
+                        .await?;
+                    anyhow::ensure!(
+                        matches!(reply.result, Some(append_resp::Result::Success(_))),
+                        "the port did not append to {stream}: {reply:?}"
+                    );
+                }
+                Ok::<_, anyhow::Error>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(events as f64 / started.elapsed().as_secs_f64())
+}
+
 /// Events/s of every lane appended through the port, lane `i` by `clients[i]`.
 async fn port_append_rate(lanes: Vec<Lane>, clients: Vec<Client>) -> anyhow::Result<f64> {
     let events: usize = lanes.iter().map(Vec::len).sum();
@@ -177,6 +221,12 @@ pub async fn kurrentdb_rates(
     stop.cancel();
     serving.await??;
 
+    let lean_log = fresh_log(dir, "kurrentdb-port-lean.sqlite").await?;
+    let (url, stop, serving) = start_port(lean_log).await?;
+    let lean_append = lean_append_rate(lanes.clone(), url.trim_start_matches("http://")).await?;
+    stop.cancel();
+    serving.await??;
+
     let log = fresh_log(dir, "kurrentdb-port.sqlite").await?;
     let (url, stop, serving) = start_port(log.clone()).await?;
     let mut clients = Vec::with_capacity(CONCURRENCY);
@@ -220,6 +270,7 @@ pub async fn kurrentdb_rates(
     Ok(PortRates {
         port_append,
         shared_append,
+        lean_append,
         direct_append,
         catch_up,
         direct_read,

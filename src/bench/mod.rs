@@ -385,6 +385,14 @@ async fn run_parts(options: &BenchOptions, servers: Servers<'_>) -> anyhow::Resu
             Some(events.clone()),
         );
         report.add(
+            "kurrentdb_append_port_lean_client",
+            "append through the KurrentDB port, 64 writers, each its own HTTP/2 connection, lean load generator",
+            rates.lean_append,
+            "events/s",
+            None,
+            Some(events.clone()),
+        );
+        report.add(
             "kurrentdb_append_direct",
             "the same appends into the log directly",
             rates.direct_append,
@@ -404,6 +412,14 @@ async fn run_parts(options: &BenchOptions, servers: Servers<'_>) -> anyhow::Resu
             "kurrentdb_append_ratio_one_connection",
             "port appends on one shared connection ÷ direct appends",
             100.0 * rates.shared_append / rates.direct_append,
+            "%",
+            Some(PORT_APPEND_RATIO_TARGET),
+            None,
+        );
+        report.add(
+            "kurrentdb_append_ratio_lean_client",
+            "port appends with the lean load generator ÷ direct appends",
+            100.0 * rates.lean_append / rates.direct_append,
             "%",
             Some(PORT_APPEND_RATIO_TARGET),
             None,
