@@ -49,7 +49,7 @@ pub struct Receiver {
     metrics: Metrics,
     window_secs: u64,
     retention_secs: i64,
-    /// Held while one change is checked and applied.
+    /// Held while one message's changes are checked and applied.
     applying: tokio::sync::Mutex<()>,
 }
 
@@ -192,33 +192,95 @@ impl Receiver {
             .local_node()
             .await?
             .ok_or(CivishareError::NoLocalNode)?;
-        let mut results = Vec::with_capacity(envelope.payload.changes.len());
-        for (index, change) in envelope.payload.changes.iter().enumerate() {
-            let outcome = self.apply(&peering, &local, change, now).await?;
-            self.store
-                .record(&InboxRow {
-                    message_id: &envelope.id,
-                    sender: &sender,
-                    change_index: index,
-                    change,
-                    status: outcome.status,
-                    reason: outcome.reason.clone(),
-                    local_reference: outcome.local_reference.clone(),
-                })
-                .await?;
-            self.metrics
-                .count(RECEIVED, &[("status", outcome.status.as_str())], 1);
-            results.push(ChangeResult {
-                index,
-                change_type: change.change_type.clone(),
-                status: outcome.status.as_str().to_owned(),
-                reason: outcome.reason,
-                local_reference: outcome.local_reference,
+        let changes = &envelope.payload.changes;
+        // One message at a time: two copies of one change (from two peers) must not both pass
+        // the origin check before either is remembered. A change remembered but not marked
+        // done (this node stopped half-way) is applied again: the intake's idempotency key,
+        // derived from the origin, makes that harmless.
+        let _one_at_a_time = self.applying.lock().await;
+        // Changes to different entities are applied concurrently, so that their appends share
+        // the log's group commits; the changes to one entity (two copies of one change
+        // included) one after the other, in message order.
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut group_of: std::collections::HashMap<(&str, &str), usize> =
+            std::collections::HashMap::new();
+        for (index, change) in changes.iter().enumerate() {
+            let key = (change.entity.as_str(), change.entity_reference.as_str());
+            let group = *group_of.entry(key).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
             });
+            groups[group].push(index);
+        }
+        let (peering, local, message_id, sender) =
+            (&peering, local.as_str(), envelope.id.as_str(), sender.as_str());
+        let applied = futures::future::join_all(groups.iter().map(|group| async move {
+            let mut results = Vec::with_capacity(group.len());
+            for &index in group {
+                // Recorded at once: a later change to the entity finds the local id there.
+                let result = match self.apply(peering, local, &changes[index], now).await {
+                    Ok(outcome) => {
+                        self.record(message_id, sender, index, &changes[index], outcome)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(result) => results.push(result),
+                    // The rest of this entity's changes wait for the sender's retry.
+                    Err(e) => return (results, Some(e)),
+                }
+            }
+            (results, None)
+        }))
+        .await;
+        let mut results = Vec::with_capacity(changes.len());
+        let mut failure = None;
+        for (done, error) in applied {
+            results.extend(done);
+            if failure.is_none() {
+                failure = error;
+            }
+        }
+        results.sort_by_key(|r| r.index);
+        if let Some(e) = failure {
+            return Err(e);
         }
         Ok(Answer {
             id: envelope.id,
             results,
+        })
+    }
+
+    /// Records what became of change `index` of message `message_id` (inbox row and counter)
+    /// and answers it.
+    async fn record(
+        &self,
+        message_id: &str,
+        sender: &str,
+        index: usize,
+        change: &Change,
+        outcome: Outcome,
+    ) -> Result<ChangeResult, CivishareError> {
+        self.store
+            .record(&InboxRow {
+                message_id,
+                sender,
+                change_index: index,
+                change,
+                status: outcome.status,
+                reason: outcome.reason.clone(),
+                local_reference: outcome.local_reference.clone(),
+            })
+            .await?;
+        self.metrics
+            .count(RECEIVED, &[("status", outcome.status.as_str())], 1);
+        Ok(ChangeResult {
+            index,
+            change_type: change.change_type.clone(),
+            status: outcome.status.as_str().to_owned(),
+            reason: outcome.reason,
+            local_reference: outcome.local_reference,
         })
     }
 
@@ -242,11 +304,6 @@ impl Receiver {
         {
             return Ok(Outcome::ignored("this node's stamp is in loop_detection"));
         }
-        // One change at a time: two copies of one change (from two peers) must not both pass
-        // the check below before either is remembered. A change remembered but not marked
-        // done (this node stopped half-way) is applied again: the intake's idempotency key,
-        // derived from the origin, makes that harmless.
-        let _one_at_a_time = self.applying.lock().await;
         if self.store.origin_done(&origin).await? == Some(true) {
             return Ok(Outcome::ignored(
                 "a change with this origin was processed before",

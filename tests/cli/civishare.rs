@@ -816,7 +816,7 @@ async fn a_peer_added_with_its_history_gets_the_earlier_changes_first_and_one_ad
     let order = |node: &Node| {
         node.query_text(
             "SELECT group_concat(entity_reference, ' ') FROM \
-             (SELECT entity_reference FROM civishare_inbox ORDER BY seq)",
+             (SELECT entity_reference FROM civishare_inbox ORDER BY message_id, change_index)",
         )
     };
     let in_order: Vec<String> = expected.iter().map(u64::to_string).collect();
@@ -943,10 +943,11 @@ async fn a_peer_that_was_down_receives_every_change_in_order_once_it_is_back() {
         a.count("SELECT COUNT(*) FROM civishare_outbox WHERE status = 'acknowledged'") == 3
     });
     assert_eq!(a.count("SELECT COUNT(*) FROM civishare_outbox"), 3);
-    // In order: B received A's donations in the order A created them.
+    // In order: B received A's donations in the order A created them (messages are UUIDv7,
+    // so in the order sent; a message's changes to different donations are applied at once).
     let db = rusqlite::Connection::open(b.dir.path().join("civishare.sqlite")).unwrap();
     let refs: Vec<u64> = db
-        .prepare("SELECT entity_reference FROM civishare_inbox ORDER BY seq")
+        .prepare("SELECT entity_reference FROM civishare_inbox ORDER BY message_id, change_index")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
