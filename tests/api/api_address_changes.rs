@@ -304,7 +304,8 @@ async fn the_export_batch_marks_changed_address_changes_and_reports_repeats() {
         .into_inner();
     assert_eq!(again.already_exported, [id]);
     // An unused one refuses the whole batch.
-    let unused = get(&mut app, &donation_token(&mut app).await).await.unwrap();
+    let unused_token = donation_token(&mut app).await;
+    let unused = get(&mut app, &unused_token).await.unwrap();
     let before = head(&app.log).await;
     let mut req = export("a-3");
     req.address_change_ids = vec![unused.address_change_id];

@@ -6,7 +6,8 @@
 //! ago than the grace period (30 days) whatever its export; younger ones are kept, and an
 //! opt-out without an address is never a candidate. Afterwards the address columns are empty,
 //! the kind, external id and tokens kept, the scrubbed street and name occur in no file of the
-//! data directory and no command output, and a rebuild still shows the rows scrubbed.
+//! data directory and no command output (`ledger history address-change` and `ledger state
+//! address-change` included), and a rebuild still shows the rows scrubbed.
 use crate::scrub_policy::{found_nowhere, ledger, read_model, report_of};
 use crate::support;
 
@@ -199,6 +200,26 @@ async fn exported_and_overdue_addresses_are_scrubbed_and_found_nowhere_afterward
         "a rebuild yields the same address-change rows"
     );
     rm.close().await;
+
+    // The audit shows the scrub and no address any more; the state command the rest.
+    let (_, first, _) = made[0];
+    let history = ledger(
+        &app,
+        &["history", "address-change", &first.to_string(), "--json"],
+    );
+    assert!(support::contains(&history.stdout, b"PersonalDataScrubbed.v1"));
+    assert!(support::contains(&history.stdout, b"AddressChanged.v1"));
+    assert!(support::contains(&history.stdout, b"<scrubbed>"));
+    outputs.push(history);
+    let state = ledger(
+        &app,
+        &["state", "address-change", &first.to_string(), "--json"],
+    );
+    let state_json: serde_json::Value = serde_json::from_slice(&state.stdout).unwrap();
+    assert_eq!(state_json["export_state"], "used_exported");
+    assert_eq!(state_json["is_scrubbed"], "true");
+    assert_eq!(state_json["address"], "<scrubbed>");
+    outputs.push(state);
 
     // No file of the data directory and no command output holds a scrubbed new address; the
     // kept one is still there.

@@ -9,11 +9,11 @@ CREATE TABLE address_change (
     created_at              DATETIME(6) NOT NULL,
     modified_at             DATETIME(6) NOT NULL,
     -- The token that allows the next change (UUID v4); kept after a scrub.
-    current_identifier      VARCHAR(255) COLLATE utf8mb4_nopad_bin NOT NULL DEFAULT '',
+    current_identifier      VARCHAR(255) NOT NULL DEFAULT '',
     -- The token used for the last change; equal to current_identifier until a change.
-    previous_identifier     VARCHAR(255) COLLATE utf8mb4_nopad_bin NOT NULL DEFAULT '',
+    previous_identifier     VARCHAR(255) NOT NULL DEFAULT '',
     -- donation, membership: what external_id names (no foreign key: another context).
-    external_id_kind        VARCHAR(255) COLLATE utf8mb4_nopad_bin NOT NULL DEFAULT '',
+    external_id_kind        VARCHAR(255) NOT NULL DEFAULT '',
     external_id             BIGINT NOT NULL DEFAULT 0 CHECK (external_id >= 0),
     -- person, company
     address_type            VARCHAR(255) NOT NULL DEFAULT '',
