@@ -210,7 +210,8 @@ pub async fn load_address_change(
     if first.steps.is_empty() {
         return Ok(None);
     }
-    let rest = futures::future::try_join_all(names[1..].iter().map(|s| load_stream(log, s))).await?;
+    let rest =
+        futures::future::try_join_all(names[1..].iter().map(|s| load_stream(log, s))).await?;
     let mut loaded = vec![first];
     loaded.extend(rest);
     Ok(Some(loaded))

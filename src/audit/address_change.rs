@@ -29,7 +29,10 @@ pub async fn load_address_change(
 /// shows as [`SCRUBBED`] once it cannot be read.
 pub fn fields(view: &AddressChangeView) -> BTreeMap<&'static str, String> {
     let mut f = BTreeMap::new();
-    f.insert("external_id_kind", view.external_id_kind.as_str().to_owned());
+    f.insert(
+        "external_id_kind",
+        view.external_id_kind.as_str().to_owned(),
+    );
     f.insert("external_id", view.external_id.to_string());
     f.insert("address_type", view.address_type.as_str().to_owned());
     f.insert("current_identifier", view.current_identifier.clone());

@@ -163,10 +163,7 @@ pub async fn state(storage: &StorageArgs, args: StateArgs) -> anyhow::Result<()>
         let steps = audit::address_change::load_address_change(&*log, &vault, args.id).await?;
         let view = audit::address_change::state_as_of(&steps, as_of);
         if !view.exists() {
-            anyhow::bail!(
-                "address change {} did not exist yet at that point",
-                args.id
-            );
+            anyhow::bail!("address change {} did not exist yet at that point", args.id);
         }
         audit::address_change::fields(&view)
     } else if args.kind == "membership" {

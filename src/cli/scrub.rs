@@ -191,14 +191,24 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
             .scrubbed
             .iter()
             .map(|s| ("donation", s.donation_id, "created", s.created_at, s.rule));
-        let memberships = report
-            .memberships_scrubbed
-            .iter()
-            .map(|s| ("membership", s.membership_id, "created", s.created_at, s.rule));
-        let address_changes = report
-            .address_changes_scrubbed
-            .iter()
-            .map(|s| ("address_change", s.address_change_id, "changed", s.modified_at, s.rule));
+        let memberships = report.memberships_scrubbed.iter().map(|s| {
+            (
+                "membership",
+                s.membership_id,
+                "created",
+                s.created_at,
+                s.rule,
+            )
+        });
+        let address_changes = report.address_changes_scrubbed.iter().map(|s| {
+            (
+                "address_change",
+                s.address_change_id,
+                "changed",
+                s.modified_at,
+                s.rule,
+            )
+        });
         for (what, id, when, at, rule) in donations.chain(memberships).chain(address_changes) {
             let at = at.to_rfc3339();
             writeln!(out, "{verb} {what} {id:<10} {when} {at}  rule {rule}")?;

@@ -860,7 +860,11 @@ pub fn admit(event: &DomainEvent) -> Vec<FieldError> {
             c.unsigned("address_change_id", e.address_change_id, Holds::Id);
         }
         E::AddressChangeExported(e) => {
-            c.text("batch_id", &e.batch_id, holds!("address_change.export_batch"));
+            c.text(
+                "batch_id",
+                &e.batch_id,
+                holds!("address_change.export_batch"),
+            );
             c.time("exported_at", e.exported_at.as_ref());
             c.text("identifier", &e.identifier, IDENTIFIER);
         }
@@ -894,15 +898,39 @@ pub const IDENTIFIER: Holds = Holds::Line(36);
 /// the `AddressChanged` event.
 pub fn address_fields(a: &ev::AddressData) -> [(&'static str, &str, Holds); 9] {
     [
-        ("address.salutation", &a.salutation, holds!("address_change.salutation")),
+        (
+            "address.salutation",
+            &a.salutation,
+            holds!("address_change.salutation"),
+        ),
         ("address.title", &a.title, holds!("address_change.title")),
-        ("address.first_name", &a.first_name, holds!("address_change.first_name")),
-        ("address.last_name", &a.last_name, holds!("address_change.last_name")),
-        ("address.company_name", &a.company_name, holds!("address_change.company_name")),
+        (
+            "address.first_name",
+            &a.first_name,
+            holds!("address_change.first_name"),
+        ),
+        (
+            "address.last_name",
+            &a.last_name,
+            holds!("address_change.last_name"),
+        ),
+        (
+            "address.company_name",
+            &a.company_name,
+            holds!("address_change.company_name"),
+        ),
         ("address.street", &a.street, holds!("address_change.street")),
-        ("address.postcode", &a.postcode, holds!("address_change.postcode")),
+        (
+            "address.postcode",
+            &a.postcode,
+            holds!("address_change.postcode"),
+        ),
         ("address.city", &a.city, holds!("address_change.city")),
-        ("address.country", &a.country, holds!("address_change.country")),
+        (
+            "address.country",
+            &a.country,
+            holds!("address_change.country"),
+        ),
     ]
 }
 

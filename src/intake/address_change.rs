@@ -13,9 +13,7 @@ use uuid::Uuid;
 use super::error::invalid_if_any;
 use super::{Intake, IntakeError, Method, Plan, RequestMeta};
 use crate::domain::address_change::commands::{self, AddressChangeInput};
-use crate::domain::address_change::{
-    token_stream, AddressChangeView, AddressType, ExternalIdKind,
-};
+use crate::domain::address_change::{token_stream, AddressChangeView, AddressType, ExternalIdKind};
 use crate::domain::types::{to_timestamp, StreamEvent};
 use crate::domain::validation::{
     validate_change_address, validate_export, validate_token, FieldError,
@@ -167,8 +165,7 @@ impl Intake {
             let id = self.address_change_id_of(&token).await?;
             let mut load = self.load_address_change(id, false).await?;
             let new = new_token();
-            let mut events =
-                commands::change(&load.view, &token, &input, &new, self.clock.now())?;
+            let mut events = commands::change(&load.view, &token, &input, &new, self.clock.now())?;
             self.seal(address_change_key_id(id), &mut events).await?;
             for e in &events {
                 load.view.apply(&e.stream, &e.event);
@@ -211,20 +208,19 @@ impl Intake {
         ids.dedup();
         self.run(meta, Method::MarkAddressChangesExported, async {
             let now = self.clock.now();
-            let loads: Vec<(u64, AddressChangeLoad)> =
-                futures::stream::iter(ids.iter().copied())
-                    .map(|id| async move {
-                        self.load_address_change(id, false)
-                            .await
-                            .map(|l| (id, l))
-                            .map_err(|e| IntakeError::InAddressChangeBatch {
-                                address_change_id: id,
-                                source: Box::new(e),
-                            })
-                    })
-                    .buffered(BATCH_CONCURRENCY)
-                    .try_collect()
-                    .await?;
+            let loads: Vec<(u64, AddressChangeLoad)> = futures::stream::iter(ids.iter().copied())
+                .map(|id| async move {
+                    self.load_address_change(id, false)
+                        .await
+                        .map(|l| (id, l))
+                        .map_err(|e| IntakeError::InAddressChangeBatch {
+                            address_change_id: id,
+                            source: Box::new(e),
+                        })
+                })
+                .buffered(BATCH_CONCURRENCY)
+                .try_collect()
+                .await?;
             let mut events = Vec::new();
             let mut read = HashMap::new();
             let mut response = api::MarkAddressChangesExportedResponse::default();

@@ -10,8 +10,8 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::error::invalid_if_any;
 use super::{reference, Intake, IntakeError, Method, Plan, RequestMeta};
-use crate::domain::membership::commands::{self, MembershipIds, NewMembership};
 use crate::domain::address_change::{AddressType, ExternalIdKind};
+use crate::domain::membership::commands::{self, MembershipIds, NewMembership};
 use crate::domain::membership::{ApplicantKind, MembershipView};
 use crate::domain::moderation::{ModerationReason, ModerationStatus};
 use crate::domain::types::{to_timestamp, PaymentMethod, StreamEvent};
@@ -411,9 +411,7 @@ impl Intake {
                 AuditError::MembershipNotFound(id)
                 | AuditError::NotFound(id)
                 | AuditError::AddressChangeNotFound(id),
-            ) => {
-                Err(IntakeError::NotFound { what: WHAT, id })
-            }
+            ) => Err(IntakeError::NotFound { what: WHAT, id }),
             Err(AuditError::Store(e)) => Err(e.into()),
             Err(AuditError::Privacy(e)) => Err(e.into()),
             Err(AuditError::Decode { source, .. }) => Err(source.into()),

@@ -269,8 +269,11 @@ impl Scrubber {
                 self.metrics
                     .gauge(catalog::MEMBERSHIP_SCRUB_OLDEST_AGE, &[], m.oldest_age(now));
                 let a = &status.address_changes;
-                self.metrics
-                    .gauge(catalog::ADDRESS_CHANGE_SCRUB_ELIGIBLE, &[], a.eligible as f64);
+                self.metrics.gauge(
+                    catalog::ADDRESS_CHANGE_SCRUB_ELIGIBLE,
+                    &[],
+                    a.eligible as f64,
+                );
                 self.metrics.gauge(
                     catalog::ADDRESS_CHANGE_SCRUB_OLDEST_AGE,
                     &[],
@@ -490,7 +493,9 @@ impl Scrubber {
                     }
                     Err(e) => {
                         tracing::info!(address_change_id = c.address_change_id, reason = %e, "read-model candidate not confirmed by the log");
-                        report.address_changes_not_confirmed.push(c.address_change_id);
+                        report
+                            .address_changes_not_confirmed
+                            .push(c.address_change_id);
                     }
                 }
             }
@@ -509,8 +514,11 @@ impl Scrubber {
                     let parts = repository::appends(events, &HashMap::new(), &metadata);
                     match self.log.append_atomic(parts).await {
                         Ok(_) | Err(StoreError::Conflict { .. }) => {
-                            self.metrics
-                                .count(catalog::ADDRESS_CHANGES_SCRUBBED, &[("rule", rule)], 1);
+                            self.metrics.count(
+                                catalog::ADDRESS_CHANGES_SCRUBBED,
+                                &[("rule", rule)],
+                                1,
+                            );
                         }
                         Err(e) => return Err(e.into()),
                     }

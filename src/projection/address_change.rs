@@ -35,7 +35,11 @@ pub(crate) struct AddressChangeRow {
 
 impl AddressChangeRow {
     /// The row of an `AddressChangeCreated` event on stream `address_change-{id}`.
-    fn created(id: i64, event: &DomainEvent, occurred_at: DateTime<Utc>) -> Result<Self, Rejection> {
+    fn created(
+        id: i64,
+        event: &DomainEvent,
+        occurred_at: DateTime<Utc>,
+    ) -> Result<Self, Rejection> {
         let mut view = AddressChangeView::default();
         view.apply(AddressChangeCategory::AddressChange.as_str(), event);
         // A payload without the id names the stream's (the caller checked they agree).
@@ -279,7 +283,9 @@ mod tests {
             loaded.rows.insert(AID as i64, back);
             for (i, (stream, event)) in history.iter().enumerate().skip(split) {
                 let category = AddressChangeCategory::of(stream).unwrap();
-                loaded.apply(category, AID as i64, event, at(i as i64)).unwrap();
+                loaded
+                    .apply(category, AID as i64, event, at(i as i64))
+                    .unwrap();
             }
             assert_eq!(
                 loaded.rows[&(AID as i64)].to_values(),
@@ -291,7 +297,12 @@ mod tests {
 
     #[test]
     fn a_change_after_an_export_shows_as_not_exported_in_its_own_columns() {
-        let m = fold(&[created(), opted_out(TOKEN_2), exported(TOKEN_2), changed(TOKEN_3)]);
+        let m = fold(&[
+            created(),
+            opted_out(TOKEN_2),
+            exported(TOKEN_2),
+            changed(TOKEN_3),
+        ]);
         let c = columns(&m);
         assert_eq!(c["export_state"], Value::text("used_not_exported"));
         assert_eq!(c["is_exported"], Value::Bool(Some(false)));
@@ -305,8 +316,9 @@ mod tests {
     fn a_scrub_empties_every_address_column_and_keeps_the_rest() {
         let m = fold(&[created(), changed(TOKEN_2), exported(TOKEN_2), scrubbed()]);
         let c = columns(&m);
-        for personal in "salutation title first_name last_name company_name street postcode city country"
-            .split_whitespace()
+        for personal in
+            "salutation title first_name last_name company_name street postcode city country"
+                .split_whitespace()
         {
             assert_eq!(c[personal], Value::text(""), "{personal}");
         }
@@ -322,13 +334,23 @@ mod tests {
         let mut m = fold(&[created()]);
         let before = m.rows.clone();
         let (_, export) = exported(TOKEN_1);
-        let wrong = m.apply(AddressChangeCategory::AddressChange, AID as i64, &export, at(9));
+        let wrong = m.apply(
+            AddressChangeCategory::AddressChange,
+            AID as i64,
+            &export,
+            at(9),
+        );
         assert!(wrong.unwrap_err().contains("address_change_export"));
         let (_, change) = changed(TOKEN_2);
         let unknown = m.apply(AddressChangeCategory::AddressChange, 99, &change, at(9));
         assert_eq!(unknown.unwrap_err(), "unknown address change 99");
         let (_, again) = created();
-        let twice = m.apply(AddressChangeCategory::AddressChange, AID as i64, &again, at(9));
+        let twice = m.apply(
+            AddressChangeCategory::AddressChange,
+            AID as i64,
+            &again,
+            at(9),
+        );
         assert!(twice.unwrap_err().contains("already created"));
         assert_eq!(m.rows, before);
     }

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
+use super::address_change::AddressChanges;
 use super::backend::ReasonTable;
 use super::backend::{Load, Session, Write};
 use super::cache::{from_cache, Committed, RowCache};
@@ -20,13 +21,12 @@ use super::contribution_tracking::{Conflict, ContributionTrackingRow, Outcome};
 use super::donation::{
     self, id, micros, moderation_identifier, DonationRow, PaymentRow, Rejection,
 };
-use super::address_change::AddressChanges;
 use super::membership::Memberships;
 use super::moderation_reasons;
 use super::rows::Value;
 use super::{DecodeError, ProjectionError};
-use crate::domain::admission;
 use crate::domain::address_change::{self, is_address_change_stream, AddressChangeCategory};
+use crate::domain::admission;
 use crate::domain::membership::{is_membership_stream, MembershipCategory};
 use crate::domain::moderation::ModerationState;
 use crate::domain::validation::FieldError;

@@ -126,11 +126,13 @@ impl ReadModel {
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(address_change_id, modified_at, rule)| AddressChangeScrubCandidate {
-                address_change_id,
-                modified_at,
-                rule,
-            })
+            .map(
+                |(address_change_id, modified_at, rule)| AddressChangeScrubCandidate {
+                    address_change_id,
+                    modified_at,
+                    rule,
+                },
+            )
             .collect())
     }
 

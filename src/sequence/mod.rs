@@ -342,11 +342,9 @@ mod tests {
         let text = SequenceName::parse("contribution_tracking")
             .unwrap_err()
             .to_string();
-        assert!(
-            text.contains(
-                "must be one of contribution-tracking, donation, payment, membership, address-change"
-            )
-        );
+        assert!(text.contains(
+            "must be one of contribution-tracking, donation, payment, membership, address-change"
+        ));
     }
 
     #[test]

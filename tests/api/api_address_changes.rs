@@ -59,7 +59,10 @@ async fn get(app: &mut TestApp, identifier: &str) -> Result<api::AddressChange, 
         .map(tonic::Response::into_inner)
 }
 
-fn change_request(identifier: &str, address: Option<api::AddressInput>) -> api::ChangeAddressRequest {
+fn change_request(
+    identifier: &str,
+    address: Option<api::AddressInput>,
+) -> api::ChangeAddressRequest {
     api::ChangeAddressRequest {
         context: context(ActorKind::Frontend),
         identifier: identifier.into(),
@@ -89,7 +92,9 @@ async fn donation_token(app: &mut TestApp) -> String {
 /// `rule`, and an unchanged log.
 async fn refused(app: &mut TestApp, req: api::ChangeAddressRequest, field: &str, rule: &str) {
     let before = head(&app.log).await;
-    let err = change(app, req).await.expect_err("the call should be refused");
+    let err = change(app, req)
+        .await
+        .expect_err("the call should be refused");
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     let violations = err
         .get_details_bad_request()
@@ -102,7 +107,11 @@ async fn refused(app: &mut TestApp, req: api::ChangeAddressRequest, field: &str,
         "{rule:?} not in {:?}",
         violations[0].description
     );
-    assert_eq!(head(&app.log).await, before, "a refused call appended events");
+    assert_eq!(
+        head(&app.log).await,
+        before,
+        "a refused call appended events"
+    );
 }
 
 #[tokio::test]
@@ -116,7 +125,11 @@ async fn donors_with_a_postal_address_get_a_token_and_email_only_and_anonymous_d
         let ac = get(&mut app, &token).await.unwrap();
         assert_eq!(ac.external_id_kind, "donation");
         assert_eq!(ac.external_id, answer.donation_id);
-        let expected = if kind == ev::DonorKind::Person { "person" } else { "company" };
+        let expected = if kind == ev::DonorKind::Person {
+            "person"
+        } else {
+            "company"
+        };
         assert_eq!(ac.address_type, expected);
         assert!(!ac.has_address);
         assert!(ac.donation_receipt);
@@ -124,7 +137,11 @@ async fn donors_with_a_postal_address_get_a_token_and_email_only_and_anonymous_d
         assert_eq!(ac.export_state, "no_data");
         // Created in the donation's own append: its streams are there.
         assert_eq!(
-            types(&app.log, &format!("address_change-{}", ac.address_change_id)).await,
+            types(
+                &app.log,
+                &format!("address_change-{}", ac.address_change_id)
+            )
+            .await,
             ["AddressChangeCreated.v1"]
         );
     }
@@ -177,7 +194,12 @@ async fn a_person_changes_address_once_and_the_old_token_is_refused_afterwards()
     assert_eq!(ac.export_state, "used_not_exported");
     assert_eq!(ac.address_type, "person");
     // The new address is sealed: never in clear in the log.
-    for e in stream(&app.log, &format!("address_change-{}", ac.address_change_id)).await {
+    for e in stream(
+        &app.log,
+        &format!("address_change-{}", ac.address_change_id),
+    )
+    .await
+    {
         for needle in ["Umzugsfreund", "Neue Allee", "Leipzig"] {
             assert!(
                 !String::from_utf8_lossy(&e.payload).contains(needle),
@@ -188,7 +210,12 @@ async fn a_person_changes_address_once_and_the_old_token_is_refused_afterwards()
     // The old token still finds it, as "already updated".
     let old = get(&mut app, &token).await.unwrap();
     assert!(!old.is_current_identifier);
-    assert!(get(&mut app, &answer.identifier).await.unwrap().is_current_identifier);
+    assert!(
+        get(&mut app, &answer.identifier)
+            .await
+            .unwrap()
+            .is_current_identifier
+    );
     // A change through the old token is refused and appends nothing.
     let before = head(&app.log).await;
     let err = change(&mut app, change_request(&token, Some(new_address())))
@@ -198,9 +225,12 @@ async fn a_person_changes_address_once_and_the_old_token_is_refused_afterwards()
     assert!(err.message().contains("already used"), "{err:?}");
     assert_eq!(head(&app.log).await, before);
     // The address is given once, also through the new token.
-    let err = change(&mut app, change_request(&answer.identifier, Some(new_address())))
-        .await
-        .unwrap_err();
+    let err = change(
+        &mut app,
+        change_request(&answer.identifier, Some(new_address())),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
     assert_eq!(head(&app.log).await, before);
 }
@@ -238,13 +268,20 @@ async fn an_opt_out_only_turns_the_receipt_off_and_leaves_no_data_to_export() {
     assert!(!ac.has_address);
     assert_eq!(ac.export_state, "no_data");
     assert_eq!(
-        types(&app.log, &format!("address_change-{}", ac.address_change_id)).await,
+        types(
+            &app.log,
+            &format!("address_change-{}", ac.address_change_id)
+        )
+        .await,
         ["AddressChangeCreated.v1", "DonationReceiptOptedOut.v1"]
     );
     // An address may still be given once, with the new token.
-    let again = change(&mut app, change_request(&answer.identifier, Some(new_address())))
-        .await
-        .unwrap();
+    let again = change(
+        &mut app,
+        change_request(&answer.identifier, Some(new_address())),
+    )
+    .await
+    .unwrap();
     assert!(again.address_change.unwrap().has_address);
 }
 
@@ -324,7 +361,13 @@ async fn a_person_without_salutation_is_refused_naming_the_field() {
     let token = donation_token(&mut app).await;
     let mut a = new_address();
     a.salutation.clear();
-    refused(&mut app, change_request(&token, Some(a)), "address.salutation", "is required").await;
+    refused(
+        &mut app,
+        change_request(&token, Some(a)),
+        "address.salutation",
+        "is required",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -341,7 +384,13 @@ async fn a_person_without_first_name_last_name_street_postcode_or_city_is_refuse
             _ => a.city.clear(),
         }
         let path = format!("address.{field}");
-        refused(&mut app, change_request(&token, Some(a)), &path, "is required").await;
+        refused(
+            &mut app,
+            change_request(&token, Some(a)),
+            &path,
+            "is required",
+        )
+        .await;
     }
 }
 
@@ -351,7 +400,13 @@ async fn a_company_without_its_name_is_refused() {
     let token = donation_token(&mut app).await;
     let mut a = new_address();
     a.r#type = ev::AddressType::Company as i32;
-    refused(&mut app, change_request(&token, Some(a)), "address.company_name", "is required").await;
+    refused(
+        &mut app,
+        change_request(&token, Some(a)),
+        "address.company_name",
+        "is required",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -360,7 +415,13 @@ async fn an_address_without_a_type_is_refused() {
     let token = donation_token(&mut app).await;
     let mut a = new_address();
     a.r#type = ev::AddressType::Unspecified as i32;
-    refused(&mut app, change_request(&token, Some(a)), "address.type", "person or company").await;
+    refused(
+        &mut app,
+        change_request(&token, Some(a)),
+        "address.type",
+        "person or company",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -369,21 +430,38 @@ async fn a_postcode_longer_than_the_legacy_column_is_refused() {
     let token = donation_token(&mut app).await;
     let mut a = new_address();
     a.postcode = "123456789".into();
-    refused(&mut app, change_request(&token, Some(a)), "address.postcode", "at most 8").await;
+    refused(
+        &mut app,
+        change_request(&token, Some(a)),
+        "address.postcode",
+        "at most 8",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_request_without_address_or_opt_out_is_refused() {
     let mut app = spawn_app().await;
     let token = donation_token(&mut app).await;
-    refused(&mut app, change_request(&token, None), "address", "is required").await;
+    refused(
+        &mut app,
+        change_request(&token, None),
+        "address",
+        "is required",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_token_that_is_not_a_uuid_is_refused() {
     let mut app = spawn_app().await;
-    refused(&mut app, change_request("not-a-token", Some(new_address())), "identifier", "UUID")
-        .await;
+    refused(
+        &mut app,
+        change_request("not-a-token", Some(new_address())),
+        "identifier",
+        "UUID",
+    )
+    .await;
     let err = get(&mut app, "not-a-token").await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
 }

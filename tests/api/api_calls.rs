@@ -71,7 +71,11 @@ async fn add_donation_appends_donation_payment_and_request_record_atomically(bac
         .unwrap()
         .into_inner();
     assert_eq!(
-        types(&app.log, &format!("address_change-{}", ac.address_change_id)).await,
+        types(
+            &app.log,
+            &format!("address_change-{}", ac.address_change_id)
+        )
+        .await,
         ["AddressChangeCreated.v1"]
     );
     // Donation, payment, address change, its token, request record: one commit,

@@ -127,7 +127,13 @@ async fn exported_and_overdue_addresses_are_scrubbed_and_found_nowhere_afterward
         (1, Of::Donation, 1, Use::ChangeAndExport, Some("exported")),
         (2, Of::Membership, 1, Use::ChangeAndExport, Some("exported")),
         (3, Of::Donation, 40, Use::Change, Some("after_grace_period")),
-        (4, Of::Membership, 31, Use::Change, Some("after_grace_period")),
+        (
+            4,
+            Of::Membership,
+            31,
+            Use::Change,
+            Some("after_grace_period"),
+        ),
         (20, Of::Donation, 1, Use::Change, None),
         (21, Of::Donation, 40, Use::OptOutAndExport, None),
     ];
@@ -177,7 +183,11 @@ async fn exported_and_overdue_addresses_are_scrubbed_and_found_nowhere_afterward
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("row of address change {n}"));
-        assert_eq!(row["is_scrubbed"], scrubbed(*id).to_string(), "{n}: {row:?}");
+        assert_eq!(
+            row["is_scrubbed"],
+            scrubbed(*id).to_string(),
+            "{n}: {row:?}"
+        );
         assert_ne!(row["current_identifier"], "", "{n}");
         assert_ne!(row["external_id"], "0", "{n}");
         if scrubbed(*id) {
@@ -207,7 +217,10 @@ async fn exported_and_overdue_addresses_are_scrubbed_and_found_nowhere_afterward
         &app,
         &["history", "address-change", &first.to_string(), "--json"],
     );
-    assert!(support::contains(&history.stdout, b"PersonalDataScrubbed.v1"));
+    assert!(support::contains(
+        &history.stdout,
+        b"PersonalDataScrubbed.v1"
+    ));
     assert!(support::contains(&history.stdout, b"AddressChanged.v1"));
     assert!(support::contains(&history.stdout, b"<scrubbed>"));
     outputs.push(history);

@@ -137,7 +137,11 @@ async fn every_address_change_transition_changes_only_its_own_columns(env: Env) 
         (OptedOut(1), "false false no_data false false", (1, 0)),
         // The opt-out's version was exported: still no address to speak of.
         (Exported(1), "false false no_data true false", (1, 0)),
-        (Changed(2), "true false used_not_exported false false", (2, 1)),
+        (
+            Changed(2),
+            "true false used_not_exported false false",
+            (2, 1),
+        ),
         (Exported(2), "true false used_exported true false", (2, 1)),
         (Scrubbed, "true false used_exported true true", (2, 1)),
     ];
@@ -147,8 +151,16 @@ async fn every_address_change_transition_changes_only_its_own_columns(env: Env) 
         let r = row(&rm, "address_change", 1).await;
         let expected: Vec<(&str, &str)> = STATES.into_iter().zip(states.split(' ')).collect();
         check(&r, &expected);
-        assert_eq!(r["current_identifier"], token(100 + current), "after step {i}");
-        assert_eq!(r["previous_identifier"], token(100 + previous), "after step {i}");
+        assert_eq!(
+            r["current_identifier"],
+            token(100 + current),
+            "after step {i}"
+        );
+        assert_eq!(
+            r["previous_identifier"],
+            token(100 + previous),
+            "after step {i}"
+        );
         assert_eq!(r["external_id_kind"], "donation");
         assert_eq!(r["external_id"], "11");
     }
@@ -332,5 +344,8 @@ async fn a_sealed_address_shows_unsealed_and_nothing_once_its_key_is_destroyed(e
         &[("last_name", ""), ("city", ""), ("is_scrubbed", "true")],
     );
     let dump = format!("{:?}", rm.dump().await.unwrap());
-    assert!(!dump.contains("Umzugsfreund") && !dump.contains("Leipzig"), "{dump}");
+    assert!(
+        !dump.contains("Umzugsfreund") && !dump.contains("Leipzig"),
+        "{dump}"
+    );
 }

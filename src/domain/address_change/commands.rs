@@ -9,9 +9,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{
-    token_stream, AddressChangeCategory, AddressChangeView, AddressType, ExternalIdKind,
-};
+use super::{token_stream, AddressChangeCategory, AddressChangeView, AddressType, ExternalIdKind};
 use crate::domain::commands::Decision;
 use crate::domain::error::DomainError;
 use crate::domain::scrub::ScrubRule;
@@ -271,7 +269,10 @@ mod tests {
         assert_eq!(events[1].stream, token_stream(TOKEN_2));
         let v = then(given, &events);
         assert_eq!(
-            (v.current_identifier.as_str(), v.previous_identifier.as_str()),
+            (
+                v.current_identifier.as_str(),
+                v.previous_identifier.as_str()
+            ),
             (TOKEN_2, TOKEN_1)
         );
         assert_eq!(v.export_status(), ExportStatus::UsedNotExported);
@@ -352,11 +353,23 @@ mod tests {
     fn a_change_without_address_or_opt_out_or_before_the_creation_is_refused() {
         let given = view(&[created()]);
         assert_eq!(
-            change(&given, TOKEN_1, &AddressChangeInput::default(), TOKEN_2, later()),
+            change(
+                &given,
+                TOKEN_1,
+                &AddressChangeInput::default(),
+                TOKEN_2,
+                later()
+            ),
             Err(DomainError::NothingToChange)
         );
         assert_eq!(
-            change(&AddressChangeView::default(), TOKEN_1, &person(), TOKEN_2, later()),
+            change(
+                &AddressChangeView::default(),
+                TOKEN_1,
+                &person(),
+                TOKEN_2,
+                later()
+            ),
             Err(DomainError::UnknownAddressChange)
         );
     }
@@ -419,7 +432,10 @@ mod tests {
         let policy = AddressChangeScrubPolicy::default();
         let v = view(&[created(), changed(TOKEN_2)]);
         let changed_at = v.modified_at.unwrap();
-        assert_eq!(scrub_rule(&v, changed_at + Duration::days(29), &policy), None);
+        assert_eq!(
+            scrub_rule(&v, changed_at + Duration::days(29), &policy),
+            None
+        );
         assert_eq!(
             scrub_rule(&v, changed_at + Duration::days(30), &policy),
             Some(ScrubRule::AfterGracePeriod)

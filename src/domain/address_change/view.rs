@@ -134,10 +134,8 @@ impl AddressChangeView {
 
     /// A change rotates the tokens: the current one becomes the previous one.
     fn rotate(&mut self, new_identifier: &str, at: Option<&prost_types::Timestamp>) {
-        self.previous_identifier = std::mem::replace(
-            &mut self.current_identifier,
-            new_identifier.to_owned(),
-        );
+        self.previous_identifier =
+            std::mem::replace(&mut self.current_identifier, new_identifier.to_owned());
         if let Some(at) = opt_datetime(at) {
             self.modified_at = Some(at);
         }
@@ -218,7 +216,10 @@ pub(crate) mod fixtures {
     pub const TOKEN_3: &str = "0b7d2f3e-5c1a-4b8e-9f00-000000000003";
 
     /// `(stream, event)` on a stream of [`AID`].
-    pub fn on(category: AddressChangeCategory, event: impl Into<DomainEvent>) -> (String, DomainEvent) {
+    pub fn on(
+        category: AddressChangeCategory,
+        event: impl Into<DomainEvent>,
+    ) -> (String, DomainEvent) {
         (category.stream(AID), event.into())
     }
 

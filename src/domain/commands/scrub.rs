@@ -3,8 +3,8 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::{existing, Decision};
-use crate::domain::error::DomainError;
 use crate::domain::address_change::commands::AddressChangeScrubPolicy;
+use crate::domain::error::DomainError;
 use crate::domain::membership::commands::MembershipScrubPolicy;
 use crate::domain::payment::PaymentStatus;
 use crate::domain::scrub::ScrubRule;
