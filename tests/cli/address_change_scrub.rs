@@ -6,8 +6,9 @@
 //! ago than the grace period (30 days) whatever its export; younger ones are kept, and an
 //! opt-out without an address is never a candidate. Afterwards the address columns are empty,
 //! the kind, external id and tokens kept, the scrubbed street and name occur in no file of the
-//! data directory and no command output (`ledger history address-change` and `ledger state
-//! address-change` included), and a rebuild still shows the rows scrubbed.
+//! data directory and no command output (`ledger history address-change`, `ledger state
+//! address-change` and `ledger export-audit` included), and a rebuild still shows the rows
+//! scrubbed.
 use crate::scrub_policy::{found_nowhere, ledger, read_model, report_of};
 use crate::support;
 
@@ -233,6 +234,51 @@ async fn exported_and_overdue_addresses_are_scrubbed_and_found_nowhere_afterward
     assert_eq!(state_json["is_scrubbed"], "true");
     assert_eq!(state_json["address"], "<scrubbed>");
     outputs.push(state);
+
+    // The audit export lists the address changes' events, with the scrubbed address as
+    // `<scrubbed>` like history does.
+    let (from, to) = (now - Duration::days(60), now + Duration::days(1));
+    let audit = ledger(
+        &app,
+        &[
+            "export-audit",
+            "--from",
+            &from.to_rfc3339(),
+            "--to",
+            &to.to_rfc3339(),
+            "--format",
+            "jsonl",
+        ],
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&audit.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of_first = |t: &str| {
+        lines.iter().any(|l| {
+            l["stream"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with(&format!("-{first}"))
+                && l["stream"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("address_change")
+                && l["event_type"] == t
+        })
+    };
+    for t in [
+        "AddressChangeCreated.v1",
+        "AddressChanged.v1",
+        "AddressChangeExported.v1",
+        "PersonalDataScrubbed.v1",
+    ] {
+        assert!(
+            of_first(t),
+            "{t} of address change {first} not in the audit export"
+        );
+    }
+    outputs.push(audit);
 
     // No file of the data directory and no command output holds a scrubbed new address; the
     // kept one is still there.
