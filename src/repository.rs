@@ -197,6 +197,26 @@ pub async fn load_membership(
     Ok(Some(loaded))
 }
 
+/// Loads the three streams of address change `id` (in [`AddressChangeCategory::ALL`]
+/// order); `None` when it has no address-change stream.
+///
+/// [`AddressChangeCategory::ALL`]: crate::domain::address_change::AddressChangeCategory::ALL
+pub async fn load_address_change(
+    log: &dyn EventLog,
+    id: u64,
+) -> Result<Option<Vec<LoadedStream>>, LoadError> {
+    let names = crate::domain::address_change::streams_of(id);
+    let first = load_stream(log, &names[0]).await?;
+    if first.steps.is_empty() {
+        return Ok(None);
+    }
+    let rest =
+        futures::future::try_join_all(names[1..].iter().map(|s| load_stream(log, s))).await?;
+    let mut loaded = vec![first];
+    loaded.extend(rest);
+    Ok(Some(loaded))
+}
+
 /// The parts of one atomic append of `events`: a stream's events grouped, in order, each
 /// stream expected at the revision `read` holds for it (new when it holds none), every event
 /// with a fresh time-ordered id and `metadata`.

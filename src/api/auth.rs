@@ -68,6 +68,15 @@ pub enum Scope {
     /// GetMembership.
     #[serde(rename = "memberships:read")]
     MembershipsRead,
+    /// ChangeAddress (the address-change page).
+    #[serde(rename = "address_changes:change")]
+    AddressChangesChange,
+    /// GetAddressChange.
+    #[serde(rename = "address_changes:read")]
+    AddressChangesRead,
+    /// MarkAddressChangesExported.
+    #[serde(rename = "address_changes:export")]
+    AddressChangesExport,
     /// The `Peering` service: CiviShare node and peerings.
     #[serde(rename = "peers:admin")]
     PeersAdmin,
@@ -96,6 +105,9 @@ impl Scope {
         Scope::MembershipsModerate,
         Scope::MembershipsExport,
         Scope::MembershipsRead,
+        Scope::AddressChangesChange,
+        Scope::AddressChangesRead,
+        Scope::AddressChangesExport,
         Scope::PeersAdmin,
     ];
 }
@@ -132,6 +144,9 @@ pub fn scope(method: Method) -> Scope {
         Method::MarkMembershipsExported => Scope::MembershipsExport,
         Method::GetMembership => Scope::MembershipsRead,
         Method::GetMembershipHistory => Scope::AuditRead,
+        Method::GetAddressChange => Scope::AddressChangesRead,
+        Method::ChangeAddress => Scope::AddressChangesChange,
+        Method::MarkAddressChangesExported => Scope::AddressChangesExport,
     }
 }
 

@@ -43,9 +43,9 @@ pub fn to_status(error: &IntakeError) -> Status {
 fn field_errors(error: &IntakeError) -> Option<&[crate::domain::validation::FieldError]> {
     match error {
         IntakeError::Invalid(fields) if !fields.is_empty() => Some(fields),
-        IntakeError::InBatch { source, .. } | IntakeError::InMembershipBatch { source, .. } => {
-            field_errors(source)
-        }
+        IntakeError::InBatch { source, .. }
+        | IntakeError::InMembershipBatch { source, .. }
+        | IntakeError::InAddressChangeBatch { source, .. } => field_errors(source),
         _ => None,
     }
 }
@@ -72,12 +72,12 @@ fn code_of(error: &IntakeError) -> Code {
         IntakeError::Invalid(_)
         | IntakeError::RequestIdReused { .. }
         | IntakeError::RequestIdReusedWithOtherContent(_) => Code::InvalidArgument,
-        IntakeError::NotFound { .. } => Code::NotFound,
+        IntakeError::NotFound { .. } | IntakeError::UnknownAddressChangeToken => Code::NotFound,
         IntakeError::AlreadyExists { .. } => Code::AlreadyExists,
         IntakeError::Rule(rule) => rule_code(rule),
-        IntakeError::InBatch { source, .. } | IntakeError::InMembershipBatch { source, .. } => {
-            code_of(source)
-        }
+        IntakeError::InBatch { source, .. }
+        | IntakeError::InMembershipBatch { source, .. }
+        | IntakeError::InAddressChangeBatch { source, .. } => code_of(source),
         IntakeError::Store(e) => store_code(e),
         IntakeError::Privacy(e) => match e {
             PrivacyError::KeyDestroyed(_) => Code::FailedPrecondition,
@@ -131,10 +131,12 @@ fn rule_code(rule: &DomainError) -> Code {
     match rule {
         DomainError::UnknownDonation
         | DomainError::UnknownPayment
-        | DomainError::UnknownMembership => Code::NotFound,
+        | DomainError::UnknownMembership
+        | DomainError::UnknownAddressChange => Code::NotFound,
         DomainError::MissingTransactionId
         | DomainError::EmptyComment
-        | DomainError::MissingBatchId => Code::InvalidArgument,
+        | DomainError::MissingBatchId
+        | DomainError::NothingToChange => Code::InvalidArgument,
         DomainError::NotCancellable { .. }
         | DomainError::Inactive { .. }
         | DomainError::NotCancelledOrDeleted
@@ -168,7 +170,14 @@ fn rule_code(rule: &DomainError) -> Code {
         | DomainError::MembershipAlreadyExported { .. }
         | DomainError::MembershipNotCancellable { .. }
         | DomainError::MembershipAlreadyScrubbed
-        | DomainError::MembershipNotScrubbable => Code::FailedPrecondition,
+        | DomainError::MembershipNotScrubbable
+        | DomainError::AddressChangeTokenReplaced
+        | DomainError::AddressAlreadyChanged
+        | DomainError::AddressChangeScrubbed { .. }
+        | DomainError::AddressChangeNotUsed
+        | DomainError::AddressChangeAlreadyExported { .. }
+        | DomainError::AddressChangeAlreadyScrubbed
+        | DomainError::AddressChangeNotScrubbable => Code::FailedPrecondition,
     }
 }
 

@@ -2,6 +2,7 @@
 //! commands, authentication, error mapping, and the server harness (`Application`). The
 //! service (`service.rs`) answers each call from its command family's file (`donation.rs`,
 //! `payment.rs`, …), which maps messages straight to domain types.
+mod address_change;
 pub mod auth;
 pub mod codec;
 mod comment;

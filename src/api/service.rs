@@ -278,4 +278,25 @@ impl Ledger for LedgerService {
     ) -> Result<Response<api::GetHistoryResponse>, Status> {
         super::membership::get_membership_history(self, request).await
     }
+
+    async fn get_address_change(
+        &self,
+        request: Request<api::GetAddressChangeRequest>,
+    ) -> Result<Response<api::AddressChange>, Status> {
+        super::address_change::get_address_change(self, request).await
+    }
+
+    async fn change_address(
+        &self,
+        request: Request<api::ChangeAddressRequest>,
+    ) -> Result<Response<api::ChangeAddressResponse>, Status> {
+        super::address_change::change_address(self, request).await
+    }
+
+    async fn mark_address_changes_exported(
+        &self,
+        request: Request<api::MarkAddressChangesExportedRequest>,
+    ) -> Result<Response<api::MarkAddressChangesExportedResponse>, Status> {
+        super::address_change::mark_address_changes_exported(self, request).await
+    }
 }

@@ -17,6 +17,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{AuditError, Change};
+use crate::domain::address_change::{is_address_change_stream, AddressChangeCategory};
 use crate::domain::membership::{is_membership_stream, MembershipCategory};
 use crate::domain::{streams, DomainEvent};
 use crate::privacy::Vault;
@@ -191,6 +192,7 @@ enum Subject {
     Donation(u64),
     ContributionTracking(u64),
     Membership(u64),
+    AddressChange(u64),
 }
 
 /// Resolves donation ids and per-event changes, caching recent timelines.
@@ -207,6 +209,9 @@ impl Changes<'_> {
         use streams::Category::*;
         if MembershipCategory::of(&event.stream).is_some() {
             return Ok(streams::parse(&event.stream).map(|(_, id)| Subject::Membership(id)));
+        }
+        if AddressChangeCategory::of(&event.stream).is_some() {
+            return Ok(streams::parse(&event.stream).map(|(_, id)| Subject::AddressChange(id)));
         }
         let Some((category, id)) = streams::parse_domain(&event.stream) else {
             return Ok(None);
@@ -270,6 +275,15 @@ impl Changes<'_> {
                         Err(e) => return Err(e),
                     }
                 }
+                Subject::AddressChange(id) => {
+                    use super::address_change as ac;
+                    match ac::load_address_change(self.log, self.vault, id).await {
+                        Ok(steps) => ac::timeline(&steps),
+                        // An export or scrub stream whose address-change stream is missing.
+                        Err(AuditError::AddressChangeNotFound(_)) => Vec::new(),
+                        Err(e) => return Err(e),
+                    }
+                }
             };
             if self.timelines.len() >= CACHED_TIMELINES {
                 self.timelines.clear();
@@ -321,8 +335,11 @@ pub async fn export_period(
             let Some(m) = event.metadata.ledger() else {
                 continue;
             };
-            let audited =
-                streams::is_domain_stream(&event.stream) || is_membership_stream(&event.stream);
+            // The token index (`address_change_token-*`) is not audited: its events change
+            // nothing but where a token points.
+            let audited = streams::is_domain_stream(&event.stream)
+                || is_membership_stream(&event.stream)
+                || is_address_change_stream(&event.stream);
             if m.occurred_at < from || m.occurred_at >= to || !audited {
                 continue;
             }

@@ -5,6 +5,7 @@
 //! Personal data is decrypted with the keys that exist now: after a scrub, every step of the
 //! history shows the donor as scrubbed, because nothing can read the sealed units any more.
 
+pub mod address_change;
 pub mod contribution_tracking;
 pub mod export;
 pub mod membership;
@@ -32,6 +33,9 @@ pub enum AuditError {
     /// No such membership application in the log.
     #[error("membership application {0} not found")]
     MembershipNotFound(u64),
+    /// No such address change in the log.
+    #[error("address change {0} not found")]
+    AddressChangeNotFound(u64),
     /// The log failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),

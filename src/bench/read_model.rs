@@ -45,6 +45,7 @@ pub const DATA_TABLES: &[&str] = &[
     "contribution_tracking_conflict",
     "membership_application",
     "membership_moderation_reason",
+    "address_change",
 ];
 
 /// The PostgreSQL schema the raw insert fills.

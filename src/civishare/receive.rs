@@ -621,7 +621,9 @@ fn refusal(e: &IntakeError) -> Option<String> {
         | IntakeError::RequestIdReused { .. }
         | IntakeError::RequestIdReusedWithOtherContent(_)
         | IntakeError::InBatch { .. }
-        | IntakeError::InMembershipBatch { .. } => Some(format!("invalid: {e}")),
+        | IntakeError::InMembershipBatch { .. }
+        | IntakeError::UnknownAddressChangeToken
+        | IntakeError::InAddressChangeBatch { .. } => Some(format!("invalid: {e}")),
         IntakeError::Store(_)
         | IntakeError::Privacy(_)
         | IntakeError::Sequence(_)

@@ -1,5 +1,5 @@
-//! `ledger history` and `ledger state`: who changed what and when, and a donation or a
-//! membership application as of a time.
+//! `ledger history` and `ledger state`: who changed what and when, and a donation, a
+//! membership application or an address change as of a time.
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
@@ -34,6 +34,11 @@ pub enum HistoryTarget {
         /// Membership application id.
         id: u64,
     },
+    /// Every stream of an address change: the address change, its export, its scrub.
+    AddressChange {
+        /// Address change id.
+        id: u64,
+    },
 }
 
 /// `ledger history`.
@@ -47,13 +52,14 @@ pub struct HistoryArgs {
     pub json: bool,
 }
 
-/// `ledger state donation <id>`, `ledger state membership <id>`.
+/// `ledger state donation <id>`, `ledger state membership <id>`,
+/// `ledger state address-change <id>`.
 #[derive(Debug, Args)]
 pub struct StateArgs {
-    /// `donation` or `membership`.
-    #[arg(value_parser = ["donation", "membership"])]
+    /// `donation`, `membership` or `address-change`.
+    #[arg(value_parser = ["donation", "membership", "address-change"])]
     pub kind: String,
-    /// Donation or membership application id.
+    /// Donation, membership application or address change id.
     pub id: u64,
     /// Fold the events that happened at or before this time (RFC 3339, such as
     /// `2026-11-01T12:00:00Z`).
@@ -126,6 +132,10 @@ pub async fn history(storage: &StorageArgs, args: HistoryArgs) -> anyhow::Result
             let steps = audit::membership::load_membership(&*log, &vault, id).await?;
             return print_entries(&audit::membership::timeline(&steps), args.json);
         }
+        HistoryTarget::AddressChange { id } => {
+            let steps = audit::address_change::load_address_change(&*log, &vault, id).await?;
+            return print_entries(&audit::address_change::timeline(&steps), args.json);
+        }
     };
     let steps = audit::load_donation(&*log, &vault, donation_id).await?;
     print_entries(&audit::timeline(&steps), args.json)
@@ -149,7 +159,14 @@ pub async fn state(storage: &StorageArgs, args: StateArgs) -> anyhow::Result<()>
         (Some(t), None) => AsOf::Time(t),
         (None, None) => AsOf::Time(Utc::now()),
     };
-    let fields = if args.kind == "membership" {
+    let fields = if args.kind == "address-change" {
+        let steps = audit::address_change::load_address_change(&*log, &vault, args.id).await?;
+        let view = audit::address_change::state_as_of(&steps, as_of);
+        if !view.exists() {
+            anyhow::bail!("address change {} did not exist yet at that point", args.id);
+        }
+        audit::address_change::fields(&view)
+    } else if args.kind == "membership" {
         let steps = audit::membership::load_membership(&*log, &vault, args.id).await?;
         let view = audit::membership::state_as_of(&steps, as_of);
         if view.id().is_none() {

@@ -1,5 +1,5 @@
-//! `ledger scrub`: purge donors' and membership applicants' personal data the policy no
-//! longer allows to keep.
+//! `ledger scrub`: purge donors', membership applicants' and address changes' personal data
+//! the policy no longer allows to keep.
 use std::io::Write;
 
 use anyhow::Context;
@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::progress::Progress;
 use crate::config::StorageArgs;
+use crate::domain::address_change::commands::AddressChangeScrubPolicy;
 use crate::domain::commands::ScrubPolicy;
 use crate::domain::membership::commands::MembershipScrubPolicy;
 use crate::jobs::scrub::Scrubber;
@@ -32,6 +33,14 @@ pub struct ScrubPolicyArgs {
         default_value_t = 48
     )]
     pub membership_scrub_grace_hours: i64,
+    /// An address change's new address not exported this many days after the change is
+    /// scrubbed anyway (the legacy deleter's grace period; its tests use one month).
+    #[arg(
+        long,
+        env = "LEDGER_ADDRESS_CHANGE_SCRUB_GRACE_DAYS",
+        default_value_t = 30
+    )]
+    pub address_change_scrub_grace_days: i64,
 }
 
 impl ScrubPolicyArgs {
@@ -45,6 +54,9 @@ impl ScrubPolicyArgs {
             memberships: MembershipScrubPolicy {
                 grace_period: Duration::hours(self.membership_scrub_grace_hours.max(0)),
             },
+            address_changes: AddressChangeScrubPolicy {
+                grace_period: Duration::days(self.address_change_scrub_grace_days.max(0)),
+            },
         }
     }
 }
@@ -52,8 +64,8 @@ impl ScrubPolicyArgs {
 /// `ledger scrub`.
 #[derive(Debug, Args)]
 pub struct ScrubArgs {
-    /// Only `status`: report how many donations and membership applications are eligible and
-    /// the oldest of each.
+    /// Only `status`: report how many donations, membership applications and address changes
+    /// are eligible and the oldest of each.
     #[command(subcommand)]
     pub action: Option<ScrubAction>,
     /// List what would be scrubbed and why; change nothing.
@@ -70,8 +82,8 @@ pub struct ScrubArgs {
 /// Sub-actions of `ledger scrub`.
 #[derive(Debug, Subcommand)]
 pub enum ScrubAction {
-    /// How many donations and membership applications are eligible but not yet scrubbed, and
-    /// the oldest of each.
+    /// How many donations, membership applications and address changes are eligible but not
+    /// yet scrubbed, and the oldest of each.
     Status,
 }
 
@@ -127,6 +139,13 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
                 m.eligible,
                 oldest(m.oldest)
             )?;
+            let a = &status.address_changes;
+            writeln!(
+                out,
+                "address changes eligible, not yet scrubbed: {}\noldest address change: {}",
+                a.eligible,
+                oldest(a.oldest)
+            )?;
         }
         return Ok(());
     }
@@ -137,11 +156,11 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
             "scrubbing"
         },
         None,
-        "donations and applications",
+        "donations, applications and address changes",
     );
     let report = scrubber
         .run_with_progress(Utc::now(), args.dry_run, &|done, total| {
-            bar.set_total(total as u64, "donations and applications");
+            bar.set_total(total as u64, "donations, applications and address changes");
             bar.set_position(done as u64);
             if done == total {
                 // Before the scrub logs its result: a log line under a drawn bar leaves it
@@ -171,17 +190,28 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
         let donations = report
             .scrubbed
             .iter()
-            .map(|s| ("donation", s.donation_id, s.created_at, s.rule));
-        let memberships = report
-            .memberships_scrubbed
-            .iter()
-            .map(|s| ("membership", s.membership_id, s.created_at, s.rule));
-        for (what, id, created_at, rule) in donations.chain(memberships) {
-            let created_at = created_at.to_rfc3339();
-            writeln!(
-                out,
-                "{verb} {what} {id:<10} created {created_at}  rule {rule}"
-            )?;
+            .map(|s| ("donation", s.donation_id, "created", s.created_at, s.rule));
+        let memberships = report.memberships_scrubbed.iter().map(|s| {
+            (
+                "membership",
+                s.membership_id,
+                "created",
+                s.created_at,
+                s.rule,
+            )
+        });
+        let address_changes = report.address_changes_scrubbed.iter().map(|s| {
+            (
+                "address_change",
+                s.address_change_id,
+                "changed",
+                s.modified_at,
+                s.rule,
+            )
+        });
+        for (what, id, when, at, rule) in donations.chain(memberships).chain(address_changes) {
+            let at = at.to_rfc3339();
+            writeln!(out, "{verb} {what} {id:<10} {when} {at}  rule {rule}")?;
         }
         let (memberships, unconfirmed) = (
             report.memberships_scrubbed.len(),
@@ -190,6 +220,12 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
         writeln!(
             out,
             "{verb} {memberships} membership application(s); {unconfirmed} candidate(s) not confirmed by the log"
+        )?;
+        writeln!(
+            out,
+            "{verb} {} address change(s); {} candidate(s) not confirmed by the log",
+            report.address_changes_scrubbed.len(),
+            report.address_changes_not_confirmed.len()
         )?;
         writeln!(
             out,

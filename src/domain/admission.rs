@@ -250,6 +250,33 @@ pub const COLUMNS: &[(&str, Holds)] = &[
         Holds::Derived,
     ),
     ("membership_moderation_reason.source", LINE),
+    ("address_change.id", Holds::Id),
+    ("address_change.current_identifier", IDENTIFIER),
+    ("address_change.previous_identifier", IDENTIFIER),
+    ("address_change.external_id", Holds::Id),
+    ("address_change.external_id_kind", Holds::Derived),
+    ("address_change.address_type", Holds::Derived),
+    ("address_change.has_address", Holds::Bool),
+    // The address columns hold what `address_fields` admits (the legacy `address` lengths).
+    ("address_change.salutation", Holds::Line(16)),
+    ("address_change.title", Holds::Line(16)),
+    ("address_change.first_name", Holds::Line(50)),
+    ("address_change.last_name", Holds::Line(50)),
+    ("address_change.company_name", Holds::Line(100)),
+    ("address_change.street", Holds::Line(100)),
+    ("address_change.postcode", Holds::Line(8)),
+    ("address_change.city", Holds::Line(100)),
+    ("address_change.country", Holds::Line(8)),
+    ("address_change.donation_receipt", Holds::Bool),
+    ("address_change.export_state", Holds::Derived),
+    ("address_change.is_exported", Holds::Bool),
+    ("address_change.exported_at", Holds::Time),
+    ("address_change.export_batch", Holds::Line(128)),
+    ("address_change.is_scrubbed", Holds::Bool),
+    ("address_change.scrubbed_at", Holds::Time),
+    ("address_change.scrub_rule", Holds::Derived),
+    ("address_change.created_at", Holds::Time),
+    ("address_change.modified_at", Holds::Time),
     ("projector_checkpoint.projector", Holds::Derived),
     ("projector_checkpoint.position", Holds::Derived),
     ("projector_skipped_event.projector", Holds::Derived),
@@ -792,6 +819,55 @@ pub fn admit(event: &DomainEvent) -> Vec<FieldError> {
             c.text("batch_id", &e.batch_id, holds!("donation.export_batch"));
             c.time("exported_at", e.exported_at.as_ref());
         }
+        E::AddressChangeCreated(e) => {
+            c.unsigned("address_change_id", e.address_change_id, Holds::Id);
+            c.text("identifier", &e.identifier, IDENTIFIER);
+            c.known(
+                "external_id_kind",
+                e.external_id_kind,
+                ev::ExternalIdKind::Unspecified,
+                "external id kind",
+            );
+            c.unsigned("external_id", e.external_id, Holds::Id);
+            c.known(
+                "address_type",
+                e.address_type,
+                ev::AddressType::Unspecified,
+                "address type",
+            );
+            c.time("created_at", e.created_at.as_ref());
+        }
+        E::AddressChanged(e) => {
+            c.text("new_identifier", &e.new_identifier, IDENTIFIER);
+            c.known(
+                "address_type",
+                e.address_type,
+                ev::AddressType::Unspecified,
+                "address type",
+            );
+            if let Some(a) = &e.address {
+                for (field, value, holds) in address_fields(a) {
+                    c.text(field, value, holds);
+                }
+            }
+            c.time("changed_at", e.changed_at.as_ref());
+        }
+        E::DonationReceiptOptedOut(e) => {
+            c.text("new_identifier", &e.new_identifier, IDENTIFIER);
+            c.time("changed_at", e.changed_at.as_ref());
+        }
+        E::AddressChangeTokenIssued(e) => {
+            c.unsigned("address_change_id", e.address_change_id, Holds::Id);
+        }
+        E::AddressChangeExported(e) => {
+            c.text(
+                "batch_id",
+                &e.batch_id,
+                holds!("address_change.export_batch"),
+            );
+            c.time("exported_at", e.exported_at.as_ref());
+            c.text("identifier", &e.identifier, IDENTIFIER);
+        }
         // Reasons and notes reach no column; nothing else in them to admit.
         E::CommentRetracted(_)
         | E::PaymentFailed(_)
@@ -813,6 +889,50 @@ pub fn admit(event: &DomainEvent) -> Vec<FieldError> {
 pub const MEMBERSHIP_TRACKING: Holds = Holds::Line(50);
 /// What an incentive name holds (legacy `incentive.name varchar(32)`).
 pub const MEMBERSHIP_INCENTIVE: Holds = Holds::Line(32);
+
+/// What an address-change token column holds: a hyphenated UUID.
+pub const IDENTIFIER: Holds = Holds::Line(36);
+
+/// The new address's text fields with what each holds: the legacy `address` column lengths
+/// (`domain/wmde-memberships.md` §2). Paths are the same in the `ChangeAddress` request and
+/// the `AddressChanged` event.
+pub fn address_fields(a: &ev::AddressData) -> [(&'static str, &str, Holds); 9] {
+    [
+        (
+            "address.salutation",
+            &a.salutation,
+            holds!("address_change.salutation"),
+        ),
+        ("address.title", &a.title, holds!("address_change.title")),
+        (
+            "address.first_name",
+            &a.first_name,
+            holds!("address_change.first_name"),
+        ),
+        (
+            "address.last_name",
+            &a.last_name,
+            holds!("address_change.last_name"),
+        ),
+        (
+            "address.company_name",
+            &a.company_name,
+            holds!("address_change.company_name"),
+        ),
+        ("address.street", &a.street, holds!("address_change.street")),
+        (
+            "address.postcode",
+            &a.postcode,
+            holds!("address_change.postcode"),
+        ),
+        ("address.city", &a.city, holds!("address_change.city")),
+        (
+            "address.country",
+            &a.country,
+            holds!("address_change.country"),
+        ),
+    ]
+}
 
 /// The applicant's text fields with what each holds: the legacy `request` column lengths
 /// (`domain/wmde-memberships.md` §1.2), so the legacy view can always hold them. Paths are the

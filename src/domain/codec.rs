@@ -111,6 +111,11 @@ domain_events! {
     MembershipCancelled => "MembershipCancelled.v1",
     MembershipRestored => "MembershipRestored.v1",
     MembershipExported => "MembershipExported.v1",
+    AddressChangeCreated => "AddressChangeCreated.v1",
+    AddressChanged => "AddressChanged.v1",
+    DonationReceiptOptedOut => "DonationReceiptOptedOut.v1",
+    AddressChangeTokenIssued => "AddressChangeTokenIssued.v1",
+    AddressChangeExported => "AddressChangeExported.v1",
 }
 
 /// Type names of older versions that `decode` upcasts.
@@ -464,6 +469,49 @@ mod tests {
             "MembershipExported.v1" => ev::MembershipExported {
                 batch_id: "m-1".into(),
                 exported_at: at(1_700_000_800),
+            }
+            .into(),
+            "AddressChangeCreated.v1" => ev::AddressChangeCreated {
+                address_change_id: 13,
+                identifier: "0b7d2f3e-5c1a-4b8e-9f00-000000000001".into(),
+                external_id_kind: ev::ExternalIdKind::Membership as i32,
+                external_id: 11,
+                address_type: ev::AddressType::Company as i32,
+                created_at: at(1_700_000_900),
+            }
+            .into(),
+            "AddressChanged.v1" => ev::AddressChanged {
+                new_identifier: "0b7d2f3e-5c1a-4b8e-9f00-000000000002".into(),
+                address_type: ev::AddressType::Person as i32,
+                address: Some(ev::AddressData {
+                    salutation: "Frau".into(),
+                    title: "Dr.".into(),
+                    first_name: "Ada".into(),
+                    last_name: "Lovelace".into(),
+                    company_name: "Engines Ltd".into(),
+                    street: "Main 1".into(),
+                    postcode: "12345".into(),
+                    city: "Berlin".into(),
+                    country: "DE".into(),
+                }),
+                address_sealed: sealed(),
+                donation_receipt_opted_out: true,
+                changed_at: at(1_700_001_000),
+            }
+            .into(),
+            "DonationReceiptOptedOut.v1" => ev::DonationReceiptOptedOut {
+                new_identifier: "0b7d2f3e-5c1a-4b8e-9f00-000000000003".into(),
+                changed_at: at(1_700_001_100),
+            }
+            .into(),
+            "AddressChangeTokenIssued.v1" => ev::AddressChangeTokenIssued {
+                address_change_id: 13,
+            }
+            .into(),
+            "AddressChangeExported.v1" => ev::AddressChangeExported {
+                batch_id: "a-1".into(),
+                exported_at: at(1_700_001_200),
+                identifier: "0b7d2f3e-5c1a-4b8e-9f00-000000000002".into(),
             }
             .into(),
             other => panic!("no sample of {other}: add one for the new event type"),

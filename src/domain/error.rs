@@ -201,4 +201,37 @@ pub enum DomainError {
     /// No scrub rule allows it.
     #[error("the membership application may not be scrubbed yet: it is not exported, not cancelled, and not older than the grace period")]
     MembershipNotScrubbable,
+    /// The address-change stream has no `AddressChangeCreated`.
+    #[error("the address change does not exist")]
+    UnknownAddressChange,
+    /// The token was replaced by a change made with it.
+    #[error("the address-change token was already used: the address was updated with it")]
+    AddressChangeTokenReplaced,
+    /// An address is given once.
+    #[error("the address was already changed once through this address change")]
+    AddressAlreadyChanged,
+    /// A change needs an address or a receipt opt-out.
+    #[error("a change needs a new address or the opt-out of the donation receipt")]
+    NothingToChange,
+    /// Acting on a scrubbed address change.
+    #[error("cannot {action}: the address change's address was scrubbed")]
+    AddressChangeScrubbed {
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// Exporting an address change nobody used.
+    #[error("the address change was never used: there is nothing to export")]
+    AddressChangeNotUsed,
+    /// A version of an address change is exported once.
+    #[error("the address change was already exported in batch {batch_id:?}")]
+    AddressChangeAlreadyExported {
+        /// The earlier batch.
+        batch_id: String,
+    },
+    /// An address change is scrubbed once.
+    #[error("the address change's address was already scrubbed")]
+    AddressChangeAlreadyScrubbed,
+    /// No scrub rule allows it.
+    #[error("the address change may not be scrubbed yet: it holds no address, or it is not exported and was changed inside the grace period")]
+    AddressChangeNotScrubbable,
 }

@@ -26,6 +26,7 @@ macro_rules! codes {
     };
 }
 
+pub mod address_change;
 pub mod admission;
 pub mod codec;
 pub mod commands;

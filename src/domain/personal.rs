@@ -20,6 +20,8 @@ pub enum UnitMut<'a> {
         &'a mut Option<ev::ApplicantData>,
         &'a mut Option<ev::Sealed>,
     ),
+    /// An address change's new address.
+    Address(&'a mut Option<ev::AddressData>, &'a mut Option<ev::Sealed>),
 }
 
 impl UnitMut<'_> {
@@ -31,6 +33,7 @@ impl UnitMut<'_> {
             Self::Provider(..) => "ProviderData",
             Self::Comment(..) => "CommentText",
             Self::Applicant(..) => "ApplicantData",
+            Self::Address(..) => "AddressData",
         }
     }
 }
@@ -69,6 +72,9 @@ impl DomainEvent {
                 UnitMut::Applicant(&mut e.applicant, &mut e.applicant_sealed),
                 UnitMut::Bank(&mut e.bank, &mut e.bank_sealed),
             ],
+            Self::AddressChanged(e) => {
+                vec![UnitMut::Address(&mut e.address, &mut e.address_sealed)]
+            }
             _ => vec![],
         }
     }
@@ -81,6 +87,7 @@ impl DomainEvent {
             UnitMut::Provider(c, _) => c.is_some(),
             UnitMut::Comment(c, _) => c.is_some(),
             UnitMut::Applicant(c, _) => c.is_some(),
+            UnitMut::Address(c, _) => c.is_some(),
         })
     }
 }

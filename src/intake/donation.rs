@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use super::error::invalid_if_any;
 use super::{donation_message, reference, Intake, IntakeError, Method, Plan, RequestMeta};
+use crate::domain::address_change::{AddressType, ExternalIdKind};
 use crate::domain::commands::{self, DonationIds, NewDonation};
+use crate::domain::donation::DonorKind;
 use crate::domain::moderation::{ModerationReason, ModerationStatus};
 use crate::domain::payment::PaymentStatus;
 use crate::domain::streams;
@@ -84,6 +86,22 @@ impl Intake {
             reference::generate,
         )?;
         let mut events = created.events;
+        // Donors with a postal address get an address change (legacy
+        // `CreateAddressChangeHandler`); email-only and anonymous donors none.
+        let address_type = match cmd.donor.kind {
+            DonorKind::Person => Some(AddressType::Person),
+            DonorKind::Company => Some(AddressType::Company),
+            _ => None,
+        };
+        let mut address_change_token = String::new();
+        let mut address_change_events = Vec::new();
+        if let Some(address_type) = address_type {
+            let (more, token) = self
+                .new_address_change(ExternalIdKind::Donation, donation_id, address_type)
+                .await?;
+            address_change_events = more;
+            address_change_token = token;
+        }
         match key {
             // The key was created with the id block: no key-store commit on this path.
             Some(key) => {
@@ -97,6 +115,8 @@ impl Intake {
             }
             None => self.seal(donation_id, &mut events).await?,
         }
+        // Nothing personal in them: they need no key.
+        events.extend(address_change_events);
         let moderation = if created.reasons.is_empty() {
             ModerationStatus::None
         } else {
@@ -114,6 +134,7 @@ impl Intake {
                 .collect(),
             payment_reference_code: created.payment_reference_code,
             position: 0,
+            address_change_token,
         };
         let stored = api::AddDonationResponse {
             payment_reference_code: String::new(),

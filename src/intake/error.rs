@@ -62,6 +62,17 @@ pub enum IntakeError {
         /// Why.
         source: Box<IntakeError>,
     },
+    /// No address change was issued with this token.
+    #[error("no address change has this token")]
+    UnknownAddressChangeToken,
+    /// One address change of an export batch failed, so the whole batch was refused.
+    #[error("address change {address_change_id}: {source}")]
+    InAddressChangeBatch {
+        /// The address change.
+        address_change_id: u64,
+        /// Why.
+        source: Box<IntakeError>,
+    },
     /// The event log failed or refused the append (a `Conflict` is a concurrent writer).
     #[error("event log: {0}")]
     Store(#[from] StoreError),

@@ -10,8 +10,9 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::error::invalid_if_any;
 use super::{reference, Intake, IntakeError, Method, Plan, RequestMeta};
+use crate::domain::address_change::{AddressType, ExternalIdKind};
 use crate::domain::membership::commands::{self, MembershipIds, NewMembership};
-use crate::domain::membership::MembershipView;
+use crate::domain::membership::{ApplicantKind, MembershipView};
 use crate::domain::moderation::{ModerationReason, ModerationStatus};
 use crate::domain::types::{to_timestamp, PaymentMethod, StreamEvent};
 use crate::domain::validation::{
@@ -140,6 +141,15 @@ impl Intake {
         let mut events = applied.events;
         self.seal(membership_key_id(ids.membership_id), &mut events)
             .await?;
+        // Every application gets an address change (legacy `CreateAddressChangeHandler`).
+        let address_type = match cmd.applicant_kind {
+            ApplicantKind::Company => AddressType::Company,
+            _ => AddressType::Person,
+        };
+        let (address_change, address_change_token) = self
+            .new_address_change(ExternalIdKind::Membership, ids.membership_id, address_type)
+            .await?;
+        events.extend(address_change);
         let moderation = if applied.reasons.is_empty() {
             ModerationStatus::None
         } else {
@@ -157,6 +167,7 @@ impl Intake {
                 .collect(),
             payment_reference_code: applied.payment_reference_code,
             position: 0,
+            address_change_token,
         };
         // The record keeps that there was a code, not the code.
         let stored = api::ApplyForMembershipResponse {
@@ -396,9 +407,11 @@ impl Intake {
         use crate::audit::{membership, AuditError};
         match membership::load_membership(&*self.log, &self.vault, membership_id).await {
             Ok(steps) => Ok(membership::timeline(&steps)),
-            Err(AuditError::MembershipNotFound(id) | AuditError::NotFound(id)) => {
-                Err(IntakeError::NotFound { what: WHAT, id })
-            }
+            Err(
+                AuditError::MembershipNotFound(id)
+                | AuditError::NotFound(id)
+                | AuditError::AddressChangeNotFound(id),
+            ) => Err(IntakeError::NotFound { what: WHAT, id }),
             Err(AuditError::Store(e)) => Err(e.into()),
             Err(AuditError::Privacy(e)) => Err(e.into()),
             Err(AuditError::Decode { source, .. }) => Err(source.into()),

@@ -62,6 +62,12 @@ pub enum Method {
     GetMembership,
     /// `GetMembershipHistory`
     GetMembershipHistory,
+    /// `GetAddressChange`
+    GetAddressChange,
+    /// `ChangeAddress`
+    ChangeAddress,
+    /// `MarkAddressChangesExported`
+    MarkAddressChangesExported,
 }
 
 impl Method {
@@ -95,6 +101,9 @@ impl Method {
         Method::MarkMembershipsExported,
         Method::GetMembership,
         Method::GetMembershipHistory,
+        Method::GetAddressChange,
+        Method::ChangeAddress,
+        Method::MarkAddressChangesExported,
     ];
 
     /// The gRPC method name (also the metrics label and the idempotency record's method).
@@ -128,6 +137,9 @@ impl Method {
             Method::MarkMembershipsExported => "MarkMembershipsExported",
             Method::GetMembership => "GetMembership",
             Method::GetMembershipHistory => "GetMembershipHistory",
+            Method::GetAddressChange => "GetAddressChange",
+            Method::ChangeAddress => "ChangeAddress",
+            Method::MarkAddressChangesExported => "MarkAddressChangesExported",
         }
     }
 
@@ -140,6 +152,7 @@ impl Method {
                 | Method::GetHistory
                 | Method::GetMembership
                 | Method::GetMembershipHistory
+                | Method::GetAddressChange
         )
     }
 }

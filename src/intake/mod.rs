@@ -3,7 +3,7 @@
 //! needs, fold, let the domain decide (`domain::commands`), seal personal data, append
 //! everything in one atomic append. One file per command family (`donation.rs`,
 //! `payment.rs`, `deletion.rs`, `moderation.rs`, `comment.rs`, `donor.rs`, `export.rs`,
-//! `contribution_tracking.rs`, `next_id.rs`); `decide.rs` holds the shared shapes of a
+//! `contribution_tracking.rs`, `next_id.rs`, `membership.rs`, `address_change.rs`); `decide.rs` holds the shared shapes of a
 //! decision on a donation or a payment; `method.rs` is the one list of RPCs.
 //!
 //! Idempotency without a separate store: every mutating call appends, in the same atomic
@@ -14,6 +14,7 @@
 //! winner's record and answers with it. A crash before the commit leaves nothing; after it,
 //! the record is there.
 
+mod address_change;
 pub mod clock;
 mod comment;
 mod contribution_tracking;
@@ -55,6 +56,7 @@ use crate::store::{
     StreamAppend, StreamStart,
 };
 
+pub use address_change::address_change_message;
 pub use clock::{Clock, ManualClock};
 pub use error::IntakeError;
 pub use membership::membership_message;
@@ -173,7 +175,9 @@ positioned!(
     api::NextIdResponse,
     api::ApplyForMembershipResponse,
     api::MembershipResponse,
-    api::MarkMembershipsExportedResponse
+    api::MarkMembershipsExportedResponse,
+    api::ChangeAddressResponse,
+    api::MarkAddressChangesExportedResponse
 );
 
 /// What a command decided: the events (sealed), the revisions of the streams it read, and the
@@ -254,6 +258,12 @@ impl Intake {
                 what: "membership application",
                 id,
             }),
+            Err(crate::audit::AuditError::AddressChangeNotFound(id)) => {
+                Err(IntakeError::NotFound {
+                    what: "address change",
+                    id,
+                })
+            }
             Err(crate::audit::AuditError::Store(e)) => Err(e.into()),
             Err(crate::audit::AuditError::Privacy(e)) => Err(e.into()),
             Err(crate::audit::AuditError::Decode { source, .. }) => Err(source.into()),

@@ -2,6 +2,7 @@
 //! sequence behind the log (for instance Redis after a failover that lost its last `INCR`s)
 //! would hand out ids that are already in use.
 
+use crate::domain::address_change::AddressChangeCategory;
 use crate::domain::membership::MembershipCategory;
 use crate::domain::streams::category;
 use crate::sequence::{SequenceError, SequenceGenerator, SequenceName};
@@ -47,6 +48,7 @@ pub fn category_of(name: SequenceName) -> &'static str {
         SequenceName::Donation => category::DONATION,
         SequenceName::Payment => category::PAYMENT,
         SequenceName::Membership => MembershipCategory::Application.as_str(),
+        SequenceName::AddressChange => AddressChangeCategory::AddressChange.as_str(),
     }
 }
 

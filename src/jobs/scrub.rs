@@ -1,7 +1,9 @@
-//! The scrub job: select donations and membership applications the policy allows to scrub,
-//! confirm each against the log, destroy their keys, append `PersonalDataScrubbed`, and let
-//! the read model catch up. Both contexts get the same crypto-shredding: an application's key
-//! is `privacy::membership_key_id`, its event goes to its `membership_scrub-{id}` stream.
+//! The scrub job: select donations, membership applications and address changes the policy
+//! allows to scrub, confirm each against the log, destroy their keys, append
+//! `PersonalDataScrubbed`, and let the read model catch up. Every context gets the same
+//! crypto-shredding: an application's key is `privacy::membership_key_id`, an address
+//! change's `privacy::address_change_key_id`; the event goes to the context's own scrub
+//! stream (`membership_scrub-{id}`, `address_change_scrub-{id}`).
 //!
 //! Order matters for crash safety: the key is destroyed first, then the event appended. A crash
 //! in between leaves a donation whose data is already unreadable but not yet marked; it is still
@@ -17,12 +19,16 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::audit;
+use crate::domain::address_change::commands as address_change_commands;
+use crate::domain::address_change::AddressChangeView;
 use crate::domain::commands::{self, ScrubPolicy};
 use crate::domain::membership::commands as membership_commands;
 use crate::domain::membership::MembershipView;
 use crate::metrics::{catalog, Metrics};
-use crate::privacy::membership_key_id;
-use crate::projection::scrub_selection::{MembershipScrubCandidate, ScrubCandidate};
+use crate::privacy::{address_change_key_id, membership_key_id};
+use crate::projection::scrub_selection::{
+    AddressChangeScrubCandidate, MembershipScrubCandidate, ScrubCandidate,
+};
 use crate::projection::ReadModel;
 use crate::proto::events::ScrubRule;
 use crate::repository;
@@ -72,6 +78,17 @@ pub struct ScrubbedMembership {
     pub rule: &'static str,
 }
 
+/// One address change's address scrubbed (or, in a dry run, that would be).
+#[derive(Debug, Clone, Serialize)]
+pub struct ScrubbedAddressChange {
+    /// The address change.
+    pub address_change_id: u64,
+    /// When it was last changed.
+    pub modified_at: DateTime<Utc>,
+    /// The rule that allowed it: `exported`, `after_grace_period`.
+    pub rule: &'static str,
+}
+
 /// What a run did. The top-level `scrubbed` and `not_confirmed` are donations (outside
 /// readers rely on them); the membership applications sit beside them.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -87,6 +104,10 @@ pub struct ScrubReport {
     pub memberships_scrubbed: Vec<ScrubbedMembership>,
     /// Membership candidates of the read model that the log does not confirm.
     pub memberships_not_confirmed: Vec<u64>,
+    /// Address changes scrubbed (or would be, in a dry run).
+    pub address_changes_scrubbed: Vec<ScrubbedAddressChange>,
+    /// Address-change candidates of the read model that the log does not confirm.
+    pub address_changes_not_confirmed: Vec<u64>,
     /// Time spent selecting candidates in the read model.
     #[serde(serialize_with = "as_millis")]
     pub selection_time: Duration,
@@ -95,7 +116,9 @@ pub struct ScrubReport {
 impl ScrubReport {
     /// Whether the run scrubbed anything, in either context.
     pub fn scrubbed_any(&self) -> bool {
-        !self.scrubbed.is_empty() || !self.memberships_scrubbed.is_empty()
+        !self.scrubbed.is_empty()
+            || !self.memberships_scrubbed.is_empty()
+            || !self.address_changes_scrubbed.is_empty()
     }
 }
 
@@ -113,6 +136,8 @@ pub struct ScrubStatus {
     pub oldest: Option<DateTime<Utc>>,
     /// The membership applications' figures.
     pub memberships: ContextStatus,
+    /// The address changes' figures (the oldest by the time of their change).
+    pub address_changes: ContextStatus,
 }
 
 /// The eligible, not yet scrubbed entities of one context.
@@ -193,6 +218,17 @@ impl Scrubber {
             .await?)
     }
 
+    async fn address_change_candidates(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AddressChangeScrubCandidate>, ScrubError> {
+        let cutoff = now - self.policy.address_changes.grace_period;
+        Ok(self
+            .read_model
+            .address_change_scrub_candidates(cutoff, usize::MAX)
+            .await?)
+    }
+
     /// Counts eligible donations and membership applications and finds the oldest of each:
     /// the figures of `ledger scrub status` and of the `ledger_scrub_eligible` and
     /// `ledger_membership_scrub_eligible` gauges ([`Scrubber::publish_status`]).
@@ -204,6 +240,12 @@ impl Scrubber {
             eligible: donations.eligible,
             oldest: donations.oldest,
             memberships: ContextStatus::of(memberships.iter().map(|c| c.created_at)),
+            address_changes: ContextStatus::of(
+                self.address_change_candidates(now)
+                    .await?
+                    .iter()
+                    .map(|c| c.modified_at),
+            ),
         })
     }
 
@@ -226,6 +268,17 @@ impl Scrubber {
                     .gauge(catalog::MEMBERSHIP_SCRUB_ELIGIBLE, &[], m.eligible as f64);
                 self.metrics
                     .gauge(catalog::MEMBERSHIP_SCRUB_OLDEST_AGE, &[], m.oldest_age(now));
+                let a = &status.address_changes;
+                self.metrics.gauge(
+                    catalog::ADDRESS_CHANGE_SCRUB_ELIGIBLE,
+                    &[],
+                    a.eligible as f64,
+                );
+                self.metrics.gauge(
+                    catalog::ADDRESS_CHANGE_SCRUB_OLDEST_AGE,
+                    &[],
+                    a.oldest_age(now),
+                );
                 self.metrics.gauge(catalog::SCRUB_STATUS_UP, &[], 1.0);
                 Ok(status)
             }
@@ -245,6 +298,10 @@ impl Scrubber {
             .remove_gauge(catalog::MEMBERSHIP_SCRUB_ELIGIBLE, &[]);
         self.metrics
             .remove_gauge(catalog::MEMBERSHIP_SCRUB_OLDEST_AGE, &[]);
+        self.metrics
+            .remove_gauge(catalog::ADDRESS_CHANGE_SCRUB_ELIGIBLE, &[]);
+        self.metrics
+            .remove_gauge(catalog::ADDRESS_CHANGE_SCRUB_OLDEST_AGE, &[]);
         self.metrics.gauge(catalog::SCRUB_STATUS_UP, &[], 0.0);
     }
 
@@ -270,8 +327,9 @@ impl Scrubber {
         let started = Instant::now();
         let candidates = self.candidates(now, usize::MAX).await?;
         let memberships = self.membership_candidates(now).await?;
+        let address_changes = self.address_change_candidates(now).await?;
         report.selection_time = started.elapsed();
-        let total = candidates.len() + memberships.len();
+        let total = candidates.len() + memberships.len() + address_changes.len();
         progress(0, total);
         for (n, round) in candidates.chunks(ROUND).enumerate() {
             let mut confirmed = Vec::with_capacity(round.len());
@@ -326,11 +384,17 @@ impl Scrubber {
             progress(candidates.len() + done, total)
         })
         .await?;
+        let before = candidates.len() + memberships.len();
+        self.scrub_address_changes(&address_changes, now, &mut report, &|done| {
+            progress(before + done, total)
+        })
+        .await?;
         progress(total, total);
         if dry_run {
             tracing::info!(
                 would_scrub = report.scrubbed.len(),
                 memberships = report.memberships_scrubbed.len(),
+                address_changes = report.address_changes_scrubbed.len(),
                 not_confirmed = report.not_confirmed.len(),
                 "scrub dry run finished: nothing was scrubbed"
             );
@@ -338,6 +402,7 @@ impl Scrubber {
             tracing::info!(
                 scrubbed = report.scrubbed.len(),
                 memberships = report.memberships_scrubbed.len(),
+                address_changes = report.address_changes_scrubbed.len(),
                 not_confirmed = report.not_confirmed.len(),
                 "scrub run finished"
             );
@@ -402,6 +467,86 @@ impl Scrubber {
             }
         }
         Ok(())
+    }
+
+    /// The address-change part of a run: each candidate confirmed with the address-change
+    /// rule on its streams (`domain/wmde-memberships.md` §2), then, unless a dry run, its key
+    /// destroyed and `PersonalDataScrubbed` appended to its scrub stream, in rounds.
+    async fn scrub_address_changes(
+        &self,
+        candidates: &[AddressChangeScrubCandidate],
+        now: DateTime<Utc>,
+        report: &mut ScrubReport,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<(), ScrubError> {
+        let policy = &self.policy.address_changes;
+        for (n, round) in candidates.chunks(ROUND).enumerate() {
+            let mut confirmed = Vec::with_capacity(round.len());
+            for (i, c) in round.iter().enumerate() {
+                progress(n * ROUND + i);
+                let view = self.address_change_view(c.address_change_id).await?;
+                match address_change_commands::scrub(&view, now, policy) {
+                    Ok(events) => {
+                        let rule = address_change_commands::scrub_rule(&view, now, policy)
+                            .map_or("unspecified", ScrubRule::as_str);
+                        confirmed.push((c, events, rule));
+                    }
+                    Err(e) => {
+                        tracing::info!(address_change_id = c.address_change_id, reason = %e, "read-model candidate not confirmed by the log");
+                        report
+                            .address_changes_not_confirmed
+                            .push(c.address_change_id);
+                    }
+                }
+            }
+            if !report.dry_run {
+                let keys: Vec<u64> = confirmed
+                    .iter()
+                    .map(|(c, _, _)| address_change_key_id(c.address_change_id))
+                    .collect();
+                self.vault.destroy(&keys).await?;
+            }
+            let request = Uuid::now_v7();
+            for (c, events, rule) in confirmed {
+                if !report.dry_run {
+                    let metadata = Metadata::new(Actor::system("scrub"), "ledger scrub", request);
+                    // A new stream, as for donations: a concurrent scrub conflicts.
+                    let parts = repository::appends(events, &HashMap::new(), &metadata);
+                    match self.log.append_atomic(parts).await {
+                        Ok(_) | Err(StoreError::Conflict { .. }) => {
+                            self.metrics.count(
+                                catalog::ADDRESS_CHANGES_SCRUBBED,
+                                &[("rule", rule)],
+                                1,
+                            );
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                report.address_changes_scrubbed.push(ScrubbedAddressChange {
+                    address_change_id: c.address_change_id,
+                    modified_at: c.modified_at,
+                    rule,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// An address change's view folded from its streams, sealed; one the log does not know
+    /// folds to the empty view, which no rule allows to scrub.
+    async fn address_change_view(&self, id: u64) -> Result<AddressChangeView, ScrubError> {
+        let streams = repository::load_address_change(&*self.log, id)
+            .await
+            .map_err(audit::AuditError::from)?
+            .unwrap_or_default();
+        let mut view = AddressChangeView::default();
+        for stream in &streams {
+            for step in &stream.steps {
+                view.apply(&stream.name, &step.event);
+            }
+        }
+        Ok(view)
     }
 
     /// An application's view folded from its streams, sealed (the rule needs no personal

@@ -1,6 +1,6 @@
-//! The scrub jobs of `ledger serve`: the scheduled scrub run (donations and membership
-//! applications, each by its own rule), and the refresh of the scrub-eligible gauges of both
-//! contexts (independent of the schedule: entities become eligible as time passes and as
+//! The scrub jobs of `ledger serve`: the scheduled scrub run (donations, membership
+//! applications and address changes, each by its own rule), and the refresh of the
+//! scrub-eligible gauges of every context (independent of the schedule: entities become eligible as time passes and as
 //! events arrive, not only when a scrub runs).
 //!
 //! The schedule is logged when it starts, with its first run, and after each run with the

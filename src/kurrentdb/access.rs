@@ -100,8 +100,8 @@ impl Grant {
     }
 }
 
-/// The categories the ledger itself writes (`import` is the legacy import's record), of both
-/// contexts.
+/// The categories the ledger itself writes (`import` is the legacy import's record), of every
+/// context (the address-change token index included).
 pub fn is_ledger_category(category: &str) -> bool {
     category == REQUEST_CATEGORY
         || category == crate::store::category_of(crate::legacy::import::STREAM)
@@ -109,6 +109,7 @@ pub fn is_ledger_category(category: &str) -> bool {
         || crate::domain::membership::MembershipCategory::ALL
             .iter()
             .any(|c| c.as_str() == category)
+        || crate::domain::address_change::categories().contains(&category)
 }
 
 /// The category that governs access to `stream`: its own, or for `$$name` that of `name`.

@@ -124,6 +124,13 @@ pub const MEMBERSHIP_SCRUB_ELIGIBLE: &str = "ledger_membership_scrub_eligible";
 pub const MEMBERSHIP_SCRUB_OLDEST_AGE: &str = "ledger_membership_scrub_oldest_eligible_age_seconds";
 /// `ledger_memberships_scrubbed_total`.
 pub const MEMBERSHIPS_SCRUBBED: &str = "ledger_memberships_scrubbed_total";
+/// `ledger_address_change_scrub_eligible`.
+pub const ADDRESS_CHANGE_SCRUB_ELIGIBLE: &str = "ledger_address_change_scrub_eligible";
+/// `ledger_address_change_scrub_oldest_eligible_age_seconds`.
+pub const ADDRESS_CHANGE_SCRUB_OLDEST_AGE: &str =
+    "ledger_address_change_scrub_oldest_eligible_age_seconds";
+/// `ledger_address_changes_scrubbed_total`.
+pub const ADDRESS_CHANGES_SCRUBBED: &str = "ledger_address_changes_scrubbed_total";
 /// `ledger_kurrentdb_calls_total`.
 pub const KURRENTDB_CALLS: &str = "ledger_kurrentdb_calls_total";
 /// `ledger_kurrentdb_errors_total`.
@@ -282,6 +289,23 @@ pub const CATALOG: &[Spec] = &[
         MEMBERSHIPS_SCRUBBED,
         &["rule"],
         "Membership applications scrubbed, by rule.",
+    ),
+    gauge(
+        ADDRESS_CHANGE_SCRUB_ELIGIBLE,
+        &[],
+        "Address changes whose address is eligible for scrubbing but not yet scrubbed (as \
+         `ledger scrub status`).",
+    ),
+    gauge(
+        ADDRESS_CHANGE_SCRUB_OLDEST_AGE,
+        &[],
+        "Age in seconds since the change of the oldest eligible, unscrubbed address change (0 \
+         when none).",
+    ),
+    counter(
+        ADDRESS_CHANGES_SCRUBBED,
+        &["rule"],
+        "Address changes scrubbed, by rule.",
     ),
     counter(
         KURRENTDB_CALLS,

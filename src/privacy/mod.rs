@@ -31,6 +31,16 @@ pub fn membership_key_id(membership_id: u64) -> u64 {
     MEMBERSHIP_KEY_BASE | membership_id
 }
 
+/// Key ids of address changes start here: address change `n` is sealed with key
+/// `ADDRESS_CHANGE_KEY_BASE + n`, above the memberships' range (application ids never come
+/// near 2^61) and below `i64::MAX`, the key store's limit.
+pub const ADDRESS_CHANGE_KEY_BASE: u64 = (1 << 62) | (1 << 61);
+
+/// The key id of address change `address_change_id`.
+pub fn address_change_key_id(address_change_id: u64) -> u64 {
+    ADDRESS_CHANGE_KEY_BASE | address_change_id
+}
+
 /// Key ids of CiviShare peering secrets: peering `n` is sealed with key
 /// `PEERING_KEY_BASE + n`. The range sits at the top of the donations' range (donation ids
 /// never come near 2^62 - 2^32) and below the memberships'.
@@ -161,6 +171,7 @@ pub fn seal_with(events: &mut [DomainEvent], key_id: u64, key: &DataKey) {
                 UnitMut::Provider(c, s) => seal_unit(c, s, label, key_id, key),
                 UnitMut::Comment(c, s) => seal_unit(c, s, label, key_id, key),
                 UnitMut::Applicant(c, s) => seal_unit(c, s, label, key_id, key),
+                UnitMut::Address(c, s) => seal_unit(c, s, label, key_id, key),
             }
         }
     }
@@ -176,7 +187,8 @@ pub fn key_ids<'e>(events: impl IntoIterator<Item = &'e mut DomainEvent>) -> BTr
                 | UnitMut::Bank(_, s)
                 | UnitMut::Provider(_, s)
                 | UnitMut::Comment(_, s)
-                | UnitMut::Applicant(_, s) => s,
+                | UnitMut::Applicant(_, s)
+                | UnitMut::Address(_, s) => s,
             };
             if let Some(s) = sealed {
                 ids.insert(s.key_id);
@@ -201,6 +213,7 @@ pub fn unseal_with<'e>(
                 UnitMut::Provider(c, s) => unseal_unit(c, s, label, keys)?,
                 UnitMut::Comment(c, s) => unseal_unit(c, s, label, keys)?,
                 UnitMut::Applicant(c, s) => unseal_unit(c, s, label, keys)?,
+                UnitMut::Address(c, s) => unseal_unit(c, s, label, keys)?,
             }
         }
     }

@@ -206,6 +206,9 @@ pub(crate) enum Statement {
     /// `membership_scrub_candidates.sql`: binds the cutoff time of the grace period and the
     /// limit; returns `(membership id, created at, rule)`.
     MembershipScrubCandidates,
+    /// `address_change_scrub_candidates.sql`: binds the cutoff time of the grace period and
+    /// the limit; returns `(address change id, modified at, rule)`.
+    AddressChangeScrubCandidates,
 }
 
 /// A read model's connection, in one dialect.
@@ -298,6 +301,7 @@ pub(crate) enum Load {
     ModerationReason,
     Membership,
     MembershipModerationReason,
+    AddressChange,
 }
 
 /// The statements a `Session` writes with.
@@ -312,6 +316,7 @@ pub(crate) enum Write {
     Conflict,
     Membership,
     MembershipModerationReason,
+    AddressChange,
 }
 
 /// A table of open moderation reasons: each context has its own, with the same columns

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
+use super::address_change::AddressChanges;
 use super::backend::ReasonTable;
 use super::backend::{Load, Session, Write};
 use super::cache::{from_cache, Committed, RowCache};
@@ -24,6 +25,7 @@ use super::membership::Memberships;
 use super::moderation_reasons;
 use super::rows::Value;
 use super::{DecodeError, ProjectionError};
+use crate::domain::address_change::{self, is_address_change_stream, AddressChangeCategory};
 use crate::domain::admission;
 use crate::domain::membership::{is_membership_stream, MembershipCategory};
 use crate::domain::moderation::ModerationState;
@@ -70,6 +72,8 @@ pub(super) struct State {
     pub(super) dirty_cts: BTreeSet<i64>,
     /// The membership applications the batch touches, with their open reasons.
     memberships: Memberships,
+    /// The address changes the batch touches.
+    address_changes: AddressChanges,
     conflicts: Vec<Conflict>,
     log: Vec<Vec<Value>>,
 }
@@ -82,6 +86,7 @@ struct Wanted {
     reasons: BTreeSet<i64>,
     cts: BTreeSet<i64>,
     memberships: BTreeSet<i64>,
+    address_changes: BTreeSet<i64>,
 }
 
 impl Wanted {
@@ -97,6 +102,10 @@ impl Wanted {
             let Some(sid) = as_id(sid) else { continue };
             if is_membership_stream(&d.record.stream) {
                 w.memberships.insert(sid);
+                continue;
+            }
+            if is_address_change_stream(&d.record.stream) {
+                w.address_changes.insert(sid);
                 continue;
             }
             match category {
@@ -170,10 +179,14 @@ pub(crate) async fn apply(
         let position = pos(rec.position);
         if skipped.contains(&position) {
             outcome.skipped += 1;
-        } else if !streams::is_domain_stream(&rec.stream) && !is_membership_stream(&rec.stream) {
-            // Streams outside the seven donation categories and the five membership ones
-            // (e.g. `request-*` idempotency records of the intake) belong to other consumers;
-            // the read model has no rows for them.
+        } else if !streams::is_domain_stream(&rec.stream)
+            && !is_membership_stream(&rec.stream)
+            && !is_address_change_stream(&rec.stream)
+        {
+            // Streams outside the seven donation categories, the five membership ones and the
+            // three address-change ones (e.g. `request-*` idempotency records of the intake,
+            // the `address_change_token-*` index) belong to other consumers; the read model
+            // has no rows for them.
         } else {
             let applied = match &d.event {
                 Ok(event) => admitted(rec, event).and_then(|()| state.apply(rec, position, event)),
@@ -264,6 +277,7 @@ async fn load(
     let reasons = ids(&wanted.reasons);
     moderation_reasons::load(session, ReasonTable::Donation, &reasons, &mut state.reasons).await?;
     state.memberships = Memberships::load(session, &wanted.memberships).await?;
+    state.address_changes = AddressChanges::load(session, &wanted.address_changes).await?;
     let cts = cache.map(|c| (&c.cts, started_empty));
     let missing = from_cache(&wanted.cts, &mut state.cts, cts);
     if !missing.is_empty() {
@@ -322,6 +336,12 @@ fn category_of(event: &DomainEvent) -> &'static str {
             MembershipCategory::Cancellation.as_str()
         }
         E::MembershipExported(_) => MembershipCategory::Export.as_str(),
+        // The address-change context's own events (`address_change.rs` checks its streams).
+        E::AddressChangeCreated(_) | E::AddressChanged(_) | E::DonationReceiptOptedOut(_) => {
+            AddressChangeCategory::AddressChange.as_str()
+        }
+        E::AddressChangeExported(_) => AddressChangeCategory::Export.as_str(),
+        E::AddressChangeTokenIssued(_) => address_change::TOKEN_CATEGORY,
     }
 }
 
@@ -340,6 +360,9 @@ impl State {
         let at = micros(rec.occurred_at());
         if let Some(category) = MembershipCategory::of(&rec.stream) {
             return self.memberships.apply(category, sid, event, at);
+        }
+        if let Some(category) = AddressChangeCategory::of(&rec.stream) {
+            return self.address_changes.apply(category, sid, event, at);
         }
         let expected = category_of(event);
         if category != expected {
@@ -595,6 +618,7 @@ impl State {
         moderation_reasons::replace(session, ReasonTable::Donation, reasons).await?;
         // Membership rows are not cached: they are written after every batch.
         self.memberships.write(session).await?;
+        self.address_changes.write(session).await?;
         let conflicts: Vec<Vec<Value>> = self.conflicts.iter().map(Conflict::to_values).collect();
         session.write(Write::Conflict, conflicts).await?;
         // In key order: the change log's primary-key index is filled page by page instead of

@@ -60,6 +60,10 @@ const MODERATION_REASON_SELECT: &str =
 const MODERATION_REASON_DELETE: &str =
     include_str!("../../projections/mariadb/moderation_reason_delete.sql");
 const MEMBERSHIP_SELECT: &str = include_str!("../../projections/mariadb/membership_select.sql");
+const ADDRESS_CHANGE_SELECT: &str =
+    include_str!("../../projections/mariadb/address_change_select.sql");
+const ADDRESS_CHANGE_UPSERT: &str =
+    include_str!("../../projections/mariadb/address_change_upsert.sql");
 const MEMBERSHIP_UPSERT: &str = include_str!("../../projections/mariadb/membership_upsert.sql");
 const MEMBERSHIP_REASON_SELECT: &str =
     include_str!("../../projections/mariadb/membership_moderation_reason_select.sql");
@@ -96,6 +100,8 @@ const CANDIDATES: &str = include_str!("../../projections/mariadb/scrub_candidate
 const STALE_MODERATION: &str = include_str!("../../projections/mariadb/scrub_stale_moderation.sql");
 const MEMBERSHIP_CANDIDATES: &str =
     include_str!("../../projections/mariadb/membership_scrub_candidates.sql");
+const ADDRESS_CHANGE_CANDIDATES: &str =
+    include_str!("../../projections/mariadb/address_change_scrub_candidates.sql");
 
 /// The statement and layout of each write.
 pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static str, ColType)]) {
@@ -111,6 +117,7 @@ pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static
         ),
         Write::Conflict => (CONFLICT_INSERT, rows::CONFLICT_COLUMNS),
         Write::Membership => (MEMBERSHIP_UPSERT, rows::MEMBERSHIP_COLUMNS),
+        Write::AddressChange => (ADDRESS_CHANGE_UPSERT, rows::ADDRESS_CHANGE_COLUMNS),
         Write::MembershipModerationReason => {
             (MEMBERSHIP_REASON_INSERT, rows::MEMBERSHIP_REASON_COLUMNS)
         }
@@ -127,6 +134,7 @@ fn load_statement(what: Load) -> (&'static str, &'static [(&'static str, ColType
         ),
         Load::ModerationReason => (MODERATION_REASON_SELECT, rows::REASON_COLUMNS),
         Load::Membership => (MEMBERSHIP_SELECT, rows::MEMBERSHIP_COLUMNS),
+        Load::AddressChange => (ADDRESS_CHANGE_SELECT, rows::ADDRESS_CHANGE_COLUMNS),
         Load::MembershipModerationReason => {
             (MEMBERSHIP_REASON_SELECT, rows::MEMBERSHIP_REASON_COLUMNS)
         }
@@ -654,6 +662,7 @@ impl Backend for MariaDbBackend {
             Statement::ScrubCandidates => CANDIDATES,
             Statement::ScrubStaleModeration => STALE_MODERATION,
             Statement::MembershipScrubCandidates => MEMBERSHIP_CANDIDATES,
+            Statement::AddressChangeScrubCandidates => ADDRESS_CHANGE_CANDIDATES,
         }
     }
 
@@ -663,7 +672,7 @@ impl Backend for MariaDbBackend {
     /// tables, online (readers and the projector go on); the scrub job runs it only after a
     /// run that scrubbed something.
     async fn purge_residue(&self) -> Result<(), ProjectionError> {
-        sqlx::query("OPTIMIZE TABLE donation, payment, membership_application")
+        sqlx::query("OPTIMIZE TABLE donation, payment, membership_application, address_change")
             .fetch_all(&self.pool)
             .await
             .map_err(db_error)?;

@@ -32,6 +32,7 @@
 //! reason tables of both contexts); `config.rs` holds settings and stats; `rebuild.rs`, `verify.rs`
 //! (with `compare.rs`) and `scrub_selection.rs` are the jobs built on top.
 
+mod address_change;
 pub(crate) mod backend;
 mod batch;
 mod cache;
@@ -170,6 +171,7 @@ mod tests {
             Write::Conflict,
             Write::Membership,
             Write::MembershipModerationReason,
+            Write::AddressChange,
         ] {
             for (sql, columns) in [
                 sqlite::write_statement(what),

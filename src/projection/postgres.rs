@@ -29,6 +29,10 @@ const MODERATION_REASON_SELECT: &str =
 const MODERATION_REASON_DELETE: &str =
     include_str!("../../projections/postgres/moderation_reason_delete.sql");
 const MEMBERSHIP_SELECT: &str = include_str!("../../projections/postgres/membership_select.sql");
+const ADDRESS_CHANGE_SELECT: &str =
+    include_str!("../../projections/postgres/address_change_select.sql");
+const ADDRESS_CHANGE_UPSERT: &str =
+    include_str!("../../projections/postgres/address_change_upsert.sql");
 const MEMBERSHIP_UPSERT: &str = include_str!("../../projections/postgres/membership_upsert.sql");
 const MEMBERSHIP_REASON_SELECT: &str =
     include_str!("../../projections/postgres/membership_moderation_reason_select.sql");
@@ -76,6 +80,7 @@ pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static
         ),
         Write::Conflict => (CONFLICT_INSERT, rows::CONFLICT_COLUMNS),
         Write::Membership => (MEMBERSHIP_UPSERT, rows::MEMBERSHIP_COLUMNS),
+        Write::AddressChange => (ADDRESS_CHANGE_UPSERT, rows::ADDRESS_CHANGE_COLUMNS),
         Write::MembershipModerationReason => {
             (MEMBERSHIP_REASON_INSERT, rows::MEMBERSHIP_REASON_COLUMNS)
         }
@@ -92,6 +97,7 @@ fn load_statement(what: Load) -> (&'static str, &'static [(&'static str, ColType
         ),
         Load::ModerationReason => (MODERATION_REASON_SELECT, rows::REASON_COLUMNS),
         Load::Membership => (MEMBERSHIP_SELECT, rows::MEMBERSHIP_COLUMNS),
+        Load::AddressChange => (ADDRESS_CHANGE_SELECT, rows::ADDRESS_CHANGE_COLUMNS),
         Load::MembershipModerationReason => {
             (MEMBERSHIP_REASON_SELECT, rows::MEMBERSHIP_REASON_COLUMNS)
         }
@@ -230,6 +236,7 @@ fn table_of(what: Write) -> &'static str {
         Write::Conflict => "contribution_tracking_conflict",
         Write::Membership => "membership_application",
         Write::MembershipModerationReason => "membership_moderation_reason",
+        Write::AddressChange => "address_change",
     }
 }
 
@@ -497,6 +504,8 @@ const STALE_MODERATION: &str =
     include_str!("../../projections/postgres/scrub_stale_moderation.sql");
 const MEMBERSHIP_CANDIDATES: &str =
     include_str!("../../projections/postgres/membership_scrub_candidates.sql");
+const ADDRESS_CHANGE_CANDIDATES: &str =
+    include_str!("../../projections/postgres/address_change_scrub_candidates.sql");
 
 /// Whether `url` names a PostgreSQL read model.
 pub(crate) fn accepts(url: &str) -> bool {
@@ -650,12 +659,13 @@ impl Backend for PostgresBackend {
             Statement::ScrubCandidates => CANDIDATES,
             Statement::ScrubStaleModeration => STALE_MODERATION,
             Statement::MembershipScrubCandidates => MEMBERSHIP_CANDIDATES,
+            Statement::AddressChangeScrubCandidates => ADDRESS_CHANGE_CANDIDATES,
         }
     }
 
     /// Vacuums the tables that held personal data.
     async fn purge_residue(&self) -> Result<(), ProjectionError> {
-        sqlx::query("VACUUM donation, payment, membership_application")
+        sqlx::query("VACUUM donation, payment, membership_application, address_change")
             .execute(&self.pool)
             .await
             .map_err(db_error)?;

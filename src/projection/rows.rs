@@ -265,6 +265,35 @@ pub(crate) const MEMBERSHIP_REASON_COLUMNS: &[(&str, ColType)] = &[
     ("moderation_identifier", ColType::Text),
     ("source", ColType::Text),
 ];
+/// `address_change`, one row per address change (see `address_change.rs`).
+pub(crate) const ADDRESS_CHANGE_COLUMNS: &[(&str, ColType)] = &[
+    ("id", ColType::I64),
+    ("created_at", ColType::Time),
+    ("modified_at", ColType::Time),
+    ("current_identifier", ColType::Text),
+    ("previous_identifier", ColType::Text),
+    ("external_id_kind", ColType::Text),
+    ("external_id", ColType::I64),
+    ("address_type", ColType::Text),
+    ("has_address", ColType::Bool),
+    ("salutation", ColType::Text),
+    ("title", ColType::Text),
+    ("first_name", ColType::Text),
+    ("last_name", ColType::Text),
+    ("company_name", ColType::Text),
+    ("street", ColType::Text),
+    ("postcode", ColType::Text),
+    ("city", ColType::Text),
+    ("country", ColType::Text),
+    ("donation_receipt", ColType::Bool),
+    ("export_state", ColType::Text),
+    ("is_exported", ColType::Bool),
+    ("exported_at", ColType::Time),
+    ("export_batch", ColType::Text),
+    ("is_scrubbed", ColType::Bool),
+    ("scrubbed_at", ColType::Time),
+    ("scrub_rule", ColType::Text),
+];
 /// The `legacy_request` view (its `backup` column, always NULL, is not compared).
 pub(crate) const LEGACY_REQUEST_COLUMNS: &[(&str, ColType)] = &[
     ("id", ColType::I64),
@@ -382,6 +411,11 @@ pub(crate) const TABLES: &[Layout] = &[
         name: "membership_moderation_reason",
         order_by: "membership_id, moderation_identifier, source",
         columns: MEMBERSHIP_REASON_COLUMNS,
+    },
+    Layout {
+        name: "address_change",
+        order_by: "id",
+        columns: ADDRESS_CHANGE_COLUMNS,
     },
     Layout {
         name: "projector_checkpoint",
@@ -607,6 +641,9 @@ mod tests {
                     "../../migrations/postgres/readmodel/20261206000001_approved_as_anonymous.sql"
                 ),
                 include_str!("../../migrations/postgres/readmodel/20261207000001_membership.sql"),
+                include_str!(
+                    "../../migrations/postgres/readmodel/20261207000003_address_change.sql"
+                ),
             ]
             .concat(),
         )
@@ -621,6 +658,9 @@ mod tests {
                     "../../migrations/mariadb/readmodel/20261206000001_approved_as_anonymous.sql"
                 ),
                 include_str!("../../migrations/mariadb/readmodel/20261207000001_membership.sql"),
+                include_str!(
+                    "../../migrations/mariadb/readmodel/20261207000003_address_change.sql"
+                ),
             ]
             .concat(),
         )

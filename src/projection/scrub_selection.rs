@@ -1,5 +1,5 @@
-//! Read-model queries of the scrub job: which donations and which membership applications the
-//! policy allows to scrub (donations through the partial indexes, so the cost follows the
+//! Read-model queries of the scrub job: which donations, membership applications and address
+//! changes the policy allows to scrub (through partial indexes, so the cost follows the
 //! candidates, not the table), and purging the residue a blanked row leaves behind.
 use chrono::{DateTime, Utc};
 
@@ -33,6 +33,17 @@ pub struct MembershipScrubCandidate {
     /// When it was made.
     pub created_at: DateTime<Utc>,
     /// `exported`, `cancelled_or_deleted` or `after_grace_period`.
+    pub rule: String,
+}
+
+/// An address change whose address the read model says may be scrubbed, and by which rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressChangeScrubCandidate {
+    /// The address change.
+    pub address_change_id: u64,
+    /// When it was last changed.
+    pub modified_at: DateTime<Utc>,
+    /// `exported` or `after_grace_period`.
     pub rule: String,
 }
 
@@ -94,6 +105,31 @@ impl ReadModel {
                 |(membership_id, created_at, rule)| MembershipScrubCandidate {
                     membership_id,
                     created_at,
+                    rule,
+                },
+            )
+            .collect())
+    }
+
+    /// Up to `limit` address changes the address-change rule allows to scrub, oldest change
+    /// first: holding an address, and exported or changed before `grace_cutoff`
+    /// (`address_change_scrub_candidates.sql`; the log confirms each with
+    /// `domain::address_change::commands::scrub_rule`).
+    pub async fn address_change_scrub_candidates(
+        &self,
+        grace_cutoff: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<AddressChangeScrubCandidate>, ProjectionError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .fetch_candidates(Statement::AddressChangeScrubCandidates, grace_cutoff, limit)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(address_change_id, modified_at, rule)| AddressChangeScrubCandidate {
+                    address_change_id,
+                    modified_at,
                     rule,
                 },
             )

@@ -41,6 +41,10 @@ const MODERATION_REASON_SELECT: &str =
 const MODERATION_REASON_DELETE: &str =
     include_str!("../../projections/sqlite/moderation_reason_delete.sql");
 const MEMBERSHIP_SELECT: &str = include_str!("../../projections/sqlite/membership_select.sql");
+const ADDRESS_CHANGE_SELECT: &str =
+    include_str!("../../projections/sqlite/address_change_select.sql");
+const ADDRESS_CHANGE_UPSERT: &str =
+    include_str!("../../projections/sqlite/address_change_upsert.sql");
 const MEMBERSHIP_UPSERT: &str = include_str!("../../projections/sqlite/membership_upsert.sql");
 const MEMBERSHIP_REASON_SELECT: &str =
     include_str!("../../projections/sqlite/membership_moderation_reason_select.sql");
@@ -87,6 +91,7 @@ pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static
         ),
         Write::Conflict => (CONFLICT_INSERT, rows::CONFLICT_COLUMNS),
         Write::Membership => (MEMBERSHIP_UPSERT, rows::MEMBERSHIP_COLUMNS),
+        Write::AddressChange => (ADDRESS_CHANGE_UPSERT, rows::ADDRESS_CHANGE_COLUMNS),
         Write::MembershipModerationReason => {
             (MEMBERSHIP_REASON_INSERT, rows::MEMBERSHIP_REASON_COLUMNS)
         }
@@ -103,6 +108,7 @@ fn load_statement(what: Load) -> (&'static str, &'static [(&'static str, ColType
         ),
         Load::ModerationReason => (MODERATION_REASON_SELECT, rows::REASON_COLUMNS),
         Load::Membership => (MEMBERSHIP_SELECT, rows::MEMBERSHIP_COLUMNS),
+        Load::AddressChange => (ADDRESS_CHANGE_SELECT, rows::ADDRESS_CHANGE_COLUMNS),
         Load::MembershipModerationReason => {
             (MEMBERSHIP_REASON_SELECT, rows::MEMBERSHIP_REASON_COLUMNS)
         }
@@ -419,6 +425,8 @@ const CANDIDATES: &str = include_str!("../../projections/sqlite/scrub_candidates
 const STALE_MODERATION: &str = include_str!("../../projections/sqlite/scrub_stale_moderation.sql");
 const MEMBERSHIP_CANDIDATES: &str =
     include_str!("../../projections/sqlite/membership_scrub_candidates.sql");
+const ADDRESS_CHANGE_CANDIDATES: &str =
+    include_str!("../../projections/sqlite/address_change_scrub_candidates.sql");
 
 /// Whether `url` names an SQLite read model.
 pub(crate) fn accepts(url: &str) -> bool {
@@ -575,6 +583,7 @@ impl Backend for SqliteBackend {
             Statement::ScrubCandidates => CANDIDATES,
             Statement::ScrubStaleModeration => STALE_MODERATION,
             Statement::MembershipScrubCandidates => MEMBERSHIP_CANDIDATES,
+            Statement::AddressChangeScrubCandidates => ADDRESS_CHANGE_CANDIDATES,
         }
     }
 

@@ -42,15 +42,18 @@ pub enum SequenceName {
     Payment,
     /// Membership application ids.
     Membership,
+    /// Address change ids.
+    AddressChange,
 }
 
 impl SequenceName {
     /// Every known sequence.
-    pub const ALL: [SequenceName; 4] = [
+    pub const ALL: [SequenceName; 5] = [
         SequenceName::ContributionTracking,
         SequenceName::Donation,
         SequenceName::Payment,
         SequenceName::Membership,
+        SequenceName::AddressChange,
     ];
 
     /// The stable name, as stored by every backend (e.g. in the Redis key).
@@ -60,6 +63,7 @@ impl SequenceName {
             Self::Donation => "donation",
             Self::Payment => "payment",
             Self::Membership => "membership",
+            Self::AddressChange => "address-change",
         }
     }
 
@@ -338,9 +342,9 @@ mod tests {
         let text = SequenceName::parse("contribution_tracking")
             .unwrap_err()
             .to_string();
-        assert!(
-            text.contains("must be one of contribution-tracking, donation, payment, membership")
-        );
+        assert!(text.contains(
+            "must be one of contribution-tracking, donation, payment, membership, address-change"
+        ));
     }
 
     #[test]

@@ -58,9 +58,30 @@ async fn add_donation_appends_donation_payment_and_request_record_atomically(bac
     assert!(types(&app.log, &format!("moderation-{}", r.donation_id))
         .await
         .is_empty());
-    // Donation, payment, request record: one commit, consecutive positions, ours is the last.
-    assert_eq!(head(&app.log).await, 3);
-    assert_eq!(r.position, 3);
+    // The donor has a postal address: an address change and its token come with it.
+    let ac = app
+        .client
+        .get_address_change(with_token(
+            api::GetAddressChangeRequest {
+                identifier: r.address_change_token.clone(),
+            },
+            ADMIN,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        types(
+            &app.log,
+            &format!("address_change-{}", ac.address_change_id)
+        )
+        .await,
+        ["AddressChangeCreated.v1"]
+    );
+    // Donation, payment, address change, its token, request record: one commit,
+    // consecutive positions, ours is the last.
+    assert_eq!(head(&app.log).await, 5);
+    assert_eq!(r.position, 5);
     let created = stream(&app.log, &d).await[0].metadata.clone();
     let created = created.ledger().expect("the ledger's envelope");
     assert_eq!(created.actor.id, "test");
@@ -169,7 +190,8 @@ async fn identical_requests_racing_get_one_answer_and_one_donation(backend: LogB
         .map(|r| r.unwrap().unwrap().into_inner())
         .collect();
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
-    assert_eq!(head(&app.log).await, 3);
+    // One donation's append: donation, payment, address change, token, request record.
+    assert_eq!(head(&app.log).await, 5);
 }
 
 async fn next_id_repeated_with_its_request_id_returns_the_first_ids_and_takes_none(

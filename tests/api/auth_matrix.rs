@@ -41,6 +41,9 @@ fn documented_scope(method: Method) -> Scope {
         Method::MarkMembershipsExported => Scope::MembershipsExport,
         Method::GetMembership => Scope::MembershipsRead,
         Method::GetMembershipHistory => Scope::AuditRead,
+        Method::GetAddressChange => Scope::AddressChangesRead,
+        Method::ChangeAddress => Scope::AddressChangesChange,
+        Method::MarkAddressChangesExported => Scope::AddressChangesExport,
     }
 }
 

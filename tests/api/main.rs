@@ -10,6 +10,7 @@ mod support;
 #[path = "../verify_support/mod.rs"]
 mod verify_support;
 
+mod api_address_changes;
 mod api_calls;
 mod api_memberships;
 mod api_peering;

@@ -9,6 +9,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod address_change_scrub;
 mod civishare;
 mod cli_bench;
 mod cli_sequence_check;

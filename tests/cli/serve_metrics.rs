@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ledger::metrics::exposition::{self, Exposition};
 use ledger::proto::api::ledger_client::LedgerClient;
 use ledger::proto::events as ev;
-use support::api::{donation, membership, with_token};
+use support::api::{context, donation, membership, new_address, with_token};
 
 use super::cli_serve::free_port;
 use super::migrate::ledger;
@@ -50,6 +50,8 @@ fn serve(data_dir: &Path, extra: &[&str]) -> Served {
             "--scrub-grace-hours",
             "0",
             "--membership-scrub-grace-hours",
+            "0",
+            "--address-change-scrub-grace-days",
             "0",
         ])
         .args(extra)
@@ -135,6 +137,27 @@ async fn every_series_has_help_and_type_and_every_gauge_agrees_with_the_cli() {
         ))
         .await
         .unwrap();
+    // One address change used by the first donor: due at once with a grace of 0 days.
+    let first = client
+        .add_donation(with_token(
+            donation(ev::PaymentMethod::DirectDebit, 2_500),
+            token.trim(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .change_address(with_token(
+            ledger::proto::api::ChangeAddressRequest {
+                context: context(ledger::proto::api::ActorKind::Frontend),
+                identifier: first.address_change_token,
+                address: Some(new_address()),
+                donation_receipt_opt_out: false,
+            },
+            token.trim(),
+        ))
+        .await
+        .unwrap();
     let scrape = || exposition::parse(&get(served.http, "/metrics").unwrap().1);
     wait_for("the projector caught up with the log", 60, || {
         let e = scrape();
@@ -159,6 +182,8 @@ async fn every_series_has_help_and_type_and_every_gauge_agrees_with_the_cli() {
             "--scrub-grace-hours",
             "0",
             "--membership-scrub-grace-hours",
+            "0",
+            "--address-change-scrub-grace-days",
             "0",
             "status",
             "--json",
@@ -187,6 +212,12 @@ async fn every_series_has_help_and_type_and_every_gauge_agrees_with_the_cli() {
         scrub["memberships"]["eligible"].as_f64().unwrap(),
     );
     check("ledger_membership_scrub_eligible", &[], 1.0);
+    check(
+        "ledger_address_change_scrub_eligible",
+        &[],
+        scrub["address_changes"]["eligible"].as_f64().unwrap(),
+    );
+    check("ledger_address_change_scrub_eligible", &[], 1.0);
     check("ledger_scrub_status_up", &[], 1.0);
     let position = verify["position"].as_f64().unwrap();
     let head = verify["head_at_start"].as_f64().unwrap();
@@ -203,12 +234,12 @@ async fn every_series_has_help_and_type_and_every_gauge_agrees_with_the_cli() {
     check(
         "ledger_grpc_requests_total",
         &[("method", "AddDonation"), ("code", "Ok")],
-        methods.len() as f64,
+        (methods.len() + 1) as f64,
     );
     check(
         "ledger_grpc_request_duration_seconds_count",
         &[("method", "AddDonation")],
-        methods.len() as f64,
+        (methods.len() + 1) as f64,
     );
 
     let build = e
@@ -241,6 +272,16 @@ async fn every_series_has_help_and_type_and_every_gauge_agrees_with_the_cli() {
     );
     assert!(age >= 0.0 && age <= age_now + 1.0, "{age} vs {age_now}");
     checked.insert("ledger_membership_scrub_oldest_eligible_age_seconds");
+    let oldest = scrub["address_changes"]["oldest"].as_str().unwrap();
+    let oldest = chrono::DateTime::parse_from_rfc3339(oldest).unwrap();
+    let age_now = now.as_secs_f64() - oldest.timestamp() as f64;
+    let age = value(
+        &e,
+        "ledger_address_change_scrub_oldest_eligible_age_seconds",
+        &[],
+    );
+    assert!(age >= 0.0 && age <= age_now + 1.0, "{age} vs {age_now}");
+    checked.insert("ledger_address_change_scrub_oldest_eligible_age_seconds");
     let rate = value(&e, "ledger_projector_last_run_events_per_second", &p);
     assert!(
         rate > 0.0,
@@ -327,4 +368,5 @@ fn readyz_says_why_while_the_read_model_does_not_answer_and_healthz_stays_up() {
         "an unknown figure is absent, not 0"
     );
     assert_eq!(e.value("ledger_membership_scrub_eligible", &[]), None);
+    assert_eq!(e.value("ledger_address_change_scrub_eligible", &[]), None);
 }

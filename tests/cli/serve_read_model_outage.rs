@@ -131,6 +131,7 @@ pub(crate) fn job_args() -> JobArgs {
             scrub_grace_hours: 48,
             scrub_stale_moderation_days: None,
             membership_scrub_grace_hours: 48,
+            address_change_scrub_grace_days: 30,
         },
     }
 }

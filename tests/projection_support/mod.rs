@@ -835,6 +835,67 @@ pub async fn membership_life(env: &Env, id: u64) {
     .await;
 }
 
+/// Appends the address-change event types for address change `id` of donation `id`: its
+/// token, created, opted out, changed, exported.
+pub async fn address_change_life(env: &Env, id: u64) {
+    let token = |n: u64| format!("0b7d2f3e-5c1a-4b8e-9f00-{:012}", id * 10 + n);
+    env.append(
+        &format!("address_change_token-{}", token(0)),
+        ev::AddressChangeTokenIssued {
+            address_change_id: id,
+        },
+    )
+    .await;
+    let stream = format!("address_change-{id}");
+    env.append(
+        &stream,
+        ev::AddressChangeCreated {
+            address_change_id: id,
+            identifier: token(0),
+            external_id_kind: ev::ExternalIdKind::Donation as i32,
+            external_id: id,
+            address_type: ev::AddressType::Person as i32,
+            created_at: Some(ts(env.next_time())),
+        },
+    )
+    .await;
+    env.append(
+        &stream,
+        ev::DonationReceiptOptedOut {
+            new_identifier: token(1),
+            changed_at: Some(ts(env.next_time())),
+        },
+    )
+    .await;
+    env.append(
+        &stream,
+        ev::AddressChanged {
+            new_identifier: token(2),
+            address_type: ev::AddressType::Company as i32,
+            address: Some(ev::AddressData {
+                company_name: "Umzug AG".into(),
+                street: "Hafenstraße 9".into(),
+                postcode: "20457".into(),
+                city: "Hamburg".into(),
+                country: "DE".into(),
+                ..Default::default()
+            }),
+            changed_at: Some(ts(env.next_time())),
+            ..Default::default()
+        },
+    )
+    .await;
+    env.append(
+        &format!("address_change_export-{id}"),
+        ev::AddressChangeExported {
+            batch_id: format!("a-{id}"),
+            exported_at: Some(ts(env.next_time())),
+            identifier: token(2),
+        },
+    )
+    .await;
+}
+
 /// Appends a history over every event type: `donations` donations (ids from 1), first one
 /// change of each kind in turn (so every type occurs whatever the seed), two membership
 /// applications, then random changes of random donations, interleaved. Returns the event
@@ -859,6 +920,10 @@ pub async fn every_type_workload(
     // the donation read model passes over.
     for id in [1, 2] {
         membership_life(env, id).await;
+    }
+    // Address changes of donations 1 and 2: a third context the others pass over.
+    for id in [1, 2] {
+        address_change_life(env, id).await;
     }
     for _ in 0..changes {
         let id = rng.gen_range(1..=donations);

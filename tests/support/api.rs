@@ -240,6 +240,23 @@ pub fn donation(method: ev::PaymentMethod, amount_cents: i64) -> api::AddDonatio
     }
 }
 
+/// A well-formed address-change token the ledger never issued.
+pub const UNKNOWN_TOKEN: &str = "00000000-0000-4000-8000-000000000000";
+
+/// A valid new address of a person (country left to its default).
+pub fn new_address() -> api::AddressInput {
+    api::AddressInput {
+        r#type: ev::AddressType::Person as i32,
+        salutation: "Herr".into(),
+        first_name: "Kasimir".into(),
+        last_name: "Umzugsfreund".into(),
+        street: "Neue Allee 5".into(),
+        postcode: "04109".into(),
+        city: "Leipzig".into(),
+        ..Default::default()
+    }
+}
+
 /// The head position of the log (0 when empty).
 pub async fn head(log: &Arc<dyn EventLog>) -> u64 {
     log.head_position().await.unwrap().unwrap_or(0)
@@ -321,6 +338,12 @@ pub enum Call {
     GetMembership(api::GetMembershipRequest),
     /// `GetMembershipHistory`
     GetMembershipHistory(api::GetMembershipHistoryRequest),
+    /// `GetAddressChange`
+    GetAddressChange(api::GetAddressChangeRequest),
+    /// `ChangeAddress`
+    ChangeAddress(api::ChangeAddressRequest),
+    /// `MarkAddressChangesExported`
+    MarkAddressChangesExported(api::MarkAddressChangesExportedRequest),
 }
 
 /// Runs `$body` with `$r` bound to the request of every variant of a `Call`.
@@ -355,6 +378,9 @@ macro_rules! each_call {
             Call::MarkMembershipsExported($r) => $body,
             Call::GetMembership($r) => $body,
             Call::GetMembershipHistory($r) => $body,
+            Call::GetAddressChange($r) => $body,
+            Call::ChangeAddress($r) => $body,
+            Call::MarkAddressChangesExported($r) => $body,
         }
     };
 }
@@ -389,8 +415,15 @@ with_context!(
     api::NextIdRequest,
     api::ApplyForMembershipRequest,
     api::MembershipActionRequest,
-    api::MarkMembershipsExportedRequest
+    api::MarkMembershipsExportedRequest,
+    api::ChangeAddressRequest,
+    api::MarkAddressChangesExportedRequest
 );
+impl WithContext for api::GetAddressChangeRequest {
+    fn context_mut(&mut self) -> Option<&mut Option<api::RequestContext>> {
+        None
+    }
+}
 impl WithContext for api::GetMembershipRequest {
     fn context_mut(&mut self) -> Option<&mut Option<api::RequestContext>> {
         None
@@ -444,6 +477,9 @@ impl Call {
             Call::MarkMembershipsExported(_) => "MarkMembershipsExported",
             Call::GetMembership(_) => "GetMembership",
             Call::GetMembershipHistory(_) => "GetMembershipHistory",
+            Call::GetAddressChange(_) => "GetAddressChange",
+            Call::ChangeAddress(_) => "ChangeAddress",
+            Call::MarkAddressChangesExported(_) => "MarkAddressChangesExported",
         }
     }
 
@@ -522,6 +558,14 @@ impl Call {
             Call::GetMembership(r) => client.get_membership(request(r, token)).await.map(drop),
             Call::GetMembershipHistory(r) => client
                 .get_membership_history(request(r, token))
+                .await
+                .map(drop),
+            Call::GetAddressChange(r) => {
+                client.get_address_change(request(r, token)).await.map(drop)
+            }
+            Call::ChangeAddress(r) => client.change_address(request(r, token)).await.map(drop),
+            Call::MarkAddressChangesExported(r) => client
+                .mark_address_changes_exported(request(r, token))
                 .await
                 .map(drop),
         }
@@ -637,6 +681,22 @@ impl Call {
             }
             Method::GetMembershipHistory => {
                 Call::GetMembershipHistory(api::GetMembershipHistoryRequest { membership_id: 1 })
+            }
+            Method::GetAddressChange => Call::GetAddressChange(api::GetAddressChangeRequest {
+                identifier: UNKNOWN_TOKEN.into(),
+            }),
+            Method::ChangeAddress => Call::ChangeAddress(api::ChangeAddressRequest {
+                context: context(kind),
+                identifier: UNKNOWN_TOKEN.into(),
+                address: Some(new_address()),
+                donation_receipt_opt_out: false,
+            }),
+            Method::MarkAddressChangesExported => {
+                Call::MarkAddressChangesExported(api::MarkAddressChangesExportedRequest {
+                    context: context(kind),
+                    address_change_ids: vec![1],
+                    batch_id: "a-1".into(),
+                })
             }
         }
     }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::{existing, Decision};
+use crate::domain::address_change::commands::AddressChangeScrubPolicy;
 use crate::domain::error::DomainError;
 use crate::domain::membership::commands::MembershipScrubPolicy;
 use crate::domain::payment::PaymentStatus;
@@ -21,6 +22,8 @@ pub struct ScrubPolicy {
     pub stale_moderation_after: Option<Duration>,
     /// The membership applications' own rule (their grace period).
     pub memberships: MembershipScrubPolicy,
+    /// The address changes' own rule (their grace period).
+    pub address_changes: AddressChangeScrubPolicy,
 }
 
 impl Default for ScrubPolicy {
@@ -29,6 +32,7 @@ impl Default for ScrubPolicy {
             grace_period: Duration::days(2),
             stale_moderation_after: None,
             memberships: MembershipScrubPolicy::default(),
+            address_changes: AddressChangeScrubPolicy::default(),
         }
     }
 }

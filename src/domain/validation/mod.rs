@@ -14,10 +14,14 @@ use crate::domain::commands::NewComment;
 use crate::domain::types::{to_datetime, Money};
 use crate::proto::events as ev;
 
+mod address_change;
 mod donation;
 mod formats;
 mod membership;
 
+pub use address_change::{
+    address_change_input, validate_change_address, validate_token, DEFAULT_COUNTRY,
+};
 pub use donation::{donor_fits_payment, validate_donor, validate_new_donation};
 pub use formats::{bic_is_valid, email_is_valid, iban_is_valid};
 pub use membership::validate_new_membership;

@@ -1,0 +1,260 @@
+//! Address-change commands: the address change issued with a donation or an application, the
+//! address-change page's read and change by token, the export batch. The shape of the
+//! membership commands: find the address change (by token through its token stream), load its
+//! streams, fold, let the domain decide (`domain::address_change::commands`), seal the new
+//! address with the address change's own key, commit once per request id through
+//! [`Intake::run`].
+
+use std::collections::HashMap;
+
+use futures::{StreamExt, TryStreamExt};
+use uuid::Uuid;
+
+use super::error::invalid_if_any;
+use super::{Intake, IntakeError, Method, Plan, RequestMeta};
+use crate::domain::address_change::commands::{self, AddressChangeInput};
+use crate::domain::address_change::{token_stream, AddressChangeView, AddressType, ExternalIdKind};
+use crate::domain::types::{to_timestamp, StreamEvent};
+use crate::domain::validation::{
+    validate_change_address, validate_export, validate_token, FieldError,
+};
+use crate::domain::{DomainError, DomainEvent};
+use crate::privacy::address_change_key_id;
+use crate::proto::api;
+use crate::repository;
+use crate::sequence::SequenceName;
+use crate::store::{CurrentRevision, Direction, StreamStart};
+
+/// What a missing address change is called in errors.
+const WHAT: &str = "address change";
+/// Address changes loaded concurrently by an export batch.
+const BATCH_CONCURRENCY: usize = 16;
+
+/// An address change's view with the revisions of the streams it was folded from.
+struct AddressChangeLoad {
+    view: AddressChangeView,
+    read: HashMap<String, CurrentRevision>,
+}
+
+/// The address change as the API shows it: never the address. `asked_with` is the token a
+/// page asked with (whether it is still the current one); `None` for the back office.
+pub fn address_change_message(
+    view: &AddressChangeView,
+    asked_with: Option<&str>,
+) -> api::AddressChange {
+    api::AddressChange {
+        address_change_id: view.id.unwrap_or_default(),
+        external_id_kind: view.external_id_kind.as_str().to_owned(),
+        external_id: view.external_id,
+        address_type: view.address_type.as_str().to_owned(),
+        has_address: view.has_address,
+        donation_receipt: view.donation_receipt,
+        export_state: view.export_status().as_str().to_owned(),
+        is_current_identifier: asked_with.is_none_or(|t| view.is_current(t)),
+        is_scrubbed: view.is_scrubbed(),
+        created_at: view.created_at.map(to_timestamp),
+        modified_at: view.modified_at.map(to_timestamp),
+        exported_at: view
+            .current_export()
+            .and_then(|x| x.exported_at)
+            .map(to_timestamp),
+    }
+}
+
+/// A fresh token: a UUID v4, lower-case and hyphenated.
+fn new_token() -> String {
+    Uuid::new_v4().to_string()
+}
+
+impl Intake {
+    /// The events of a new address change for a donation or an application (appended with
+    /// it, in its atomic append) and the token to hand out.
+    pub(super) async fn new_address_change(
+        &self,
+        kind: ExternalIdKind,
+        external_id: u64,
+        address_type: AddressType,
+    ) -> Result<(Vec<StreamEvent>, String), IntakeError> {
+        let id = self.ids.take(SequenceName::AddressChange).await?.id;
+        let token = new_token();
+        let events = commands::create(
+            id,
+            &token,
+            kind,
+            external_id,
+            address_type,
+            self.clock.now(),
+        );
+        Ok((events, token))
+    }
+
+    /// The address change a token was issued for (current or replaced).
+    async fn address_change_id_of(&self, token: &str) -> Result<u64, IntakeError> {
+        let recorded = self
+            .log
+            .read_stream(
+                &token_stream(token),
+                Direction::Forwards,
+                StreamStart::Beginning,
+                1,
+            )
+            .await?;
+        let Some(first) = recorded.into_iter().next() else {
+            return Err(IntakeError::UnknownAddressChangeToken);
+        };
+        match DomainEvent::decode(&first.event_type, &first.payload)? {
+            DomainEvent::AddressChangeTokenIssued(e) => Ok(e.address_change_id),
+            _ => Err(IntakeError::UnknownAddressChangeToken),
+        }
+    }
+
+    /// Loads an address change's three streams; the address is unsealed when `unseal`.
+    async fn load_address_change(
+        &self,
+        id: u64,
+        unseal: bool,
+    ) -> Result<AddressChangeLoad, IntakeError> {
+        let not_found = || IntakeError::NotFound { what: WHAT, id };
+        let mut streams = repository::load_address_change(&*self.log, id)
+            .await?
+            .ok_or_else(not_found)?;
+        if unseal {
+            let changes = streams[0].steps.iter_mut().map(|s| &mut s.event);
+            self.vault.unseal(changes).await?;
+        }
+        let mut view = AddressChangeView::default();
+        let mut read = HashMap::new();
+        for stream in &streams {
+            for s in &stream.steps {
+                view.apply(&stream.name, &s.event);
+            }
+            read.insert(stream.name.clone(), stream.revision);
+        }
+        if !view.exists() {
+            return Err(not_found());
+        }
+        Ok(AddressChangeLoad { view, read })
+    }
+
+    /// The address change behind a token, without personal data: for the address-change
+    /// page (a replaced token answers with `is_current_identifier` false).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn get_address_change(
+        &self,
+        identifier: &str,
+    ) -> Result<api::AddressChange, IntakeError> {
+        invalid_if_any(validate_token("identifier", identifier))?;
+        let token = identifier.to_ascii_lowercase();
+        let id = self.address_change_id_of(&token).await?;
+        let load = self.load_address_change(id, false).await?;
+        Ok(address_change_message(&load.view, Some(&token)))
+    }
+
+    /// A new address or a receipt opt-out through the current token, which the change
+    /// replaces with a new one.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn change_address(
+        &self,
+        meta: &RequestMeta,
+        identifier: &str,
+        input: AddressChangeInput,
+    ) -> Result<api::ChangeAddressResponse, IntakeError> {
+        invalid_if_any(validate_change_address(identifier, &input))?;
+        let token = identifier.to_ascii_lowercase();
+        self.run(meta, Method::ChangeAddress, async {
+            let id = self.address_change_id_of(&token).await?;
+            let mut load = self.load_address_change(id, false).await?;
+            let new = new_token();
+            let mut events = commands::change(&load.view, &token, &input, &new, self.clock.now())?;
+            self.seal(address_change_key_id(id), &mut events).await?;
+            for e in &events {
+                load.view.apply(&e.stream, &e.event);
+            }
+            Ok(Plan {
+                events,
+                read: load.read,
+                response: api::ChangeAddressResponse {
+                    address_change: Some(address_change_message(&load.view, None)),
+                    identifier: new,
+                    previous_identifier: token.clone(),
+                    position: 0,
+                },
+                stored: None,
+            })
+        })
+        .await
+    }
+
+    /// The export batch exported these address changes. Already exported ones are reported,
+    /// not refused; any other refusal refuses the whole batch (nothing is appended).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn mark_address_changes_exported(
+        &self,
+        meta: &RequestMeta,
+        address_change_ids: &[u64],
+        batch_id: &str,
+    ) -> Result<api::MarkAddressChangesExportedResponse, IntakeError> {
+        // The donation batch's rules, with this request's field name.
+        let errors: Vec<FieldError> = validate_export(address_change_ids, batch_id)
+            .into_iter()
+            .map(|e| match e.field.as_str() {
+                "donation_ids" => FieldError::new("address_change_ids", e.rule),
+                _ => e,
+            })
+            .collect();
+        invalid_if_any(errors)?;
+        let mut ids = address_change_ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        self.run(meta, Method::MarkAddressChangesExported, async {
+            let now = self.clock.now();
+            let loads: Vec<(u64, AddressChangeLoad)> = futures::stream::iter(ids.iter().copied())
+                .map(|id| async move {
+                    self.load_address_change(id, false)
+                        .await
+                        .map(|l| (id, l))
+                        .map_err(|e| IntakeError::InAddressChangeBatch {
+                            address_change_id: id,
+                            source: Box::new(e),
+                        })
+                })
+                .buffered(BATCH_CONCURRENCY)
+                .try_collect()
+                .await?;
+            let mut events = Vec::new();
+            let mut read = HashMap::new();
+            let mut response = api::MarkAddressChangesExportedResponse::default();
+            for (id, load) in loads {
+                match commands::mark_exported(&load.view, batch_id, now) {
+                    Ok(decided) => {
+                        response.exported.push(id);
+                        events.extend(decided);
+                        read.extend(load.read);
+                    }
+                    Err(DomainError::AddressChangeAlreadyExported { .. }) => {
+                        response.already_exported.push(id)
+                    }
+                    Err(e) => {
+                        return Err(IntakeError::InAddressChangeBatch {
+                            address_change_id: id,
+                            source: Box::new(e.into()),
+                        })
+                    }
+                }
+            }
+            Ok(Plan {
+                events,
+                read,
+                response,
+                stored: None,
+            })
+        })
+        .await
+    }
+
+    /// An address change folded from the log with its address unsealed while its key exists
+    /// (the back office and the audit; no RPC answers with it).
+    pub async fn address_change_view(&self, id: u64) -> Result<AddressChangeView, IntakeError> {
+        Ok(self.load_address_change(id, true).await?.view)
+    }
+}

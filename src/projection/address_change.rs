@@ -1,0 +1,357 @@
+//! Row logic of the address-change read model: the `address_change` row, and how each event
+//! of an address change's three streams (`address_change`, `address_change_export`,
+//! `address_change_scrub`) changes it. The token streams (`address_change_token-{uuid}`) are
+//! an index for the intake and make no row.
+//!
+//! As for memberships, a row holds the domain's fold ([`AddressChangeView`]) and every column
+//! is mapped from it when the row is written; the address columns are blanked after a scrub
+//! (the view's own rule: a scrubbed address change has no address). A batch loads the rows of
+//! the address changes its events touch and writes back every changed row.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use super::backend::{Load, ProjectionError, Session, Write};
+use super::batch::check_same;
+use super::donation::{export_and_scrub_of, export_and_scrub_values, micros, Rejection};
+use super::rows::{code, flag, int, text, time, unsigned, Value};
+use crate::domain::address_change::{AddressChangeCategory, AddressChangeView, ExportRecord};
+use crate::domain::export::ExportState;
+use crate::domain::scrub::ScrubRule;
+use crate::domain::DomainEvent;
+use crate::proto::events as ev;
+
+/// One row of `address_change`: the address change's view across its streams (see
+/// [`AddressChangeRow::to_values`]); a row loaded back from its columns folds on exactly as
+/// the one kept in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AddressChangeRow {
+    pub id: i64,
+    /// The creation's time, or the time its event occurred when it names none.
+    pub created_at: DateTime<Utc>,
+    pub view: AddressChangeView,
+}
+
+impl AddressChangeRow {
+    /// The row of an `AddressChangeCreated` event on stream `address_change-{id}`.
+    fn created(
+        id: i64,
+        event: &DomainEvent,
+        occurred_at: DateTime<Utc>,
+    ) -> Result<Self, Rejection> {
+        let mut view = AddressChangeView::default();
+        view.apply(AddressChangeCategory::AddressChange.as_str(), event);
+        // A payload without the id names the stream's (the caller checked they agree).
+        view.id = Some(id.unsigned_abs());
+        super::donation::id(view.external_id, "external id")?;
+        let created_at = view.created_at.map_or(occurred_at, micros);
+        Ok(Self {
+            id,
+            created_at,
+            view,
+        })
+    }
+
+    /// The row as column values, in the order of `ADDRESS_CHANGE_COLUMNS`.
+    pub(crate) fn to_values(&self) -> Vec<Value> {
+        let t = |s: &str| Value::Text(Some(s.to_owned()));
+        let v = &self.view;
+        let no_address = ev::AddressData::default();
+        let a = v.address().unwrap_or(&no_address);
+        let export = match v.current_export() {
+            Some(x) => ExportState {
+                exported: true,
+                exported_at: x.exported_at.map(micros),
+                batch_id: Some(x.batch_id.clone()),
+            },
+            None => ExportState::default(),
+        };
+        let modified_at = v.modified_at.map_or(self.created_at, micros);
+        let mut values = vec![
+            Value::int(self.id),
+            Value::Time(Some(self.created_at)),
+            Value::Time(Some(modified_at.max(self.created_at))),
+            t(&v.current_identifier),
+            t(&v.previous_identifier),
+            t(v.external_id_kind.as_str()),
+            Value::int(i64::try_from(v.external_id).unwrap_or(i64::MAX)),
+            t(v.address_type.as_str()),
+            Value::Bool(Some(v.has_address)),
+            t(&a.salutation),
+            t(&a.title),
+            t(&a.first_name),
+            t(&a.last_name),
+            t(&a.company_name),
+            t(&a.street),
+            t(&a.postcode),
+            t(&a.city),
+            t(&a.country),
+            Value::Bool(Some(v.donation_receipt)),
+            t(v.export_status().as_str()),
+        ];
+        values.extend(export_and_scrub_values(&export, &v.scrub));
+        values
+    }
+
+    /// A loaded row, from values in the order of `ADDRESS_CHANGE_COLUMNS`: the view its
+    /// columns were derived from, as far as they tell it (what they do not tell changes no
+    /// column, whatever event comes next).
+    pub(crate) fn from_values(v: &[Value]) -> Self {
+        let address = ev::AddressData {
+            salutation: text(v, 9),
+            title: text(v, 10),
+            first_name: text(v, 11),
+            last_name: text(v, 12),
+            company_name: text(v, 13),
+            street: text(v, 14),
+            postcode: text(v, 15),
+            city: text(v, 16),
+            country: text(v, 17),
+        };
+        let current_identifier = text(v, 3);
+        let (export, scrub) = export_and_scrub_of(v, 20);
+        let exports = if export.exported {
+            vec![ExportRecord {
+                batch_id: export.batch_id.unwrap_or_default(),
+                exported_at: export.exported_at,
+                identifier: current_identifier.clone(),
+            }]
+        } else {
+            Vec::new()
+        };
+        let created_at = time(v, 1).unwrap_or_default();
+        let view = AddressChangeView {
+            id: Some(unsigned(v, 0)),
+            external_id_kind: code(v, 5),
+            external_id: unsigned(v, 6),
+            address_type: code(v, 7),
+            created_at: Some(created_at),
+            modified_at: time(v, 2),
+            current_identifier,
+            previous_identifier: text(v, 4),
+            address: (address != ev::AddressData::default()).then_some(address),
+            has_address: flag(v, 8),
+            donation_receipt: flag(v, 18),
+            exports,
+            scrub,
+        };
+        Self {
+            id: int(v, 0),
+            created_at,
+            view,
+        }
+    }
+}
+
+/// The address-change stream an event belongs in, `None` for an event none of them holds.
+fn category_of(event: &DomainEvent) -> Option<AddressChangeCategory> {
+    use AddressChangeCategory as C;
+    use DomainEvent as E;
+    Some(match event {
+        E::AddressChangeCreated(_) | E::AddressChanged(_) | E::DonationReceiptOptedOut(_) => {
+            C::AddressChange
+        }
+        E::AddressChangeExported(_) => C::Export,
+        E::PersonalDataScrubbed(_) => C::Scrub,
+        _ => return None,
+    })
+}
+
+/// The address-change rows of one batch, in memory.
+#[derive(Debug, Default)]
+pub(super) struct AddressChanges {
+    rows: HashMap<i64, AddressChangeRow>,
+    dirty: BTreeSet<i64>,
+}
+
+impl AddressChanges {
+    /// Loads the rows of `ids`.
+    pub(super) async fn load(
+        session: &mut dyn Session,
+        ids: &BTreeSet<i64>,
+    ) -> Result<Self, ProjectionError> {
+        let mut out = Self::default();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let ids: Vec<i64> = ids.iter().copied().collect();
+        for v in session.load(Load::AddressChange, &ids).await? {
+            let row = AddressChangeRow::from_values(&v);
+            out.rows.insert(row.id, row);
+        }
+        Ok(out)
+    }
+
+    /// Applies an event of stream `{category}-{id}`; on a rejection nothing was changed.
+    pub(super) fn apply(
+        &mut self,
+        category: AddressChangeCategory,
+        id: i64,
+        event: &DomainEvent,
+        occurred_at: DateTime<Utc>,
+    ) -> Result<(), Rejection> {
+        let expected = category_of(event);
+        if expected != Some(category) {
+            let belongs = expected.map_or("another context", AddressChangeCategory::as_str);
+            return Err(format!(
+                "a `{}` stream cannot hold this event (it belongs in `{belongs}`)",
+                category.as_str()
+            ));
+        }
+        match event {
+            DomainEvent::AddressChangeCreated(e) => {
+                check_same(e.address_change_id, id, "address_change_id")?;
+                if self.rows.contains_key(&id) {
+                    return Err(format!("address change {id} was already created"));
+                }
+                self.rows
+                    .insert(id, AddressChangeRow::created(id, event, occurred_at)?);
+            }
+            DomainEvent::PersonalDataScrubbed(e)
+                if ScrubRule::try_from(e.rule).unwrap_or_default() == ScrubRule::Unspecified =>
+            {
+                return Err(format!("unknown scrub rule {}", e.rule));
+            }
+            _ => {
+                let row = self
+                    .rows
+                    .get_mut(&id)
+                    .ok_or_else(|| format!("unknown address change {id}"))?;
+                row.view.apply(category.as_str(), event);
+            }
+        }
+        self.dirty.insert(id);
+        Ok(())
+    }
+
+    /// Writes every changed row.
+    pub(super) async fn write(&self, session: &mut dyn Session) -> Result<(), ProjectionError> {
+        let rows: Vec<Vec<Value>> = self
+            .dirty
+            .iter()
+            .map(|id| self.rows[id].to_values())
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        session.write(Write::AddressChange, rows).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::address_change::view::fixtures::*;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_780_000_000 + s, 0).unwrap()
+    }
+
+    fn fold(history: &[(String, DomainEvent)]) -> AddressChanges {
+        let mut m = AddressChanges::default();
+        for (i, (stream, event)) in history.iter().enumerate() {
+            let category = AddressChangeCategory::of(stream).unwrap();
+            m.apply(category, AID as i64, event, at(i as i64)).unwrap();
+        }
+        m
+    }
+
+    fn columns(m: &AddressChanges) -> HashMap<&'static str, Value> {
+        let row = &m.rows[&(AID as i64)];
+        super::super::rows::ADDRESS_CHANGE_COLUMNS
+            .iter()
+            .map(|(c, _)| *c)
+            .zip(row.to_values())
+            .collect()
+    }
+
+    #[test]
+    fn a_row_loaded_back_from_its_columns_folds_on_like_the_one_in_memory() {
+        let history = [
+            created(),
+            opted_out(TOKEN_2),
+            exported(TOKEN_2),
+            changed(TOKEN_3),
+            exported(TOKEN_3),
+            scrubbed(),
+        ];
+        for split in 1..history.len() {
+            let memory = fold(&history);
+            let mut loaded = fold(&history[..split]);
+            let back = AddressChangeRow::from_values(&loaded.rows[&(AID as i64)].to_values());
+            loaded.rows.insert(AID as i64, back);
+            for (i, (stream, event)) in history.iter().enumerate().skip(split) {
+                let category = AddressChangeCategory::of(stream).unwrap();
+                loaded
+                    .apply(category, AID as i64, event, at(i as i64))
+                    .unwrap();
+            }
+            assert_eq!(
+                loaded.rows[&(AID as i64)].to_values(),
+                memory.rows[&(AID as i64)].to_values(),
+                "loaded back after {split} events"
+            );
+        }
+    }
+
+    #[test]
+    fn a_change_after_an_export_shows_as_not_exported_in_its_own_columns() {
+        let m = fold(&[
+            created(),
+            opted_out(TOKEN_2),
+            exported(TOKEN_2),
+            changed(TOKEN_3),
+        ]);
+        let c = columns(&m);
+        assert_eq!(c["export_state"], Value::text("used_not_exported"));
+        assert_eq!(c["is_exported"], Value::Bool(Some(false)));
+        assert_eq!(c["current_identifier"], Value::text(TOKEN_3));
+        assert_eq!(c["previous_identifier"], Value::text(TOKEN_2));
+        assert_eq!(c["donation_receipt"], Value::Bool(Some(false)));
+        assert_eq!(c["street"], Value::text("Navy Yard 3"));
+    }
+
+    #[test]
+    fn a_scrub_empties_every_address_column_and_keeps_the_rest() {
+        let m = fold(&[created(), changed(TOKEN_2), exported(TOKEN_2), scrubbed()]);
+        let c = columns(&m);
+        for personal in
+            "salutation title first_name last_name company_name street postcode city country"
+                .split_whitespace()
+        {
+            assert_eq!(c[personal], Value::text(""), "{personal}");
+        }
+        assert_eq!(c["has_address"], Value::Bool(Some(true)));
+        assert_eq!(c["external_id_kind"], Value::text("donation"));
+        assert_eq!(c["external_id"], Value::int(7));
+        assert_eq!(c["scrub_rule"], Value::text("exported"));
+        assert_eq!(c["export_state"], Value::text("used_exported"));
+    }
+
+    #[test]
+    fn an_event_in_the_wrong_stream_or_before_the_creation_is_refused_and_changes_nothing() {
+        let mut m = fold(&[created()]);
+        let before = m.rows.clone();
+        let (_, export) = exported(TOKEN_1);
+        let wrong = m.apply(
+            AddressChangeCategory::AddressChange,
+            AID as i64,
+            &export,
+            at(9),
+        );
+        assert!(wrong.unwrap_err().contains("address_change_export"));
+        let (_, change) = changed(TOKEN_2);
+        let unknown = m.apply(AddressChangeCategory::AddressChange, 99, &change, at(9));
+        assert_eq!(unknown.unwrap_err(), "unknown address change 99");
+        let (_, again) = created();
+        let twice = m.apply(
+            AddressChangeCategory::AddressChange,
+            AID as i64,
+            &again,
+            at(9),
+        );
+        assert!(twice.unwrap_err().contains("already created"));
+        assert_eq!(m.rows, before);
+    }
+}
