@@ -212,8 +212,12 @@ impl Receiver {
             });
             groups[group].push(index);
         }
-        let (peering, local, message_id, sender) =
-            (&peering, local.as_str(), envelope.id.as_str(), sender.as_str());
+        let (peering, local, message_id, sender) = (
+            &peering,
+            local.as_str(),
+            envelope.id.as_str(),
+            sender.as_str(),
+        );
         let applied = futures::future::join_all(groups.iter().map(|group| async move {
             let mut results = Vec::with_capacity(group.len());
             for &index in group {

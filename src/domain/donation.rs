@@ -44,6 +44,12 @@ pub struct DonorPublic {
 }
 
 impl DonorPublic {
+    /// Whether the donor gives a postal address (a person or a company, not email-only or
+    /// anonymous).
+    pub fn has_postal_address(&self) -> bool {
+        matches!(self.kind, DonorKind::Person | DonorKind::Company)
+    }
+
     fn from_proto(d: &ev::DonorPublic) -> Self {
         Self {
             kind: donor_kind(d.kind),
@@ -132,6 +138,10 @@ pub struct DonationState {
     pub tracking: Option<Tracking>,
     /// For a follow-up donation of a recurring payment: the parent donation.
     pub parent_donation_id: Option<u64>,
+    /// Whether its donor ever had a postal address (a person or a company) here, at creation
+    /// or by an update: then an address change was issued for it (`AddDonation`,
+    /// `UpdateDonor`).
+    pub had_postal_address: bool,
 }
 
 impl DonationState {
@@ -158,6 +168,7 @@ impl DonationState {
     /// that holds the payload without its event).
     pub fn apply_created(&mut self, e: &ev::DonationCreated) {
         created_fields!(self, e);
+        self.had_postal_address = self.donor.has_postal_address();
         self.personal = e.personal.clone();
         self.comment = e.comment.as_ref().map(CommentState::from_proto);
     }
@@ -180,6 +191,7 @@ impl DonationState {
                 if let Some(d) = &e.donor {
                     self.donor = DonorPublic::from_proto(d);
                 }
+                self.had_postal_address |= self.donor.has_postal_address();
                 self.personal = e.personal.clone();
             }
             DomainEvent::CommentAdded(e) => {

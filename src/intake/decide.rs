@@ -23,7 +23,7 @@ pub(super) struct ViewLoad {
 
 impl ViewLoad {
     /// Applies decided events so the answer shows the state after the call.
-    fn apply(&mut self, events: &[StreamEvent]) {
+    pub(super) fn apply(&mut self, events: &[StreamEvent]) {
         for e in events {
             self.view.apply(&e.stream, &e.event);
         }
@@ -132,6 +132,7 @@ impl Intake {
                 response: api::DonationResponse {
                     donation: Some(donation_message(&load.view, false)),
                     position: 0,
+                    address_change_token: String::new(),
                 },
                 stored: None,
             })

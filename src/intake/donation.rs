@@ -88,11 +88,7 @@ impl Intake {
         let mut events = created.events;
         // Donors with a postal address get an address change (legacy
         // `CreateAddressChangeHandler`); email-only and anonymous donors none.
-        let address_type = match cmd.donor.kind {
-            DonorKind::Person => Some(AddressType::Person),
-            DonorKind::Company => Some(AddressType::Company),
-            _ => None,
-        };
+        let address_type = postal_address_type(cmd.donor.kind);
         let mut address_change_token = String::new();
         let mut address_change_events = Vec::new();
         if let Some(address_type) = address_type {
@@ -155,5 +151,15 @@ impl Intake {
         invalid_if_any(validate_id("donation_id", donation_id))?;
         let load = self.load_view(donation_id, true).await?;
         Ok(donation_message(&load.view, true))
+    }
+}
+
+/// The address type of an address change for a donor of `kind`; `None` for donors without a
+/// postal address (email-only, anonymous), who get none.
+pub(super) fn postal_address_type(kind: DonorKind) -> Option<AddressType> {
+    match kind {
+        DonorKind::Person => Some(AddressType::Person),
+        DonorKind::Company => Some(AddressType::Company),
+        _ => None,
     }
 }

@@ -294,6 +294,12 @@ impl DonationRow {
                 contribution_tracking_id: unsigned(v, 39),
             }),
             parent_donation_id: (parent != 0).then_some(parent),
+            // Only the intake reads it (whether an update issues an address change); the row
+            // knows the current donor only.
+            had_postal_address: matches!(
+                code::<DonorKind>(v, 18),
+                DonorKind::Person | DonorKind::Company
+            ),
         };
         let (export, scrub) = export_and_scrub_of(v, 12);
         Self {

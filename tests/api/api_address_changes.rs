@@ -152,6 +152,59 @@ async fn donors_with_a_postal_address_get_a_token_and_email_only_and_anonymous_d
 }
 
 #[tokio::test]
+async fn an_email_only_donor_who_gains_a_postal_address_gets_a_token_once() {
+    let mut app = spawn_app().await;
+    let added = donate(&mut app, donation_by(ev::DonorKind::EmailOnly)).await;
+    assert_eq!(added.address_change_token, "");
+    let update = |kind: ev::DonorKind, last_name: &str| {
+        let mut donor = donation_by(kind).donor.unwrap();
+        donor.last_name = last_name.into();
+        with_token(
+            api::UpdateDonorRequest {
+                context: context(ActorKind::FocUser),
+                donation_id: added.donation_id,
+                donor: Some(donor),
+            },
+            ADMIN,
+        )
+    };
+    let gained = app
+        .client
+        .update_donor(update(ev::DonorKind::Company, "Umzug"))
+        .await
+        .unwrap()
+        .into_inner();
+    let ac = get(&mut app, &gained.address_change_token).await.unwrap();
+    assert_eq!(ac.external_id_kind, "donation");
+    assert_eq!(ac.external_id, added.donation_id);
+    assert_eq!(ac.address_type, "company");
+    assert!(!ac.has_address, "the page has not been used yet");
+    // It has one now: a further update, even back to email-only and to a person again, issues
+    // no second one.
+    let before = head(&app.log).await;
+    for (kind, name) in [
+        (ev::DonorKind::Person, "Weiter"),
+        (ev::DonorKind::EmailOnly, "Ohne"),
+        (ev::DonorKind::Person, "Wieder"),
+    ] {
+        let again = app
+            .client
+            .update_donor(update(kind, name))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(again.address_change_token, "", "{kind:?}");
+    }
+    let written = types(&app.log, "address_change-1").await;
+    assert_eq!(written.len(), 1, "one address change: {written:?}");
+    assert_eq!(
+        head(&app.log).await,
+        before + 6,
+        "three updates, two events each"
+    );
+}
+
+#[tokio::test]
 async fn every_membership_application_gets_a_token() {
     let mut app = spawn_app().await;
     let answer = app

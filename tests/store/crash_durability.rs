@@ -464,9 +464,23 @@ fn read_calls(db: &Path, round: usize) -> (HashMap<String, Logged>, u64) {
             "PaymentInitiated.",
         );
         let moderation = format!("moderation-{}", answer.donation_id);
+        // The donor has a postal address: the call also issued its address change, found by the
+        // token it answered.
+        let token = format!("address_change_token-{}", answer.address_change_token);
+        let address_changes = events
+            .iter()
+            .filter(|e| e.stream.starts_with("address_change-"))
+            .count();
+        assert!(
+            address_changes == 1 && events.iter().any(|e| e.stream == token),
+            "{}",
+            whole("lacks its address change")
+        );
         assert!(
             events.iter().all(|e| e.stream == record.stream
                 || e.stream == moderation
+                || e.stream == token
+                || e.stream.starts_with("address_change-")
                 || e.stream == format!("donation-{}", answer.donation_id)
                 || e.stream == format!("payment-{}", answer.payment_id)),
             "{}",
