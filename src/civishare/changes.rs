@@ -110,12 +110,22 @@ fn kind_from_name(name: &str) -> Option<ev::DonorKind> {
     })
 }
 
-/// Every attribute of `ledger.change.donation.created`.
+/// The attributes of `ledger.change.donation.created` beside the donor's
+/// ([`DONOR_ATTRIBUTES`]).
 const CREATED_ATTRIBUTES: &[&str] = &[
     "amount_cents",
     "currency",
     "interval_months",
     "payment_method",
+    "comment",
+    "comment_display_name",
+    "campaign",
+    "keyword",
+];
+
+/// The donor's attributes, of `ledger.change.donation.created` and
+/// `ledger.change.donation.donor_updated`.
+const DONOR_ATTRIBUTES: &[&str] = &[
     "donor_kind",
     "salutation",
     "title",
@@ -129,10 +139,6 @@ const CREATED_ATTRIBUTES: &[&str] = &[
     "email",
     "wants_newsletter",
     "wants_receipt",
-    "comment",
-    "comment_display_name",
-    "campaign",
-    "keyword",
 ];
 
 fn money_attributes(amount: Option<&ev::Money>, out: &mut Vec<(&str, String)>) {
@@ -240,7 +246,8 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn new(attributes: &'a [AttributeChange], known: &[&str]) -> Result<Self, Unusable> {
+    fn new(attributes: &'a [AttributeChange], known: &[&[&str]]) -> Result<Self, Unusable> {
+        let known: Vec<&str> = known.concat();
         let unknown: Vec<&str> = attributes
             .iter()
             .map(|a| a.name.as_str())
@@ -322,7 +329,7 @@ impl<'a> Reader<'a> {
 /// The new donation a `ledger.change.donation.created` asks for. The intake validates it like
 /// any frontend's request; this only refuses what it cannot read.
 pub fn new_donation(attributes: &[AttributeChange]) -> Result<NewDonation, Unusable> {
-    let read = Reader::new(attributes, CREATED_ATTRIBUTES)?;
+    let read = Reader::new(attributes, &[CREATED_ATTRIBUTES, DONOR_ATTRIBUTES])?;
     let interval = read.number("interval_months")?;
     let comment = read.text("comment");
     Ok(NewDonation {
@@ -348,23 +355,6 @@ pub fn new_donation(attributes: &[AttributeChange]) -> Result<NewDonation, Unusa
         donation_id: None,
     })
 }
-
-/// The attributes of `ledger.change.donation.donor_updated`.
-const DONOR_ATTRIBUTES: &[&str] = &[
-    "donor_kind",
-    "salutation",
-    "title",
-    "first_name",
-    "last_name",
-    "company_name",
-    "street",
-    "postcode",
-    "city",
-    "country",
-    "email",
-    "wants_newsletter",
-    "wants_receipt",
-];
 
 /// What a change to a donation the receiver already has asks it to do: the intake command
 /// it becomes, on the receiver's copy of the donation (and that copy's payment).
@@ -424,7 +414,7 @@ pub fn follow_up(
     const REASON: &[&str] = &["reason"];
     const MONEY_BACK: &[&str] = &["amount_cents", "currency", "reason"];
     const BOOKED: &[&str] = &["amount_cents", "currency", "valuation_date"];
-    let reason = |known| Ok::<_, Unusable>(Reader::new(attributes, known)?.text("reason"));
+    let reason = |known| Ok::<_, Unusable>(Reader::new(attributes, &[known])?.text("reason"));
     Ok(Some(match change_type {
         DONATION_CANCELLED => FollowUp::Cancel {
             reason: reason(REASON)?,
@@ -438,9 +428,11 @@ pub fn follow_up(
         PAYMENT_FAILED => FollowUp::Fail {
             reason: reason(REASON)?,
         },
-        DONOR_UPDATED => FollowUp::UpdateDonor(Reader::new(attributes, DONOR_ATTRIBUTES)?.donor()?),
+        DONOR_UPDATED => {
+            FollowUp::UpdateDonor(Reader::new(attributes, &[DONOR_ATTRIBUTES])?.donor()?)
+        }
         PAYMENT_BOOKED => {
-            let read = Reader::new(attributes, BOOKED)?;
+            let read = Reader::new(attributes, &[BOOKED])?;
             let date = read.text("valuation_date");
             let valuation_date = if date.is_empty() {
                 None
@@ -457,7 +449,7 @@ pub fn follow_up(
             }
         }
         PAYMENT_REFUNDED | PAYMENT_CHARGEBACK => {
-            let read = Reader::new(attributes, MONEY_BACK)?;
+            let read = Reader::new(attributes, &[MONEY_BACK])?;
             let (amount, reason) = (read.money()?, read.text("reason"));
             if change_type == PAYMENT_REFUNDED {
                 FollowUp::Refund { amount, reason }
