@@ -45,6 +45,7 @@ pub const DATA_TABLES: &[&str] = &[
     "contribution_tracking_conflict",
     "membership_application",
     "membership_moderation_reason",
+    "membership_event",
 ];
 
 /// The PostgreSQL schema the raw insert fills.
@@ -387,6 +388,7 @@ mod tests {
                         | "projector_skipped_event"
                         | "legacy_spenden"
                         | "legacy_request"
+                        | "change_log"
                 )
             })
             .collect();

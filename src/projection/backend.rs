@@ -312,6 +312,7 @@ pub(crate) enum Write {
     Conflict,
     Membership,
     MembershipModerationReason,
+    MembershipEvent,
 }
 
 /// A table of open moderation reasons: each context has its own, with the same columns

@@ -170,6 +170,7 @@ mod tests {
             Write::Conflict,
             Write::Membership,
             Write::MembershipModerationReason,
+            Write::MembershipEvent,
         ] {
             for (sql, columns) in [
                 sqlite::write_statement(what),

@@ -14,6 +14,7 @@ mod verify_support;
 
 mod bench_raw_insert;
 mod fold_agreement;
+mod membership_change_log;
 mod membership_rows;
 mod membership_streams;
 mod projection_cli;
