@@ -2,14 +2,23 @@
 //! payment methods, intervals, bookings and failures, moderation with approvals and deletions,
 //! cancellations, exports in batches, scrubs of exported donations, comments, and
 //! contribution-tracking records with repeats and links (most tracking attempts never become
-//! donations). The same seed gives the same events, in the same order.
+//! donations); and membership applications among them, in their own proportion, with their
+//! own lifecycle (see [`DONATIONS_PER_MEMBERSHIP`] and `MembershipFlow`). The same seed gives
+//! the same events, in the same order.
+//!
+//! The memberships draw from a random stream of their own (seeded from the same seed), so the
+//! donation events of a seed are the same with or without them: the donation steps of a seed
+//! are exactly those it gave before memberships were added, with the membership steps between
+//! them.
 
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::domain::membership::{fees, MembershipCategory};
 use crate::domain::types::to_timestamp;
-use crate::domain::{streams, StreamEvent};
+use crate::domain::{streams, DomainEvent, StreamEvent};
+use crate::privacy::membership_key_id;
 use crate::proto::events as ev;
 
 /// What to generate.
@@ -26,8 +35,9 @@ pub struct WorkloadConfig {
 /// One atomic append of the workload, in the order the intake would write it.
 #[derive(Debug, Clone)]
 pub struct Step {
-    /// The donation whose key seals the events (0 for contribution tracking).
-    pub donation_id: u64,
+    /// The id of the key that seals the events: a donation's id (donation `n` has key `n`),
+    /// an application's [`membership_key_id`], 0 for none (contribution tracking).
+    pub key_id: u64,
     /// The events, each with its stream.
     pub events: Vec<StreamEvent>,
 }
@@ -41,6 +51,8 @@ pub struct WorkloadSummary {
     pub events: usize,
     /// Contribution-tracking messages.
     pub tracking_messages: usize,
+    /// Membership applications.
+    pub memberships: usize,
 }
 
 fn money(cents: i64) -> Option<ev::Money> {
@@ -72,6 +84,12 @@ const CITIES: &[&str] = &["Berlin", "Hamburg", "Leipzig", "Köln", "Dresden", "B
 
 /// Generates the workload.
 pub fn generate(config: &WorkloadConfig) -> (Vec<Step>, WorkloadSummary) {
+    generate_steps(config, true)
+}
+
+/// The workload, with or without its membership applications (without: the donation steps
+/// alone, as the workload was before it had memberships).
+fn generate_steps(config: &WorkloadConfig, with_memberships: bool) -> (Vec<Step>, WorkloadSummary) {
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut steps = Vec::new();
     let mut summary = WorkloadSummary {
@@ -81,6 +99,7 @@ pub fn generate(config: &WorkloadConfig) -> (Vec<Step>, WorkloadSummary) {
     let mut ct_id = 1_000_000u64;
     let mut export_batch: Vec<u64> = Vec::new();
     let mut exported: Vec<u64> = Vec::new();
+    let mut memberships = MembershipFlow::new(config.seed);
     let minutes_per_donation = 2;
     for i in 0..config.donations {
         let id = i as u64 + 1;
@@ -110,7 +129,7 @@ pub fn generate(config: &WorkloadConfig) -> (Vec<Step>, WorkloadSummary) {
                     fields: Some(fields),
                 };
                 steps.push(Step {
-                    donation_id: 0,
+                    key_id: 0,
                     events: vec![StreamEvent::new(streams::contribution_tracking(ct_id), e)],
                 });
                 summary.tracking_messages += 1;
@@ -248,12 +267,12 @@ pub fn generate(config: &WorkloadConfig) -> (Vec<Step>, WorkloadSummary) {
             ));
         }
         steps.push(Step {
-            donation_id: id,
+            key_id: id,
             events: first_step,
         });
         // Contribution link for the tracking attempt that became this donation.
         steps.push(Step {
-            donation_id: 0,
+            key_id: 0,
             events: vec![StreamEvent::new(
                 streams::contribution_tracking(ct_id),
                 ev::ContributionLinked {
@@ -280,7 +299,7 @@ pub fn generate(config: &WorkloadConfig) -> (Vec<Step>, WorkloadSummary) {
                 )
             };
             steps.push(Step {
-                donation_id: id,
+                key_id: id,
                 events: vec![e],
             });
         }
@@ -298,12 +317,12 @@ pub fn generate(config: &WorkloadConfig) -> (Vec<Step>, WorkloadSummary) {
                     ..Default::default()
                 };
                 steps.push(Step {
-                    donation_id: id,
+                    key_id: id,
                     events: vec![StreamEvent::new(streams::payment(payment_id), booked)],
                 });
             } else if roll < 95 {
                 steps.push(Step {
-                    donation_id: id,
+                    key_id: id,
                     events: vec![StreamEvent::new(
                         streams::payment(payment_id),
                         ev::PaymentFailed {
@@ -314,7 +333,7 @@ pub fn generate(config: &WorkloadConfig) -> (Vec<Step>, WorkloadSummary) {
             }
         } else if !deleted && rng.gen_ratio(2, 100) {
             steps.push(Step {
-                donation_id: id,
+                key_id: id,
                 events: vec![
                     StreamEvent::new(
                         streams::deletion(id),
@@ -332,11 +351,22 @@ pub fn generate(config: &WorkloadConfig) -> (Vec<Step>, WorkloadSummary) {
             });
             deleted = true;
         }
+        // A membership application now and then, from its own random stream.
+        if with_memberships {
+            memberships.after_donation(created, &mut steps);
+        }
         // Older donations are exported in batches of 500, as the nightly export does.
         if !deleted && (!moderated || rng.gen_bool(0.75)) {
             export_batch.push(id);
         }
-        if export_batch.len() == 500 || (i + 1 == config.donations && !export_batch.is_empty()) {
+        let last = i + 1 == config.donations;
+        let export_now = export_batch.len() == 500 || (last && !export_batch.is_empty());
+        if with_memberships && (export_now || last) {
+            // The same nightly run exports and scrubs applications (its own batch), at the
+            // hour the donations' export is stamped with.
+            memberships.nightly(created + Duration::hours(1), &mut steps);
+        }
+        if export_now {
             // The scrub job has meanwhile scrubbed the previous batch, so only the latest
             // exports (and the cancelled, deleted and abandoned donations) stay candidates.
             for d in exported.drain(..) {
@@ -345,7 +375,7 @@ pub fn generate(config: &WorkloadConfig) -> (Vec<Step>, WorkloadSummary) {
                     scrubbed_at: Some(to_timestamp(created)),
                 };
                 steps.push(Step {
-                    donation_id: d,
+                    key_id: d,
                     events: vec![StreamEvent::new(streams::scrub(d), e)],
                 });
             }
@@ -357,14 +387,349 @@ pub fn generate(config: &WorkloadConfig) -> (Vec<Step>, WorkloadSummary) {
                     exported_at: Some(to_timestamp(created + Duration::hours(1))),
                 };
                 steps.push(Step {
-                    donation_id: d,
+                    key_id: d,
                     events: vec![StreamEvent::new(streams::export(d), e)],
                 });
             }
         }
     }
     summary.events = steps.iter().map(|s| s.events.len()).sum();
+    summary.memberships = memberships.applied;
     (steps, summary)
+}
+
+/// Donations per membership application in the workload: 80, about 1.2 % of the donations.
+///
+/// From the facts (`domain/wmde.md` §9, `domain/wmde-memberships.md` §1.7): ids handed out by
+/// mid-2022 were 51,934 for membership applications (`request` AUTO_INCREMENT, MEM dump
+/// committed 2022-07) against 4,233,996 for donations (`spenden` AUTO_INCREMENT, dump of
+/// 2022-04-21), one application per 81.5 donations, both over the same years of the same
+/// forms. The other figure there, 73,832 members against 271,072 donations in the 2024
+/// campaign, sets a stock of members against one campaign's donations and is not a rate of
+/// applications, so it is not used. Both dumps are marked UNSURE as production figures; the
+/// ratio is what they support.
+pub const DONATIONS_PER_MEMBERSHIP: u32 = 80;
+
+/// Mixed into the seed for the memberships' own random stream.
+const MEMBERSHIP_STREAM: u64 = 0x6d65_6d62_6572_7368;
+/// Payment ids of applications start above the donations' (donation `n` pays with
+/// `10_000_000 + n`).
+const MEMBERSHIP_PAYMENT_BASE: u64 = 20_000_000;
+/// Applications not exported (moderation still open) are scrubbed after this grace period,
+/// the legacy rule since 2026-07 (`MembershipScrubPolicy`'s default).
+const MEMBERSHIP_GRACE: Duration = Duration::days(2);
+
+/// An application the nightly run has not exported or scrubbed yet.
+struct Pending {
+    id: u64,
+    created: DateTime<Utc>,
+    /// Moderation open (raised or flagged, not approved): not exportable.
+    moderated: bool,
+    cancelled: bool,
+}
+
+/// The membership applications of the workload, from their own random stream: each applies
+/// (with the moderation reasons the intake would raise), is flagged, approved, cancelled or
+/// restored by the back office now and then, and is exported and scrubbed by the nightly run,
+/// in the order the legacy rules allow (`domain::membership::commands`).
+///
+/// The mix, from the facts where they have one (`domain/wmde-memberships.md` §1.2–§1.6) and
+/// marked as an assumption where they have none:
+/// * payment: direct debit 90 %, bank transfer 10 % (only BEZ is enabled in the public
+///   configuration since 2017, the production one is not public; the ledger also takes UEB,
+///   so a share of it keeps that path in the workload). Both are complete at once, so every
+///   application is confirmed; memberships have no payment stream to book or fail;
+/// * applicant: company 3 % (assumption), always sustaining (the form disables `active` for
+///   companies); persons active 15 % (assumption);
+/// * interval: yearly 40 %, monthly 30 %, quarterly 20 %, half-yearly 10 % (assumption; never
+///   one-time, the rule);
+/// * fee: a yearly amount at or above the legacy minimum (24 EUR persons, 100 EUR companies),
+///   per interval rounded up to whole euros; 2 % above 1000 EUR a year, which raises
+///   `MEMBERSHIP_FEE_TOO_HIGH` (the rule; the share is an assumption);
+/// * a denied word in the last name 1 % (`ADDRESS_CONTENT_VIOLATION`), a manual flag of an
+///   unmoderated application 1 %; the back office approves 70 % of the moderated ones, the
+///   rest stays open and is scrubbed after the grace period;
+/// * cancelled 3 % (direct debit and bank transfer are cancellable), a fifth of them restored;
+/// * tote bag 10 %, receipt asked for 60 %, declined 20 %, not answered 20 % (assumptions).
+struct MembershipFlow {
+    rng: StdRng,
+    /// Applications so far (ids 1, 2, …: the membership sequence is its own).
+    applied: usize,
+    pending: Vec<Pending>,
+    /// Exported by the last nightly run, scrubbed by the next.
+    exported: Vec<u64>,
+    /// Nightly runs so far (names the export batches).
+    nights: usize,
+}
+
+impl MembershipFlow {
+    fn new(seed: u64) -> Self {
+        Self {
+            rng: StdRng::seed_from_u64(seed ^ MEMBERSHIP_STREAM),
+            applied: 0,
+            pending: Vec::new(),
+            exported: Vec::new(),
+            nights: 0,
+        }
+    }
+
+    /// After the donation made at `created`: one application in [`DONATIONS_PER_MEMBERSHIP`],
+    /// a minute later, and the back office's actions on it.
+    fn after_donation(&mut self, created: DateTime<Utc>, steps: &mut Vec<Step>) {
+        if !self.rng.gen_ratio(1, DONATIONS_PER_MEMBERSHIP) {
+            return;
+        }
+        self.applied += 1;
+        let id = self.applied as u64;
+        let at = created + Duration::minutes(1);
+        let (applied, reasons) = self.application(id, at);
+        let key_id = membership_key_id(id);
+        let mut first = vec![StreamEvent::new(
+            MembershipCategory::Application.stream(id),
+            applied,
+        )];
+        let mut moderated = !reasons.is_empty();
+        if moderated {
+            first.push(StreamEvent::new(
+                MembershipCategory::Moderation.stream(id),
+                ev::ModerationReasonsRaised { reasons },
+            ));
+        }
+        steps.push(Step {
+            key_id,
+            events: first,
+        });
+        let mut then = |category: MembershipCategory, event: DomainEvent| {
+            steps.push(Step {
+                key_id,
+                events: vec![StreamEvent::new(category.stream(id), event)],
+            });
+        };
+        if !moderated && self.rng.gen_ratio(1, 100) {
+            let note = "checked by the back office".into();
+            then(
+                MembershipCategory::Moderation,
+                ev::ManuallyFlagged { note }.into(),
+            );
+            moderated = true;
+        }
+        if moderated && self.rng.gen_ratio(70, 100) {
+            let approved = ev::ModerationApproved {
+                as_anonymous: false,
+            };
+            then(MembershipCategory::Moderation, approved.into());
+            moderated = false;
+        }
+        let mut cancelled = false;
+        if self.rng.gen_ratio(3, 100) {
+            let reason = "member asked".into();
+            then(
+                MembershipCategory::Cancellation,
+                ev::MembershipCancelled { reason }.into(),
+            );
+            cancelled = true;
+            if self.rng.gen_ratio(20, 100) {
+                let reason = "cancelled by mistake".into();
+                then(
+                    MembershipCategory::Cancellation,
+                    ev::MembershipRestored { reason }.into(),
+                );
+                cancelled = false;
+            }
+        }
+        self.pending.push(Pending {
+            id,
+            created: at,
+            moderated,
+            cancelled,
+        });
+    }
+
+    /// Application `id`, made at `at`, and the moderation reasons the intake raises for it.
+    fn application(
+        &mut self,
+        id: u64,
+        at: DateTime<Utc>,
+    ) -> (ev::MembershipApplied, Vec<ev::ModerationReason>) {
+        let rng = &mut self.rng;
+        let company = rng.gen_ratio(3, 100);
+        let active = !company && rng.gen_ratio(15, 100);
+        let interval: u32 = match rng.gen_range(0..100) {
+            0..=39 => 12,
+            40..=69 => 1,
+            70..=89 => 3,
+            _ => 6,
+        };
+        let yearly_euros: i64 = if rng.gen_ratio(2, 100) {
+            rng.gen_range(1_100..=5_000)
+        } else if company {
+            [100, 120, 250, 500, 600][rng.gen_range(0..5)]
+        } else {
+            [24, 36, 48, 60, 72, 96, 120, 180, 240, 360][rng.gen_range(0..10)]
+        };
+        // Whole euros per interval, rounded up: the yearly amount never drops below it.
+        let per_interval = (yearly_euros * i64::from(interval) + 11) / 12;
+        let fee_cents = per_interval * 100;
+        let debit = rng.gen_ratio(90, 100);
+        let denied = !company && rng.gen_ratio(1, 100);
+        let first = FIRST_NAMES[rng.gen_range(0..FIRST_NAMES.len())];
+        let last = if denied {
+            "Spamface"
+        } else {
+            LAST_NAMES[rng.gen_range(0..LAST_NAMES.len())]
+        };
+        let applicant = ev::ApplicantData {
+            salutation: if company {
+                "Firma".into()
+            } else {
+                ["Frau", "Herr", "Divers"][rng.gen_range(0..3)].into()
+            },
+            first_name: if company { String::new() } else { first.into() },
+            last_name: if company { String::new() } else { last.into() },
+            company_name: if company {
+                format!("{last} & {first} GmbH")
+            } else {
+                String::new()
+            },
+            street: format!("Hauptstraße {}", rng.gen_range(1..200)),
+            postcode: format!("{:05}", rng.gen_range(10_000..99_999)),
+            city: CITIES[rng.gen_range(0..CITIES.len())].into(),
+            country: "DE".into(),
+            email: format!("member{id}@example.org"),
+            phone: if rng.gen_bool(0.5) {
+                format!("+49 30 {}", rng.gen_range(100_000..999_999))
+            } else {
+                String::new()
+            },
+            date_of_birth: if !company && rng.gen_bool(0.4) {
+                format!(
+                    "{}-{:02}-{:02}",
+                    rng.gen_range(1940..2005),
+                    rng.gen_range(1..=12),
+                    rng.gen_range(1..=28)
+                )
+            } else {
+                String::new()
+            },
+            ..Default::default()
+        };
+        let bank = if debit {
+            ev::BankData {
+                iban: "DE02120300000000202051".into(),
+                bic: "BYLADEM1001".into(),
+                ..Default::default()
+            }
+        } else {
+            let code: String = (0..6)
+                .map(|_| char::from(b"ACDEFKLMNPRTWXYZ349"[rng.gen_range(0..19)]))
+                .collect();
+            ev::BankData {
+                payment_reference_code: format!("XM-{}-{}-X", &code[..3], &code[3..]),
+                ..Default::default()
+            }
+        };
+        let mut reasons = Vec::new();
+        if fees::is_fee_too_high(fee_cents, interval) {
+            reasons.push(ev::ModerationReason {
+                identifier: ev::ModerationIdentifier::MembershipFeeTooHigh as i32,
+                source: "amount".into(),
+            });
+        }
+        if denied {
+            reasons.push(ev::ModerationReason {
+                identifier: ev::ModerationIdentifier::AddressContentViolation as i32,
+                source: "applicant-last-name".into(),
+            });
+        }
+        let donation_receipt = match rng.gen_range(0..10) {
+            0..=5 => Some(true),
+            6..=7 => Some(false),
+            _ => None,
+        };
+        let applied = ev::MembershipApplied {
+            membership_id: id,
+            created_at: Some(to_timestamp(at)),
+            applicant_kind: if company {
+                ev::ApplicantKind::Company
+            } else {
+                ev::ApplicantKind::Person
+            } as i32,
+            applicant: Some(applicant),
+            membership_type: if active {
+                ev::MembershipType::Active
+            } else {
+                ev::MembershipType::Sustaining
+            } as i32,
+            fee: money(fee_cents),
+            interval_months: interval,
+            payment_id: MEMBERSHIP_PAYMENT_BASE + id,
+            payment_method: if debit {
+                ev::PaymentMethod::DirectDebit
+            } else {
+                ev::PaymentMethod::BankTransfer
+            } as i32,
+            bank: Some(bank),
+            confirmed: true,
+            tracking: Some(ev::MembershipTracking {
+                campaign: format!("C26_WMDE_Mitglied_{}", id % 5),
+                keyword: format!("org-{}", id % 13),
+            }),
+            incentives: if rng.gen_ratio(10, 100) {
+                vec!["tote_bag".into()]
+            } else {
+                Vec::new()
+            },
+            donation_receipt,
+            ..Default::default()
+        };
+        (applied, reasons)
+    }
+
+    /// The nightly run at `now`: scrubs what the last run exported, the cancelled
+    /// applications and those whose moderation stayed open past the grace period; exports
+    /// the rest in one batch.
+    fn nightly(&mut self, now: DateTime<Utc>, steps: &mut Vec<Step>) {
+        self.nights += 1;
+        let batch_id = format!("membership-export-{}", self.nights);
+        let scrub = |steps: &mut Vec<Step>, id: u64, rule: ev::ScrubRule| {
+            steps.push(Step {
+                key_id: membership_key_id(id),
+                events: vec![StreamEvent::new(
+                    MembershipCategory::Scrub.stream(id),
+                    ev::PersonalDataScrubbed {
+                        rule: rule as i32,
+                        scrubbed_at: Some(to_timestamp(now)),
+                    },
+                )],
+            });
+        };
+        for id in std::mem::take(&mut self.exported) {
+            scrub(steps, id, ev::ScrubRule::Exported);
+        }
+        for p in std::mem::take(&mut self.pending) {
+            if p.cancelled {
+                scrub(steps, p.id, ev::ScrubRule::CancelledOrDeleted);
+            } else if p.moderated {
+                if now - p.created >= MEMBERSHIP_GRACE {
+                    scrub(steps, p.id, ev::ScrubRule::AfterGracePeriod);
+                } else {
+                    self.pending.push(p);
+                }
+            } else {
+                steps.push(Step {
+                    key_id: membership_key_id(p.id),
+                    events: vec![StreamEvent::new(
+                        MembershipCategory::Export.stream(p.id),
+                        ev::MembershipExported {
+                            batch_id: batch_id.clone(),
+                            exported_at: Some(to_timestamp(now)),
+                        },
+                    )],
+                });
+                self.exported.push(p.id);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -417,5 +782,181 @@ mod tests {
             assert!(types.contains(t), "{t} missing");
         }
         assert!(summary.tracking_messages > 2_000);
+    }
+
+    fn is_membership_step(step: &Step) -> bool {
+        step.events
+            .iter()
+            .any(|e| MembershipCategory::of(&e.stream).is_some())
+    }
+
+    #[test]
+    fn memberships_leave_the_donation_steps_of_a_seed_as_they_were() {
+        let config = WorkloadConfig {
+            donations: 3_000,
+            seed: 7,
+            start: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        };
+        let (with, summary) = generate(&config);
+        let (without, before) = generate_steps(&config, false);
+        assert!(summary.memberships > 0);
+        assert_eq!(before.memberships, 0);
+        let donations: Vec<&Step> = with.iter().filter(|s| !is_membership_step(s)).collect();
+        assert_eq!(donations.len(), without.len());
+        for (a, b) in donations.iter().zip(&without) {
+            assert_eq!(a.key_id, b.key_id);
+            assert_eq!(a.events, b.events);
+        }
+        // Memberships never share a step with a donation's events.
+        for step in with.iter().filter(|s| is_membership_step(s)) {
+            assert!(step
+                .events
+                .iter()
+                .all(|e| MembershipCategory::of(&e.stream).is_some()));
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_memberships() {
+        let config = WorkloadConfig {
+            donations: 2_000,
+            seed: 11,
+            start: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        };
+        let memberships = |config: &WorkloadConfig| -> Vec<Step> {
+            generate(config)
+                .0
+                .into_iter()
+                .filter(is_membership_step)
+                .collect()
+        };
+        let (a, b) = (memberships(&config), memberships(&config));
+        assert!(!a.is_empty());
+        assert_eq!(a.len(), b.len());
+        assert!(a.iter().zip(&b).all(|(x, y)| x.events == y.events));
+        let other = memberships(&WorkloadConfig { seed: 12, ..config });
+        assert!(a.len() != other.len() || a.iter().zip(&other).any(|(x, y)| x.events != y.events));
+    }
+
+    /// Every application's events, by application id, with the time each was made (an
+    /// export's or scrub's own time; the application's for the rest).
+    fn histories(steps: &[Step]) -> std::collections::BTreeMap<u64, Vec<StreamEvent>> {
+        let mut out: std::collections::BTreeMap<u64, Vec<StreamEvent>> = Default::default();
+        for e in steps.iter().flat_map(|s| &s.events) {
+            if MembershipCategory::of(&e.stream).is_some() {
+                let (_, id) = streams::parse(&e.stream).unwrap();
+                out.entry(id).or_default().push(e.clone());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn memberships_come_in_their_proportion_with_their_whole_lifecycle() {
+        let config = WorkloadConfig {
+            donations: 20_000,
+            seed: 42,
+            start: Utc::now(),
+        };
+        let (steps, summary) = generate(&config);
+        // One in 80 donations: 250 expected; three standard deviations (about 16) either way.
+        let expected = config.donations / DONATIONS_PER_MEMBERSHIP as usize;
+        assert!(
+            (expected - 48..=expected + 48).contains(&summary.memberships),
+            "{} applications",
+            summary.memberships
+        );
+        let histories = histories(&steps);
+        assert_eq!(histories.len(), summary.memberships);
+        let mut types = std::collections::BTreeSet::new();
+        let mut reasons = std::collections::BTreeSet::new();
+        let mut rules = std::collections::BTreeSet::new();
+        for events in histories.values() {
+            for e in events {
+                types.insert(e.event.event_type());
+                match &e.event {
+                    DomainEvent::ModerationReasonsRaised(r) => {
+                        reasons.extend(r.reasons.iter().map(|r| r.identifier));
+                    }
+                    DomainEvent::PersonalDataScrubbed(s) => {
+                        rules.insert(s.rule);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for t in [
+            "MembershipApplied.v1",
+            "ModerationReasonsRaised.v1",
+            "ManuallyFlagged.v1",
+            "ModerationApproved.v1",
+            "MembershipCancelled.v1",
+            "MembershipRestored.v1",
+            "MembershipExported.v1",
+            "PersonalDataScrubbed.v1",
+        ] {
+            assert!(types.contains(t), "{t} missing from {types:?}");
+        }
+        assert!(reasons.contains(&(ev::ModerationIdentifier::MembershipFeeTooHigh as i32)));
+        assert!(reasons.contains(&(ev::ModerationIdentifier::AddressContentViolation as i32)));
+        for rule in [
+            ev::ScrubRule::Exported,
+            ev::ScrubRule::CancelledOrDeleted,
+            ev::ScrubRule::AfterGracePeriod,
+        ] {
+            assert!(rules.contains(&(rule as i32)), "{rule:?} missing");
+        }
+    }
+
+    #[test]
+    fn every_membership_event_is_one_the_domain_would_decide() {
+        use crate::domain::membership::commands::{self, MembershipScrubPolicy};
+        use crate::domain::membership::MembershipView;
+        use crate::domain::types::to_datetime;
+        let config = WorkloadConfig {
+            donations: 20_000,
+            seed: 3,
+            start: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        };
+        let (steps, _) = generate(&config);
+        for (id, events) in histories(&steps) {
+            let mut view = MembershipView::default();
+            for e in &events {
+                let decided = match &e.event {
+                    DomainEvent::MembershipApplied(a) => {
+                        let kind = ev::ApplicantKind::try_from(a.applicant_kind).unwrap();
+                        let fee = a.fee.as_ref().unwrap().cents;
+                        assert_eq!(fees::fee_misfit(kind, fee, a.interval_months), None);
+                        assert!(!view.application.exists(), "{id} applied twice");
+                        None
+                    }
+                    DomainEvent::ModerationReasonsRaised(_) => None,
+                    DomainEvent::ManuallyFlagged(f) => Some(commands::flag(&view, &f.note)),
+                    DomainEvent::ModerationApproved(_) => Some(commands::approve(&view)),
+                    DomainEvent::MembershipCancelled(c) => Some(commands::cancel(&view, &c.reason)),
+                    DomainEvent::MembershipRestored(r) => Some(commands::restore(&view, &r.reason)),
+                    DomainEvent::MembershipExported(x) => {
+                        let at = to_datetime(x.exported_at.as_ref().unwrap()).unwrap();
+                        Some(commands::mark_exported(&view, &x.batch_id, at))
+                    }
+                    DomainEvent::PersonalDataScrubbed(s) => {
+                        let now = to_datetime(s.scrubbed_at.as_ref().unwrap()).unwrap();
+                        Some(commands::scrub(
+                            &view,
+                            now,
+                            &MembershipScrubPolicy::default(),
+                        ))
+                    }
+                    other => panic!("{id}: {} in a membership stream", other.event_type()),
+                };
+                if let Some(decided) = decided {
+                    let decided = decided.unwrap_or_else(|err| {
+                        panic!("{id}: {} refused: {err}", e.event.event_type())
+                    });
+                    assert_eq!(decided, vec![e.clone()], "application {id}");
+                }
+                view.apply(&e.stream, &e.event);
+            }
+        }
     }
 }

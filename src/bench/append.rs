@@ -13,30 +13,40 @@ use crate::store::sqlite::SqliteEventLog;
 use crate::store::{Actor, EventData, EventLog, ExpectedRevision, Metadata, StreamAppend};
 use crate::workload::{self, WorkloadConfig};
 
-/// The workload's appends, each donation's events sealed with its own key (created in `keys`
-/// up front, as the intake would have), ready to append.
+/// The workload's appends, each donation's and each membership application's events sealed
+/// with its own key (created in `keys` up front, as the intake would have), ready to append.
 pub struct SealedWorkload {
     /// One entry per workload step: its streams' appends, in order.
     pub appends: Vec<Vec<StreamAppend>>,
     /// Events in all.
     pub events: usize,
+    /// Membership applications among them.
+    pub memberships: usize,
 }
 
-/// Generates the workload and seals it with per-donation keys stored in `keys`.
+/// Generates the workload and seals it with per-donation and per-application keys stored in
+/// `keys`.
 pub async fn sealed_workload(
     config: &WorkloadConfig,
     keys: &KeyStore,
 ) -> anyhow::Result<SealedWorkload> {
     let (steps, summary) = workload::generate(config);
-    let ids: Vec<u64> = (1..=config.donations as u64).collect();
+    // Every donation's key and every application's, as the intake would have made them.
+    let ids: Vec<u64> = steps
+        .iter()
+        .map(|s| s.key_id)
+        .filter(|&k| k != 0)
+        .collect::<std::collections::BTreeSet<u64>>()
+        .into_iter()
+        .collect();
     let data_keys = keys.create_many(&ids).await?;
     let request = Uuid::now_v7();
     let appends = steps
         .into_iter()
         .map(|step| {
             let mut events: Vec<_> = step.events.iter().map(|e| e.event.clone()).collect();
-            if let Some(key) = data_keys.get(&step.donation_id) {
-                privacy::seal_with(&mut events, step.donation_id, key);
+            if let Some(key) = data_keys.get(&step.key_id) {
+                privacy::seal_with(&mut events, step.key_id, key);
             }
             step.events
                 .into_iter()
@@ -58,6 +68,7 @@ pub async fn sealed_workload(
     Ok(SealedWorkload {
         appends,
         events: summary.events,
+        memberships: summary.memberships,
     })
 }
 

@@ -178,6 +178,8 @@ pub struct Figure {
 pub struct BenchReport {
     /// Donations in the workload.
     pub donations: usize,
+    /// Membership applications in the workload.
+    pub memberships: usize,
     /// Events in the workload.
     pub events: usize,
     /// The workload's seed.
@@ -360,6 +362,7 @@ async fn run_parts(options: &BenchOptions, servers: Servers<'_>) -> anyhow::Resu
     );
     let workload = sealed_workload(&config, &keys).await?;
     report.events = workload.events;
+    report.memberships = workload.memberships;
 
     if wants(Part::Kurrentdb) {
         tracing::info!("measuring the KurrentDB port");

@@ -46,6 +46,7 @@ pub const DATA_TABLES: &[&str] = &[
     "membership_application",
     "membership_moderation_reason",
     "address_change",
+    "membership_event",
 ];
 
 /// The PostgreSQL schema the raw insert fills.
@@ -388,6 +389,7 @@ mod tests {
                         | "projector_skipped_event"
                         | "legacy_spenden"
                         | "legacy_request"
+                        | "change_log"
                 )
             })
             .collect();

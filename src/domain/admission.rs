@@ -277,6 +277,14 @@ pub const COLUMNS: &[(&str, Holds)] = &[
     ("address_change.scrub_rule", Holds::Derived),
     ("address_change.created_at", Holds::Time),
     ("address_change.modified_at", Holds::Time),
+    // The membership change log: `donation_event`'s columns, so the same rules.
+    ("membership_event.membership_id", Holds::Id),
+    ("membership_event.position", Holds::Derived),
+    ("membership_event.stream", Holds::Derived),
+    ("membership_event.event_type", Holds::Derived),
+    ("membership_event.actor_kind", Holds::Derived),
+    ("membership_event.actor_id", Holds::Line(256)),
+    ("membership_event.occurred_at", Holds::Time),
     ("projector_checkpoint.projector", Holds::Derived),
     ("projector_checkpoint.position", Holds::Derived),
     ("projector_skipped_event.projector", Holds::Derived),
@@ -970,7 +978,8 @@ pub fn admit_tracking_fields(fields: &ev::ContributionTrackingFields) -> Vec<Fie
     c.errors
 }
 
-/// The field errors of an event's actor id (it reaches `donation_event.actor_id`).
+/// The field errors of an event's actor id (it reaches `donation_event.actor_id` or
+/// `membership_event.actor_id`, which hold the same: a unit test keeps them so).
 pub fn admit_actor_id(actor_id: &str) -> Vec<FieldError> {
     let mut c = Check::default();
     c.text(
@@ -993,6 +1002,22 @@ pub fn describe(errors: &[FieldError]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn both_change_logs_hold_what_the_actor_id_check_admits() {
+        let columns = "position stream event_type actor_kind actor_id occurred_at";
+        for column in columns.split(' ') {
+            assert_eq!(
+                holds(&format!("membership_event.{column}")),
+                holds(&format!("donation_event.{column}")),
+                "{column}"
+            );
+        }
+        assert_eq!(
+            holds("membership_event.membership_id"),
+            holds("donation_event.donation_id")
+        );
+    }
 
     fn fields(errors: &[FieldError]) -> Vec<&str> {
         errors.iter().map(|e| e.field.as_str()).collect()

@@ -317,6 +317,7 @@ pub(crate) enum Write {
     Membership,
     MembershipModerationReason,
     AddressChange,
+    MembershipEvent,
 }
 
 /// A table of open moderation reasons: each context has its own, with the same columns

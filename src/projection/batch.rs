@@ -75,7 +75,10 @@ pub(super) struct State {
     /// The address changes the batch touches.
     address_changes: AddressChanges,
     conflicts: Vec<Conflict>,
+    /// `donation_event` rows.
     log: Vec<Vec<Value>>,
+    /// `membership_event` rows.
+    membership_log: Vec<Vec<Value>>,
 }
 
 /// The ids a batch needs loaded, collected from its decoded events.
@@ -359,7 +362,10 @@ impl State {
         let sid = id(sid, "stream id")?;
         let at = micros(rec.occurred_at());
         if let Some(category) = MembershipCategory::of(&rec.stream) {
-            return self.memberships.apply(category, sid, event, at);
+            self.memberships.apply(category, sid, event, at)?;
+            self.membership_log
+                .push(change_log_row(sid, rec, position, at));
+            return Ok(());
         }
         if let Some(category) = AddressChangeCategory::of(&rec.stream) {
             return self.address_changes.apply(category, sid, event, at);
@@ -524,17 +530,8 @@ impl State {
     }
 
     fn log(&mut self, donation_id: i64, rec: &RecordedEvent, position: i64, at: DateTime<Utc>) {
-        // Admitted events carry the ledger's envelope (see `admitted`).
-        let actor = rec.metadata.ledger().map(|m| &m.actor);
-        self.log.push(vec![
-            Value::int(donation_id),
-            Value::int(position),
-            Value::text(&rec.stream),
-            Value::text(&rec.event_type),
-            Value::text(actor.map_or("", |a| a.kind.as_str())),
-            Value::text(actor.map_or("", |a| a.id.as_str())),
-            Value::Time(Some(at)),
-        ]);
+        self.log
+            .push(change_log_row(donation_id, rec, position, at));
     }
 
     /// Mirrors payment states into donations, numbers new tracking pairs, and writes every
@@ -621,18 +618,54 @@ impl State {
         self.address_changes.write(session).await?;
         let conflicts: Vec<Vec<Value>> = self.conflicts.iter().map(Conflict::to_values).collect();
         session.write(Write::Conflict, conflicts).await?;
-        // In key order: the change log's primary-key index is filled page by page instead of
-        // at random places (the log itself comes in position order).
-        self.log
-            .sort_unstable_by_key(|r| (r[0].as_i64(), r[1].as_i64()));
-        let log = std::mem::take(&mut self.log);
-        if write_rows {
-            session.write(Write::DonationEvent, log).await?;
-        } else {
-            // Write-back (a rebuild's fresh tables): nothing can be in the way.
-            session.insert_new(Write::DonationEvent, log).await?;
-        }
-        Ok(())
+        write_change_log(session, Write::DonationEvent, &mut self.log, write_rows).await?;
+        write_change_log(
+            session,
+            Write::MembershipEvent,
+            &mut self.membership_log,
+            write_rows,
+        )
+        .await
+    }
+}
+
+/// A change-log row (`donation_event`, `membership_event`: the same columns): who changed
+/// `subject_id` with the event at `position`, and when.
+fn change_log_row(
+    subject_id: i64,
+    rec: &RecordedEvent,
+    position: i64,
+    at: DateTime<Utc>,
+) -> Vec<Value> {
+    // Admitted events carry the ledger's envelope (see `admitted`).
+    let actor = rec.metadata.ledger().map(|m| &m.actor);
+    vec![
+        Value::int(subject_id),
+        Value::int(position),
+        Value::text(&rec.stream),
+        Value::text(&rec.event_type),
+        Value::text(actor.map_or("", |a| a.kind.as_str())),
+        Value::text(actor.map_or("", |a| a.id.as_str())),
+        Value::Time(Some(at)),
+    ]
+}
+
+/// Writes the change-log rows a batch collected for one context's table (`what`).
+async fn write_change_log(
+    session: &mut dyn Session,
+    what: Write,
+    log: &mut Vec<Vec<Value>>,
+    write_rows: bool,
+) -> Result<(), ProjectionError> {
+    // In key order: the change log's primary-key index is filled page by page instead of at
+    // random places (the log itself comes in position order).
+    log.sort_unstable_by_key(|r| (r[0].as_i64(), r[1].as_i64()));
+    let log = std::mem::take(log);
+    if write_rows {
+        session.write(what, log).await
+    } else {
+        // Write-back (a rebuild's fresh tables): nothing can be in the way.
+        session.insert_new(what, log).await
     }
 }
 

@@ -131,12 +131,12 @@ impl Default for CompareOptions {
     }
 }
 
-/// The names of the compared tables, in comparison order (every table, then the legacy views).
+/// The names of the compared tables, in comparison order (every table, then the views).
 pub fn compared_tables() -> Vec<&'static str> {
     layouts().map(|l| l.name).collect()
 }
 
-/// Every table, then the legacy views (after the tables they read).
+/// Every table, then the views (after the tables they read).
 fn layouts() -> impl Iterator<Item = &'static Layout> {
     rows::tables_and_views()
 }
@@ -157,12 +157,18 @@ const LEGACY_SPENDEN_INPUTS: &[&str] = &["donation", "payment"];
 /// same way as [`LEGACY_SPENDEN_INPUTS`].
 const LEGACY_REQUEST_INPUTS: &[&str] = &["membership_application"];
 
+/// The tables the `change_log` view reads (one `UNION ALL` arm per context), compared the
+/// same way as [`LEGACY_SPENDEN_INPUTS`].
+const CHANGE_LOG_INPUTS: &[&str] = &["donation_event", "membership_event"];
+
 /// The input tables of a compared view, `None` for a table.
 fn view_inputs(layout: &Layout) -> Option<&'static [&'static str]> {
     if layout.name == rows::LEGACY_SPENDEN.name {
         Some(LEGACY_SPENDEN_INPUTS)
     } else if layout.name == rows::LEGACY_REQUEST.name {
         Some(LEGACY_REQUEST_INPUTS)
+    } else if layout.name == rows::CHANGE_LOG.name {
+        Some(CHANGE_LOG_INPUTS)
     } else {
         None
     }
@@ -356,7 +362,7 @@ mod tests {
     }
 
     #[test]
-    fn the_legacy_views_read_exactly_their_listed_inputs_in_every_dialect() {
+    fn the_views_read_exactly_their_listed_inputs_in_every_dialect() {
         for (view, inputs, migrations) in [
             (
                 "legacy_spenden",
@@ -379,6 +385,21 @@ mod tests {
                     ),
                     include_str!(
                         "../../migrations/mariadb/readmodel/20261207000001_membership.sql"
+                    ),
+                ],
+            ),
+            (
+                "change_log",
+                CHANGE_LOG_INPUTS,
+                [
+                    include_str!(
+                        "../../migrations/sqlite/readmodel/20261207100000_membership_event.sql"
+                    ),
+                    include_str!(
+                        "../../migrations/postgres/readmodel/20261207100000_membership_event.sql"
+                    ),
+                    include_str!(
+                        "../../migrations/mariadb/readmodel/20261207100000_membership_event.sql"
                     ),
                 ],
             ),

@@ -17,11 +17,10 @@
 //! one statement, every base table of the live database (the migration record included) into
 //! `<database>_old` and every base table of `<database>_new` into the live database, then drops
 //! both emptied databases. A reader's statement sees either all old or all new tables. The
-//! live database itself, its grants and its views stay: the legacy views (`legacy_spenden`,
-//! `legacy_request`) name their tables by name, so from the switch on they read the new ones
-//! (the rebuild migrates the live database first, so its views are the ones the new tables
-//! were made for). Foreign keys move
-//! with their tables.
+//! live database itself, its grants and its views stay: the views (`legacy_spenden`,
+//! `legacy_request`, `change_log`) name their tables by name, so from the switch on they read
+//! the new ones (the rebuild migrates the live database first, so its views are the ones the
+//! new tables were made for). Foreign keys move with their tables.
 //!
 //! Over 600 lines, one concern: the read-model interface (`backend.rs`) for one dialect, kept
 //! in one file so that a dialect is one file (issue 17).
@@ -85,6 +84,8 @@ const CONFLICT_INSERT: &str =
     include_str!("../../projections/mariadb/contribution_tracking_conflict_insert.sql");
 const DONATION_EVENT_INSERT: &str =
     include_str!("../../projections/mariadb/donation_event_insert.sql");
+const MEMBERSHIP_EVENT_INSERT: &str =
+    include_str!("../../projections/mariadb/membership_event_insert.sql");
 const DONATION_TRACKING_INSERT: &str =
     include_str!("../../projections/mariadb/donation_tracking_insert.sql");
 const MODERATION_REASON_INSERT: &str =
@@ -111,6 +112,7 @@ pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static
         Write::Payment => (PAYMENT_UPSERT, rows::PAYMENT_COLUMNS),
         Write::ModerationReason => (MODERATION_REASON_INSERT, rows::REASON_COLUMNS),
         Write::DonationEvent => (DONATION_EVENT_INSERT, rows::DONATION_EVENT_COLUMNS),
+        Write::MembershipEvent => (MEMBERSHIP_EVENT_INSERT, rows::MEMBERSHIP_EVENT_COLUMNS),
         Write::ContributionTracking => (
             CONTRIBUTION_TRACKING_UPSERT,
             rows::CONTRIBUTION_TRACKING_COLUMNS,

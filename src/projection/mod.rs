@@ -172,6 +172,7 @@ mod tests {
             Write::Membership,
             Write::MembershipModerationReason,
             Write::AddressChange,
+            Write::MembershipEvent,
         ] {
             for (sql, columns) in [
                 sqlite::write_statement(what),

@@ -54,6 +54,8 @@ const CONFLICT_INSERT: &str =
     include_str!("../../projections/postgres/contribution_tracking_conflict_insert.sql");
 const DONATION_EVENT_INSERT: &str =
     include_str!("../../projections/postgres/donation_event_insert.sql");
+const MEMBERSHIP_EVENT_INSERT: &str =
+    include_str!("../../projections/postgres/membership_event_insert.sql");
 const DONATION_TRACKING_INSERT: &str =
     include_str!("../../projections/postgres/donation_tracking_insert.sql");
 const MODERATION_REASON_INSERT: &str =
@@ -74,6 +76,7 @@ pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static
         Write::Payment => (PAYMENT_UPSERT, rows::PAYMENT_COLUMNS),
         Write::ModerationReason => (MODERATION_REASON_INSERT, rows::REASON_COLUMNS),
         Write::DonationEvent => (DONATION_EVENT_INSERT, rows::DONATION_EVENT_COLUMNS),
+        Write::MembershipEvent => (MEMBERSHIP_EVENT_INSERT, rows::MEMBERSHIP_EVENT_COLUMNS),
         Write::ContributionTracking => (
             CONTRIBUTION_TRACKING_UPSERT,
             rows::CONTRIBUTION_TRACKING_COLUMNS,
@@ -232,6 +235,7 @@ fn table_of(what: Write) -> &'static str {
         Write::Payment => "payment",
         Write::ModerationReason => "donation_moderation_reason",
         Write::DonationEvent => "donation_event",
+        Write::MembershipEvent => "membership_event",
         Write::ContributionTracking => "contribution_tracking",
         Write::Conflict => "contribution_tracking_conflict",
         Write::Membership => "membership_application",

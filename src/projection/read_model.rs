@@ -146,7 +146,7 @@ impl ReadModel {
         Ok(checkpoint_of(&rows))
     }
 
-    /// Every table and the legacy views (`legacy_spenden`, `legacy_request`), rendered
+    /// Every table and the views (`legacy_spenden`, `legacy_request`, `change_log`), rendered
     /// dialect-neutrally and ordered by key (`projector_checkpoint` without its wall-clock
     /// column).
     pub async fn dump(&self) -> Result<TableDump, ProjectionError> {

@@ -294,6 +294,29 @@ pub(crate) const ADDRESS_CHANGE_COLUMNS: &[(&str, ColType)] = &[
     ("scrubbed_at", ColType::Time),
     ("scrub_rule", ColType::Text),
 ];
+/// `membership_event`, the membership applications' change log: the columns of
+/// `donation_event` with `membership_id` for `donation_id`.
+pub(crate) const MEMBERSHIP_EVENT_COLUMNS: &[(&str, ColType)] = &[
+    ("membership_id", ColType::I64),
+    ("position", ColType::I64),
+    ("stream", ColType::Text),
+    ("event_type", ColType::Text),
+    ("actor_kind", ColType::Text),
+    ("actor_id", ColType::Text),
+    ("occurred_at", ColType::Time),
+];
+/// The `change_log` view: every context's change log in one, `context` naming whose
+/// (`donation`, `membership`) and `subject_id` its id.
+pub(crate) const CHANGE_LOG_COLUMNS: &[(&str, ColType)] = &[
+    ("context", ColType::Text),
+    ("subject_id", ColType::I64),
+    ("position", ColType::I64),
+    ("stream", ColType::Text),
+    ("event_type", ColType::Text),
+    ("actor_kind", ColType::Text),
+    ("actor_id", ColType::Text),
+    ("occurred_at", ColType::Time),
+];
 /// The `legacy_request` view (its `backup` column, always NULL, is not compared).
 pub(crate) const LEGACY_REQUEST_COLUMNS: &[(&str, ColType)] = &[
     ("id", ColType::I64),
@@ -418,6 +441,11 @@ pub(crate) const TABLES: &[Layout] = &[
         columns: ADDRESS_CHANGE_COLUMNS,
     },
     Layout {
+        name: "membership_event",
+        order_by: "membership_id, position",
+        columns: MEMBERSHIP_EVENT_COLUMNS,
+    },
+    Layout {
         name: "projector_checkpoint",
         order_by: "projector",
         columns: PROJECTOR_CHECKPOINT_COLUMNS,
@@ -443,10 +471,17 @@ pub(crate) const LEGACY_REQUEST: Layout = Layout {
     columns: LEGACY_REQUEST_COLUMNS,
 };
 
-/// The legacy views, each after the tables it reads.
-pub(crate) const VIEWS: &[Layout] = &[LEGACY_SPENDEN, LEGACY_REQUEST];
+/// The change log of every context in one view (`donation_event` and `membership_event`).
+pub(crate) const CHANGE_LOG: Layout = Layout {
+    name: "change_log",
+    order_by: "context, subject_id, position",
+    columns: CHANGE_LOG_COLUMNS,
+};
 
-/// Every table, then the legacy views: what a dump or a `verify` walks.
+/// The views, each after the tables it reads: the legacy ones and the change log.
+pub(crate) const VIEWS: &[Layout] = &[LEGACY_SPENDEN, LEGACY_REQUEST, CHANGE_LOG];
+
+/// Every table, then the views: what a dump or a `verify` walks.
 pub(crate) fn tables_and_views() -> impl Iterator<Item = &'static Layout> {
     TABLES.iter().chain(VIEWS)
 }
@@ -644,6 +679,9 @@ mod tests {
                 include_str!(
                     "../../migrations/postgres/readmodel/20261207000003_address_change.sql"
                 ),
+                include_str!(
+                    "../../migrations/postgres/readmodel/20261207100000_membership_event.sql"
+                ),
             ]
             .concat(),
         )
@@ -660,6 +698,9 @@ mod tests {
                 include_str!("../../migrations/mariadb/readmodel/20261207000001_membership.sql"),
                 include_str!(
                     "../../migrations/mariadb/readmodel/20261207000003_address_change.sql"
+                ),
+                include_str!(
+                    "../../migrations/mariadb/readmodel/20261207100000_membership_event.sql"
                 ),
             ]
             .concat(),

@@ -65,6 +65,8 @@ const CONFLICT_INSERT: &str =
     include_str!("../../projections/sqlite/contribution_tracking_conflict_insert.sql");
 const DONATION_EVENT_INSERT: &str =
     include_str!("../../projections/sqlite/donation_event_insert.sql");
+const MEMBERSHIP_EVENT_INSERT: &str =
+    include_str!("../../projections/sqlite/membership_event_insert.sql");
 const DONATION_TRACKING_INSERT: &str =
     include_str!("../../projections/sqlite/donation_tracking_insert.sql");
 const MODERATION_REASON_INSERT: &str =
@@ -85,6 +87,7 @@ pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static
         Write::Payment => (PAYMENT_UPSERT, rows::PAYMENT_COLUMNS),
         Write::ModerationReason => (MODERATION_REASON_INSERT, rows::REASON_COLUMNS),
         Write::DonationEvent => (DONATION_EVENT_INSERT, rows::DONATION_EVENT_COLUMNS),
+        Write::MembershipEvent => (MEMBERSHIP_EVENT_INSERT, rows::MEMBERSHIP_EVENT_COLUMNS),
         Write::ContributionTracking => (
             CONTRIBUTION_TRACKING_UPSERT,
             rows::CONTRIBUTION_TRACKING_COLUMNS,

@@ -134,6 +134,8 @@ async fn bench_json_has_every_figure_and_each_is_positive() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["donations"], 300);
     assert!(report["events"].as_u64().unwrap() > 300);
+    // Membership applications are part of the workload (one per 80 donations, by chance).
+    assert!(report["memberships"].is_u64(), "{report:#}");
     // The machine's state is part of the result: Linux reports both.
     assert!(report["load_average"][1].is_string(), "{report:#}");
     let steal = report["cpu_steal_percent"].as_f64().unwrap();

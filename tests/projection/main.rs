@@ -15,6 +15,7 @@ mod verify_support;
 mod address_change_rows;
 mod bench_raw_insert;
 mod fold_agreement;
+mod membership_change_log;
 mod membership_rows;
 mod membership_streams;
 mod projection_cli;

@@ -574,7 +574,7 @@ async fn a_sealed_application_shows_unsealed_and_nothing_once_its_key_is_destroy
 }
 
 /// Runs one statement on the test's read model with the dialect's own driver.
-async fn execute(env: &Env, sql: &str) {
+pub(crate) async fn execute(env: &Env, sql: &str) {
     use sqlx::Connection;
     match env.db {
         Db::Sqlite => {
