@@ -435,7 +435,10 @@ impl Outgoing {
     }
 
     /// Queues and delivers until `shutdown`; errors are logged and retried after a pause.
+    /// An idle worker wakes when the log commits (where the log can tell), else every
+    /// [`POLL`]; the pause also paces retries of peers that are backing off.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let mut appended = self.log.head_watch();
         let mut pause = POLL;
         while !shutdown.is_cancelled() {
             match self.round().await {
@@ -453,6 +456,7 @@ impl Outgoing {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(pause) => {}
+                () = committed(&mut appended) => {}
             }
         }
     }
@@ -476,6 +480,18 @@ impl Outgoing {
             }
         }
         Ok(busy)
+    }
+}
+
+/// Resolves when the log has committed since the last call; never without a watch (or once
+/// the log is gone).
+async fn committed(watch: &mut Option<tokio::sync::watch::Receiver<crate::store::Position>>) {
+    let changed = match watch {
+        Some(w) => w.changed().await.is_ok(),
+        None => false,
+    };
+    if !changed {
+        std::future::pending::<()>().await;
     }
 }
 

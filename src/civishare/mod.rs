@@ -4,12 +4,14 @@
 //! `POST /civishare/v1/messages` verifies, deduplicates and applies what peers send through
 //! the intake (`receive.rs`, `inbox.rs`). `message.rs` is the wire format, `signing.rs` the
 //! signing and loop-detection digests, `changes.rs` the mapping between ledger events and
-//! changes, `peers.rs` nodes and peerings, `store.rs` the SQLite file that holds them all.
+//! changes, `peers.rs` nodes and peerings, `store.rs` the SQLite file that holds them all, and
+//! `mirror.rs` copies the statuses of that file into the read model.
 
 pub mod changes;
 pub mod deliver;
 pub mod inbox;
 pub mod message;
+pub mod mirror;
 pub mod outbox;
 pub mod peers;
 pub mod receive;

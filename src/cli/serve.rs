@@ -410,6 +410,12 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
         civishare_tls,
     );
     let civishare_worker = tokio::spawn(outgoing.run_until_stopped(shutdown.clone()));
+    // The statuses go to the read model this process projects into (none with
+    // `--projectors false`: then the read model is another process's).
+    let mirror_worker = workers.projector.clone().map(|ready| {
+        let mirror = civishare::mirror::StatusMirror::new(app.civishare().clone());
+        tokio::spawn(mirror.run_until_stopped(ready, shutdown.clone()))
+    });
     let readiness = Readiness::new(
         app.intake().log().clone(),
         workers.projector.clone(),
@@ -448,6 +454,11 @@ pub async fn run(storage: &StorageArgs, args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Err(e) = civishare_worker.await {
         tracing::error!(error = %e, "CiviShare worker panicked");
+    }
+    if let Some(task) = mirror_worker {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "CiviShare status mirror panicked");
+        }
     }
     for worker in workers.handles {
         if let Err(e) = worker.await {

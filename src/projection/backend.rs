@@ -318,6 +318,10 @@ pub(crate) enum Write {
     MembershipModerationReason,
     AddressChange,
     MembershipEvent,
+    /// CiviShare's status mirror (`civishare::mirror`), not the projector.
+    CivishareOutgoing,
+    CivishareIncoming,
+    CivishareStatusCheckpoint,
 }
 
 /// A table of open moderation reasons: each context has its own, with the same columns

@@ -61,6 +61,12 @@ const MODERATION_REASON_DELETE: &str =
 const MEMBERSHIP_SELECT: &str = include_str!("../../projections/mariadb/membership_select.sql");
 const ADDRESS_CHANGE_SELECT: &str =
     include_str!("../../projections/mariadb/address_change_select.sql");
+const CIVISHARE_OUTGOING_UPSERT: &str =
+    include_str!("../../projections/mariadb/civishare_outgoing_upsert.sql");
+const CIVISHARE_INCOMING_UPSERT: &str =
+    include_str!("../../projections/mariadb/civishare_incoming_upsert.sql");
+const CIVISHARE_STATUS_CHECKPOINT_UPSERT: &str =
+    include_str!("../../projections/mariadb/civishare_status_checkpoint_upsert.sql");
 const ADDRESS_CHANGE_UPSERT: &str =
     include_str!("../../projections/mariadb/address_change_upsert.sql");
 const MEMBERSHIP_UPSERT: &str = include_str!("../../projections/mariadb/membership_upsert.sql");
@@ -120,6 +126,12 @@ pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static
         Write::Conflict => (CONFLICT_INSERT, rows::CONFLICT_COLUMNS),
         Write::Membership => (MEMBERSHIP_UPSERT, rows::MEMBERSHIP_COLUMNS),
         Write::AddressChange => (ADDRESS_CHANGE_UPSERT, rows::ADDRESS_CHANGE_COLUMNS),
+        Write::CivishareOutgoing => (CIVISHARE_OUTGOING_UPSERT, rows::CIVISHARE_OUTGOING_COLUMNS),
+        Write::CivishareIncoming => (CIVISHARE_INCOMING_UPSERT, rows::CIVISHARE_INCOMING_COLUMNS),
+        Write::CivishareStatusCheckpoint => (
+            CIVISHARE_STATUS_CHECKPOINT_UPSERT,
+            rows::CIVISHARE_STATUS_CHECKPOINT_COLUMNS,
+        ),
         Write::MembershipModerationReason => {
             (MEMBERSHIP_REASON_INSERT, rows::MEMBERSHIP_REASON_COLUMNS)
         }

@@ -173,6 +173,9 @@ mod tests {
             Write::MembershipModerationReason,
             Write::AddressChange,
             Write::MembershipEvent,
+            Write::CivishareOutgoing,
+            Write::CivishareIncoming,
+            Write::CivishareStatusCheckpoint,
         ] {
             for (sql, columns) in [
                 sqlite::write_statement(what),

@@ -386,6 +386,53 @@ pub(crate) const LEGACY_SPENDEN_COLUMNS: &[(&str, ColType)] = &[
     ("banner_impression_count", ColType::I64),
 ];
 
+/// The columns of `civishare_outgoing`, in the order of its upsert (CiviShare's status
+/// mirror writes them, not the projector; `verify` leaves them out).
+pub(crate) const CIVISHARE_OUTGOING_COLUMNS: &[(&str, ColType)] = &[
+    ("node", ColType::Text),
+    ("seq", ColType::I64),
+    ("peer", ColType::Text),
+    ("log_position", ColType::I64),
+    ("event_id", ColType::Text),
+    ("change_type", ColType::Text),
+    ("entity", ColType::Text),
+    ("entity_reference", ColType::Text),
+    ("status", ColType::Text),
+    ("attempts", ColType::I64),
+    ("last_error", ColType::Text),
+    ("message_id", ColType::Text),
+    ("peer_status", ColType::Text),
+    ("peer_reason", ColType::Text),
+    ("queued_at", ColType::Time),
+    ("sent_at", ColType::Time),
+    ("acknowledged_at", ColType::Time),
+];
+
+/// The columns of `civishare_incoming`, in the order of its upsert (CiviShare's status
+/// mirror writes them, not the projector; `verify` leaves them out).
+pub(crate) const CIVISHARE_INCOMING_COLUMNS: &[(&str, ColType)] = &[
+    ("node", ColType::Text),
+    ("seq", ColType::I64),
+    ("sender", ColType::Text),
+    ("message_id", ColType::Text),
+    ("change_index", ColType::I64),
+    ("change_type", ColType::Text),
+    ("entity", ColType::Text),
+    ("entity_reference", ColType::Text),
+    ("status", ColType::Text),
+    ("reason", ColType::Text),
+    ("local_reference", ColType::Text),
+    ("received_at", ColType::Time),
+];
+
+/// The columns of `civishare_status_checkpoint`, in the order of its upsert (CiviShare's status
+/// mirror writes them, not the projector; `verify` leaves them out).
+pub(crate) const CIVISHARE_STATUS_CHECKPOINT_COLUMNS: &[(&str, ColType)] = &[
+    ("node", ColType::Text),
+    ("revision", ColType::I64),
+    ("updated_at", ColType::Time),
+];
+
 /// Every table of the read model in dependency order (a referenced table before the tables
 /// that reference it), then the legacy view. `projector_checkpoint` and
 /// `projector_skipped_event` come last because they describe the projection, not the data.

@@ -526,6 +526,12 @@ pub trait EventLog: Send + Sync + 'static {
     /// The position of the newest event, or `None` for an empty log.
     async fn head_position(&self) -> Result<Option<Position>, StoreError>;
 
+    /// A watch that changes whenever events are committed, for a reader that waits for
+    /// appends instead of polling; `None` where the backend has none (poll it then).
+    fn head_watch(&self) -> Option<tokio::sync::watch::Receiver<Position>> {
+        None
+    }
+
     /// The highest numeric id among the streams `category-{id}` of one category, or `None`
     /// when the category has no stream with a numeric id. Used to check that a sequence
     /// generator is ahead of every id the log already holds.

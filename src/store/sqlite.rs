@@ -1054,6 +1054,10 @@ impl EventLog for SqliteEventLog {
             .await
     }
 
+    fn head_watch(&self) -> Option<watch::Receiver<Position>> {
+        Some(self.inner.head.clone())
+    }
+
     fn subscribe_all(&self, from: Position) -> Subscription {
         struct State {
             inner: Arc<Inner>,

@@ -569,6 +569,26 @@ async fn a_donation_on_a_reaches_b_exactly_once_and_does_not_come_back_to_a() {
         &[("peer", "https://ledger-b.example.org")],
     );
     assert_eq!(sent, 1.0);
+    // Both statuses reach each node's read model, where the back office queries them.
+    wait_for("A's read model shows the change applied by B", 60, || {
+        a.query(
+            "readmodel.sqlite",
+            &format!(
+                "SELECT COUNT(*) FROM civishare_outgoing WHERE node = 'https://ledger-a.example.org' \
+                 AND peer = 'https://ledger-b.example.org' AND entity_reference = '{}' \
+                 AND status = 'acknowledged' AND peer_status = 'applied' AND attempts = 1",
+                added.donation_id
+            ),
+        ) == 1
+    });
+    wait_for("B's read model shows the change applied", 60, || {
+        b.query(
+            "readmodel.sqlite",
+            "SELECT COUNT(*) FROM civishare_incoming WHERE node = 'https://ledger-b.example.org' \
+             AND sender = 'https://ledger-a.example.org' AND status = 'applied' \
+             AND local_reference <> ''",
+        ) == 1
+    });
     a.stop();
     b.stop();
 }

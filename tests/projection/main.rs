@@ -14,6 +14,7 @@ mod verify_support;
 
 mod address_change_rows;
 mod bench_raw_insert;
+mod civishare_status_rows;
 mod fold_agreement;
 mod membership_change_log;
 mod membership_rows;

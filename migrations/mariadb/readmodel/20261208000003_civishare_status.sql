@@ -1,0 +1,55 @@
+-- CiviShare's statuses in the read model (issue 20, docs/civishare.md "Statuses"): what
+-- became of every change this node sent (`civishare_outgoing`) and received
+-- (`civishare_incoming`), copied from the node's `civishare.sqlite` by the status mirror
+-- that `ledger serve` runs, with its checkpoint (`civishare_status_checkpoint`) in the same
+-- transaction. Rows are keyed by the local node's name and the queue's own sequence number,
+-- so several nodes may share one read model. Not folded from the log: `verify` leaves these
+-- tables out, and a `rebuild` empties them until the mirror has copied them again.
+-- No personal data: a change is named by its type, entity and reference.
+
+CREATE TABLE civishare_outgoing (
+    node              VARCHAR(200) NOT NULL,
+    seq               BIGINT NOT NULL CHECK (seq >= 0),
+    peer              VARCHAR(255) NOT NULL,
+    log_position      BIGINT NOT NULL CHECK (log_position >= 0),
+    event_id          VARCHAR(255) NOT NULL,
+    change_type       VARCHAR(255) NOT NULL,
+    entity            VARCHAR(255) NOT NULL,
+    entity_reference  VARCHAR(255) NOT NULL,
+    status            VARCHAR(255) NOT NULL,
+    attempts          BIGINT NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    last_error        TEXT NOT NULL DEFAULT '',
+    message_id        VARCHAR(255) NOT NULL DEFAULT '',
+    peer_status       VARCHAR(255) NOT NULL DEFAULT '',
+    peer_reason       TEXT NOT NULL DEFAULT '',
+    queued_at         DATETIME(6) NOT NULL,
+    sent_at           DATETIME(6) NULL,
+    acknowledged_at   DATETIME(6) NULL,
+    PRIMARY KEY (node, seq)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+CREATE INDEX civishare_outgoing_by_peer_status ON civishare_outgoing (peer, status);
+
+CREATE TABLE civishare_incoming (
+    node              VARCHAR(200) NOT NULL,
+    seq               BIGINT NOT NULL CHECK (seq >= 0),
+    sender            VARCHAR(255) NOT NULL,
+    message_id        VARCHAR(255) NOT NULL,
+    change_index      BIGINT NOT NULL CHECK (change_index >= 0),
+    change_type       VARCHAR(255) NOT NULL,
+    entity            VARCHAR(255) NOT NULL,
+    entity_reference  VARCHAR(255) NOT NULL,
+    status            VARCHAR(255) NOT NULL,
+    reason            TEXT NOT NULL DEFAULT '',
+    local_reference   VARCHAR(255) NOT NULL DEFAULT '',
+    received_at       DATETIME(6) NOT NULL,
+    PRIMARY KEY (node, seq)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+
+CREATE INDEX civishare_incoming_by_sender_status ON civishare_incoming (sender, status);
+
+CREATE TABLE civishare_status_checkpoint (
+    node        VARCHAR(200) NOT NULL PRIMARY KEY,
+    revision    BIGINT NOT NULL CHECK (revision >= 0),
+    updated_at  DATETIME(6) NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
