@@ -15,11 +15,15 @@ use crate::proto::api;
 use crate::repository;
 use crate::store::CurrentRevision;
 
-/// A view loaded for a decision, with the revisions of the streams it was folded from.
-pub(super) struct ViewLoad {
-    pub(super) view: DonationView,
+/// An entity's view (a donation's, an application's, an address change's …) loaded for a
+/// decision, with the revisions of the streams it was folded from.
+pub(super) struct ContextLoad<V> {
+    pub(super) view: V,
     pub(super) read: HashMap<String, CurrentRevision>,
 }
+
+/// A donation's view loaded for a decision.
+pub(super) type ViewLoad = ContextLoad<DonationView>;
 
 impl ViewLoad {
     /// Applies decided events so the answer shows the state after the call.
