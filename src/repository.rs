@@ -208,6 +208,17 @@ pub async fn load_address_change(
     load_entity(log, &crate::domain::address_change::streams_of(id)).await
 }
 
+/// Loads the three streams of subscription `id` (in [`SubscriptionCategory::ALL`] order);
+/// `None` when it has no subscription stream.
+///
+/// [`SubscriptionCategory::ALL`]: crate::domain::subscription::SubscriptionCategory::ALL
+pub async fn load_subscription(
+    log: &dyn EventLog,
+    id: u64,
+) -> Result<Option<Vec<LoadedStream>>, LoadError> {
+    load_entity(log, &crate::domain::subscription::streams_of(id)).await
+}
+
 /// Loads an entity's streams: the first, its own, then the others concurrently; `None` when
 /// the first is empty.
 async fn load_entity(

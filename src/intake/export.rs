@@ -43,7 +43,8 @@ macro_rules! export_response {
 export_response!(
     api::MarkExportedResponse,
     api::MarkMembershipsExportedResponse,
-    api::MarkAddressChangesExportedResponse
+    api::MarkAddressChangesExportedResponse,
+    api::MarkSubscriptionsExportedResponse
 );
 
 /// What one context gives the shared export batch: its request's names and its domain's rules.

@@ -360,7 +360,8 @@ impl Intake {
             Err(
                 AuditError::MembershipNotFound(id)
                 | AuditError::NotFound(id)
-                | AuditError::AddressChangeNotFound(id),
+                | AuditError::AddressChangeNotFound(id)
+                | AuditError::SubscriptionNotFound(id),
             ) => Err(IntakeError::NotFound { what: WHAT, id }),
             Err(AuditError::Store(e)) => Err(e.into()),
             Err(AuditError::Privacy(e)) => Err(e.into()),

@@ -1,10 +1,13 @@
-//! The scrub job: select donations, membership applications and address changes the policy
-//! allows to scrub, confirm each against the log, destroy their keys, append
-//! `PersonalDataScrubbed`, and let the read model catch up. Every context gets the same
-//! crypto-shredding, through one shape ([`Scrubber::scrub_context`]) each context plugs into
-//! with its [`ScrubArm`]: an application's key is `privacy::membership_key_id`, an address
-//! change's `privacy::address_change_key_id`; the event goes to the context's own scrub
-//! stream (`membership_scrub-{id}`, `address_change_scrub-{id}`).
+//! The scrub job: select donations, membership applications, address changes and
+//! subscriptions the policy allows to scrub (for subscriptions: to remove), confirm each
+//! against the log, destroy their keys, append `PersonalDataScrubbed`, and let the read model
+//! catch up. Every context gets the same crypto-shredding, through one shape
+//! ([`Scrubber::scrub_context`]) each context plugs into with its [`ScrubArm`]: an
+//! application's key is `privacy::membership_key_id`, an address change's
+//! `privacy::address_change_key_id`, a subscription's `privacy::subscription_key_id`; the
+//! event goes to the context's own scrub stream (`membership_scrub-{id}`,
+//! `address_change_scrub-{id}`, `subscription_scrub-{id}`). A run also destroys the keys of the
+//! subscriptions' duplicate-index windows no duplicate check needs any more.
 //!
 //! Order matters for crash safety: the key is destroyed first, then the event appended. A crash
 //! in between leaves a donation whose data is already unreadable but not yet marked; it is still
@@ -26,11 +29,16 @@ use crate::domain::address_change::AddressChangeView;
 use crate::domain::commands::{self, ScrubPolicy};
 use crate::domain::membership::commands as membership_commands;
 use crate::domain::membership::MembershipView;
+use crate::domain::subscription::commands as subscription_commands;
+use crate::domain::subscription::{window_of, SubscriptionView, WINDOW_SECONDS};
 use crate::domain::{DomainError, DomainEvent, StreamEvent};
 use crate::metrics::{catalog, Metrics};
-use crate::privacy::{address_change_key_id, membership_key_id};
+use crate::privacy::{
+    address_change_key_id, membership_key_id, subscription_key_id, subscription_window_key_id,
+};
 use crate::projection::scrub_selection::{
     AddressChangeScrubCandidate, MembershipScrubCandidate, ScrubCandidate,
+    SubscriptionScrubCandidate,
 };
 use crate::projection::ReadModel;
 use crate::proto::events::ScrubRule;
@@ -92,6 +100,17 @@ pub struct ScrubbedAddressChange {
     pub rule: &'static str,
 }
 
+/// One subscription removed (or, in a dry run, that would be).
+#[derive(Debug, Clone, Serialize)]
+pub struct RemovedSubscription {
+    /// The subscription.
+    pub subscription_id: u64,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// The rule that allowed it: `exported`, `after_grace_period`.
+    pub rule: &'static str,
+}
+
 /// What a run did. The top-level `scrubbed` and `not_confirmed` are donations (outside
 /// readers rely on them); the membership applications sit beside them.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -111,6 +130,10 @@ pub struct ScrubReport {
     pub address_changes_scrubbed: Vec<ScrubbedAddressChange>,
     /// Address-change candidates of the read model that the log does not confirm.
     pub address_changes_not_confirmed: Vec<u64>,
+    /// Subscriptions removed (or would be, in a dry run).
+    pub subscriptions_removed: Vec<RemovedSubscription>,
+    /// Subscription candidates of the read model that the log does not confirm.
+    pub subscriptions_not_confirmed: Vec<u64>,
     /// Time spent selecting candidates in the read model.
     #[serde(serialize_with = "as_millis")]
     pub selection_time: Duration,
@@ -122,6 +145,7 @@ impl ScrubReport {
         !self.scrubbed.is_empty()
             || !self.memberships_scrubbed.is_empty()
             || !self.address_changes_scrubbed.is_empty()
+            || !self.subscriptions_removed.is_empty()
     }
 }
 
@@ -141,6 +165,8 @@ pub struct ScrubStatus {
     pub memberships: ContextStatus,
     /// The address changes' figures (the oldest by the time of their change).
     pub address_changes: ContextStatus,
+    /// The subscriptions' figures (eligible for removal).
+    pub subscriptions: ContextStatus,
 }
 
 /// The eligible, not yet scrubbed entities of one context.
@@ -232,6 +258,17 @@ impl Scrubber {
             .await?)
     }
 
+    async fn subscription_candidates(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SubscriptionScrubCandidate>, ScrubError> {
+        let cutoff = now - self.policy.subscriptions.grace_period;
+        Ok(self
+            .read_model
+            .subscription_scrub_candidates(cutoff, usize::MAX)
+            .await?)
+    }
+
     /// Counts eligible donations and membership applications and finds the oldest of each:
     /// the figures of `ledger scrub status` and of the `ledger_scrub_eligible` and
     /// `ledger_membership_scrub_eligible` gauges ([`Scrubber::publish_status`]).
@@ -248,6 +285,12 @@ impl Scrubber {
                     .await?
                     .iter()
                     .map(|c| c.modified_at),
+            ),
+            subscriptions: ContextStatus::of(
+                self.subscription_candidates(now)
+                    .await?
+                    .iter()
+                    .map(|c| c.created_at),
             ),
         })
     }
@@ -282,6 +325,14 @@ impl Scrubber {
                     &[],
                     a.oldest_age(now),
                 );
+                let s = &status.subscriptions;
+                self.metrics
+                    .gauge(catalog::SUBSCRIPTION_SCRUB_ELIGIBLE, &[], s.eligible as f64);
+                self.metrics.gauge(
+                    catalog::SUBSCRIPTION_SCRUB_OLDEST_AGE,
+                    &[],
+                    s.oldest_age(now),
+                );
                 self.metrics.gauge(catalog::SCRUB_STATUS_UP, &[], 1.0);
                 Ok(status)
             }
@@ -305,6 +356,10 @@ impl Scrubber {
             .remove_gauge(catalog::ADDRESS_CHANGE_SCRUB_ELIGIBLE, &[]);
         self.metrics
             .remove_gauge(catalog::ADDRESS_CHANGE_SCRUB_OLDEST_AGE, &[]);
+        self.metrics
+            .remove_gauge(catalog::SUBSCRIPTION_SCRUB_ELIGIBLE, &[]);
+        self.metrics
+            .remove_gauge(catalog::SUBSCRIPTION_SCRUB_OLDEST_AGE, &[]);
         self.metrics.gauge(catalog::SCRUB_STATUS_UP, &[], 0.0);
     }
 
@@ -331,8 +386,10 @@ impl Scrubber {
         let candidates = self.candidates(now, usize::MAX).await?;
         let memberships = self.membership_candidates(now).await?;
         let address_changes = self.address_change_candidates(now).await?;
+        let subscriptions = self.subscription_candidates(now).await?;
         report.selection_time = started.elapsed();
-        let total = candidates.len() + memberships.len() + address_changes.len();
+        let total =
+            candidates.len() + memberships.len() + address_changes.len() + subscriptions.len();
         progress(0, total);
         let policy = &self.policy;
         let donations = self
@@ -395,12 +452,41 @@ impl Scrubber {
                 rule,
             })
             .collect();
+        let before = before + address_changes.len();
+        let policy = &self.policy.subscriptions;
+        let done = self
+            .scrub_context(&SUBSCRIPTIONS, &subscriptions, dry_run, &|done| progress(before + done, total), |id| async move {
+                let view: SubscriptionView = fold(
+                    repository::load_subscription(&*self.log, id).await,
+                    SubscriptionView::apply,
+                )?;
+                Ok::<_, ScrubError>(subscription_commands::remove(&view, now, policy)
+                    .map(|events| (events, subscription_commands::removal_rule(&view, now, policy))))
+            })
+            .await?;
+        report.subscriptions_not_confirmed = done.not_confirmed;
+        report.subscriptions_removed = done
+            .scrubbed
+            .into_iter()
+            .map(|(c, rule)| RemovedSubscription {
+                subscription_id: c.subscription_id,
+                created_at: c.created_at,
+                rule,
+            })
+            .collect();
+        if !dry_run {
+            // Only the keys that exist: a destroy purges the key store's free pages.
+            let spent = spent_window_keys(now);
+            let existing: Vec<u64> = self.vault.keys().get_many(&spent).await?.into_keys().collect();
+            self.vault.destroy(&existing).await?;
+        }
         progress(total, total);
         if dry_run {
             tracing::info!(
                 would_scrub = report.scrubbed.len(),
                 memberships = report.memberships_scrubbed.len(),
                 address_changes = report.address_changes_scrubbed.len(),
+                subscriptions = report.subscriptions_removed.len(),
                 not_confirmed = report.not_confirmed.len(),
                 "scrub dry run finished: nothing was scrubbed"
             );
@@ -409,6 +495,7 @@ impl Scrubber {
                 scrubbed = report.scrubbed.len(),
                 memberships = report.memberships_scrubbed.len(),
                 address_changes = report.address_changes_scrubbed.len(),
+                subscriptions = report.subscriptions_removed.len(),
                 not_confirmed = report.not_confirmed.len(),
                 "scrub run finished"
             );
@@ -530,6 +617,32 @@ const ADDRESS_CHANGES: ScrubArm<AddressChangeScrubCandidate> = ScrubArm {
     counter: catalog::ADDRESS_CHANGES_SCRUBBED,
 };
 
+/// Subscriptions: removed, their address crypto-shredded.
+const SUBSCRIPTIONS: ScrubArm<SubscriptionScrubCandidate> = ScrubArm {
+    context: "subscription",
+    id: |c| c.subscription_id,
+    key_id: subscription_key_id,
+    counter: catalog::SUBSCRIPTIONS_REMOVED,
+};
+
+/// How many days of duplicate-index windows a run destroys the keys of, back from the newest
+/// spent one: twice the longest removal grace period that makes sense (a subscription is
+/// removed within its grace period when the job runs, and `RemoveSubscription` destroys its
+/// window's key when the window is spent), so a job that paused for weeks still catches up.
+const SPENT_WINDOW_DAYS: i64 = 62;
+
+/// The keys of the duplicate-index windows no duplicate check needs at `now`: every window
+/// before the previous one (a check looks in its own window and the previous one), for
+/// [`SPENT_WINDOW_DAYS`]. Destroying a key never made, or destroyed before, is a no-op.
+fn spent_window_keys(now: DateTime<Utc>) -> Vec<u64> {
+    let newest_spent = window_of(now).saturating_sub(2);
+    let per_day = (24 * 3600 / WINDOW_SECONDS) as u64;
+    let oldest = newest_spent.saturating_sub(SPENT_WINDOW_DAYS as u64 * per_day);
+    (oldest..=newest_spent)
+        .map(subscription_window_key_id)
+        .collect()
+}
+
 /// An entity's view folded from its loaded streams, sealed (no rule needs personal data); an
 /// entity the log does not know folds to the empty view, which no rule allows to scrub.
 fn fold<V: Default>(
@@ -560,6 +673,15 @@ mod tests {
         let none = ContextStatus::of(std::iter::empty());
         assert_eq!((none.eligible, none.oldest), (0, None));
         assert_eq!(none.oldest_age(t(70)), 0.0);
+    }
+
+    #[test]
+    fn a_run_destroys_the_keys_of_every_window_before_the_previous_one() {
+        let now = Utc.timestamp_opt(100 * WINDOW_SECONDS + 5, 0).unwrap();
+        let keys = spent_window_keys(now);
+        assert_eq!(keys.last(), Some(&subscription_window_key_id(98)));
+        assert!(!keys.contains(&subscription_window_key_id(99)));
+        assert_eq!(keys.first(), Some(&subscription_window_key_id(0)));
     }
 
     #[test]

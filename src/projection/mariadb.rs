@@ -63,6 +63,8 @@ const ADDRESS_CHANGE_SELECT: &str =
     include_str!("../../projections/mariadb/address_change_select.sql");
 const ADDRESS_CHANGE_UPSERT: &str =
     include_str!("../../projections/mariadb/address_change_upsert.sql");
+const SUBSCRIPTION_SELECT: &str = include_str!("../../projections/mariadb/subscription_select.sql");
+const SUBSCRIPTION_UPSERT: &str = include_str!("../../projections/mariadb/subscription_upsert.sql");
 const MEMBERSHIP_UPSERT: &str = include_str!("../../projections/mariadb/membership_upsert.sql");
 const MEMBERSHIP_REASON_SELECT: &str =
     include_str!("../../projections/mariadb/membership_moderation_reason_select.sql");
@@ -103,6 +105,8 @@ const MEMBERSHIP_CANDIDATES: &str =
     include_str!("../../projections/mariadb/membership_scrub_candidates.sql");
 const ADDRESS_CHANGE_CANDIDATES: &str =
     include_str!("../../projections/mariadb/address_change_scrub_candidates.sql");
+const SUBSCRIPTION_CANDIDATES: &str =
+    include_str!("../../projections/mariadb/subscription_scrub_candidates.sql");
 
 /// The statement and layout of each write.
 pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static str, ColType)]) {
@@ -120,6 +124,7 @@ pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static
         Write::Conflict => (CONFLICT_INSERT, rows::CONFLICT_COLUMNS),
         Write::Membership => (MEMBERSHIP_UPSERT, rows::MEMBERSHIP_COLUMNS),
         Write::AddressChange => (ADDRESS_CHANGE_UPSERT, rows::ADDRESS_CHANGE_COLUMNS),
+        Write::Subscription => (SUBSCRIPTION_UPSERT, rows::SUBSCRIPTION_COLUMNS),
         Write::MembershipModerationReason => {
             (MEMBERSHIP_REASON_INSERT, rows::MEMBERSHIP_REASON_COLUMNS)
         }
@@ -137,6 +142,7 @@ fn load_statement(what: Load) -> (&'static str, &'static [(&'static str, ColType
         Load::ModerationReason => (MODERATION_REASON_SELECT, rows::REASON_COLUMNS),
         Load::Membership => (MEMBERSHIP_SELECT, rows::MEMBERSHIP_COLUMNS),
         Load::AddressChange => (ADDRESS_CHANGE_SELECT, rows::ADDRESS_CHANGE_COLUMNS),
+        Load::Subscription => (SUBSCRIPTION_SELECT, rows::SUBSCRIPTION_COLUMNS),
         Load::MembershipModerationReason => {
             (MEMBERSHIP_REASON_SELECT, rows::MEMBERSHIP_REASON_COLUMNS)
         }
@@ -665,6 +671,7 @@ impl Backend for MariaDbBackend {
             Statement::ScrubStaleModeration => STALE_MODERATION,
             Statement::MembershipScrubCandidates => MEMBERSHIP_CANDIDATES,
             Statement::AddressChangeScrubCandidates => ADDRESS_CHANGE_CANDIDATES,
+            Statement::SubscriptionScrubCandidates => SUBSCRIPTION_CANDIDATES,
         }
     }
 

@@ -896,6 +896,59 @@ pub async fn address_change_life(env: &Env, id: u64) {
     .await;
 }
 
+/// Appends the subscription event types for subscription `id`: its code and duplicate index
+/// entries, created, confirmed, exported.
+pub async fn subscription_life(env: &Env, id: u64) {
+    let code = format!("{id:032x}");
+    let at = env.next_time();
+    env.append(
+        &format!("subscription_code-{code}"),
+        ev::SubscriptionCodeIssued {
+            subscription_id: id,
+        },
+    )
+    .await;
+    env.append(
+        &format!("subscription_email-{:064x}", id),
+        ev::SubscriptionEmailUsed {
+            subscription_id: id,
+            subscribed_at: Some(ts(at)),
+        },
+    )
+    .await;
+    let stream = format!("subscription-{id}");
+    env.append(
+        &stream,
+        ev::SubscriptionCreated {
+            subscription_id: id,
+            subscriber: Some(ev::SubscriberData {
+                email: format!("subscriber{id}@example.org"),
+            }),
+            tracking: "spring/banner".into(),
+            source: "banner".into(),
+            created_at: Some(ts(at)),
+            confirmation_code: code,
+            ..Default::default()
+        },
+    )
+    .await;
+    env.append(
+        &stream,
+        ev::SubscriptionConfirmed {
+            confirmed_at: Some(ts(env.next_time())),
+        },
+    )
+    .await;
+    env.append(
+        &format!("subscription_export-{id}"),
+        ev::SubscriptionExported {
+            batch_id: format!("s-{id}"),
+            exported_at: Some(ts(env.next_time())),
+        },
+    )
+    .await;
+}
+
 /// Appends a history over every event type: `donations` donations (ids from 1), first one
 /// change of each kind in turn (so every type occurs whatever the seed), two membership
 /// applications, then random changes of random donations, interleaved. Returns the event
@@ -924,6 +977,10 @@ pub async fn every_type_workload(
     // Address changes of donations 1 and 2: a third context the others pass over.
     for id in [1, 2] {
         address_change_life(env, id).await;
+    }
+    // Subscriptions 1 and 2: a fourth context.
+    for id in [1, 2] {
+        subscription_life(env, id).await;
     }
     for _ in 0..changes {
         let id = rng.gen_range(1..=donations);
