@@ -106,6 +106,16 @@ impl FieldErrors {
         self.0.extend(errors);
     }
 
+    /// How many errors so far.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The errors.
     pub fn into_vec(self) -> Vec<FieldError> {
         self.0

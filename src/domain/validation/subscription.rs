@@ -20,8 +20,10 @@ pub fn validate_subscribe(
 ) -> Result<NewSubscription, Vec<FieldError>> {
     let mut errors = FieldErrors::new();
     let email = email.trim();
+    let before = errors.len();
     errors.required_text("email", email, SUBSCRIPTION_EMAIL);
-    if !email.is_empty() && !email_is_valid(email) {
+    // One rule at a time: an over-long address is not also called invalid.
+    if errors.len() == before && !email_is_valid(email) {
         errors.push("email", "must be a valid email address");
     }
     let tracking_holds = const { holds("subscription.tracking") };
