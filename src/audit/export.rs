@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use super::{AuditError, Change};
 use crate::domain::address_change::{is_address_change_stream, AddressChangeCategory};
-use crate::domain::subscription::{is_subscription_stream, SubscriptionCategory};
 use crate::domain::membership::{is_membership_stream, MembershipCategory};
+use crate::domain::subscription::{is_subscription_stream, SubscriptionCategory};
 use crate::domain::{streams, DomainEvent};
 use crate::privacy::Vault;
 use crate::store::{Direction, EventLog, Position, RecordedEvent, StreamStart};

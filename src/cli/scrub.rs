@@ -180,7 +180,10 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
     );
     let report = scrubber
         .run_with_progress(Utc::now(), args.dry_run, &|done, total| {
-            bar.set_total(total as u64, "donations, applications, address changes and subscriptions");
+            bar.set_total(
+                total as u64,
+                "donations, applications, address changes and subscriptions",
+            );
             bar.set_position(done as u64);
             if done == total {
                 // Before the scrub logs its result: a log line under a drawn bar leaves it
@@ -263,7 +266,11 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
         writeln!(
             out,
             "{} {} subscription(s); {} candidate(s) not confirmed by the log",
-            if args.dry_run { "would remove" } else { "removed" },
+            if args.dry_run {
+                "would remove"
+            } else {
+                "removed"
+            },
             report.subscriptions_removed.len(),
             report.subscriptions_not_confirmed.len()
         )?;

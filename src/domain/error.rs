@@ -239,7 +239,9 @@ pub enum DomainError {
     UnknownSubscription,
     /// The legacy `subscription-interval` (PT30M): the same address subscribed less than 30
     /// minutes ago.
-    #[error("subscription-interval: this e-mail address subscribed less than 30 minutes ago (PT30M)")]
+    #[error(
+        "subscription-interval: this e-mail address subscribed less than 30 minutes ago (PT30M)"
+    )]
     SubscribedTooRecently,
     /// A code confirms once (the legacy error code).
     #[error("subscription_already_confirmed: the subscription was already confirmed")]

@@ -74,7 +74,9 @@ pub enum IntakeError {
         source: Box<IntakeError>,
     },
     /// No subscription was issued this confirmation code (the legacy error code).
-    #[error("subscription_confirmation_code_not_found: no subscription has this confirmation code")]
+    #[error(
+        "subscription_confirmation_code_not_found: no subscription has this confirmation code"
+    )]
     UnknownSubscriptionCode,
     /// One subscription of an export batch failed, so the whole batch was refused.
     #[error("subscription {subscription_id}: {source}")]

@@ -270,12 +270,10 @@ impl Intake {
                     id,
                 })
             }
-            Err(crate::audit::AuditError::SubscriptionNotFound(id)) => {
-                Err(IntakeError::NotFound {
-                    what: "subscription",
-                    id,
-                })
-            }
+            Err(crate::audit::AuditError::SubscriptionNotFound(id)) => Err(IntakeError::NotFound {
+                what: "subscription",
+                id,
+            }),
             Err(crate::audit::AuditError::Store(e)) => Err(e.into()),
             Err(crate::audit::AuditError::Privacy(e)) => Err(e.into()),
             Err(crate::audit::AuditError::Decode { source, .. }) => Err(source.into()),

@@ -3,9 +3,9 @@
 //! would hand out ids that are already in use.
 
 use crate::domain::address_change::AddressChangeCategory;
-use crate::domain::subscription::SubscriptionCategory;
 use crate::domain::membership::MembershipCategory;
 use crate::domain::streams::category;
+use crate::domain::subscription::SubscriptionCategory;
 use crate::sequence::{SequenceError, SequenceGenerator, SequenceName};
 use crate::store::{EventLog, StoreError};
 

@@ -53,11 +53,7 @@ pub fn subscription_message(view: &SubscriptionView, include_email: bool) -> api
         export_batch: view.export.batch_id.clone().unwrap_or_default(),
         is_removed: view.is_removed(),
         removed_at: view.removal.scrubbed_at.map(to_timestamp),
-        removal_rule: view
-            .removal
-            .rule
-            .map_or("", ScrubRule::as_str)
-            .to_owned(),
+        removal_rule: view.removal.rule.map_or("", ScrubRule::as_str).to_owned(),
         email: if include_email {
             view.email().unwrap_or_default().to_owned()
         } else {
@@ -160,7 +156,9 @@ impl Intake {
             let address = normalised_email(&input.email);
             let window = window_of(now);
             let keys = self.vault.keys();
-            let own_key = keys.get_or_create(subscription_window_key_id(window)).await?;
+            let own_key = keys
+                .get_or_create(subscription_window_key_id(window))
+                .await?;
             let own_hmac = email_hmac(&own_key, &address);
             let own_stream = email_stream(&own_hmac);
             let (mut last, own_revision) = self.last_subscribed(&own_stream).await?;

@@ -393,12 +393,20 @@ impl Scrubber {
         progress(0, total);
         let policy = &self.policy;
         let donations = self
-            .scrub_context(&DONATIONS, &candidates, dry_run, &|done| progress(done, total), |id| async move {
-                let steps = audit::load_donation_sealed(&*self.log, id).await?;
-                let view = audit::view(&steps);
-                Ok::<_, ScrubError>(commands::scrub(&view, now, policy)
-                    .map(|events| (events, commands::scrub_rule(&view, now, policy))))
-            })
+            .scrub_context(
+                &DONATIONS,
+                &candidates,
+                dry_run,
+                &|done| progress(done, total),
+                |id| async move {
+                    let steps = audit::load_donation_sealed(&*self.log, id).await?;
+                    let view = audit::view(&steps);
+                    Ok::<_, ScrubError>(
+                        commands::scrub(&view, now, policy)
+                            .map(|events| (events, commands::scrub_rule(&view, now, policy))),
+                    )
+                },
+            )
             .await?;
         report.not_confirmed = donations.not_confirmed;
         report.scrubbed = donations
@@ -413,12 +421,21 @@ impl Scrubber {
         let before = candidates.len();
         let policy = &self.policy.memberships;
         let done = self
-            .scrub_context(&MEMBERSHIPS, &memberships, dry_run, &|done| progress(before + done, total), |id| async move {
-                let view: MembershipView =
-                    fold(repository::load_membership(&*self.log, id).await, MembershipView::apply)?;
-                Ok::<_, ScrubError>(membership_commands::scrub(&view, now, policy)
-                    .map(|events| (events, membership_commands::scrub_rule(&view, now, policy))))
-            })
+            .scrub_context(
+                &MEMBERSHIPS,
+                &memberships,
+                dry_run,
+                &|done| progress(before + done, total),
+                |id| async move {
+                    let view: MembershipView = fold(
+                        repository::load_membership(&*self.log, id).await,
+                        MembershipView::apply,
+                    )?;
+                    Ok::<_, ScrubError>(membership_commands::scrub(&view, now, policy).map(
+                        |events| (events, membership_commands::scrub_rule(&view, now, policy)),
+                    ))
+                },
+            )
             .await?;
         report.memberships_not_confirmed = done.not_confirmed;
         report.memberships_scrubbed = done
@@ -433,14 +450,26 @@ impl Scrubber {
         let before = before + memberships.len();
         let policy = &self.policy.address_changes;
         let done = self
-            .scrub_context(&ADDRESS_CHANGES, &address_changes, dry_run, &|done| progress(before + done, total), |id| async move {
-                let view: AddressChangeView = fold(
-                    repository::load_address_change(&*self.log, id).await,
-                    AddressChangeView::apply,
-                )?;
-                Ok::<_, ScrubError>(address_change_commands::scrub(&view, now, policy)
-                    .map(|events| (events, address_change_commands::scrub_rule(&view, now, policy))))
-            })
+            .scrub_context(
+                &ADDRESS_CHANGES,
+                &address_changes,
+                dry_run,
+                &|done| progress(before + done, total),
+                |id| async move {
+                    let view: AddressChangeView = fold(
+                        repository::load_address_change(&*self.log, id).await,
+                        AddressChangeView::apply,
+                    )?;
+                    Ok::<_, ScrubError>(address_change_commands::scrub(&view, now, policy).map(
+                        |events| {
+                            (
+                                events,
+                                address_change_commands::scrub_rule(&view, now, policy),
+                            )
+                        },
+                    ))
+                },
+            )
             .await?;
         report.address_changes_not_confirmed = done.not_confirmed;
         report.address_changes_scrubbed = done
@@ -455,14 +484,26 @@ impl Scrubber {
         let before = before + address_changes.len();
         let policy = &self.policy.subscriptions;
         let done = self
-            .scrub_context(&SUBSCRIPTIONS, &subscriptions, dry_run, &|done| progress(before + done, total), |id| async move {
-                let view: SubscriptionView = fold(
-                    repository::load_subscription(&*self.log, id).await,
-                    SubscriptionView::apply,
-                )?;
-                Ok::<_, ScrubError>(subscription_commands::remove(&view, now, policy)
-                    .map(|events| (events, subscription_commands::removal_rule(&view, now, policy))))
-            })
+            .scrub_context(
+                &SUBSCRIPTIONS,
+                &subscriptions,
+                dry_run,
+                &|done| progress(before + done, total),
+                |id| async move {
+                    let view: SubscriptionView = fold(
+                        repository::load_subscription(&*self.log, id).await,
+                        SubscriptionView::apply,
+                    )?;
+                    Ok::<_, ScrubError>(subscription_commands::remove(&view, now, policy).map(
+                        |events| {
+                            (
+                                events,
+                                subscription_commands::removal_rule(&view, now, policy),
+                            )
+                        },
+                    ))
+                },
+            )
             .await?;
         report.subscriptions_not_confirmed = done.not_confirmed;
         report.subscriptions_removed = done
@@ -477,7 +518,13 @@ impl Scrubber {
         if !dry_run {
             // Only the keys that exist: a destroy purges the key store's free pages.
             let spent = spent_window_keys(now);
-            let existing: Vec<u64> = self.vault.keys().get_many(&spent).await?.into_keys().collect();
+            let existing: Vec<u64> = self
+                .vault
+                .keys()
+                .get_many(&spent)
+                .await?
+                .into_keys()
+                .collect();
             self.vault.destroy(&existing).await?;
         }
         progress(total, total);

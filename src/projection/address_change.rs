@@ -180,7 +180,11 @@ impl EntityRow for AddressChangeRow {
         }
     }
 
-    fn created(id: i64, event: &DomainEvent, occurred_at: DateTime<Utc>) -> Result<Self, Rejection> {
+    fn created(
+        id: i64,
+        event: &DomainEvent,
+        occurred_at: DateTime<Utc>,
+    ) -> Result<Self, Rejection> {
         Self::of_creation(id, event, occurred_at)
     }
 

@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 
 use super::address_change::AddressChanges;
-use super::subscription::Subscriptions;
 use super::backend::ReasonTable;
 use super::backend::{Load, Session, Write};
 use super::cache::{from_cache, Committed, RowCache};
@@ -25,12 +24,13 @@ use super::donation::{
 use super::membership::Memberships;
 use super::moderation_reasons;
 use super::rows::Value;
+use super::subscription::Subscriptions;
 use super::{DecodeError, ProjectionError};
 use crate::domain::address_change::{self, is_address_change_stream, AddressChangeCategory};
-use crate::domain::subscription::{self, is_subscription_stream, SubscriptionCategory};
 use crate::domain::admission;
 use crate::domain::membership::{is_membership_stream, MembershipCategory};
 use crate::domain::moderation::ModerationState;
+use crate::domain::subscription::{self, is_subscription_stream, SubscriptionCategory};
 use crate::domain::validation::FieldError;
 use crate::domain::{streams, DomainEvent};
 use crate::store::{Position, RecordedEvent};

@@ -33,8 +33,10 @@ const ADDRESS_CHANGE_SELECT: &str =
     include_str!("../../projections/postgres/address_change_select.sql");
 const ADDRESS_CHANGE_UPSERT: &str =
     include_str!("../../projections/postgres/address_change_upsert.sql");
-const SUBSCRIPTION_SELECT: &str = include_str!("../../projections/postgres/subscription_select.sql");
-const SUBSCRIPTION_UPSERT: &str = include_str!("../../projections/postgres/subscription_upsert.sql");
+const SUBSCRIPTION_SELECT: &str =
+    include_str!("../../projections/postgres/subscription_select.sql");
+const SUBSCRIPTION_UPSERT: &str =
+    include_str!("../../projections/postgres/subscription_upsert.sql");
 const MEMBERSHIP_UPSERT: &str = include_str!("../../projections/postgres/membership_upsert.sql");
 const MEMBERSHIP_REASON_SELECT: &str =
     include_str!("../../projections/postgres/membership_moderation_reason_select.sql");

@@ -64,7 +64,11 @@ impl EntityRow for SubscriptionRow {
         }
     }
 
-    fn created(id: i64, event: &DomainEvent, occurred_at: DateTime<Utc>) -> Result<Self, Rejection> {
+    fn created(
+        id: i64,
+        event: &DomainEvent,
+        occurred_at: DateTime<Utc>,
+    ) -> Result<Self, Rejection> {
         let mut view = SubscriptionView::default();
         view.apply(SubscriptionCategory::Subscription.as_str(), event);
         // A payload without the id names the stream's (the caller checked they agree).
@@ -173,7 +177,9 @@ mod tests {
             loaded.rows.insert(SID as i64, back);
             for (i, (stream, event)) in history.iter().enumerate().skip(split) {
                 let category = SubscriptionCategory::of(stream).unwrap();
-                loaded.apply(category, SID as i64, event, at(i as i64)).unwrap();
+                loaded
+                    .apply(category, SID as i64, event, at(i as i64))
+                    .unwrap();
             }
             assert_eq!(
                 loaded.rows[&(SID as i64)].to_values(),
@@ -206,13 +212,23 @@ mod tests {
         let mut m = fold(&[created()]);
         let before = m.rows.clone();
         let (_, export) = exported();
-        let wrong = m.apply(SubscriptionCategory::Subscription, SID as i64, &export, at(9));
+        let wrong = m.apply(
+            SubscriptionCategory::Subscription,
+            SID as i64,
+            &export,
+            at(9),
+        );
         assert!(wrong.unwrap_err().contains("subscription_export"));
         let (_, confirm) = confirmed();
         let unknown = m.apply(SubscriptionCategory::Subscription, 99, &confirm, at(9));
         assert_eq!(unknown.unwrap_err(), "unknown subscription 99");
         let (_, again) = created();
-        let twice = m.apply(SubscriptionCategory::Subscription, SID as i64, &again, at(9));
+        let twice = m.apply(
+            SubscriptionCategory::Subscription,
+            SID as i64,
+            &again,
+            at(9),
+        );
         assert!(twice.unwrap_err().contains("already created"));
         assert_eq!(m.rows, before);
     }

@@ -30,7 +30,10 @@ async fn subscribe(
         .map(tonic::Response::into_inner)
 }
 
-async fn confirm(app: &mut TestApp, code: &str) -> Result<api::SubscriptionResponse, tonic::Status> {
+async fn confirm(
+    app: &mut TestApp,
+    code: &str,
+) -> Result<api::SubscriptionResponse, tonic::Status> {
     app.client
         .confirm_subscription(with_token(
             api::ConfirmSubscriptionRequest {
@@ -97,14 +100,20 @@ async fn refused_with<T: std::fmt::Debug>(
     let err = answer.expect_err("the call should be refused");
     assert_eq!(err.code(), code, "{err:?}");
     assert!(err.message().contains(says), "{says:?} not in {err:?}");
-    assert_eq!(head(&app.log).await, before, "a refused call appended events");
+    assert_eq!(
+        head(&app.log).await,
+        before,
+        "a refused call appended events"
+    );
 }
 
 /// Expects INVALID_ARGUMENT whose `BadRequest` names exactly `field` with a rule containing
 /// `rule`, and an unchanged log.
 async fn invalid(app: &mut TestApp, req: api::SubscribeRequest, field: &str, rule: &str) {
     let before = head(&app.log).await;
-    let err = subscribe(app, req).await.expect_err("the call should be refused");
+    let err = subscribe(app, req)
+        .await
+        .expect_err("the call should be refused");
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     let violations = err
         .get_details_bad_request()
@@ -117,7 +126,11 @@ async fn invalid(app: &mut TestApp, req: api::SubscribeRequest, field: &str, rul
         "{rule:?} not in {:?}",
         violations[0].description
     );
-    assert_eq!(head(&app.log).await, before, "a refused call appended events");
+    assert_eq!(
+        head(&app.log).await,
+        before,
+        "a refused call appended events"
+    );
 }
 
 #[tokio::test]
@@ -129,7 +142,9 @@ async fn a_subscription_is_new_with_a_code_and_its_address_only_sealed_in_the_lo
     assert!(answer.subscription_id > 0);
     let code = &answer.confirmation_code;
     assert_eq!(code.len(), 32, "{code}");
-    assert!(code.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert!(code
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
     let s = get(&mut app, answer.subscription_id).await.unwrap();
     assert_eq!(s.status, "new");
     assert_eq!(s.tracking, "spring/banner");
@@ -149,7 +164,11 @@ async fn a_subscription_is_new_with_a_code_and_its_address_only_sealed_in_the_lo
     for e in app.log.read_all(0, 10_000).await.unwrap() {
         assert!(!e.stream.to_lowercase().contains("ada@"), "{}", e.stream);
         let payload = String::from_utf8_lossy(&e.payload).to_lowercase();
-        assert!(!payload.contains("ada@example.org"), "{} holds the address", e.stream);
+        assert!(
+            !payload.contains("ada@example.org"),
+            "{} holds the address",
+            e.stream
+        );
     }
 }
 
@@ -208,7 +227,10 @@ async fn a_code_confirms_once_and_an_unknown_code_is_not_found() {
         .unwrap();
     assert_eq!(confirmed.status, "confirmed");
     assert!(confirmed.confirmed_at.is_some());
-    assert_eq!(confirmed.email, "", "a mutating call answers without the address");
+    assert_eq!(
+        confirmed.email, "",
+        "a mutating call answers without the address"
+    );
     let before = head(&app.log).await;
     let twice = confirm(&mut app, &answer.confirmation_code).await;
     refused_with(

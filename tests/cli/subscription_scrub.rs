@@ -162,7 +162,11 @@ async fn exported_and_overdue_subscriptions_are_removed_and_their_addresses_foun
             assert_eq!(s.email, email(n), "{n}: the kept address is still readable");
         }
     }
-    let forced_row = rm.row("subscription", forced as i64).await.unwrap().unwrap();
+    let forced_row = rm
+        .row("subscription", forced as i64)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(forced_row["removal_rule"], "forced_removal");
     let dump = rm.dump().await.unwrap();
     rm.close().await;
@@ -187,7 +191,10 @@ async fn exported_and_overdue_subscriptions_are_removed_and_their_addresses_foun
         &history.stdout,
         b"PersonalDataScrubbed.v1"
     ));
-    assert!(support::contains(&history.stdout, b"SubscriptionConfirmed.v1"));
+    assert!(support::contains(
+        &history.stdout,
+        b"SubscriptionConfirmed.v1"
+    ));
     assert!(support::contains(&history.stdout, b"<scrubbed>"));
     outputs.push(history);
     let state = ledger(
@@ -231,7 +238,10 @@ async fn exported_and_overdue_subscriptions_are_removed_and_their_addresses_foun
         "SubscriptionExported.v1",
         "PersonalDataScrubbed.v1",
     ] {
-        assert!(of_first(t), "{t} of subscription {first} not in the audit export");
+        assert!(
+            of_first(t),
+            "{t} of subscription {first} not in the audit export"
+        );
     }
     assert!(
         !lines.iter().any(|l| l["stream"]

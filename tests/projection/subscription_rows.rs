@@ -147,7 +147,10 @@ async fn no_subscription_row_holds_the_address(env: Env) {
         ],
     );
     let dump = format!("{:?}", rm.dump().await.unwrap());
-    assert!(!dump.contains("kasimir"), "the address reached the read model");
+    assert!(
+        !dump.contains("kasimir"),
+        "the address reached the read model"
+    );
 }
 
 /// The removal selection (`subscription_scrub_candidates.sql`): an exported subscription at
@@ -230,7 +233,9 @@ async fn a_rebuild_and_verify_find_the_same_subscription_rows(env: Env) {
     ledger::projection::rebuild(env.log(), &env.url, config(3))
         .await
         .unwrap();
-    let rm = ledger::projection::ReadModel::connect(&env.url).await.unwrap();
+    let rm = ledger::projection::ReadModel::connect(&env.url)
+        .await
+        .unwrap();
     let mut rebuilt = rm.dump().await.unwrap();
     let mut live = live;
     rebuilt.remove("projector_checkpoint");

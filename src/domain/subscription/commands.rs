@@ -274,8 +274,14 @@ mod tests {
             check_interval(Some(now - Duration::minutes(29)), now),
             Err(DomainError::SubscribedTooRecently)
         );
-        assert_eq!(check_interval(Some(now - Duration::minutes(30)), now), Ok(()));
-        assert_eq!(check_interval(Some(now - Duration::minutes(31)), now), Ok(()));
+        assert_eq!(
+            check_interval(Some(now - Duration::minutes(30)), now),
+            Ok(())
+        );
+        assert_eq!(
+            check_interval(Some(now - Duration::minutes(31)), now),
+            Ok(())
+        );
         assert_eq!(check_interval(None, now), Ok(()));
     }
 

@@ -135,7 +135,10 @@ mod tests {
         for c in SubscriptionCategory::ALL {
             assert!(!streams::is_domain_stream(&c.stream(1)), "{c:?}");
             assert!(!membership::is_membership_stream(&c.stream(1)), "{c:?}");
-            assert!(!address_change::is_address_change_stream(&c.stream(1)), "{c:?}");
+            assert!(
+                !address_change::is_address_change_stream(&c.stream(1)),
+                "{c:?}"
+            );
         }
         assert!(!streams::is_domain_stream(&code_stream("x")));
         assert!(!is_subscription_stream("membership-1"));

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 
 use super::SubscriptionCategory;
+use crate::domain::export::ExportState;
 use crate::domain::scrub::ScrubState;
 use crate::domain::types::opt_datetime;
 use crate::domain::DomainEvent;
-use crate::domain::export::ExportState;
 
 /// The legacy `subscription.status`: 0 NEW, 1 CONFIRMED.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -227,7 +227,9 @@ mod tests {
     fn given_a_confirmed_subscription_when_confirmed_again_then_the_first_time_stays() {
         let mut later = confirmed();
         if let DomainEvent::SubscriptionConfirmed(e) = &mut later.1 {
-            e.confirmed_at = Some(crate::domain::types::to_timestamp(t0() + chrono::Duration::days(9)));
+            e.confirmed_at = Some(crate::domain::types::to_timestamp(
+                t0() + chrono::Duration::days(9),
+            ));
         }
         let v = view(&[created(), confirmed(), later]);
         assert_eq!(v.confirmed_at, Some(t0() + chrono::Duration::hours(1)));
@@ -243,7 +245,12 @@ mod tests {
 
     #[test]
     fn given_an_exported_subscription_when_removed_then_the_address_is_gone_and_the_rest_is_kept() {
-        let v = view(&[created(), confirmed(), exported(), removed(ScrubRule::Exported)]);
+        let v = view(&[
+            created(),
+            confirmed(),
+            exported(),
+            removed(ScrubRule::Exported),
+        ]);
         assert!(v.is_removed());
         assert_eq!(v.email(), None);
         assert_eq!(v.status, SubscriptionStatus::Confirmed);
@@ -254,7 +261,12 @@ mod tests {
 
     #[test]
     fn the_streams_fold_in_any_order_and_ignore_other_contexts() {
-        let history = [created(), confirmed(), exported(), removed(ScrubRule::Exported)];
+        let history = [
+            created(),
+            confirmed(),
+            exported(),
+            removed(ScrubRule::Exported),
+        ];
         let mut reordered = history.to_vec();
         reordered.swap(2, 3);
         assert_eq!(view(&reordered), view(&history));

@@ -26,9 +26,7 @@ pub use address_change::{
 pub use donation::{donor_fits_payment, validate_donor, validate_new_donation};
 pub use formats::{bic_is_valid, email_is_valid, iban_is_valid};
 pub use membership::validate_new_membership;
-pub use subscription::{
-    validate_confirmation_code, validate_subscribe, CONFIRMATION_CODE_CHARS,
-};
+pub use subscription::{validate_confirmation_code, validate_subscribe, CONFIRMATION_CODE_CHARS};
 
 /// Smallest donation, in cents (1 EUR).
 pub const MIN_AMOUNT_CENTS: i64 = 100;
