@@ -5,8 +5,6 @@
 //! address with the address change's own key, commit once per request id through
 //! [`Intake::run`].
 
-use std::collections::HashMap;
-
 use uuid::Uuid;
 
 use super::decide::ContextLoad;
@@ -22,7 +20,6 @@ use crate::privacy::address_change_key_id;
 use crate::proto::api;
 use crate::repository;
 use crate::sequence::SequenceName;
-use crate::store::{Direction, StreamStart};
 
 /// What a missing address change is called in errors.
 const WHAT: &str = "address change";
@@ -84,20 +81,8 @@ impl Intake {
 
     /// The address change a token was issued for (current or replaced).
     async fn address_change_id_of(&self, token: &str) -> Result<u64, IntakeError> {
-        let recorded = self
-            .log
-            .read_stream(
-                &token_stream(token),
-                Direction::Forwards,
-                StreamStart::Beginning,
-                1,
-            )
-            .await?;
-        let Some(first) = recorded.into_iter().next() else {
-            return Err(IntakeError::UnknownAddressChangeToken);
-        };
-        match DomainEvent::decode(&first.event_type, &first.payload)? {
-            DomainEvent::AddressChangeTokenIssued(e) => Ok(e.address_change_id),
+        match self.first_of(&token_stream(token)).await? {
+            Some(DomainEvent::AddressChangeTokenIssued(e)) => Ok(e.address_change_id),
             _ => Err(IntakeError::UnknownAddressChangeToken),
         }
     }
@@ -108,26 +93,15 @@ impl Intake {
         id: u64,
         unseal: bool,
     ) -> Result<AddressChangeLoad, IntakeError> {
-        let not_found = || IntakeError::NotFound { what: WHAT, id };
-        let mut streams = repository::load_address_change(&*self.log, id)
-            .await?
-            .ok_or_else(not_found)?;
-        if unseal {
-            let changes = streams[0].steps.iter_mut().map(|s| &mut s.event);
-            self.vault.unseal(changes).await?;
-        }
-        let mut view = AddressChangeView::default();
-        let mut read = HashMap::new();
-        for stream in &streams {
-            for s in &stream.steps {
-                view.apply(&stream.name, &s.event);
-            }
-            read.insert(stream.name.clone(), stream.revision);
-        }
-        if !view.exists() {
-            return Err(not_found());
-        }
-        Ok(AddressChangeLoad { view, read })
+        let loaded = repository::load_address_change(&*self.log, id).await?;
+        self.fold_loaded(
+            loaded,
+            unseal,
+            AddressChangeView::apply,
+            AddressChangeView::exists,
+        )
+        .await?
+        .ok_or(IntakeError::NotFound { what: WHAT, id })
     }
 
     /// The address change behind a token, without personal data: for the address-change

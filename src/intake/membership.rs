@@ -184,29 +184,15 @@ impl Intake {
         membership_id: u64,
         unseal: bool,
     ) -> Result<MembershipLoad, IntakeError> {
-        let not_found = || IntakeError::NotFound {
+        let loaded = repository::load_membership(&*self.log, membership_id).await?;
+        self.fold_loaded(loaded, unseal, MembershipView::apply, |v| {
+            v.application.exists()
+        })
+        .await?
+        .ok_or(IntakeError::NotFound {
             what: WHAT,
             id: membership_id,
-        };
-        let mut streams = repository::load_membership(&*self.log, membership_id)
-            .await?
-            .ok_or_else(not_found)?;
-        if unseal {
-            let application = streams[0].steps.iter_mut().map(|s| &mut s.event);
-            self.vault.unseal(application).await?;
-        }
-        let mut view = MembershipView::default();
-        let mut read = HashMap::new();
-        for stream in &streams {
-            for s in &stream.steps {
-                view.apply(&stream.name, &s.event);
-            }
-            read.insert(stream.name.clone(), stream.revision);
-        }
-        if !view.application.exists() {
-            return Err(not_found());
-        }
-        Ok(MembershipLoad { view, read })
+        })
     }
 
     /// A decision on an application's view with the action's free-text reason, checked first;

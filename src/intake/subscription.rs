@@ -72,20 +72,8 @@ fn new_code() -> String {
 impl Intake {
     /// The subscription a confirmation code was issued for.
     async fn subscription_id_of(&self, code: &str) -> Result<u64, IntakeError> {
-        let recorded = self
-            .log
-            .read_stream(
-                &code_stream(code),
-                Direction::Forwards,
-                StreamStart::Beginning,
-                1,
-            )
-            .await?;
-        let Some(first) = recorded.into_iter().next() else {
-            return Err(IntakeError::UnknownSubscriptionCode);
-        };
-        match DomainEvent::decode(&first.event_type, &first.payload)? {
-            DomainEvent::SubscriptionCodeIssued(e) => Ok(e.subscription_id),
+        match self.first_of(&code_stream(code)).await? {
+            Some(DomainEvent::SubscriptionCodeIssued(e)) => Ok(e.subscription_id),
             _ => Err(IntakeError::UnknownSubscriptionCode),
         }
     }
@@ -96,26 +84,15 @@ impl Intake {
         id: u64,
         unseal: bool,
     ) -> Result<SubscriptionLoad, IntakeError> {
-        let not_found = || IntakeError::NotFound { what: WHAT, id };
-        let mut streams = repository::load_subscription(&*self.log, id)
-            .await?
-            .ok_or_else(not_found)?;
-        if unseal {
-            let created = streams[0].steps.iter_mut().map(|s| &mut s.event);
-            self.vault.unseal(created).await?;
-        }
-        let mut view = SubscriptionView::default();
-        let mut read = HashMap::new();
-        for stream in &streams {
-            for s in &stream.steps {
-                view.apply(&stream.name, &s.event);
-            }
-            read.insert(stream.name.clone(), stream.revision);
-        }
-        if !view.exists() {
-            return Err(not_found());
-        }
-        Ok(SubscriptionLoad { view, read })
+        let loaded = repository::load_subscription(&*self.log, id).await?;
+        self.fold_loaded(
+            loaded,
+            unseal,
+            SubscriptionView::apply,
+            SubscriptionView::exists,
+        )
+        .await?
+        .ok_or(IntakeError::NotFound { what: WHAT, id })
     }
 
     /// The last subscription time the duplicate index stream `stream` holds, with the

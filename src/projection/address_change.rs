@@ -209,6 +209,7 @@ impl EntityRow for AddressChangeRow {
 mod tests {
     use std::collections::HashMap;
 
+    use super::super::entity_rows::testing::assert_a_loaded_row_folds_on_like_the_one_in_memory;
     use super::*;
     use crate::domain::address_change::view::fixtures::*;
 
@@ -244,23 +245,11 @@ mod tests {
             exported(TOKEN_3),
             scrubbed(),
         ];
-        for split in 1..history.len() {
-            let memory = fold(&history);
-            let mut loaded = fold(&history[..split]);
-            let back = AddressChangeRow::from_values(&loaded.rows[&(AID as i64)].to_values());
-            loaded.rows.insert(AID as i64, back);
-            for (i, (stream, event)) in history.iter().enumerate().skip(split) {
-                let category = AddressChangeCategory::of(stream).unwrap();
-                loaded
-                    .apply(category, AID as i64, event, at(i as i64))
-                    .unwrap();
-            }
-            assert_eq!(
-                loaded.rows[&(AID as i64)].to_values(),
-                memory.rows[&(AID as i64)].to_values(),
-                "loaded back after {split} events"
-            );
-        }
+        assert_a_loaded_row_folds_on_like_the_one_in_memory::<AddressChangeRow>(
+            &history,
+            AID as i64,
+            AddressChangeCategory::of,
+        );
     }
 
     #[test]

@@ -131,3 +131,42 @@ impl<R: EntityRow> EntityRows<R> {
         session.write(R::WRITE, rows).await
     }
 }
+
+/// Test-only: rows loaded back from their columns fold on like the ones kept in memory.
+#[cfg(test)]
+pub(super) mod testing {
+    use super::*;
+
+    /// Folds `history` (entity `id`'s events, each on its stream) at every split point: up to
+    /// the split in memory, the row written to its columns and loaded back, the rest folded
+    /// onto the loaded row; the columns must equal those of the row folded in memory only.
+    pub(in crate::projection) fn assert_a_loaded_row_folds_on_like_the_one_in_memory<
+        R: EntityRow,
+    >(
+        history: &[(String, DomainEvent)],
+        id: i64,
+        category: fn(&str) -> Option<R::Category>,
+    ) {
+        let at = |i: usize| DateTime::from_timestamp(1_780_000_000 + i as i64, 0).unwrap();
+        let fold = |rows: &mut EntityRows<R>, from: usize, events: &[(String, DomainEvent)]| {
+            for (i, (stream, event)) in events.iter().enumerate() {
+                let c = category(stream).unwrap();
+                rows.apply(c, id, event, at(from + i)).unwrap();
+            }
+        };
+        let mut memory = EntityRows::<R>::default();
+        fold(&mut memory, 0, history);
+        for split in 1..history.len() {
+            let mut loaded = EntityRows::<R>::default();
+            fold(&mut loaded, 0, &history[..split]);
+            let back = R::from_values(&loaded.rows[&id].to_values());
+            loaded.rows.insert(id, back);
+            fold(&mut loaded, split, &history[split..]);
+            assert_eq!(
+                loaded.rows[&id].to_values(),
+                memory.rows[&id].to_values(),
+                "loaded back after {split} events"
+            );
+        }
+    }
+}

@@ -136,6 +136,7 @@ impl EntityRow for SubscriptionRow {
 mod tests {
     use std::collections::HashMap;
 
+    use super::super::entity_rows::testing::assert_a_loaded_row_folds_on_like_the_one_in_memory;
     use super::*;
     use crate::domain::scrub::ScrubRule;
     use crate::domain::subscription::view::fixtures::*;
@@ -170,23 +171,11 @@ mod tests {
             exported(),
             removed(ScrubRule::Exported),
         ];
-        for split in 1..history.len() {
-            let memory = fold(&history);
-            let mut loaded = fold(&history[..split]);
-            let back = SubscriptionRow::from_values(&loaded.rows[&(SID as i64)].to_values());
-            loaded.rows.insert(SID as i64, back);
-            for (i, (stream, event)) in history.iter().enumerate().skip(split) {
-                let category = SubscriptionCategory::of(stream).unwrap();
-                loaded
-                    .apply(category, SID as i64, event, at(i as i64))
-                    .unwrap();
-            }
-            assert_eq!(
-                loaded.rows[&(SID as i64)].to_values(),
-                memory.rows[&(SID as i64)].to_values(),
-                "loaded back after {split} events"
-            );
-        }
+        assert_a_loaded_row_folds_on_like_the_one_in_memory::<SubscriptionRow>(
+            &history,
+            SID as i64,
+            SubscriptionCategory::of,
+        );
     }
 
     #[test]

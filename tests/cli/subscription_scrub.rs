@@ -7,7 +7,7 @@
 //! export, `GetSubscription` shows no address, the removed addresses occur in no file of the
 //! data directory and no command output (`ledger history subscription`, `ledger state
 //! subscription` and `ledger export-audit` included), and a rebuild shows the same rows.
-use crate::scrub_policy::{found_nowhere, ledger, read_model, report_of};
+use crate::scrub_policy::{audit_export, audited, found_nowhere, ledger, read_model, report_of};
 use crate::support;
 
 use chrono::{Duration, Utc};
@@ -207,31 +207,7 @@ async fn exported_and_overdue_subscriptions_are_removed_and_their_addresses_foun
     assert_eq!(state_json["email"], "<scrubbed>");
     outputs.push(state);
 
-    let (from, to) = (now - Duration::days(60), now + Duration::days(1));
-    let audit = ledger(
-        &app,
-        &[
-            "export-audit",
-            "--from",
-            &from.to_rfc3339(),
-            "--to",
-            &to.to_rfc3339(),
-            "--format",
-            "jsonl",
-        ],
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&audit.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let of_first = |t: &str| {
-        lines.iter().any(|l| {
-            let stream = l["stream"].as_str().unwrap_or_default();
-            stream.starts_with("subscription")
-                && stream.ends_with(&format!("-{first}"))
-                && l["event_type"] == t
-        })
-    };
+    let (lines, audit) = audit_export(&app, now - Duration::days(60), now + Duration::days(1));
     for t in [
         "SubscriptionCreated.v1",
         "SubscriptionConfirmed.v1",
@@ -239,7 +215,7 @@ async fn exported_and_overdue_subscriptions_are_removed_and_their_addresses_foun
         "PersonalDataScrubbed.v1",
     ] {
         assert!(
-            of_first(t),
+            audited(&lines, "subscription", first, t),
             "{t} of subscription {first} not in the audit export"
         );
     }

@@ -243,6 +243,36 @@ pub fn donation(method: ev::PaymentMethod, amount_cents: i64) -> api::AddDonatio
 /// A well-formed address-change token the ledger never issued.
 pub const UNKNOWN_TOKEN: &str = "00000000-0000-4000-8000-000000000000";
 
+/// Expects `answer` to be INVALID_ARGUMENT whose `BadRequest` names exactly `field` with a rule
+/// containing `rule`, and the log's head still at `before` (nothing appended).
+pub async fn assert_invalid<T: std::fmt::Debug>(
+    app: &TestApp,
+    before: u64,
+    answer: Result<T, tonic::Status>,
+    field: &str,
+    rule: &str,
+) {
+    use tonic_types::StatusExt;
+    let err = answer.expect_err("the call should be refused");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    let violations = err
+        .get_details_bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest detail: {err:?}"))
+        .field_violations;
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].field, field, "{violations:?}");
+    assert!(
+        violations[0].description.contains(rule),
+        "{rule:?} not in {:?}",
+        violations[0].description
+    );
+    assert_eq!(
+        head(&app.log).await,
+        before,
+        "a refused call appended events"
+    );
+}
+
 /// A well-formed confirmation code no subscription was issued.
 pub const UNKNOWN_CODE: &str = "0123456789abcdef0123456789abcdef";
 
