@@ -209,30 +209,18 @@ impl EntityRow for AddressChangeRow {
 mod tests {
     use std::collections::HashMap;
 
-    use super::super::entity_rows::testing::assert_a_loaded_row_folds_on_like_the_one_in_memory;
+    use super::super::entity_rows::testing::{
+        self, assert_a_loaded_row_folds_on_like_the_one_in_memory, at,
+    };
     use super::*;
     use crate::domain::address_change::view::fixtures::*;
 
-    fn at(s: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_780_000_000 + s, 0).unwrap()
-    }
-
     fn fold(history: &[(String, DomainEvent)]) -> AddressChanges {
-        let mut m = AddressChanges::default();
-        for (i, (stream, event)) in history.iter().enumerate() {
-            let category = AddressChangeCategory::of(stream).unwrap();
-            m.apply(category, AID as i64, event, at(i as i64)).unwrap();
-        }
-        m
+        testing::fold(history, AID as i64, AddressChangeCategory::of)
     }
 
     fn columns(m: &AddressChanges) -> HashMap<&'static str, Value> {
-        let row = &m.rows[&(AID as i64)];
-        super::super::rows::ADDRESS_CHANGE_COLUMNS
-            .iter()
-            .map(|(c, _)| *c)
-            .zip(row.to_values())
-            .collect()
+        testing::columns(m, AID as i64, super::super::rows::ADDRESS_CHANGE_COLUMNS)
     }
 
     #[test]

@@ -132,14 +132,60 @@ impl<R: EntityRow> EntityRows<R> {
     }
 }
 
-/// Test-only: rows loaded back from their columns fold on like the ones kept in memory.
+/// Test-only helpers of the entity rows' unit tests.
 #[cfg(test)]
 pub(super) mod testing {
+    use std::collections::HashMap;
+
+    use super::super::rows::ColType;
     use super::*;
 
-    /// Folds `history` (entity `id`'s events, each on its stream) at every split point: up to
-    /// the split in memory, the row written to its columns and loaded back, the rest folded
-    /// onto the loaded row; the columns must equal those of the row folded in memory only.
+    /// The time of the `i`-th event of a test history.
+    pub(in crate::projection) fn at(i: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_780_000_000 + i, 0).unwrap()
+    }
+
+    /// Entity `id`'s rows after `history` (each event on its stream), from the `from`-th event.
+    fn fold_onto<R: EntityRow>(
+        rows: &mut EntityRows<R>,
+        id: i64,
+        category: fn(&str) -> Option<R::Category>,
+        from: usize,
+        history: &[(String, DomainEvent)],
+    ) {
+        for (i, (stream, event)) in history.iter().enumerate() {
+            let c = category(stream).unwrap();
+            rows.apply(c, id, event, at((from + i) as i64)).unwrap();
+        }
+    }
+
+    /// Entity `id`'s rows after `history`.
+    pub(in crate::projection) fn fold<R: EntityRow>(
+        history: &[(String, DomainEvent)],
+        id: i64,
+        category: fn(&str) -> Option<R::Category>,
+    ) -> EntityRows<R> {
+        let mut rows = EntityRows::default();
+        fold_onto(&mut rows, id, category, 0, history);
+        rows
+    }
+
+    /// Row `id`'s columns by name, in the table's `layout`.
+    pub(in crate::projection) fn columns<R: EntityRow>(
+        rows: &EntityRows<R>,
+        id: i64,
+        layout: &[(&'static str, ColType)],
+    ) -> HashMap<&'static str, Value> {
+        layout
+            .iter()
+            .map(|(c, _)| *c)
+            .zip(rows.rows[&id].to_values())
+            .collect()
+    }
+
+    /// Folds `history` at every split point: up to the split in memory, the row written to its
+    /// columns and loaded back, the rest folded onto the loaded row; the columns must equal
+    /// those of the row folded in memory only.
     pub(in crate::projection) fn assert_a_loaded_row_folds_on_like_the_one_in_memory<
         R: EntityRow,
     >(
@@ -147,21 +193,12 @@ pub(super) mod testing {
         id: i64,
         category: fn(&str) -> Option<R::Category>,
     ) {
-        let at = |i: usize| DateTime::from_timestamp(1_780_000_000 + i as i64, 0).unwrap();
-        let fold = |rows: &mut EntityRows<R>, from: usize, events: &[(String, DomainEvent)]| {
-            for (i, (stream, event)) in events.iter().enumerate() {
-                let c = category(stream).unwrap();
-                rows.apply(c, id, event, at(from + i)).unwrap();
-            }
-        };
-        let mut memory = EntityRows::<R>::default();
-        fold(&mut memory, 0, history);
+        let memory = fold::<R>(history, id, category);
         for split in 1..history.len() {
-            let mut loaded = EntityRows::<R>::default();
-            fold(&mut loaded, 0, &history[..split]);
+            let mut loaded = fold::<R>(&history[..split], id, category);
             let back = R::from_values(&loaded.rows[&id].to_values());
             loaded.rows.insert(id, back);
-            fold(&mut loaded, split, &history[split..]);
+            fold_onto(&mut loaded, id, category, split, &history[split..]);
             assert_eq!(
                 loaded.rows[&id].to_values(),
                 memory.rows[&id].to_values(),

@@ -136,31 +136,19 @@ impl EntityRow for SubscriptionRow {
 mod tests {
     use std::collections::HashMap;
 
-    use super::super::entity_rows::testing::assert_a_loaded_row_folds_on_like_the_one_in_memory;
+    use super::super::entity_rows::testing::{
+        self, assert_a_loaded_row_folds_on_like_the_one_in_memory, at,
+    };
     use super::*;
     use crate::domain::scrub::ScrubRule;
     use crate::domain::subscription::view::fixtures::*;
 
-    fn at(s: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_780_000_000 + s, 0).unwrap()
-    }
-
     fn fold(history: &[(String, DomainEvent)]) -> Subscriptions {
-        let mut m = Subscriptions::default();
-        for (i, (stream, event)) in history.iter().enumerate() {
-            let category = SubscriptionCategory::of(stream).unwrap();
-            m.apply(category, SID as i64, event, at(i as i64)).unwrap();
-        }
-        m
+        testing::fold(history, SID as i64, SubscriptionCategory::of)
     }
 
     fn columns(m: &Subscriptions) -> HashMap<&'static str, Value> {
-        let row = &m.rows[&(SID as i64)];
-        super::super::rows::SUBSCRIPTION_COLUMNS
-            .iter()
-            .map(|(c, _)| *c)
-            .zip(row.to_values())
-            .collect()
+        testing::columns(m, SID as i64, super::super::rows::SUBSCRIPTION_COLUMNS)
     }
 
     #[test]
