@@ -205,7 +205,26 @@ pub async fn load_address_change(
     log: &dyn EventLog,
     id: u64,
 ) -> Result<Option<Vec<LoadedStream>>, LoadError> {
-    let names = crate::domain::address_change::streams_of(id);
+    load_entity(log, &crate::domain::address_change::streams_of(id)).await
+}
+
+/// Loads the three streams of subscription `id` (in [`SubscriptionCategory::ALL`] order);
+/// `None` when it has no subscription stream.
+///
+/// [`SubscriptionCategory::ALL`]: crate::domain::subscription::SubscriptionCategory::ALL
+pub async fn load_subscription(
+    log: &dyn EventLog,
+    id: u64,
+) -> Result<Option<Vec<LoadedStream>>, LoadError> {
+    load_entity(log, &crate::domain::subscription::streams_of(id)).await
+}
+
+/// Loads an entity's streams: the first, its own, then the others concurrently; `None` when
+/// the first is empty.
+async fn load_entity(
+    log: &dyn EventLog,
+    names: &[String],
+) -> Result<Option<Vec<LoadedStream>>, LoadError> {
     let first = load_stream(log, &names[0]).await?;
     if first.steps.is_empty() {
         return Ok(None);

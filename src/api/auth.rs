@@ -77,6 +77,21 @@ pub enum Scope {
     /// MarkAddressChangesExported.
     #[serde(rename = "address_changes:export")]
     AddressChangesExport,
+    /// Subscribe (banners and forms).
+    #[serde(rename = "subscriptions:subscribe")]
+    SubscriptionsSubscribe,
+    /// ConfirmSubscription (the confirmation link's page).
+    #[serde(rename = "subscriptions:confirm")]
+    SubscriptionsConfirm,
+    /// GetSubscription.
+    #[serde(rename = "subscriptions:read")]
+    SubscriptionsRead,
+    /// MarkSubscriptionsExported.
+    #[serde(rename = "subscriptions:export")]
+    SubscriptionsExport,
+    /// RemoveSubscription (a GDPR removal from the back office).
+    #[serde(rename = "subscriptions:remove")]
+    SubscriptionsRemove,
     /// The `Peering` service: CiviShare node and peerings.
     #[serde(rename = "peers:admin")]
     PeersAdmin,
@@ -108,6 +123,11 @@ impl Scope {
         Scope::AddressChangesChange,
         Scope::AddressChangesRead,
         Scope::AddressChangesExport,
+        Scope::SubscriptionsSubscribe,
+        Scope::SubscriptionsConfirm,
+        Scope::SubscriptionsRead,
+        Scope::SubscriptionsExport,
+        Scope::SubscriptionsRemove,
         Scope::PeersAdmin,
     ];
 }
@@ -147,6 +167,11 @@ pub fn scope(method: Method) -> Scope {
         Method::GetAddressChange => Scope::AddressChangesRead,
         Method::ChangeAddress => Scope::AddressChangesChange,
         Method::MarkAddressChangesExported => Scope::AddressChangesExport,
+        Method::Subscribe => Scope::SubscriptionsSubscribe,
+        Method::ConfirmSubscription => Scope::SubscriptionsConfirm,
+        Method::MarkSubscriptionsExported => Scope::SubscriptionsExport,
+        Method::GetSubscription => Scope::SubscriptionsRead,
+        Method::RemoveSubscription => Scope::SubscriptionsRemove,
     }
 }
 

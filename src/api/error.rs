@@ -45,7 +45,8 @@ fn field_errors(error: &IntakeError) -> Option<&[crate::domain::validation::Fiel
         IntakeError::Invalid(fields) if !fields.is_empty() => Some(fields),
         IntakeError::InBatch { source, .. }
         | IntakeError::InMembershipBatch { source, .. }
-        | IntakeError::InAddressChangeBatch { source, .. } => field_errors(source),
+        | IntakeError::InAddressChangeBatch { source, .. }
+        | IntakeError::InSubscriptionBatch { source, .. } => field_errors(source),
         _ => None,
     }
 }
@@ -72,12 +73,15 @@ fn code_of(error: &IntakeError) -> Code {
         IntakeError::Invalid(_)
         | IntakeError::RequestIdReused { .. }
         | IntakeError::RequestIdReusedWithOtherContent(_) => Code::InvalidArgument,
-        IntakeError::NotFound { .. } | IntakeError::UnknownAddressChangeToken => Code::NotFound,
+        IntakeError::NotFound { .. }
+        | IntakeError::UnknownAddressChangeToken
+        | IntakeError::UnknownSubscriptionCode => Code::NotFound,
         IntakeError::AlreadyExists { .. } => Code::AlreadyExists,
         IntakeError::Rule(rule) => rule_code(rule),
         IntakeError::InBatch { source, .. }
         | IntakeError::InMembershipBatch { source, .. }
-        | IntakeError::InAddressChangeBatch { source, .. } => code_of(source),
+        | IntakeError::InAddressChangeBatch { source, .. }
+        | IntakeError::InSubscriptionBatch { source, .. } => code_of(source),
         IntakeError::Store(e) => store_code(e),
         IntakeError::Privacy(e) => match e {
             PrivacyError::KeyDestroyed(_) => Code::FailedPrecondition,
@@ -132,7 +136,8 @@ fn rule_code(rule: &DomainError) -> Code {
         DomainError::UnknownDonation
         | DomainError::UnknownPayment
         | DomainError::UnknownMembership
-        | DomainError::UnknownAddressChange => Code::NotFound,
+        | DomainError::UnknownAddressChange
+        | DomainError::UnknownSubscription => Code::NotFound,
         DomainError::MissingTransactionId
         | DomainError::EmptyComment
         | DomainError::MissingBatchId
@@ -177,7 +182,13 @@ fn rule_code(rule: &DomainError) -> Code {
         | DomainError::AddressChangeNotUsed
         | DomainError::AddressChangeAlreadyExported { .. }
         | DomainError::AddressChangeAlreadyScrubbed
-        | DomainError::AddressChangeNotScrubbable => Code::FailedPrecondition,
+        | DomainError::AddressChangeNotScrubbable
+        | DomainError::SubscribedTooRecently
+        | DomainError::SubscriptionAlreadyConfirmed
+        | DomainError::SubscriptionRemoved { .. }
+        | DomainError::SubscriptionAlreadyExported { .. }
+        | DomainError::SubscriptionAlreadyRemoved
+        | DomainError::SubscriptionNotRemovable => Code::FailedPrecondition,
     }
 }
 

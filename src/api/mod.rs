@@ -21,6 +21,7 @@ pub mod peering;
 pub mod reflection;
 pub mod refusal;
 pub mod service;
+mod subscription;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -299,4 +299,39 @@ impl Ledger for LedgerService {
     ) -> Result<Response<api::MarkAddressChangesExportedResponse>, Status> {
         super::address_change::mark_address_changes_exported(self, request).await
     }
+
+    async fn subscribe(
+        &self,
+        request: Request<api::SubscribeRequest>,
+    ) -> Result<Response<api::SubscribeResponse>, Status> {
+        super::subscription::subscribe(self, request).await
+    }
+
+    async fn confirm_subscription(
+        &self,
+        request: Request<api::ConfirmSubscriptionRequest>,
+    ) -> Result<Response<api::SubscriptionResponse>, Status> {
+        super::subscription::confirm_subscription(self, request).await
+    }
+
+    async fn mark_subscriptions_exported(
+        &self,
+        request: Request<api::MarkSubscriptionsExportedRequest>,
+    ) -> Result<Response<api::MarkSubscriptionsExportedResponse>, Status> {
+        super::subscription::mark_subscriptions_exported(self, request).await
+    }
+
+    async fn get_subscription(
+        &self,
+        request: Request<api::GetSubscriptionRequest>,
+    ) -> Result<Response<api::Subscription>, Status> {
+        super::subscription::get_subscription(self, request).await
+    }
+
+    async fn remove_subscription(
+        &self,
+        request: Request<api::RemoveSubscriptionRequest>,
+    ) -> Result<Response<api::SubscriptionResponse>, Status> {
+        super::subscription::remove_subscription(self, request).await
+    }
 }

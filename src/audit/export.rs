@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::{AuditError, Change};
 use crate::domain::address_change::{is_address_change_stream, AddressChangeCategory};
 use crate::domain::membership::{is_membership_stream, MembershipCategory};
+use crate::domain::subscription::{is_subscription_stream, SubscriptionCategory};
 use crate::domain::{streams, DomainEvent};
 use crate::privacy::Vault;
 use crate::store::{Direction, EventLog, Position, RecordedEvent, StreamStart};
@@ -193,6 +194,7 @@ enum Subject {
     ContributionTracking(u64),
     Membership(u64),
     AddressChange(u64),
+    Subscription(u64),
 }
 
 /// Resolves donation ids and per-event changes, caching recent timelines.
@@ -212,6 +214,9 @@ impl Changes<'_> {
         }
         if AddressChangeCategory::of(&event.stream).is_some() {
             return Ok(streams::parse(&event.stream).map(|(_, id)| Subject::AddressChange(id)));
+        }
+        if SubscriptionCategory::of(&event.stream).is_some() {
+            return Ok(streams::parse(&event.stream).map(|(_, id)| Subject::Subscription(id)));
         }
         let Some((category, id)) = streams::parse_domain(&event.stream) else {
             return Ok(None);
@@ -284,6 +289,15 @@ impl Changes<'_> {
                         Err(e) => return Err(e),
                     }
                 }
+                Subject::Subscription(id) => {
+                    use super::subscription as sub;
+                    match sub::load_subscription(self.log, self.vault, id).await {
+                        Ok(steps) => sub::timeline(&steps),
+                        // An export or removal stream whose subscription stream is missing.
+                        Err(AuditError::SubscriptionNotFound(_)) => Vec::new(),
+                        Err(e) => return Err(e),
+                    }
+                }
             };
             if self.timelines.len() >= CACHED_TIMELINES {
                 self.timelines.clear();
@@ -336,10 +350,12 @@ pub async fn export_period(
                 continue;
             };
             // The token index (`address_change_token-*`) is not audited: its events change
-            // nothing but where a token points.
+            // nothing but where a token points; nor are the subscription indexes (a code, a
+            // keyed hash of an address).
             let audited = streams::is_domain_stream(&event.stream)
                 || is_membership_stream(&event.stream)
-                || is_address_change_stream(&event.stream);
+                || is_address_change_stream(&event.stream)
+                || is_subscription_stream(&event.stream);
             if m.occurred_at < from || m.occurred_at >= to || !audited {
                 continue;
             }

@@ -9,6 +9,7 @@ pub mod address_change;
 pub mod contribution_tracking;
 pub mod export;
 pub mod membership;
+pub mod subscription;
 
 use std::collections::BTreeMap;
 
@@ -36,6 +37,9 @@ pub enum AuditError {
     /// No such address change in the log.
     #[error("address change {0} not found")]
     AddressChangeNotFound(u64),
+    /// No such subscription in the log.
+    #[error("subscription {0} not found")]
+    SubscriptionNotFound(u64),
     /// The log failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),

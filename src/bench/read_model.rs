@@ -46,6 +46,7 @@ pub const DATA_TABLES: &[&str] = &[
     "membership_application",
     "membership_moderation_reason",
     "address_change",
+    "subscription",
     "membership_event",
 ];
 

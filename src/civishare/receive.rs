@@ -627,7 +627,9 @@ fn refusal(e: &IntakeError) -> Option<String> {
         | IntakeError::InBatch { .. }
         | IntakeError::InMembershipBatch { .. }
         | IntakeError::UnknownAddressChangeToken
-        | IntakeError::InAddressChangeBatch { .. } => Some(format!("invalid: {e}")),
+        | IntakeError::InAddressChangeBatch { .. }
+        | IntakeError::UnknownSubscriptionCode
+        | IntakeError::InSubscriptionBatch { .. } => Some(format!("invalid: {e}")),
         IntakeError::Store(_)
         | IntakeError::Privacy(_)
         | IntakeError::Sequence(_)

@@ -1,5 +1,5 @@
 //! `ledger history` and `ledger state`: who changed what and when, and a donation, a
-//! membership application or an address change as of a time.
+//! membership application, an address change or a subscription as of a time.
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
@@ -39,6 +39,11 @@ pub enum HistoryTarget {
         /// Address change id.
         id: u64,
     },
+    /// Every stream of a subscription: the subscription, its export, its removal.
+    Subscription {
+        /// Subscription id.
+        id: u64,
+    },
 }
 
 /// `ledger history`.
@@ -53,13 +58,13 @@ pub struct HistoryArgs {
 }
 
 /// `ledger state donation <id>`, `ledger state membership <id>`,
-/// `ledger state address-change <id>`.
+/// `ledger state address-change <id>`, `ledger state subscription <id>`.
 #[derive(Debug, Args)]
 pub struct StateArgs {
-    /// `donation`, `membership` or `address-change`.
-    #[arg(value_parser = ["donation", "membership", "address-change"])]
+    /// `donation`, `membership`, `address-change` or `subscription`.
+    #[arg(value_parser = ["donation", "membership", "address-change", "subscription"])]
     pub kind: String,
-    /// Donation, membership application or address change id.
+    /// Donation, membership application, address change or subscription id.
     pub id: u64,
     /// Fold the events that happened at or before this time (RFC 3339, such as
     /// `2026-11-01T12:00:00Z`).
@@ -136,6 +141,10 @@ pub async fn history(storage: &StorageArgs, args: HistoryArgs) -> anyhow::Result
             let steps = audit::address_change::load_address_change(&*log, &vault, id).await?;
             return print_entries(&audit::address_change::timeline(&steps), args.json);
         }
+        HistoryTarget::Subscription { id } => {
+            let steps = audit::subscription::load_subscription(&*log, &vault, id).await?;
+            return print_entries(&audit::subscription::timeline(&steps), args.json);
+        }
     };
     let steps = audit::load_donation(&*log, &vault, donation_id).await?;
     print_entries(&audit::timeline(&steps), args.json)
@@ -159,7 +168,14 @@ pub async fn state(storage: &StorageArgs, args: StateArgs) -> anyhow::Result<()>
         (Some(t), None) => AsOf::Time(t),
         (None, None) => AsOf::Time(Utc::now()),
     };
-    let fields = if args.kind == "address-change" {
+    let fields = if args.kind == "subscription" {
+        let steps = audit::subscription::load_subscription(&*log, &vault, args.id).await?;
+        let view = audit::subscription::state_as_of(&steps, as_of);
+        if !view.exists() {
+            anyhow::bail!("subscription {} did not exist yet at that point", args.id);
+        }
+        audit::subscription::fields(&view)
+    } else if args.kind == "address-change" {
         let steps = audit::address_change::load_address_change(&*log, &vault, args.id).await?;
         let view = audit::address_change::state_as_of(&steps, as_of);
         if !view.exists() {

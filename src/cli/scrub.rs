@@ -1,5 +1,6 @@
 //! `ledger scrub`: purge donors', membership applicants' and address changes' personal data
-//! the policy no longer allows to keep.
+//! the policy no longer allows to keep, and remove subscriptions (crypto-shred their
+//! addresses).
 use std::io::Write;
 
 use anyhow::Context;
@@ -11,6 +12,7 @@ use crate::config::StorageArgs;
 use crate::domain::address_change::commands::AddressChangeScrubPolicy;
 use crate::domain::commands::ScrubPolicy;
 use crate::domain::membership::commands::MembershipScrubPolicy;
+use crate::domain::subscription::commands::SubscriptionRemovalPolicy;
 use crate::jobs::scrub::Scrubber;
 use crate::metrics::Metrics;
 use crate::projection::{Projector, ProjectorConfig, ReadModel};
@@ -41,6 +43,14 @@ pub struct ScrubPolicyArgs {
         default_value_t = 30
     )]
     pub address_change_scrub_grace_days: i64,
+    /// A subscription not exported this many days after it was made is removed anyway (its
+    /// address crypto-shredded; the legacy removal's grace period, first one month).
+    #[arg(
+        long,
+        env = "LEDGER_SUBSCRIPTION_REMOVAL_GRACE_DAYS",
+        default_value_t = 30
+    )]
+    pub subscription_removal_grace_days: i64,
 }
 
 impl ScrubPolicyArgs {
@@ -57,6 +67,9 @@ impl ScrubPolicyArgs {
             address_changes: AddressChangeScrubPolicy {
                 grace_period: Duration::days(self.address_change_scrub_grace_days.max(0)),
             },
+            subscriptions: SubscriptionRemovalPolicy {
+                grace_period: Duration::days(self.subscription_removal_grace_days.max(0)),
+            },
         }
     }
 }
@@ -64,8 +77,8 @@ impl ScrubPolicyArgs {
 /// `ledger scrub`.
 #[derive(Debug, Args)]
 pub struct ScrubArgs {
-    /// Only `status`: report how many donations, membership applications and address changes
-    /// are eligible and the oldest of each.
+    /// Only `status`: report how many donations, membership applications, address changes and
+    /// subscriptions are eligible and the oldest of each.
     #[command(subcommand)]
     pub action: Option<ScrubAction>,
     /// List what would be scrubbed and why; change nothing.
@@ -82,8 +95,8 @@ pub struct ScrubArgs {
 /// Sub-actions of `ledger scrub`.
 #[derive(Debug, Subcommand)]
 pub enum ScrubAction {
-    /// How many donations, membership applications and address changes are eligible but not
-    /// yet scrubbed, and the oldest of each.
+    /// How many donations, membership applications, address changes and subscriptions are
+    /// eligible but not yet scrubbed (removed), and the oldest of each.
     Status,
 }
 
@@ -146,6 +159,13 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
                 a.eligible,
                 oldest(a.oldest)
             )?;
+            let s = &status.subscriptions;
+            writeln!(
+                out,
+                "subscriptions eligible, not yet removed: {}\noldest subscription: {}",
+                s.eligible,
+                oldest(s.oldest)
+            )?;
         }
         return Ok(());
     }
@@ -156,11 +176,14 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
             "scrubbing"
         },
         None,
-        "donations, applications and address changes",
+        "donations, applications, address changes and subscriptions",
     );
     let report = scrubber
         .run_with_progress(Utc::now(), args.dry_run, &|done, total| {
-            bar.set_total(total as u64, "donations, applications and address changes");
+            bar.set_total(
+                total as u64,
+                "donations, applications, address changes and subscriptions",
+            );
             bar.set_position(done as u64);
             if done == total {
                 // Before the scrub logs its result: a log line under a drawn bar leaves it
@@ -209,7 +232,20 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
                 s.rule,
             )
         });
-        for (what, id, when, at, rule) in donations.chain(memberships).chain(address_changes) {
+        let subscriptions = report.subscriptions_removed.iter().map(|s| {
+            (
+                "subscription",
+                s.subscription_id,
+                "created",
+                s.created_at,
+                s.rule,
+            )
+        });
+        let all = donations
+            .chain(memberships)
+            .chain(address_changes)
+            .chain(subscriptions);
+        for (what, id, when, at, rule) in all {
             let at = at.to_rfc3339();
             writeln!(out, "{verb} {what} {id:<10} {when} {at}  rule {rule}")?;
         }
@@ -226,6 +262,17 @@ pub async fn run(storage: &StorageArgs, args: ScrubArgs) -> anyhow::Result<()> {
             "{verb} {} address change(s); {} candidate(s) not confirmed by the log",
             report.address_changes_scrubbed.len(),
             report.address_changes_not_confirmed.len()
+        )?;
+        writeln!(
+            out,
+            "{} {} subscription(s); {} candidate(s) not confirmed by the log",
+            if args.dry_run {
+                "would remove"
+            } else {
+                "removed"
+            },
+            report.subscriptions_removed.len(),
+            report.subscriptions_not_confirmed.len()
         )?;
         writeln!(
             out,

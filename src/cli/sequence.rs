@@ -11,7 +11,7 @@ use crate::sequence::{InitializeMode, SequenceName};
 pub enum SequenceCommand {
     /// Set a sequence so that the next id handed out is START + 1 (SmashPig's InitializeSequence).
     Init {
-        /// `contribution-tracking`, `donation`, `payment`, `membership` or `address-change`.
+        /// `contribution-tracking`, `donation`, `payment`, `membership`, `address-change` or `subscription`.
         name: SequenceName,
         /// The last id considered handed out.
         start: u64,
@@ -21,12 +21,12 @@ pub enum SequenceCommand {
     },
     /// Print the last id handed out.
     Current {
-        /// `contribution-tracking`, `donation`, `payment`, `membership` or `address-change`.
+        /// `contribution-tracking`, `donation`, `payment`, `membership`, `address-change` or `subscription`.
         name: SequenceName,
     },
     /// Hand out ids and print them.
     Next {
-        /// `contribution-tracking`, `donation`, `payment`, `membership` or `address-change`.
+        /// `contribution-tracking`, `donation`, `payment`, `membership`, `address-change` or `subscription`.
         name: SequenceName,
         /// How many.
         #[arg(long, default_value_t = 1)]

@@ -277,6 +277,20 @@ pub const COLUMNS: &[(&str, Holds)] = &[
     ("address_change.scrub_rule", Holds::Derived),
     ("address_change.created_at", Holds::Time),
     ("address_change.modified_at", Holds::Time),
+    // Subscriptions: the legacy `subscription` widths (`tracking`, `source` varchar(50)); the
+    // address is not a column (see `SUBSCRIPTION_EMAIL`).
+    ("subscription.id", Holds::Id),
+    ("subscription.status", Holds::Derived),
+    ("subscription.created_at", Holds::Time),
+    ("subscription.confirmed_at", Holds::Time),
+    ("subscription.tracking", Holds::Line(50)),
+    ("subscription.source", Holds::Line(50)),
+    ("subscription.is_exported", Holds::Bool),
+    ("subscription.exported_at", Holds::Time),
+    ("subscription.export_batch", Holds::Line(128)),
+    ("subscription.is_removed", Holds::Bool),
+    ("subscription.removed_at", Holds::Time),
+    ("subscription.removal_rule", Holds::Derived),
     // The membership change log: `donation_event`'s columns, so the same rules.
     ("membership_event.membership_id", Holds::Id),
     ("membership_event.position", Holds::Derived),
@@ -876,6 +890,28 @@ pub fn admit(event: &DomainEvent) -> Vec<FieldError> {
             c.time("exported_at", e.exported_at.as_ref());
             c.text("identifier", &e.identifier, IDENTIFIER);
         }
+        E::SubscriptionCreated(e) => {
+            c.unsigned("subscription_id", e.subscription_id, Holds::Id);
+            if let Some(s) = &e.subscriber {
+                c.text("subscriber.email", &s.email, SUBSCRIPTION_EMAIL);
+            }
+            c.text("tracking", &e.tracking, holds!("subscription.tracking"));
+            c.text("source", &e.source, holds!("subscription.source"));
+            c.time("created_at", e.created_at.as_ref());
+            c.text("confirmation_code", &e.confirmation_code, CONFIRMATION_CODE);
+        }
+        E::SubscriptionConfirmed(e) => c.time("confirmed_at", e.confirmed_at.as_ref()),
+        E::SubscriptionCodeIssued(e) => {
+            c.unsigned("subscription_id", e.subscription_id, Holds::Id);
+        }
+        E::SubscriptionEmailUsed(e) => {
+            c.unsigned("subscription_id", e.subscription_id, Holds::Id);
+            c.time("subscribed_at", e.subscribed_at.as_ref());
+        }
+        E::SubscriptionExported(e) => {
+            c.text("batch_id", &e.batch_id, holds!("subscription.export_batch"));
+            c.time("exported_at", e.exported_at.as_ref());
+        }
         // Reasons and notes reach no column; nothing else in them to admit.
         E::CommentRetracted(_)
         | E::PaymentFailed(_)
@@ -892,6 +928,10 @@ pub fn admit(event: &DomainEvent) -> Vec<FieldError> {
     c.errors
 }
 
+/// What a subscriber's address holds (the legacy `subscription.email varchar(250)`); no read
+/// model column holds it, but the rule is the legacy width.
+pub const SUBSCRIPTION_EMAIL: Holds = Holds::Line(250);
+
 /// What a membership's campaign or keyword holds (the legacy `tracking` column joins them as
 /// `campaign/keyword` in 50 characters; each part alone is held to that).
 pub const MEMBERSHIP_TRACKING: Holds = Holds::Line(50);
@@ -900,6 +940,9 @@ pub const MEMBERSHIP_INCENTIVE: Holds = Holds::Line(32);
 
 /// What an address-change token column holds: a hyphenated UUID.
 pub const IDENTIFIER: Holds = Holds::Line(36);
+
+/// What a subscription's confirmation code holds: hex of 16 bytes (legacy `varchar(32)`).
+pub const CONFIRMATION_CODE: Holds = Holds::Line(32);
 
 /// The new address's text fields with what each holds: the legacy `address` column lengths
 /// (`domain/wmde-memberships.md` §2). Paths are the same in the `ChangeAddress` request and

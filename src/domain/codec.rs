@@ -116,6 +116,11 @@ domain_events! {
     DonationReceiptOptedOut => "DonationReceiptOptedOut.v1",
     AddressChangeTokenIssued => "AddressChangeTokenIssued.v1",
     AddressChangeExported => "AddressChangeExported.v1",
+    SubscriptionCreated => "SubscriptionCreated.v1",
+    SubscriptionConfirmed => "SubscriptionConfirmed.v1",
+    SubscriptionCodeIssued => "SubscriptionCodeIssued.v1",
+    SubscriptionEmailUsed => "SubscriptionEmailUsed.v1",
+    SubscriptionExported => "SubscriptionExported.v1",
 }
 
 /// Type names of older versions that `decode` upcasts.
@@ -512,6 +517,36 @@ mod tests {
                 batch_id: "a-1".into(),
                 exported_at: at(1_700_001_200),
                 identifier: "0b7d2f3e-5c1a-4b8e-9f00-000000000002".into(),
+            }
+            .into(),
+            "SubscriptionCreated.v1" => ev::SubscriptionCreated {
+                subscription_id: 17,
+                subscriber: Some(ev::SubscriberData {
+                    email: "ada@example.org".into(),
+                }),
+                subscriber_sealed: sealed(),
+                tracking: "spring/banner".into(),
+                source: "banner".into(),
+                created_at: at(1_700_001_300),
+                confirmation_code: "00112233445566778899aabbccddeeff".into(),
+            }
+            .into(),
+            "SubscriptionConfirmed.v1" => ev::SubscriptionConfirmed {
+                confirmed_at: at(1_700_001_400),
+            }
+            .into(),
+            "SubscriptionCodeIssued.v1" => ev::SubscriptionCodeIssued {
+                subscription_id: 17,
+            }
+            .into(),
+            "SubscriptionEmailUsed.v1" => ev::SubscriptionEmailUsed {
+                subscription_id: 17,
+                subscribed_at: at(1_700_001_300),
+            }
+            .into(),
+            "SubscriptionExported.v1" => ev::SubscriptionExported {
+                batch_id: "s-1".into(),
+                exported_at: at(1_700_001_500),
             }
             .into(),
             other => panic!("no sample of {other}: add one for the new event type"),

@@ -234,4 +234,34 @@ pub enum DomainError {
     /// No scrub rule allows it.
     #[error("the address change may not be scrubbed yet: it holds no address, or it is not exported and was changed inside the grace period")]
     AddressChangeNotScrubbable,
+    /// The subscription stream has no `SubscriptionCreated`.
+    #[error("the subscription does not exist")]
+    UnknownSubscription,
+    /// The legacy `subscription-interval` (PT30M): the same address subscribed less than 30
+    /// minutes ago.
+    #[error(
+        "subscription-interval: this e-mail address subscribed less than 30 minutes ago (PT30M)"
+    )]
+    SubscribedTooRecently,
+    /// A code confirms once (the legacy error code).
+    #[error("subscription_already_confirmed: the subscription was already confirmed")]
+    SubscriptionAlreadyConfirmed,
+    /// Acting on a removed subscription.
+    #[error("cannot {action}: the subscription was removed")]
+    SubscriptionRemoved {
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// A subscription is exported once.
+    #[error("the subscription was already exported in batch {batch_id:?}")]
+    SubscriptionAlreadyExported {
+        /// The earlier batch.
+        batch_id: String,
+    },
+    /// A subscription is removed once.
+    #[error("the subscription was already removed")]
+    SubscriptionAlreadyRemoved,
+    /// No removal rule allows it.
+    #[error("the subscription may not be removed yet: it is not exported and was made inside the grace period")]
+    SubscriptionNotRemovable,
 }

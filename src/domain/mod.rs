@@ -44,6 +44,7 @@ pub mod personal;
 pub mod policy;
 pub mod scrub;
 pub mod streams;
+pub mod subscription;
 pub mod types;
 pub mod validation;
 pub mod view;
@@ -100,6 +101,7 @@ mod tests {
                 R::StaleModeration,
                 R::BeforeImport,
                 R::AfterGracePeriod,
+                R::ForcedRemoval,
             ],
             R::as_str,
         );

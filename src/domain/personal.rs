@@ -22,6 +22,11 @@ pub enum UnitMut<'a> {
     ),
     /// An address change's new address.
     Address(&'a mut Option<ev::AddressData>, &'a mut Option<ev::Sealed>),
+    /// A subscriber's e-mail address.
+    Subscriber(
+        &'a mut Option<ev::SubscriberData>,
+        &'a mut Option<ev::Sealed>,
+    ),
 }
 
 impl UnitMut<'_> {
@@ -34,6 +39,7 @@ impl UnitMut<'_> {
             Self::Comment(..) => "CommentText",
             Self::Applicant(..) => "ApplicantData",
             Self::Address(..) => "AddressData",
+            Self::Subscriber(..) => "SubscriberData",
         }
     }
 }
@@ -75,6 +81,12 @@ impl DomainEvent {
             Self::AddressChanged(e) => {
                 vec![UnitMut::Address(&mut e.address, &mut e.address_sealed)]
             }
+            Self::SubscriptionCreated(e) => {
+                vec![UnitMut::Subscriber(
+                    &mut e.subscriber,
+                    &mut e.subscriber_sealed,
+                )]
+            }
             _ => vec![],
         }
     }
@@ -88,6 +100,7 @@ impl DomainEvent {
             UnitMut::Comment(c, _) => c.is_some(),
             UnitMut::Applicant(c, _) => c.is_some(),
             UnitMut::Address(c, _) => c.is_some(),
+            UnitMut::Subscriber(c, _) => c.is_some(),
         })
     }
 }

@@ -15,6 +15,7 @@ codes!(ScrubRule, "scrub rule", {
     StaleModeration => "stale_moderation",
     BeforeImport => "before_import",
     AfterGracePeriod => "after_grace_period",
+    ForcedRemoval => "forced_removal",
 });
 
 /// Whether a donation's personal data was scrubbed (its key destroyed), when and why.

@@ -5,36 +5,27 @@
 //! address with the address change's own key, commit once per request id through
 //! [`Intake::run`].
 
-use std::collections::HashMap;
-
-use futures::{StreamExt, TryStreamExt};
 use uuid::Uuid;
 
+use super::decide::ContextLoad;
 use super::error::invalid_if_any;
+use super::export::ExportBatch;
 use super::{Intake, IntakeError, Method, Plan, RequestMeta};
 use crate::domain::address_change::commands::{self, AddressChangeInput};
 use crate::domain::address_change::{token_stream, AddressChangeView, AddressType, ExternalIdKind};
 use crate::domain::types::{to_timestamp, StreamEvent};
-use crate::domain::validation::{
-    validate_change_address, validate_export, validate_token, FieldError,
-};
+use crate::domain::validation::{validate_change_address, validate_token};
 use crate::domain::{DomainError, DomainEvent};
 use crate::privacy::address_change_key_id;
 use crate::proto::api;
 use crate::repository;
 use crate::sequence::SequenceName;
-use crate::store::{CurrentRevision, Direction, StreamStart};
 
 /// What a missing address change is called in errors.
 const WHAT: &str = "address change";
-/// Address changes loaded concurrently by an export batch.
-const BATCH_CONCURRENCY: usize = 16;
 
 /// An address change's view with the revisions of the streams it was folded from.
-struct AddressChangeLoad {
-    view: AddressChangeView,
-    read: HashMap<String, CurrentRevision>,
-}
+type AddressChangeLoad = ContextLoad<AddressChangeView>;
 
 /// The address change as the API shows it: never the address. `asked_with` is the token a
 /// page asked with (whether it is still the current one); `None` for the back office.
@@ -90,20 +81,8 @@ impl Intake {
 
     /// The address change a token was issued for (current or replaced).
     async fn address_change_id_of(&self, token: &str) -> Result<u64, IntakeError> {
-        let recorded = self
-            .log
-            .read_stream(
-                &token_stream(token),
-                Direction::Forwards,
-                StreamStart::Beginning,
-                1,
-            )
-            .await?;
-        let Some(first) = recorded.into_iter().next() else {
-            return Err(IntakeError::UnknownAddressChangeToken);
-        };
-        match DomainEvent::decode(&first.event_type, &first.payload)? {
-            DomainEvent::AddressChangeTokenIssued(e) => Ok(e.address_change_id),
+        match self.first_of(&token_stream(token)).await? {
+            Some(DomainEvent::AddressChangeTokenIssued(e)) => Ok(e.address_change_id),
             _ => Err(IntakeError::UnknownAddressChangeToken),
         }
     }
@@ -114,26 +93,15 @@ impl Intake {
         id: u64,
         unseal: bool,
     ) -> Result<AddressChangeLoad, IntakeError> {
-        let not_found = || IntakeError::NotFound { what: WHAT, id };
-        let mut streams = repository::load_address_change(&*self.log, id)
-            .await?
-            .ok_or_else(not_found)?;
-        if unseal {
-            let changes = streams[0].steps.iter_mut().map(|s| &mut s.event);
-            self.vault.unseal(changes).await?;
-        }
-        let mut view = AddressChangeView::default();
-        let mut read = HashMap::new();
-        for stream in &streams {
-            for s in &stream.steps {
-                view.apply(&stream.name, &s.event);
-            }
-            read.insert(stream.name.clone(), stream.revision);
-        }
-        if !view.exists() {
-            return Err(not_found());
-        }
-        Ok(AddressChangeLoad { view, read })
+        let loaded = repository::load_address_change(&*self.log, id).await?;
+        self.fold_loaded(
+            loaded,
+            unseal,
+            AddressChangeView::apply,
+            AddressChangeView::exists,
+        )
+        .await?
+        .ok_or(IntakeError::NotFound { what: WHAT, id })
     }
 
     /// The address change behind a token, without personal data: for the address-change
@@ -194,62 +162,20 @@ impl Intake {
         address_change_ids: &[u64],
         batch_id: &str,
     ) -> Result<api::MarkAddressChangesExportedResponse, IntakeError> {
-        // The donation batch's rules, with this request's field name.
-        let errors: Vec<FieldError> = validate_export(address_change_ids, batch_id)
-            .into_iter()
-            .map(|e| match e.field.as_str() {
-                "donation_ids" => FieldError::new("address_change_ids", e.rule),
-                _ => e,
-            })
-            .collect();
-        invalid_if_any(errors)?;
-        let mut ids = address_change_ids.to_vec();
-        ids.sort_unstable();
-        ids.dedup();
-        self.run(meta, Method::MarkAddressChangesExported, async {
-            let now = self.clock.now();
-            let loads: Vec<(u64, AddressChangeLoad)> = futures::stream::iter(ids.iter().copied())
-                .map(|id| async move {
-                    self.load_address_change(id, false)
-                        .await
-                        .map(|l| (id, l))
-                        .map_err(|e| IntakeError::InAddressChangeBatch {
-                            address_change_id: id,
-                            source: Box::new(e),
-                        })
-                })
-                .buffered(BATCH_CONCURRENCY)
-                .try_collect()
-                .await?;
-            let mut events = Vec::new();
-            let mut read = HashMap::new();
-            let mut response = api::MarkAddressChangesExportedResponse::default();
-            for (id, load) in loads {
-                match commands::mark_exported(&load.view, batch_id, now) {
-                    Ok(decided) => {
-                        response.exported.push(id);
-                        events.extend(decided);
-                        read.extend(load.read);
-                    }
-                    Err(DomainError::AddressChangeAlreadyExported { .. }) => {
-                        response.already_exported.push(id)
-                    }
-                    Err(e) => {
-                        return Err(IntakeError::InAddressChangeBatch {
-                            address_change_id: id,
-                            source: Box::new(e.into()),
-                        })
-                    }
-                }
-            }
-            Ok(Plan {
-                events,
-                read,
-                response,
-                stored: None,
-            })
-        })
-        .await
+        let batch = ExportBatch {
+            method: Method::MarkAddressChangesExported,
+            ids_field: "address_change_ids",
+            ids: address_change_ids,
+            batch_id,
+            decide: commands::mark_exported,
+            already_exported: |e| matches!(e, DomainError::AddressChangeAlreadyExported { .. }),
+            in_batch: |address_change_id, source| IntakeError::InAddressChangeBatch {
+                address_change_id,
+                source,
+            },
+        };
+        self.export_batch(meta, batch, |id| self.load_address_change(id, false))
+            .await
     }
 
     /// An address change folded from the log with its address unsealed while its key exists

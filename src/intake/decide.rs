@@ -10,16 +10,20 @@ use crate::domain::commands::Decision;
 use crate::domain::payment::PaymentState;
 use crate::domain::streams;
 use crate::domain::validation::{validate_id, validate_reason};
-use crate::domain::{DomainError, DonationView, StreamEvent};
+use crate::domain::{DomainError, DomainEvent, DonationView, StreamEvent};
 use crate::proto::api;
-use crate::repository;
-use crate::store::CurrentRevision;
+use crate::repository::{self, LoadedStream};
+use crate::store::{CurrentRevision, Direction, StreamStart};
 
-/// A view loaded for a decision, with the revisions of the streams it was folded from.
-pub(super) struct ViewLoad {
-    pub(super) view: DonationView,
+/// An entity's view (a donation's, an application's, an address change's …) loaded for a
+/// decision, with the revisions of the streams it was folded from.
+pub(super) struct ContextLoad<V> {
+    pub(super) view: V,
     pub(super) read: HashMap<String, CurrentRevision>,
 }
+
+/// A donation's view loaded for a decision.
+pub(super) type ViewLoad = ContextLoad<DonationView>;
 
 impl ViewLoad {
     /// Applies decided events so the answer shows the state after the call.
@@ -31,6 +35,50 @@ impl ViewLoad {
 }
 
 impl Intake {
+    /// The first event of an index stream (an address-change token's, a confirmation
+    /// code's), decoded; `None` when nothing was indexed under it.
+    pub(super) async fn first_of(&self, stream: &str) -> Result<Option<DomainEvent>, IntakeError> {
+        let recorded = self
+            .log
+            .read_stream(stream, Direction::Forwards, StreamStart::Beginning, 1)
+            .await?;
+        match recorded.into_iter().next() {
+            Some(first) => Ok(Some(DomainEvent::decode(
+                &first.event_type,
+                &first.payload,
+            )?)),
+            None => Ok(None),
+        }
+    }
+
+    /// An entity's view folded from its loaded streams (the first, its own, unsealed when
+    /// `unseal`) with the revisions read; `None` when there are no streams or the view says
+    /// the entity was never created.
+    pub(super) async fn fold_loaded<V: Default>(
+        &self,
+        loaded: Option<Vec<LoadedStream>>,
+        unseal: bool,
+        apply: fn(&mut V, &str, &DomainEvent),
+        exists: fn(&V) -> bool,
+    ) -> Result<Option<ContextLoad<V>>, IntakeError> {
+        let Some(mut streams) = loaded else {
+            return Ok(None);
+        };
+        if unseal {
+            let own = streams[0].steps.iter_mut().map(|s| &mut s.event);
+            self.vault.unseal(own).await?;
+        }
+        let mut view = V::default();
+        let mut read = HashMap::new();
+        for stream in &streams {
+            for s in &stream.steps {
+                apply(&mut view, &stream.name, &s.event);
+            }
+            read.insert(stream.name.clone(), stream.revision);
+        }
+        Ok(exists(&view).then_some(ContextLoad { view, read }))
+    }
+
     /// Loads the six streams of a donation; personal units are unsealed when `unseal`.
     pub(super) async fn load_view(
         &self,

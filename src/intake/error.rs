@@ -73,6 +73,19 @@ pub enum IntakeError {
         /// Why.
         source: Box<IntakeError>,
     },
+    /// No subscription was issued this confirmation code (the legacy error code).
+    #[error(
+        "subscription_confirmation_code_not_found: no subscription has this confirmation code"
+    )]
+    UnknownSubscriptionCode,
+    /// One subscription of an export batch failed, so the whole batch was refused.
+    #[error("subscription {subscription_id}: {source}")]
+    InSubscriptionBatch {
+        /// The subscription.
+        subscription_id: u64,
+        /// Why.
+        source: Box<IntakeError>,
+    },
     /// The event log failed or refused the append (a `Conflict` is a concurrent writer).
     #[error("event log: {0}")]
     Store(#[from] StoreError),

@@ -6,35 +6,27 @@
 
 use std::collections::HashMap;
 
-use futures::{StreamExt, TryStreamExt};
-
+use super::decide::ContextLoad;
 use super::error::invalid_if_any;
+use super::export::ExportBatch;
 use super::{reference, Intake, IntakeError, Method, Plan, RequestMeta};
 use crate::domain::address_change::{AddressType, ExternalIdKind};
 use crate::domain::membership::commands::{self, MembershipIds, NewMembership};
 use crate::domain::membership::{ApplicantKind, MembershipView};
 use crate::domain::moderation::{ModerationReason, ModerationStatus};
 use crate::domain::types::{to_timestamp, PaymentMethod, StreamEvent};
-use crate::domain::validation::{
-    validate_export, validate_id, validate_new_membership, validate_reason, FieldError,
-};
+use crate::domain::validation::{validate_id, validate_new_membership, validate_reason};
 use crate::domain::DomainError;
 use crate::privacy::membership_key_id;
 use crate::proto::api;
 use crate::repository;
 use crate::sequence::SequenceName;
-use crate::store::CurrentRevision;
 
 /// What a missing application is called in errors.
 const WHAT: &str = "membership application";
-/// Applications loaded concurrently by an export batch.
-const BATCH_CONCURRENCY: usize = 16;
 
 /// An application's view with the revisions of the streams it was folded from.
-struct MembershipLoad {
-    view: MembershipView,
-    read: HashMap<String, CurrentRevision>,
-}
+type MembershipLoad = ContextLoad<MembershipView>;
 
 /// The application as the API shows it; with `include_personal`, the applicant when readable
 /// (answers to mutating calls and idempotency records never hold it).
@@ -192,29 +184,15 @@ impl Intake {
         membership_id: u64,
         unseal: bool,
     ) -> Result<MembershipLoad, IntakeError> {
-        let not_found = || IntakeError::NotFound {
+        let loaded = repository::load_membership(&*self.log, membership_id).await?;
+        self.fold_loaded(loaded, unseal, MembershipView::apply, |v| {
+            v.application.exists()
+        })
+        .await?
+        .ok_or(IntakeError::NotFound {
             what: WHAT,
             id: membership_id,
-        };
-        let mut streams = repository::load_membership(&*self.log, membership_id)
-            .await?
-            .ok_or_else(not_found)?;
-        if unseal {
-            let application = streams[0].steps.iter_mut().map(|s| &mut s.event);
-            self.vault.unseal(application).await?;
-        }
-        let mut view = MembershipView::default();
-        let mut read = HashMap::new();
-        for stream in &streams {
-            for s in &stream.steps {
-                view.apply(&stream.name, &s.event);
-            }
-            read.insert(stream.name.clone(), stream.revision);
-        }
-        if !view.application.exists() {
-            return Err(not_found());
-        }
-        Ok(MembershipLoad { view, read })
+        })
     }
 
     /// A decision on an application's view with the action's free-text reason, checked first;
@@ -331,62 +309,20 @@ impl Intake {
         membership_ids: &[u64],
         batch_id: &str,
     ) -> Result<api::MarkMembershipsExportedResponse, IntakeError> {
-        // The donation batch's rules, with this request's field name.
-        let errors: Vec<FieldError> = validate_export(membership_ids, batch_id)
-            .into_iter()
-            .map(|e| match e.field.as_str() {
-                "donation_ids" => FieldError::new("membership_ids", e.rule),
-                _ => e,
-            })
-            .collect();
-        invalid_if_any(errors)?;
-        let mut ids = membership_ids.to_vec();
-        ids.sort_unstable();
-        ids.dedup();
-        self.run(meta, Method::MarkMembershipsExported, async {
-            let now = self.clock.now();
-            let loads: Vec<(u64, MembershipLoad)> = futures::stream::iter(ids.iter().copied())
-                .map(|id| async move {
-                    self.load_membership(id, false)
-                        .await
-                        .map(|l| (id, l))
-                        .map_err(|e| IntakeError::InMembershipBatch {
-                            membership_id: id,
-                            source: Box::new(e),
-                        })
-                })
-                .buffered(BATCH_CONCURRENCY)
-                .try_collect()
-                .await?;
-            let mut events = Vec::new();
-            let mut read = HashMap::new();
-            let mut response = api::MarkMembershipsExportedResponse::default();
-            for (id, load) in loads {
-                match commands::mark_exported(&load.view, batch_id, now) {
-                    Ok(decided) => {
-                        response.exported.push(id);
-                        events.extend(decided);
-                        read.extend(load.read);
-                    }
-                    Err(DomainError::MembershipAlreadyExported { .. }) => {
-                        response.already_exported.push(id)
-                    }
-                    Err(e) => {
-                        return Err(IntakeError::InMembershipBatch {
-                            membership_id: id,
-                            source: Box::new(e.into()),
-                        })
-                    }
-                }
-            }
-            Ok(Plan {
-                events,
-                read,
-                response,
-                stored: None,
-            })
-        })
-        .await
+        let batch = ExportBatch {
+            method: Method::MarkMembershipsExported,
+            ids_field: "membership_ids",
+            ids: membership_ids,
+            batch_id,
+            decide: commands::mark_exported,
+            already_exported: |e| matches!(e, DomainError::MembershipAlreadyExported { .. }),
+            in_batch: |membership_id, source| IntakeError::InMembershipBatch {
+                membership_id,
+                source,
+            },
+        };
+        self.export_batch(meta, batch, |id| self.load_membership(id, false))
+            .await
     }
 
     /// An application folded from the log and decrypted (sees its own writes while
@@ -410,7 +346,8 @@ impl Intake {
             Err(
                 AuditError::MembershipNotFound(id)
                 | AuditError::NotFound(id)
-                | AuditError::AddressChangeNotFound(id),
+                | AuditError::AddressChangeNotFound(id)
+                | AuditError::SubscriptionNotFound(id),
             ) => Err(IntakeError::NotFound { what: WHAT, id }),
             Err(AuditError::Store(e)) => Err(e.into()),
             Err(AuditError::Privacy(e)) => Err(e.into()),

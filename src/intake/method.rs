@@ -68,6 +68,16 @@ pub enum Method {
     ChangeAddress,
     /// `MarkAddressChangesExported`
     MarkAddressChangesExported,
+    /// `Subscribe`
+    Subscribe,
+    /// `ConfirmSubscription`
+    ConfirmSubscription,
+    /// `MarkSubscriptionsExported`
+    MarkSubscriptionsExported,
+    /// `GetSubscription`
+    GetSubscription,
+    /// `RemoveSubscription`
+    RemoveSubscription,
 }
 
 impl Method {
@@ -104,6 +114,11 @@ impl Method {
         Method::GetAddressChange,
         Method::ChangeAddress,
         Method::MarkAddressChangesExported,
+        Method::Subscribe,
+        Method::ConfirmSubscription,
+        Method::MarkSubscriptionsExported,
+        Method::GetSubscription,
+        Method::RemoveSubscription,
     ];
 
     /// The gRPC method name (also the metrics label and the idempotency record's method).
@@ -140,6 +155,11 @@ impl Method {
             Method::GetAddressChange => "GetAddressChange",
             Method::ChangeAddress => "ChangeAddress",
             Method::MarkAddressChangesExported => "MarkAddressChangesExported",
+            Method::Subscribe => "Subscribe",
+            Method::ConfirmSubscription => "ConfirmSubscription",
+            Method::MarkSubscriptionsExported => "MarkSubscriptionsExported",
+            Method::GetSubscription => "GetSubscription",
+            Method::RemoveSubscription => "RemoveSubscription",
         }
     }
 
@@ -153,6 +173,7 @@ impl Method {
                 | Method::GetMembership
                 | Method::GetMembershipHistory
                 | Method::GetAddressChange
+                | Method::GetSubscription
         )
     }
 }

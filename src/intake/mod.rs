@@ -3,7 +3,8 @@
 //! needs, fold, let the domain decide (`domain::commands`), seal personal data, append
 //! everything in one atomic append. One file per command family (`donation.rs`,
 //! `payment.rs`, `deletion.rs`, `moderation.rs`, `comment.rs`, `donor.rs`, `export.rs`,
-//! `contribution_tracking.rs`, `next_id.rs`, `membership.rs`, `address_change.rs`); `decide.rs` holds the shared shapes of a
+//! `contribution_tracking.rs`, `next_id.rs`, `membership.rs`, `address_change.rs`,
+//! `subscription.rs`); `decide.rs` holds the shared shapes of a
 //! decision on a donation or a payment; `method.rs` is the one list of RPCs.
 //!
 //! Idempotency without a separate store: every mutating call appends, in the same atomic
@@ -32,6 +33,7 @@ mod next_id;
 mod payment;
 pub mod reference;
 pub mod sequence_check;
+mod subscription;
 mod view;
 
 use std::collections::HashMap;
@@ -62,6 +64,7 @@ pub use error::IntakeError;
 pub use membership::membership_message;
 pub use method::Method;
 pub use payment::{BookPaymentCommand, MoneyBack};
+pub use subscription::subscription_message;
 pub use view::donation_message;
 
 /// Stream category of the idempotency records.
@@ -177,7 +180,10 @@ positioned!(
     api::MembershipResponse,
     api::MarkMembershipsExportedResponse,
     api::ChangeAddressResponse,
-    api::MarkAddressChangesExportedResponse
+    api::MarkAddressChangesExportedResponse,
+    api::SubscribeResponse,
+    api::SubscriptionResponse,
+    api::MarkSubscriptionsExportedResponse
 );
 
 /// What a command decided: the events (sealed), the revisions of the streams it read, and the
@@ -264,6 +270,10 @@ impl Intake {
                     id,
                 })
             }
+            Err(crate::audit::AuditError::SubscriptionNotFound(id)) => Err(IntakeError::NotFound {
+                what: "subscription",
+                id,
+            }),
             Err(crate::audit::AuditError::Store(e)) => Err(e.into()),
             Err(crate::audit::AuditError::Privacy(e)) => Err(e.into()),
             Err(crate::audit::AuditError::Decode { source, .. }) => Err(source.into()),

@@ -5,6 +5,7 @@
 use crate::domain::address_change::AddressChangeCategory;
 use crate::domain::membership::MembershipCategory;
 use crate::domain::streams::category;
+use crate::domain::subscription::SubscriptionCategory;
 use crate::sequence::{SequenceError, SequenceGenerator, SequenceName};
 use crate::store::{EventLog, StoreError};
 
@@ -49,6 +50,7 @@ pub fn category_of(name: SequenceName) -> &'static str {
         SequenceName::Payment => category::PAYMENT,
         SequenceName::Membership => MembershipCategory::Application.as_str(),
         SequenceName::AddressChange => AddressChangeCategory::AddressChange.as_str(),
+        SequenceName::Subscription => SubscriptionCategory::Subscription.as_str(),
     }
 }
 

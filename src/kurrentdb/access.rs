@@ -101,7 +101,7 @@ impl Grant {
 }
 
 /// The categories the ledger itself writes (`import` is the legacy import's record), of every
-/// context (the address-change token index included).
+/// context (the address-change token index and the subscription indexes included).
 pub fn is_ledger_category(category: &str) -> bool {
     category == REQUEST_CATEGORY
         || category == crate::store::category_of(crate::legacy::import::STREAM)
@@ -110,6 +110,7 @@ pub fn is_ledger_category(category: &str) -> bool {
             .iter()
             .any(|c| c.as_str() == category)
         || crate::domain::address_change::categories().contains(&category)
+        || crate::domain::subscription::categories().contains(&category)
 }
 
 /// The category that governs access to `stream`: its own, or for `$$name` that of `name`.

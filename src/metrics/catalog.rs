@@ -131,6 +131,13 @@ pub const ADDRESS_CHANGE_SCRUB_OLDEST_AGE: &str =
     "ledger_address_change_scrub_oldest_eligible_age_seconds";
 /// `ledger_address_changes_scrubbed_total`.
 pub const ADDRESS_CHANGES_SCRUBBED: &str = "ledger_address_changes_scrubbed_total";
+/// `ledger_subscription_scrub_eligible`.
+pub const SUBSCRIPTION_SCRUB_ELIGIBLE: &str = "ledger_subscription_scrub_eligible";
+/// `ledger_subscription_scrub_oldest_eligible_age_seconds`.
+pub const SUBSCRIPTION_SCRUB_OLDEST_AGE: &str =
+    "ledger_subscription_scrub_oldest_eligible_age_seconds";
+/// `ledger_subscriptions_removed_total`.
+pub const SUBSCRIPTIONS_REMOVED: &str = "ledger_subscriptions_removed_total";
 /// `ledger_kurrentdb_calls_total`.
 pub const KURRENTDB_CALLS: &str = "ledger_kurrentdb_calls_total";
 /// `ledger_kurrentdb_errors_total`.
@@ -306,6 +313,23 @@ pub const CATALOG: &[Spec] = &[
         ADDRESS_CHANGES_SCRUBBED,
         &["rule"],
         "Address changes scrubbed, by rule.",
+    ),
+    gauge(
+        SUBSCRIPTION_SCRUB_ELIGIBLE,
+        &[],
+        "Subscriptions eligible for removal (their address crypto-shredded) but not yet \
+         removed (as `ledger scrub status`).",
+    ),
+    gauge(
+        SUBSCRIPTION_SCRUB_OLDEST_AGE,
+        &[],
+        "Age in seconds of the oldest subscription eligible for removal, not yet removed (0 \
+         when none).",
+    ),
+    counter(
+        SUBSCRIPTIONS_REMOVED,
+        &["rule"],
+        "Subscriptions removed by the removal job, by rule.",
     ),
     counter(
         KURRENTDB_CALLS,

@@ -41,6 +41,38 @@ pub fn address_change_key_id(address_change_id: u64) -> u64 {
     ADDRESS_CHANGE_KEY_BASE | address_change_id
 }
 
+/// Key ids of subscriptions start here: subscription `n` is sealed with key
+/// `SUBSCRIPTION_KEY_BASE + n`, inside the top of the address changes' range (address-change
+/// ids never come near 2^60) and below `i64::MAX`, the key store's limit.
+pub const SUBSCRIPTION_KEY_BASE: u64 = (1 << 62) | (1 << 61) | (1 << 60);
+
+/// The key id of subscription `subscription_id`.
+pub fn subscription_key_id(subscription_id: u64) -> u64 {
+    SUBSCRIPTION_KEY_BASE | subscription_id
+}
+
+/// Key ids of the subscriptions' duplicate-index windows start here: the HMAC key of 30-minute
+/// window `w` (`domain::subscription::window_of`) is `SUBSCRIPTION_WINDOW_KEY_BASE + w`, at the
+/// top of the subscriptions' range (subscription ids never come near 2^59; windows number
+/// 48 a day).
+pub const SUBSCRIPTION_WINDOW_KEY_BASE: u64 = SUBSCRIPTION_KEY_BASE | (1 << 59);
+
+/// The key id of duplicate-index window `window`.
+pub fn subscription_window_key_id(window: u64) -> u64 {
+    SUBSCRIPTION_WINDOW_KEY_BASE | (window & ((1 << 59) - 1))
+}
+
+/// The keyed hash (HMAC-SHA256, lower-case hex) of a normalised e-mail address under a
+/// duplicate-index window's key: the id of its `subscription_email-…` stream.
+pub fn email_hmac(key: &DataKey, normalised_email: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key.0[..])
+        .expect("HMAC takes a key of any length");
+    mac.update(b"ledger:subscription_email:v1:");
+    mac.update(normalised_email.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// Key ids of CiviShare peering secrets: peering `n` is sealed with key
 /// `PEERING_KEY_BASE + n`. The range sits at the top of the donations' range (donation ids
 /// never come near 2^62 - 2^32) and below the memberships'.
@@ -172,6 +204,7 @@ pub fn seal_with(events: &mut [DomainEvent], key_id: u64, key: &DataKey) {
                 UnitMut::Comment(c, s) => seal_unit(c, s, label, key_id, key),
                 UnitMut::Applicant(c, s) => seal_unit(c, s, label, key_id, key),
                 UnitMut::Address(c, s) => seal_unit(c, s, label, key_id, key),
+                UnitMut::Subscriber(c, s) => seal_unit(c, s, label, key_id, key),
             }
         }
     }
@@ -188,7 +221,8 @@ pub fn key_ids<'e>(events: impl IntoIterator<Item = &'e mut DomainEvent>) -> BTr
                 | UnitMut::Provider(_, s)
                 | UnitMut::Comment(_, s)
                 | UnitMut::Applicant(_, s)
-                | UnitMut::Address(_, s) => s,
+                | UnitMut::Address(_, s)
+                | UnitMut::Subscriber(_, s) => s,
             };
             if let Some(s) = sealed {
                 ids.insert(s.key_id);
@@ -214,6 +248,7 @@ pub fn unseal_with<'e>(
                 UnitMut::Comment(c, s) => unseal_unit(c, s, label, keys)?,
                 UnitMut::Applicant(c, s) => unseal_unit(c, s, label, keys)?,
                 UnitMut::Address(c, s) => unseal_unit(c, s, label, keys)?,
+                UnitMut::Subscriber(c, s) => unseal_unit(c, s, label, keys)?,
             }
         }
     }

@@ -8,17 +8,14 @@
 //! (the view's own rule: a scrubbed address change has no address). A batch loads the rows of
 //! the address changes its events touch and writes back every changed row.
 
-use std::collections::{BTreeSet, HashMap};
-
 use chrono::{DateTime, Utc};
 
-use super::backend::{Load, ProjectionError, Session, Write};
-use super::batch::check_same;
+use super::backend::{Load, Write};
 use super::donation::{export_and_scrub_of, export_and_scrub_values, micros, Rejection};
+use super::entity_rows::{EntityRow, EntityRows};
 use super::rows::{code, flag, int, text, time, unsigned, Value};
 use crate::domain::address_change::{AddressChangeCategory, AddressChangeView, ExportRecord};
 use crate::domain::export::ExportState;
-use crate::domain::scrub::ScrubRule;
 use crate::domain::DomainEvent;
 use crate::proto::events as ev;
 
@@ -35,7 +32,7 @@ pub(crate) struct AddressChangeRow {
 
 impl AddressChangeRow {
     /// The row of an `AddressChangeCreated` event on stream `address_change-{id}`.
-    fn created(
+    fn of_creation(
         id: i64,
         event: &DomainEvent,
         occurred_at: DateTime<Utc>,
@@ -159,111 +156,71 @@ fn category_of(event: &DomainEvent) -> Option<AddressChangeCategory> {
 }
 
 /// The address-change rows of one batch, in memory.
-#[derive(Debug, Default)]
-pub(super) struct AddressChanges {
-    rows: HashMap<i64, AddressChangeRow>,
-    dirty: BTreeSet<i64>,
-}
+pub(super) type AddressChanges = EntityRows<AddressChangeRow>;
 
-impl AddressChanges {
-    /// Loads the rows of `ids`.
-    pub(super) async fn load(
-        session: &mut dyn Session,
-        ids: &BTreeSet<i64>,
-    ) -> Result<Self, ProjectionError> {
-        let mut out = Self::default();
-        if ids.is_empty() {
-            return Ok(out);
-        }
-        let ids: Vec<i64> = ids.iter().copied().collect();
-        for v in session.load(Load::AddressChange, &ids).await? {
-            let row = AddressChangeRow::from_values(&v);
-            out.rows.insert(row.id, row);
-        }
-        Ok(out)
+impl EntityRow for AddressChangeRow {
+    type Category = AddressChangeCategory;
+    const WHAT: &'static str = "address change";
+    const ID_FIELD: &'static str = "address_change_id";
+    const LOAD: Load = Load::AddressChange;
+    const WRITE: Write = Write::AddressChange;
+
+    fn category_name(category: AddressChangeCategory) -> &'static str {
+        category.as_str()
     }
 
-    /// Applies an event of stream `{category}-{id}`; on a rejection nothing was changed.
-    pub(super) fn apply(
-        &mut self,
-        category: AddressChangeCategory,
+    fn category_of(event: &DomainEvent) -> Option<AddressChangeCategory> {
+        category_of(event)
+    }
+
+    fn created_id(event: &DomainEvent) -> Option<u64> {
+        match event {
+            DomainEvent::AddressChangeCreated(e) => Some(e.address_change_id),
+            _ => None,
+        }
+    }
+
+    fn created(
         id: i64,
         event: &DomainEvent,
         occurred_at: DateTime<Utc>,
-    ) -> Result<(), Rejection> {
-        let expected = category_of(event);
-        if expected != Some(category) {
-            let belongs = expected.map_or("another context", AddressChangeCategory::as_str);
-            return Err(format!(
-                "a `{}` stream cannot hold this event (it belongs in `{belongs}`)",
-                category.as_str()
-            ));
-        }
-        match event {
-            DomainEvent::AddressChangeCreated(e) => {
-                check_same(e.address_change_id, id, "address_change_id")?;
-                if self.rows.contains_key(&id) {
-                    return Err(format!("address change {id} was already created"));
-                }
-                self.rows
-                    .insert(id, AddressChangeRow::created(id, event, occurred_at)?);
-            }
-            DomainEvent::PersonalDataScrubbed(e)
-                if ScrubRule::try_from(e.rule).unwrap_or_default() == ScrubRule::Unspecified =>
-            {
-                return Err(format!("unknown scrub rule {}", e.rule));
-            }
-            _ => {
-                let row = self
-                    .rows
-                    .get_mut(&id)
-                    .ok_or_else(|| format!("unknown address change {id}"))?;
-                row.view.apply(category.as_str(), event);
-            }
-        }
-        self.dirty.insert(id);
-        Ok(())
+    ) -> Result<Self, Rejection> {
+        Self::of_creation(id, event, occurred_at)
     }
 
-    /// Writes every changed row.
-    pub(super) async fn write(&self, session: &mut dyn Session) -> Result<(), ProjectionError> {
-        let rows: Vec<Vec<Value>> = self
-            .dirty
-            .iter()
-            .map(|id| self.rows[id].to_values())
-            .collect();
-        if rows.is_empty() {
-            return Ok(());
-        }
-        session.write(Write::AddressChange, rows).await
+    fn apply(&mut self, category: AddressChangeCategory, event: &DomainEvent) {
+        self.view.apply(category.as_str(), event);
+    }
+
+    fn id(&self) -> i64 {
+        self.id
+    }
+
+    fn to_values(&self) -> Vec<Value> {
+        self.to_values()
+    }
+
+    fn from_values(values: &[Value]) -> Self {
+        Self::from_values(values)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use super::super::entity_rows::testing::{
+        self, assert_a_loaded_row_folds_on_like_the_one_in_memory, at,
+    };
     use super::*;
     use crate::domain::address_change::view::fixtures::*;
 
-    fn at(s: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_780_000_000 + s, 0).unwrap()
-    }
-
     fn fold(history: &[(String, DomainEvent)]) -> AddressChanges {
-        let mut m = AddressChanges::default();
-        for (i, (stream, event)) in history.iter().enumerate() {
-            let category = AddressChangeCategory::of(stream).unwrap();
-            m.apply(category, AID as i64, event, at(i as i64)).unwrap();
-        }
-        m
+        testing::fold(history, AID as i64, AddressChangeCategory::of)
     }
 
     fn columns(m: &AddressChanges) -> HashMap<&'static str, Value> {
-        let row = &m.rows[&(AID as i64)];
-        super::super::rows::ADDRESS_CHANGE_COLUMNS
-            .iter()
-            .map(|(c, _)| *c)
-            .zip(row.to_values())
-            .collect()
+        testing::columns(m, AID as i64, super::super::rows::ADDRESS_CHANGE_COLUMNS)
     }
 
     #[test]
@@ -276,23 +233,11 @@ mod tests {
             exported(TOKEN_3),
             scrubbed(),
         ];
-        for split in 1..history.len() {
-            let memory = fold(&history);
-            let mut loaded = fold(&history[..split]);
-            let back = AddressChangeRow::from_values(&loaded.rows[&(AID as i64)].to_values());
-            loaded.rows.insert(AID as i64, back);
-            for (i, (stream, event)) in history.iter().enumerate().skip(split) {
-                let category = AddressChangeCategory::of(stream).unwrap();
-                loaded
-                    .apply(category, AID as i64, event, at(i as i64))
-                    .unwrap();
-            }
-            assert_eq!(
-                loaded.rows[&(AID as i64)].to_values(),
-                memory.rows[&(AID as i64)].to_values(),
-                "loaded back after {split} events"
-            );
-        }
+        assert_a_loaded_row_folds_on_like_the_one_in_memory::<AddressChangeRow>(
+            &history,
+            AID as i64,
+            AddressChangeCategory::of,
+        );
     }
 
     #[test]

@@ -209,6 +209,9 @@ pub(crate) enum Statement {
     /// `address_change_scrub_candidates.sql`: binds the cutoff time of the grace period and
     /// the limit; returns `(address change id, modified at, rule)`.
     AddressChangeScrubCandidates,
+    /// `subscription_scrub_candidates.sql`: binds the cutoff time of the grace period and the
+    /// limit; returns `(subscription id, created at, rule)`.
+    SubscriptionScrubCandidates,
 }
 
 /// A read model's connection, in one dialect.
@@ -302,6 +305,7 @@ pub(crate) enum Load {
     Membership,
     MembershipModerationReason,
     AddressChange,
+    Subscription,
 }
 
 /// The statements a `Session` writes with.
@@ -317,6 +321,7 @@ pub(crate) enum Write {
     Membership,
     MembershipModerationReason,
     AddressChange,
+    Subscription,
     MembershipEvent,
     /// CiviShare's status mirror (`civishare::mirror`), not the projector.
     CivishareOutgoing,

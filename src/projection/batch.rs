@@ -24,11 +24,13 @@ use super::donation::{
 use super::membership::Memberships;
 use super::moderation_reasons;
 use super::rows::Value;
+use super::subscription::Subscriptions;
 use super::{DecodeError, ProjectionError};
 use crate::domain::address_change::{self, is_address_change_stream, AddressChangeCategory};
 use crate::domain::admission;
 use crate::domain::membership::{is_membership_stream, MembershipCategory};
 use crate::domain::moderation::ModerationState;
+use crate::domain::subscription::{self, is_subscription_stream, SubscriptionCategory};
 use crate::domain::validation::FieldError;
 use crate::domain::{streams, DomainEvent};
 use crate::store::{Position, RecordedEvent};
@@ -74,6 +76,8 @@ pub(super) struct State {
     memberships: Memberships,
     /// The address changes the batch touches.
     address_changes: AddressChanges,
+    /// The subscriptions the batch touches.
+    subscriptions: Subscriptions,
     conflicts: Vec<Conflict>,
     /// `donation_event` rows.
     log: Vec<Vec<Value>>,
@@ -90,6 +94,7 @@ struct Wanted {
     cts: BTreeSet<i64>,
     memberships: BTreeSet<i64>,
     address_changes: BTreeSet<i64>,
+    subscriptions: BTreeSet<i64>,
 }
 
 impl Wanted {
@@ -109,6 +114,10 @@ impl Wanted {
             }
             if is_address_change_stream(&d.record.stream) {
                 w.address_changes.insert(sid);
+                continue;
+            }
+            if is_subscription_stream(&d.record.stream) {
+                w.subscriptions.insert(sid);
                 continue;
             }
             match category {
@@ -185,11 +194,13 @@ pub(crate) async fn apply(
         } else if !streams::is_domain_stream(&rec.stream)
             && !is_membership_stream(&rec.stream)
             && !is_address_change_stream(&rec.stream)
+            && !is_subscription_stream(&rec.stream)
         {
-            // Streams outside the seven donation categories, the five membership ones and the
-            // three address-change ones (e.g. `request-*` idempotency records of the intake,
-            // the `address_change_token-*` index) belong to other consumers; the read model
-            // has no rows for them.
+            // Streams outside the seven donation categories, the five membership ones, the
+            // three address-change ones and the three subscription ones (e.g. `request-*`
+            // idempotency records of the intake, the `address_change_token-*` index, the
+            // subscription indexes) belong to other consumers; the read model has no rows for
+            // them.
         } else {
             let applied = match &d.event {
                 Ok(event) => admitted(rec, event).and_then(|()| state.apply(rec, position, event)),
@@ -281,6 +292,7 @@ async fn load(
     moderation_reasons::load(session, ReasonTable::Donation, &reasons, &mut state.reasons).await?;
     state.memberships = Memberships::load(session, &wanted.memberships).await?;
     state.address_changes = AddressChanges::load(session, &wanted.address_changes).await?;
+    state.subscriptions = Subscriptions::load(session, &wanted.subscriptions).await?;
     let cts = cache.map(|c| (&c.cts, started_empty));
     let missing = from_cache(&wanted.cts, &mut state.cts, cts);
     if !missing.is_empty() {
@@ -345,6 +357,13 @@ fn category_of(event: &DomainEvent) -> &'static str {
         }
         E::AddressChangeExported(_) => AddressChangeCategory::Export.as_str(),
         E::AddressChangeTokenIssued(_) => address_change::TOKEN_CATEGORY,
+        // The subscription context's own events (`subscription.rs` checks its streams).
+        E::SubscriptionCreated(_) | E::SubscriptionConfirmed(_) => {
+            SubscriptionCategory::Subscription.as_str()
+        }
+        E::SubscriptionExported(_) => SubscriptionCategory::Export.as_str(),
+        E::SubscriptionCodeIssued(_) => subscription::CODE_CATEGORY,
+        E::SubscriptionEmailUsed(_) => subscription::EMAIL_CATEGORY,
     }
 }
 
@@ -369,6 +388,9 @@ impl State {
         }
         if let Some(category) = AddressChangeCategory::of(&rec.stream) {
             return self.address_changes.apply(category, sid, event, at);
+        }
+        if let Some(category) = SubscriptionCategory::of(&rec.stream) {
+            return self.subscriptions.apply(category, sid, event, at);
         }
         let expected = category_of(event);
         if category != expected {
@@ -616,6 +638,7 @@ impl State {
         // Membership rows are not cached: they are written after every batch.
         self.memberships.write(session).await?;
         self.address_changes.write(session).await?;
+        self.subscriptions.write(session).await?;
         let conflicts: Vec<Vec<Value>> = self.conflicts.iter().map(Conflict::to_values).collect();
         session.write(Write::Conflict, conflicts).await?;
         write_change_log(session, Write::DonationEvent, &mut self.log, write_rows).await?;

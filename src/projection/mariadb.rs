@@ -69,6 +69,8 @@ const CIVISHARE_STATUS_CHECKPOINT_UPSERT: &str =
     include_str!("../../projections/mariadb/civishare_status_checkpoint_upsert.sql");
 const ADDRESS_CHANGE_UPSERT: &str =
     include_str!("../../projections/mariadb/address_change_upsert.sql");
+const SUBSCRIPTION_SELECT: &str = include_str!("../../projections/mariadb/subscription_select.sql");
+const SUBSCRIPTION_UPSERT: &str = include_str!("../../projections/mariadb/subscription_upsert.sql");
 const MEMBERSHIP_UPSERT: &str = include_str!("../../projections/mariadb/membership_upsert.sql");
 const MEMBERSHIP_REASON_SELECT: &str =
     include_str!("../../projections/mariadb/membership_moderation_reason_select.sql");
@@ -109,6 +111,8 @@ const MEMBERSHIP_CANDIDATES: &str =
     include_str!("../../projections/mariadb/membership_scrub_candidates.sql");
 const ADDRESS_CHANGE_CANDIDATES: &str =
     include_str!("../../projections/mariadb/address_change_scrub_candidates.sql");
+const SUBSCRIPTION_CANDIDATES: &str =
+    include_str!("../../projections/mariadb/subscription_scrub_candidates.sql");
 
 /// The statement and layout of each write.
 pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static str, ColType)]) {
@@ -132,6 +136,7 @@ pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static
             CIVISHARE_STATUS_CHECKPOINT_UPSERT,
             rows::CIVISHARE_STATUS_CHECKPOINT_COLUMNS,
         ),
+        Write::Subscription => (SUBSCRIPTION_UPSERT, rows::SUBSCRIPTION_COLUMNS),
         Write::MembershipModerationReason => {
             (MEMBERSHIP_REASON_INSERT, rows::MEMBERSHIP_REASON_COLUMNS)
         }
@@ -149,6 +154,7 @@ fn load_statement(what: Load) -> (&'static str, &'static [(&'static str, ColType
         Load::ModerationReason => (MODERATION_REASON_SELECT, rows::REASON_COLUMNS),
         Load::Membership => (MEMBERSHIP_SELECT, rows::MEMBERSHIP_COLUMNS),
         Load::AddressChange => (ADDRESS_CHANGE_SELECT, rows::ADDRESS_CHANGE_COLUMNS),
+        Load::Subscription => (SUBSCRIPTION_SELECT, rows::SUBSCRIPTION_COLUMNS),
         Load::MembershipModerationReason => {
             (MEMBERSHIP_REASON_SELECT, rows::MEMBERSHIP_REASON_COLUMNS)
         }
@@ -677,6 +683,7 @@ impl Backend for MariaDbBackend {
             Statement::ScrubStaleModeration => STALE_MODERATION,
             Statement::MembershipScrubCandidates => MEMBERSHIP_CANDIDATES,
             Statement::AddressChangeScrubCandidates => ADDRESS_CHANGE_CANDIDATES,
+            Statement::SubscriptionScrubCandidates => SUBSCRIPTION_CANDIDATES,
         }
     }
 

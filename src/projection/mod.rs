@@ -41,6 +41,7 @@ mod config;
 mod contribution_tracking;
 mod diff;
 mod donation;
+mod entity_rows;
 mod mariadb;
 mod membership;
 pub mod migrations;
@@ -55,6 +56,7 @@ pub(crate) mod rows;
 pub mod scrub_selection;
 mod snapshot;
 mod sqlite;
+mod subscription;
 pub mod verify;
 
 use crate::domain::{CodecError, DomainEvent};
@@ -172,6 +174,7 @@ mod tests {
             Write::Membership,
             Write::MembershipModerationReason,
             Write::AddressChange,
+            Write::Subscription,
             Write::MembershipEvent,
             Write::CivishareOutgoing,
             Write::CivishareIncoming,

@@ -39,6 +39,10 @@ const CIVISHARE_STATUS_CHECKPOINT_UPSERT: &str =
     include_str!("../../projections/postgres/civishare_status_checkpoint_upsert.sql");
 const ADDRESS_CHANGE_UPSERT: &str =
     include_str!("../../projections/postgres/address_change_upsert.sql");
+const SUBSCRIPTION_SELECT: &str =
+    include_str!("../../projections/postgres/subscription_select.sql");
+const SUBSCRIPTION_UPSERT: &str =
+    include_str!("../../projections/postgres/subscription_upsert.sql");
 const MEMBERSHIP_UPSERT: &str = include_str!("../../projections/postgres/membership_upsert.sql");
 const MEMBERSHIP_REASON_SELECT: &str =
     include_str!("../../projections/postgres/membership_moderation_reason_select.sql");
@@ -96,6 +100,7 @@ pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static
             CIVISHARE_STATUS_CHECKPOINT_UPSERT,
             rows::CIVISHARE_STATUS_CHECKPOINT_COLUMNS,
         ),
+        Write::Subscription => (SUBSCRIPTION_UPSERT, rows::SUBSCRIPTION_COLUMNS),
         Write::MembershipModerationReason => {
             (MEMBERSHIP_REASON_INSERT, rows::MEMBERSHIP_REASON_COLUMNS)
         }
@@ -113,6 +118,7 @@ fn load_statement(what: Load) -> (&'static str, &'static [(&'static str, ColType
         Load::ModerationReason => (MODERATION_REASON_SELECT, rows::REASON_COLUMNS),
         Load::Membership => (MEMBERSHIP_SELECT, rows::MEMBERSHIP_COLUMNS),
         Load::AddressChange => (ADDRESS_CHANGE_SELECT, rows::ADDRESS_CHANGE_COLUMNS),
+        Load::Subscription => (SUBSCRIPTION_SELECT, rows::SUBSCRIPTION_COLUMNS),
         Load::MembershipModerationReason => {
             (MEMBERSHIP_REASON_SELECT, rows::MEMBERSHIP_REASON_COLUMNS)
         }
@@ -256,6 +262,7 @@ fn table_of(what: Write) -> &'static str {
         Write::CivishareOutgoing => "civishare_outgoing",
         Write::CivishareIncoming => "civishare_incoming",
         Write::CivishareStatusCheckpoint => "civishare_status_checkpoint",
+        Write::Subscription => "subscription",
     }
 }
 
@@ -525,6 +532,8 @@ const MEMBERSHIP_CANDIDATES: &str =
     include_str!("../../projections/postgres/membership_scrub_candidates.sql");
 const ADDRESS_CHANGE_CANDIDATES: &str =
     include_str!("../../projections/postgres/address_change_scrub_candidates.sql");
+const SUBSCRIPTION_CANDIDATES: &str =
+    include_str!("../../projections/postgres/subscription_scrub_candidates.sql");
 
 /// Whether `url` names a PostgreSQL read model.
 pub(crate) fn accepts(url: &str) -> bool {
@@ -679,6 +688,7 @@ impl Backend for PostgresBackend {
             Statement::ScrubStaleModeration => STALE_MODERATION,
             Statement::MembershipScrubCandidates => MEMBERSHIP_CANDIDATES,
             Statement::AddressChangeScrubCandidates => ADDRESS_CHANGE_CANDIDATES,
+            Statement::SubscriptionScrubCandidates => SUBSCRIPTION_CANDIDATES,
         }
     }
 

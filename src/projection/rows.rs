@@ -294,6 +294,21 @@ pub(crate) const ADDRESS_CHANGE_COLUMNS: &[(&str, ColType)] = &[
     ("scrubbed_at", ColType::Time),
     ("scrub_rule", ColType::Text),
 ];
+/// `subscription`, one row per subscription (see `subscription.rs`); no address column.
+pub(crate) const SUBSCRIPTION_COLUMNS: &[(&str, ColType)] = &[
+    ("id", ColType::I64),
+    ("created_at", ColType::Time),
+    ("status", ColType::Text),
+    ("confirmed_at", ColType::Time),
+    ("tracking", ColType::Text),
+    ("source", ColType::Text),
+    ("is_exported", ColType::Bool),
+    ("exported_at", ColType::Time),
+    ("export_batch", ColType::Text),
+    ("is_removed", ColType::Bool),
+    ("removed_at", ColType::Time),
+    ("removal_rule", ColType::Text),
+];
 /// `membership_event`, the membership applications' change log: the columns of
 /// `donation_event` with `membership_id` for `donation_id`.
 pub(crate) const MEMBERSHIP_EVENT_COLUMNS: &[(&str, ColType)] = &[
@@ -486,6 +501,11 @@ pub(crate) const TABLES: &[Layout] = &[
         name: "address_change",
         order_by: "id",
         columns: ADDRESS_CHANGE_COLUMNS,
+    },
+    Layout {
+        name: "subscription",
+        order_by: "id",
+        columns: SUBSCRIPTION_COLUMNS,
     },
     Layout {
         name: "membership_event",
@@ -729,6 +749,7 @@ mod tests {
                 include_str!(
                     "../../migrations/postgres/readmodel/20261207100000_membership_event.sql"
                 ),
+                include_str!("../../migrations/postgres/readmodel/20261207200000_subscription.sql"),
             ]
             .concat(),
         )
@@ -749,6 +770,7 @@ mod tests {
                 include_str!(
                     "../../migrations/mariadb/readmodel/20261207100000_membership_event.sql"
                 ),
+                include_str!("../../migrations/mariadb/readmodel/20261207200000_subscription.sql"),
             ]
             .concat(),
         )

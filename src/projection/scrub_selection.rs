@@ -47,6 +47,17 @@ pub struct AddressChangeScrubCandidate {
     pub rule: String,
 }
 
+/// A subscription the read model says may be removed, and by which rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionScrubCandidate {
+    /// The subscription.
+    pub subscription_id: u64,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// `exported` or `after_grace_period`.
+    pub rule: String,
+}
+
 impl ReadModel {
     /// Up to `limit` candidates, oldest first: exported, cancelled/deleted, or abandoned before
     /// `abandoned_before`; plus, when given, still moderated before `stale_moderation_before`.
@@ -130,6 +141,30 @@ impl ReadModel {
                 |(address_change_id, modified_at, rule)| AddressChangeScrubCandidate {
                     address_change_id,
                     modified_at,
+                    rule,
+                },
+            )
+            .collect())
+    }
+
+    /// Up to `limit` subscriptions the removal rule allows to remove, oldest first: exported,
+    /// or made before `grace_cutoff` (`subscription_scrub_candidates.sql`; the log confirms
+    /// each with `domain::subscription::commands::removal_rule`).
+    pub async fn subscription_scrub_candidates(
+        &self,
+        grace_cutoff: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<SubscriptionScrubCandidate>, ProjectionError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .fetch_candidates(Statement::SubscriptionScrubCandidates, grace_cutoff, limit)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(subscription_id, created_at, rule)| SubscriptionScrubCandidate {
+                    subscription_id,
+                    created_at,
                     rule,
                 },
             )

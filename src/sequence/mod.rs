@@ -44,16 +44,19 @@ pub enum SequenceName {
     Membership,
     /// Address change ids.
     AddressChange,
+    /// Subscription ids.
+    Subscription,
 }
 
 impl SequenceName {
     /// Every known sequence.
-    pub const ALL: [SequenceName; 5] = [
+    pub const ALL: [SequenceName; 6] = [
         SequenceName::ContributionTracking,
         SequenceName::Donation,
         SequenceName::Payment,
         SequenceName::Membership,
         SequenceName::AddressChange,
+        SequenceName::Subscription,
     ];
 
     /// The stable name, as stored by every backend (e.g. in the Redis key).
@@ -64,6 +67,7 @@ impl SequenceName {
             Self::Payment => "payment",
             Self::Membership => "membership",
             Self::AddressChange => "address-change",
+            Self::Subscription => "subscription",
         }
     }
 
@@ -343,7 +347,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(text.contains(
-            "must be one of contribution-tracking, donation, payment, membership, address-change"
+            "must be one of contribution-tracking, donation, payment, membership, address-change, subscription"
         ));
     }
 

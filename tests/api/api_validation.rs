@@ -321,7 +321,7 @@ async fn control_characters_in_the_actor_id_or_source_are_refused_on_every_mutat
         ("context.source", "nul\u{0}"),
     ] {
         let calls = Call::every_mutating(ActorKind::System);
-        assert_eq!(calls.len(), 26, "every mutating method");
+        assert_eq!(calls.len(), 30, "every mutating method");
         for mut call in calls {
             let method = call.method();
             let ctx = call.context_mut().unwrap().as_mut().unwrap();

@@ -44,6 +44,11 @@ fn documented_scope(method: Method) -> Scope {
         Method::GetAddressChange => Scope::AddressChangesRead,
         Method::ChangeAddress => Scope::AddressChangesChange,
         Method::MarkAddressChangesExported => Scope::AddressChangesExport,
+        Method::Subscribe => Scope::SubscriptionsSubscribe,
+        Method::ConfirmSubscription => Scope::SubscriptionsConfirm,
+        Method::MarkSubscriptionsExported => Scope::SubscriptionsExport,
+        Method::GetSubscription => Scope::SubscriptionsRead,
+        Method::RemoveSubscription => Scope::SubscriptionsRemove,
     }
 }
 

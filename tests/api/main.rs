@@ -15,6 +15,7 @@ mod api_calls;
 mod api_memberships;
 mod api_peering;
 mod api_privacy;
+mod api_subscriptions;
 mod api_tracking;
 mod api_validation;
 mod audit_history;

@@ -9,7 +9,7 @@
 //! data directory and no command output (`ledger history address-change`, `ledger state
 //! address-change` and `ledger export-audit` included), and a rebuild still shows the rows
 //! scrubbed.
-use crate::scrub_policy::{found_nowhere, ledger, read_model, report_of};
+use crate::scrub_policy::{audit_export, audited, found_nowhere, ledger, read_model, report_of};
 use crate::support;
 
 use chrono::{Duration, Utc};
@@ -237,36 +237,7 @@ async fn exported_and_overdue_addresses_are_scrubbed_and_found_nowhere_afterward
 
     // The audit export lists the address changes' events, with the scrubbed address as
     // `<scrubbed>` like history does.
-    let (from, to) = (now - Duration::days(60), now + Duration::days(1));
-    let audit = ledger(
-        &app,
-        &[
-            "export-audit",
-            "--from",
-            &from.to_rfc3339(),
-            "--to",
-            &to.to_rfc3339(),
-            "--format",
-            "jsonl",
-        ],
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&audit.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let of_first = |t: &str| {
-        lines.iter().any(|l| {
-            l["stream"]
-                .as_str()
-                .unwrap_or_default()
-                .ends_with(&format!("-{first}"))
-                && l["stream"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .starts_with("address_change")
-                && l["event_type"] == t
-        })
-    };
+    let (lines, audit) = audit_export(&app, now - Duration::days(60), now + Duration::days(1));
     for t in [
         "AddressChangeCreated.v1",
         "AddressChanged.v1",
@@ -274,7 +245,7 @@ async fn exported_and_overdue_addresses_are_scrubbed_and_found_nowhere_afterward
         "PersonalDataScrubbed.v1",
     ] {
         assert!(
-            of_first(t),
+            audited(&lines, "address_change", first, t),
             "{t} of address change {first} not in the audit export"
         );
     }

@@ -26,3 +26,4 @@ mod serve_metrics;
 mod serve_on_kurrentdb;
 mod serve_read_model_outage;
 mod start_up_failures;
+mod subscription_scrub;

@@ -446,6 +446,47 @@ async fn the_scrub_policy_matrix_holds_through_the_api_and_no_personal_data_surv
 
 /// Asserts that `needle` is in none of `files` (path and bytes) and in no stdout or stderr of
 /// `outputs`.
+/// `ledger export-audit --format jsonl` over `[from, to)`: its lines, parsed, and its output.
+pub(crate) fn audit_export(
+    app: &TestApp,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> (Vec<serde_json::Value>, std::process::Output) {
+    let audit = ledger(
+        app,
+        &[
+            "export-audit",
+            "--from",
+            &from.to_rfc3339(),
+            "--to",
+            &to.to_rfc3339(),
+            "--format",
+            "jsonl",
+        ],
+    );
+    let lines = String::from_utf8_lossy(&audit.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (lines, audit)
+}
+
+/// Whether the audit export has an `event_type` line of a stream of `context` (its category
+/// starts with it) of entity `id`.
+pub(crate) fn audited(
+    lines: &[serde_json::Value],
+    context: &str,
+    id: u64,
+    event_type: &str,
+) -> bool {
+    lines.iter().any(|l| {
+        let stream = l["stream"].as_str().unwrap_or_default();
+        stream.starts_with(context)
+            && stream.ends_with(&format!("-{id}"))
+            && l["event_type"] == event_type
+    })
+}
+
 pub(crate) fn found_nowhere(
     needle: &str,
     files: &[(std::path::PathBuf, Vec<u8>)],

@@ -218,6 +218,18 @@ async fn every_series_has_help_and_type_and_every_gauge_agrees_with_the_cli() {
         scrub["address_changes"]["eligible"].as_f64().unwrap(),
     );
     check("ledger_address_change_scrub_eligible", &[], 1.0);
+    // No subscription in this workload: the gauges read 0.
+    check(
+        "ledger_subscription_scrub_eligible",
+        &[],
+        scrub["subscriptions"]["eligible"].as_f64().unwrap(),
+    );
+    check("ledger_subscription_scrub_eligible", &[], 0.0);
+    check(
+        "ledger_subscription_scrub_oldest_eligible_age_seconds",
+        &[],
+        0.0,
+    );
     check("ledger_scrub_status_up", &[], 1.0);
     let position = verify["position"].as_f64().unwrap();
     let head = verify["head_at_start"].as_f64().unwrap();
@@ -369,4 +381,5 @@ fn readyz_says_why_while_the_read_model_does_not_answer_and_healthz_stays_up() {
     );
     assert_eq!(e.value("ledger_membership_scrub_eligible", &[]), None);
     assert_eq!(e.value("ledger_address_change_scrub_eligible", &[]), None);
+    assert_eq!(e.value("ledger_subscription_scrub_eligible", &[]), None);
 }

@@ -132,6 +132,7 @@ pub(crate) fn job_args() -> JobArgs {
             scrub_stale_moderation_days: None,
             membership_scrub_grace_hours: 48,
             address_change_scrub_grace_days: 30,
+            subscription_removal_grace_days: 30,
         },
     }
 }

@@ -273,32 +273,9 @@ async fn a_rebuild_and_verify_find_the_same_address_change_rows(env: Env) {
             append(&env, id, Scrubbed).await;
         }
     }
-    let rm = env.read_model().await;
-    Projector::with_config(env.log(), rm.clone(), config(4))
-        .run_once()
-        .await
-        .unwrap();
-    let live = rm.dump().await.unwrap();
-    assert_eq!(live["address_change"].len(), 6);
-    assert_eq!(live["donation"].len(), 6);
-
-    let report = verify(&env).await;
-    assert!(report.is_identical(), "{:?}", report.differing_tables());
-    let compared: Vec<&str> = report.tables.iter().map(|t| t.table.as_str()).collect();
-    assert!(
-        compared.contains(&"address_change"),
-        "address_change not compared: {compared:?}"
-    );
-
-    ledger::projection::rebuild(env.log(), &env.url, config(3))
-        .await
-        .unwrap();
+    assert_rebuild_and_verify_agree(&env, "address_change", 6).await;
     let rm = ReadModel::connect(&env.url).await.unwrap();
-    let mut rebuilt = rm.dump().await.unwrap();
-    let mut live = live;
-    rebuilt.remove("projector_checkpoint");
-    live.remove("projector_checkpoint");
-    assert_eq!(rebuilt, live);
+    assert_eq!(rm.dump().await.unwrap()["donation"].len(), 6);
 }
 
 async fn a_sealed_address_shows_unsealed_and_nothing_once_its_key_is_destroyed(env: Env) {

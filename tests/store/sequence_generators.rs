@@ -419,7 +419,7 @@ fn unknown_and_malformed_sequence_names_are_refused_with_field_and_rule() {
         ("contribution tracking", "lowercase letters, digits"),
         (
             "refund",
-            "must be one of contribution-tracking, donation, payment, membership, address-change",
+            "must be one of contribution-tracking, donation, payment, membership, address-change, subscription",
         ),
     ] {
         let err = bad.parse::<SequenceName>().unwrap_err();

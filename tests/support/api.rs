@@ -243,6 +243,52 @@ pub fn donation(method: ev::PaymentMethod, amount_cents: i64) -> api::AddDonatio
 /// A well-formed address-change token the ledger never issued.
 pub const UNKNOWN_TOKEN: &str = "00000000-0000-4000-8000-000000000000";
 
+/// Expects `answer` to be INVALID_ARGUMENT whose `BadRequest` names exactly `field` with a rule
+/// containing `rule`, and the log's head still at `before` (nothing appended).
+pub async fn assert_invalid<T: std::fmt::Debug>(
+    app: &TestApp,
+    before: u64,
+    answer: Result<T, tonic::Status>,
+    field: &str,
+    rule: &str,
+) {
+    use tonic_types::StatusExt;
+    let err = answer.expect_err("the call should be refused");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    let violations = err
+        .get_details_bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest detail: {err:?}"))
+        .field_violations;
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].field, field, "{violations:?}");
+    assert!(
+        violations[0].description.contains(rule),
+        "{rule:?} not in {:?}",
+        violations[0].description
+    );
+    assert_eq!(
+        head(&app.log).await,
+        before,
+        "a refused call appended events"
+    );
+}
+
+/// A well-formed confirmation code no subscription was issued.
+pub const UNKNOWN_CODE: &str = "0123456789abcdef0123456789abcdef";
+
+/// A subscription of `email` from a banner, as a frontend.
+pub fn subscribe_request(email: &str) -> api::SubscribeRequest {
+    api::SubscribeRequest {
+        context: context(api::ActorKind::Frontend),
+        email: email.into(),
+        tracking: Some(api::SubscriptionTrackingInput {
+            campaign: "Spring".into(),
+            keyword: "Banner".into(),
+        }),
+        source: "banner".into(),
+    }
+}
+
 /// A valid new address of a person (country left to its default).
 pub fn new_address() -> api::AddressInput {
     api::AddressInput {
@@ -344,6 +390,16 @@ pub enum Call {
     ChangeAddress(api::ChangeAddressRequest),
     /// `MarkAddressChangesExported`
     MarkAddressChangesExported(api::MarkAddressChangesExportedRequest),
+    /// `Subscribe`
+    Subscribe(api::SubscribeRequest),
+    /// `ConfirmSubscription`
+    ConfirmSubscription(api::ConfirmSubscriptionRequest),
+    /// `MarkSubscriptionsExported`
+    MarkSubscriptionsExported(api::MarkSubscriptionsExportedRequest),
+    /// `GetSubscription`
+    GetSubscription(api::GetSubscriptionRequest),
+    /// `RemoveSubscription`
+    RemoveSubscription(api::RemoveSubscriptionRequest),
 }
 
 /// Runs `$body` with `$r` bound to the request of every variant of a `Call`.
@@ -381,6 +437,11 @@ macro_rules! each_call {
             Call::GetAddressChange($r) => $body,
             Call::ChangeAddress($r) => $body,
             Call::MarkAddressChangesExported($r) => $body,
+            Call::Subscribe($r) => $body,
+            Call::ConfirmSubscription($r) => $body,
+            Call::MarkSubscriptionsExported($r) => $body,
+            Call::GetSubscription($r) => $body,
+            Call::RemoveSubscription($r) => $body,
         }
     };
 }
@@ -417,8 +478,17 @@ with_context!(
     api::MembershipActionRequest,
     api::MarkMembershipsExportedRequest,
     api::ChangeAddressRequest,
-    api::MarkAddressChangesExportedRequest
+    api::MarkAddressChangesExportedRequest,
+    api::SubscribeRequest,
+    api::ConfirmSubscriptionRequest,
+    api::MarkSubscriptionsExportedRequest,
+    api::RemoveSubscriptionRequest
 );
+impl WithContext for api::GetSubscriptionRequest {
+    fn context_mut(&mut self) -> Option<&mut Option<api::RequestContext>> {
+        None
+    }
+}
 impl WithContext for api::GetAddressChangeRequest {
     fn context_mut(&mut self) -> Option<&mut Option<api::RequestContext>> {
         None
@@ -480,6 +550,11 @@ impl Call {
             Call::GetAddressChange(_) => "GetAddressChange",
             Call::ChangeAddress(_) => "ChangeAddress",
             Call::MarkAddressChangesExported(_) => "MarkAddressChangesExported",
+            Call::Subscribe(_) => "Subscribe",
+            Call::ConfirmSubscription(_) => "ConfirmSubscription",
+            Call::MarkSubscriptionsExported(_) => "MarkSubscriptionsExported",
+            Call::GetSubscription(_) => "GetSubscription",
+            Call::RemoveSubscription(_) => "RemoveSubscription",
         }
     }
 
@@ -566,6 +641,20 @@ impl Call {
             Call::ChangeAddress(r) => client.change_address(request(r, token)).await.map(drop),
             Call::MarkAddressChangesExported(r) => client
                 .mark_address_changes_exported(request(r, token))
+                .await
+                .map(drop),
+            Call::Subscribe(r) => client.subscribe(request(r, token)).await.map(drop),
+            Call::ConfirmSubscription(r) => client
+                .confirm_subscription(request(r, token))
+                .await
+                .map(drop),
+            Call::MarkSubscriptionsExported(r) => client
+                .mark_subscriptions_exported(request(r, token))
+                .await
+                .map(drop),
+            Call::GetSubscription(r) => client.get_subscription(request(r, token)).await.map(drop),
+            Call::RemoveSubscription(r) => client
+                .remove_subscription(request(r, token))
                 .await
                 .map(drop),
         }
@@ -696,6 +785,33 @@ impl Call {
                     context: context(kind),
                     address_change_ids: vec![1],
                     batch_id: "a-1".into(),
+                })
+            }
+            Method::Subscribe => {
+                let mut subscribe = subscribe_request("call@example.org");
+                subscribe.context = context(kind);
+                Call::Subscribe(subscribe)
+            }
+            Method::ConfirmSubscription => {
+                Call::ConfirmSubscription(api::ConfirmSubscriptionRequest {
+                    context: context(kind),
+                    confirmation_code: UNKNOWN_CODE.into(),
+                })
+            }
+            Method::MarkSubscriptionsExported => {
+                Call::MarkSubscriptionsExported(api::MarkSubscriptionsExportedRequest {
+                    context: context(kind),
+                    subscription_ids: vec![1],
+                    batch_id: "s-1".into(),
+                })
+            }
+            Method::GetSubscription => {
+                Call::GetSubscription(api::GetSubscriptionRequest { subscription_id: 1 })
+            }
+            Method::RemoveSubscription => {
+                Call::RemoveSubscription(api::RemoveSubscriptionRequest {
+                    context: context(kind),
+                    subscription_id: 1,
                 })
             }
         }

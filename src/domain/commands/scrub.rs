@@ -9,6 +9,7 @@ use crate::domain::membership::commands::MembershipScrubPolicy;
 use crate::domain::payment::PaymentStatus;
 use crate::domain::scrub::ScrubRule;
 use crate::domain::streams;
+use crate::domain::subscription::commands::SubscriptionRemovalPolicy;
 use crate::domain::types::{to_timestamp, PaymentMethod, StreamEvent};
 use crate::domain::view::DonationView;
 use crate::proto::events as ev;
@@ -24,6 +25,8 @@ pub struct ScrubPolicy {
     pub memberships: MembershipScrubPolicy,
     /// The address changes' own rule (their grace period).
     pub address_changes: AddressChangeScrubPolicy,
+    /// The subscriptions' removal rule (their grace period).
+    pub subscriptions: SubscriptionRemovalPolicy,
 }
 
 impl Default for ScrubPolicy {
@@ -33,6 +36,7 @@ impl Default for ScrubPolicy {
             stale_moderation_after: None,
             memberships: MembershipScrubPolicy::default(),
             address_changes: AddressChangeScrubPolicy::default(),
+            subscriptions: SubscriptionRemovalPolicy::default(),
         }
     }
 }

@@ -18,6 +18,7 @@ mod address_change;
 mod donation;
 mod formats;
 mod membership;
+mod subscription;
 
 pub use address_change::{
     address_change_input, validate_change_address, validate_token, DEFAULT_COUNTRY,
@@ -25,6 +26,7 @@ pub use address_change::{
 pub use donation::{donor_fits_payment, validate_donor, validate_new_donation};
 pub use formats::{bic_is_valid, email_is_valid, iban_is_valid};
 pub use membership::validate_new_membership;
+pub use subscription::{validate_confirmation_code, validate_subscribe, CONFIRMATION_CODE_CHARS};
 
 /// Smallest donation, in cents (1 EUR).
 pub const MIN_AMOUNT_CENTS: i64 = 100;
@@ -100,6 +102,16 @@ impl FieldErrors {
     /// Adds errors found elsewhere (the admission rule's own checks).
     pub fn extend(&mut self, errors: impl IntoIterator<Item = FieldError>) {
         self.0.extend(errors);
+    }
+
+    /// How many errors so far.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     /// The errors.

@@ -1,0 +1,6 @@
+-- Loads the current subscription rows a batch touches, before the batch is folded in memory.
+SELECT
+    id::BIGINT AS id, created_at, status, confirmed_at, tracking, source, is_exported,
+    exported_at, export_batch, is_removed, removed_at, removal_rule
+FROM subscription
+WHERE id = ANY($1::BIGINT[]);
