@@ -22,6 +22,10 @@ pub struct SealedWorkload {
     pub events: usize,
     /// Membership applications among them.
     pub memberships: usize,
+    /// Address changes among them.
+    pub address_changes: usize,
+    /// Of those, used.
+    pub address_changes_used: usize,
 }
 
 /// Generates the workload and seals it with per-donation and per-application keys stored in
@@ -69,6 +73,8 @@ pub async fn sealed_workload(
         appends,
         events: summary.events,
         memberships: summary.memberships,
+        address_changes: summary.address_changes,
+        address_changes_used: summary.address_changes_used,
     })
 }
 
@@ -175,6 +181,7 @@ mod tests {
             donations: 50,
             seed: 3,
             start: Utc::now(),
+            donations_only: false,
         };
         let (steps, _) = workload::generate(&config);
         let appends: Vec<Vec<StreamAppend>> = steps

@@ -47,6 +47,7 @@ pub const DATA_TABLES: &[&str] = &[
     "membership_moderation_reason",
     "address_change",
     "membership_event",
+    "address_change_event",
 ];
 
 /// The PostgreSQL schema the raw insert fills.

@@ -318,6 +318,7 @@ pub(crate) enum Write {
     MembershipModerationReason,
     AddressChange,
     MembershipEvent,
+    AddressChangeEvent,
 }
 
 /// A table of open moderation reasons: each context has its own, with the same columns

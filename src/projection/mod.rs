@@ -173,6 +173,7 @@ mod tests {
             Write::MembershipModerationReason,
             Write::AddressChange,
             Write::MembershipEvent,
+            Write::AddressChangeEvent,
         ] {
             for (sql, columns) in [
                 sqlite::write_statement(what),
