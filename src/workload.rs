@@ -921,8 +921,9 @@ impl AddressChangeFlow {
         if self.due.iter().all(|u| u.at > now) {
             return;
         }
-        let (mut due, later): (Vec<Use>, Vec<Use>) =
-            std::mem::take(&mut self.due).into_iter().partition(|u| u.at <= now);
+        let (mut due, later): (Vec<Use>, Vec<Use>) = std::mem::take(&mut self.due)
+            .into_iter()
+            .partition(|u| u.at <= now);
         self.due = later;
         due.sort_by_key(|u| (u.at, u.view.id));
         for mut u in due {
@@ -1158,10 +1159,12 @@ mod tests {
         // Memberships never share a step with a donation's events; an application's address
         // change is in its step.
         for step in generate(&config).0.iter().filter(|s| is_membership_step(s)) {
-            assert!(step
-                .events
-                .iter()
-                .all(|e| MembershipCategory::of(&e.stream).is_some() || is_address_change_event(e)));
+            assert!(
+                step.events
+                    .iter()
+                    .all(|e| MembershipCategory::of(&e.stream).is_some()
+                        || is_address_change_event(e))
+            );
         }
     }
 
@@ -1313,7 +1316,9 @@ mod tests {
 
     /// Every address change's events, by id, in the order appended (its token index
     /// entries included, under the id they name).
-    fn address_change_histories(steps: &[Step]) -> std::collections::BTreeMap<u64, Vec<StreamEvent>> {
+    fn address_change_histories(
+        steps: &[Step],
+    ) -> std::collections::BTreeMap<u64, Vec<StreamEvent>> {
         let mut out: std::collections::BTreeMap<u64, Vec<StreamEvent>> = Default::default();
         for e in steps.iter().flat_map(|s| &s.events) {
             let id = match &e.event {
@@ -1350,12 +1355,20 @@ mod tests {
                     let kind = d.donor.as_ref().map(|d| d.kind);
                     let postal = kind == Some(ev::DonorKind::Person as i32);
                     donors += usize::from(postal);
-                    Some(postal.then_some((ExternalIdKind::Donation, d.donation_id, AddressType::Person)))
+                    Some(postal.then_some((
+                        ExternalIdKind::Donation,
+                        d.donation_id,
+                        AddressType::Person,
+                    )))
                 }
                 DomainEvent::MembershipApplied(m) => {
                     applications += 1;
                     let company = m.applicant_kind == ev::ApplicantKind::Company as i32;
-                    let kind = if company { AddressType::Company } else { AddressType::Person };
+                    let kind = if company {
+                        AddressType::Company
+                    } else {
+                        AddressType::Person
+                    };
                     Some(Some((ExternalIdKind::Membership, m.membership_id, kind)))
                 }
                 _ => None,
@@ -1387,7 +1400,10 @@ mod tests {
         assert_eq!(summary.address_changes, donors + applications);
         // Ids are handed out in order, once each.
         let ids: Vec<u64> = address_change_histories(&steps).into_keys().collect();
-        assert_eq!(ids, (1..=summary.address_changes as u64).collect::<Vec<_>>());
+        assert_eq!(
+            ids,
+            (1..=summary.address_changes as u64).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -1418,8 +1434,14 @@ mod tests {
         };
         let changed = count("AddressChanged.v1");
         let opted_out = count("DonationReceiptOptedOut.v1");
-        assert!(within(changed, ADDRESS_CHANGES_PER_MILLE), "{changed} of {issued} changed");
-        assert!(within(opted_out, RECEIPT_OPT_OUTS_PER_MILLE), "{opted_out} of {issued} opted out");
+        assert!(
+            within(changed, ADDRESS_CHANGES_PER_MILLE),
+            "{changed} of {issued} changed"
+        );
+        assert!(
+            within(opted_out, RECEIPT_OPT_OUTS_PER_MILLE),
+            "{opted_out} of {issued} opted out"
+        );
         assert_eq!(summary.address_changes_used, changed + opted_out);
         // Every use is exported by the nightly run; every exported address (not an opt-out
         // alone) is scrubbed by the next, but for the last night's (which also exports the
@@ -1430,9 +1452,15 @@ mod tests {
             .flat_map(|s| &s.events)
             .filter(|e| AddressChangeCategory::of(&e.stream) == Some(AddressChangeCategory::Scrub))
             .count();
-        assert!(scrubbed > changed / 2 && scrubbed <= changed, "{scrubbed} of {changed}");
+        assert!(
+            scrubbed > changed / 2 && scrubbed <= changed,
+            "{scrubbed} of {changed}"
+        );
         // One token index entry per token: the first and each use's new one.
-        assert_eq!(count("AddressChangeTokenIssued.v1"), issued + changed + opted_out);
+        assert_eq!(
+            count("AddressChangeTokenIssued.v1"),
+            issued + changed + opted_out
+        );
     }
 
     #[test]
@@ -1470,7 +1498,9 @@ mod tests {
                         assert_eq!(address_type, view.address_type, "{id}");
                         used += 1;
                         let at = to_datetime(c.changed_at.as_ref().unwrap()).unwrap();
-                        Some(address_change_commands::change(&view, &token, &input, new, at))
+                        Some(address_change_commands::change(
+                            &view, &token, &input, new, at,
+                        ))
                     }
                     DomainEvent::DonationReceiptOptedOut(o) => {
                         let token = view.current_identifier.clone();
@@ -1481,17 +1511,30 @@ mod tests {
                         assert!(validate_change_address(&token, &input).is_empty(), "{id}");
                         used += 1;
                         let at = to_datetime(o.changed_at.as_ref().unwrap()).unwrap();
-                        Some(address_change_commands::change(&view, &token, &input, &o.new_identifier, at))
+                        Some(address_change_commands::change(
+                            &view,
+                            &token,
+                            &input,
+                            &o.new_identifier,
+                            at,
+                        ))
                     }
                     DomainEvent::AddressChangeExported(x) => {
                         let at = to_datetime(x.exported_at.as_ref().unwrap()).unwrap();
-                        Some(address_change_commands::mark_exported(&view, &x.batch_id, at))
+                        Some(address_change_commands::mark_exported(
+                            &view,
+                            &x.batch_id,
+                            at,
+                        ))
                     }
                     DomainEvent::PersonalDataScrubbed(s) => {
                         let now = to_datetime(s.scrubbed_at.as_ref().unwrap()).unwrap();
                         Some(address_change_commands::scrub(&view, now, &policy))
                     }
-                    other => panic!("{id}: {} in an address change's streams", other.event_type()),
+                    other => panic!(
+                        "{id}: {} in an address change's streams",
+                        other.event_type()
+                    ),
                 };
                 let mut appended = vec![e.clone()];
                 if let Some(decided) = decided {
@@ -1503,9 +1546,9 @@ mod tests {
                         appended.push(rest.next().expect("the decided events follow").clone());
                     }
                     assert_eq!(decided, appended, "address change {id}");
-                } else if let Some(next) = rest.next_if(|n| {
-                    matches!(n.event, DomainEvent::AddressChangeTokenIssued(_))
-                }) {
+                } else if let Some(next) =
+                    rest.next_if(|n| matches!(n.event, DomainEvent::AddressChangeTokenIssued(_)))
+                {
                     appended.push(next.clone());
                 }
                 for a in &appended {

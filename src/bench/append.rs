@@ -231,7 +231,10 @@ mod tests {
         for (lane, steps) in lanes.iter().enumerate() {
             for step in steps {
                 let created_here = !step[0].stream.starts_with("address_change");
-                for part in step.iter().filter(|p| p.stream.starts_with("address_change-")) {
+                for part in step
+                    .iter()
+                    .filter(|p| p.stream.starts_with("address_change-"))
+                {
                     match seen.get(&part.stream) {
                         Some(&first) => assert_eq!(first, lane, "{}", part.stream),
                         None => {

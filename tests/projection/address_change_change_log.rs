@@ -106,7 +106,11 @@ async fn history(env: &Env, id: u64) -> Vec<(String, &'static str, &'static str,
             ("foc_user", "alice".to_owned()),
         ),
         ("address_change", "AddressChanged.", web),
-        ("address_change_export", "AddressChangeExported.", job.clone()),
+        (
+            "address_change_export",
+            "AddressChangeExported.",
+            job.clone(),
+        ),
         ("address_change_scrub", "PersonalDataScrubbed.", job),
     ]
     .into_iter()
