@@ -46,7 +46,7 @@ async fn history(env: &Env, id: u64) -> Vec<(String, &'static str, &'static str,
         frontend(),
     )
     .await;
-    env.append_as(&index(0), issued.clone(), frontend()).await;
+    env.append_as(&index(0), issued, frontend()).await;
     env.append_as(
         &s("address_change"),
         ev::DonationReceiptOptedOut {
@@ -56,7 +56,7 @@ async fn history(env: &Env, id: u64) -> Vec<(String, &'static str, &'static str,
         foc("alice"),
     )
     .await;
-    env.append_as(&index(1), issued.clone(), foc("alice")).await;
+    env.append_as(&index(1), issued, foc("alice")).await;
     env.append_as(
         &s("address_change"),
         ev::AddressChanged {
