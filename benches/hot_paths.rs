@@ -39,6 +39,7 @@ fn sample() -> Sample {
             donations: 200,
             seed: 1,
             start: Utc::now(),
+            donations_only: false,
         };
         let workload = ledger::bench::sealed_workload(&config, &store)
             .await

@@ -55,6 +55,7 @@ fn projection(c: &mut Criterion) {
         donations: donations(),
         seed: 1,
         start: Utc::now() - chrono::Duration::days(30),
+        donations_only: false,
     };
     let log = rt
         .block_on(bench::fresh_log(dir.path(), "events.sqlite"))

@@ -3,22 +3,28 @@
 //! cancellations, exports in batches, scrubs of exported donations, comments, and
 //! contribution-tracking records with repeats and links (most tracking attempts never become
 //! donations); and membership applications among them, in their own proportion, with their
-//! own lifecycle (see [`DONATIONS_PER_MEMBERSHIP`] and `MembershipFlow`). The same seed gives
-//! the same events, in the same order.
+//! own lifecycle (see [`DONATIONS_PER_MEMBERSHIP`] and `MembershipFlow`); and address changes,
+//! one per donation with a postal address and per application, a few of them used (see
+//! `AddressChangeFlow`). The same seed gives the same events, in the same order.
 //!
-//! The memberships draw from a random stream of their own (seeded from the same seed), so the
-//! donation events of a seed are the same with or without them: the donation steps of a seed
-//! are exactly those it gave before memberships were added, with the membership steps between
-//! them.
+//! The memberships and the address changes each draw from a random stream of their own
+//! (seeded from the same seed), so the donation events of a seed are the same with or without
+//! them: the donation steps of a seed hold exactly the donation events it gave before
+//! memberships and address changes were added, with their steps between them (an address
+//! change's creation is in its donation's or application's step, as the intake appends it).
 
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::domain::address_change::commands::{
+    self as address_change_commands, AddressChangeInput, AddressChangeScrubPolicy,
+};
+use crate::domain::address_change::{AddressChangeView, AddressType, ExternalIdKind};
 use crate::domain::membership::{fees, MembershipCategory};
 use crate::domain::types::to_timestamp;
 use crate::domain::{streams, DomainEvent, StreamEvent};
-use crate::privacy::membership_key_id;
+use crate::privacy::{address_change_key_id, membership_key_id};
 use crate::proto::events as ev;
 
 /// What to generate.
@@ -30,6 +36,10 @@ pub struct WorkloadConfig {
     pub seed: u64,
     /// Time of the first donation; donations are spread over the following days.
     pub start: DateTime<Utc>,
+    /// Donations alone: no membership applications and no address changes (the workload as
+    /// it was before them, for a comparison run). A seed's donation events are the same
+    /// either way.
+    pub donations_only: bool,
 }
 
 /// One atomic append of the workload, in the order the intake would write it.
@@ -53,6 +63,10 @@ pub struct WorkloadSummary {
     pub tracking_messages: usize,
     /// Membership applications.
     pub memberships: usize,
+    /// Address changes issued (one per donation with a postal address and per application).
+    pub address_changes: usize,
+    /// Of those, used: a new address or an opt-out of the receipt.
+    pub address_changes_used: usize,
 }
 
 fn money(cents: i64) -> Option<ev::Money> {
@@ -84,12 +98,17 @@ const CITIES: &[&str] = &["Berlin", "Hamburg", "Leipzig", "Köln", "Dresden", "B
 
 /// Generates the workload.
 pub fn generate(config: &WorkloadConfig) -> (Vec<Step>, WorkloadSummary) {
-    generate_steps(config, true)
+    let others = !config.donations_only;
+    generate_steps(config, others, others)
 }
 
-/// The workload, with or without its membership applications (without: the donation steps
-/// alone, as the workload was before it had memberships).
-fn generate_steps(config: &WorkloadConfig, with_memberships: bool) -> (Vec<Step>, WorkloadSummary) {
+/// The workload, with or without its membership applications and its address changes
+/// (without both: the donation steps alone, as the workload was before it had them).
+fn generate_steps(
+    config: &WorkloadConfig,
+    with_memberships: bool,
+    with_address_changes: bool,
+) -> (Vec<Step>, WorkloadSummary) {
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut steps = Vec::new();
     let mut summary = WorkloadSummary {
@@ -100,6 +119,7 @@ fn generate_steps(config: &WorkloadConfig, with_memberships: bool) -> (Vec<Step>
     let mut export_batch: Vec<u64> = Vec::new();
     let mut exported: Vec<u64> = Vec::new();
     let mut memberships = MembershipFlow::new(config.seed);
+    let mut address_changes = AddressChangeFlow::new(config.seed);
     let minutes_per_donation = 2;
     for i in 0..config.donations {
         let id = i as u64 + 1;
@@ -266,6 +286,16 @@ fn generate_steps(config: &WorkloadConfig, with_memberships: bool) -> (Vec<Step>
                 ev::ModerationReasonsRaised { reasons },
             ));
         }
+        // A donor with a postal address (a person here; anonymous donors have none) gets an
+        // address change in the donation's append, after its events, as the intake does.
+        if with_address_changes && !anonymous {
+            first_step.extend(address_changes.create(
+                ExternalIdKind::Donation,
+                id,
+                AddressType::Person,
+                created,
+            ));
+        }
         steps.push(Step {
             key_id: id,
             events: first_step,
@@ -353,7 +383,12 @@ fn generate_steps(config: &WorkloadConfig, with_memberships: bool) -> (Vec<Step>
         }
         // A membership application now and then, from its own random stream.
         if with_memberships {
-            memberships.after_donation(created, &mut steps);
+            let issuer = with_address_changes.then_some(&mut address_changes);
+            memberships.after_donation(created, &mut steps, issuer);
+        }
+        // The tokens whose holders use them by now.
+        if with_address_changes {
+            address_changes.used_by(created, &mut steps);
         }
         // Older donations are exported in batches of 500, as the nightly export does.
         if !deleted && (!moderated || rng.gen_bool(0.75)) {
@@ -361,10 +396,19 @@ fn generate_steps(config: &WorkloadConfig, with_memberships: bool) -> (Vec<Step>
         }
         let last = i + 1 == config.donations;
         let export_now = export_batch.len() == 500 || (last && !export_batch.is_empty());
+        if last && with_address_changes {
+            // Uses decided for after the workload's end happen at its end, so the share of
+            // used tokens is the one decided.
+            address_changes.flush(created, &mut steps);
+        }
         if with_memberships && (export_now || last) {
             // The same nightly run exports and scrubs applications (its own batch), at the
             // hour the donations' export is stamped with.
             memberships.nightly(created + Duration::hours(1), &mut steps);
+        }
+        if with_address_changes && (export_now || last) {
+            // And the address changes used since (their own batch).
+            address_changes.nightly(created + Duration::hours(1), &mut steps);
         }
         if export_now {
             // The scrub job has meanwhile scrubbed the previous batch, so only the latest
@@ -395,6 +439,8 @@ fn generate_steps(config: &WorkloadConfig, with_memberships: bool) -> (Vec<Step>
     }
     summary.events = steps.iter().map(|s| s.events.len()).sum();
     summary.memberships = memberships.applied;
+    summary.address_changes = address_changes.issued;
+    summary.address_changes_used = address_changes.used;
     (steps, summary)
 }
 
@@ -475,7 +521,14 @@ impl MembershipFlow {
 
     /// After the donation made at `created`: one application in [`DONATIONS_PER_MEMBERSHIP`],
     /// a minute later, and the back office's actions on it.
-    fn after_donation(&mut self, created: DateTime<Utc>, steps: &mut Vec<Step>) {
+    /// With an `issuer`, the application gets its address change in its append, as the
+    /// intake gives every application one.
+    fn after_donation(
+        &mut self,
+        created: DateTime<Utc>,
+        steps: &mut Vec<Step>,
+        issuer: Option<&mut AddressChangeFlow>,
+    ) {
         if !self.rng.gen_ratio(1, DONATIONS_PER_MEMBERSHIP) {
             return;
         }
@@ -484,6 +537,11 @@ impl MembershipFlow {
         let at = created + Duration::minutes(1);
         let (applied, reasons) = self.application(id, at);
         let key_id = membership_key_id(id);
+        let address_type = if applied.applicant_kind == ev::ApplicantKind::Company as i32 {
+            AddressType::Company
+        } else {
+            AddressType::Person
+        };
         let mut first = vec![StreamEvent::new(
             MembershipCategory::Application.stream(id),
             applied,
@@ -494,6 +552,9 @@ impl MembershipFlow {
                 MembershipCategory::Moderation.stream(id),
                 ev::ModerationReasonsRaised { reasons },
             ));
+        }
+        if let Some(issuer) = issuer {
+            first.extend(issuer.create(ExternalIdKind::Membership, id, address_type, at));
         }
         steps.push(Step {
             key_id,
@@ -732,9 +793,222 @@ impl MembershipFlow {
     }
 }
 
+/// Address-change tokens used for a new address, in thousandths of the tokens issued: 20,
+/// about 2 % (an assumption, see [`AddressChangeFlow`]).
+pub const ADDRESS_CHANGES_PER_MILLE: u32 = 20;
+/// Address-change tokens used only to opt out of the donation receipt, in thousandths: 10,
+/// about 1 % (an assumption, see [`AddressChangeFlow`]).
+pub const RECEIPT_OPT_OUTS_PER_MILLE: u32 = 10;
+
+/// Mixed into the seed for the address changes' own random stream.
+const ADDRESS_CHANGE_STREAM: u64 = 0x6164_6472_6573_7321;
+
+/// A use of a token, decided when it was issued, due at `at`.
+struct Use {
+    at: DateTime<Utc>,
+    view: AddressChangeView,
+    opt_out_only: bool,
+}
+
+/// The address changes of the workload, from their own random stream: each donation with a
+/// postal address and each application gets one with its append (legacy
+/// `CreateAddressChangeHandler`, `domain/wmde-memberships.md` §2); a few tokens are used
+/// days later, and the nightly run exports what was used and scrubs what it exported the
+/// night before. Every event after the creation is the one the domain decides
+/// (`domain::address_change::commands`), so the workload holds what the intake would append.
+///
+/// The facts give no figure for how many tokens are used (the link reaches people by letter
+/// or receipt, `UNSURE` there). Assumed here: 2 % of the tokens are used for a changed
+/// address ([`ADDRESS_CHANGES_PER_MILLE`]), 1 % only to opt out of the donation receipt
+/// ([`RECEIPT_OPT_OUTS_PER_MILLE`]), 1 to 14 days after the token was issued; one change in
+/// ten of an address also opts out of the receipt. The new address keeps the address type
+/// the token was issued for.
+struct AddressChangeFlow {
+    rng: StdRng,
+    /// Address changes issued so far (ids 1, 2, …: the address-change sequence is its own).
+    issued: usize,
+    /// Of those, used (or decided to be, at the end).
+    used: usize,
+    /// Uses decided and not yet due.
+    due: Vec<Use>,
+    /// Used since the last nightly run: exported by the next.
+    to_export: Vec<AddressChangeView>,
+    /// Exported by the last nightly run: scrubbed by the next (those holding an address).
+    exported: Vec<AddressChangeView>,
+    /// Nightly runs so far (names the export batches).
+    nights: usize,
+}
+
+impl AddressChangeFlow {
+    fn new(seed: u64) -> Self {
+        Self {
+            rng: StdRng::seed_from_u64(seed ^ ADDRESS_CHANGE_STREAM),
+            issued: 0,
+            used: 0,
+            due: Vec::new(),
+            to_export: Vec::new(),
+            exported: Vec::new(),
+            nights: 0,
+        }
+    }
+
+    /// A fresh token from the stream: a UUID v4 as the intake draws one.
+    fn token(&mut self) -> String {
+        uuid::Builder::from_random_bytes(self.rng.gen())
+            .into_uuid()
+            .to_string()
+    }
+
+    /// The events of a new address change for `kind` `external_id`, made at `at` (for its
+    /// donation's or application's append), and whether and when its token is used.
+    fn create(
+        &mut self,
+        kind: ExternalIdKind,
+        external_id: u64,
+        address_type: AddressType,
+        at: DateTime<Utc>,
+    ) -> Vec<StreamEvent> {
+        self.issued += 1;
+        let id = self.issued as u64;
+        let token = self.token();
+        let events =
+            address_change_commands::create(id, &token, kind, external_id, address_type, at);
+        let roll = self.rng.gen_range(0..1000);
+        if roll < ADDRESS_CHANGES_PER_MILLE + RECEIPT_OPT_OUTS_PER_MILLE {
+            let later = Duration::days(self.rng.gen_range(1..=14))
+                + Duration::minutes(self.rng.gen_range(0..24 * 60));
+            let view =
+                AddressChangeView::fold(events.iter().map(|e| (e.stream.as_str(), &e.event)));
+            self.due.push(Use {
+                at: at + later,
+                view,
+                opt_out_only: roll >= ADDRESS_CHANGES_PER_MILLE,
+            });
+        }
+        events
+    }
+
+    /// The new address of a change to an address change of `address_type`.
+    fn address(&mut self, address_type: AddressType) -> ev::AddressData {
+        let rng = &mut self.rng;
+        let first = FIRST_NAMES[rng.gen_range(0..FIRST_NAMES.len())];
+        let last = LAST_NAMES[rng.gen_range(0..LAST_NAMES.len())];
+        let company = address_type == AddressType::Company;
+        ev::AddressData {
+            salutation: if company {
+                String::new()
+            } else {
+                ["Frau", "Herr", "Divers"][rng.gen_range(0..3)].into()
+            },
+            first_name: if company { String::new() } else { first.into() },
+            last_name: if company { String::new() } else { last.into() },
+            company_name: if company {
+                format!("{last} & {first} GmbH")
+            } else {
+                String::new()
+            },
+            street: format!("Lindenallee {}", rng.gen_range(1..200)),
+            postcode: format!("{:05}", rng.gen_range(10_000..99_999)),
+            city: CITIES[rng.gen_range(0..CITIES.len())].into(),
+            country: "DE".into(),
+            ..Default::default()
+        }
+    }
+
+    /// Appends the uses due by `now`, in the order they are due: each a `ChangeAddress` call
+    /// through the current token, which it replaces.
+    fn used_by(&mut self, now: DateTime<Utc>, steps: &mut Vec<Step>) {
+        if self.due.iter().all(|u| u.at > now) {
+            return;
+        }
+        let (mut due, later): (Vec<Use>, Vec<Use>) = std::mem::take(&mut self.due)
+            .into_iter()
+            .partition(|u| u.at <= now);
+        self.due = later;
+        due.sort_by_key(|u| (u.at, u.view.id));
+        for mut u in due {
+            let input = if u.opt_out_only {
+                AddressChangeInput {
+                    address: None,
+                    donation_receipt_opt_out: true,
+                }
+            } else {
+                let address = self.address(u.view.address_type);
+                AddressChangeInput {
+                    address: Some((u.view.address_type, address)),
+                    donation_receipt_opt_out: self.rng.gen_ratio(1, 10),
+                }
+            };
+            let token = u.view.current_identifier.clone();
+            let new = self.token();
+            let events = address_change_commands::change(&u.view, &token, &input, &new, u.at)
+                .expect("an unused, unscrubbed address change takes a change");
+            for e in &events {
+                u.view.apply(&e.stream, &e.event);
+            }
+            self.used += 1;
+            steps.push(Step {
+                key_id: self.key_id(&u.view),
+                events,
+            });
+            self.to_export.push(u.view);
+        }
+    }
+
+    /// Appends every use still to come, those due after `end` made at `end`.
+    fn flush(&mut self, end: DateTime<Utc>, steps: &mut Vec<Step>) {
+        for u in &mut self.due {
+            u.at = u.at.min(end);
+        }
+        self.used_by(end, steps);
+    }
+
+    /// The key that seals an address change's events: its own once it holds an address (the
+    /// intake makes one only then), none for an opt-out alone.
+    fn key_id(&self, view: &AddressChangeView) -> u64 {
+        match view.id {
+            Some(id) if view.has_address => address_change_key_id(id),
+            _ => 0,
+        }
+    }
+
+    /// The nightly run at `now`: scrubs the addresses the last run exported, then exports
+    /// what was used since in one batch (`MarkAddressChangesExported`).
+    fn nightly(&mut self, now: DateTime<Utc>, steps: &mut Vec<Step>) {
+        self.nights += 1;
+        let policy = AddressChangeScrubPolicy::default();
+        for view in std::mem::take(&mut self.exported) {
+            // An opt-out alone holds nothing to scrub: the domain refuses it.
+            if let Ok(events) = address_change_commands::scrub(&view, now, &policy) {
+                steps.push(Step {
+                    key_id: self.key_id(&view),
+                    events,
+                });
+            }
+        }
+        let batch_id = format!("address-change-export-{}", self.nights);
+        for mut view in std::mem::take(&mut self.to_export) {
+            let events = address_change_commands::mark_exported(&view, &batch_id, now)
+                .expect("a used address change not yet exported is exportable");
+            for e in &events {
+                view.apply(&e.stream, &e.event);
+            }
+            steps.push(Step {
+                key_id: self.key_id(&view),
+                events,
+            });
+            self.exported.push(view);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::address_change::{
+        is_address_change_stream, token_stream, AddressChangeCategory,
+    };
+    use crate::domain::types::to_datetime;
 
     #[test]
     fn the_same_seed_gives_the_same_events() {
@@ -742,6 +1016,7 @@ mod tests {
             donations: 300,
             seed: 7,
             start: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            donations_only: false,
         };
         let (a, sa) = generate(&config);
         let (b, _) = generate(&config);
@@ -759,6 +1034,7 @@ mod tests {
             donations: 2_000,
             seed: 1,
             start: Utc::now(),
+            donations_only: false,
         };
         let (steps, summary) = generate(&config);
         let types: std::collections::BTreeSet<&str> = steps
@@ -790,15 +1066,88 @@ mod tests {
             .any(|e| MembershipCategory::of(&e.stream).is_some())
     }
 
+    /// An address change's stream, its token index included.
+    fn is_address_change_event(e: &StreamEvent) -> bool {
+        is_address_change_stream(&e.stream) || e.stream.starts_with(&token_stream(""))
+    }
+
+    /// The donation events of a workload's steps (tracking included), by step, with the key
+    /// that seals them: everything but the memberships' and the address changes' events.
+    fn donation_steps(steps: &[Step]) -> Vec<(u64, Vec<&StreamEvent>)> {
+        steps
+            .iter()
+            .map(|s| {
+                let events: Vec<&StreamEvent> = s
+                    .events
+                    .iter()
+                    .filter(|e| {
+                        MembershipCategory::of(&e.stream).is_none() && !is_address_change_event(e)
+                    })
+                    .collect();
+                (s.key_id, events)
+            })
+            .filter(|(_, events)| !events.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn memberships_and_address_changes_leave_the_donation_events_of_a_seed_as_they_were() {
+        let config = WorkloadConfig {
+            donations: 3_000,
+            seed: 7,
+            start: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            donations_only: false,
+        };
+        let (with, summary) = generate(&config);
+        let (alone, before) = generate(&WorkloadConfig {
+            donations_only: true,
+            ..config.clone()
+        });
+        assert!(summary.memberships > 0 && summary.address_changes > 0);
+        assert_eq!((before.memberships, before.address_changes), (0, 0));
+        assert!(alone
+            .iter()
+            .flat_map(|s| &s.events)
+            .all(|e| !is_address_change_event(e) && MembershipCategory::of(&e.stream).is_none()));
+        let (with, alone) = (donation_steps(&with), donation_steps(&alone));
+        assert_eq!(with.len(), alone.len());
+        for (a, b) in with.iter().zip(&alone) {
+            assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn address_changes_leave_the_membership_events_of_a_seed_as_they_were() {
+        let config = WorkloadConfig {
+            donations: 3_000,
+            seed: 9,
+            start: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            donations_only: false,
+        };
+        let memberships = |steps: Vec<Step>| -> Vec<StreamEvent> {
+            steps
+                .into_iter()
+                .flat_map(|s| s.events)
+                .filter(|e| MembershipCategory::of(&e.stream).is_some())
+                .collect()
+        };
+        let with = memberships(generate_steps(&config, true, true).0);
+        let without = memberships(generate_steps(&config, true, false).0);
+        assert!(!with.is_empty());
+        assert_eq!(with, without);
+    }
+
     #[test]
     fn memberships_leave_the_donation_steps_of_a_seed_as_they_were() {
         let config = WorkloadConfig {
             donations: 3_000,
             seed: 7,
             start: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            donations_only: false,
         };
-        let (with, summary) = generate(&config);
-        let (without, before) = generate_steps(&config, false);
+        // Without address changes: the steps themselves are the same.
+        let (with, summary) = generate_steps(&config, true, false);
+        let (without, before) = generate_steps(&config, false, false);
         assert!(summary.memberships > 0);
         assert_eq!(before.memberships, 0);
         let donations: Vec<&Step> = with.iter().filter(|s| !is_membership_step(s)).collect();
@@ -807,12 +1156,15 @@ mod tests {
             assert_eq!(a.key_id, b.key_id);
             assert_eq!(a.events, b.events);
         }
-        // Memberships never share a step with a donation's events.
-        for step in with.iter().filter(|s| is_membership_step(s)) {
-            assert!(step
-                .events
-                .iter()
-                .all(|e| MembershipCategory::of(&e.stream).is_some()));
+        // Memberships never share a step with a donation's events; an application's address
+        // change is in its step.
+        for step in generate(&config).0.iter().filter(|s| is_membership_step(s)) {
+            assert!(
+                step.events
+                    .iter()
+                    .all(|e| MembershipCategory::of(&e.stream).is_some()
+                        || is_address_change_event(e))
+            );
         }
     }
 
@@ -822,6 +1174,7 @@ mod tests {
             donations: 2_000,
             seed: 11,
             start: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            donations_only: false,
         };
         let memberships = |config: &WorkloadConfig| -> Vec<Step> {
             generate(config)
@@ -857,6 +1210,7 @@ mod tests {
             donations: 20_000,
             seed: 42,
             start: Utc::now(),
+            donations_only: false,
         };
         let (steps, summary) = generate(&config);
         // One in 80 donations: 250 expected; three standard deviations (about 16) either way.
@@ -912,11 +1266,11 @@ mod tests {
     fn every_membership_event_is_one_the_domain_would_decide() {
         use crate::domain::membership::commands::{self, MembershipScrubPolicy};
         use crate::domain::membership::MembershipView;
-        use crate::domain::types::to_datetime;
         let config = WorkloadConfig {
             donations: 20_000,
             seed: 3,
             start: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            donations_only: false,
         };
         let (steps, _) = generate(&config);
         for (id, events) in histories(&steps) {
@@ -958,5 +1312,251 @@ mod tests {
                 view.apply(&e.stream, &e.event);
             }
         }
+    }
+
+    /// Every address change's events, by id, in the order appended (its token index
+    /// entries included, under the id they name).
+    fn address_change_histories(
+        steps: &[Step],
+    ) -> std::collections::BTreeMap<u64, Vec<StreamEvent>> {
+        let mut out: std::collections::BTreeMap<u64, Vec<StreamEvent>> = Default::default();
+        for e in steps.iter().flat_map(|s| &s.events) {
+            let id = match &e.event {
+                DomainEvent::AddressChangeTokenIssued(t) => t.address_change_id,
+                _ if is_address_change_stream(&e.stream) => streams::parse(&e.stream).unwrap().1,
+                _ => continue,
+            };
+            out.entry(id).or_default().push(e.clone());
+        }
+        out
+    }
+
+    #[test]
+    fn every_postal_donor_and_every_application_gets_an_address_change_in_its_own_append() {
+        let config = WorkloadConfig {
+            donations: 3_000,
+            seed: 5,
+            start: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            donations_only: false,
+        };
+        let (steps, summary) = generate(&config);
+        let (mut donors, mut applications) = (0, 0);
+        for step in &steps {
+            let created: Vec<&ev::AddressChangeCreated> = step
+                .events
+                .iter()
+                .filter_map(|e| match &e.event {
+                    DomainEvent::AddressChangeCreated(c) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            let expected = step.events.iter().find_map(|e| match &e.event {
+                DomainEvent::DonationCreated(d) => {
+                    let kind = d.donor.as_ref().map(|d| d.kind);
+                    let postal = kind == Some(ev::DonorKind::Person as i32);
+                    donors += usize::from(postal);
+                    Some(postal.then_some((
+                        ExternalIdKind::Donation,
+                        d.donation_id,
+                        AddressType::Person,
+                    )))
+                }
+                DomainEvent::MembershipApplied(m) => {
+                    applications += 1;
+                    let company = m.applicant_kind == ev::ApplicantKind::Company as i32;
+                    let kind = if company {
+                        AddressType::Company
+                    } else {
+                        AddressType::Person
+                    };
+                    Some(Some((ExternalIdKind::Membership, m.membership_id, kind)))
+                }
+                _ => None,
+            });
+            match expected.flatten() {
+                Some((kind, external_id, address_type)) => {
+                    assert_eq!(created.len(), 1, "{:?}", step.events);
+                    let c = created[0];
+                    assert_eq!(c.external_id_kind, kind as i32);
+                    assert_eq!(c.external_id, external_id);
+                    assert_eq!(c.address_type, address_type as i32);
+                    // The intake's own events: the creation and the token's index entry.
+                    let tail: Vec<StreamEvent> = step.events[step.events.len() - 2..].to_vec();
+                    let at = to_datetime(c.created_at.as_ref().unwrap()).unwrap();
+                    let decided = address_change_commands::create(
+                        c.address_change_id,
+                        &c.identifier,
+                        kind,
+                        external_id,
+                        address_type,
+                        at,
+                    );
+                    assert_eq!(tail, decided);
+                }
+                None => assert!(created.is_empty(), "{:?}", step.events),
+            }
+        }
+        assert!(donors > 2_500 && applications > 0);
+        assert_eq!(summary.address_changes, donors + applications);
+        // Ids are handed out in order, once each.
+        let ids: Vec<u64> = address_change_histories(&steps).into_keys().collect();
+        assert_eq!(
+            ids,
+            (1..=summary.address_changes as u64).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn address_changes_are_used_exported_and_scrubbed_in_their_assumed_proportion() {
+        let config = WorkloadConfig {
+            donations: 40_000,
+            seed: 42,
+            start: Utc::now(),
+            donations_only: false,
+        };
+        let (steps, summary) = generate(&config);
+        let count = |t: &str| {
+            steps
+                .iter()
+                .flat_map(|s| &s.events)
+                .filter(|e| e.event.event_type() == t)
+                .count()
+        };
+        let issued = summary.address_changes;
+        assert_eq!(count("AddressChangeCreated.v1"), issued);
+        // Binomial shares: four standard deviations either way (about 4 * 28 of 800 for the
+        // changes, 4 * 20 of 400 for the opt-outs at this size).
+        let within = |n: usize, per_mille: u32| {
+            let p = f64::from(per_mille) / 1000.0;
+            let mean = issued as f64 * p;
+            let sd = (issued as f64 * p * (1.0 - p)).sqrt();
+            (n as f64 - mean).abs() <= 4.0 * sd
+        };
+        let changed = count("AddressChanged.v1");
+        let opted_out = count("DonationReceiptOptedOut.v1");
+        assert!(
+            within(changed, ADDRESS_CHANGES_PER_MILLE),
+            "{changed} of {issued} changed"
+        );
+        assert!(
+            within(opted_out, RECEIPT_OPT_OUTS_PER_MILLE),
+            "{opted_out} of {issued} opted out"
+        );
+        assert_eq!(summary.address_changes_used, changed + opted_out);
+        // Every use is exported by the nightly run; every exported address (not an opt-out
+        // alone) is scrubbed by the next, but for the last night's (which also exports the
+        // uses decided for after the end: up to two weeks' worth).
+        assert_eq!(count("AddressChangeExported.v1"), changed + opted_out);
+        let scrubbed = steps
+            .iter()
+            .flat_map(|s| &s.events)
+            .filter(|e| AddressChangeCategory::of(&e.stream) == Some(AddressChangeCategory::Scrub))
+            .count();
+        assert!(
+            scrubbed > changed / 2 && scrubbed <= changed,
+            "{scrubbed} of {changed}"
+        );
+        // One token index entry per token: the first and each use's new one.
+        assert_eq!(
+            count("AddressChangeTokenIssued.v1"),
+            issued + changed + opted_out
+        );
+    }
+
+    #[test]
+    fn every_address_change_event_is_one_the_domain_would_decide() {
+        use crate::domain::validation::validate_change_address;
+        let config = WorkloadConfig {
+            donations: 20_000,
+            seed: 3,
+            start: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            donations_only: false,
+        };
+        let (steps, _) = generate(&config);
+        let policy = AddressChangeScrubPolicy::default();
+        let mut used = 0;
+        for (id, events) in address_change_histories(&steps) {
+            let mut view = AddressChangeView::default();
+            let mut rest = events.iter().peekable();
+            while let Some(e) = rest.next() {
+                let decided = match &e.event {
+                    DomainEvent::AddressChangeCreated(_) => {
+                        assert!(!view.exists(), "{id} created twice");
+                        None
+                    }
+                    DomainEvent::AddressChangeTokenIssued(_) => {
+                        panic!("{id}: a token index entry without its change")
+                    }
+                    DomainEvent::AddressChanged(c) => {
+                        let (token, new) = (view.current_identifier.clone(), &c.new_identifier);
+                        let address_type = AddressType::try_from(c.address_type).unwrap();
+                        let input = AddressChangeInput {
+                            address: Some((address_type, c.address.clone().unwrap())),
+                            donation_receipt_opt_out: c.donation_receipt_opted_out,
+                        };
+                        assert!(validate_change_address(&token, &input).is_empty(), "{id}");
+                        assert_eq!(address_type, view.address_type, "{id}");
+                        used += 1;
+                        let at = to_datetime(c.changed_at.as_ref().unwrap()).unwrap();
+                        Some(address_change_commands::change(
+                            &view, &token, &input, new, at,
+                        ))
+                    }
+                    DomainEvent::DonationReceiptOptedOut(o) => {
+                        let token = view.current_identifier.clone();
+                        let input = AddressChangeInput {
+                            address: None,
+                            donation_receipt_opt_out: true,
+                        };
+                        assert!(validate_change_address(&token, &input).is_empty(), "{id}");
+                        used += 1;
+                        let at = to_datetime(o.changed_at.as_ref().unwrap()).unwrap();
+                        Some(address_change_commands::change(
+                            &view,
+                            &token,
+                            &input,
+                            &o.new_identifier,
+                            at,
+                        ))
+                    }
+                    DomainEvent::AddressChangeExported(x) => {
+                        let at = to_datetime(x.exported_at.as_ref().unwrap()).unwrap();
+                        Some(address_change_commands::mark_exported(
+                            &view,
+                            &x.batch_id,
+                            at,
+                        ))
+                    }
+                    DomainEvent::PersonalDataScrubbed(s) => {
+                        let now = to_datetime(s.scrubbed_at.as_ref().unwrap()).unwrap();
+                        Some(address_change_commands::scrub(&view, now, &policy))
+                    }
+                    other => panic!(
+                        "{id}: {} in an address change's streams",
+                        other.event_type()
+                    ),
+                };
+                let mut appended = vec![e.clone()];
+                if let Some(decided) = decided {
+                    let decided = decided.unwrap_or_else(|err| {
+                        panic!("{id}: {} refused: {err}", e.event.event_type())
+                    });
+                    // A change appends its new token's index entry with it.
+                    while appended.len() < decided.len() {
+                        appended.push(rest.next().expect("the decided events follow").clone());
+                    }
+                    assert_eq!(decided, appended, "address change {id}");
+                } else if let Some(next) =
+                    rest.next_if(|n| matches!(n.event, DomainEvent::AddressChangeTokenIssued(_)))
+                {
+                    appended.push(next.clone());
+                }
+                for a in &appended {
+                    view.apply(&a.stream, &a.event);
+                }
+            }
+            assert!(view.exists(), "{id}");
+        }
+        assert!(used > 100, "{used} uses");
     }
 }

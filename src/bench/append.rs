@@ -22,6 +22,10 @@ pub struct SealedWorkload {
     pub events: usize,
     /// Membership applications among them.
     pub memberships: usize,
+    /// Address changes among them.
+    pub address_changes: usize,
+    /// Of those, used.
+    pub address_changes_used: usize,
 }
 
 /// Generates the workload and seals it with per-donation and per-application keys stored in
@@ -69,6 +73,8 @@ pub async fn sealed_workload(
         appends,
         events: summary.events,
         memberships: summary.memberships,
+        address_changes: summary.address_changes,
+        address_changes_used: summary.address_changes_used,
     })
 }
 
@@ -110,11 +116,7 @@ pub async fn append_rate(
 ) -> anyhow::Result<f64> {
     let events = count_events(&appends);
     let writers = writers.max(1);
-    let mut lanes: Vec<Vec<Vec<StreamAppend>>> = (0..writers).map(|_| Vec::new()).collect();
-    for step in appends {
-        let key = step.first().map(|p| lane_key(&p.stream)).unwrap_or(0);
-        lanes[(key % writers as u64) as usize].push(step);
-    }
+    let lanes = deal_to_lanes(appends, writers);
     let start = Instant::now();
     let tasks: Vec<_> = lanes
         .into_iter()
@@ -136,6 +138,36 @@ pub async fn append_rate(
         t.await??;
     }
     Ok(events as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Deals the steps to `writers` lanes: a step goes to the lane of its first stream's
+/// [`lane_key`], except an address change's later step, which goes to the lane of the step
+/// that created it (its donation's or application's): the address change's own id says
+/// nothing of that lane, and a change appended before its creation would be refused.
+fn deal_to_lanes(appends: Vec<Vec<StreamAppend>>, writers: usize) -> Vec<Vec<Vec<StreamAppend>>> {
+    use crate::domain::address_change::AddressChangeCategory;
+    use crate::domain::streams;
+    let mut lanes: Vec<Vec<Vec<StreamAppend>>> = (0..writers).map(|_| Vec::new()).collect();
+    let mut address_changes: std::collections::HashMap<u64, usize> = Default::default();
+    let address_change = |stream: &str| {
+        AddressChangeCategory::of(stream)
+            .and_then(|_| streams::parse(stream))
+            .map(|(_, id)| id)
+    };
+    for step in appends {
+        let first = step.first().map(|p| p.stream.as_str()).unwrap_or_default();
+        let lane = match address_change(first).and_then(|id| address_changes.get(&id)) {
+            Some(&lane) => lane,
+            None => (lane_key(first) % writers as u64) as usize,
+        };
+        for part in &step {
+            if let Some(id) = address_change(&part.stream) {
+                address_changes.entry(id).or_insert(lane);
+            }
+        }
+        lanes[lane].push(step);
+    }
+    lanes
 }
 
 /// The donation (or tracking) id that keeps a stream's appends in one lane. Payment ids are
@@ -170,11 +202,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_address_changes_steps_share_the_lane_of_the_step_that_created_it() {
+        let config = WorkloadConfig {
+            donations: 3_000,
+            seed: 4,
+            start: Utc::now(),
+            donations_only: false,
+        };
+        let (steps, summary) = workload::generate(&config);
+        assert!(summary.address_changes_used > 20);
+        let appends: Vec<Vec<StreamAppend>> = steps
+            .into_iter()
+            .map(|s| {
+                s.events
+                    .into_iter()
+                    .map(|e| StreamAppend {
+                        stream: e.stream,
+                        expected: ExpectedRevision::Any,
+                        events: Vec::new(),
+                    })
+                    .collect()
+            })
+            .collect();
+        let lanes = deal_to_lanes(appends, CONCURRENCY);
+        // Per address-change stream: its lane, and whether its first append was the creation's
+        // step (the one that also holds another context's stream).
+        let mut seen: std::collections::HashMap<String, usize> = Default::default();
+        for (lane, steps) in lanes.iter().enumerate() {
+            for step in steps {
+                let created_here = !step[0].stream.starts_with("address_change");
+                for part in step
+                    .iter()
+                    .filter(|p| p.stream.starts_with("address_change-"))
+                {
+                    match seen.get(&part.stream) {
+                        Some(&first) => assert_eq!(first, lane, "{}", part.stream),
+                        None => {
+                            assert!(created_here, "{} before its creation", part.stream);
+                            seen.insert(part.stream.clone(), lane);
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(seen.len(), summary.address_changes);
+    }
+
+    #[test]
     fn first_events_takes_whole_steps_up_to_the_sample() {
         let config = WorkloadConfig {
             donations: 50,
             seed: 3,
             start: Utc::now(),
+            donations_only: false,
         };
         let (steps, _) = workload::generate(&config);
         let appends: Vec<Vec<StreamAppend>> = steps

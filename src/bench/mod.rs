@@ -87,6 +87,9 @@ pub struct BenchOptions {
     pub donations: usize,
     /// Workload seed.
     pub seed: u64,
+    /// The workload's donations alone, without membership applications and address changes
+    /// (a comparison run).
+    pub donations_only: bool,
     /// The parts to run.
     pub parts: BTreeSet<Part>,
     /// A PostgreSQL server to also measure the read model on: a throw-away database is created
@@ -180,6 +183,11 @@ pub struct BenchReport {
     pub donations: usize,
     /// Membership applications in the workload.
     pub memberships: usize,
+    /// Address changes in the workload (one per donation with a postal address and per
+    /// application).
+    pub address_changes: usize,
+    /// Of those, used (a new address or a receipt opt-out), exported and scrubbed.
+    pub address_changes_used: usize,
     /// Events in the workload.
     pub events: usize,
     /// The workload's seed.
@@ -355,6 +363,7 @@ async fn run_parts(options: &BenchOptions, servers: Servers<'_>) -> anyhow::Resu
         donations: options.donations,
         seed: options.seed,
         start: Utc::now() - chrono::Duration::days(30),
+        donations_only: options.donations_only,
     };
     tracing::info!(
         donations = options.donations,
@@ -363,6 +372,8 @@ async fn run_parts(options: &BenchOptions, servers: Servers<'_>) -> anyhow::Resu
     let workload = sealed_workload(&config, &keys).await?;
     report.events = workload.events;
     report.memberships = workload.memberships;
+    report.address_changes = workload.address_changes;
+    report.address_changes_used = workload.address_changes_used;
 
     if wants(Part::Kurrentdb) {
         tracing::info!("measuring the KurrentDB port");

@@ -48,6 +48,7 @@ pub const DATA_TABLES: &[&str] = &[
     "address_change",
     "subscription",
     "membership_event",
+    "address_change_event",
 ];
 
 /// The PostgreSQL schema the raw insert fills.

@@ -12,12 +12,17 @@ use crate::config::StorageArgs;
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Donations in the workload (about 8.6 events each, tracking included), with one
-    /// membership application per 80 donations among them.
+    /// membership application per 80 donations among them and an address change for each
+    /// donation with a postal address and each application.
     #[arg(long, env = "LEDGER_BENCH_DONATIONS", default_value_t = 100_000, value_parser = at_least_one)]
     pub donations: usize,
     /// Workload seed (the same seed gives the same events).
     #[arg(long, env = "LEDGER_BENCH_SEED", default_value_t = 42)]
     pub seed: u64,
+    /// The donations alone: no membership applications and no address changes in the
+    /// workload (its donation events stay the same), to compare a run with them.
+    #[arg(long, env = "LEDGER_BENCH_DONATIONS_ONLY", default_value_t = false)]
+    pub donations_only: bool,
     /// Parts to run, comma-separated. `raw`, `scrub` and `verify` build the read model even
     /// without `projection`.
     #[arg(
@@ -99,6 +104,7 @@ impl BenchArgs {
         Ok(BenchOptions {
             donations: self.donations,
             seed: self.seed,
+            donations_only: self.donations_only,
             parts: self.parts.iter().copied().collect(),
             postgres_url: url(postgres_url),
             mariadb_url: url(mariadb_url),
@@ -136,9 +142,11 @@ pub async fn run(storage: &StorageArgs, args: BenchArgs) -> anyhow::Result<()> {
 fn print_table(report: &BenchReport, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "ledger bench: {} donations, {} membership applications, {} events, seed {}, {} CPUs, load average {} at start, {} at end, CPU time stolen by the hypervisor {}, {:.0} s",
+        "ledger bench: {} donations, {} membership applications, {} address changes ({} used), {} events, seed {}, {} CPUs, load average {} at start, {} at end, CPU time stolen by the hypervisor {}, {:.0} s",
         report.donations,
         report.memberships,
+        report.address_changes,
+        report.address_changes_used,
         report.events,
         report.seed,
         report.cpus,

@@ -36,6 +36,12 @@
       "scrub.memberships.eligible",
       status.membership_scrub.eligible === null ? "unknown" : status.membership_scrub.eligible,
     );
+    set(
+      "scrub.address_changes.eligible",
+      status.address_change_scrub.eligible === null
+        ? "unknown"
+        : status.address_change_scrub.eligible,
+    );
     if (status.civishare.Ok) {
       for (const p of status.civishare.Ok.peers) {
         set(`civishare.${p.node}.undelivered`, p.undelivered);

@@ -154,7 +154,8 @@ pub fn overview(viewer: &str, status: &Status) -> String {
     let _ = write!(
         body,
         "<section><h2>Scrubbing</h2><p>Donations eligible, not yet scrubbed: {}. Backlog: {}.</p>\
-         <p>Membership applications eligible, not yet scrubbed: {}. Backlog: {}.</p></section>",
+         <p>Membership applications eligible, not yet scrubbed: {}. Backlog: {}.</p>\
+         <p>Address changes eligible, not yet scrubbed: {}. Backlog: {}.</p></section>",
         figure("scrub.eligible", known(status.scrub.eligible)),
         esc(&backlog(&status.scrub)),
         figure(
@@ -162,6 +163,11 @@ pub fn overview(viewer: &str, status: &Status) -> String {
             known(status.membership_scrub.eligible)
         ),
         esc(&backlog(&status.membership_scrub)),
+        figure(
+            "scrub.address_changes.eligible",
+            known(status.address_change_scrub.eligible)
+        ),
+        esc(&backlog(&status.address_change_scrub)),
     );
 
     body.push_str("<section><h2>Sequences</h2><table><thead><tr><th>Sequence</th><th>Current</th></tr></thead><tbody>");

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::Console;
 use crate::api::refusal::Refusal;
+use crate::metrics::catalog;
 use crate::projection::{Overview, DEFAULT_PROJECTOR};
 use crate::sequence::SequenceName;
 
@@ -28,6 +29,9 @@ pub struct Status {
     pub scrub: ScrubBacklog,
     /// The membership applications' scrub backlog.
     pub membership_scrub: ScrubBacklog,
+    /// The address changes' scrub backlog (addresses exported, or changed longer ago than
+    /// the grace period).
+    pub address_change_scrub: ScrubBacklog,
     /// Each sequence's current value or error, and the collisions seen.
     pub sequences: SequenceHealth,
     /// Refusals since start by method and code, and the most recent ones.
@@ -79,12 +83,12 @@ pub struct ProjectorStatus {
     pub stopped: bool,
 }
 
-/// Donations waiting for their scrub.
+/// Donations, membership applications or address changes waiting for their scrub.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScrubBacklog {
     /// Eligible and not yet scrubbed; `None` while unknown (read model away, first refresh).
     pub eligible: Option<u64>,
-    /// Age of the oldest eligible donation, in seconds.
+    /// Age of the oldest eligible one, in seconds.
     pub oldest_age_seconds: Option<u64>,
 }
 
@@ -189,6 +193,10 @@ impl Console {
             membership_scrub: backlog(
                 "ledger_membership_scrub_eligible",
                 "ledger_membership_scrub_oldest_eligible_age_seconds",
+            ),
+            address_change_scrub: backlog(
+                catalog::ADDRESS_CHANGE_SCRUB_ELIGIBLE,
+                catalog::ADDRESS_CHANGE_SCRUB_OLDEST_AGE,
             ),
             sequences: SequenceHealth {
                 sequences,

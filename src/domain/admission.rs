@@ -299,6 +299,14 @@ pub const COLUMNS: &[(&str, Holds)] = &[
     ("membership_event.actor_kind", Holds::Derived),
     ("membership_event.actor_id", Holds::Line(256)),
     ("membership_event.occurred_at", Holds::Time),
+    // The address changes' change log: the same columns again.
+    ("address_change_event.address_change_id", Holds::Id),
+    ("address_change_event.position", Holds::Derived),
+    ("address_change_event.stream", Holds::Derived),
+    ("address_change_event.event_type", Holds::Derived),
+    ("address_change_event.actor_kind", Holds::Derived),
+    ("address_change_event.actor_id", Holds::Line(256)),
+    ("address_change_event.occurred_at", Holds::Time),
     ("projector_checkpoint.projector", Holds::Derived),
     ("projector_checkpoint.position", Holds::Derived),
     ("projector_skipped_event.projector", Holds::Derived),
@@ -1021,8 +1029,9 @@ pub fn admit_tracking_fields(fields: &ev::ContributionTrackingFields) -> Vec<Fie
     c.errors
 }
 
-/// The field errors of an event's actor id (it reaches `donation_event.actor_id` or
-/// `membership_event.actor_id`, which hold the same: a unit test keeps them so).
+/// The field errors of an event's actor id (it reaches `donation_event.actor_id`,
+/// `membership_event.actor_id` or `address_change_event.actor_id`, which hold the same: a unit
+/// test keeps them so).
 pub fn admit_actor_id(actor_id: &str) -> Vec<FieldError> {
     let mut c = Check::default();
     c.text(
@@ -1047,17 +1056,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn both_change_logs_hold_what_the_actor_id_check_admits() {
+    fn every_change_log_holds_what_the_actor_id_check_admits() {
         let columns = "position stream event_type actor_kind actor_id occurred_at";
-        for column in columns.split(' ') {
-            assert_eq!(
-                holds(&format!("membership_event.{column}")),
-                holds(&format!("donation_event.{column}")),
-                "{column}"
-            );
+        for table in ["membership_event", "address_change_event"] {
+            for column in columns.split(' ') {
+                assert_eq!(
+                    holds(&format!("{table}.{column}")),
+                    holds(&format!("donation_event.{column}")),
+                    "{table}.{column}"
+                );
+            }
         }
         assert_eq!(
             holds("membership_event.membership_id"),
+            holds("donation_event.donation_id")
+        );
+        assert_eq!(
+            holds("address_change_event.address_change_id"),
             holds("donation_event.donation_id")
         );
     }

@@ -323,7 +323,8 @@ pub(crate) enum Write {
     AddressChange,
     Subscription,
     MembershipEvent,
-    /// CiviShare's status mirror (`civishare::mirror`), not the projector.
+    AddressChangeEvent,
+    /// CiviShare's status mirror (`civishare::mirror`) writes these three, not the projector.
     CivishareOutgoing,
     CivishareIncoming,
     CivishareStatusCheckpoint,

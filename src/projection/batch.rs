@@ -83,6 +83,8 @@ pub(super) struct State {
     log: Vec<Vec<Value>>,
     /// `membership_event` rows.
     membership_log: Vec<Vec<Value>>,
+    /// `address_change_event` rows.
+    address_change_log: Vec<Vec<Value>>,
 }
 
 /// The ids a batch needs loaded, collected from its decoded events.
@@ -387,7 +389,10 @@ impl State {
             return Ok(());
         }
         if let Some(category) = AddressChangeCategory::of(&rec.stream) {
-            return self.address_changes.apply(category, sid, event, at);
+            self.address_changes.apply(category, sid, event, at)?;
+            self.address_change_log
+                .push(change_log_row(sid, rec, position, at));
+            return Ok(());
         }
         if let Some(category) = SubscriptionCategory::of(&rec.stream) {
             return self.subscriptions.apply(category, sid, event, at);
@@ -648,11 +653,19 @@ impl State {
             &mut self.membership_log,
             write_rows,
         )
+        .await?;
+        write_change_log(
+            session,
+            Write::AddressChangeEvent,
+            &mut self.address_change_log,
+            write_rows,
+        )
         .await
     }
 }
 
-/// A change-log row (`donation_event`, `membership_event`: the same columns): who changed
+/// A change-log row (`donation_event`, `membership_event`, `address_change_event`: the same
+/// columns): who changed
 /// `subject_id` with the event at `position`, and when.
 fn change_log_row(
     subject_id: i64,

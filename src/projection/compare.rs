@@ -159,7 +159,7 @@ const LEGACY_REQUEST_INPUTS: &[&str] = &["membership_application"];
 
 /// The tables the `change_log` view reads (one `UNION ALL` arm per context), compared the
 /// same way as [`LEGACY_SPENDEN_INPUTS`].
-const CHANGE_LOG_INPUTS: &[&str] = &["donation_event", "membership_event"];
+const CHANGE_LOG_INPUTS: &[&str] = &["donation_event", "membership_event", "address_change_event"];
 
 /// The input tables of a compared view, `None` for a table.
 fn view_inputs(layout: &Layout) -> Option<&'static [&'static str]> {
@@ -350,7 +350,8 @@ mod tests {
     /// The tables the `CREATE VIEW {view}` of `migration` reads (the words after FROM and
     /// JOIN).
     fn read_by(migration: &str, view: &str) -> Vec<String> {
-        let start = migration.find(&format!("CREATE VIEW {view}")).unwrap();
+        // `CREATE VIEW` or `CREATE OR REPLACE VIEW` (a later migration's new definition).
+        let start = migration.find(&format!("VIEW {view} AS")).unwrap();
         let definition = &migration[start..];
         let definition = &definition[..definition.find(';').unwrap()];
         let words: Vec<&str> = definition.split_whitespace().collect();
@@ -393,13 +394,13 @@ mod tests {
                 CHANGE_LOG_INPUTS,
                 [
                     include_str!(
-                        "../../migrations/sqlite/readmodel/20261207100000_membership_event.sql"
+                        "../../migrations/sqlite/readmodel/20261208000001_address_change_event.sql"
                     ),
                     include_str!(
-                        "../../migrations/postgres/readmodel/20261207100000_membership_event.sql"
+                        "../../migrations/postgres/readmodel/20261208000001_address_change_event.sql"
                     ),
                     include_str!(
-                        "../../migrations/mariadb/readmodel/20261207100000_membership_event.sql"
+                        "../../migrations/mariadb/readmodel/20261208000001_address_change_event.sql"
                     ),
                 ],
             ),

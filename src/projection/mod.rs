@@ -179,6 +179,7 @@ mod tests {
             Write::CivishareOutgoing,
             Write::CivishareIncoming,
             Write::CivishareStatusCheckpoint,
+            Write::AddressChangeEvent,
         ] {
             for (sql, columns) in [
                 sqlite::write_statement(what),

@@ -66,6 +66,8 @@ const DONATION_EVENT_INSERT: &str =
     include_str!("../../projections/postgres/donation_event_insert.sql");
 const MEMBERSHIP_EVENT_INSERT: &str =
     include_str!("../../projections/postgres/membership_event_insert.sql");
+const ADDRESS_CHANGE_EVENT_INSERT: &str =
+    include_str!("../../projections/postgres/address_change_event_insert.sql");
 const DONATION_TRACKING_INSERT: &str =
     include_str!("../../projections/postgres/donation_tracking_insert.sql");
 const MODERATION_REASON_INSERT: &str =
@@ -87,6 +89,10 @@ pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static
         Write::ModerationReason => (MODERATION_REASON_INSERT, rows::REASON_COLUMNS),
         Write::DonationEvent => (DONATION_EVENT_INSERT, rows::DONATION_EVENT_COLUMNS),
         Write::MembershipEvent => (MEMBERSHIP_EVENT_INSERT, rows::MEMBERSHIP_EVENT_COLUMNS),
+        Write::AddressChangeEvent => (
+            ADDRESS_CHANGE_EVENT_INSERT,
+            rows::ADDRESS_CHANGE_EVENT_COLUMNS,
+        ),
         Write::ContributionTracking => (
             CONTRIBUTION_TRACKING_UPSERT,
             rows::CONTRIBUTION_TRACKING_COLUMNS,
@@ -254,6 +260,7 @@ fn table_of(what: Write) -> &'static str {
         Write::ModerationReason => "donation_moderation_reason",
         Write::DonationEvent => "donation_event",
         Write::MembershipEvent => "membership_event",
+        Write::AddressChangeEvent => "address_change_event",
         Write::ContributionTracking => "contribution_tracking",
         Write::Conflict => "contribution_tracking_conflict",
         Write::Membership => "membership_application",

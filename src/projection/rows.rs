@@ -320,8 +320,19 @@ pub(crate) const MEMBERSHIP_EVENT_COLUMNS: &[(&str, ColType)] = &[
     ("actor_id", ColType::Text),
     ("occurred_at", ColType::Time),
 ];
+/// `address_change_event`, the address changes' change log: the columns of `donation_event`
+/// with `address_change_id` for `donation_id`.
+pub(crate) const ADDRESS_CHANGE_EVENT_COLUMNS: &[(&str, ColType)] = &[
+    ("address_change_id", ColType::I64),
+    ("position", ColType::I64),
+    ("stream", ColType::Text),
+    ("event_type", ColType::Text),
+    ("actor_kind", ColType::Text),
+    ("actor_id", ColType::Text),
+    ("occurred_at", ColType::Time),
+];
 /// The `change_log` view: every context's change log in one, `context` naming whose
-/// (`donation`, `membership`) and `subject_id` its id.
+/// (`donation`, `membership`, `address_change`) and `subject_id` its id.
 pub(crate) const CHANGE_LOG_COLUMNS: &[(&str, ColType)] = &[
     ("context", ColType::Text),
     ("subject_id", ColType::I64),
@@ -513,6 +524,11 @@ pub(crate) const TABLES: &[Layout] = &[
         columns: MEMBERSHIP_EVENT_COLUMNS,
     },
     Layout {
+        name: "address_change_event",
+        order_by: "address_change_id, position",
+        columns: ADDRESS_CHANGE_EVENT_COLUMNS,
+    },
+    Layout {
         name: "projector_checkpoint",
         order_by: "projector",
         columns: PROJECTOR_CHECKPOINT_COLUMNS,
@@ -538,7 +554,8 @@ pub(crate) const LEGACY_REQUEST: Layout = Layout {
     columns: LEGACY_REQUEST_COLUMNS,
 };
 
-/// The change log of every context in one view (`donation_event` and `membership_event`).
+/// The change log of every context in one view (`donation_event`, `membership_event` and
+/// `address_change_event`).
 pub(crate) const CHANGE_LOG: Layout = Layout {
     name: "change_log",
     order_by: "context, subject_id, position",
@@ -750,6 +767,9 @@ mod tests {
                     "../../migrations/postgres/readmodel/20261207100000_membership_event.sql"
                 ),
                 include_str!("../../migrations/postgres/readmodel/20261207200000_subscription.sql"),
+                include_str!(
+                    "../../migrations/postgres/readmodel/20261208000001_address_change_event.sql"
+                ),
             ]
             .concat(),
         )
@@ -771,6 +791,9 @@ mod tests {
                     "../../migrations/mariadb/readmodel/20261207100000_membership_event.sql"
                 ),
                 include_str!("../../migrations/mariadb/readmodel/20261207200000_subscription.sql"),
+                include_str!(
+                    "../../migrations/mariadb/readmodel/20261208000001_address_change_event.sql"
+                ),
             ]
             .concat(),
         )

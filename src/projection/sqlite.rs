@@ -75,6 +75,8 @@ const DONATION_EVENT_INSERT: &str =
     include_str!("../../projections/sqlite/donation_event_insert.sql");
 const MEMBERSHIP_EVENT_INSERT: &str =
     include_str!("../../projections/sqlite/membership_event_insert.sql");
+const ADDRESS_CHANGE_EVENT_INSERT: &str =
+    include_str!("../../projections/sqlite/address_change_event_insert.sql");
 const DONATION_TRACKING_INSERT: &str =
     include_str!("../../projections/sqlite/donation_tracking_insert.sql");
 const MODERATION_REASON_INSERT: &str =
@@ -96,6 +98,10 @@ pub(crate) fn write_statement(what: Write) -> (&'static str, &'static [(&'static
         Write::ModerationReason => (MODERATION_REASON_INSERT, rows::REASON_COLUMNS),
         Write::DonationEvent => (DONATION_EVENT_INSERT, rows::DONATION_EVENT_COLUMNS),
         Write::MembershipEvent => (MEMBERSHIP_EVENT_INSERT, rows::MEMBERSHIP_EVENT_COLUMNS),
+        Write::AddressChangeEvent => (
+            ADDRESS_CHANGE_EVENT_INSERT,
+            rows::ADDRESS_CHANGE_EVENT_COLUMNS,
+        ),
         Write::ContributionTracking => (
             CONTRIBUTION_TRACKING_UPSERT,
             rows::CONTRIBUTION_TRACKING_COLUMNS,

@@ -136,6 +136,14 @@ async fn bench_json_has_every_figure_and_each_is_positive() {
     assert!(report["events"].as_u64().unwrap() > 300);
     // Membership applications are part of the workload (one per 80 donations, by chance).
     assert!(report["memberships"].is_u64(), "{report:#}");
+    // Address changes too: one with every donation by a person (most of the 300) and every
+    // application; a few of them used (about 3 %, by chance).
+    let address_changes = report["address_changes"].as_u64().unwrap();
+    assert!(address_changes > 200, "{report:#}");
+    assert!(
+        report["address_changes_used"].as_u64().unwrap() <= address_changes,
+        "{report:#}"
+    );
     // The machine's state is part of the result: Linux reports both.
     assert!(report["load_average"][1].is_string(), "{report:#}");
     let steal = report["cpu_steal_percent"].as_f64().unwrap();

@@ -14,7 +14,7 @@ use ledger::proto::events as ev;
 use tonic::transport::Channel;
 
 use crate::cli_serve::{connected, free_port, spawn_serve, stop};
-use crate::support::api::{context, donation, with_token};
+use crate::support::api::{context, donation, new_address, with_token};
 use crate::support::ci::skip_or_fail;
 
 const ADMIN: &str = "console-test-admin";
@@ -61,8 +61,8 @@ fn action(donation_id: u64, kind: ActorKind) -> api::DonationActionRequest {
 }
 
 /// Adds donation `i` and moves it to the state `i` picks; returns its id, the last position
-/// written, and `i`.
-async fn one_donation(mut client: LedgerClient<Channel>, i: u64) -> (u64, u64, u64) {
+/// written, `i` and its address-change token.
+async fn one_donation(mut client: LedgerClient<Channel>, i: u64) -> (u64, u64, u64, String) {
     let method = match i % 5 {
         1 => ev::PaymentMethod::CreditCard,
         2 => ev::PaymentMethod::BankTransfer,
@@ -110,7 +110,32 @@ async fn one_donation(mut client: LedgerClient<Channel>, i: u64) -> (u64, u64, u
         }
         _ => added.position,
     };
-    (id, position, i)
+    (id, position, i, added.address_change_token)
+}
+
+/// Donors who give a new address through their address-change token: one in
+/// `ADDRESS_CHANGE_EVERY` donations; of those, every second is exported (and so eligible for
+/// the scrub) before the page is read.
+const ADDRESS_CHANGE_EVERY: u64 = 50;
+
+/// A new address through `token`; returns the address change's id.
+async fn change_address(mut client: LedgerClient<Channel>, token: String) -> u64 {
+    client
+        .change_address(with_token(
+            api::ChangeAddressRequest {
+                context: context(ActorKind::Frontend),
+                identifier: token,
+                address: Some(new_address()),
+                donation_receipt_opt_out: false,
+            },
+            ADMIN,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .address_change
+        .unwrap()
+        .address_change_id
 }
 
 /// Reads `sql` (two columns: a key and a count) from the SQLite read model.
@@ -171,11 +196,40 @@ async fn the_console_in_chromium_shows_the_read_models_counts_and_a_donations_hi
     let client = connected(port).await;
 
     // A few thousand donations in every state, eight calls at a time.
-    let done: Vec<(u64, u64, u64)> = futures::stream::iter(0..DONATIONS)
+    let done: Vec<(u64, u64, u64, String)> = futures::stream::iter(0..DONATIONS)
         .map(|i| one_donation(client.clone(), i))
         .buffer_unordered(8)
         .collect()
         .await;
+    // Some donors change their address; every second change is exported at once, so it is
+    // eligible for the scrub (the others wait for their grace period).
+    let tokens: Vec<String> = done
+        .iter()
+        .filter(|d| d.2 % ADDRESS_CHANGE_EVERY == 3)
+        .map(|d| d.3.clone())
+        .collect();
+    assert!(tokens.iter().all(|t| !t.is_empty()));
+    let mut changed: Vec<u64> = futures::stream::iter(tokens)
+        .map(|t| change_address(client.clone(), t))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    changed.sort_unstable();
+    let to_export: Vec<u64> = changed.iter().copied().step_by(2).collect();
+    let address_changes_exported = client
+        .clone()
+        .mark_address_changes_exported(with_token(
+            api::MarkAddressChangesExportedRequest {
+                context: context(ActorKind::System),
+                address_change_ids: to_export.clone(),
+                batch_id: "console-test-addresses".into(),
+            },
+            ADMIN,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(address_changes_exported.exported, to_export);
     let export: Vec<u64> = done.iter().filter(|d| d.2 % 5 == 4).map(|d| d.0).collect();
     let exported = client
         .clone()
@@ -318,6 +372,19 @@ async fn the_console_in_chromium_shows_the_read_models_counts_and_a_donations_hi
         figures.contains_key("scrub.memberships.eligible"),
         "{figures:?}"
     );
+    // The address changes' scrub backlog is the read model's own count of the scrub rule's
+    // candidates (an address, not scrubbed, exported or changed before the grace period).
+    let cutoff = (chrono::Utc::now() - chrono::Duration::days(30))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let eligible = counts(
+        &read_model,
+        &format!(
+            "SELECT 'eligible', COUNT(*) FROM address_change WHERE is_scrubbed = 0 \
+             AND has_address = 1 AND (is_exported = 1 OR modified_at <= '{cutoff}')"
+        ),
+    )["eligible"];
+    assert_eq!(eligible, to_export.len() as i64);
+    assert_eq!(shown("scrub.address_changes.eligible"), eligible);
     assert!(shown("head") as u64 >= head);
     assert!(
         result["chart_lines"].as_u64().unwrap() >= 1,

@@ -86,6 +86,7 @@ async fn the_raw_insert_copies_every_row_and_builds_the_read_models_indexes() {
         donations: 1_000,
         seed: 7,
         start: Utc::now() - chrono::Duration::days(30),
+        donations_only: false,
     };
     let workload = bench::sealed_workload(&config, &keys).await.unwrap();
     bench::fill_log(log.clone(), workload.appends)

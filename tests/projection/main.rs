@@ -12,6 +12,7 @@ mod support;
 #[path = "../verify_support/mod.rs"]
 mod verify_support;
 
+mod address_change_change_log;
 mod address_change_rows;
 mod bench_raw_insert;
 mod civishare_status_rows;

@@ -16,7 +16,7 @@ read_model_conformance!(
     a_rebuild_and_verify_agree_on_the_membership_change_log,
 );
 
-fn frontend() -> Actor {
+pub(crate) fn frontend() -> Actor {
     Actor {
         kind: ActorKind::Frontend,
         id: "spenden.wikimedia.de".into(),
@@ -46,7 +46,10 @@ fn applied(id: u64) -> ev::MembershipApplied {
 /// it: the form applies, moderation raises a reason, alice flags and bob approves, the form
 /// cancels, alice restores, the export and the scrub job run. Returns (stream, event type
 /// prefix, actor kind, actor id) per event, in order.
-async fn history(env: &Env, id: u64) -> Vec<(String, &'static str, &'static str, String)> {
+pub(crate) async fn history(
+    env: &Env,
+    id: u64,
+) -> Vec<(String, &'static str, &'static str, String)> {
     let s = |category: &str| format!("{category}-{id}");
     env.append_as(&s("membership"), applied(id), frontend())
         .await;
@@ -134,7 +137,7 @@ async fn history(env: &Env, id: u64) -> Vec<(String, &'static str, &'static str,
 }
 
 /// The rows of `table` in `dump`, each split into its rendered columns.
-fn rows(dump: &TableDump, table: &str) -> Vec<Vec<String>> {
+pub(crate) fn rows(dump: &TableDump, table: &str) -> Vec<Vec<String>> {
     dump[table]
         .iter()
         .map(|r| r.split(" | ").map(str::to_owned).collect())
