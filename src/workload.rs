@@ -639,22 +639,15 @@ impl MembershipFlow {
         } else {
             LAST_NAMES[rng.gen_range(0..LAST_NAMES.len())]
         };
+        let postal = Postal::draw(rng, first, last, company, "Firma", "Hauptstraße");
         let applicant = ev::ApplicantData {
-            salutation: if company {
-                "Firma".into()
-            } else {
-                ["Frau", "Herr", "Divers"][rng.gen_range(0..3)].into()
-            },
-            first_name: if company { String::new() } else { first.into() },
-            last_name: if company { String::new() } else { last.into() },
-            company_name: if company {
-                format!("{last} & {first} GmbH")
-            } else {
-                String::new()
-            },
-            street: format!("Hauptstraße {}", rng.gen_range(1..200)),
-            postcode: format!("{:05}", rng.gen_range(10_000..99_999)),
-            city: CITIES[rng.gen_range(0..CITIES.len())].into(),
+            salutation: postal.salutation,
+            first_name: postal.first_name,
+            last_name: postal.last_name,
+            company_name: postal.company_name,
+            street: postal.street,
+            postcode: postal.postcode,
+            city: postal.city,
             country: "DE".into(),
             email: format!("member{id}@example.org"),
             phone: if rng.gen_bool(0.5) {
@@ -894,22 +887,15 @@ impl AddressChangeFlow {
         let first = FIRST_NAMES[rng.gen_range(0..FIRST_NAMES.len())];
         let last = LAST_NAMES[rng.gen_range(0..LAST_NAMES.len())];
         let company = address_type == AddressType::Company;
+        let postal = Postal::draw(rng, first, last, company, "", "Lindenallee");
         ev::AddressData {
-            salutation: if company {
-                String::new()
-            } else {
-                ["Frau", "Herr", "Divers"][rng.gen_range(0..3)].into()
-            },
-            first_name: if company { String::new() } else { first.into() },
-            last_name: if company { String::new() } else { last.into() },
-            company_name: if company {
-                format!("{last} & {first} GmbH")
-            } else {
-                String::new()
-            },
-            street: format!("Lindenallee {}", rng.gen_range(1..200)),
-            postcode: format!("{:05}", rng.gen_range(10_000..99_999)),
-            city: CITIES[rng.gen_range(0..CITIES.len())].into(),
+            salutation: postal.salutation,
+            first_name: postal.first_name,
+            last_name: postal.last_name,
+            company_name: postal.company_name,
+            street: postal.street,
+            postcode: postal.postcode,
+            city: postal.city,
             country: "DE".into(),
             ..Default::default()
         }
@@ -998,6 +984,48 @@ impl AddressChangeFlow {
                 events,
             });
             self.exported.push(view);
+        }
+    }
+}
+
+/// The postal part of a generated applicant's or new address: a person's names or a company's
+/// name, a street in `street`, a postcode and a city. The draws come in one fixed order
+/// (salutation for a person, house number, postcode, city), so a seed gives the same values.
+struct Postal {
+    salutation: String,
+    first_name: String,
+    last_name: String,
+    company_name: String,
+    street: String,
+    postcode: String,
+    city: String,
+}
+
+impl Postal {
+    fn draw(
+        rng: &mut impl Rng,
+        first: &str,
+        last: &str,
+        company: bool,
+        company_salutation: &str,
+        street: &str,
+    ) -> Self {
+        Self {
+            salutation: if company {
+                company_salutation.into()
+            } else {
+                ["Frau", "Herr", "Divers"][rng.gen_range(0..3)].into()
+            },
+            first_name: if company { String::new() } else { first.into() },
+            last_name: if company { String::new() } else { last.into() },
+            company_name: if company {
+                format!("{last} & {first} GmbH")
+            } else {
+                String::new()
+            },
+            street: format!("{street} {}", rng.gen_range(1..200)),
+            postcode: format!("{:05}", rng.gen_range(10_000..99_999)),
+            city: CITIES[rng.gen_range(0..CITIES.len())].into(),
         }
     }
 }
