@@ -687,6 +687,28 @@ async fn refused_calls_log_at_info_or_warn_replays_at_debug_and_none_at_error() 
     let again = c.next_id(with_token(request, FORM)).await.unwrap();
     assert_eq!(first.into_inner(), again.into_inner());
 
+    // The server logs a refusal as its call ends, which may be just after the client has its
+    // answer: wait (up to 10 s) for each line before counting them.
+    for words in [
+        [
+            "call refused",
+            "AddDonation",
+            "InvalidArgument",
+            "payment.amount_cents",
+        ],
+        ["call refused", "GetDonation", "NotFound", "does not exist"],
+        [
+            "call refused",
+            "CancelDonation",
+            "FailedPrecondition",
+            "cancelled",
+        ],
+    ] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while captured.at("INFO", &words).is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
     let refused = |method: &str, code: &str, rule: &str| {
         let lines = captured.at("INFO", &["call refused", method, code, rule]);
         assert_eq!(lines.len(), 1, "{method}: {lines:?} in {}", captured.all());
