@@ -2,7 +2,9 @@
 //! through the port (single-event `Append` calls; with the `tonic` client once with every
 //! writer on its own HTTP/2 connection and once with all of them sharing one, as the tasks of
 //! one application share its client; and with the intake bench's lean load generator, each
-//! writer on its own connection) beside
+//! writer on its own connection; and single-event appends on one `BatchAppend` call per writer,
+//! kept open, each append awaited before the next, as the clients' batch appenders send them)
+//! beside
 //! the same appends straight into the embedded log, as a ratio in one run; and a catch-up
 //! subscription to `$all` through the port over the filled log beside a direct page-by-page
 //! read of it. Clients run in the same process, so the port's figures include their cost.
@@ -19,12 +21,14 @@ use super::append::{fresh_log, lane_key};
 use super::grpc_client::GrpcClient;
 use super::CONCURRENCY;
 use crate::kurrentdb::access::Users;
-use crate::kurrentdb::requests::{append_any, subscribe_all_from_start, Proposed};
+use crate::kurrentdb::requests::{
+    append_any, batch_append_any, subscribe_all_from_start, Proposed,
+};
 use crate::kurrentdb::{KurrentDbServer, Settings};
 use crate::metrics::Metrics;
 use crate::proto::kurrentdb::event_store::client::streams::streams_client::StreamsClient;
 use crate::proto::kurrentdb::event_store::client::streams::{
-    append_resp, read_resp, AppendReq, AppendResp,
+    append_resp, batch_append_resp, read_resp, AppendReq, AppendResp,
 };
 use crate::store::{ContentType, EventData, EventMetadata, ExpectedRevision, StreamAppend};
 
@@ -38,6 +42,9 @@ pub struct PortRates {
     /// Events/s appended through the port by the writers, each on its own connection, with
     /// the lean load generator of the intake bench instead of the `tonic` client.
     pub lean_append: f64,
+    /// Events/s appended through the port by the writers, each sending its single-event
+    /// appends one after the other on a `BatchAppend` call it keeps open (its own connection).
+    pub batch_append: f64,
     /// Events/s of the same appends straight into the log.
     pub direct_append: f64,
     /// Events/s of a catch-up subscription to `$all` through the port.
@@ -75,17 +82,18 @@ fn lanes(appends: &[Vec<StreamAppend>]) -> Vec<Lane> {
     lanes
 }
 
+fn proposed(event: &EventData) -> Proposed<'_> {
+    Proposed {
+        id: event.id,
+        event_type: &event.event_type,
+        content_type: "application/octet-stream",
+        custom_metadata: event.metadata.to_bytes(),
+        data: event.payload.clone(),
+    }
+}
+
 fn append_request(stream: &str, event: &EventData) -> Vec<AppendReq> {
-    append_any(
-        stream,
-        [Proposed {
-            id: event.id,
-            event_type: &event.event_type,
-            content_type: "application/octet-stream",
-            custom_metadata: event.metadata.to_bytes(),
-            data: event.payload.clone(),
-        }],
-    )
+    append_any(stream, [proposed(event)])
 }
 
 type Client = StreamsClient<tonic::transport::Channel>;
@@ -141,6 +149,57 @@ async fn lean_append_rate(lanes: Vec<Lane>, addr: &str) -> anyhow::Result<f64> {
                     anyhow::ensure!(
                         matches!(reply.result, Some(append_resp::Result::Success(_))),
                         "the port did not append to {stream}: {reply:?}"
+                    );
+                }
+                Ok::<_, anyhow::Error>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    Ok(events as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Events/s of every lane appended through the port at `url`, each lane on a `BatchAppend`
+/// call of its own connection, opened before the clock starts: one single-event append per
+/// request, the next sent when the answer to the last has come.
+async fn batch_append_rate(lanes: Vec<Lane>, url: &str) -> anyhow::Result<f64> {
+    let mut calls = Vec::with_capacity(lanes.len());
+    for _ in 0..lanes.len() {
+        let mut client = StreamsClient::connect(url.to_owned())
+            .await
+            .context("connecting to the KurrentDB port")?;
+        let (requests, outgoing) = tokio::sync::mpsc::channel(1);
+        let answers = client
+            .batch_append(tokio_stream::wrappers::ReceiverStream::new(outgoing))
+            .await?
+            .into_inner();
+        calls.push((requests, answers));
+    }
+    let events: usize = lanes.iter().map(Vec::len).sum();
+    let started = Instant::now();
+    let tasks: Vec<_> = lanes
+        .into_iter()
+        .zip(calls)
+        .map(|(lane, (requests, mut answers))| {
+            tokio::spawn(async move {
+                for (stream, event) in lane {
+                    requests
+                        .send(batch_append_any(
+                            Uuid::new_v4(),
+                            &stream,
+                            [proposed(&event)],
+                        ))
+                        .await
+                        .map_err(|_| anyhow::anyhow!("the BatchAppend call closed"))?;
+                    let answer = answers
+                        .message()
+                        .await?
+                        .context("the BatchAppend call ended early")?;
+                    anyhow::ensure!(
+                        matches!(answer.result, Some(batch_append_resp::Result::Success(_))),
+                        "the port did not append to {stream}: {answer:?}"
                     );
                 }
                 Ok::<_, anyhow::Error>(())
@@ -227,6 +286,12 @@ pub async fn kurrentdb_rates(
     stop.cancel();
     serving.await??;
 
+    let batch_log = fresh_log(dir, "kurrentdb-port-batch.sqlite").await?;
+    let (url, stop, serving) = start_port(batch_log).await?;
+    let batch_append = batch_append_rate(lanes.clone(), &url).await?;
+    stop.cancel();
+    serving.await??;
+
     let log = fresh_log(dir, "kurrentdb-port.sqlite").await?;
     let (url, stop, serving) = start_port(log.clone()).await?;
     let mut clients = Vec::with_capacity(CONCURRENCY);
@@ -271,6 +336,7 @@ pub async fn kurrentdb_rates(
         port_append,
         shared_append,
         lean_append,
+        batch_append,
         direct_append,
         catch_up,
         direct_read,

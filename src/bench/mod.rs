@@ -407,6 +407,14 @@ async fn run_parts(options: &BenchOptions, servers: Servers<'_>) -> anyhow::Resu
             Some(events.clone()),
         );
         report.add(
+            "kurrentdb_append_port_batch_append",
+            "append through the KurrentDB port, 64 writers, each its own BatchAppend call kept open, one append awaited at a time",
+            rates.batch_append,
+            "events/s",
+            None,
+            Some(events.clone()),
+        );
+        report.add(
             "kurrentdb_append_direct",
             "the same appends into the log directly",
             rates.direct_append,
@@ -434,6 +442,14 @@ async fn run_parts(options: &BenchOptions, servers: Servers<'_>) -> anyhow::Resu
             "kurrentdb_append_ratio_lean_client",
             "port appends with the lean load generator ÷ direct appends",
             100.0 * rates.lean_append / rates.direct_append,
+            "%",
+            Some(PORT_APPEND_RATIO_TARGET),
+            None,
+        );
+        report.add(
+            "kurrentdb_append_ratio_batch_append",
+            "port appends on BatchAppend calls ÷ direct appends",
+            100.0 * rates.batch_append / rates.direct_append,
             "%",
             Some(PORT_APPEND_RATIO_TARGET),
             None,

@@ -16,6 +16,10 @@
 //! Anonymous callers (no `authorization` header) are refused unless the port was started with
 //! `--kurrentdb-allow-anonymous`: then they read everything and write outside the ledger's
 //! categories.
+//!
+//! A user may belong to `groups` (`"groups": ["$admins", "auditors"]`), which streams' access
+//! control lists (`$acl` in their metadata, [`super::acl`]) name besides users; the lists
+//! narrow the grants above, `$admins` pass every list (not the grants).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -27,6 +31,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tonic::metadata::MetadataMap;
 
+use super::acl::{Operation, StreamAcl};
 use super::errors::Refusal;
 use crate::domain::streams::Category;
 use crate::intake::REQUEST_CATEGORY;
@@ -42,6 +47,9 @@ struct UserEntry {
     read: Vec<String>,
     #[serde(default)]
     write: Vec<String>,
+    /// The groups streams' `$acl` lists may name (`$admins` passes every list).
+    #[serde(default)]
+    groups: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +133,7 @@ pub struct Caller {
     pub name: Option<String>,
     read: Grant,
     write: Grant,
+    groups: Vec<String>,
 }
 
 impl Caller {
@@ -153,6 +162,21 @@ impl Caller {
         !is_ledger_category(governing_category(stream)) && self.may_write(stream)
     }
 
+    /// Whether a stream's access control list lets the caller do `operation` (the grants are
+    /// checked apart, by the `may_*` methods).
+    pub fn listed(&self, acl: &StreamAcl, operation: Operation) -> bool {
+        acl.allows(operation, self.name.as_deref(), &self.groups)
+    }
+
+    /// [`Caller::listed`], as a refusal.
+    pub fn check_listed(&self, acl: &StreamAcl, operation: Operation) -> Result<(), Refusal> {
+        if self.listed(acl, operation) {
+            Ok(())
+        } else {
+            Err(Refusal::AccessDenied)
+        }
+    }
+
     /// The name for logs and metrics.
     pub fn label(&self) -> &str {
         self.name.as_deref().unwrap_or("anonymous")
@@ -163,6 +187,7 @@ struct User {
     sha256: [u8; 32],
     read: Grant,
     write: Grant,
+    groups: Vec<String>,
 }
 
 /// The configured users and the anonymous rule.
@@ -209,10 +234,23 @@ impl Users {
                     entry.name
                 )
             })?;
+            if let Some(bad) = entry
+                .groups
+                .iter()
+                .find(|g| g.trim().is_empty() || g.trim() != g.as_str())
+            {
+                anyhow::bail!(
+                    "--kurrentdb-users {}: user `{}`: group {bad:?} must be a non-empty name \
+                     without surrounding spaces",
+                    path.display(),
+                    entry.name
+                );
+            }
             let user = User {
                 sha256,
                 read: Grant::parse(&entry.read, &entry.name, "read")?,
                 write: Grant::parse(&entry.write, &entry.name, "write")?,
+                groups: entry.groups,
             };
             if users
                 .by_name
@@ -247,6 +285,7 @@ impl Users {
                     name: None,
                     read: Grant::all(),
                     write: Grant::all(),
+                    groups: Vec::new(),
                 });
             }
             return Err(Refusal::AccessDenied);
@@ -269,6 +308,7 @@ impl Users {
                 name: Some(name),
                 read: user.read.clone(),
                 write: user.write.clone(),
+                groups: user.groups.clone(),
             }),
             _ => Err(Refusal::BadCredentials),
         }

@@ -17,6 +17,7 @@
 //! raw client sends, for the bench and the tests: `requests.rs`.
 
 pub mod access;
+pub mod acl;
 pub mod append_session;
 mod cluster;
 pub mod convert;

@@ -11,6 +11,13 @@
 //! Positions: a forward `$all` read includes its start position, a backward one excludes it,
 //! and a subscription starts after its position (KurrentDB's rules, which the clients' resume
 //! logic relies on).
+//!
+//! Access: a stream read needs the caller's read grant and a place in the stream's `$acl`
+//! (`$r`; `$mr` of the described stream for a metadata stream `$$name`); `$all` needs the
+//! `"*"` read grant. With `resolve_links`, a link event (type `$>`, data `revision@stream`) is
+//! sent with the event it points to, which the caller must be allowed to read and which must
+//! still be visible (not deleted, truncated or expired); otherwise the link is sent alone, with
+//! no event, as KurrentDB sends a link it could not resolve.
 
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +29,7 @@ use tonic::Status;
 use uuid::Uuid;
 
 use super::access::Caller;
+use super::acl::Operation;
 use super::convert;
 use super::errors::Refusal;
 use super::filter::Filter;
@@ -33,7 +41,9 @@ use crate::proto::kurrentdb::event_store::client::streams::read_req::options::{
 };
 use crate::proto::kurrentdb::event_store::client::streams::read_resp::{self, Content};
 use crate::proto::kurrentdb::event_store::client::streams::{ReadReq, ReadResp};
-use crate::store::{CurrentRevision, Direction, Position, RecordedEvent, StreamStart};
+use crate::store::{
+    CurrentRevision, Direction, EventLog, Position, RecordedEvent, StoreError, StreamStart,
+};
 
 /// Events read from the log per page.
 const PAGE: usize = 512;
@@ -65,6 +75,7 @@ struct Plan {
     filter: Option<Filter>,
     structured_ids: bool,
     compatibility: u32,
+    resolve_links: bool,
 }
 
 fn plan(request: ReadReq) -> Result<Plan, Refusal> {
@@ -136,6 +147,7 @@ fn plan(request: ReadReq) -> Result<Plan, Refusal> {
         filter,
         structured_ids,
         compatibility: options.control_option.map_or(0, |c| c.compatibility),
+        resolve_links: options.resolve_links,
     })
 }
 
@@ -162,23 +174,28 @@ pub async fn start(
     let plan = plan(request)?;
     match &plan.source {
         Source::All(_) if !caller.may_read_all() => return Err(Refusal::AccessDenied),
-        Source::Stream(name, _) if !caller.may_read(name) => return Err(Refusal::AccessDenied),
-        _ => {}
-    }
-    if let Source::Stream(name, _) = &plan.source {
-        let state = StreamState::load(port.log.as_ref(), name)
-            .await
-            .map_err(|e| Refusal::Internal(e.to_string()))?;
-        if state.tombstoned {
-            return Err(Refusal::StreamDeleted(name.clone()));
+        Source::All(_) => {}
+        Source::Stream(name, _) => {
+            let state = readable(port.log.as_ref(), caller, name)
+                .await
+                .map_err(|e| Refusal::Internal(e.to_string()))?
+                .ok_or(Refusal::AccessDenied)?;
+            if state.tombstoned {
+                return Err(Refusal::StreamDeleted(name.clone()));
+            }
         }
     }
+    let links = plan.resolve_links.then(|| Links {
+        log: port.log.clone(),
+        caller: caller.clone(),
+    });
     let (tx, rx) = mpsc::channel(8);
     tokio::spawn(async move {
         let sender = Sender {
             tx,
             structured_ids: plan.structured_ids,
             bundle: Mutex::new(Vec::with_capacity(BUNDLE)),
+            links,
         };
         let outcome = match plan.count {
             Some(count) => read(&port, &sender, &plan, count).await,
@@ -197,6 +214,66 @@ pub async fn start(
     let unbundle: fn(Vec<Answer>) -> futures::stream::Iter<std::vec::IntoIter<Answer>> =
         futures::stream::iter;
     Ok(ReceiverStream::new(rx).flat_map(unbundle))
+}
+
+/// The state of `stream` if `caller` may read it (by the grants and the stream's `$acl`; for a
+/// metadata stream `$$name`, by `$mr` of `name`'s), `None` if not.
+pub async fn readable(
+    log: &dyn EventLog,
+    caller: &Caller,
+    stream: &str,
+) -> Result<Option<StreamState>, StoreError> {
+    if !caller.may_read(stream) {
+        return Ok(None);
+    }
+    let state = StreamState::load(log, stream).await?;
+    let listed = match stream.strip_prefix("$$") {
+        Some(described) => {
+            let described = StreamState::load(log, described).await?;
+            caller.listed(&described.metadata.acl(), Operation::MetadataRead)
+        }
+        None => caller.listed(&state.metadata.acl(), Operation::Read),
+    };
+    Ok(listed.then_some(state))
+}
+
+/// The event type of a link (data `revision@stream`).
+pub const LINK_EVENT: &str = "$>";
+
+/// What a read with `resolve_links` needs to follow links.
+struct Links {
+    log: Arc<dyn EventLog>,
+    caller: Caller,
+}
+
+impl Links {
+    /// The event `link` points to, if it exists, is visible and the caller may read it.
+    async fn resolve(&self, link: &RecordedEvent) -> Result<Option<RecordedEvent>, StoreError> {
+        let Some((revision, stream)) = std::str::from_utf8(&link.payload)
+            .ok()
+            .and_then(|text| text.split_once('@'))
+            .and_then(|(revision, stream)| Some((revision.trim().parse::<u64>().ok()?, stream)))
+        else {
+            return Ok(None);
+        };
+        let Some(state) = readable(self.log.as_ref(), &self.caller, stream).await? else {
+            return Ok(None);
+        };
+        if state.tombstoned || state.soft_deleted() {
+            return Ok(None);
+        }
+        let target = self
+            .log
+            .read_stream(
+                stream,
+                Direction::Forwards,
+                StreamStart::Revision(revision),
+                1,
+            )
+            .await?
+            .pop();
+        Ok(target.filter(|e| e.revision == revision && state.shows(e, Utc::now())))
+    }
 }
 
 /// Why a read ended early.
@@ -225,6 +302,8 @@ struct Sender {
     tx: mpsc::Sender<Vec<Answer>>,
     structured_ids: bool,
     bundle: Mutex<Vec<Answer>>,
+    /// Set when the client asked for links to be resolved.
+    links: Option<Links>,
 }
 
 impl Sender {
@@ -250,12 +329,24 @@ impl Sender {
         self.flush().await
     }
 
-    /// Bundles an event; sends the bundle once it is full.
+    /// Bundles an event (a link with the event it points to, when links are resolved); sends
+    /// the bundle once it is full.
     async fn event(&self, event: &RecordedEvent) -> Result<(), Stop> {
+        let ids = self.structured_ids;
+        let (shown, link) = match &self.links {
+            Some(links) if event.event_type == LINK_EVENT => (
+                links
+                    .resolve(event)
+                    .await?
+                    .map(|target| convert::recorded(&target, ids)),
+                Some(convert::recorded(event, ids)),
+            ),
+            _ => (Some(convert::recorded(event, ids)), None),
+        };
         let bundled = self.push(Ok(ReadResp {
             content: Some(Content::Event(read_resp::ReadEvent {
-                event: Some(convert::recorded(event, self.structured_ids)),
-                link: None,
+                event: shown,
+                link,
                 position: Some(read_resp::read_event::Position::CommitPosition(
                     event.position,
                 )),

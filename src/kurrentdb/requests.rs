@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::proto::kurrentdb::event_store::client::streams::{
-    append_req, read_req, AppendReq, ReadReq,
+    append_req, batch_append_req, read_req, AppendReq, BatchAppendReq, ReadReq,
 };
 use crate::proto::kurrentdb::event_store::client::{self as shared, Empty, StreamIdentifier};
 
@@ -24,6 +24,50 @@ pub struct Proposed<'a> {
     pub custom_metadata: Vec<u8>,
     /// The payload.
     pub data: Vec<u8>,
+}
+
+fn message_id(id: Uuid) -> shared::Uuid {
+    shared::Uuid {
+        value: Some(shared::uuid::Value::String(id.to_string())),
+    }
+}
+
+fn type_metadata(event: &Proposed<'_>) -> HashMap<String, String> {
+    HashMap::from([
+        ("type".to_owned(), event.event_type.to_owned()),
+        ("content-type".to_owned(), event.content_type.to_owned()),
+    ])
+}
+
+/// One whole append on a `Streams.BatchAppend` call (final, any expected revision, no
+/// deadline), as the clients send each of their appends on a call they keep open.
+pub fn batch_append_any<'a>(
+    correlation_id: Uuid,
+    stream: &str,
+    events: impl IntoIterator<Item = Proposed<'a>>,
+) -> BatchAppendReq {
+    BatchAppendReq {
+        correlation_id: Some(message_id(correlation_id)),
+        options: Some(batch_append_req::Options {
+            stream_identifier: Some(StreamIdentifier {
+                stream_name: stream.as_bytes().to_vec(),
+            }),
+            expected_stream_position: Some(batch_append_req::options::ExpectedStreamPosition::Any(
+                (),
+            )),
+            deadline_option: None,
+        }),
+        proposed_messages: events
+            .into_iter()
+            .map(|event| batch_append_req::ProposedMessage {
+                id: Some(message_id(event.id)),
+                metadata: type_metadata(&event),
+                custom_metadata: event.custom_metadata,
+                data: event.data,
+            })
+            .collect(),
+        is_final: true,
+    }
 }
 
 /// The messages of one `Streams.Append` call: the options (any expected revision), then each
@@ -46,13 +90,8 @@ pub fn append_any<'a>(
         .chain(events.into_iter().map(|event| AppendReq {
             content: Some(append_req::Content::ProposedMessage(
                 append_req::ProposedMessage {
-                    id: Some(shared::Uuid {
-                        value: Some(shared::uuid::Value::String(event.id.to_string())),
-                    }),
-                    metadata: HashMap::from([
-                        ("type".to_owned(), event.event_type.to_owned()),
-                        ("content-type".to_owned(), event.content_type.to_owned()),
-                    ]),
+                    id: Some(message_id(event.id)),
+                    metadata: type_metadata(&event),
                     custom_metadata: event.custom_metadata,
                     data: event.data,
                 },

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use tokio::sync::{OnceCell, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use super::acl::StreamAcl;
 use crate::store::{CurrentRevision, Direction, EventLog, RecordedEvent, StoreError, StreamStart};
 
 /// The `$tb` a soft delete sets (KurrentDB's `EventNumber.DeletedStream`).
@@ -53,6 +54,11 @@ impl StreamMetadata {
     /// Only events younger than this many seconds are visible (`$maxAge`).
     pub fn max_age_seconds(&self) -> Option<u64> {
         self.number("$maxAge")
+    }
+
+    /// Its access control list (`$acl`).
+    pub fn acl(&self) -> StreamAcl {
+        StreamAcl::of(&self.object)
     }
 
     /// This metadata with `$tb` set to `revision`.

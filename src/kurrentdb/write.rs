@@ -1,7 +1,9 @@
-//! Appends, soft deletes and tombstones on the log, with KurrentDB's rules: the caller's grants,
-//! the append size limit, expected revisions (a soft-deleted stream accepts `NoStream` and its
-//! last revision, and continues its numbering), idempotent retries (the log's own: the same ids
-//! in the same order answer the first result), and deleted streams refusing what they refuse.
+//! Appends, soft deletes and tombstones on the log, with KurrentDB's rules: the caller's grants
+//! and the stream's access control list (`$w`, `$d`; `$mw` of the described stream for a
+//! metadata write, whose `$acl` must be well-formed), the append size limit, expected revisions
+//! (a soft-deleted stream accepts `NoStream` and its last revision, and continues its
+//! numbering), idempotent retries (the log's own: the same ids in the same order answer the
+//! first result), and deleted streams refusing what they refuse.
 //!
 //! A stream without metadata (most of them) is appended to without a read: the log checks the
 //! caller's expected revision and refuses anything after a tombstone itself. A stream with
@@ -13,6 +15,7 @@
 use uuid::Uuid;
 
 use super::access::{governing_category, is_ledger_category, Caller};
+use super::acl::{self, Operation};
 use super::errors::Refusal;
 use super::stream_state::{
     metadata_stream, MetadataStreams, StreamState, METADATA_EVENT, SOFT_DELETED, TOMBSTONE_EVENT,
@@ -80,14 +83,20 @@ pub(super) fn event_data(stream: &str, proposed: Proposed) -> Result<EventData, 
         )));
     }
     let metadata = if stream.starts_with("$$") {
-        let is_object = serde_json::from_slice::<serde_json::Value>(&proposed.data)
-            .is_ok_and(|v| v.is_object());
-        if proposed.event_type != METADATA_EVENT || !is_object {
-            return Err(Refusal::BadRequest(format!(
-                "invalid event for metadata stream `{stream}`: it takes `{METADATA_EVENT}` events \
-                 whose data is a JSON object"
-            )));
-        }
+        let object = match serde_json::from_slice::<serde_json::Value>(&proposed.data) {
+            Ok(serde_json::Value::Object(object)) if proposed.event_type == METADATA_EVENT => {
+                object
+            }
+            _ => {
+                return Err(Refusal::BadRequest(format!(
+                    "invalid event for metadata stream `{stream}`: it takes `{METADATA_EVENT}` \
+                     events whose data is a JSON object"
+                )))
+            }
+        };
+        acl::check(&object).map_err(|rule| {
+            Refusal::BadRequest(format!("invalid metadata for `{stream}`: {rule}"))
+        })?;
         EventMetadata::Foreign {
             content_type: ContentType::Json,
             bytes: proposed.custom_metadata,
@@ -162,11 +171,15 @@ pub async fn append(
             .exclusive(log, described)
             .await
             .map_err(store_refusal)?;
-        return append_reading_first(log, stream, expected, events).await;
+        let described_state = StreamState::load(log, described)
+            .await
+            .map_err(store_refusal)?;
+        caller.check_listed(&described_state.metadata.acl(), Operation::MetadataWrite)?;
+        return append_reading_first(log, caller, stream, expected, events).await;
     }
     let known = with_metadata.shared(log).await.map_err(store_refusal)?;
     if events.is_empty() || known.contains(stream) {
-        return append_reading_first(log, stream, expected, events).await;
+        return append_reading_first(log, caller, stream, expected, events).await;
     }
     let written = log
         .append_atomic(vec![StreamAppend {
@@ -185,9 +198,11 @@ pub async fn append(
     }
 }
 
-/// Appends to a stream that has (or is) metadata: reads its state, then writes pinned to it.
+/// Appends to a stream that has (or is) metadata: reads its state (its access control list
+/// among it), then writes pinned to it.
 async fn append_reading_first(
     log: &dyn EventLog,
+    caller: &Caller,
     stream: &str,
     expected: ExpectedRevision,
     events: Vec<EventData>,
@@ -196,6 +211,7 @@ async fn append_reading_first(
         let state = StreamState::load(log, stream)
             .await
             .map_err(store_refusal)?;
+        caller.check_listed(&state.metadata.acl(), Operation::Write)?;
         if state.tombstoned {
             return Err(Refusal::StreamDeleted(stream.to_owned()));
         }
@@ -316,6 +332,7 @@ pub async fn delete(
         let state = StreamState::load(log, stream)
             .await
             .map_err(store_refusal)?;
+        caller.check_listed(&state.metadata.acl(), Operation::Delete)?;
         if state.tombstoned {
             return Err(Refusal::StreamDeleted(stream.to_owned()));
         }

@@ -676,3 +676,240 @@ async fn the_port_serves_tls_with_the_intakes_certificate_flags() {
     let plaintext = read_stream(&port.client(), &stream, &ReadStreamOptions::default()).await;
     assert!(plaintext.is_err(), "{plaintext:?}");
 }
+
+fn denied<T: std::fmt::Debug>(result: Result<T, Error>) {
+    assert!(
+        matches!(&result, Err(Error::AccessDenied)),
+        "expected access denied: {result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_streams_acl_narrows_every_operation_to_the_users_and_groups_it_names() {
+    let app = spawn_app().await;
+    let port = serve(app.log.clone(), false).await;
+    let etl = port.client_as(Some(("etl", "etl-pw")));
+    let reader = port.client_as(Some(("reader", "reader-pw")));
+    let auditor = port.client_as(Some(("auditor", "auditor-pw")));
+    let root = port.client_as(Some(("root", "root-pw")));
+    let stream = fresh("orders");
+    etl.append_to_stream(stream.as_str(), &Default::default(), events(2, "A"))
+        .await
+        .unwrap();
+    let acl = kurrentdb::StreamAclBuilder::new()
+        .add_read_roles("etl")
+        .add_read_roles("auditors")
+        .add_write_roles("etl")
+        .add_meta_read_roles("etl")
+        .add_meta_write_roles("etl")
+        .build();
+    let mut metadata = StreamMetadata::builder()
+        .acl(kurrentdb::Acl::Stream(acl))
+        .build();
+    // An empty list removes everyone (but `$admins`) from deleting.
+    metadata.acl = match metadata.acl {
+        Some(kurrentdb::Acl::Stream(mut acl)) => {
+            acl.delete_roles = Some(Vec::new());
+            Some(kurrentdb::Acl::Stream(acl))
+        }
+        other => other,
+    };
+    etl.set_stream_metadata(stream.as_str(), &Default::default(), &metadata)
+        .await
+        .unwrap();
+
+    // Reading: the list names etl and the group auditors; `$admins` pass every list; reader's
+    // `*` grant is not enough.
+    denied(read_stream(&reader, &stream, &ReadStreamOptions::default()).await);
+    for client in [&etl, &auditor, &root] {
+        let read = read_stream(client, &stream, &ReadStreamOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 2);
+    }
+    denied(
+        reader
+            .subscribe_to_stream(stream.as_str(), &SubscribeToStreamOptions::default())
+            .await
+            .next()
+            .await,
+    );
+    // Writing and deleting, refused without appending anything.
+    let head = app.log.head_position().await.unwrap();
+    denied(
+        auditor
+            .append_to_stream(stream.as_str(), &Default::default(), events(1, "A"))
+            .await,
+    );
+    denied(
+        etl.delete_stream(stream.as_str(), &DeleteStreamOptions::default())
+            .await,
+    );
+    denied(
+        etl.tombstone_stream(stream.as_str(), &TombstoneStreamOptions::default())
+            .await,
+    );
+    // The metadata: read and written by etl only.
+    denied(
+        auditor
+            .get_stream_metadata(stream.as_str(), &Default::default())
+            .await,
+    );
+    denied(
+        auditor
+            .set_stream_metadata(
+                stream.as_str(),
+                &Default::default(),
+                &StreamMetadata::builder().build(),
+            )
+            .await,
+    );
+    assert_eq!(
+        app.log.head_position().await.unwrap(),
+        head,
+        "nothing appended"
+    );
+    match etl
+        .get_stream_metadata(stream.as_str(), &Default::default())
+        .await
+        .unwrap()
+    {
+        kurrentdb::StreamMetadataResult::Success(m) => {
+            assert_eq!(m.metadata().acl, metadata.acl)
+        }
+        other => panic!("{other:?}"),
+    }
+    etl.append_to_stream(stream.as_str(), &Default::default(), events(1, "A"))
+        .await
+        .unwrap();
+    // `$all` is governed by the grants alone: reader's `*` still reads it all.
+    let all = read_all(
+        &reader,
+        &ReadAllOptions::default()
+            .backwards()
+            .position(StreamPosition::End)
+            .max_count(1),
+    )
+    .await;
+    assert_eq!(all[0].stream_id(), stream);
+    // An administrator deletes; the list lives on in the metadata.
+    root.delete_stream(stream.as_str(), &DeleteStreamOptions::default())
+        .await
+        .unwrap();
+    // A malformed list is refused, naming the rule, and written nowhere.
+    let head = app.log.head_position().await.unwrap();
+    let bad = EventData::json("$metadata", &serde_json::json!({"$acl": {"$r": 5}})).unwrap();
+    let refused = etl
+        .append_to_stream(format!("$${stream}"), &Default::default(), bad)
+        .await
+        .unwrap_err();
+    assert!(format!("{refused:?}").contains("`$acl.$r`"), "{refused:?}");
+    assert_eq!(
+        app.log.head_position().await.unwrap(),
+        head,
+        "nothing appended"
+    );
+}
+
+#[tokio::test]
+async fn links_resolve_to_their_events_when_asked_and_stay_links_otherwise() {
+    let app = spawn_app().await;
+    let port = serve(app.log.clone(), true).await;
+    let client = port.client();
+    let orders = fresh("orders");
+    let secret = fresh("secret");
+    let gone = fresh("gone");
+    let links = fresh("links");
+    for stream in [&orders, &secret, &gone] {
+        client
+            .append_to_stream(stream.as_str(), &Default::default(), events(3, "A"))
+            .await
+            .unwrap();
+    }
+    // `secret` is readable by etl alone; `gone` is deleted after its link is written.
+    let acl = kurrentdb::StreamAclBuilder::new()
+        .add_read_roles("etl")
+        .build();
+    client
+        .set_stream_metadata(
+            secret.as_str(),
+            &Default::default(),
+            &StreamMetadata::builder()
+                .acl(kurrentdb::Acl::Stream(acl))
+                .build(),
+        )
+        .await
+        .unwrap();
+    let link = |to: &str| EventData::binary("$>", Bytes::from(to.to_owned()));
+    client
+        .append_to_stream(
+            links.as_str(),
+            &Default::default(),
+            vec![
+                link(&format!("1@{orders}")),
+                link(&format!("9@{orders}")),
+                link(&format!("0@{secret}")),
+                link(&format!("2@{gone}")),
+                link("not a link"),
+            ],
+        )
+        .await
+        .unwrap();
+    client
+        .delete_stream(gone.as_str(), &DeleteStreamOptions::default())
+        .await
+        .unwrap();
+
+    let resolved = |options: ReadStreamOptions, as_user: Option<(&'static str, &'static str)>| {
+        let client = port.client_as(as_user);
+        let links = links.clone();
+        async move {
+            let mut read = client.read_stream(links.as_str(), &options).await.unwrap();
+            let mut out = Vec::new();
+            while let Some(e) = read.next().await.unwrap() {
+                out.push(e);
+            }
+            out
+        }
+    };
+    let read = resolved(ReadStreamOptions::default().resolve_link_tos(), None).await;
+    assert_eq!(read.len(), 5);
+    let first = &read[0];
+    assert!(first.is_resolved());
+    let (event, link) = (first.event.as_ref().unwrap(), first.link.as_ref().unwrap());
+    assert_eq!((event.stream_id(), event.revision), (orders.as_str(), 1));
+    assert_eq!((link.stream_id(), link.revision), (links.as_str(), 0));
+    assert_eq!(link.event_type, "$>");
+    assert_eq!(first.get_original_event().id, link.id);
+    assert_eq!(first.commit_position, Some(link.position.commit));
+    // A missing revision, a stream the caller may not read, a deleted stream, a malformed
+    // link: the link alone, with no event.
+    for unresolved in &read[1..] {
+        assert!(unresolved.event.is_none(), "{unresolved:?}");
+        assert_eq!(unresolved.link.as_ref().unwrap().event_type, "$>");
+    }
+    // etl is on `secret`'s list.
+    let as_etl = resolved(
+        ReadStreamOptions::default().resolve_link_tos(),
+        Some(("etl", "etl-pw")),
+    )
+    .await;
+    let event = as_etl[2].event.as_ref().expect("resolved for etl");
+    assert_eq!((event.stream_id(), event.revision), (secret.as_str(), 0));
+    // Without resolve_link_tos every link is an event of its own.
+    let plain = resolved(ReadStreamOptions::default(), None).await;
+    assert!(plain
+        .iter()
+        .all(|e| e.link.is_none() && e.event.as_ref().unwrap().event_type == "$>"));
+    // A subscription resolves too.
+    let mut subscription = client
+        .subscribe_to_stream(
+            links.as_str(),
+            &SubscribeToStreamOptions::default()
+                .start_from(StreamPosition::Start)
+                .resolve_link_tos(),
+        )
+        .await;
+    let first = subscription.next().await.unwrap();
+    assert_eq!(first.event.unwrap().stream_id(), orders);
+}

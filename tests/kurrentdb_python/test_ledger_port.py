@@ -131,6 +131,30 @@ class LedgerPortTest(unittest.TestCase):
         with self.assertRaises(NotFoundError):
             self.client.delete_stream(str(uuid4()), current_version=StreamState.ANY)
 
+    def test_links_resolve_to_their_events_when_asked(self):
+        target, links = str(uuid4()), str(uuid4())
+        self.client.append_events(
+            target, current_version=StreamState.NO_STREAM, events=[event(n=0), event(n=1)]
+        )
+        self.client.append_events(
+            links,
+            current_version=StreamState.NO_STREAM,
+            events=[
+                NewEvent(type="$>", data=f"1@{target}".encode(), content_type="application/octet-stream"),
+                NewEvent(type="$>", data=f"5@{target}".encode(), content_type="application/octet-stream"),
+            ],
+        )
+        resolved = self.client.get_stream(links, resolve_links=True)
+        # The link to a revision that does not exist comes without an event: the client drops it.
+        self.assertEqual(len(resolved), 1)
+        self.assertEqual((resolved[0].stream_name, resolved[0].stream_position), (target, 1))
+        self.assertEqual(resolved[0].data, b'{"n": 1}')
+        self.assertEqual((resolved[0].link.type, resolved[0].link.stream_name), ("$>", links))
+        self.assertTrue(resolved[0].is_resolved_event)
+        plain = self.client.get_stream(links)
+        self.assertEqual([e.type for e in plain], ["$>", "$>"])
+        self.assertTrue(all(e.link is None for e in plain))
+
     def test_a_tombstone_is_final(self):
         stream = str(uuid4())
         self.client.tombstone_stream(str(uuid4()), current_version=StreamState.ANY)

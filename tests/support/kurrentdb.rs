@@ -31,12 +31,29 @@ impl Drop for Port {
 
 /// The users of the access tests: `reader` reads everything, writes nothing; `etl` writes
 /// everything but the ledger's categories; `ops` may also write `donation` streams; `ledger`
-/// writes everything, the ledger's categories too (a KurrentDB log backend's user).
-pub const USERS: &[(&str, &str, &str, &str)] = &[
-    ("reader", "reader-pw", r#"["*"]"#, "[]"),
-    ("etl", "etl-pw", r#"["*"]"#, r#"["*"]"#),
-    ("ops", "ops-pw", r#"["*"]"#, r#"["*", "donation"]"#),
-    ("ledger", "ledger-pw", r#"["*"]"#, r#"["*", "$ledger"]"#),
+/// writes everything, the ledger's categories too (a KurrentDB log backend's user); `auditor`
+/// (group `auditors`) and `root` (group `$admins`) read and write everything outside the
+/// ledger's categories, for the streams' access control lists. (name, password, read grants,
+/// write grants, groups.)
+pub const USERS: &[(&str, &str, &str, &str, &str)] = &[
+    ("reader", "reader-pw", r#"["*"]"#, "[]", "[]"),
+    ("etl", "etl-pw", r#"["*"]"#, r#"["*"]"#, "[]"),
+    ("ops", "ops-pw", r#"["*"]"#, r#"["*", "donation"]"#, "[]"),
+    (
+        "ledger",
+        "ledger-pw",
+        r#"["*"]"#,
+        r#"["*", "$ledger"]"#,
+        "[]",
+    ),
+    (
+        "auditor",
+        "auditor-pw",
+        r#"["*"]"#,
+        r#"["*"]"#,
+        r#"["auditors"]"#,
+    ),
+    ("root", "root-pw", r#"["*"]"#, r#"["*"]"#, r#"["$admins"]"#),
 ];
 
 /// Serves the port over `log`, with [`USERS`], anonymous callers allowed or not.
@@ -71,9 +88,9 @@ async fn serve_with(
     let dir = tempfile::tempdir().unwrap();
     let entries: Vec<String> = USERS
         .iter()
-        .map(|(name, password, read, write)| {
+        .map(|(name, password, read, write, groups)| {
             format!(
-                r#"{{"name": "{name}", "sha256": "{}", "read": {read}, "write": {write}}}"#,
+                r#"{{"name": "{name}", "sha256": "{}", "read": {read}, "write": {write}, "groups": {groups}}}"#,
                 hex::encode(sha2::Sha256::digest(password.as_bytes()))
             )
         })
