@@ -42,6 +42,10 @@
         ? "unknown"
         : status.address_change_scrub.eligible,
     );
+    set(
+      "scrub.subscriptions.eligible",
+      status.subscription_scrub.eligible === null ? "unknown" : status.subscription_scrub.eligible,
+    );
     if (status.civishare.Ok) {
       for (const p of status.civishare.Ok.peers) {
         set(`civishare.${p.node}.undelivered`, p.undelivered);

@@ -155,7 +155,8 @@ pub fn overview(viewer: &str, status: &Status) -> String {
         body,
         "<section><h2>Scrubbing</h2><p>Donations eligible, not yet scrubbed: {}. Backlog: {}.</p>\
          <p>Membership applications eligible, not yet scrubbed: {}. Backlog: {}.</p>\
-         <p>Address changes eligible, not yet scrubbed: {}. Backlog: {}.</p></section>",
+         <p>Address changes eligible, not yet scrubbed: {}. Backlog: {}.</p>\
+         <p>Subscriptions eligible, not yet scrubbed: {}. Backlog: {}.</p></section>",
         figure("scrub.eligible", known(status.scrub.eligible)),
         esc(&backlog(&status.scrub)),
         figure(
@@ -168,6 +169,11 @@ pub fn overview(viewer: &str, status: &Status) -> String {
             known(status.address_change_scrub.eligible)
         ),
         esc(&backlog(&status.address_change_scrub)),
+        figure(
+            "scrub.subscriptions.eligible",
+            known(status.subscription_scrub.eligible)
+        ),
+        esc(&backlog(&status.subscription_scrub)),
     );
 
     body.push_str("<section><h2>Sequences</h2><table><thead><tr><th>Sequence</th><th>Current</th></tr></thead><tbody>");

@@ -32,6 +32,9 @@ pub struct Status {
     /// The address changes' scrub backlog (addresses exported, or changed longer ago than
     /// the grace period).
     pub address_change_scrub: ScrubBacklog,
+    /// The newsletter subscriptions' scrub backlog (exported, or created longer ago than the
+    /// grace period).
+    pub subscription_scrub: ScrubBacklog,
     /// Each sequence's current value or error, and the collisions seen.
     pub sequences: SequenceHealth,
     /// Refusals since start by method and code, and the most recent ones.
@@ -197,6 +200,10 @@ impl Console {
             address_change_scrub: backlog(
                 catalog::ADDRESS_CHANGE_SCRUB_ELIGIBLE,
                 catalog::ADDRESS_CHANGE_SCRUB_OLDEST_AGE,
+            ),
+            subscription_scrub: backlog(
+                catalog::SUBSCRIPTION_SCRUB_ELIGIBLE,
+                catalog::SUBSCRIPTION_SCRUB_OLDEST_AGE,
             ),
             sequences: SequenceHealth {
                 sequences,

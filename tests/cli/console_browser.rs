@@ -14,7 +14,7 @@ use ledger::proto::events as ev;
 use tonic::transport::Channel;
 
 use crate::cli_serve::{connected, free_port, spawn_serve, stop};
-use crate::support::api::{context, donation, new_address, with_token};
+use crate::support::api::{context, donation, new_address, subscribe_request, with_token};
 use crate::support::ci::skip_or_fail;
 
 const ADMIN: &str = "console-test-admin";
@@ -230,6 +230,33 @@ async fn the_console_in_chromium_shows_the_read_models_counts_and_a_donations_hi
         .unwrap()
         .into_inner();
     assert_eq!(address_changes_exported.exported, to_export);
+    // Newsletter subscriptions: two of five exported at once, so eligible for the removal job
+    // (the others wait for their grace period).
+    let mut subscriptions = Vec::new();
+    for i in 0..5 {
+        let subscribed = client
+            .clone()
+            .subscribe(with_token(
+                subscribe_request(&format!("reader{i}@example.org")),
+                ADMIN,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        subscriptions.push(subscribed.subscription_id);
+    }
+    client
+        .clone()
+        .mark_subscriptions_exported(with_token(
+            api::MarkSubscriptionsExportedRequest {
+                context: context(ActorKind::System),
+                subscription_ids: subscriptions[..2].to_vec(),
+                batch_id: "console-test-subscriptions".into(),
+            },
+            ADMIN,
+        ))
+        .await
+        .unwrap();
     let export: Vec<u64> = done.iter().filter(|d| d.2 % 5 == 4).map(|d| d.0).collect();
     let exported = client
         .clone()
@@ -385,6 +412,16 @@ async fn the_console_in_chromium_shows_the_read_models_counts_and_a_donations_hi
     )["eligible"];
     assert_eq!(eligible, to_export.len() as i64);
     assert_eq!(shown("scrub.address_changes.eligible"), eligible);
+    // The subscriptions' backlog likewise: not removed, exported or older than the grace period.
+    let eligible = counts(
+        &read_model,
+        &format!(
+            "SELECT 'eligible', COUNT(*) FROM subscription WHERE is_removed = 0 \
+             AND (is_exported = 1 OR created_at <= '{cutoff}')"
+        ),
+    )["eligible"];
+    assert_eq!(eligible, 2);
+    assert_eq!(shown("scrub.subscriptions.eligible"), eligible);
     assert!(shown("head") as u64 >= head);
     assert!(
         result["chart_lines"].as_u64().unwrap() >= 1,
