@@ -42,9 +42,10 @@ pub struct VerifyArgs {
     /// memory from about 250 MB to 361 MB for 20 % less time.
     #[arg(long, env = "LEDGER_VERIFY_REBUILD_BATCH_SIZE", default_value_t = VERIFY_REBUILD_BATCH_SIZE)]
     pub rebuild_batch_size: usize,
-    /// Donations (and as many payments, about 1.5 KB each) the scratch rebuild keeps in memory
-    /// between batches and writes once (0, the default: every batch writes its rows, which
-    /// keeps verify's peak memory under 300 MB).
+    /// Rows of each table (donations, about 1.5 KB each with their payments; contribution
+    /// tracking, memberships, address changes, subscriptions) the scratch rebuild keeps in
+    /// memory between batches and writes once (0, the default: every batch writes its rows,
+    /// which keeps verify's peak memory under 300 MB).
     #[arg(long, env = "LEDGER_VERIFY_WRITE_BACK_ROWS", default_value_t = DEFAULT_WRITE_BACK_ROWS)]
     pub write_back_rows: usize,
     /// Differences listed per table (all are counted).

@@ -6,7 +6,8 @@
 //! As for memberships, a row holds the domain's fold ([`AddressChangeView`]) and every column
 //! is mapped from it when the row is written; the address columns are blanked after a scrub
 //! (the view's own rule: a scrubbed address change has no address). A batch loads the rows of
-//! the address changes its events touch and writes back every changed row.
+//! the address changes its events touch and writes back every changed row (see
+//! `entity_rows.rs`; a rebuild keeps them in its write-back cache).
 
 use chrono::{DateTime, Utc};
 

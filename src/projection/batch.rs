@@ -73,11 +73,11 @@ pub(super) struct State {
     pub(super) cts: HashMap<i64, ContributionTrackingRow>,
     pub(super) dirty_cts: BTreeSet<i64>,
     /// The membership applications the batch touches, with their open reasons.
-    memberships: Memberships,
+    pub(super) memberships: Memberships,
     /// The address changes the batch touches.
-    address_changes: AddressChanges,
+    pub(super) address_changes: AddressChanges,
     /// The subscriptions the batch touches.
-    subscriptions: Subscriptions,
+    pub(super) subscriptions: Subscriptions,
     conflicts: Vec<Conflict>,
     /// `donation_event` rows.
     log: Vec<Vec<Value>>,
@@ -156,7 +156,8 @@ impl Wanted {
 }
 
 /// Loads, folds and writes one batch. `expected` is the checkpoint the events were read after.
-/// With a `cache` (a rebuild), donation and payment rows come from and go back to it instead
+/// With a `cache` (a rebuild), the per-entity rows (donation, payment, contribution tracking,
+/// membership application, address change, subscription) come from and go back to it instead
 /// of the database; the caller commits and then calls [`Committed::finish`].
 pub(crate) async fn apply(
     session: &mut dyn Session,
@@ -292,9 +293,21 @@ async fn load(
     load_payments(session, &missing, state).await?;
     let reasons = ids(&wanted.reasons);
     moderation_reasons::load(session, ReasonTable::Donation, &reasons, &mut state.reasons).await?;
-    state.memberships = Memberships::load(session, &wanted.memberships).await?;
-    state.address_changes = AddressChanges::load(session, &wanted.address_changes).await?;
-    state.subscriptions = Subscriptions::load(session, &wanted.subscriptions).await?;
+    let memberships = cache.map(|c| (&c.memberships, started_empty));
+    state
+        .memberships
+        .load(session, &wanted.memberships, memberships)
+        .await?;
+    let address_changes = cache.map(|c| (&c.address_changes, started_empty));
+    state
+        .address_changes
+        .load(session, &wanted.address_changes, address_changes)
+        .await?;
+    let subscriptions = cache.map(|c| (&c.subscriptions, started_empty));
+    state
+        .subscriptions
+        .load(session, &wanted.subscriptions, subscriptions)
+        .await?;
     let cts = cache.map(|c| (&c.cts, started_empty));
     let missing = from_cache(&wanted.cts, &mut state.cts, cts);
     if !missing.is_empty() {
@@ -562,8 +575,8 @@ impl State {
     }
 
     /// Mirrors payment states into donations, numbers new tracking pairs, and writes every
-    /// changed row (donation, payment and contribution-tracking rows only with `write_rows`;
-    /// otherwise the row cache keeps them).
+    /// changed row (the per-entity rows only with `write_rows`; otherwise the row cache keeps
+    /// them, and only the open reasons, the conflicts and the change logs are written).
     async fn finish(
         &mut self,
         session: &mut dyn Session,
@@ -634,16 +647,16 @@ impl State {
             session.write(Write::Payment, payments).await?;
             let cts = rows(&self.dirty_cts, &|id| self.cts[&id].to_values());
             session.write(Write::ContributionTracking, cts).await?;
+            self.memberships.write_rows(session).await?;
+            self.address_changes.write(session).await?;
+            self.subscriptions.write(session).await?;
         }
         let reasons = self
             .dirty_reasons
             .iter()
             .map(|id| (*id, &self.reasons[id].open_reasons));
         moderation_reasons::replace(session, ReasonTable::Donation, reasons).await?;
-        // Membership rows are not cached: they are written after every batch.
-        self.memberships.write(session).await?;
-        self.address_changes.write(session).await?;
-        self.subscriptions.write(session).await?;
+        self.memberships.write_reasons(session).await?;
         let conflicts: Vec<Vec<Value>> = self.conflicts.iter().map(Conflict::to_values).collect();
         session.write(Write::Conflict, conflicts).await?;
         write_change_log(session, Write::DonationEvent, &mut self.log, write_rows).await?;

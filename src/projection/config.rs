@@ -54,8 +54,9 @@ pub struct ProjectorConfig {
     pub idle_poll: Duration,
     /// Decrypts personal data before it is projected; without it personal columns stay empty.
     pub vault: Option<crate::privacy::Vault>,
-    /// Donation and payment rows kept in memory between batches and written once, when they
-    /// leave the cache or when the projector catches up (0: every batch writes its rows).
+    /// Rows per table (donation, payment, contribution tracking, membership application,
+    /// address change, subscription) kept in memory between batches and written once, when
+    /// they leave the cache or when the projector catches up (0: every batch writes its rows).
     /// Only for tables nobody reads until the fill is complete: [`rebuild`] and a verify's
     /// scratch database set it; a live projector must not, since its checkpoint would run
     /// ahead of the rows a reader sees.

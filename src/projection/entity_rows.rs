@@ -1,7 +1,8 @@
 //! The rows of a context with one row per entity (an address change, a subscription): the
-//! shape their batches share. A batch loads the rows of the entities its events touch, folds
-//! each event into its row with the context's own rules ([`EntityRow`]), and writes back every
-//! changed row. What differs per context is only the row: its columns, its creation event and
+//! shape their batches share. A batch loads the rows of the entities its events touch (a
+//! rebuild finds most in its write-back cache), folds each event into its row with the
+//! context's own rules ([`EntityRow`]), and writes back every changed row (a rebuild when the
+//! row leaves the cache). What differs per context is only the row: its columns, its creation event and
 //! how an event changes it.
 
 use std::collections::{BTreeSet, HashMap};
@@ -10,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::backend::{Load, ProjectionError, Session, Write};
 use super::batch::check_same;
+use super::cache::{from_cache, CachedRow, CachedTable};
 use super::donation::Rejection;
 use super::rows::Value;
 use crate::domain::scrub::ScrubRule;
@@ -50,7 +52,8 @@ pub(crate) trait EntityRow: Sized {
 #[derive(Debug)]
 pub(super) struct EntityRows<R> {
     pub(super) rows: HashMap<i64, R>,
-    dirty: BTreeSet<i64>,
+    /// Entities whose row changed.
+    pub(super) dirty: BTreeSet<i64>,
 }
 
 impl<R> Default for EntityRows<R> {
@@ -63,21 +66,26 @@ impl<R> Default for EntityRows<R> {
 }
 
 impl<R: EntityRow> EntityRows<R> {
-    /// Loads the rows of `ids`.
+    /// Loads the rows of `ids`: copies of those the rebuild's `cache` holds, the others from
+    /// the database.
     pub(super) async fn load(
+        &mut self,
         session: &mut dyn Session,
         ids: &BTreeSet<i64>,
-    ) -> Result<Self, ProjectionError> {
-        let mut out = Self::default();
+        cache: Option<(&CachedTable<R>, bool)>,
+    ) -> Result<(), ProjectionError>
+    where
+        R: CachedRow,
+    {
+        let ids = from_cache(ids, &mut self.rows, cache);
         if ids.is_empty() {
-            return Ok(out);
+            return Ok(());
         }
-        let ids: Vec<i64> = ids.iter().copied().collect();
         for v in session.load(R::LOAD, &ids).await? {
             let row = R::from_values(&v);
-            out.rows.insert(row.id(), row);
+            self.rows.insert(row.id(), row);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Applies an event of stream `{category}-{id}`; on a rejection nothing was changed.

@@ -10,8 +10,9 @@
 //! blanking of the personal columns after a scrub (the view's own rule: a scrubbed application
 //! has no applicant). The legacy status code is not a column: `legacy_request` derives it.
 //!
-//! A batch loads the rows of the applications its events touch, with their open reasons, and
-//! writes back every changed row; a rebuild's write-back cache holds donation rows only.
+//! A batch loads the rows of the applications its events touch, with their open reasons (a
+//! rebuild finds most of them in its write-back cache instead), and writes back every changed
+//! row (a rebuild when they leave the cache) and the open reasons it changed (every batch).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -19,6 +20,7 @@ use chrono::{DateTime, Utc};
 
 use super::backend::{Load, ProjectionError, ReasonTable, Session, Write};
 use super::batch::check_same;
+use super::cache::{from_cache, CachedTable};
 use super::donation::{
     big, export_and_scrub_of, export_and_scrub_values, id, micros, moderation_identifier, Rejection,
 };
@@ -237,31 +239,34 @@ fn category_of(event: &DomainEvent) -> Option<MembershipCategory> {
 /// The membership rows of one batch, in memory.
 #[derive(Debug, Default)]
 pub(super) struct Memberships {
-    rows: HashMap<i64, MembershipRow>,
-    dirty: BTreeSet<i64>,
+    pub(super) rows: HashMap<i64, MembershipRow>,
+    /// Applications whose row changed.
+    pub(super) dirty: BTreeSet<i64>,
     /// Applications whose open reasons changed (their reason rows are replaced).
     dirty_reasons: BTreeSet<i64>,
 }
 
 impl Memberships {
-    /// Loads the rows of `ids`, each with its open reasons.
+    /// Loads the rows of `ids`: copies of those the rebuild's `cache` holds (with the open
+    /// reasons they fold), the others from the database with their open reasons.
     pub(super) async fn load(
+        &mut self,
         session: &mut dyn Session,
         ids: &BTreeSet<i64>,
-    ) -> Result<Self, ProjectionError> {
-        let mut out = Self::default();
+        cache: Option<(&CachedTable<MembershipRow>, bool)>,
+    ) -> Result<(), ProjectionError> {
+        let ids = from_cache(ids, &mut self.rows, cache);
         if ids.is_empty() {
-            return Ok(out);
+            return Ok(());
         }
-        let ids: Vec<i64> = ids.iter().copied().collect();
         let mut reasons = HashMap::new();
         moderation_reasons::load(session, ReasonTable::Membership, &ids, &mut reasons).await?;
         for v in session.load(Load::Membership, &ids).await? {
             let id = int(&v, 0);
             let row = MembershipRow::from_values(&v, reasons.remove(&id).unwrap_or_default());
-            out.rows.insert(id, row);
+            self.rows.insert(id, row);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Applies an event of stream `{category}-{id}`; on a rejection nothing was changed.
@@ -301,17 +306,28 @@ impl Memberships {
         Ok(())
     }
 
-    /// Writes every changed row and the open reasons of the applications whose reasons
-    /// changed.
-    pub(super) async fn write(&self, session: &mut dyn Session) -> Result<(), ProjectionError> {
+    /// Writes every changed row.
+    pub(super) async fn write_rows(
+        &self,
+        session: &mut dyn Session,
+    ) -> Result<(), ProjectionError> {
         let rows: Vec<Vec<Value>> = self
             .dirty
             .iter()
             .map(|id| self.rows[id].to_values())
             .collect();
-        if !rows.is_empty() {
-            session.write(Write::Membership, rows).await?;
+        if rows.is_empty() {
+            return Ok(());
         }
+        session.write(Write::Membership, rows).await
+    }
+
+    /// Writes the open reasons of the applications whose reasons changed (with or without a
+    /// row cache: a row loaded back after it left the cache finds them here).
+    pub(super) async fn write_reasons(
+        &self,
+        session: &mut dyn Session,
+    ) -> Result<(), ProjectionError> {
         let reasons = self
             .dirty_reasons
             .iter()

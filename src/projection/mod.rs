@@ -129,8 +129,10 @@ pub const DEFAULT_SCHEMA: &str = "readmodel";
 /// `ledger bench --donations 100000` on PostgreSQL: 93,800 events/s at 10,000, 101,000 at
 /// 20,000 (fewer round trips per event); SQLite about the same either way.
 pub const REBUILD_BATCH_SIZE: usize = 20_000;
-/// The default donations (and as many payments) a rebuild keeps in memory between batches
-/// (see [`ProjectorConfig::write_back_rows`]): about 1.5 KB each, so some 75 MB.
+/// The default rows of each table a rebuild keeps in memory between batches (see
+/// [`ProjectorConfig::write_back_rows`]): about 1.5 KB a donation with its payment, some
+/// 75 MB; the other tables' rows (contribution tracking, memberships, address changes,
+/// subscriptions) are narrower.
 pub const REBUILD_CACHE_ROWS: usize = 50_000;
 
 /// Errors turning a recorded event into a domain event.

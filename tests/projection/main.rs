@@ -24,6 +24,7 @@ mod projection_cli;
 mod projection_resilience;
 mod projection_rows;
 mod read_model_docs;
+mod row_cache;
 mod schema_evolution;
 mod subscription_rows;
 mod verify_compare;

@@ -828,28 +828,31 @@ async fn change_donation(env: &Env, rng: &mut StdRng, id: u64, kind: usize, foll
     }
 }
 
+/// The application `id` of a company: a sustaining membership, 25 EUR a quarter by bank
+/// transfer, confirmed.
+pub fn membership_applied(env: &Env, id: u64) -> ev::MembershipApplied {
+    ev::MembershipApplied {
+        membership_id: id,
+        created_at: Some(ts(env.next_time())),
+        applicant_kind: ev::ApplicantKind::Company as i32,
+        membership_type: ev::MembershipType::Sustaining as i32,
+        fee: Some(ev::Money {
+            cents: 2_500,
+            currency: "EUR".into(),
+        }),
+        interval_months: 3,
+        payment_id: id + 900_000,
+        payment_method: ev::PaymentMethod::BankTransfer as i32,
+        confirmed: true,
+        ..Default::default()
+    }
+}
+
 /// Appends the membership-only event types for application `id`: applied, cancelled,
 /// restored, exported.
 pub async fn membership_life(env: &Env, id: u64) {
-    env.append(
-        &format!("membership-{id}"),
-        ev::MembershipApplied {
-            membership_id: id,
-            created_at: Some(ts(env.next_time())),
-            applicant_kind: ev::ApplicantKind::Company as i32,
-            membership_type: ev::MembershipType::Sustaining as i32,
-            fee: Some(ev::Money {
-                cents: 2_500,
-                currency: "EUR".into(),
-            }),
-            interval_months: 3,
-            payment_id: id + 900_000,
-            payment_method: ev::PaymentMethod::BankTransfer as i32,
-            confirmed: true,
-            ..Default::default()
-        },
-    )
-    .await;
+    env.append(&format!("membership-{id}"), membership_applied(env, id))
+        .await;
     let cancellation = format!("membership_cancellation-{id}");
     env.append(&cancellation, ev::MembershipCancelled::default())
         .await;
@@ -865,23 +868,21 @@ pub async fn membership_life(env: &Env, id: u64) {
     .await;
 }
 
-/// Appends the address-change event types for address change `id` of donation `id`: its
-/// token, created, opted out, changed, exported.
-pub async fn address_change_life(env: &Env, id: u64) {
-    let token = |n: u64| format!("0b7d2f3e-5c1a-4b8e-9f00-{:012}", id * 10 + n);
+/// Appends the creation of address change `id` of donation `id` with its first token
+/// `identifier`: the token's index entry and `AddressChangeCreated`.
+pub async fn address_change_created(env: &Env, id: u64, identifier: &str) {
     env.append(
-        &format!("address_change_token-{}", token(0)),
+        &format!("address_change_token-{identifier}"),
         ev::AddressChangeTokenIssued {
             address_change_id: id,
         },
     )
     .await;
-    let stream = format!("address_change-{id}");
     env.append(
-        &stream,
+        &format!("address_change-{id}"),
         ev::AddressChangeCreated {
             address_change_id: id,
-            identifier: token(0),
+            identifier: identifier.to_owned(),
             external_id_kind: ev::ExternalIdKind::Donation as i32,
             external_id: id,
             address_type: ev::AddressType::Person as i32,
@@ -889,6 +890,14 @@ pub async fn address_change_life(env: &Env, id: u64) {
         },
     )
     .await;
+}
+
+/// Appends the address-change event types for address change `id` of donation `id`: its
+/// token, created, opted out, changed, exported.
+pub async fn address_change_life(env: &Env, id: u64) {
+    let token = |n: u64| format!("0b7d2f3e-5c1a-4b8e-9f00-{:012}", id * 10 + n);
+    address_change_created(env, id, &token(0)).await;
+    let stream = format!("address_change-{id}");
     env.append(
         &stream,
         ev::DonationReceiptOptedOut {
@@ -929,6 +938,27 @@ pub async fn address_change_life(env: &Env, id: u64) {
 /// Appends the subscription event types for subscription `id`: its code and duplicate index
 /// entries, created, confirmed, exported.
 pub async fn subscription_life(env: &Env, id: u64) {
+    subscription_created(env, id).await;
+    env.append(
+        &format!("subscription-{id}"),
+        ev::SubscriptionConfirmed {
+            confirmed_at: Some(ts(env.next_time())),
+        },
+    )
+    .await;
+    env.append(
+        &format!("subscription_export-{id}"),
+        ev::SubscriptionExported {
+            batch_id: format!("s-{id}"),
+            exported_at: Some(ts(env.next_time())),
+        },
+    )
+    .await;
+}
+
+/// Appends the creation of subscription `id`: its code and duplicate index entries, then
+/// `SubscriptionCreated`.
+pub async fn subscription_created(env: &Env, id: u64) {
     let code = format!("{id:032x}");
     let at = env.next_time();
     env.append(
@@ -946,9 +976,8 @@ pub async fn subscription_life(env: &Env, id: u64) {
         },
     )
     .await;
-    let stream = format!("subscription-{id}");
     env.append(
-        &stream,
+        &format!("subscription-{id}"),
         ev::SubscriptionCreated {
             subscription_id: id,
             subscriber: Some(ev::SubscriberData {
@@ -962,27 +991,279 @@ pub async fn subscription_life(env: &Env, id: u64) {
         },
     )
     .await;
-    env.append(
-        &stream,
-        ev::SubscriptionConfirmed {
-            confirmed_at: Some(ts(env.next_time())),
-        },
-    )
-    .await;
-    env.append(
-        &format!("subscription_export-{id}"),
-        ev::SubscriptionExported {
-            batch_id: format!("s-{id}"),
-            exported_at: Some(ts(env.next_time())),
-        },
-    )
-    .await;
+}
+
+/// The membership applications, address changes and subscriptions of a generated history
+/// (ids from the one [`OtherContexts::new`] was given, unique across the three), and random
+/// steps that create another or change one already there: a rebuild with a small row cache
+/// has to load each of them back (or write it as it leaves) between its events.
+pub struct OtherContexts {
+    next_id: u64,
+    memberships: Vec<u64>,
+    /// Each address change with the number of its current token ([`address_token`]).
+    address_changes: Vec<(u64, u64)>,
+    subscriptions: Vec<u64>,
+}
+
+/// Token `n` of address change `id` (a UUID).
+pub fn address_token(id: u64, n: u64) -> String {
+    format!("0b7d2f3e-5c1a-4b8e-9f00-{:012}", id * 1000 + n)
+}
+
+impl OtherContexts {
+    /// No entity yet; the first gets id `first`.
+    pub fn new(first: u64) -> Self {
+        Self {
+            next_id: first,
+            memberships: Vec::new(),
+            address_changes: Vec::new(),
+            subscriptions: Vec::new(),
+        }
+    }
+
+    /// Appends `steps` random steps; returns how many events they appended.
+    pub async fn steps(&mut self, env: &Env, rng: &mut StdRng, steps: usize) -> usize {
+        let mut appended = 0;
+        for _ in 0..steps {
+            appended += self.step(env, rng).await;
+        }
+        appended
+    }
+
+    /// Appends one random step: a new entity of a random context (one in four), or an event
+    /// of a random kind on an existing one. Returns how many events it appended.
+    pub async fn step(&mut self, env: &Env, rng: &mut StdRng) -> usize {
+        let context = rng.gen_range(0..3);
+        let existing = match context {
+            0 => self.memberships.len(),
+            1 => self.address_changes.len(),
+            _ => self.subscriptions.len(),
+        };
+        if existing == 0 || rng.gen_bool(0.25) {
+            let id = self.next_id;
+            self.next_id += 1;
+            return match context {
+                0 => {
+                    self.memberships.push(id);
+                    env.append(&format!("membership-{id}"), membership_applied(env, id))
+                        .await;
+                    1
+                }
+                1 => {
+                    self.address_changes.push((id, 0));
+                    address_change_created(env, id, &address_token(id, 0)).await;
+                    2
+                }
+                _ => {
+                    self.subscriptions.push(id);
+                    subscription_created(env, id).await;
+                    3
+                }
+            };
+        }
+        let pick = rng.gen_range(0..existing);
+        match context {
+            0 => change_membership(env, rng, self.memberships[pick]).await,
+            1 => {
+                let (id, token) = &mut self.address_changes[pick];
+                change_address_change(env, rng, *id, token).await;
+            }
+            _ => change_subscription(env, rng, self.subscriptions[pick]).await,
+        }
+        1
+    }
+}
+
+/// One random event on the streams of membership application `id`.
+async fn change_membership(env: &Env, rng: &mut StdRng, id: u64) {
+    let stream = |category: &str| format!("{category}-{id}");
+    match rng.gen_range(0..7) {
+        0 => {
+            let (identifier, source) = if rng.gen_bool(0.5) {
+                (ev::ModerationIdentifier::MembershipFeeTooHigh, "fee")
+            } else {
+                (ev::ModerationIdentifier::AddressContentViolation, "street")
+            };
+            env.append(
+                &stream("membership_moderation"),
+                ev::ModerationReasonsRaised {
+                    reasons: vec![ev::ModerationReason {
+                        identifier: identifier as i32,
+                        source: source.into(),
+                    }],
+                },
+            )
+            .await
+        }
+        1 => {
+            env.append_as(
+                &stream("membership_moderation"),
+                ev::ModerationApproved::default(),
+                foc("alice"),
+            )
+            .await
+        }
+        2 => {
+            env.append_as(
+                &stream("membership_moderation"),
+                ev::ManuallyFlagged { note: "odd".into() },
+                foc("bob"),
+            )
+            .await
+        }
+        3 => {
+            env.append(
+                &stream("membership_cancellation"),
+                ev::MembershipCancelled {
+                    reason: "moved away".into(),
+                },
+            )
+            .await
+        }
+        4 => {
+            env.append(
+                &stream("membership_cancellation"),
+                ev::MembershipRestored {
+                    reason: "mistake".into(),
+                },
+            )
+            .await
+        }
+        5 => {
+            env.append(
+                &stream("membership_export"),
+                ev::MembershipExported {
+                    batch_id: format!("m-{}", id / 10),
+                    exported_at: Some(ts(env.next_time())),
+                },
+            )
+            .await
+        }
+        _ => {
+            env.append(
+                &stream("membership_scrub"),
+                ev::PersonalDataScrubbed {
+                    rule: ev::ScrubRule::Exported as i32,
+                    scrubbed_at: Some(ts(env.next_time())),
+                },
+            )
+            .await
+        }
+    };
+}
+
+/// One random event on the streams of address change `id`, whose current token is number
+/// `token` (a change issues the next).
+async fn change_address_change(env: &Env, rng: &mut StdRng, id: u64, token: &mut u64) {
+    match rng.gen_range(0..4) {
+        0 => {
+            *token += 1;
+            env.append(
+                &format!("address_change-{id}"),
+                ev::DonationReceiptOptedOut {
+                    new_identifier: address_token(id, *token),
+                    changed_at: Some(ts(env.next_time())),
+                },
+            )
+            .await
+        }
+        1 => {
+            *token += 1;
+            env.append(
+                &format!("address_change-{id}"),
+                ev::AddressChanged {
+                    new_identifier: address_token(id, *token),
+                    address_type: ev::AddressType::Person as i32,
+                    address: Some(ev::AddressData {
+                        first_name: "Grace".into(),
+                        last_name: "Hopper".into(),
+                        street: format!("Navy Yard {}", rng.gen_range(1..100)),
+                        postcode: "20457".into(),
+                        city: "Hamburg".into(),
+                        country: "DE".into(),
+                        ..Default::default()
+                    }),
+                    changed_at: Some(ts(env.next_time())),
+                    ..Default::default()
+                },
+            )
+            .await
+        }
+        2 => {
+            // Now and then an export of a token that is no longer the current one.
+            let exported = if *token > 0 && rng.gen_bool(0.2) {
+                *token - 1
+            } else {
+                *token
+            };
+            env.append(
+                &format!("address_change_export-{id}"),
+                ev::AddressChangeExported {
+                    batch_id: format!("a-{}", id / 10),
+                    exported_at: Some(ts(env.next_time())),
+                    identifier: address_token(id, exported),
+                },
+            )
+            .await
+        }
+        _ => {
+            env.append(
+                &format!("address_change_scrub-{id}"),
+                ev::PersonalDataScrubbed {
+                    rule: ev::ScrubRule::Exported as i32,
+                    scrubbed_at: Some(ts(env.next_time())),
+                },
+            )
+            .await
+        }
+    };
+}
+
+/// One random event on the streams of subscription `id`.
+async fn change_subscription(env: &Env, rng: &mut StdRng, id: u64) {
+    match rng.gen_range(0..3) {
+        0 => {
+            env.append(
+                &format!("subscription-{id}"),
+                ev::SubscriptionConfirmed {
+                    confirmed_at: Some(ts(env.next_time())),
+                },
+            )
+            .await
+        }
+        1 => {
+            env.append(
+                &format!("subscription_export-{id}"),
+                ev::SubscriptionExported {
+                    batch_id: format!("s-{}", id / 10),
+                    exported_at: Some(ts(env.next_time())),
+                },
+            )
+            .await
+        }
+        _ => {
+            let rule = if rng.gen_bool(0.5) {
+                ev::ScrubRule::Exported
+            } else {
+                ev::ScrubRule::ForcedRemoval
+            };
+            env.append(
+                &format!("subscription_scrub-{id}"),
+                ev::PersonalDataScrubbed {
+                    rule: rule as i32,
+                    scrubbed_at: Some(ts(env.next_time())),
+                },
+            )
+            .await
+        }
+    };
 }
 
 /// Appends a history over every event type: `donations` donations (ids from 1), first one
 /// change of each kind in turn (so every type occurs whatever the seed), two membership
-/// applications, then random changes of random donations, interleaved. Returns the event
-/// types it appended.
+/// applications, address changes and subscriptions, then random changes of random donations
+/// interleaved with [`OtherContexts`] steps (more applications, address changes and
+/// subscriptions, and changes to them). Returns the event types it appended.
 pub async fn every_type_workload(
     env: &Env,
     donations: u64,
@@ -1012,10 +1293,15 @@ pub async fn every_type_workload(
     for id in [1, 2] {
         subscription_life(env, id).await;
     }
+    // Ids after those of the lives above.
+    let mut others = OtherContexts::new(3);
     for _ in 0..changes {
         let id = rng.gen_range(1..=donations);
         let kind = rng.gen_range(0..20);
         change_donation(env, &mut rng, id, kind, &mut follow_up).await;
+        if rng.gen_bool(0.4) {
+            others.step(env, &mut rng).await;
+        }
     }
     env.log()
         .read_all(0, usize::MAX)
