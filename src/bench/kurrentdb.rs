@@ -132,33 +132,22 @@ async fn lean_append_rate(lanes: Vec<Lane>, addr: &str) -> anyhow::Result<f64> {
     for _ in 0..lanes.len() {
         clients.push(GrpcClient::connect(addr, "").await?);
     }
-    let events: usize = lanes.iter().map(Vec::len).sum();
-    let started = Instant::now();
-    let tasks: Vec<_> = lanes
-        .into_iter()
-        .zip(clients)
-        .map(|(lane, mut client)| {
-            tokio::spawn(async move {
-                for (stream, event) in lane {
-                    let reply: AppendResp = client
-                        .call(
-                            "/event_store.client.streams.Streams/Append",
-                            &append_request(&stream, &event),
-                        )
-                        .await?;
-                    anyhow::ensure!(
-                        matches!(reply.result, Some(append_resp::Result::Success(_))),
-                        "the port did not append to {stream}: {reply:?}"
-                    );
-                }
-                Ok::<_, anyhow::Error>(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    Ok(events as f64 / started.elapsed().as_secs_f64())
+    lanes_rate(lanes, clients, |lane, mut client| async move {
+        for (stream, event) in lane {
+            let reply: AppendResp = client
+                .call(
+                    "/event_store.client.streams.Streams/Append",
+                    &append_request(&stream, &event),
+                )
+                .await?;
+            anyhow::ensure!(
+                matches!(reply.result, Some(append_resp::Result::Success(_))),
+                "the port did not append to {stream}: {reply:?}"
+            );
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// Events/s of every lane appended through the port at `url`, each lane on a `BatchAppend`
@@ -177,58 +166,60 @@ async fn batch_append_rate(lanes: Vec<Lane>, url: &str) -> anyhow::Result<f64> {
             .into_inner();
         calls.push((requests, answers));
     }
-    let events: usize = lanes.iter().map(Vec::len).sum();
-    let started = Instant::now();
-    let tasks: Vec<_> = lanes
-        .into_iter()
-        .zip(calls)
-        .map(|(lane, (requests, mut answers))| {
-            tokio::spawn(async move {
-                for (stream, event) in lane {
-                    requests
-                        .send(batch_append_any(
-                            Uuid::new_v4(),
-                            &stream,
-                            [proposed(&event)],
-                        ))
-                        .await
-                        .map_err(|_| anyhow::anyhow!("the BatchAppend call closed"))?;
-                    let answer = answers
-                        .message()
-                        .await?
-                        .context("the BatchAppend call ended early")?;
-                    anyhow::ensure!(
-                        matches!(answer.result, Some(batch_append_resp::Result::Success(_))),
-                        "the port did not append to {stream}: {answer:?}"
-                    );
-                }
-                Ok::<_, anyhow::Error>(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    Ok(events as f64 / started.elapsed().as_secs_f64())
+    lanes_rate(lanes, calls, |lane, (requests, mut answers)| async move {
+        for (stream, event) in lane {
+            requests
+                .send(batch_append_any(
+                    Uuid::new_v4(),
+                    &stream,
+                    [proposed(&event)],
+                ))
+                .await
+                .map_err(|_| anyhow::anyhow!("the BatchAppend call closed"))?;
+            let answer = answers
+                .message()
+                .await?
+                .context("the BatchAppend call ended early")?;
+            anyhow::ensure!(
+                matches!(answer.result, Some(batch_append_resp::Result::Success(_))),
+                "the port did not append to {stream}: {answer:?}"
+            );
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// Events/s of every lane appended through the port, lane `i` by `clients[i]`.
 async fn port_append_rate(lanes: Vec<Lane>, clients: Vec<Client>) -> anyhow::Result<f64> {
+    lanes_rate(lanes, clients, |lane, mut client| async move {
+        for (stream, event) in lane {
+            client
+                .append(tokio_stream::iter(append_request(&stream, &event)))
+                .await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Events/s of every lane appended at once, lane `i` by `append_lane` with `writers[i]` (its
+/// connection, call or log, made before the clock starts).
+async fn lanes_rate<W, F, Appending>(
+    lanes: Vec<Lane>,
+    writers: Vec<W>,
+    append_lane: F,
+) -> anyhow::Result<f64>
+where
+    F: Fn(Lane, W) -> Appending,
+    Appending: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
     let events: usize = lanes.iter().map(Vec::len).sum();
     let started = Instant::now();
     let tasks: Vec<_> = lanes
         .into_iter()
-        .zip(clients)
-        .map(|(lane, mut client)| {
-            tokio::spawn(async move {
-                for (stream, event) in lane {
-                    client
-                        .append(tokio_stream::iter(append_request(&stream, &event)))
-                        .await?;
-                }
-                Ok::<_, anyhow::Error>(())
-            })
-        })
+        .zip(writers)
+        .map(|(lane, writer)| tokio::spawn(append_lane(lane, writer)))
         .collect();
     for task in tasks {
         task.await??;
@@ -245,25 +236,15 @@ pub async fn kurrentdb_rates(
     let events: usize = lanes.iter().map(Vec::len).sum();
 
     let direct = fresh_log(dir, "kurrentdb-direct.sqlite").await?;
-    let started = Instant::now();
-    let tasks: Vec<_> = lanes
-        .iter()
-        .cloned()
-        .map(|lane| {
-            let log = direct.clone();
-            tokio::spawn(async move {
-                for (stream, event) in lane {
-                    log.append(&stream, ExpectedRevision::Any, vec![event])
-                        .await?;
-                }
-                Ok::<_, anyhow::Error>(())
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await??;
-    }
-    let direct_append = events as f64 / started.elapsed().as_secs_f64();
+    let logs = vec![direct; lanes.len()];
+    let direct_append = lanes_rate(lanes.clone(), logs, |lane, log| async move {
+        for (stream, event) in lane {
+            log.append(&stream, ExpectedRevision::Any, vec![event])
+                .await?;
+        }
+        Ok(())
+    })
+    .await?;
 
     // One shared HTTP/2 connection first (how a client object is used by many tasks), on a
     // log of its own; then each writer on its own connection, on the log the catch-up reads.
