@@ -40,16 +40,8 @@ async fn membership_events_make_their_own_rows_and_change_no_donation_row(env: E
         },
     )
     .await;
-    env.append(
-        "membership_moderation-1",
-        ev::ModerationReasonsRaised {
-            reasons: vec![ev::ModerationReason {
-                identifier: ev::ModerationIdentifier::MembershipFeeTooHigh as i32,
-                source: "amount".into(),
-            }],
-        },
-    )
-    .await;
+    env.append("membership_moderation-1", fee_too_high("amount"))
+        .await;
     env.append(
         "membership_cancellation-1",
         ev::MembershipCancelled::default(),

@@ -30,16 +30,8 @@ async fn rows_changed_after_they_left_a_tiny_row_cache_are_rebuilt_as_the_live_p
     let at = || Some(ts(env.next_time()));
     env.append("membership-1", membership_applied(&env, 1))
         .await;
-    env.append(
-        "membership_moderation-1",
-        ev::ModerationReasonsRaised {
-            reasons: vec![ev::ModerationReason {
-                identifier: ev::ModerationIdentifier::MembershipFeeTooHigh as i32,
-                source: "fee".into(),
-            }],
-        },
-    )
-    .await;
+    env.append("membership_moderation-1", fee_too_high("fee"))
+        .await;
     address_change_created(&env, 1, &address_token(1, 0)).await;
     subscription_created(&env, 1).await;
     newcomers(&env, 2..=8).await;

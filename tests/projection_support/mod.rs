@@ -1311,3 +1311,13 @@ pub async fn every_type_workload(
         .map(|e| e.event_type)
         .collect()
 }
+
+/// A membership application's moderation for a fee too high, raised by `source`.
+pub fn fee_too_high(source: &str) -> ev::ModerationReasonsRaised {
+    ev::ModerationReasonsRaised {
+        reasons: vec![ev::ModerationReason {
+            identifier: ev::ModerationIdentifier::MembershipFeeTooHigh as i32,
+            source: source.into(),
+        }],
+    }
+}
