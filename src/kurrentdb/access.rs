@@ -139,7 +139,16 @@ pub struct Caller {
 impl Caller {
     /// Whether the caller may read `stream`.
     pub fn may_read(&self, stream: &str) -> bool {
-        self.read.everything || self.read.names(governing_category(stream))
+        use super::system_streams::Projection;
+        // A system projection stream shows the stream names and revisions of what it links:
+        // `$ce-{category}` needs that category's read grant, `$et-{type}` (every category) `*`.
+        match Projection::of(stream.strip_prefix("$$").unwrap_or(stream)) {
+            Some(Projection::Category(category)) => {
+                self.read.everything || self.read.names(&category)
+            }
+            Some(Projection::EventType(_)) => self.read.everything,
+            None => self.read.everything || self.read.names(governing_category(stream)),
+        }
     }
 
     /// Whether the caller may read `$all`.
@@ -149,6 +158,10 @@ impl Caller {
 
     /// Whether the caller may append to `stream`.
     pub fn may_write(&self, stream: &str) -> bool {
+        // The system projection streams are the projections' alone (computed from the log).
+        if super::system_streams::is_projection_stream(stream) {
+            return false;
+        }
         let category = governing_category(stream);
         if is_ledger_category(category) {
             self.write.ledger || self.write.names(category)

@@ -52,7 +52,9 @@ pub fn stream_name(id: Option<&shared::StreamIdentifier>) -> Result<String, Refu
     let name = String::from_utf8(id.stream_name.clone()).map_err(|_| {
         Refusal::BadRequest("invalid stream_identifier: the name is not UTF-8".into())
     })?;
-    crate::store::validate_stream_name(&name).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    // A system projection stream (`$ce-orders`, `$et-OrderPlaced`) names an ordinary one.
+    let ordinary = super::system_streams::Projection::linked_name(&name).unwrap_or(&name);
+    crate::store::validate_stream_name(ordinary).map_err(|e| Refusal::BadRequest(e.to_string()))?;
     Ok(name)
 }
 

@@ -8,6 +8,8 @@
 //!   (soft) and `Tombstone` (`service.rs`, `write.rs`, `read.rs`);
 //! - `ServerFeatures.GetSupportedMethods`, `Gossip.Read` as a single alive leader, and
 //!   `PersistentSubscriptions.List` as a server with none (`cluster.rs`);
+//! - the standard system projections' streams `$ce-{category}` and `$et-{type}`, computed from
+//!   the log (`system_streams.rs`);
 //! - every other service and method answers UNIMPLEMENTED.
 //!
 //! Same log, same guarantees: appends go through the embedded log's writer (durable before
@@ -27,6 +29,7 @@ pub mod read;
 pub mod requests;
 mod service;
 pub mod stream_state;
+pub mod system_streams;
 pub mod write;
 
 use std::collections::HashMap;
@@ -180,7 +183,7 @@ impl KurrentDbServer {
         Ok(Self {
             listener,
             port: Arc::new(Port {
-                log,
+                log: Arc::new(system_streams::SystemStreams::new(log)),
                 users: settings.users,
                 metrics,
                 shutdown,

@@ -34,6 +34,7 @@ use super::convert;
 use super::errors::Refusal;
 use super::filter::Filter;
 use super::stream_state::StreamState;
+use super::system_streams::Projection;
 use super::Port;
 use crate::proto::kurrentdb::event_store::client::streams::read_req::options::{
     self as opts, all_options, stream_options, CountOption, FilterOption, ReadDirection,
@@ -700,6 +701,7 @@ async fn subscribe_stream(
         }))
         .await?;
     port.lag.set(progress.id, 0, &port.metrics);
+    let projection = Projection::of(stream);
     let mut live = log.subscribe_all(head + 1);
     while let Some(event) = tokio::select! {
         event = live.next() => event,
@@ -708,6 +710,30 @@ async fn subscribe_stream(
     } {
         let event = event?;
         progress.after(sender, event.position, true).await?;
+        if let Some(projection) = &projection {
+            // A projection's links are not in the log: a linked event brings the links made
+            // since the last one sent (the index reads up to the head, so it has this one).
+            while projection.links(&event) {
+                let links = log
+                    .read_stream(
+                        stream,
+                        Direction::Forwards,
+                        StreamStart::Revision(next_revision),
+                        PAGE,
+                    )
+                    .await?;
+                for link in &links {
+                    next_revision = link.revision + 1;
+                    sender.event(link).await?;
+                }
+                port.sent(links.len());
+                sender.flush().await?;
+                if links.len() < PAGE {
+                    break;
+                }
+            }
+            continue;
+        }
         if event.stream != stream || event.revision < next_revision {
             continue;
         }

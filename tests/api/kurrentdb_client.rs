@@ -913,3 +913,194 @@ async fn links_resolve_to_their_events_when_asked_and_stay_links_otherwise() {
     let first = subscription.next().await.unwrap();
     assert_eq!(first.event.unwrap().stream_id(), orders);
 }
+
+/// The links of a read, as `(revision, data)`, and the events they resolve to, if asked.
+async fn links_of(
+    client: &kurrentdb::Client,
+    stream: &str,
+    options: &ReadStreamOptions,
+) -> Result<Vec<kurrentdb::ResolvedEvent>, Error> {
+    let mut read = client.read_stream(stream, options).await?;
+    let mut out = Vec::new();
+    while let Some(e) = read.next().await? {
+        out.push(e);
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn category_and_event_type_streams_link_every_event_in_log_order_and_resolve_to_them() {
+    let app = spawn_app().await;
+    let port = serve(app.log.clone(), true).await;
+    let client = port.client();
+    let (a, b) = (fresh("orders"), fresh("orders"));
+    let invoice = fresh("invoices");
+    let append = |stream: String, n: usize, kind: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .append_to_stream(stream.as_str(), &Default::default(), events(n, kind))
+                .await
+                .unwrap();
+        }
+    };
+    append(a.clone(), 2, "OrderPlaced").await;
+    append(invoice.clone(), 1, "OrderPlaced").await;
+    append(b.clone(), 1, "OrderShipped").await;
+    append(fresh("ordersarchive"), 1, "OrderPlaced").await;
+    append(a.clone(), 1, "OrderShipped").await;
+    let expected = [
+        format!("0@{a}"),
+        format!("1@{a}"),
+        format!("0@{b}"),
+        format!("2@{a}"),
+    ];
+
+    // `$ce-orders`: one link per event of the `orders-…` streams, numbered in log order.
+    let read = links_of(&client, "$ce-orders", &ReadStreamOptions::default())
+        .await
+        .unwrap();
+    let links: Vec<(u64, String)> = read
+        .iter()
+        .map(|e| {
+            let link = e.event.as_ref().unwrap();
+            assert_eq!(link.event_type, "$>");
+            assert_eq!(link.stream_id(), "$ce-orders");
+            (
+                link.revision,
+                String::from_utf8(link.data.to_vec()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        links,
+        expected
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (i as u64, d.clone()))
+            .collect::<Vec<_>>()
+    );
+    // Resolved: the events themselves, each with its link.
+    let resolved = links_of(
+        &client,
+        "$ce-orders",
+        &ReadStreamOptions::default().resolve_link_tos(),
+    )
+    .await
+    .unwrap();
+    let originals = read_stream(&client, a.as_str(), &ReadStreamOptions::default())
+        .await
+        .unwrap();
+    let first = resolved[0].event.as_ref().unwrap();
+    assert_eq!((first.stream_id(), first.revision), (a.as_str(), 0));
+    assert_eq!(first.id, originals[0].id);
+    assert_eq!(first.event_type, "OrderPlaced");
+    assert_eq!(resolved[3].link.as_ref().unwrap().revision, 3);
+    assert_eq!(
+        resolved[3].event.as_ref().unwrap().position,
+        originals[2].position
+    );
+    // Backwards from the end, and forwards from a revision.
+    let backwards = links_of(
+        &client,
+        "$ce-orders",
+        &ReadStreamOptions::default()
+            .position(StreamPosition::End)
+            .backwards()
+            .max_count(2),
+    )
+    .await
+    .unwrap();
+    let revisions: Vec<u64> = backwards
+        .iter()
+        .map(|e| e.event.as_ref().unwrap().revision)
+        .collect();
+    assert_eq!(revisions, vec![3, 2]);
+    let from_two = links_of(
+        &client,
+        "$ce-orders",
+        &ReadStreamOptions::default().position(StreamPosition::Position(2)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(from_two.len(), 2);
+
+    // `$et-OrderPlaced`: every event of that type, whatever its stream.
+    let placed = links_of(&client, "$et-OrderPlaced", &ReadStreamOptions::default())
+        .await
+        .unwrap();
+    let data: Vec<String> = placed
+        .iter()
+        .map(|e| String::from_utf8(e.event.as_ref().unwrap().data.to_vec()).unwrap())
+        .collect();
+    assert_eq!(data.len(), 4, "{data:?}");
+    assert_eq!(&data[..2], &[format!("0@{a}"), format!("1@{a}")]);
+    assert_eq!(data[2], format!("0@{invoice}"));
+    // A projection stream that links nothing yet is a missing stream.
+    let missing = links_of(&client, "$ce-nothing", &ReadStreamOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, Error::ResourceNotFound), "{missing:?}");
+
+    // A subscription catches up, then follows new links as their events are appended.
+    let mut subscription = client
+        .subscribe_to_stream(
+            "$ce-orders",
+            &SubscribeToStreamOptions::default()
+                .start_from(StreamPosition::Start)
+                .resolve_link_tos(),
+        )
+        .await;
+    let mut seen = Vec::new();
+    while seen.len() < 6 {
+        match tokio::time::timeout(
+            Duration::from_secs(30),
+            subscription.next_subscription_event(),
+        )
+        .await
+        .expect("the subscription answers")
+        .unwrap()
+        {
+            SubscriptionEvent::EventAppeared(e) => {
+                let event = e.event.as_ref().expect("resolved");
+                seen.push((event.stream_id().to_owned(), event.revision));
+            }
+            SubscriptionEvent::CaughtUp(_) => {
+                assert_eq!(seen.len(), 4);
+                append(invoice.clone(), 1, "OrderPlaced").await;
+                append(b.clone(), 2, "OrderShipped").await;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(seen[4..], [(b.clone(), 1), (b.clone(), 2)]);
+
+    // Nobody writes a projection's stream; a reader needs the linked category's grant.
+    let head = app.log.head_position().await.unwrap();
+    for who in [None, Some(("root", "root-pw"))] {
+        let refused = port
+            .client_as(who)
+            .append_to_stream("$ce-orders", &Default::default(), events(1, "A"))
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, Error::AccessDenied), "{refused:?}");
+    }
+    assert_eq!(app.log.head_position().await.unwrap(), head);
+    let clerk = port.client_as(Some(("clerk", "clerk-pw")));
+    assert_eq!(
+        links_of(&clerk, "$ce-invoices", &ReadStreamOptions::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    for denied_stream in ["$ce-orders", "$et-OrderPlaced"] {
+        let refused = links_of(&clerk, denied_stream, &ReadStreamOptions::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, Error::AccessDenied),
+            "{denied_stream}: {refused:?}"
+        );
+    }
+}

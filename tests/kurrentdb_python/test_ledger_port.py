@@ -155,6 +155,27 @@ class LedgerPortTest(unittest.TestCase):
         self.assertEqual([e.type for e in plain], ["$>", "$>"])
         self.assertTrue(all(e.link is None for e in plain))
 
+    def test_category_and_event_type_projection_streams_resolve_to_their_events(self):
+        category = "c" + uuid4().hex
+        kind = "Placed" + uuid4().hex
+        first, second = f"{category}-1", f"{category}-2"
+        self.client.append_events(
+            first, current_version=StreamState.NO_STREAM, events=[event(kind, n=0), event(n=1)]
+        )
+        self.client.append_events(second, current_version=StreamState.NO_STREAM, events=[event(kind, n=2)])
+        by_category = self.client.get_stream(f"$ce-{category}", resolve_links=True)
+        self.assertEqual(
+            [(e.stream_name, e.stream_position) for e in by_category], [(first, 0), (first, 1), (second, 0)]
+        )
+        self.assertEqual([e.link.stream_position for e in by_category], [0, 1, 2])
+        self.assertEqual(by_category[2].data, b'{"n": 2}')
+        by_type = self.client.get_stream(f"$et-{kind}", resolve_links=True)
+        self.assertEqual([(e.stream_name, e.type) for e in by_type], [(first, kind), (second, kind)])
+        links = self.client.get_stream(f"$et-{kind}")
+        self.assertEqual([e.data for e in links], [f"0@{first}".encode(), f"0@{second}".encode()])
+        with self.assertRaises(NotFoundError):
+            self.client.get_stream(f"$ce-{category}x")
+
     def test_a_tombstone_is_final(self):
         stream = str(uuid4())
         self.client.tombstone_stream(str(uuid4()), current_version=StreamState.ANY)

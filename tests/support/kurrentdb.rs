@@ -33,7 +33,8 @@ impl Drop for Port {
 /// everything but the ledger's categories; `ops` may also write `donation` streams; `ledger`
 /// writes everything, the ledger's categories too (a KurrentDB log backend's user); `auditor`
 /// (group `auditors`) and `root` (group `$admins`) read and write everything outside the
-/// ledger's categories, for the streams' access control lists. (name, password, read grants,
+/// ledger's categories, for the streams' access control lists; `clerk` reads the `invoices`
+/// category alone. (name, password, read grants,
 /// write grants, groups.)
 pub const USERS: &[(&str, &str, &str, &str, &str)] = &[
     ("reader", "reader-pw", r#"["*"]"#, "[]", "[]"),
@@ -54,6 +55,7 @@ pub const USERS: &[(&str, &str, &str, &str, &str)] = &[
         r#"["auditors"]"#,
     ),
     ("root", "root-pw", r#"["*"]"#, r#"["*"]"#, r#"["$admins"]"#),
+    ("clerk", "clerk-pw", r#"["invoices"]"#, "[]", "[]"),
 ];
 
 /// Serves the port over `log`, with [`USERS`], anonymous callers allowed or not.
