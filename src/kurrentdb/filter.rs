@@ -95,11 +95,12 @@ impl Filter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::proto::kurrentdb::event_store::client::streams::read_req::options::filter_options::Expression;
 
-    fn event(stream: &str, event_type: &str) -> RecordedEvent {
+    /// A foreign event of `event_type` in `stream` (the port's modules' tests share it).
+    pub(in crate::kurrentdb) fn event(stream: &str, event_type: &str) -> RecordedEvent {
         RecordedEvent {
             stream: stream.into(),
             revision: 0,

@@ -649,6 +649,39 @@ async fn deliver(
     Ok(())
 }
 
+/// Sends a subscription the next page of `stream` from `next_revision` (which it moves on),
+/// telling `progress` of each event while catching up; says whether the page was full.
+async fn send_page(
+    port: &Port,
+    sender: &Sender,
+    stream: &str,
+    next_revision: &mut u64,
+    mut progress: Option<&mut Progress<'_>>,
+) -> Result<bool, Stop> {
+    let page = port
+        .log
+        .read_stream(
+            stream,
+            Direction::Forwards,
+            StreamStart::Revision(*next_revision),
+            PAGE,
+        )
+        .await?;
+    for event in &page {
+        *next_revision = event.revision + 1;
+        if event.event_type == super::stream_state::TOMBSTONE_EVENT {
+            return Err(Stop::Refused(Refusal::StreamDeleted(stream.to_owned())));
+        }
+        sender.event(event).await?;
+        if let Some(progress) = progress.as_deref_mut() {
+            progress.after(sender, event.position, false).await?;
+        }
+    }
+    port.sent(page.len());
+    sender.flush().await?;
+    Ok(page.len() == PAGE)
+}
+
 async fn subscribe_stream(
     port: &Port,
     sender: &Sender,
@@ -669,30 +702,15 @@ async fn subscribe_stream(
             CurrentRevision::At(r) => r + 1,
         },
     };
-    loop {
-        let page = log
-            .read_stream(
-                stream,
-                Direction::Forwards,
-                StreamStart::Revision(next_revision),
-                PAGE,
-            )
-            .await?;
-        let full = page.len() == PAGE;
-        for event in &page {
-            next_revision = event.revision + 1;
-            if event.event_type == super::stream_state::TOMBSTONE_EVENT {
-                return Err(Stop::Refused(Refusal::StreamDeleted(stream.to_owned())));
-            }
-            sender.event(event).await?;
-            progress.after(sender, event.position, false).await?;
-        }
-        port.sent(page.len());
-        sender.flush().await?;
-        if !full {
-            break;
-        }
-    }
+    while send_page(
+        port,
+        sender,
+        stream,
+        &mut next_revision,
+        Some(&mut *progress),
+    )
+    .await?
+    {}
     sender
         .content(Content::CaughtUp(read_resp::CaughtUp {
             timestamp: Some(now()),
@@ -713,24 +731,8 @@ async fn subscribe_stream(
         if let Some(projection) = &projection {
             // A projection's links are not in the log: a linked event brings the links made
             // since the last one sent (the index reads up to the head, so it has this one).
-            while projection.links(&event) {
-                let links = log
-                    .read_stream(
-                        stream,
-                        Direction::Forwards,
-                        StreamStart::Revision(next_revision),
-                        PAGE,
-                    )
-                    .await?;
-                for link in &links {
-                    next_revision = link.revision + 1;
-                    sender.event(link).await?;
-                }
-                port.sent(links.len());
-                sender.flush().await?;
-                if links.len() < PAGE {
-                    break;
-                }
+            if projection.links(&event) {
+                while send_page(port, sender, stream, &mut next_revision, None).await? {}
             }
             continue;
         }

@@ -316,23 +316,8 @@ impl EventLog for SystemStreams {
 
 #[cfg(test)]
 mod tests {
+    use super::super::filter::tests::event;
     use super::*;
-
-    fn event(stream: &str, event_type: &str) -> RecordedEvent {
-        RecordedEvent {
-            stream: stream.into(),
-            revision: 0,
-            position: 1,
-            id: Uuid::nil(),
-            event_type: event_type.into(),
-            payload: Vec::new(),
-            metadata: EventMetadata::Foreign {
-                content_type: ContentType::Json,
-                bytes: Vec::new(),
-            },
-            recorded_at: Utc::now(),
-        }
-    }
 
     #[test]
     fn only_the_two_prefixes_with_a_name_after_them_are_projection_streams() {
