@@ -23,8 +23,10 @@
 //! * `MembershipExported` at `export` (batch `legacy`);
 //! * `PersonalDataScrubbed` for `is_scrubbed`, after everything else (at `backup` when that is
 //!   later), with the rule the legacy anonymiser applied: exported, cancelled, else after the
-//!   grace period. Such a row carries no personal data at all, and its applicant kind is
-//!   unspecified: the legacy scrub cleared `firma` and the salutation that told it.
+//!   grace period. Such a row carries no personal data at all, and it is taken as a person's,
+//!   as the legacy converter reads it: the legacy scrub cleared `firma` and the salutation that
+//!   told a company apart (a scrubbed company cannot be told apart; the read model keeps the
+//!   kind, `legacy_request` shows no salutation after a scrub either way).
 //!
 //! Not imported: incentives, the pre-IBAN `account_number`/`bank_code`/`bank_name` (noted),
 //! `payment_type` (not written since 2022; the payment's method is the truth), `comment`,
@@ -201,7 +203,7 @@ fn applicant(
                 "scrubbed, yet a name, address, email, phone or bank column is set: not imported",
             ));
         }
-        return (ApplicantKind::Unspecified, None);
+        return (ApplicantKind::Person, None);
     }
     if old_bank {
         notes.push(Note::request(
@@ -675,7 +677,7 @@ mod tests {
     }
 
     #[test]
-    fn a_scrubbed_exported_row_carries_no_personal_data_and_no_applicant_kind() {
+    fn a_scrubbed_exported_row_carries_no_personal_data_and_is_taken_as_a_persons() {
         let mut r = row(1, "BEZ");
         r.is_scrubbed = 1;
         r.export = Some("2024-11-01 00:00:00".into());
