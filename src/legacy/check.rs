@@ -439,11 +439,7 @@ fn compare_request(report: &mut CheckReport, row: &SourceRequest, found: Option<
         format!("{:?}", row.timestamp.as_deref().and_then(seconds)),
         format!("{:?}", seconds(&text(&v[2]))),
     );
-    let export = row
-        .export
-        .as_deref()
-        .and_then(seconds)
-        .filter(|t| *t > 0);
+    let export = row.export.as_deref().and_then(seconds).filter(|t| *t > 0);
     diff(
         "export",
         format!("{export:?}"),
@@ -488,7 +484,9 @@ fn compare_request(report: &mut CheckReport, row: &SourceRequest, found: Option<
         diff("applicant", source, ledger);
         let p = row.payment.as_ref();
         let bank = |of: Option<&Option<String>>, own: &Option<String>| {
-            of.map(t).filter(|x| !x.is_empty()).unwrap_or_else(|| t(own))
+            of.map(t)
+                .filter(|x| !x.is_empty())
+                .unwrap_or_else(|| t(own))
         };
         let (iban, bic) = if method_is(row, "BEZ") {
             (

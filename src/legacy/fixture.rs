@@ -802,7 +802,11 @@ fn build_request(
     let mut p = PaymentRow {
         id: payment_id,
         amount: cents,
-        interval: if scenario == M::BadInterval { 0 } else { interval },
+        interval: if scenario == M::BadInterval {
+            0
+        } else {
+            interval
+        },
         method: method.into(),
         cancelled: i64::from(cancelled),
         ..Default::default()
@@ -1290,9 +1294,12 @@ pub async fn generate_with(
     let mut q = QueryBuilder::<MySql>::new(
         "INSERT INTO membership_moderation_reason (id, moderation_identifier, source) ",
     );
-    q.push_values(MEMBERSHIP_REASONS.iter().enumerate(), |mut b, (i, (m, src))| {
-        b.push_bind(i as i64 + 1).push_bind(*m).push_bind(*src);
-    });
+    q.push_values(
+        MEMBERSHIP_REASONS.iter().enumerate(),
+        |mut b, (i, (m, src))| {
+            b.push_bind(i as i64 + 1).push_bind(*m).push_bind(*src);
+        },
+    );
     q.build().execute(&mut *conn).await?;
 
     let mut rng = StdRng::seed_from_u64(seed);
@@ -1331,9 +1338,7 @@ pub async fn generate_with(
             membership_id += 1;
             let scenario = MembershipScenario::draw(&mut mrng);
             build_request(&mut t, membership_id, payment_id, scenario, &mut mrng);
-            summary
-                .membership_scenarios
-                .insert(membership_id, scenario);
+            summary.membership_scenarios.insert(membership_id, scenario);
         }
         if t.spenden.len() >= 500 {
             write(&mut conn, &mut t).await?;
@@ -1721,10 +1726,7 @@ mod tests {
         for (n, scenario) in MembershipScenario::ALL.iter().enumerate() {
             build_request(&mut t, n as u64 + 1, n as u64 + 100, *scenario, &mut rng);
         }
-        for (row, scenario) in requests_as_source(&t)
-            .iter()
-            .zip(MembershipScenario::ALL)
-        {
+        for (row, scenario) in requests_as_source(&t).iter().zip(MembershipScenario::ALL) {
             let got = interpret_request(row);
             match scenario.expected_note() {
                 Some((class, false)) => {

@@ -215,10 +215,7 @@ fn expected(revision: Option<u64>) -> ExpectedRevision {
 
 /// The parts of one row's append: its streams in order, each new.
 fn unit_parts(table: Table, i: &Unit) -> Vec<StreamAppend> {
-    let correlation = Uuid::new_v5(
-        &NAMESPACE,
-        format!("{}/{}", table.name(), i.id).as_bytes(),
-    );
+    let correlation = Uuid::new_v5(&NAMESPACE, format!("{}/{}", table.name(), i.id).as_bytes());
     let mut parts: Vec<StreamAppend> = Vec::new();
     for e in &i.events {
         let mut metadata = Metadata::new(table.actor(), SOURCE, correlation);
@@ -568,10 +565,7 @@ impl Importer {
 /// Interprets a batch, creates the keys its personal data needs and seals it.
 async fn prepare(vault: &Vault, table: Table, rows: &Rows) -> Result<Prepared, ImportError> {
     let interpreted: Vec<Result<Unit, Note>> = match rows {
-        Rows::Spenden(rows) => rows
-            .iter()
-            .map(|r| interpret(r).map(Unit::from))
-            .collect(),
+        Rows::Spenden(rows) => rows.iter().map(|r| interpret(r).map(Unit::from)).collect(),
         Rows::Request(rows) => rows
             .iter()
             .map(|r| interpret_request(r).map(Unit::from))

@@ -247,10 +247,7 @@ impl Report {
             }
         }
         if self.membership_rows > 0 || self.request_rows > 0 {
-            let skipped = self
-                .skipped()
-                .filter(|n| n.table == "request")
-                .count();
+            let skipped = self.skipped().filter(|n| n.table == "request").count();
             s.push_str(&format!(
                 "memberships: {} of {} `request` rows read, {} applications imported ({} events), \
                  {skipped} rows skipped\n",

@@ -536,8 +536,8 @@ fn interpret_inner(row: &SourceRequest) -> Result<InterpretedRequest, Skip> {
     let events = events
         .into_iter()
         .map(|(event, occurred_at)| {
-            let category = MembershipCategory::of(&event.stream)
-                .unwrap_or(MembershipCategory::Application);
+            let category =
+                MembershipCategory::of(&event.stream).unwrap_or(MembershipCategory::Application);
             let n = index.entry(event.stream.clone()).or_default();
             let name = format!("request/{id}/{}/{n}", event.stream);
             let uuid = event_id(id, kind_of(category), *n, &name);
@@ -635,7 +635,11 @@ mod tests {
             "banner-1",
             "the keyword after the first slash"
         );
-        assert_eq!(interpret_request(&row(1, "BEZ")).unwrap(), i, "ids are stable");
+        assert_eq!(
+            interpret_request(&row(1, "BEZ")).unwrap(),
+            i,
+            "ids are stable"
+        );
     }
 
     #[test]
@@ -654,8 +658,14 @@ mod tests {
     fn a_cancelled_and_restored_log_gives_both_events_and_an_approval_after_a_flag_both() {
         let mut r = row(1, "BEZ");
         r.data = log(&[
-            ("2024-10-02 08:00:00", "marked for moderation by user: foc:anna"),
-            ("2024-10-03 08:00:00", "marked as approved by user: foc:anna"),
+            (
+                "2024-10-02 08:00:00",
+                "marked for moderation by user: foc:anna",
+            ),
+            (
+                "2024-10-03 08:00:00",
+                "marked as approved by user: foc:anna",
+            ),
             ("2024-10-04 08:00:00", "cancelled by user: foc:anna"),
             ("2024-10-05 08:00:00", "restored by user: foc:jonas"),
         ]);
@@ -738,7 +748,10 @@ mod tests {
             (zero_time, class::BAD_DATE),
         ] {
             let note = interpret_request(&r).unwrap_err();
-            assert_eq!((note.class.as_str(), note.table.as_str()), (expected, "request"));
+            assert_eq!(
+                (note.class.as_str(), note.table.as_str()),
+                (expected, "request")
+            );
             assert!(!note.imported);
         }
     }

@@ -279,8 +279,7 @@ async fn personal_data_arrives_sealed_and_scrubbed_rows_get_no_key() {
 #[tokio::test]
 async fn every_membership_status_round_trips_into_legacy_request_and_malformed_rows_append_nothing()
 {
-    let Some((source, summary)) = legacy_source_with("legacy_req", 50, Some(120), 31).await
-    else {
+    let Some((source, summary)) = legacy_source_with("legacy_req", 50, Some(120), 31).await else {
         return;
     };
     let Some(read_model) = support::mariadb::fresh_database("legacy_req_rm").await else {
@@ -333,14 +332,21 @@ async fn every_membership_status_round_trips_into_legacy_request_and_malformed_r
             let outcome = if imported { "imported" } else { "skipped" };
             (class.to_owned(), outcome.to_owned())
         });
-        assert_eq!(noted.get(id), expected.as_ref(), "request {id} ({scenario:?})");
+        assert_eq!(
+            noted.get(id),
+            expected.as_ref(),
+            "request {id} ({scenario:?})"
+        );
     }
 
     // Nothing of a malformed row is in the log: none of its five streams exists.
     let log_streams = streams(dir.path()).await;
     for id in malformed.keys() {
         for stream in ledger::domain::membership::streams_of(*id) {
-            assert!(!log_streams.contains_key(&stream), "{stream} of a malformed row");
+            assert!(
+                !log_streams.contains_key(&stream),
+                "{stream} of a malformed row"
+            );
         }
     }
     assert!(log_streams.contains_key(REQUEST_STREAM));
@@ -392,7 +398,11 @@ async fn every_membership_status_round_trips_into_legacy_request_and_malformed_r
         .args(["import", "legacy", "--from", &source.url])
         .assert()
         .success();
-    assert_eq!(streams(dir.path()).await, log_streams, "a rerun appended events");
+    assert_eq!(
+        streams(dir.path()).await,
+        log_streams,
+        "a rerun appended events"
+    );
 
     // Projected into a MariaDB read model, `legacy_request` matches the source row for row.
     ledger(dir.path())
