@@ -502,19 +502,21 @@ impl Importer {
         let mut notes = Vec::new();
         let mut after = i64::MIN;
         // Payments without a donation: a check of the donations' run only.
-        while table == Table::Spenden {
-            let page = self
-                .source
-                .orphan_payments(after, 10_000, memberships)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = last.0;
-            for (id, method) in &page {
-                notes.push(Note::payment(
-                    id.unsigned_abs(),
-                    class::PAYMENT_WITHOUT_DONATION,
-                    format!("payment {id} ({method}) belongs to no donation"),
-                ));
+        if table == Table::Spenden {
+            loop {
+                let page = self
+                    .source
+                    .orphan_payments(after, 10_000, memberships)
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = last.0;
+                for (id, method) in &page {
+                    notes.push(Note::payment(
+                        id.unsigned_abs(),
+                        class::PAYMENT_WITHOUT_DONATION,
+                        format!("payment {id} ({method}) belongs to no donation"),
+                    ));
+                }
             }
         }
         let membership_rows = self.source.membership_rows().await?;
