@@ -14,6 +14,9 @@
 //! as when both forms wrote one `payment` table), and any further ones requested come after.
 //! They draw from their own random stream, so the donations are the same whatever the number
 //! of memberships.
+//!
+//! Over 600 lines, one concern: the rows of every legacy state (donations and memberships),
+//! their writer, and the tests that hold each state to the note and status it promises.
 
 use std::collections::BTreeMap;
 
