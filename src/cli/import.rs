@@ -1,8 +1,9 @@
 //! `ledger import`: moving in from another system.
 //!
-//! * `ledger import legacy --from mysql://…` imports the legacy `spenden` history into the
-//!   log the other commands use (`--data-dir` / `--event-log-url`), resumably, and writes its
-//!   report; `--check` compares the read model's `legacy_spenden` view with the source instead.
+//! * `ledger import legacy --from mysql://…` imports the legacy `spenden` history and then the
+//!   membership applications of `request` into the log the other commands use
+//!   (`--data-dir` / `--event-log-url`), resumably, and writes its report; `--check` compares
+//!   the read model's `legacy_spenden` and `legacy_request` views with the source instead.
 //! * `ledger import legacy-fixture --to mysql://… --rows N --seed S` fills an empty database
 //!   with legacy tables in every state, for tests and benchmarks.
 
@@ -15,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::preflight::{Needs, ReadModelUse};
 use crate::config::StorageArgs;
-use crate::legacy::check::check;
+use crate::legacy::check::{check, check_requests};
 use crate::legacy::fixture;
 use crate::legacy::import::{ImportOptions, Importer, DEFAULT_BATCH};
 use crate::legacy::source::Source;
@@ -24,8 +25,9 @@ use crate::projection::ReadModel;
 /// What to import.
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
-    /// Import the legacy `spenden` history (MariaDB), or with `--check` compare the
-    /// `legacy_spenden` view with it.
+    /// Import the legacy `spenden` history and the membership applications of `request`
+    /// (MariaDB), or with `--check` compare the `legacy_spenden` and `legacy_request` views
+    /// with them.
     Legacy(LegacyArgs),
     /// Create the legacy tables in an empty MariaDB database and fill them with fixture rows
     /// in every state (tests and benchmarks).
@@ -38,8 +40,9 @@ pub struct LegacyArgs {
     /// The legacy database: `mysql://user:password@host:3306/database` (or `mariadb://…`).
     #[arg(long, env = "LEDGER_LEGACY_URL", hide_env_values = true)]
     pub from: SecretString,
-    /// Compare the read model's `legacy_spenden` view with the source instead of importing
-    /// (run `ledger project --once` after the import first); exits non-zero on differences.
+    /// Compare the read model's `legacy_spenden` and `legacy_request` views with the source
+    /// instead of importing (run `ledger project --once` after the import first); exits
+    /// non-zero on differences.
     #[arg(long, env = "LEDGER_LEGACY_CHECK", default_value_t = false)]
     pub check: bool,
     /// Source rows per batch (one atomic append each).
@@ -52,6 +55,9 @@ pub struct LegacyArgs {
     /// No progress line (it is only shown when stderr is a terminal anyway).
     #[arg(long, env = "LEDGER_LEGACY_QUIET", default_value_t = false)]
     pub quiet: bool,
+    /// Leave the membership applications (`request`) alone: import or check `spenden` only.
+    #[arg(long, env = "LEDGER_LEGACY_SKIP_MEMBERSHIPS", default_value_t = false)]
+    pub skip_memberships: bool,
 }
 
 /// `ledger import legacy-fixture`.
@@ -63,6 +69,10 @@ pub struct FixtureArgs {
     /// Donations to write.
     #[arg(long, env = "LEDGER_LEGACY_FIXTURE_ROWS", default_value_t = 1000)]
     pub rows: u64,
+    /// Membership applications to write (at least one per membership state). Default: one per
+    /// state plus one per 1009 donations.
+    #[arg(long, env = "LEDGER_LEGACY_FIXTURE_MEMBERSHIPS")]
+    pub memberships: Option<u64>,
     /// Random seed: the same seed and size give the same rows.
     #[arg(long, env = "LEDGER_LEGACY_FIXTURE_SEED", default_value_t = 1)]
     pub seed: u64,
@@ -97,7 +107,9 @@ pub async fn run(storage: &StorageArgs, cmd: ImportCommand) -> anyhow::Result<()
                 .await
                 .context("--to")?;
             let started = Instant::now();
-            let summary = fixture::generate(source.pool(), args.rows, args.seed).await?;
+            let summary =
+                fixture::generate_with(source.pool(), args.rows, args.memberships, args.seed)
+                    .await?;
             println!(
                 "legacy fixture: {} donations (ids 1 to {}), {} payments without a donation, \
                  {} memberships in {} ({:.1} s)",
@@ -110,6 +122,9 @@ pub async fn run(storage: &StorageArgs, cmd: ImportCommand) -> anyhow::Result<()
             );
             for (scenario, n) in summary.counts() {
                 println!("  {scenario:?}: {n}");
+            }
+            for (scenario, n) in summary.membership_counts() {
+                println!("  membership {scenario:?}: {n}");
             }
             Ok(())
         }
@@ -131,6 +146,7 @@ async fn run_import(storage: &StorageArgs, args: LegacyArgs) -> anyhow::Result<(
         .run(&ImportOptions {
             batch: args.batch_size,
             progress: !args.quiet,
+            memberships: !args.skip_memberships,
         })
         .await?;
     let path = match args.report {
@@ -160,10 +176,16 @@ async fn run_check(storage: &StorageArgs, args: LegacyArgs) -> anyhow::Result<()
     let read_model = ReadModel::connect(&storage.read_model_url()?).await?;
     let report = check(&source, &read_model, args.batch_size).await?;
     print!("{}", report.summary());
-    let n = report.difference_count();
+    let mut n = report.difference_count();
+    if !args.skip_memberships && source.has_table("request").await? {
+        let requests = check_requests(&source, &read_model, args.batch_size).await?;
+        print!("{}", requests.summary());
+        n += requests.difference_count();
+    }
     if n > 0 {
         anyhow::bail!(
-            "{n} differences between the legacy table and the ledger's legacy_spenden view"
+            "{n} differences between the legacy tables and the ledger's legacy_spenden and \
+             legacy_request views"
         );
     }
     Ok(())

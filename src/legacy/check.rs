@@ -9,13 +9,21 @@
 //! difference); for the others the expected values are the source's columns, normalised only
 //! where the import documents a rule (the old `MBK` code is `MCP`; `E` shows the letter its
 //! payment gives and counts as exported; a zero `dt_gruen` is not exported; NULL text is '').
+//!
+//! [`check_requests`] does the same for `request` against `legacy_request`: status code, fee
+//! (whole euros), interval, payment type (the payment's method), payment id, membership type,
+//! creation time, export (a zero `export` is not exported), scrub flag, tracking (split at the
+//! first `/` as the import reads it), receipt answer, and, for rows not scrubbed, the applicant
+//! columns (salutation, title, company, names, address, email, phone, date of birth) and the
+//! direct debit's IBAN and BIC (the payment's, else the row's own).
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDateTime;
 
 use super::interpret::{euro_cents, interpret};
-use super::source::{Source, SourceError, SourceRow};
+use super::request::{interpret_request, split_tracking};
+use super::source::{Source, SourceError, SourceRequest, SourceRow};
 use crate::projection::rows::{ColType, Value};
 use crate::projection::ProjectionError;
 use crate::projection::ReadModel;
@@ -46,6 +54,36 @@ const COLUMNS: &[(&str, ColType)] = &[
     ("t.keyword", ColType::Text),
 ];
 
+/// The columns of `legacy_request` the check reads.
+const REQUEST_COLUMNS: &[(&str, ColType)] = &[
+    ("l.id", ColType::I64),
+    ("l.status", ColType::I64),
+    ("l.timestamp", ColType::Text),
+    ("l.anrede", ColType::Text),
+    ("l.titel", ColType::Text),
+    ("l.firma", ColType::Text),
+    ("l.vorname", ColType::Text),
+    ("l.nachname", ColType::Text),
+    ("l.strasse", ColType::Text),
+    ("l.plz", ColType::Text),
+    ("l.ort", ColType::Text),
+    ("l.country", ColType::Text),
+    ("l.email", ColType::Text),
+    ("l.phone", ColType::Text),
+    ("l.dob", ColType::Text),
+    ("l.membership_type", ColType::Text),
+    ("l.payment_type", ColType::Text),
+    ("l.membership_fee", ColType::I64),
+    ("l.membership_fee_interval", ColType::I64),
+    ("l.iban", ColType::Text),
+    ("l.bic", ColType::Text),
+    ("l.export", ColType::Text),
+    ("l.tracking", ColType::Text),
+    ("l.donation_receipt", ColType::I64),
+    ("l.payment_id", ColType::I64),
+    ("l.is_scrubbed", ColType::Bool),
+];
+
 /// Errors of the check.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
@@ -60,6 +98,8 @@ pub enum CheckError {
 /// What the check found.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CheckReport {
+    /// The table compared (`spenden` or `request`).
+    pub table: String,
     /// Source rows compared.
     pub rows: u64,
     /// Rows the import skips (not expected in the ledger), by class.
@@ -86,8 +126,13 @@ impl CheckReport {
 
     /// The summary printed by `--check`.
     pub fn summary(&self) -> String {
+        let table = if self.table == "request" {
+            " (memberships, `request` against `legacy_request`)"
+        } else {
+            ""
+        };
         let mut s = format!(
-            "legacy check: {} source rows, {} differences\n",
+            "legacy check{table}: {} source rows, {} differences\n",
             self.rows,
             self.difference_count()
         );
@@ -146,7 +191,10 @@ pub async fn check(
         flavor.param(1),
         flavor.param(2)
     );
-    let mut report = CheckReport::default();
+    let mut report = CheckReport {
+        table: "spenden".into(),
+        ..CheckReport::default()
+    };
     let mut after = 0u64;
     loop {
         let rows = source.batch(after, batch.max(1)).await?;
@@ -297,6 +345,170 @@ fn compare(report: &mut CheckReport, row: &SourceRow, found: Option<&Vec<Value>>
             text(&v[12]),
         );
     }
+}
+
+/// Compares the `legacy_request` view with the source's `request` rows, batch by batch.
+pub async fn check_requests(
+    source: &Source,
+    read_model: &ReadModel,
+    batch: usize,
+) -> Result<CheckReport, CheckError> {
+    let flavor = read_model.backend.flavor();
+    let columns: Vec<String> = REQUEST_COLUMNS
+        .iter()
+        .map(|(c, t)| flavor.typed(c, *t))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM legacy_request AS l WHERE l.id >= {} AND l.id <= {} ORDER BY l.id",
+        columns.join(", "),
+        flavor.param(1),
+        flavor.param(2)
+    );
+    let mut report = CheckReport {
+        table: "request".into(),
+        ..CheckReport::default()
+    };
+    let mut after = 0u64;
+    loop {
+        let rows = source.request_batch(after, batch.max(1)).await?;
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            break;
+        };
+        after = last.id;
+        let bounds = [
+            Value::int(i64::try_from(first.id).unwrap_or(i64::MAX)),
+            Value::int(i64::try_from(last.id).unwrap_or(i64::MAX)),
+        ];
+        let found = read_model
+            .backend
+            .fetch(&sql, &bounds, REQUEST_COLUMNS)
+            .await?;
+        let found: HashMap<u64, Vec<Value>> = found
+            .into_iter()
+            .map(|r| (int(&r[0]).unsigned_abs(), r))
+            .collect();
+        for row in &rows {
+            report.rows += 1;
+            compare_request(&mut report, row, found.get(&row.id));
+        }
+    }
+    Ok(report)
+}
+
+fn compare_request(report: &mut CheckReport, row: &SourceRequest, found: Option<&Vec<Value>>) {
+    let id = row.id;
+    if let Err(note) = interpret_request(row) {
+        *report.skipped.entry(note.class).or_default() += 1;
+        if found.is_some() {
+            report.differ("skipped_row_in_ledger", id, "absent", "present");
+        }
+        return;
+    }
+    let Some(v) = found else {
+        report.differ("missing_in_ledger", id, "a row", "none");
+        return;
+    };
+    let mut diff = |class: &str, expected: String, got: String| {
+        if expected != got {
+            report.differ(class, id, &expected, &got);
+        }
+    };
+    let t = |o: &Option<String>| o.as_deref().unwrap_or_default().trim().to_owned();
+    let opt = |o: Option<i64>| o.map_or_else(String::new, |v| v.to_string());
+    diff("status", opt(row.status), int(&v[1]).to_string());
+    diff("fee", opt(row.membership_fee), int(&v[17]).to_string());
+    diff(
+        "interval",
+        opt(row.membership_fee_interval),
+        int(&v[18]).to_string(),
+    );
+    let method = row
+        .payment
+        .as_ref()
+        .map(|p| p.method.trim().to_owned())
+        .unwrap_or_default();
+    diff("payment_type", method, text(&v[16]));
+    diff(
+        "payment_id",
+        row.payment_id.to_string(),
+        int(&v[24]).to_string(),
+    );
+    diff("membership_type", t(&row.membership_type), text(&v[15]));
+    diff(
+        "created",
+        format!("{:?}", row.timestamp.as_deref().and_then(seconds)),
+        format!("{:?}", seconds(&text(&v[2]))),
+    );
+    let export = row.export.as_deref().and_then(seconds).filter(|t| *t > 0);
+    diff(
+        "export",
+        format!("{export:?}"),
+        format!("{:?}", seconds(&text(&v[21]))),
+    );
+    let scrubbed = row.is_scrubbed != 0;
+    diff(
+        "scrub",
+        scrubbed.to_string(),
+        (int(&v[25]) != 0).to_string(),
+    );
+    let (campaign, keyword) = split_tracking(&row.tracking);
+    let tracking = if campaign.is_empty() && keyword.is_empty() {
+        String::new()
+    } else {
+        format!("{campaign}/{keyword}")
+    };
+    diff("tracking", tracking, text(&v[22]));
+    diff("receipt", opt(row.donation_receipt), text(&v[23]));
+    if !scrubbed {
+        let source = [
+            &row.anrede,
+            &row.titel,
+            &row.firma,
+            &row.vorname,
+            &row.nachname,
+            &row.strasse,
+            &row.plz,
+            &row.ort,
+            &row.country,
+            &row.email,
+            &row.phone,
+        ]
+        .map(t)
+        .join("|");
+        // A dob that is no date (a zero date) is imported without one (noted).
+        let dob = Some(t(&row.dob))
+            .filter(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok())
+            .unwrap_or_default();
+        let source = format!("{source}|{dob}");
+        let ledger = (3..=14).map(|i| text(&v[i])).collect::<Vec<_>>().join("|");
+        diff("applicant", source, ledger);
+        let p = row.payment.as_ref();
+        let bank = |of: Option<&Option<String>>, own: &Option<String>| {
+            of.map(t)
+                .filter(|x| !x.is_empty())
+                .unwrap_or_else(|| t(own))
+        };
+        let (iban, bic) = if method_is(row, "BEZ") {
+            (
+                bank(p.map(|p| &p.iban), &row.iban),
+                bank(p.map(|p| &p.bic), &row.bic),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        diff(
+            "bank",
+            format!("{iban}|{bic}"),
+            format!("{}|{}", text(&v[19]), text(&v[20])),
+        );
+    }
+}
+
+/// Whether the row's payment is of `method`.
+fn method_is(row: &SourceRequest, method: &str) -> bool {
+    row.payment
+        .as_ref()
+        .is_some_and(|p| p.method.trim() == method)
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ pub struct Interpreted {
 
 /// A parsed naive source time, read as UTC; `None` for NULL, and an error text for a zero
 /// or otherwise invalid date.
-fn time(value: &Option<String>) -> Result<Option<DateTime<Utc>>, String> {
+pub(super) fn time(value: &Option<String>) -> Result<Option<DateTime<Utc>>, String> {
     let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
@@ -109,7 +109,7 @@ fn text(blob: &BTreeMap<String, PhpValue>, key: &str) -> String {
         .to_owned()
 }
 
-fn nonempty(v: &Option<String>) -> Option<String> {
+pub(super) fn nonempty(v: &Option<String>) -> Option<String> {
     v.as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -140,7 +140,7 @@ pub fn euro_cents(s: &str) -> Option<i64> {
 }
 
 /// The blob's `log`: (time, message) in time order.
-fn log_entries(blob: &BTreeMap<String, PhpValue>) -> Vec<(DateTime<Utc>, String)> {
+pub(super) fn log_entries(blob: &BTreeMap<String, PhpValue>) -> Vec<(DateTime<Utc>, String)> {
     let Some(PhpValue::Array(log)) = blob.get("log") else {
         return Vec::new();
     };
@@ -165,9 +165,9 @@ struct Payment {
     parent: u64,
 }
 
-type Skip = (&'static str, String);
+pub(super) type Skip = (&'static str, String);
 
-fn skip(class: &'static str, detail: impl Into<String>) -> Skip {
+pub(super) fn skip(class: &'static str, detail: impl Into<String>) -> Skip {
     (class, detail.into())
 }
 

@@ -15,7 +15,8 @@ use crate::proto::events as ev;
 pub mod class {
     /// Skipped: `data` is not base64 of a serialized PHP array.
     pub const BROKEN_BLOB: &str = "broken_blob";
-    /// Skipped: a status letter other than N, Z, X, B, P, D, E.
+    /// Skipped: a status letter other than N, Z, X, B, P, D, E (`spenden`); a status other
+    /// than 1, 0, −1, −2, −3 (`request`).
     pub const UNKNOWN_STATUS: &str = "unknown_status";
     /// Skipped: `betrag` (or `payment.amount`) is not an amount.
     pub const BAD_AMOUNT: &str = "bad_amount";
@@ -57,6 +58,28 @@ pub mod class {
     pub const STATUS_DISAGREES: &str = "status_disagrees";
     /// Imported: personal data left in a scrubbed row, dropped.
     pub const PERSONAL_DATA_AFTER_SCRUB: &str = "personal_data_after_scrub";
+
+    // The classes of `request` rows (membership applications) beside the shared ones above
+    // (`broken_blob`, `bad_date`, `missing_payment`, `unknown_payment_type`,
+    // `unknown_status`, `unknown_moderation_reason`, `moderated_without_reasons` for status −2 or −3,
+    // `inadmissible`, `already_in_ledger`, `zero_export_date`, `personal_data_after_scrub`).
+
+    /// Skipped: `membership_fee` (whole euros) is not the payment's amount in euros.
+    pub const FEE_MISMATCH: &str = "fee_mismatch";
+    /// Skipped: the fee interval is not 1, 3, 6 or 12, or the request and its payment disagree.
+    pub const BAD_FEE_INTERVAL: &str = "bad_fee_interval";
+    /// Skipped: a membership type other than `active` or `sustaining`.
+    pub const UNKNOWN_MEMBERSHIP_TYPE: &str = "unknown_membership_type";
+    /// Skipped: moderation reasons in the join table, yet the status says not moderated (an
+    /// approval clears them).
+    pub const MODERATION_DISAGREES: &str = "moderation_disagrees";
+    /// Imported: status 1 or 0 disagrees with whether the payment is complete; the status wins.
+    pub const CONFIRMATION_FROM_STATUS: &str = "confirmation_from_status";
+    /// Imported: `account_number`, `bank_code` or `bank_name` (pre-IBAN bank data) set; the
+    /// ledger holds IBAN and BIC only, so they are dropped.
+    pub const OLD_BANK_ACCOUNT_DROPPED: &str = "old_bank_account_dropped";
+    /// Imported: `dob` is not a date; imported without a date of birth.
+    pub const BAD_DATE_OF_BIRTH: &str = "bad_date_of_birth";
 }
 
 /// The longest detail kept (the notes of a batch share one event).
@@ -65,7 +88,7 @@ const MAX_DETAIL: usize = 200;
 /// A row the import skipped, or imported by a rule worth knowing.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Note {
-    /// `spenden` or `payment`.
+    /// `spenden`, `request` or `payment`.
     pub table: String,
     /// The row's id.
     pub id: u64,
@@ -104,6 +127,16 @@ impl Note {
     pub fn imported(id: u64, class: &str, detail: impl Into<String>) -> Self {
         Self {
             imported: true,
+            ..Self::skipped(id, class, detail)
+        }
+    }
+
+    /// `request` row `id` (a membership application) was skipped (`imported` false) or
+    /// imported by the rule `class` names.
+    pub fn request(id: u64, class: &str, imported: bool, detail: impl Into<String>) -> Self {
+        Self {
+            table: "request".into(),
+            imported,
             ..Self::skipped(id, class, detail)
         }
     }
@@ -152,8 +185,14 @@ pub struct Report {
     pub last_id: u64,
     /// Every note, ordered by table, id and class.
     pub notes: Vec<Note>,
-    /// Rows of `request` (memberships) not imported.
+    /// Rows of `request` (membership applications) in the source.
     pub membership_rows: u64,
+    /// `request` rows read.
+    pub request_rows: u64,
+    /// Membership applications imported.
+    pub memberships: u64,
+    /// Events appended for them.
+    pub membership_events: u64,
 }
 
 impl Report {
@@ -178,7 +217,7 @@ impl Report {
             self.rows,
             self.donations,
             self.events,
-            self.skipped().count()
+            self.skipped().filter(|n| n.table != "request").count()
         );
         let classes = self.by_class();
         for imported in [false, true] {
@@ -207,10 +246,12 @@ impl Report {
                 s.push_str(&format!("  {class}: {n} (e.g. {})\n", examples.join(", ")));
             }
         }
-        if self.membership_rows > 0 {
+        if self.membership_rows > 0 || self.request_rows > 0 {
+            let skipped = self.skipped().filter(|n| n.table == "request").count();
             s.push_str(&format!(
-                "memberships: {} rows of `request` not imported (that context does not exist yet)\n",
-                self.membership_rows
+                "memberships: {} of {} `request` rows read, {} applications imported ({} events), \
+                 {skipped} rows skipped\n",
+                self.request_rows, self.membership_rows, self.memberships, self.membership_events
             ));
         }
         s

@@ -1,15 +1,17 @@
 //! `ledger import legacy` on the built binary against the machine's real MariaDB: a fixture in
 //! every legacy state round-trips (import, project into a MariaDB read model, `--check` finds
 //! no difference, the report names every malformed row), personal data arrives sealed, a rerun
-//! appends nothing, and an import killed with SIGKILL ten times ends as an uninterrupted one.
+//! appends nothing, and an import killed with SIGKILL ten times ends as an uninterrupted one;
+//! the same for the membership applications of `request` (every status into `legacy_request`,
+//! malformed rows skipped with nothing of them appended, scrubbed rows without personal data).
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
 
 use assert_cmd::Command;
-use ledger::legacy::fixture::{self, FixtureSummary, Scenario};
-use ledger::legacy::import::{read_report, STREAM};
+use ledger::legacy::fixture::{self, FixtureSummary, MembershipScenario, Scenario};
+use ledger::legacy::import::{read_report, REQUEST_STREAM, STREAM};
 use ledger::store::sqlite::SqliteEventLog;
 use ledger::store::{Direction, EventLog, StreamStart};
 use rand::{Rng, SeedableRng};
@@ -31,9 +33,22 @@ async fn legacy_source(
     rows: u64,
     seed: u64,
 ) -> Option<(support::mariadb::TestDatabase, FixtureSummary)> {
+    legacy_source_with(tag, rows, None, seed).await
+}
+
+/// A fresh source database with `rows` fixture donations and at least `memberships`
+/// membership applications.
+async fn legacy_source_with(
+    tag: &str,
+    rows: u64,
+    memberships: Option<u64>,
+    seed: u64,
+) -> Option<(support::mariadb::TestDatabase, FixtureSummary)> {
     let db = support::mariadb::fresh_database(tag).await?;
     let pool = sqlx::MySqlPool::connect(&db.url).await.unwrap();
-    let summary = fixture::generate(&pool, rows, seed).await.unwrap();
+    let summary = fixture::generate_with(&pool, rows, memberships, seed)
+        .await
+        .unwrap();
     pool.close().await;
     Some((db, summary))
 }
@@ -130,7 +145,10 @@ async fn a_fixture_in_every_legacy_state_round_trips_and_the_report_names_every_
     }
     let malformed = summary.malformed().len() + summary.orphan_payments.len();
     assert_eq!(
-        report.iter().filter(|r| r[3] == "skipped").count(),
+        report
+            .iter()
+            .filter(|r| r[3] == "skipped" && r[0] != "request")
+            .count(),
         malformed
     );
 
@@ -259,18 +277,214 @@ async fn personal_data_arrives_sealed_and_scrubbed_rows_get_no_key() {
 }
 
 #[tokio::test]
-async fn an_import_killed_ten_times_ends_as_an_uninterrupted_one() {
-    let Some((source, _)) = legacy_source("legacy_kill", 4000, 21).await else {
+async fn every_membership_status_round_trips_into_legacy_request_and_malformed_rows_append_nothing()
+{
+    let Some((source, summary)) = legacy_source_with("legacy_req", 50, Some(120), 31).await else {
         return;
     };
-    let args = [
-        "import",
-        "legacy",
-        "--from",
-        &source.url,
-        "--batch-size",
-        "40",
-    ];
+    let Some(read_model) = support::mariadb::fresh_database("legacy_req_rm").await else {
+        return;
+    };
+    let counts = summary.membership_counts();
+    for s in MembershipScenario::ALL {
+        assert!(counts.contains_key(&s), "the fixture lacks {s:?}");
+    }
+    let statuses: std::collections::BTreeSet<i64> = summary
+        .membership_scenarios
+        .values()
+        .filter(|s| !s.is_malformed())
+        .map(|s| s.status())
+        .collect();
+    assert_eq!(statuses.into_iter().collect::<Vec<_>>(), [-3, -2, -1, 0, 1]);
+    let n = summary.memberships;
+    let malformed = summary.malformed_memberships();
+    let dir = tempfile::tempdir().unwrap();
+    let imported = ledger(dir.path())
+        .args([
+            "import",
+            "legacy",
+            "--from",
+            &source.url,
+            "--batch-size",
+            "16",
+        ])
+        .assert()
+        .success();
+    let out = String::from_utf8_lossy(&imported.get_output().stdout).to_string();
+    assert!(
+        out.contains(&format!(
+            "memberships: {n} of {n} `request` rows read, {} applications imported",
+            n - malformed.len() as u64
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("not imported"), "{out}");
+
+    // The report names every malformed row and every row imported by a rule, nothing else.
+    let report = csv_rows(&dir.path().join("legacy-import-report.csv"));
+    let noted: BTreeMap<u64, (String, String)> = report
+        .iter()
+        .filter(|r| r[0] == "request")
+        .map(|r| (r[1].parse().unwrap(), (r[2].clone(), r[3].clone())))
+        .collect();
+    for (id, scenario) in &summary.membership_scenarios {
+        let expected = scenario.expected_note().map(|(class, imported)| {
+            let outcome = if imported { "imported" } else { "skipped" };
+            (class.to_owned(), outcome.to_owned())
+        });
+        assert_eq!(
+            noted.get(id),
+            expected.as_ref(),
+            "request {id} ({scenario:?})"
+        );
+    }
+
+    // Nothing of a malformed row is in the log: none of its five streams exists.
+    let log_streams = streams(dir.path()).await;
+    for id in malformed.keys() {
+        for stream in ledger::domain::membership::streams_of(*id) {
+            assert!(
+                !log_streams.contains_key(&stream),
+                "{stream} of a malformed row"
+            );
+        }
+    }
+    assert!(log_streams.contains_key(REQUEST_STREAM));
+
+    // The applicants arrive sealed; a scrubbed application gets no key.
+    let log = std::fs::read(dir.path().join("events.sqlite")).unwrap();
+    let pool = sqlx::MySqlPool::connect(&source.url).await.unwrap();
+    let emails: Vec<String> =
+        sqlx::query_scalar("SELECT email FROM request WHERE is_scrubbed = 0 AND email <> ''")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(!emails.is_empty());
+    for email in &emails {
+        assert!(
+            !support::contains(&log, email.as_bytes()),
+            "{email} is in the log in clear"
+        );
+    }
+    let keys = ledger::privacy::KeyStore::open_sqlite(&dir.path().join("keys.sqlite"))
+        .await
+        .unwrap();
+    let key_ids = |f: fn(MembershipScenario) -> bool| -> Vec<u64> {
+        summary
+            .membership_scenarios
+            .iter()
+            .filter(|(_, s)| f(**s))
+            .map(|(id, _)| ledger::privacy::membership_key_id(*id))
+            .collect()
+    };
+    let scrubbed = key_ids(|s| s.is_scrubbed());
+    let confirmed = key_ids(|s| s == MembershipScenario::Confirmed);
+    assert!(!scrubbed.is_empty());
+    assert!(keys.get_many(&scrubbed).await.unwrap().is_empty());
+    assert_eq!(
+        keys.get_many(&confirmed).await.unwrap().len(),
+        confirmed.len()
+    );
+    // The intake will not hand out an imported membership id again.
+    let current = ledger(dir.path())
+        .args(["sequence", "current", "membership"])
+        .assert()
+        .success();
+    let current = String::from_utf8_lossy(&current.get_output().stdout).to_string();
+    assert_eq!(current.trim(), summary.max_membership_id.to_string());
+
+    // A rerun appends nothing.
+    ledger(dir.path())
+        .args(["import", "legacy", "--from", &source.url])
+        .assert()
+        .success();
+    assert_eq!(
+        streams(dir.path()).await,
+        log_streams,
+        "a rerun appended events"
+    );
+
+    // Projected into a MariaDB read model, `legacy_request` matches the source row for row.
+    ledger(dir.path())
+        .args(["--read-model-url", &read_model.url, "project", "--once"])
+        .assert()
+        .success();
+    let check = |dir: &Path| {
+        let mut cmd = ledger(dir);
+        cmd.args([
+            "--read-model-url",
+            &read_model.url,
+            "import",
+            "legacy",
+            "--check",
+            "--from",
+            &source.url,
+        ]);
+        cmd
+    };
+    let checked = check(dir.path()).assert().success();
+    let out = String::from_utf8_lossy(&checked.get_output().stdout).to_string();
+    assert!(
+        out.contains(&format!(
+            "legacy check (memberships, `request` against `legacy_request`): {n} source rows, \
+             0 differences"
+        )),
+        "{out}"
+    );
+
+    // Scrubbed applications carry no personal data in the read model either.
+    let rm = sqlx::MySqlPool::connect(&read_model.url).await.unwrap();
+    let personal: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT CAST(id AS SIGNED), CONCAT(salutation, title, first_name, last_name, \
+         company_name, street, postcode, city, country, email, phone, date_of_birth, iban, bic, \
+         payment_reference_code) FROM membership_application WHERE is_scrubbed",
+    )
+    .fetch_all(&rm)
+    .await
+    .unwrap();
+    let scrubbed_rows = summary
+        .membership_scenarios
+        .values()
+        .filter(|s| s.is_scrubbed())
+        .count();
+    assert_eq!(personal.len(), scrubbed_rows);
+    for (id, data) in &personal {
+        assert_eq!(data, "", "scrubbed application {id}");
+    }
+    rm.close().await;
+
+    // A changed status in the source is a difference the check names.
+    let confirmed_id = summary
+        .membership_scenarios
+        .iter()
+        .find(|(_, s)| **s == MembershipScenario::Confirmed)
+        .map(|(id, _)| *id)
+        .unwrap();
+    sqlx::query("UPDATE request SET status = -1 WHERE id = ?")
+        .bind(confirmed_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let failed = check(dir.path()).assert().failure();
+    let out = String::from_utf8_lossy(&failed.get_output().stdout).to_string();
+    assert!(
+        out.contains(&format!(
+            "status: 1 (e.g. {confirmed_id}: source \"-1\", ledger \"1\")"
+        )),
+        "{out}"
+    );
+}
+
+/// Imports `args` once uninterrupted and once killed with SIGKILL ten times at random points
+/// (then run to its end); asserts both logs and reports are the same and returns how many kills
+/// landed while `stream` was mid-import (some batches recorded, the run not completed), with the
+/// streams of the log.
+async fn kill_ten_times_and_compare(
+    args: &[&str],
+    stream: &str,
+    seed: u64,
+) -> (usize, BTreeMap<String, Vec<(uuid::Uuid, String)>>) {
     // The uninterrupted import, timed to choose the kill points (not an assertion).
     let whole = tempfile::tempdir().unwrap();
     let started = Instant::now();
@@ -279,7 +493,7 @@ async fn an_import_killed_ten_times_ends_as_an_uninterrupted_one() {
 
     let killed = tempfile::tempdir().unwrap();
     let bin = assert_cmd::cargo::cargo_bin("ledger");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(22);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut mid_import = 0;
     for _ in 0..10 {
         let mut child = std::process::Command::new(&bin)
@@ -300,7 +514,7 @@ async fn an_import_killed_ten_times_ends_as_an_uninterrupted_one() {
                 .await
                 .unwrap();
             let records = log
-                .read_stream(STREAM, Direction::Forwards, StreamStart::Beginning, 10_000)
+                .read_stream(stream, Direction::Forwards, StreamStart::Beginning, 10_000)
                 .await
                 .unwrap();
             let completed = records
@@ -311,13 +525,10 @@ async fn an_import_killed_ten_times_ends_as_an_uninterrupted_one() {
             }
         }
     }
-    assert!(
-        mid_import > 0,
-        "no kill landed in the middle of an import (uninterrupted run took {duration:?})"
-    );
     ledger(killed.path()).args(args).assert().success();
 
-    assert_eq!(streams(killed.path()).await, streams(whole.path()).await);
+    let log = streams(whole.path()).await;
+    assert_eq!(streams(killed.path()).await, log);
     let report = |dir: &Path| {
         let dir = dir.to_owned();
         async move {
@@ -329,8 +540,62 @@ async fn an_import_killed_ten_times_ends_as_an_uninterrupted_one() {
     };
     assert_eq!(report(killed.path()).await, report(whole.path()).await);
     eprintln!(
-        "{mid_import} of 10 kills landed mid-import; the uninterrupted import took {duration:?}"
+        "{mid_import} of 10 kills landed mid-import of {stream}; the uninterrupted import took \
+         {duration:?}"
     );
+    (mid_import, log)
+}
+
+#[tokio::test]
+async fn an_import_killed_ten_times_ends_as_an_uninterrupted_one() {
+    let Some((source, _)) = legacy_source("legacy_kill", 4000, 21).await else {
+        return;
+    };
+    let args = [
+        "import",
+        "legacy",
+        "--from",
+        &source.url,
+        "--batch-size",
+        "40",
+    ];
+    let (mid_import, _) = kill_ten_times_and_compare(&args, STREAM, 22).await;
+    assert!(
+        mid_import > 0,
+        "no kill landed in the middle of the donations' import"
+    );
+}
+
+#[tokio::test]
+async fn a_membership_import_killed_ten_times_neither_loses_nor_duplicates_an_application() {
+    let Some((source, summary)) =
+        legacy_source_with("legacy_kill_request", 40, Some(3000), 23).await
+    else {
+        return;
+    };
+    let args = [
+        "import",
+        "legacy",
+        "--from",
+        &source.url,
+        "--batch-size",
+        "40",
+    ];
+    let (mid_import, all) = kill_ten_times_and_compare(&args, REQUEST_STREAM, 24).await;
+    assert!(
+        mid_import > 0,
+        "no kill landed in the middle of the memberships' import"
+    );
+    // Every application that is not malformed is in the log once, with one application event.
+    let malformed = summary.malformed_memberships();
+    for id in summary.membership_scenarios.keys() {
+        let applied = all.get(&format!("membership-{id}"));
+        if malformed.contains_key(id) {
+            assert_eq!(applied, None, "malformed application {id}");
+        } else {
+            assert_eq!(applied.map(Vec::len), Some(1), "application {id}");
+        }
+    }
 }
 
 #[tokio::test]
