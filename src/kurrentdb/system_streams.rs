@@ -7,9 +7,10 @@
 //! stream. They are not stored: [`SystemStreams`] wraps the port's log and answers reads of
 //! these names from an index of the linked events, built on a name's first read by walking the
 //! log and brought up to the log's head on every read after (the log is append-only, so a
-//! link's revision never changes). Only the names read are indexed; an entry costs a few dozen
-//! bytes per linked event. Events of `$`-streams (metadata, the port's own records) and events
-//! whose type starts with `$` (tombstones, metadata, links) are linked by neither, as
+//! link's revision never changes). Only the names read are indexed, at most [`MAX_INDEXES`] of
+//! them (the one read longest ago makes room, and is built again if read again); an entry costs
+//! a few dozen bytes per linked event. Events of `$`-streams (metadata, the port's own records)
+//! and events whose type starts with `$` (tombstones, metadata, links) are linked by neither, as
 //! KurrentDB's projections skip system events. A link's position is its event's; a link is in
 //! no `$all` read (KurrentDB clients read `$all` without system events anyway). The port
 //! refuses to write to these names (`access.rs`).
@@ -33,6 +34,9 @@ pub const CATEGORY_PREFIX: &str = "$ce-";
 pub const EVENT_TYPE_PREFIX: &str = "$et-";
 /// Events read from the log per page while an index catches up.
 const PAGE: usize = 1024;
+/// Names indexed at once: a client that reads ever new names (`$et-{uuid}`) cannot make the
+/// port keep them all.
+pub const MAX_INDEXES: usize = 256;
 /// Namespace of the links' event ids (UUID v5 of `{stream}:{revision}`).
 const LINK_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c69_6e6b_7320_6f66_2024_6365_2f24_6574);
 
@@ -189,7 +193,44 @@ impl Links {
 /// everything else goes to the log itself.
 pub struct SystemStreams {
     log: Arc<dyn EventLog>,
-    indexes: std::sync::Mutex<HashMap<String, Arc<Mutex<Links>>>>,
+    indexes: std::sync::Mutex<Indexes>,
+}
+
+/// The indexes by name, each with the read count at its last read.
+#[derive(Default)]
+struct Indexes {
+    by_name: HashMap<String, (u64, Arc<Mutex<Links>>)>,
+    reads: u64,
+}
+
+impl Indexes {
+    /// The index of `name`, made (room made first) if it has none.
+    fn get(&mut self, name: &str, projection: Projection) -> Arc<Mutex<Links>> {
+        self.reads += 1;
+        let read = self.reads;
+        if let Some((last, links)) = self.by_name.get_mut(name) {
+            *last = read;
+            return links.clone();
+        }
+        if self.by_name.len() >= MAX_INDEXES {
+            let oldest = self
+                .by_name
+                .iter()
+                .min_by_key(|(_, (last, _))| *last)
+                .map(|(name, _)| name.clone());
+            if let Some(oldest) = oldest {
+                self.by_name.remove(&oldest);
+            }
+        }
+        let links = Arc::new(Mutex::new(Links {
+            projection,
+            scanned_to: 0,
+            targets: Vec::new(),
+            names: HashMap::new(),
+        }));
+        self.by_name.insert(name.to_owned(), (read, links.clone()));
+        links
+    }
 }
 
 impl SystemStreams {
@@ -197,7 +238,7 @@ impl SystemStreams {
     pub fn new(log: Arc<dyn EventLog>) -> Self {
         Self {
             log,
-            indexes: std::sync::Mutex::new(HashMap::new()),
+            indexes: std::sync::Mutex::new(Indexes::default()),
         }
     }
 
@@ -211,16 +252,7 @@ impl SystemStreams {
             .indexes
             .lock()
             .expect("system streams lock")
-            .entry(name.to_owned())
-            .or_insert_with(|| {
-                Arc::new(Mutex::new(Links {
-                    projection,
-                    scanned_to: 0,
-                    targets: Vec::new(),
-                    names: HashMap::new(),
-                }))
-            })
-            .clone();
+            .get(name, projection);
         let mut links = index.lock_owned().await;
         links.catch_up(self.log.as_ref()).await?;
         Ok(links)
@@ -339,6 +371,64 @@ mod tests {
         ] {
             assert_eq!(Projection::of(other), None, "{other}");
         }
+    }
+
+    #[tokio::test]
+    async fn at_most_max_indexes_names_are_kept_and_a_dropped_one_reads_the_same_again() {
+        use crate::store::sqlite::SqliteEventLog;
+        use crate::store::{EventData, ExpectedRevision};
+        let dir = tempfile::tempdir().unwrap();
+        let log: Arc<dyn EventLog> = Arc::new(
+            SqliteEventLog::open(&dir.path().join("log.sqlite"))
+                .await
+                .unwrap(),
+        );
+        let foreign = |event_type: &str| EventData {
+            id: Uuid::new_v4(),
+            event_type: event_type.to_owned(),
+            payload: b"{}".to_vec(),
+            metadata: EventMetadata::Foreign {
+                content_type: ContentType::Json,
+                bytes: b"{}".to_vec(),
+            },
+        };
+        for stream in ["orders-1", "orders-2", "invoices-1"] {
+            log.append(stream, ExpectedRevision::Any, vec![foreign("Placed")])
+                .await
+                .unwrap();
+        }
+        let streams = SystemStreams::new(log);
+        let read = |name: &'static str| {
+            let streams = &streams;
+            async move {
+                streams
+                    .read_stream(name, Direction::Forwards, StreamStart::Beginning, 10)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|e| String::from_utf8(e.payload.clone()).unwrap())
+                    .collect::<Vec<_>>()
+            }
+        };
+        let first = read("$ce-orders").await;
+        assert_eq!(first, ["0@orders-1", "0@orders-2"]);
+        for n in 0..MAX_INDEXES + 10 {
+            let name = format!("$et-Other{n}");
+            let links = streams
+                .read_stream(&name, Direction::Forwards, StreamStart::Beginning, 10)
+                .await
+                .unwrap();
+            assert!(links.is_empty());
+        }
+        let indexes = streams.indexes.lock().unwrap();
+        assert_eq!(indexes.by_name.len(), MAX_INDEXES);
+        assert!(
+            !indexes.by_name.contains_key("$ce-orders"),
+            "read longest ago"
+        );
+        drop(indexes);
+        assert_eq!(read("$ce-orders").await, first);
+        assert_eq!(read("$et-Placed").await.len(), 3);
     }
 
     #[test]
