@@ -420,13 +420,14 @@ mod tests {
                 .unwrap();
             assert!(links.is_empty());
         }
-        let indexes = streams.indexes.lock().unwrap();
-        assert_eq!(indexes.by_name.len(), MAX_INDEXES);
-        assert!(
-            !indexes.by_name.contains_key("$ce-orders"),
-            "read longest ago"
-        );
-        drop(indexes);
+        {
+            let indexes = streams.indexes.lock().unwrap();
+            assert_eq!(indexes.by_name.len(), MAX_INDEXES);
+            assert!(
+                !indexes.by_name.contains_key("$ce-orders"),
+                "read longest ago"
+            );
+        }
         assert_eq!(read("$ce-orders").await, first);
         assert_eq!(read("$et-Placed").await.len(), 3);
     }
