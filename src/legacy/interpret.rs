@@ -167,6 +167,32 @@ struct Payment {
 
 pub(super) type Skip = (&'static str, String);
 
+/// The moderation reasons of a join table's rows `(moderation_identifier, source)`; an
+/// identifier the ledger does not know skips the row.
+pub(super) fn moderation_reasons(
+    rows: &[(String, String)],
+) -> Result<Vec<ev::ModerationReason>, Skip> {
+    let mut reasons = Vec::new();
+    for (identifier, source) in rows {
+        let parsed: ModerationIdentifier = identifier
+            .trim()
+            .parse()
+            .ok()
+            .filter(|i| *i != ModerationIdentifier::Unspecified)
+            .ok_or_else(|| {
+                skip(
+                    class::UNKNOWN_MODERATION_REASON,
+                    format!("moderation_identifier {identifier:?}"),
+                )
+            })?;
+        reasons.push(ev::ModerationReason {
+            identifier: parsed as i32,
+            source: source.trim().to_owned(),
+        });
+    }
+    Ok(reasons)
+}
+
 pub(super) fn skip(class: &'static str, detail: impl Into<String>) -> Skip {
     (class, detail.into())
 }
@@ -550,24 +576,7 @@ fn interpret_inner(row: &SourceRow) -> Result<Interpreted, Skip> {
     }
 
     // Moderation: the join table is the truth (as the legacy converter reads it).
-    let mut reasons = Vec::new();
-    for (identifier, source) in &row.reasons {
-        let parsed: ModerationIdentifier = identifier
-            .trim()
-            .parse()
-            .ok()
-            .filter(|i| *i != ModerationIdentifier::Unspecified)
-            .ok_or_else(|| {
-                skip(
-                    class::UNKNOWN_MODERATION_REASON,
-                    format!("moderation_identifier {identifier:?}"),
-                )
-            })?;
-        reasons.push(ev::ModerationReason {
-            identifier: parsed as i32,
-            source: source.trim().to_owned(),
-        });
-    }
+    let reasons = moderation_reasons(&row.reasons)?;
     let moderation = streams::moderation(id);
     let approval = log.iter().rev().find_map(|(t, m)| {
         if m.starts_with("marked as approved and anonymized by user") {

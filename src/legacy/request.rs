@@ -38,7 +38,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::interpret::{event_id, log_entries, nonempty, skip, time, ImportEvent, Skip};
+use super::interpret::{
+    event_id, log_entries, moderation_reasons, nonempty, skip, time, ImportEvent, Skip,
+};
 use super::php::decode_blob;
 use super::report::{class, Note};
 use super::source::SourceRequest;
@@ -303,24 +305,7 @@ fn interpret_inner(row: &SourceRequest) -> Result<InterpretedRequest, Skip> {
             )
         })?;
     let payment = payment(row)?;
-    let mut reasons = Vec::new();
-    for (identifier, source) in &row.reasons {
-        let parsed: ModerationIdentifier = identifier
-            .trim()
-            .parse()
-            .ok()
-            .filter(|i| *i != ModerationIdentifier::Unspecified)
-            .ok_or_else(|| {
-                skip(
-                    class::UNKNOWN_MODERATION_REASON,
-                    format!("moderation_identifier {identifier:?}"),
-                )
-            })?;
-        reasons.push(ev::ModerationReason {
-            identifier: parsed as i32,
-            source: source.trim().to_owned(),
-        });
-    }
+    let reasons = moderation_reasons(&row.reasons)?;
     if !moderated && !reasons.is_empty() {
         return Err(skip(
             class::MODERATION_DISAGREES,
