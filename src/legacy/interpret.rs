@@ -167,6 +167,34 @@ struct Payment {
 
 pub(super) type Skip = (&'static str, String);
 
+/// Appends the scrub of a legacy row to its `events`, after all of them: at the latest of
+/// their times and the row's backup time (`backup`, when it parses).
+pub(super) fn push_scrub(
+    events: &mut Vec<(StreamEvent, DateTime<Utc>)>,
+    stream: String,
+    rule: ScrubRule,
+    backup: &Option<String>,
+    created: DateTime<Utc>,
+) {
+    let backup = time(backup).ok().flatten();
+    let last = events
+        .iter()
+        .map(|(_, t)| *t)
+        .chain(backup)
+        .max()
+        .unwrap_or(created);
+    events.push((
+        StreamEvent::new(
+            stream,
+            ev::PersonalDataScrubbed {
+                rule: rule as i32,
+                scrubbed_at: None,
+            },
+        ),
+        last,
+    ));
+}
+
 /// The moderation reasons of a join table's rows `(moderation_identifier, source)`; an
 /// identifier the ledger does not know skips the row.
 pub(super) fn moderation_reasons(
@@ -691,23 +719,13 @@ fn interpret_inner(row: &SourceRow) -> Result<Interpreted, Skip> {
         } else {
             ScrubRule::BeforeImport
         };
-        let backup = time(&row.dt_backup).ok().flatten();
-        let last = events
-            .iter()
-            .map(|(_, t)| *t)
-            .chain(backup)
-            .max()
-            .unwrap_or(created);
-        events.push((
-            StreamEvent::new(
-                streams::scrub(id),
-                ev::PersonalDataScrubbed {
-                    rule: rule as i32,
-                    scrubbed_at: None,
-                },
-            ),
-            last,
-        ));
+        push_scrub(
+            &mut events,
+            streams::scrub(id),
+            rule,
+            &row.dt_backup,
+            created,
+        );
     }
     if status != "E" && status.starts_with(derived_status) {
         // The stored letter is what the data say.

@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::interpret::{
-    event_id, log_entries, moderation_reasons, nonempty, skip, time, ImportEvent, Skip,
+    event_id, log_entries, moderation_reasons, nonempty, push_scrub, skip, time, ImportEvent, Skip,
 };
 use super::php::decode_blob;
 use super::report::{class, Note};
@@ -491,23 +491,13 @@ fn interpret_inner(row: &SourceRequest) -> Result<InterpretedRequest, Skip> {
         } else {
             ScrubRule::AfterGracePeriod
         };
-        let backup = time(&row.backup).ok().flatten();
-        let last = events
-            .iter()
-            .map(|(_, t)| *t)
-            .chain(backup)
-            .max()
-            .unwrap_or(created);
-        events.push((
-            StreamEvent::new(
-                on(MembershipCategory::Scrub),
-                ev::PersonalDataScrubbed {
-                    rule: rule as i32,
-                    scrubbed_at: None,
-                },
-            ),
-            last,
-        ));
+        push_scrub(
+            &mut events,
+            on(MembershipCategory::Scrub),
+            rule,
+            &row.backup,
+            created,
+        );
     }
 
     let refused: Vec<_> = events
