@@ -15,6 +15,7 @@
 //! backend and the conformance suite share, kept in one file like the read model's `backend.rs`.
 
 mod durability;
+mod envelope_json;
 pub mod kurrent;
 pub mod sqlite;
 
@@ -202,8 +203,12 @@ impl Metadata {
         serde_json::to_vec(self).expect("metadata serialises")
     }
 
-    /// Parses stored JSON metadata.
+    /// Parses stored JSON metadata: the form [`Metadata::to_bytes`] writes directly, any other
+    /// with `serde_json`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, StoreError> {
+        if let Some(metadata) = envelope_json::parse(bytes) {
+            return Ok(metadata);
+        }
         serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))
     }
 }
@@ -283,18 +288,19 @@ impl EventMetadata {
         }
     }
 
-    /// Rebuilds the metadata from its stored kind code and bytes.
-    pub fn from_stored(kind: i64, bytes: Vec<u8>) -> Result<Self, StoreError> {
+    /// Rebuilds the metadata from its stored kind code and bytes (copied only for a foreign
+    /// event: the ledger's envelope is parsed where it lies).
+    pub fn from_stored(kind: i64, bytes: &[u8]) -> Result<Self, StoreError> {
         match kind {
             1 => Ok(Self::Foreign {
                 content_type: ContentType::Binary,
-                bytes,
+                bytes: bytes.to_vec(),
             }),
             2 => Ok(Self::Foreign {
                 content_type: ContentType::Json,
-                bytes,
+                bytes: bytes.to_vec(),
             }),
-            0 => Metadata::from_bytes(&bytes).map(Self::Ledger),
+            0 => Metadata::from_bytes(bytes).map(Self::Ledger),
             other => Err(StoreError::Corrupt(format!(
                 "unknown envelope kind {other}"
             ))),

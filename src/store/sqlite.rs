@@ -843,7 +843,7 @@ fn query_events(
             revision: row.get::<_, i64>(3)? as u64,
             event_type: row.get(4)?,
             payload: blob(row, 5)?.to_vec(),
-            metadata: EventMetadata::from_stored(row.get(8)?, blob(row, 6)?.to_vec())?,
+            metadata: EventMetadata::from_stored(row.get(8)?, blob(row, 6)?)?,
             recorded_at: DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or_default(),
         });
     }
