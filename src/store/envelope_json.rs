@@ -19,15 +19,7 @@ use super::{Actor, ActorKind, Metadata};
 pub(super) fn parse(bytes: &[u8]) -> Option<Metadata> {
     let mut r = Reader { bytes, at: 0 };
     r.literal(b"{\"actor\":{\"kind\":\"")?;
-    let kind = match r.plain_string()? {
-        "frontend" => ActorKind::Frontend,
-        "foc_user" => ActorKind::FocUser,
-        "provider" => ActorKind::Provider,
-        "system" => ActorKind::System,
-        "import" => ActorKind::Import,
-        "peer" => ActorKind::Peer,
-        _ => return None,
-    };
+    let kind = ActorKind::from_name(r.plain_string()?)?;
     r.literal(b",\"id\":\"")?;
     let id = r.plain_string()?.to_owned();
     r.literal(b"},\"source\":\"")?;
@@ -145,16 +137,8 @@ mod tests {
             Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap(),
             Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
         ];
-        let kinds = [
-            ActorKind::Frontend,
-            ActorKind::FocUser,
-            ActorKind::Provider,
-            ActorKind::System,
-            ActorKind::Import,
-            ActorKind::Peer,
-        ];
         for (i, at) in times.into_iter().enumerate() {
-            for kind in kinds {
+            for kind in ActorKind::ALL {
                 let m = metadata(kind, "spenden.wikimedia.de", "grpc:AddDonation", at);
                 let bytes = m.to_bytes();
                 assert_eq!(parse(&bytes), Some(m.clone()), "time {i}, {kind:?}");

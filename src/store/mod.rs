@@ -135,6 +135,21 @@ pub enum ActorKind {
 }
 
 impl ActorKind {
+    /// Every kind.
+    pub const ALL: [ActorKind; 6] = [
+        Self::Frontend,
+        Self::FocUser,
+        Self::Provider,
+        Self::System,
+        Self::Import,
+        Self::Peer,
+    ];
+
+    /// The kind whose [`ActorKind::as_str`] is `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// The stable lower-case name used in metadata and read models.
     pub fn as_str(self) -> &'static str {
         match self {
